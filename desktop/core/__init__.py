@@ -1,0 +1,1 @@
+"""Qt-free, network-free core: datasets, formats, validation, tokens, pricing and estimates."""
