@@ -1,0 +1,508 @@
+"""Reading real-world files without losing a byte, and saving them back safely."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from desktop.core.dataset import Dataset, LineState, SourceLayout, serialize_value
+from desktop.core.formats import (
+    DatasetReadError,
+    Layout,
+    detect_layout,
+    plan_legacy_conversion,
+    read_dataset,
+    read_dataset_bytes,
+)
+from desktop.core.jsonl_io import ReadCancelled, SaveError, atomic_write, read_jsonl_bytes
+from desktop.core.kinds import ExampleKind
+
+CHAT = b'{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}]}'
+PREF = (
+    b'{"input":{"messages":[{"role":"user","content":"Hi"}]},'
+    b'"preferred_output":[{"role":"assistant","content":"Hello!"}],'
+    b'"non_preferred_output":[{"role":"assistant","content":"What?"}]}'
+)
+
+
+def test_plain_chat_jsonl_is_read_as_examples_with_lines_and_bytes():
+    data = CHAT + b"\n" + CHAT.replace(b"Hi", b"Hey") + b"\n"
+    ds = read_jsonl_bytes(data)
+    assert [r.line for r in ds] == [1, 2]
+    assert [r.raw for r in ds] == [CHAT, CHAT.replace(b"Hi", b"Hey")]
+    assert all(r.state is LineState.EXAMPLE and r.kind is ExampleKind.CHAT for r in ds)
+    assert detect_layout(ds) is Layout.CHAT
+    assert ds[0].value["messages"][1]["content"] == "Hello!"
+
+
+@pytest.mark.parametrize(
+    ("line", "kind", "layout"),
+    [
+        (CHAT, ExampleKind.CHAT, Layout.CHAT),
+        (PREF, ExampleKind.PREFERENCE, Layout.PREFERENCE),
+        (
+            b'{"prompt":"a","completion":"b"}',
+            ExampleKind.PROMPT_COMPLETION,
+            Layout.PROMPT_COMPLETION,
+        ),
+        (b'{"prompt":"a","response":"b"}', ExampleKind.PROMPT_RESPONSE, Layout.PROMPT_RESPONSE),
+        (
+            b'{"messages":[{"role":"user","content":"x"}],"tools":[],"parallel_tool_calls":false}',
+            ExampleKind.CHAT,
+            Layout.CHAT,
+        ),
+    ],
+)
+def test_every_jsonl_layout_is_detected(line, kind, layout):
+    ds = read_dataset_bytes(line + b"\n" + line + b"\n")
+    assert [r.kind for r in ds] == [kind, kind]
+    assert detect_layout(ds) is layout
+    assert ds.to_bytes() == line + b"\n" + line + b"\n"
+
+
+def test_mixed_layouts_are_reported_as_mixed():
+    ds = read_dataset_bytes(CHAT + b"\n" + PREF + b"\n")
+    assert detect_layout(ds) is Layout.MIXED
+
+
+def test_empty_file_has_no_records():
+    ds = read_dataset_bytes(b"")
+    assert len(ds) == 0
+    assert detect_layout(ds) is Layout.EMPTY
+    assert ds.to_bytes() == b""
+
+
+DAMAGED_CASES = {
+    "bom": b"\xef\xbb\xbf" + CHAT + b"\n" + CHAT + b"\n",
+    "crlf": CHAT + b"\r\n" + CHAT + b"\r\n",
+    "mixed_endings": CHAT + b"\r\n" + CHAT + b"\n" + CHAT,
+    "blank_lines": b"\n" + CHAT + b"\n\n   \n" + CHAT + b"\n\n",
+    "no_final_newline": CHAT + b"\n" + CHAT,
+    "invalid_utf8": CHAT + b"\n" + b'{"messages":[{"role":"user","content":"caf\xe9"}]}\n',
+    "truncated_last_line": CHAT + b"\n" + CHAT[: len(CHAT) // 2],
+    "lone_cr_inside": CHAT + b"\r" + b"\n",
+    "only_newlines": b"\n\n\n",
+    "json_but_not_example": b"[1, 2, 3]\n" + CHAT + b"\n42\n" + b'{"foo": 1}\n',
+    "nan_constant": b'{"messages":[{"role":"user","content":"x","weight":NaN}]}\n',
+}
+
+
+@pytest.mark.parametrize("name", sorted(DAMAGED_CASES))
+def test_damaged_files_round_trip_byte_for_byte(name, tmp_path):
+    data = DAMAGED_CASES[name]
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(data)
+    ds = read_dataset(path)
+    assert ds.to_bytes() == data
+    from desktop.core.jsonl_io import save_jsonl
+
+    save_jsonl(ds, path)
+    assert path.read_bytes() == data
+
+
+def test_bom_is_kept_apart_from_the_first_record():
+    ds = read_jsonl_bytes(DAMAGED_CASES["bom"])
+    assert ds.bom == b"\xef\xbb\xbf"
+    assert ds[0].raw == CHAT
+    assert ds[0].is_example
+
+
+def test_crlf_lines_keep_their_endings_and_new_lines_follow_the_file_style():
+    ds = read_jsonl_bytes(DAMAGED_CASES["crlf"])
+    assert [r.eol for r in ds] == [b"\r\n", b"\r\n"]
+    ds.append_value({"messages": [{"role": "user", "content": "new"}]})
+    assert ds.to_bytes().endswith(b'"new"}]}\r\n')
+
+
+def test_blank_lines_are_kept_but_are_not_examples():
+    ds = read_jsonl_bytes(DAMAGED_CASES["blank_lines"])
+    states = [r.state for r in ds]
+    assert states.count(LineState.BLANK) == 4
+    assert len(list(ds.examples())) == 2
+
+
+def test_missing_final_newline_gets_one_only_when_a_record_follows():
+    ds = read_jsonl_bytes(DAMAGED_CASES["no_final_newline"])
+    assert ds[-1].eol == b""
+    ds.append_value({"messages": [{"role": "user", "content": "x"}]})
+    out = ds.to_bytes()
+    assert out.startswith(CHAT + b"\n" + CHAT + b"\n")
+    assert out.endswith(b"\n")
+
+
+def test_invalid_utf8_line_is_broken_with_a_reason_and_kept():
+    ds = read_jsonl_bytes(DAMAGED_CASES["invalid_utf8"])
+    broken = ds[1]
+    assert broken.state is LineState.BROKEN
+    assert "UTF-8" in broken.error
+    assert broken.raw.endswith(b'caf\xe9"}]}')
+    assert "caf\ufffd" in broken.text
+
+
+def test_truncated_last_line_is_called_cut_off():
+    ds = read_jsonl_bytes(DAMAGED_CASES["truncated_last_line"])
+    assert ds[1].state is LineState.BROKEN
+    assert "cut off" in ds[1].error
+
+
+def test_json_that_is_not_an_example_is_broken_not_dropped():
+    ds = read_jsonl_bytes(DAMAGED_CASES["json_but_not_example"])
+    assert [r.state for r in ds] == [
+        LineState.BROKEN,
+        LineState.EXAMPLE,
+        LineState.BROKEN,
+        LineState.BROKEN,
+    ]
+    assert "JSON object" in ds[0].error
+    assert 'no "messages"' in ds[3].error
+
+
+def test_nan_is_not_json():
+    ds = read_jsonl_bytes(DAMAGED_CASES["nan_constant"])
+    assert ds[0].state is LineState.BROKEN
+    assert "NaN" in ds[0].error
+
+
+def test_a_five_megabyte_single_line_is_read_and_written_back():
+    big = "é" * (5 * 1024 * 1024 // 2)
+    line = json.dumps({"messages": [{"role": "user", "content": big}]}, ensure_ascii=False)
+    data = line.encode() + b"\n"
+    assert len(data) > 5 * 1024 * 1024
+    ds = read_jsonl_bytes(data)
+    assert ds[0].is_example
+    assert ds[0].value["messages"][0]["content"] == big
+    assert ds.to_bytes() == data
+
+
+def test_unknown_fields_survive_an_edit():
+    line = (
+        b'{"id":"ex-1","messages":[{"role":"user","content":"a","x-note":"keep"}],"meta":{"k":1}}'
+    )
+    ds = read_jsonl_bytes(line + b"\n")
+    value = ds[0].value
+    value["messages"][0]["content"] = "b"
+    ds.set_value(ds[0].id, value)
+    saved = json.loads(ds.to_bytes())
+    assert saved["id"] == "ex-1"
+    assert saved["meta"] == {"k": 1}
+    assert saved["messages"][0]["x-note"] == "keep"
+
+
+def test_edited_records_are_compact_utf8_with_stable_key_order():
+    ds = read_jsonl_bytes(
+        b'{ "extra": 1, "messages": [ {"content": "caf\\u00e9", "role": "user"} ] }\n'
+    )
+    ds.set_value(ds[0].id, ds[0].value)
+    assert ds.to_bytes() == '{"messages":[{"role":"user","content":"café"}],"extra":1}\n'.encode()
+
+
+def test_only_edited_records_change_on_save():
+    lines = [b'{"messages": [{"role": "user", "content": "%d"}]}' % i for i in range(5)]
+    data = b"\n".join(lines) + b"\n"
+    ds = read_jsonl_bytes(data)
+    ds.set_value(ds[2].id, {"messages": [{"role": "user", "content": "two"}]})
+    out = ds.to_bytes().split(b"\n")
+    assert out[:2] == lines[:2]
+    assert out[3:5] == lines[3:5]
+    assert out[2] == b'{"messages":[{"role":"user","content":"two"}]}'
+
+
+def test_record_ids_are_stable_across_edits_moves_and_removals():
+    ds = read_jsonl_bytes(CHAT + b"\n" + PREF + b"\n" + CHAT + b"\n")
+    first, second, third = (r.id for r in ds)
+    ds.move(third, 0)
+    assert [r.id for r in ds] == [third, first, second]
+    ds.set_value(first, {"messages": [{"role": "user", "content": "edited"}]})
+    assert ds.record(first).value["messages"][0]["content"] == "edited"
+    ds.remove(second)
+    new = ds.append_value({"messages": [{"role": "user", "content": "n"}]})
+    assert new.id not in (first, second, third)
+    assert ds.position(new.id) == 2
+    with pytest.raises(KeyError):
+        ds.record(second)
+
+
+def test_undo_by_putting_back_the_old_record_restores_the_original_bytes():
+    data = b'{"messages":  [{"role":"user","content":"spaced"}]}\n'
+    ds = read_jsonl_bytes(data)
+    old = ds.set_value(ds[0].id, {"messages": [{"role": "user", "content": "new"}]})
+    assert ds.is_modified
+    ds.put(old)
+    assert ds.to_bytes() == data
+
+
+def test_removed_record_can_be_reinserted_where_it_was():
+    ds = read_jsonl_bytes(CHAT + b"\n" + PREF + b"\n")
+    data = ds.to_bytes()
+    position, record = ds.remove(ds[0].id)
+    ds.insert(position, record)
+    assert ds.to_bytes() == data
+
+
+def test_broken_line_can_be_repaired_in_place():
+    ds = read_jsonl_bytes(CHAT + b"\n" + b'{"messages": [\n')
+    broken = ds[1]
+    assert broken.state is LineState.BROKEN
+    ds.set_text(broken.id, '{"messages": [{"role": "user", "content": "fixed"}]}')
+    repaired = ds.record(broken.id)
+    assert repaired.is_example
+    assert ds.to_bytes().endswith(b'{"messages": [{"role": "user", "content": "fixed"}]}\n')
+    ds.set_text(broken.id, "still { broken")
+    assert ds.record(broken.id).state is LineState.BROKEN
+
+
+def test_listeners_hear_every_change_and_version_moves():
+    ds = read_jsonl_bytes(CHAT + b"\n")
+    heard = []
+    ds.subscribe(heard.append)
+    version = ds.version
+    record = ds.append_value({"messages": []})
+    ds.move(record.id, 0)
+    ds.remove(record.id)
+    assert [c.kind for c in heard] == ["insert", "move", "remove"]
+    assert ds.version == version + 3
+    ds.mark_saved()
+    assert not ds.is_modified
+
+
+def test_values_that_are_not_examples_become_broken_records_that_keep_the_text():
+    ds = Dataset()
+    record = ds.append_value({"note": "not an example"})
+    assert record.state is LineState.BROKEN
+    assert json.loads(ds.to_bytes()) == {"note": "not an example"}
+
+
+# Containers -----------------------------------------------------------------------------------
+
+
+def test_json_array_items_become_records_numbered_by_their_line():
+    data = (
+        b'[\n  {"prompt": "a", "completion": "b"},\n  {"prompt": "c",\n'
+        b'   "completion": "d"},\n  42\n]\n'
+    )
+    ds = read_dataset_bytes(data, ".json")
+    assert ds.layout is SourceLayout.JSON_ARRAY
+    assert [r.line for r in ds] == [2, 3, 5]
+    assert [r.state for r in ds] == [LineState.EXAMPLE, LineState.EXAMPLE, LineState.BROKEN]
+    assert not ds.is_modified
+    assert ds.to_bytes().splitlines()[0] == b'{"prompt":"a","completion":"b"}'
+
+
+def test_json_array_of_chat_examples():
+    data = b"[" + CHAT + b"," + CHAT + b"]"
+    ds = read_dataset_bytes(data)
+    assert detect_layout(ds) is Layout.CHAT
+    assert len(ds) == 2
+
+
+@pytest.mark.parametrize(
+    ("header", "key"),
+    [
+        ("prompt,completion", "completion"),
+        ("Question,Answer", "completion"),
+        ("prompt,response", "response"),
+    ],
+)
+def test_csv_columns_become_legacy_records(header, key):
+    data = (header + '\r\n"Hello, there",Hi\r\n"two\nlines",ok\r\n').encode()
+    ds = read_dataset_bytes(data, ".csv")
+    assert ds.layout is SourceLayout.CSV
+    assert [r.line for r in ds] == [2, 3]
+    assert ds[0].value == {"prompt": "Hello, there", key: "Hi"}
+    assert ds[1].value["prompt"] == "two\nlines"
+
+
+def test_csv_is_sniffed_without_an_extension_and_accepts_windows_encoding():
+    data = "question,answer\nCafé?,Oui\n".encode("cp1252")
+    ds = read_dataset_bytes(data)
+    assert ds.layout is SourceLayout.CSV
+    assert ds[0].value == {"prompt": "Café?", "completion": "Oui"}
+
+
+def test_csv_without_known_columns_is_refused_plainly():
+    with pytest.raises(DatasetReadError, match="prompt/completion"):
+        read_dataset_bytes(b"a,b\n1,2\n", ".csv")
+
+
+def test_unreadable_paths_raise_plain_errors(tmp_path):
+    with pytest.raises(DatasetReadError, match="was not found"):
+        read_dataset(tmp_path / "missing.jsonl")
+    with pytest.raises(DatasetReadError, match="is a folder"):
+        read_dataset(tmp_path)
+
+
+# Legacy conversion ----------------------------------------------------------------------------
+
+
+def test_legacy_conversion_makes_chat_examples_and_strips_old_markers():
+    lines = [
+        b'{"prompt":"Where is my order?\\n\\n###\\n\\n","completion":" It ships today. END","id":7}',
+        b'{"prompt":"Refund?\\n\\n###\\n\\n","completion":" Yes, within 30 days. END"}',
+    ]
+    ds = read_jsonl_bytes(b"\n".join(lines) + b"\n")
+    plan = plan_legacy_conversion(ds, system="You are a support agent.")
+    assert len(plan.notes) == 3
+    first = plan.values[ds[0].id]
+    assert first["messages"] == [
+        {"role": "system", "content": "You are a support agent."},
+        {"role": "user", "content": "Where is my order?"},
+        {"role": "assistant", "content": "It ships today."},
+    ]
+    assert first["id"] == 7
+    for record_id, value in plan.values.items():
+        ds.set_value(record_id, value)
+    assert detect_layout(ds) is Layout.CHAT
+
+
+def test_legacy_conversion_keeps_text_when_markers_are_not_shared():
+    ds = read_jsonl_bytes(b'{"prompt":"a ->","response":"b"}\n{"prompt":"c","response":" d"}\n')
+    plan = plan_legacy_conversion(ds)
+    assert plan.notes == []
+    assert plan.values[ds[0].id]["messages"] == [
+        {"role": "user", "content": "a ->"},
+        {"role": "assistant", "content": "b"},
+    ]
+
+
+def test_csv_system_column_wins_over_the_dataset_system_message():
+    ds = read_dataset_bytes(b"prompt,completion,system\nq,a,Be brief\nq2,a2,\n", ".csv")
+    plan = plan_legacy_conversion(ds, system="Default")
+    assert plan.values[ds[0].id]["messages"][0] == {"role": "system", "content": "Be brief"}
+    assert plan.values[ds[1].id]["messages"][0] == {"role": "system", "content": "Default"}
+
+
+# Saving ---------------------------------------------------------------------------------------
+
+
+def test_atomic_write_replaces_the_file_and_keeps_its_permissions(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"old\n")
+    os.chmod(path, 0o640)
+    atomic_write(path, b"new\n")
+    assert path.read_bytes() == b"new\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["data.jsonl"]
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root ignores modes")
+def test_failed_save_explains_and_leaves_the_old_file(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    path = folder / "data.jsonl"
+    path.write_bytes(b"old\n")
+    os.chmod(folder, 0o500)
+    try:
+        with pytest.raises(SaveError, match="permission"):
+            atomic_write(path, b"new\n")
+        assert path.read_bytes() == b"old\n"
+    finally:
+        os.chmod(folder, 0o700)
+
+
+def test_failed_rename_removes_the_temporary_file_and_keeps_the_target(tmp_path):
+    target = tmp_path / "data.jsonl"
+    target.mkdir()
+    (target / "inside").write_bytes(b"keep")
+    with pytest.raises(SaveError, match="Could not save data.jsonl"):
+        atomic_write(target, b"new\n")
+    assert (target / "inside").read_bytes() == b"keep"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]
+
+
+def test_failed_save_into_a_missing_folder_says_so(tmp_path):
+    with pytest.raises(SaveError, match="Your changes are still open"):
+        atomic_write(tmp_path / "gone" / "data.jsonl", b"x")
+
+
+def test_read_can_be_cancelled_through_progress():
+    data = (CHAT + b"\n") * 30000
+    seen = []
+
+    def progress(done: int, total: int) -> bool:
+        seen.append(done)
+        return False
+
+    with pytest.raises(ReadCancelled):
+        read_jsonl_bytes(data, progress)
+    assert seen and seen[0] < len(data)
+
+
+def test_serialize_value_handles_integers_beyond_64_bits():
+    assert (
+        serialize_value({"messages": [], "n": 2**70})
+        == b'{"messages":[],"n":1180591620717411303424}'
+    )
+
+
+# Properties -----------------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=400))
+def test_any_bytes_are_read_as_jsonl_without_raising_and_written_back_identically(data):
+    ds = read_jsonl_bytes(data)
+    assert ds.to_bytes() == data
+    for record in ds:
+        assert record.state in LineState
+        if record.state is LineState.BROKEN:
+            assert record.error
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=300), st.sampled_from(["", ".jsonl", ".json", ".csv", ".txt"]))
+def test_any_bytes_with_any_extension_are_read_or_refused_plainly(data, suffix):
+    try:
+        ds = read_dataset_bytes(data, suffix)
+    except DatasetReadError as exc:
+        assert str(exc)
+    else:
+        for record in ds:
+            assert record.state in LineState
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(json_values, max_size=6))
+def test_any_json_lines_are_read_and_round_trip(values):
+    data = b"\n".join(json.dumps(v).encode() for v in values)
+    ds = read_dataset_bytes(data, ".jsonl")
+    assert ds.to_bytes() == data
+    assert len(ds) == sum(1 for _ in data.split(b"\n")) if data else len(ds) == 0
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(json_values)
+def test_edited_values_serialize_to_the_same_json(value):
+    ds = Dataset()
+    record = ds.append_value(value)
+    assert json.loads(ds.to_bytes()) == value
+    assert record.state in (LineState.EXAMPLE, LineState.BROKEN)
+
+
+def test_reading_a_path_and_saving_preserves_a_realistic_file(tmp_path):
+    source = Path(__file__).parent.parent / "data" / "messy.jsonl"
+    data = source.read_bytes()
+    ds = read_dataset(source)
+    target = tmp_path / "copy.jsonl"
+    from desktop.core.jsonl_io import save_jsonl
+
+    save_jsonl(ds, target)
+    assert target.read_bytes() == data
