@@ -410,7 +410,7 @@ def test_failed_rename_removes_the_temporary_file_and_keeps_the_target(tmp_path)
     target = tmp_path / "data.jsonl"
     target.mkdir()
     (target / "inside").write_bytes(b"keep")
-    with pytest.raises(SaveError, match="Could not save data.jsonl"):
+    with pytest.raises(SaveError, match=r"Could not save data\.jsonl"):
         atomic_write(target, b"new\n")
     assert (target / "inside").read_bytes() == b"keep"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.jsonl"]

@@ -1,0 +1,293 @@
+"""``finetune-studio check``: is a dataset ready to train, and what will training cost?
+
+Exit codes: 0 ready, 1 when a finding blocks the upload, 2 for a usage or file problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from desktop import APP_ID
+from desktop.core.analysis import DatasetAnalysis, analyze_records
+from desktop.core.catalog import Catalog
+from desktop.core.dataset import Dataset, LineState
+from desktop.core.findings import Finding, Severity
+from desktop.core.formats import DatasetReadError, Layout, detect_layout, read_dataset
+from desktop.core.tokens import EncodingFileError, encoding_choice
+
+DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
+#: Findings printed in the plain report before it points to --json for the rest.
+MAX_PRINTED_FINDINGS = 40
+
+EXIT_READY = 0
+EXIT_BLOCKED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """A problem with the command line or the files named on it; exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so every usage problem exits 2 the same way."""
+
+    def error(self, message: str) -> Any:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``check`` command's arguments."""
+    parser = _Parser(
+        prog=f"{APP_ID} check",
+        description="Check a fine-tuning dataset and estimate what training will cost.",
+    )
+    parser.add_argument("file", type=Path, help="the training file (JSONL, JSON array or CSV)")
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL, help=f"model to train (default: {DEFAULT_MODEL})"
+    )
+    parser.add_argument(
+        "--epochs",
+        default="auto",
+        help="number of passes over the data, 1-50, or 'auto' (default: auto)",
+    )
+    parser.add_argument("--validation", type=Path, help="an optional validation file")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--prices", type=Path, help="a JSON file with your own prices (see README)")
+    return parser
+
+
+def parse_epochs(text: str) -> int | None:
+    """'auto' → None; otherwise an integer from 1 to 50."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        epochs = int(text)
+    except ValueError:
+        raise UsageError(
+            f"--epochs must be a number from 1 to 50 or 'auto', not {text!r}."
+        ) from None
+    if not 1 <= epochs <= 50:
+        raise UsageError(f"--epochs must be from 1 to 50, not {epochs}.")
+    return epochs
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    """A file read and analysed for the report."""
+
+    path: Path
+    dataset: Dataset
+    analysis: DatasetAnalysis
+
+    @property
+    def layout(self) -> Layout:
+        """What kind of examples the file holds."""
+        return detect_layout(self.dataset)
+
+    @property
+    def broken_lines(self) -> int:
+        """Lines kept but not readable as examples."""
+        return sum(1 for r in self.dataset if r.state is LineState.BROKEN)
+
+
+def check_file(path: Path, catalog: Catalog, model: str, epochs: int | None) -> CheckedFile:
+    """Read and analyse one file."""
+    dataset = read_dataset(path)
+    analysis = DatasetAnalysis(catalog, model, epochs)
+    analysis.merge(analyze_records(list(dataset), analysis.counter))
+    return CheckedFile(path, dataset, analysis)
+
+
+def build_report(
+    training: CheckedFile, validation: CheckedFile | None, catalog: Catalog
+) -> dict[str, Any]:
+    """The JSON report (also the source of the plain-text one)."""
+    analysis = training.analysis
+    if validation is not None:
+        analysis.set_validation_facts(validation.analysis.example_facts())
+    estimate = analysis.estimate()
+    findings = [_finding_json(f, "training") for f in analysis.findings()]
+    if validation is not None:
+        findings += [_finding_json(f, "validation") for f in validation.analysis.findings()]
+    blocking = any(f["severity"] == Severity.ERROR.value for f in findings)
+    choice = encoding_choice(analysis.model_id)
+    info = analysis.model_info
+    report: dict[str, Any] = {
+        "file": str(training.path),
+        "format": training.layout.value,
+        "container": training.dataset.layout.value,
+        "model": analysis.model_id,
+        "model_known": info is not None,
+        "encoding": choice.encoding,
+        "encoding_is_guess": choice.is_guess,
+        "examples": estimate.examples,
+        "broken_lines": training.broken_lines,
+        "findings": findings,
+        "tokens": {
+            "total": estimate.total_tokens,
+            "billable_per_epoch": estimate.billable_tokens_per_epoch,
+            "billable_total": estimate.billable_tokens_total,
+            "assistant": estimate.assistant_tokens,
+            "max_example": estimate.max_example_tokens,
+            "over_limit": estimate.over_limit,
+            "limit": info.max_tokens_per_example if info is not None else None,
+            "estimated": estimate.estimated,
+        },
+        "epochs": estimate.epochs,
+        "epochs_auto": analysis.epochs is None,
+        "estimated_cost_usd": estimate.estimated_cost_usd,
+        "training_price_per_1m_usd": info.training_price_per_1m if info is not None else None,
+        "prices_as_of": catalog.as_of.isoformat() if catalog.as_of else None,
+        "ready": not blocking,
+    }
+    if validation is not None:
+        report["validation"] = {
+            "file": str(validation.path),
+            "format": validation.layout.value,
+            "examples": validation.analysis.estimate().examples,
+            "broken_lines": validation.broken_lines,
+            "tokens": validation.analysis.estimate().total_tokens,
+        }
+    return report
+
+
+def _finding_json(finding: Finding, file_role: str) -> dict[str, Any]:
+    entry = finding.to_json()
+    entry["file"] = file_role
+    return entry
+
+
+def print_report(report: dict[str, Any], out: TextIO) -> None:
+    """The plain-language report a person reads in a terminal."""
+    tokens = report["tokens"]
+    counts = {s.value: 0 for s in Severity}
+    for finding in report["findings"]:
+        counts[finding["severity"]] += 1
+    write = out.write
+    write(f"Checked {report['file']}\n")
+    write(
+        f"  Format: {_LAYOUT_NAMES.get(report['format'], report['format'])}, "
+        f"{report['examples']:,} examples, {report['broken_lines']:,} broken lines\n"
+    )
+    guess = " (a guess: the model is not in the catalog)" if report["encoding_is_guess"] else ""
+    write(f"  Model: {report['model']}, tokenizer {report['encoding']}{guess}\n")
+    if "validation" in report:
+        val = report["validation"]
+        write(f"  Validation file: {val['file']}, {val['examples']:,} examples (not billed)\n")
+    write("\n")
+    if report["findings"]:
+        write(
+            f"Problems: {_count(counts['error'], 'error')}, "
+            f"{_count(counts['warning'], 'warning')}, {_count(counts['info'], 'note')}\n"
+        )
+        for finding in report["findings"][:MAX_PRINTED_FINDINGS]:
+            write(_format_finding(finding))
+        hidden = len(report["findings"]) - MAX_PRINTED_FINDINGS
+        if hidden > 0:
+            write(f"  … and {hidden:,} more (use --json to see them all)\n")
+        write("\n")
+    else:
+        write("Problems: none found\n\n")
+    limit = f" of {tokens['limit']:,} allowed" if tokens["limit"] else ""
+    approx = " (some parts estimated)" if tokens["estimated"] else ""
+    write(
+        f"Tokens: {tokens['total']:,} in total{approx}, {tokens['assistant']:,} in replies; "
+        f"largest example {tokens['max_example']:,}{limit}\n"
+    )
+    if tokens["over_limit"]:
+        write(f"  {tokens['over_limit']:,} examples are over the limit and will be cut short\n")
+    auto = " (chosen automatically)" if report["epochs_auto"] else ""
+    write(
+        f"Training: {report['epochs']} epochs{auto} x {tokens['billable_per_epoch']:,} "
+        f"billable tokens = {tokens['billable_total']:,} tokens\n"
+    )
+    cost = report["estimated_cost_usd"]
+    if cost is None:
+        write("Estimated cost: unknown (no per-token training price for this model)\n")
+    else:
+        price = report["training_price_per_1m_usd"]
+        write(
+            f"Estimated cost: ${cost:,.2f} at ${price:,.2f} per 1M training tokens "
+            f"(prices as of {report['prices_as_of']})\n"
+        )
+    if report["ready"]:
+        write("Ready to train: yes\n")
+    else:
+        write(f"Ready to train: no, fix the {_count(counts['error'], 'error')} first\n")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+_LAYOUT_NAMES = {
+    Layout.CHAT.value: "chat examples",
+    Layout.PREFERENCE.value: "preference (DPO) pairs",
+    Layout.PROMPT_COMPLETION.value: "legacy prompt/completion pairs",
+    Layout.PROMPT_RESPONSE.value: "legacy prompt/response pairs",
+    Layout.MIXED.value: "a mix of layouts",
+    Layout.EMPTY.value: "no examples",
+}
+
+_SEVERITY_LABELS = {"error": "ERROR", "warning": "WARNING", "info": "NOTE"}
+
+
+def _format_finding(finding: dict[str, Any]) -> str:
+    where = []
+    if finding.get("file") == "validation":
+        where.append("validation file")
+    if finding["line"] is not None:
+        where.append(f"line {finding['line']}")
+    if finding["message_index"] is not None:
+        where.append(f"message {finding['message_index'] + 1}")
+    place = f" ({', '.join(where)})" if where else ""
+    text = f"  {_SEVERITY_LABELS[finding['severity']]}{place}: {finding['text']}\n"
+    if finding.get("fix"):
+        text += f"      Fix: {finding['fix']}\n"
+    return text
+
+
+def run_check(args: Sequence[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run ``finetune-studio check`` and return its exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        options = build_parser().parse_args(list(args))
+        epochs = parse_epochs(options.epochs)
+        catalog = Catalog.load()
+        if options.prices is not None:
+            catalog = catalog.with_overrides(options.prices)
+        training = check_file(options.file, catalog, options.model, epochs)
+        validation = (
+            check_file(options.validation, catalog, options.model, epochs)
+            if options.validation is not None
+            else None
+        )
+    except UsageError as exc:
+        err.write(f"{APP_ID} check: {exc}\n")
+        err.write(
+            f"Usage: {APP_ID} check FILE [--model ID] [--epochs N|auto] "
+            "[--validation FILE] [--json]\n"
+        )
+        return EXIT_USAGE
+    except (DatasetReadError, EncodingFileError, ValueError, OSError) as exc:
+        err.write(f"{APP_ID} check: {exc}\n")
+        return EXIT_USAGE
+    report = build_report(training, validation, catalog)
+    try:
+        if options.json:
+            json.dump(report, out, ensure_ascii=False, indent=2)
+            out.write("\n")
+        else:
+            print_report(report, out)
+        out.flush()
+    except BrokenPipeError:
+        # The reader (e.g. ``| head``) stopped early; that is not the dataset's fault.
+        sys.stderr.close()
+    return EXIT_READY if report["ready"] else EXIT_BLOCKED

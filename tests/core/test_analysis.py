@@ -1,0 +1,139 @@
+"""The running analysis: incremental results equal a full recount, whatever the edits."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from desktop.core.analysis import ALL_FINDING_CODES, DatasetAnalysis, analyze_records
+from desktop.core.catalog import Catalog
+from desktop.core.findings import Severity
+from desktop.core.jsonl_io import read_jsonl_bytes
+
+MODEL = "gpt-4.1-mini-2025-04-14"
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return Catalog.load()
+
+
+def chat(text: str, system: str | None = "Be kind.") -> dict:
+    messages = [{"role": "system", "content": system}] if system else []
+    messages += [{"role": "user", "content": text}, {"role": "assistant", "content": text[::-1]}]
+    return {"messages": messages}
+
+
+def build(values: list[dict], extra: bytes = b""):
+    data = b"".join(json.dumps(v).encode() + b"\n" for v in values) + extra
+    return read_jsonl_bytes(data)
+
+
+def full(catalog, dataset, model=MODEL, epochs=None):
+    analysis = DatasetAnalysis(catalog, model, epochs)
+    analysis.merge(analyze_records(list(dataset), analysis.counter))
+    return analysis
+
+
+def test_ready_dataset_has_no_errors(catalog):
+    dataset = build([chat(f"question {i}") for i in range(12)])
+    analysis = full(catalog, dataset)
+    assert analysis.ready
+    assert analysis.severity_counts()[Severity.ERROR] == 0
+    assert analysis.estimate().examples == 12
+
+
+def test_broken_and_blank_lines_are_reported(catalog):
+    dataset = build([chat(f"q{i}") for i in range(10)], b"\n{oops\n")
+    analysis = full(catalog, dataset)
+    codes = [f.code for f in analysis.findings()]
+    assert "invalid_json" in codes
+    assert "blank_line" in codes
+    assert not analysis.ready
+    broken = dataset[-1]
+    assert analysis.get(broken.id).severity is Severity.ERROR
+    dataset.set_text(broken.id, json.dumps(chat("fixed")))
+    analysis.update(dataset.record(broken.id))
+    assert "invalid_json" not in [f.code for f in analysis.findings()]
+
+
+def test_all_codes_are_documented(catalog):
+    dataset = build([chat("x")], b"\n[1]\n{bad\n")
+    codes = {f.code for f in full(catalog, dataset).findings()}
+    assert codes <= set(ALL_FINDING_CODES)
+
+
+def test_changing_model_to_another_encoding_asks_for_a_recount(catalog):
+    dataset = build([chat("héllo wörld " * 5) for _ in range(3)])
+    analysis = full(catalog, dataset)
+    assert analysis.set_model("gpt-4o-mini-2024-07-18") is False
+    assert analysis.set_model("gpt-3.5-turbo-0125") is True
+    assert len(analysis) == 0
+    analysis.merge(analyze_records(list(dataset), analysis.counter))
+    assert (
+        analysis.estimate().total_tokens
+        == full(catalog, dataset, "gpt-3.5-turbo-0125").estimate().total_tokens
+    )
+
+
+def test_duplicates_point_at_the_first_line_even_when_results_arrive_out_of_order(catalog):
+    values = [chat(f"q{i}") for i in range(11)] + [chat("q0")]
+    dataset = build(values)
+    analysis = DatasetAnalysis(catalog, MODEL)
+    results = analyze_records(list(dataset), analysis.counter)
+    analysis.merge(reversed(results))
+    duplicates = [f for f in analysis.findings() if f.code == "duplicate_example"]
+    assert [f.line for f in duplicates] == [12]
+    assert "1" in duplicates[0].text
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["edit", "add", "remove", "break"]), st.integers(0, 50)),
+        max_size=15,
+    )
+)
+def test_incremental_updates_equal_a_full_recount(ops):
+    catalog = Catalog.load()
+    rng = random.Random(len(ops))
+    dataset = build([chat(f"question {i}", None if i % 4 == 0 else "Be kind.") for i in range(12)])
+    analysis = full(catalog, dataset)
+    for op, n in ops:
+        records = list(dataset)
+        target = records[n % len(records)] if records else None
+        if op == "add" or target is None:
+            record = dataset.append_value(chat(f"new {n} " * rng.randint(1, 5)))
+            analysis.update(record)
+        elif op == "edit":
+            dataset.set_value(target.id, chat(f"edited {n} " * rng.randint(1, 9)))
+            analysis.update(dataset.record(target.id))
+        elif op == "remove":
+            dataset.remove(target.id)
+            analysis.remove(target.id)
+        else:
+            dataset.set_text(target.id, '{"messages": [')
+            analysis.update(dataset.record(target.id))
+    fresh = full(catalog, dataset)
+    assert analysis.estimate() == fresh.estimate()
+    assert Counter(analysis.findings()) == Counter(fresh.findings())
+    assert analysis.ready == fresh.ready
+
+
+def test_cancelled_analysis_returns_what_it_has(catalog):
+    dataset = build([chat(f"q{i}") for i in range(5000)])
+    calls = []
+
+    def should_continue() -> bool:
+        calls.append(1)
+        return len(calls) < 2
+
+    results = analyze_records(
+        list(dataset), DatasetAnalysis(catalog, MODEL).counter, should_continue
+    )
+    assert 0 < len(results) < 5000

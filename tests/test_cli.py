@@ -1,0 +1,207 @@
+"""``finetune-studio check``: the report, the JSON shape and the exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from desktop.cli import run_check
+
+ROOT = Path(__file__).resolve().parent.parent
+SYSTEM = {"role": "system", "content": "You answer for Lumen Lamps."}
+
+
+def chat(i: int) -> dict:
+    return {
+        "messages": [
+            SYSTEM,
+            {"role": "user", "content": f"Question number {i}?"},
+            {"role": "assistant", "content": f"Answer number {i}."},
+        ]
+    }
+
+
+def write_lines(path: Path, values: list) -> Path:
+    path.write_text("".join(json.dumps(v) + "\n" for v in values), encoding="utf-8")
+    return path
+
+
+def run(args: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run_check(args, out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def ready_file(tmp_path: Path) -> Path:
+    return write_lines(tmp_path / "train.jsonl", [chat(i) for i in range(12)])
+
+
+def test_ready_file_exits_zero_with_every_json_key(ready_file):
+    code, out, err = run([str(ready_file), "--json"])
+    assert code == 0, err
+    report = json.loads(out)
+    for key in (
+        "format",
+        "model",
+        "encoding",
+        "examples",
+        "broken_lines",
+        "findings",
+        "tokens",
+        "epochs",
+        "estimated_cost_usd",
+        "ready",
+    ):
+        assert key in report
+    assert report["format"] == "chat"
+    assert report["encoding"] == "o200k_base"
+    assert report["examples"] == 12
+    assert report["broken_lines"] == 0
+    assert report["ready"] is True
+    assert set(report["tokens"]) >= {
+        "total",
+        "billable_per_epoch",
+        "assistant",
+        "max_example",
+        "over_limit",
+    }
+    # 12 examples: the notebook's heuristic gives min(25, 100 // 12) = 8 epochs.
+    assert report["epochs"] == 8
+    assert report["tokens"]["billable_per_epoch"] == report["tokens"]["total"]
+    price = report["training_price_per_1m_usd"]
+    expected = report["tokens"]["total"] * 8 * price / 1_000_000
+    assert report["estimated_cost_usd"] == pytest.approx(expected)
+
+
+def test_token_total_matches_a_hand_count(tmp_path):
+    path = write_lines(
+        tmp_path / "one.jsonl",
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": "Hi"},
+                    {"role": "assistant", "content": "Hello!"},
+                ]
+            }
+        ],
+    )
+    code, out, _ = run([str(path), "--json", "--model", "gpt-4o-mini-2024-07-18"])
+    report = json.loads(out)
+    # o200k_base: "user"=1, "Hi"=1, "assistant"=1, "Hello!"=2 ("Hello", "!"); 3 per message, +3.
+    assert report["tokens"]["total"] == 3 + 1 + 1 + 3 + 1 + 2 + 3
+    assert report["tokens"]["assistant"] == 2
+    assert code == 1  # one example is fewer than ten
+
+
+def test_findings_carry_code_severity_line_and_message_index(tmp_path):
+    values = [chat(i) for i in range(11)]
+    values[4]["messages"][2] = {"role": "assistant"}
+    path = write_lines(tmp_path / "bad.jsonl", values)
+    code, out, _ = run([str(path), "--json"])
+    assert code == 1
+    report = json.loads(out)
+    assert report["ready"] is False
+    missing = [f for f in report["findings"] if f["code"] == "message_missing_key"]
+    assert missing == [
+        {
+            "code": "message_missing_key",
+            "severity": "error",
+            "line": 5,
+            "message_index": 2,
+            "text": missing[0]["text"],
+            "fix": missing[0]["fix"],
+            "file": "training",
+        }
+    ]
+    assert missing[0]["text"]
+
+
+def test_broken_lines_are_counted_and_block(tmp_path):
+    path = tmp_path / "broken.jsonl"
+    good = "".join(json.dumps(chat(i)) + "\n" for i in range(10))
+    path.write_text(good + '{"messages": [\n', encoding="utf-8")
+    code, out, _ = run([str(path), "--json"])
+    report = json.loads(out)
+    assert code == 1
+    assert report["broken_lines"] == 1
+    assert [f["line"] for f in report["findings"] if f["code"] == "invalid_json"] == [11]
+
+
+def test_explicit_epochs_and_validation_overlap(tmp_path, ready_file):
+    validation = write_lines(tmp_path / "val.jsonl", [chat(3), chat(100)])
+    code, out, _ = run(
+        [str(ready_file), "--json", "--epochs", "2", "--validation", str(validation)]
+    )
+    report = json.loads(out)
+    assert report["epochs"] == 2
+    assert report["tokens"]["billable_total"] == 2 * report["tokens"]["billable_per_epoch"]
+    overlap = [f for f in report["findings"] if f["code"] == "train_validation_overlap"]
+    assert len(overlap) == 1 and overlap[0]["line"] == 4
+    assert report["validation"]["examples"] == 2
+    assert code == 1
+
+
+def test_cl100k_model_and_fine_tuned_ids(ready_file):
+    _, out, _ = run([str(ready_file), "--json", "--model", "gpt-3.5-turbo-0125"])
+    assert json.loads(out)["encoding"] == "cl100k_base"
+    _, out, _ = run([str(ready_file), "--json", "--model", "ft:gpt-4.1-mini-2025-04-14:org:x:abc"])
+    report = json.loads(out)
+    assert report["encoding"] == "o200k_base"
+    assert report["model_known"] is True
+
+
+def test_price_overrides_change_the_cost(tmp_path, ready_file):
+    prices = tmp_path / "prices.json"
+    prices.write_text(
+        json.dumps({"models": {"gpt-4.1-mini-2025-04-14": {"training_price_per_1m": 1000.0}}})
+    )
+    _, out, _ = run([str(ready_file), "--json", "--prices", str(prices)])
+    report = json.loads(out)
+    assert report["training_price_per_1m_usd"] == 1000.0
+    assert report["estimated_cost_usd"] == pytest.approx(report["tokens"]["billable_total"] / 1000)
+
+
+def test_plain_report_is_readable(ready_file):
+    code, out, _ = run([str(ready_file)])
+    assert code == 0
+    assert "12 examples" in out
+    assert "Ready to train: yes" in out
+    assert "Estimated cost: $" in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["missing.jsonl"],
+        ["{file}", "--epochs", "0"],
+        ["{file}", "--epochs", "many"],
+        ["{file}", "--bogus"],
+    ],
+)
+def test_usage_and_file_problems_exit_two_without_a_traceback(args, ready_file):
+    args = [a.replace("{file}", str(ready_file)) for a in args]
+    code, out, err = run(args)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("finetune-studio check: ")
+    assert "Traceback" not in err
+
+
+def test_console_entry_point_runs_check_without_qt(ready_file):
+    """The installed command path: no display, no Qt import needed for check."""
+    script = (
+        "import sys; from desktop.__main__ import main; code = main(['check', sys.argv[1]]);"
+        " assert 'PySide6' not in sys.modules; sys.exit(code)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(ready_file)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Ready to train: yes" in result.stdout
