@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from desktop import APP_ID
-from desktop.core.analysis import DatasetAnalysis, analyze_records
+from desktop.core.analysis import DatasetAnalysis, analyze_records_parallel
 from desktop.core.catalog import Catalog
 from desktop.core.dataset import Dataset, LineState
 from desktop.core.findings import Finding, Severity
@@ -100,7 +100,7 @@ def check_file(path: Path, catalog: Catalog, model: str, epochs: int | None) -> 
     """Read and analyse one file."""
     dataset = read_dataset(path)
     analysis = DatasetAnalysis(catalog, model, epochs)
-    analysis.merge(analyze_records(list(dataset), analysis.counter))
+    analysis.merge(analyze_records_parallel(list(dataset), model))
     return CheckedFile(path, dataset, analysis)
 
 

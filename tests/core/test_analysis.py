@@ -137,3 +137,15 @@ def test_cancelled_analysis_returns_what_it_has(catalog):
         list(dataset), DatasetAnalysis(catalog, MODEL).counter, should_continue
     )
     assert 0 < len(results) < 5000
+
+
+def test_parallel_analysis_equals_serial_and_keeps_file_order(catalog, monkeypatch):
+    import desktop.core.analysis as analysis_module
+
+    monkeypatch.setattr(analysis_module, "PARALLEL_MIN_RECORDS", 10)
+    dataset = build([chat(f"q{i} " * (i % 7 + 1)) for i in range(101)], b"{broken\n\n")
+    records = list(dataset)
+    serial = analyze_records(records, DatasetAnalysis(catalog, MODEL).counter)
+    parallel = analysis_module.analyze_records_parallel(records, MODEL, workers=3)
+    assert [r.record_id for r in parallel] == [r.id for r in records]
+    assert parallel == serial
