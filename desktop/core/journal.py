@@ -1,0 +1,537 @@
+"""The autosave recovery journal: after a crash, the next start can bring unsaved edits back.
+
+Writing the whole dataset every few seconds would be too slow for a 100,000-line file, so the
+first write of a session keeps a copy of the file the dataset was read from (named by its
+SHA-256, shared by every session that opened the same content), and every write after that is
+a small recipe: runs of untouched source records, plus the text of records that were edited,
+added or repaired. A restore replays the recipe against the copy, so untouched lines come back
+untouched (saving keeps them byte for byte) even if the original file changed or is gone.
+
+A record counts as untouched only if it is the very record object read from the source, or
+matches the copy exactly on the first write; a repaired line that still has raw bytes but not
+the original ones is stored as text. Disk trouble while writing is logged and reported as
+False, never raised: autosave must not interrupt typing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import re
+import uuid
+import weakref
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from desktop.core.dataset import Dataset, LineState, Record, SourceLayout, classify_bytes
+from desktop.core.formats import read_dataset_bytes, sniff_container
+from desktop.core.jsonl_io import atomic_write, iter_lines, split_bom
+from desktop.core.kinds import ExampleKind
+from desktop.core.locations import data_dir
+
+log = logging.getLogger(__name__)
+
+JOURNAL_FORMAT = 1
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class JournalError(Exception):
+    """A journal entry that cannot be restored; the message says why in plain words."""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """Unsaved work left by an earlier run, as offered for restoring.
+
+    Attributes:
+        session_id: the session that wrote it.
+        recipe_path: the journal file itself.
+        source_path: the file the dataset came from; None for a dataset never saved.
+        written_at: when it was last written (UTC).
+        edited_count: records edited, added or repaired since the source was read.
+        removed_count: how many fewer records came from the source than it holds (records
+            removed since it was read; edited ones still count as coming from it).
+        record_count: records in the dataset.
+        damaged: True when the journal file cannot be read; restoring it raises JournalError.
+    """
+
+    session_id: str
+    recipe_path: Path
+    source_path: Path | None
+    written_at: datetime
+    edited_count: int
+    removed_count: int
+    record_count: int
+    damaged: bool = False
+
+
+@dataclass
+class _Session:
+    """What one running session remembers between writes."""
+
+    dataset: weakref.ref[Dataset]
+    source_path: Path | None
+    source_sha: str | None = None
+    container: SourceLayout | None = None
+    suffix: str = ""
+    source_records: int = 0
+    #: record id -> (the source record object, its index among the source's records)
+    known: dict[int, tuple[Record, int]] = field(default_factory=dict)
+    written_version: int | None = None
+
+
+def default_journal_folder() -> Path:
+    """Where this user's recovery journal lives."""
+    return data_dir() / "recovery"
+
+
+def new_session_id() -> str:
+    """A fresh id for one editing session (one open dataset in one run of the app)."""
+    return uuid.uuid4().hex
+
+
+class RecoveryJournal:
+    """The journal folder: one recipe per session, plus shared copies of source files."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self._sources = self.folder / "sources"
+        self._sessions: dict[str, _Session] = {}
+
+    # Writing -------------------------------------------------------------------------------
+
+    def write(self, session_id: str, dataset: Dataset, source_path: Path | None) -> bool:
+        """Record ``dataset`` so it can be rebuilt exactly; False when the disk refused.
+
+        A dataset without unsaved changes needs no recovery, so its entry is cleared instead.
+        """
+        _check_session_id(session_id)
+        if not dataset.is_modified:
+            if session_id in self._sessions or self._recipe_path(session_id).exists():
+                self.clear(session_id)
+            return True
+        source_path = Path(source_path) if source_path is not None else None
+        session = self._sessions.get(session_id)
+        started = (
+            session is None
+            or session.dataset() is not dataset
+            or session.source_path != source_path
+        )
+        try:
+            if started:
+                session = self._start_session(dataset, source_path)
+            elif session.written_version == dataset.version:
+                return True
+            recipe = self._recipe(session_id, session, dataset)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write(self._recipe_path(session_id), _dump_json(recipe))
+        except OSError as exc:
+            log.warning("Could not write the recovery journal: %s", exc)
+            return False
+        session.written_version = dataset.version
+        self._sessions[session_id] = session
+        if started:
+            # Only now that the recipe names the new copy may copies of older sources go.
+            self._collect_sources()
+        return True
+
+    def _start_session(self, dataset: Dataset, source_path: Path | None) -> _Session:
+        """First write: copy the source and note which records are still the source's own."""
+        session = _Session(weakref.ref(dataset), source_path)
+        if source_path is None:
+            return session
+        try:
+            data = source_path.read_bytes()
+        except OSError as exc:
+            log.info(
+                "The source %s cannot be read (%s); journalling every record.", source_path, exc
+            )
+            return session
+        suffix = source_path.suffix
+        container = sniff_container(data, suffix)
+        try:
+            source = _SourceRecords(data, container, suffix)
+        except (OSError, ValueError) as exc:
+            log.info(
+                "The source %s cannot be re-read (%s); journalling every record.", source_path, exc
+            )
+            return session
+        sha = hashlib.sha256(data).hexdigest()
+        copy = self._source_copy(sha)
+        if not copy.exists():
+            self._sources.mkdir(parents=True, exist_ok=True)
+            atomic_write(copy, data)
+        session.source_sha = sha
+        session.container = container
+        session.suffix = suffix
+        session.source_records = len(source)
+        session.known = source.match(dataset)
+        return session
+
+    def _recipe(self, session_id: str, session: _Session, dataset: Dataset) -> dict[str, Any]:
+        entries: list[Any] = []
+        edited = 0
+        from_source = 0
+        run: list[int] | None = None
+        for record in dataset:
+            from_source += record.line is not None
+            known = session.known.get(record.id)
+            if known is not None and known[0] is record:
+                index = known[1]
+                if run is not None and run[0] + run[1] == index:
+                    run[1] += 1
+                else:
+                    run = [index, 1]
+                    entries.append(run)
+                continue
+            run = None
+            edited += 1
+            entries.append(_record_entry(record))
+        return {
+            "journal_format": JOURNAL_FORMAT,
+            "session_id": session_id,
+            "written_at": datetime.now(timezone.utc).isoformat(),
+            "source_path": str(session.source_path) if session.source_path else None,
+            "source_sha256": session.source_sha,
+            "source_container": session.container.value if session.container else None,
+            "source_suffix": session.suffix,
+            "source_records": session.source_records,
+            "bom": dataset.bom.hex(),
+            "newline": dataset.newline.decode("ascii"),
+            "layout": dataset.layout.value,
+            "record_count": len(dataset),
+            "edited": edited,
+            "removed": max(0, session.source_records - from_source),
+            "records": entries,
+        }
+
+    # Finding and restoring -------------------------------------------------------------------
+
+    def pending(self, exclude_session: str | None = None) -> list[JournalEntry]:
+        """Entries left by earlier runs, newest first (``exclude_session`` is this run's own)."""
+        try:
+            paths = sorted(self.folder.glob("*.json"))
+        except OSError as exc:
+            log.warning("Could not look in the recovery journal: %s", exc)
+            return []
+        entries = [
+            _read_entry(path)
+            for path in paths
+            if path.stem != exclude_session and _SESSION_ID.fullmatch(path.stem)
+        ]
+        return sorted(entries, key=lambda e: e.written_at, reverse=True)
+
+    def restore(self, entry: JournalEntry) -> Dataset:
+        """Rebuild the dataset exactly as it was journalled (it counts as unsaved)."""
+        recipe = _load_recipe(entry.recipe_path)
+        try:
+            return self._rebuild(recipe)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OSError) as exc:
+            raise JournalError(
+                f"The recovery journal {entry.recipe_path.name} is damaged ({exc!r}); "
+                "the edits it held cannot be restored."
+            ) from exc
+
+    def _rebuild(self, recipe: dict[str, Any]) -> Dataset:
+        entries = recipe["records"]
+        source: _SourceRecords | None = None
+        if any(isinstance(item, list) for item in entries):
+            sha = recipe["source_sha256"]
+            data = self._read_source_copy(sha)
+            source = _SourceRecords(
+                data, SourceLayout(recipe["source_container"]), recipe["source_suffix"]
+            )
+        dataset = Dataset(
+            bom=bytes.fromhex(recipe["bom"]),
+            newline=recipe["newline"].encode("ascii"),
+            layout=SourceLayout(recipe["layout"]),
+        )
+        for item in entries:
+            if isinstance(item, list):
+                start, count = item
+                if source is None or start < 0 or count < 1 or start + count > len(source):
+                    raise ValueError(f"the run {item} is outside the source file")
+                for index in range(start, start + count):
+                    dataset.insert(len(dataset), source.record(index, dataset.new_id()))
+            else:
+                dataset.insert(len(dataset), _entry_record(item, dataset.new_id()))
+        return dataset
+
+    def _read_source_copy(self, sha: str) -> bytes:
+        if not isinstance(sha, str) or not re.fullmatch("[0-9a-f]{64}", sha):
+            raise ValueError("the journal names no copy of the original file")
+        try:
+            data = self._source_copy(sha).read_bytes()
+        except OSError as exc:
+            raise JournalError(
+                "The copy of the original file that this journal needs is missing or "
+                f"unreadable ({exc.strerror or exc}); the edits cannot be restored."
+            ) from exc
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise JournalError(
+                "The copy of the original file that this journal needs is damaged; "
+                "the edits cannot be restored."
+            )
+        return data
+
+    # Removing --------------------------------------------------------------------------------
+
+    def discard(self, entry_or_session: JournalEntry | str) -> None:
+        """Remove an entry and any source copy no other entry still needs."""
+        if isinstance(entry_or_session, JournalEntry):
+            session_id = entry_or_session.session_id
+        else:
+            session_id = entry_or_session
+        _check_session_id(session_id)
+        self._sessions.pop(session_id, None)
+        try:
+            self._recipe_path(session_id).unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("Could not remove the recovery journal of %s: %s", session_id, exc)
+        self._collect_sources()
+
+    def clear(self, session_id: str) -> None:
+        """Forget a session's journal after a successful save or a clean close."""
+        self.discard(session_id)
+
+    def _collect_sources(self) -> None:
+        """Delete source copies that neither a journal file nor a live session refers to."""
+        needed = {s.source_sha for s in self._sessions.values() if s.source_sha}
+        try:
+            for path in self.folder.glob("*.json"):
+                needed.add(_referenced_sha(path))
+            copies = list(self._sources.glob("*.source"))
+        except OSError as exc:
+            log.warning("Could not tidy the recovery journal: %s", exc)
+            return
+        for copy in copies:
+            if copy.stem not in needed:
+                try:
+                    copy.unlink()
+                except OSError as exc:
+                    log.warning("Could not remove %s: %s", copy, exc)
+
+    def _recipe_path(self, session_id: str) -> Path:
+        return self.folder / f"{session_id}.json"
+
+    def _source_copy(self, sha: str) -> Path:
+        return self._sources / f"{sha}.source"
+
+
+# Source records -------------------------------------------------------------------------------
+
+
+class _SourceRecords:
+    """The records a fresh read of the source bytes gives, by index.
+
+    JSONL is handled line by line without parsing at write time (only on restore), so the
+    first write of a large file stays quick; other containers are read as the app reads them.
+    """
+
+    def __init__(self, data: bytes, container: SourceLayout, suffix: str) -> None:
+        self._container = container
+        self._lines: list[tuple[int, bytes, bytes]] = []
+        self._records: list[Record] = []
+        if container is SourceLayout.JSONL:
+            _, body = split_bom(data)
+            self._lines = [(number, raw, eol) for number, raw, eol, _ in iter_lines(body)]
+        else:
+            self._records = list(read_dataset_bytes(data, suffix))
+
+    def __len__(self) -> int:
+        return len(self._lines) if self._container is SourceLayout.JSONL else len(self._records)
+
+    def record(self, index: int, record_id: int) -> Record:
+        """The source record at ``index``, under a new id."""
+        if self._container is not SourceLayout.JSONL:
+            return replace(self._records[index], id=record_id)
+        line, raw, eol = self._lines[index]
+        state, kind, error = classify_bytes(raw)
+        return Record(
+            id=record_id, line=line, raw=raw, eol=eol, state=state, kind=kind, error=error
+        )
+
+    def match(self, dataset: Dataset) -> dict[int, tuple[Record, int]]:
+        """Which records of ``dataset`` are exactly a source record, and which one."""
+        if self._container is SourceLayout.JSONL:
+            return self._match_lines(dataset)
+        return self._match_items(dataset)
+
+    def _match_lines(self, dataset: Dataset) -> dict[int, tuple[Record, int]]:
+        known = {}
+        for record in dataset:
+            line = record.line
+            if record.raw is None or line is None or not 1 <= line <= len(self._lines):
+                continue
+            _, raw, eol = self._lines[line - 1]
+            if raw == record.raw and eol == record.eol:
+                known[record.id] = (record, line - 1)
+        return known
+
+    def _match_items(self, dataset: Dataset) -> dict[int, tuple[Record, int]]:
+        """Items are matched by line in read order (a JSON array may hold several per line)."""
+        cursor: dict[int | None, int] = {}
+        for index, fresh in enumerate(self._records):
+            cursor.setdefault(fresh.line, index)
+        known = {}
+        for record in dataset:
+            index = cursor.get(record.line)
+            if index is None:
+                continue
+            fresh = self._records[index]
+            if replace(fresh, id=record.id) == record and fresh.edited_value == record.edited_value:
+                known[record.id] = (record, index)
+                following = index + 1
+                if following < len(self._records) and self._records[following].line == record.line:
+                    cursor[record.line] = following
+                else:
+                    del cursor[record.line]
+        return known
+
+
+# Recipe entries -------------------------------------------------------------------------------
+
+
+def _record_entry(record: Record) -> dict[str, Any]:
+    """Everything needed to rebuild a record that is not the source's own."""
+    entry: dict[str, Any] = {"line": record.line, "eol": record.eol.decode("ascii")}
+    if record.raw is not None:
+        try:
+            entry["raw"] = record.raw.decode("utf-8")
+        except UnicodeDecodeError:
+            entry["raw_base64"] = base64.b64encode(record.raw).decode("ascii")
+        return entry
+    entry["state"] = record.state.value
+    entry["kind"] = record.kind.value
+    if record.error is not None:
+        entry["error"] = record.error
+    if record.edited_text is not None:
+        entry["text"] = record.edited_text
+    else:
+        entry["value"] = record.edited_value
+    return entry
+
+
+def _entry_record(entry: dict[str, Any], record_id: int) -> Record:
+    line = entry["line"]
+    if line is not None and not isinstance(line, int):
+        raise TypeError("a record's line is not a number")
+    eol = entry["eol"].encode("ascii")
+    if eol not in (b"", b"\n", b"\r\n"):
+        raise ValueError("a record's line ending is not one the app writes")
+    raw: bytes | None = None
+    if "raw" in entry:
+        raw = entry["raw"].encode("utf-8")
+    elif "raw_base64" in entry:
+        try:
+            raw = base64.b64decode(entry["raw_base64"], validate=True)
+        except binascii.Error as exc:
+            raise ValueError("a record's bytes are not valid base64") from exc
+    if raw is not None:
+        state, kind, error = classify_bytes(raw)
+        return Record(
+            id=record_id, line=line, raw=raw, eol=eol, state=state, kind=kind, error=error
+        )
+    text = entry.get("text")
+    if text is not None and not isinstance(text, str):
+        raise TypeError("a repaired record's text is not text")
+    return Record(
+        id=record_id,
+        line=line,
+        raw=None,
+        eol=eol,
+        state=LineState(entry["state"]),
+        kind=ExampleKind(entry["kind"]),
+        error=entry.get("error"),
+        edited_value=None if text is not None else entry["value"],
+        edited_text=text,
+    )
+
+
+def _dump_json(recipe: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(recipe)
+    except TypeError:
+        # Integers beyond 64 bits or unpaired surrogates, which orjson refuses.
+        return json.dumps(recipe).encode("ascii")
+
+
+def _load_recipe(path: Path) -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise JournalError(
+            f"The recovery journal {path.name} cannot be read ({exc.strerror or exc})."
+        ) from exc
+    try:
+        recipe = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise JournalError(
+            f"The recovery journal {path.name} is damaged (it is not valid JSON); "
+            "the edits it held cannot be restored."
+        ) from exc
+    if not isinstance(recipe, dict) or recipe.get("journal_format") != JOURNAL_FORMAT:
+        raise JournalError(
+            f"The recovery journal {path.name} was not written by this version of the app "
+            "or is damaged; the edits it held cannot be restored."
+        )
+    return recipe
+
+
+def _read_entry(path: Path) -> JournalEntry:
+    """The summary of one journal file; a damaged file is still listed, marked damaged."""
+    try:
+        recipe = _load_recipe(path)
+        source = recipe["source_path"]
+        return JournalEntry(
+            session_id=path.stem,
+            recipe_path=path,
+            source_path=Path(source) if source else None,
+            written_at=_aware(datetime.fromisoformat(recipe["written_at"])),
+            edited_count=int(recipe["edited"]),
+            removed_count=int(recipe["removed"]),
+            record_count=int(recipe["record_count"]),
+        )
+    except (JournalError, KeyError, TypeError, ValueError):
+        return JournalEntry(
+            session_id=path.stem,
+            recipe_path=path,
+            source_path=None,
+            written_at=_modified_at(path),
+            edited_count=0,
+            removed_count=0,
+            record_count=0,
+            damaged=True,
+        )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _modified_at(path: Path) -> datetime:
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    except OSError:
+        return datetime.fromtimestamp(0, timezone.utc)
+
+
+def _referenced_sha(path: Path) -> str | None:
+    """The source copy a journal file needs (None if it needs none or cannot be read)."""
+    try:
+        sha = json.loads(path.read_bytes()).get("source_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return sha if isinstance(sha, str) else None
+
+
+def _check_session_id(session_id: str) -> None:
+    if not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id):
+        raise ValueError(f"{session_id!r} is not a valid session id (letters, digits, - and _).")
