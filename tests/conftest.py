@@ -9,6 +9,8 @@ os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
 
 import pytest
 
+pytest_plugins = ["tests.fake_openai.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_user_folders(

@@ -1,0 +1,275 @@
+"""The one place that turns provider failures into sentences a non-programmer can act on.
+
+Every SDK exception (and a few of our own) maps to a ``FriendlyError``: what happened, what to
+do next, whether trying again can help, and for refused requests the provider's own
+explanation and the setting it complained about. No sentence ever contains a key or a
+traceback.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+import openai
+
+from desktop.api.redaction import Secret, redact
+
+_MAX_PROVIDER_MESSAGE = 500
+
+
+class ErrorKind(str, Enum):
+    """Families of failure the UI treats differently."""
+
+    WRONG_KEY = "wrong_key"
+    NO_KEY = "no_key"
+    NO_PERMISSION = "no_permission"
+    TRAINING_NOT_AVAILABLE = "training_not_available"
+    NOT_FOUND = "not_found"
+    MODEL_NOT_FOUND = "model_not_found"
+    RATE_LIMITED = "rate_limited"
+    OUT_OF_CREDIT = "out_of_credit"
+    SERVER_ERROR = "server_error"
+    TIMEOUT = "timeout"
+    NO_NETWORK = "no_network"
+    INVALID_REQUEST = "invalid_request"
+    BAD_RESPONSE = "bad_response"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class FriendlyError:
+    """A failure explained: one sentence, a next step, and whether retrying can help."""
+
+    kind: ErrorKind
+    message: str
+    next_step: str
+    retryable: bool
+    provider_message: str | None = None
+    param: str | None = None
+    status_code: int | None = None
+    code: str | None = None
+    retry_after: float | None = None
+
+    def text(self) -> str:
+        """Sentence and next step together, for a message box."""
+        return f"{self.message} {self.next_step}"
+
+
+class MissingKeyError(openai.OpenAIError):
+    """A profile that needs a key has none."""
+
+
+class ProviderError(Exception):
+    """Raised by the app's provider wrappers; ``friendly`` says what to tell the user."""
+
+    def __init__(self, friendly: FriendlyError) -> None:
+        super().__init__(friendly.message)
+        self.friendly = friendly
+
+
+_SENTENCES: dict[ErrorKind, tuple[str, str, bool]] = {
+    ErrorKind.WRONG_KEY: (
+        "The provider did not accept the API key.",
+        "Check the key in Settings, or create a new one in the provider's dashboard.",
+        False,
+    ),
+    ErrorKind.NO_KEY: (
+        "There is no API key for this provider profile yet.",
+        "Enter the key in Settings.",
+        False,
+    ),
+    ErrorKind.NO_PERMISSION: (
+        "This key is not allowed to do that.",
+        "Ask the account owner for access, or use a key from a project that has it.",
+        False,
+    ),
+    ErrorKind.TRAINING_NOT_AVAILABLE: (
+        "This provider no longer accepts new fine-tuning jobs from your account.",
+        "Choose another provider profile that offers fine-tuning, such as Azure OpenAI or an"
+        " OpenAI-compatible host.",
+        False,
+    ),
+    ErrorKind.NOT_FOUND: (
+        "The provider could not find what was asked for.",
+        "It may have been deleted; refresh the list and try again.",
+        False,
+    ),
+    ErrorKind.MODEL_NOT_FOUND: (
+        "The provider does not have this model, or this key cannot use it.",
+        "Pick another model; a model trained a moment ago can take a few minutes to appear.",
+        False,
+    ),
+    ErrorKind.RATE_LIMITED: (
+        "The provider is receiving too many requests from this account right now.",
+        "Wait a moment and try again.",
+        True,
+    ),
+    ErrorKind.OUT_OF_CREDIT: (
+        "The account has run out of credit or reached its spending limit.",
+        "Check the billing page of your provider account, then try again.",
+        False,
+    ),
+    ErrorKind.SERVER_ERROR: (
+        "The provider had a problem on its side.",
+        "Try again in a few minutes.",
+        True,
+    ),
+    ErrorKind.TIMEOUT: (
+        "The provider took too long to answer.",
+        "Check your connection, or allow more time in Settings (network timeout).",
+        True,
+    ),
+    ErrorKind.NO_NETWORK: (
+        "The provider could not be reached.",
+        "Check your internet connection and the address in Settings.",
+        True,
+    ),
+    ErrorKind.INVALID_REQUEST: (
+        "The provider refused the request.",
+        "Read the provider's explanation, change that setting and try again.",
+        False,
+    ),
+    ErrorKind.BAD_RESPONSE: (
+        "The provider sent an answer the app could not read.",
+        "Try again; if it keeps happening, check the address in Settings.",
+        False,
+    ),
+    ErrorKind.UNKNOWN: (
+        "Something unexpected went wrong while talking to the provider.",
+        "Try again; if it keeps happening, look at the log file.",
+        False,
+    ),
+}
+
+
+def _make(
+    kind: ErrorKind,
+    *,
+    message: str | None = None,
+    next_step: str | None = None,
+    provider_message: str | None = None,
+    param: str | None = None,
+    status_code: int | None = None,
+    code: str | None = None,
+    retry_after: float | None = None,
+    secrets: Iterable[str | Secret | None] = (),
+) -> FriendlyError:
+    default_message, default_next, retryable = _SENTENCES[kind]
+    secrets = list(secrets)
+    cleaned = None
+    if provider_message:
+        cleaned = redact(provider_message, secrets).strip()[:_MAX_PROVIDER_MESSAGE] or None
+    return FriendlyError(
+        kind=kind,
+        message=redact(message or default_message, secrets),
+        next_step=next_step or default_next,
+        retryable=retryable,
+        provider_message=cleaned,
+        param=param,
+        status_code=status_code,
+        code=code,
+        retry_after=retry_after,
+    )
+
+
+def retry_after_seconds(exc: openai.APIStatusError) -> float | None:
+    """Seconds the provider asked us to wait (``retry-after-ms`` or ``Retry-After``)."""
+    headers = exc.response.headers
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            parsed = email.utils.parsedate_tz(value)
+            if parsed is None:
+                continue
+            seconds = email.utils.mktime_tz(parsed) - time.time()
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    return None
+
+
+def _provider_text(exc: openai.APIError) -> str | None:
+    body = exc.body
+    if isinstance(body, dict):
+        message = body.get("message")
+        if isinstance(message, str) and message:
+            return message
+    if isinstance(body, str) and body and not body.lstrip().startswith("<"):
+        return body
+    return None
+
+
+def friendly_error(
+    exc: BaseException, *, secrets: Iterable[str | Secret | None] = ()
+) -> FriendlyError:
+    """Explain any exception raised while talking to a provider."""
+    secrets = list(secrets)
+    if isinstance(exc, ProviderError):
+        return exc.friendly
+    if isinstance(exc, MissingKeyError):
+        return _make(ErrorKind.NO_KEY, secrets=secrets)
+    if isinstance(exc, openai.APITimeoutError):
+        return _make(ErrorKind.TIMEOUT, secrets=secrets)
+    if isinstance(exc, openai.APIConnectionError):
+        return _make(ErrorKind.NO_NETWORK, secrets=secrets)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return _make(ErrorKind.BAD_RESPONSE, status_code=exc.status_code, secrets=secrets)
+    if isinstance(exc, openai.APIStatusError):
+        return _from_status(exc, secrets)
+    if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
+        return _make(ErrorKind.BAD_RESPONSE, secrets=secrets)
+    if isinstance(exc, TimeoutError):
+        return _make(ErrorKind.TIMEOUT, secrets=secrets)
+    if isinstance(exc, ConnectionError):
+        return _make(ErrorKind.NO_NETWORK, secrets=secrets)
+    return _make(ErrorKind.UNKNOWN, secrets=secrets)
+
+
+def _from_status(exc: openai.APIStatusError, secrets: list[str | Secret | None]) -> FriendlyError:
+    status = exc.status_code
+    code = exc.code
+    error_type = exc.type
+    details = {
+        "provider_message": _provider_text(exc),
+        "status_code": status,
+        "code": code,
+        "secrets": secrets,
+    }
+    if status == 401:
+        return _make(ErrorKind.WRONG_KEY, **details)
+    if status == 403:
+        if code == "training_not_available":
+            return _make(ErrorKind.TRAINING_NOT_AVAILABLE, **details)
+        return _make(ErrorKind.NO_PERMISSION, **details)
+    if status == 404:
+        if code == "model_not_found":
+            return _make(ErrorKind.MODEL_NOT_FOUND, **details)
+        return _make(ErrorKind.NOT_FOUND, **details)
+    if status == 429:
+        if code == "insufficient_quota" or error_type == "insufficient_quota":
+            return _make(ErrorKind.OUT_OF_CREDIT, **details)
+        wait = retry_after_seconds(exc)
+        next_step = None
+        if wait is not None and wait >= 1:
+            next_step = f"Wait about {math.ceil(wait)} seconds and try again."
+        return _make(ErrorKind.RATE_LIMITED, retry_after=wait, next_step=next_step, **details)
+    if status == 408:
+        return _make(ErrorKind.TIMEOUT, **details)
+    if status >= 500:
+        return _make(ErrorKind.SERVER_ERROR, **details)
+    if status in (400, 409, 422):
+        param = exc.param
+        message = None
+        if param:
+            message = f"The provider refused the request because of the setting “{param}”."
+        return _make(ErrorKind.INVALID_REQUEST, message=message, param=param, **details)
+    return _make(ErrorKind.UNKNOWN, **details)

@@ -1,0 +1,499 @@
+"""Thin, typed wrappers over the SDK's Files, Uploads and fine-tuning calls.
+
+They add what the screens need and the SDK does not: a progress callback and a cancel check
+for uploads (Files API up to 512 MB, streamed so progress is real; the Uploads API in parts
+above that), the profile's capability checks before anything is sent, the provider's extra
+body fields, a job creation that is never sent twice (tagged with a request id that is looked
+up before any retry), our retry policy, and ``ProviderError`` as the only failure type.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import io
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import openai
+from openai.types import FileObject
+from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
+from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
+
+from desktop.api.client import MAX_RETRY_DELAY_SECONDS, with_retries
+from desktop.api.errors import ErrorKind, FriendlyError, ProviderError, friendly_error
+from desktop.api.profiles import ProviderProfile
+
+T = TypeVar("T")
+
+DIRECT_UPLOAD_LIMIT = 512 * 1024 * 1024
+PART_SIZE = 64 * 1024 * 1024
+JSONL_MIME = "text/jsonl"
+#: The metadata key that carries the id a client gave one create request.
+REQUEST_KEY = "studio_request"
+#: How many pages of the job list to search for a job whose create answer was lost.
+LOOKUP_PAGES = 3
+
+ProgressCallback = Callable[[int, int], None]
+CancelCheck = Callable[[], bool]
+
+
+class UploadCancelled(Exception):
+    """The user stopped an upload; nothing was left behind on the provider."""
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a cursor-paginated list."""
+
+    items: list[T]
+    has_more: bool
+
+    @property
+    def next_after(self) -> str | None:
+        """The cursor for the next page, if there is one."""
+        if not self.has_more or not self.items:
+            return None
+        return str(getattr(self.items[-1], "id", None) or "") or None
+
+
+def _refuse(message: str, next_step: str, param: str | None = None) -> ProviderError:
+    return ProviderError(
+        FriendlyError(
+            kind=ErrorKind.INVALID_REQUEST,
+            message=message,
+            next_step=next_step,
+            retryable=False,
+            param=param,
+        )
+    )
+
+
+class _ReportingReader(io.BytesIO):
+    """Bytes the SDK streams from in chunks; each read reports progress and checks for cancel."""
+
+    def __init__(self, data: bytes, report: ProgressCallback, cancelled: CancelCheck) -> None:
+        super().__init__(data)
+        self._total = len(data)
+        self._report = report
+        self._cancelled = cancelled
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._cancelled():
+            raise UploadCancelled
+        chunk = super().read(size)
+        self._report(min(self.tell(), self._total), self._total)
+        return chunk
+
+
+def upload_file(
+    client: openai.OpenAI,
+    source: Path | bytes,
+    *,
+    filename: str | None = None,
+    purpose: str = "fine-tune",
+    progress: ProgressCallback | None = None,
+    should_cancel: CancelCheck | None = None,
+    direct_limit: int = DIRECT_UPLOAD_LIMIT,
+    part_size: int = PART_SIZE,
+) -> FileObject:
+    """Upload a JSONL file (a path, or bytes named ``filename``), in parts through the Uploads
+    API when it is over ``direct_limit``; raises ``UploadCancelled`` when stopped."""
+    if isinstance(source, Path):
+        name = filename or source.name
+        size = source.stat().st_size
+    else:
+        if not filename:
+            raise ValueError("Bytes to upload need a file name.")
+        name, size = filename, len(source)
+    report = progress or (lambda _sent, _total: None)
+    cancelled = should_cancel or (lambda: False)
+    if cancelled():
+        raise UploadCancelled
+    report(0, size)
+    if size > direct_limit:
+        return _upload_in_parts(client, source, name, size, purpose, report, cancelled, part_size)
+    data = source.read_bytes() if isinstance(source, Path) else bytes(source)
+    try:
+        created = with_retries(
+            lambda: client.files.create(
+                file=(name, _ReportingReader(data, report, cancelled)),
+                purpose=purpose,  # type: ignore[arg-type]
+            ),
+            idempotent=False,
+        )
+    except ProviderError:
+        if cancelled():
+            raise UploadCancelled from None
+        raise
+    report(size, size)
+    return created
+
+
+def _chunks(source: Path | bytes, part_size: int) -> Iterator[bytes]:
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
+            while chunk := handle.read(part_size):
+                yield chunk
+        return
+    view = memoryview(source)
+    for start in range(0, len(view), part_size):
+        yield bytes(view[start : start + part_size])
+
+
+def _upload_in_parts(
+    client: openai.OpenAI,
+    source: Path | bytes,
+    name: str,
+    size: int,
+    purpose: str,
+    report: ProgressCallback,
+    cancelled: CancelCheck,
+    part_size: int,
+) -> FileObject:
+    upload = with_retries(
+        lambda: client.uploads.create(
+            bytes=size,
+            filename=name,
+            mime_type=JSONL_MIME,
+            purpose=purpose,  # type: ignore[arg-type]
+        ),
+        idempotent=False,
+    )
+    part_ids: list[str] = []
+    digest = hashlib.md5(usedforsecurity=False)
+    sent = 0
+    try:
+        for chunk in _chunks(source, part_size):
+            if cancelled():
+                raise UploadCancelled
+            # An unused part is harmless (only listed part_ids count), so parts may be retried.
+            part = with_retries(
+                lambda data=chunk: client.uploads.parts.create(upload.id, data=data)
+            )
+            part_ids.append(part.id)
+            digest.update(chunk)
+            sent += len(chunk)
+            report(sent, size)
+        if cancelled():
+            raise UploadCancelled
+        done = with_retries(
+            lambda: client.uploads.complete(upload.id, part_ids=part_ids, md5=digest.hexdigest()),
+            idempotent=False,
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.uploads.cancel(upload.id)
+        raise
+    if done.file is None:
+        raise _refuse(
+            "The provider finished the upload but did not return a file.",
+            "Try the upload again.",
+        )
+    return done.file
+
+
+def retrieve_file(client: openai.OpenAI, file_id: str) -> FileObject | None:
+    """The file's record, or None when the provider no longer has it (deleted or expired)."""
+    try:
+        return with_retries(lambda: client.files.retrieve(file_id))
+    except ProviderError as exc:
+        if exc.friendly.kind is ErrorKind.NOT_FOUND:
+            return None
+        raise
+
+
+MAX_WANDB_TAGS = 50
+MAX_WANDB_TAG_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class WandbIntegration:
+    """Send the job's metrics to Weights & Biases (the W&B key must be set up at the provider)."""
+
+    project: str
+    name: str | None = None
+    entity: str | None = None
+    tags: tuple[str, ...] = ()
+
+    def problem(self) -> str | None:
+        """A plain sentence saying why the provider would refuse this, or None."""
+        if not self.project.strip():
+            return "Weights & Biases needs a project name."
+        if len(self.tags) > MAX_WANDB_TAGS:
+            return f"Weights & Biases allows at most {MAX_WANDB_TAGS} tags."
+        long = [t for t in self.tags if len(t) > MAX_WANDB_TAG_LENGTH]
+        if long:
+            return f"Each tag can be at most {MAX_WANDB_TAG_LENGTH} characters (“{long[0][:20]}…”)."
+        return None
+
+    def to_api(self) -> dict[str, Any]:
+        """The ``integrations`` entry of a create request."""
+        wandb: dict[str, Any] = {"project": self.project.strip()}
+        if self.name:
+            wandb["name"] = self.name
+        if self.entity:
+            wandb["entity"] = self.entity
+        if self.tags:
+            wandb["tags"] = list(self.tags)
+        return {"type": "wandb", "wandb": wandb}
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Everything a create request says about the job (hyperparameter None means "auto")."""
+
+    model: str
+    training_file: str
+    validation_file: str | None = None
+    method: str = "supervised"
+    hyperparameters: Mapping[str, Any] | None = None
+    suffix: str | None = None
+    seed: int | None = None
+    metadata: Mapping[str, str] | None = None
+    integrations: Sequence[WandbIntegration] = ()
+
+
+def _create_arguments(profile: ProviderProfile, request: JobRequest) -> dict[str, Any]:
+    """The create request's arguments, after refusing locally what the profile cannot do."""
+    caps = profile.capabilities
+    method = request.method
+    if not caps.fine_tuning:
+        raise _refuse(
+            f"{profile.display_name} cannot train models.",
+            "Choose a provider profile that offers fine-tuning.",
+        )
+    if method not in caps.methods:
+        raise _refuse(
+            f"{profile.display_name} does not offer this training method ({method}).",
+            "Pick another method or another provider profile.",
+            param="method.type",
+        )
+    if request.suffix:
+        problem = caps.suffix_problem(request.suffix)
+        if problem is not None:
+            raise _refuse(problem, "Change the suffix and try again.", param="suffix")
+    for integration in request.integrations:
+        problem = integration.problem()
+        if problem is not None:
+            raise _refuse(problem, "Change the Weights & Biases settings.", param="integrations")
+    hp = {k: v for k, v in (request.hyperparameters or {}).items() if v is not None}
+    arguments: dict[str, Any] = {
+        "model": request.model,
+        "training_file": request.training_file,
+        "method": {"type": method, method: {"hyperparameters": hp}},
+    }
+    if request.validation_file:
+        arguments["validation_file"] = request.validation_file
+    if request.suffix:
+        arguments["suffix"] = request.suffix
+    if request.seed is not None:
+        arguments["seed"] = request.seed
+    if request.metadata:
+        arguments["metadata"] = dict(request.metadata)
+    if request.integrations:
+        arguments["integrations"] = [i.to_api() for i in request.integrations]
+    if caps.extra_body:
+        arguments["extra_body"] = dict(caps.extra_body)
+    return arguments
+
+
+def create_job(
+    client: openai.OpenAI,
+    profile: ProviderProfile,
+    *,
+    model: str,
+    training_file: str,
+    validation_file: str | None = None,
+    method: str = "supervised",
+    hyperparameters: Mapping[str, Any] | None = None,
+    suffix: str | None = None,
+    seed: int | None = None,
+    metadata: Mapping[str, str] | None = None,
+    integrations: Sequence[WandbIntegration] = (),
+) -> FineTuningJob:
+    """Start a job after checking the profile supports it; never sent twice (only rate limits,
+    which the provider certainly did not act on, are retried). See ``create_job_once``."""
+    request = JobRequest(
+        model=model,
+        training_file=training_file,
+        validation_file=validation_file,
+        method=method,
+        hyperparameters=hyperparameters,
+        suffix=suffix,
+        seed=seed,
+        metadata=metadata,
+        integrations=integrations,
+    )
+    arguments = _create_arguments(profile, request)
+    return with_retries(lambda: client.fine_tuning.jobs.create(**arguments), idempotent=False)
+
+
+def new_request_id() -> str:
+    """A fresh id for one create request (kept by the caller to retry the same request)."""
+    return uuid.uuid4().hex
+
+
+def find_job_by_request(client: openai.OpenAI, request_id: str) -> FineTuningJob | None:
+    """The job a create request with this id made, if the provider has it.
+
+    Asks with the metadata filter, and also checks each job's metadata itself, since not every
+    provider filters (a provider that ignores the filter returns every job, newest first).
+    """
+    after: str | None = None
+    for _ in range(LOOKUP_PAGES):
+        page = list_jobs(client, after=after, limit=100, metadata={REQUEST_KEY: request_id})
+        for job in page.items:
+            if (job.metadata or {}).get(REQUEST_KEY) == request_id:
+                return job
+        after = page.next_after
+        if after is None:
+            return None
+    return None
+
+
+def create_job_once(
+    client: openai.OpenAI,
+    profile: ProviderProfile,
+    *,
+    request: JobRequest,
+    request_id: str,
+    look_first: bool = False,
+    attempts: int = 3,
+    retry_delay: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[FriendlyError], None] | None = None,
+) -> FineTuningJob:
+    """Create a job exactly once, even when an answer is lost on the way back.
+
+    The request carries ``metadata[studio_request] = request_id``. After a failure that may
+    have reached the provider (a dropped connection, a timeout, a server error) the job list
+    is searched for that id before anything is sent again, and the request is repeated only
+    when no such job exists. ``look_first`` searches before the first attempt too, for a user
+    retrying a request that failed earlier.
+    """
+    if attempts < 1:
+        raise ValueError("At least one attempt is needed.")
+    tagged = replace(request, metadata={**dict(request.metadata or {}), REQUEST_KEY: request_id})
+    arguments = _create_arguments(profile, tagged)
+    if look_first:
+        found = find_job_by_request(client, request_id)
+        if found is not None:
+            return found
+    for attempt in range(1, attempts + 1):
+        try:
+            return client.fine_tuning.jobs.create(**arguments)
+        except Exception as exc:
+            friendly = friendly_error(exc)
+            failure = ProviderError(friendly)
+            failure.__cause__ = exc
+        if not friendly.retryable:
+            raise failure
+        if attempt < attempts and on_retry is not None:
+            on_retry(friendly)
+        if friendly.retry_after is not None:
+            delay = min(friendly.retry_after, MAX_RETRY_DELAY_SECONDS)
+        else:
+            delay = min(retry_delay * 2 ** (attempt - 1), MAX_RETRY_DELAY_SECONDS)
+        if friendly.kind is ErrorKind.RATE_LIMITED:
+            if attempt < attempts:
+                sleep(delay)  # refused before it was acted on: nothing to look for
+            continue
+        sleep(delay)  # give a slow provider time to finish what it may have started
+        found = find_job_by_request(client, request_id)  # its failure is raised: never guess
+        if found is not None:
+            return found
+    raise failure
+
+
+def list_jobs(
+    client: openai.OpenAI,
+    *,
+    after: str | None = None,
+    limit: int = 20,
+    metadata: Mapping[str, str] | None = None,
+    attempts: int = 3,
+) -> Page[FineTuningJob]:
+    """One page of jobs, newest first."""
+    options: dict[str, Any] = {"limit": limit}
+    if after:
+        options["after"] = after
+    if metadata:
+        options["metadata"] = dict(metadata)
+    page = with_retries(lambda: client.fine_tuning.jobs.list(**options), attempts=attempts)
+    return Page(list(page.data), bool(page.has_more))
+
+
+def retrieve_job(client: openai.OpenAI, job_id: str, *, attempts: int = 3) -> FineTuningJob:
+    """The job's current state."""
+    return with_retries(lambda: client.fine_tuning.jobs.retrieve(job_id), attempts=attempts)
+
+
+def cancel_job(client: openai.OpenAI, job_id: str) -> FineTuningJob:
+    """Stop a job for good."""
+    return with_retries(lambda: client.fine_tuning.jobs.cancel(job_id))
+
+
+def pause_job(client: openai.OpenAI, job_id: str) -> FineTuningJob:
+    """Pause a running job."""
+    return with_retries(lambda: client.fine_tuning.jobs.pause(job_id))
+
+
+def resume_job(client: openai.OpenAI, job_id: str) -> FineTuningJob:
+    """Resume a paused job."""
+    return with_retries(lambda: client.fine_tuning.jobs.resume(job_id))
+
+
+def list_events(
+    client: openai.OpenAI,
+    job_id: str,
+    *,
+    after: str | None = None,
+    limit: int = 100,
+    attempts: int = 3,
+) -> Page[FineTuningJobEvent]:
+    """One page of events, newest first."""
+    options: dict[str, Any] = {"limit": limit}
+    if after:
+        options["after"] = after
+    page = with_retries(
+        lambda: client.fine_tuning.jobs.list_events(job_id, **options), attempts=attempts
+    )
+    return Page(list(page.data), bool(page.has_more))
+
+
+def list_checkpoints(
+    client: openai.OpenAI,
+    job_id: str,
+    *,
+    after: str | None = None,
+    limit: int = 10,
+    attempts: int = 3,
+) -> Page[FineTuningJobCheckpoint]:
+    """One page of checkpoints (providers keep only the last few epochs)."""
+    options: dict[str, Any] = {"limit": limit}
+    if after:
+        options["after"] = after
+    page = with_retries(
+        lambda: client.fine_tuning.jobs.checkpoints.list(job_id, **options), attempts=attempts
+    )
+    return Page(list(page.data), bool(page.has_more))
+
+
+def download_results_csv(client: openai.OpenAI, file_id: str, *, attempts: int = 3) -> str:
+    """A job's results CSV as text, decoding the base64 form some responses use."""
+    raw = with_retries(lambda: client.files.content(file_id).read(), attempts=attempts)
+    text = raw.decode("utf-8", errors="replace")
+    if text.lstrip().startswith("step"):
+        return text
+    try:
+        decoded = base64.b64decode(raw, validate=False).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return text
+    return decoded if decoded.lstrip().startswith("step") else text

@@ -1,0 +1,117 @@
+"""Key storage: keyring when usable, session memory when asked, never a plain file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keyring
+import pytest
+from keyring.backends import chainer, fail
+
+from desktop.api.credentials import (
+    NO_KEYRING_REASON,
+    SERVICE_NAME,
+    KeyringUnavailableError,
+    KeyStorage,
+    KeyStore,
+    keyring_status,
+)
+from desktop.api.redaction import Secret
+from tests.api.keyrings import BrokenKeyring, MemoryKeyring
+
+KEY = "sk-test-credential-0123456789abcdef"
+
+
+def test_keys_go_to_the_keyring_under_the_app_service(memory_keyring: MemoryKeyring) -> None:
+    store = KeyStore()
+    assert store.persistent is True
+    assert store.set("profile-1", KEY) is KeyStorage.KEYRING
+    assert memory_keyring.entries == {(SERVICE_NAME, "profile-1"): KEY}
+    got = store.get("profile-1")
+    assert isinstance(got, Secret) and got.reveal() == KEY
+    assert store.storage_of("profile-1") is KeyStorage.KEYRING
+    assert KeyStore().get("profile-1") == Secret(KEY)  # survives a new store (restart)
+
+
+def test_keys_are_separate_per_profile_and_deletable(memory_keyring: MemoryKeyring) -> None:
+    store = KeyStore()
+    store.set("a", "sk-aaaaaaaaaaaaaaaa")
+    store.set("b", "sk-bbbbbbbbbbbbbbbb")
+    store.delete("a")
+    assert store.get("a") is None
+    assert store.get("b") == Secret("sk-bbbbbbbbbbbbbbbb")
+    store.delete("a")  # deleting twice is fine
+    assert store.has_key("a") is False
+
+
+def test_key_is_trimmed_and_empty_refused(memory_keyring: MemoryKeyring) -> None:
+    store = KeyStore()
+    store.set("p", f"  {KEY}\n")
+    assert store.get("p") == Secret(KEY)
+    with pytest.raises(ValueError):
+        store.set("p", "   ")
+
+
+def test_fail_backend_is_reported_plainly() -> None:
+    status = keyring_status(fail.Keyring())
+    assert status.usable is False
+    assert status.reason == NO_KEYRING_REASON
+    assert "session" in status.reason
+
+
+def test_empty_chainer_is_reported_as_unusable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(chainer.ChainerBackend, "backends", [])
+    assert keyring_status(chainer.ChainerBackend()).usable is False
+
+
+def test_without_keyring_only_session_keys_work() -> None:
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        store = KeyStore()
+    finally:
+        keyring.set_keyring(previous)
+    assert store.persistent is False
+    with pytest.raises(KeyringUnavailableError) as info:
+        store.set("p", KEY)
+    assert str(info.value) == NO_KEYRING_REASON
+    assert store.get("p") is None
+    assert store.set("p", KEY, session_only=True) is KeyStorage.SESSION
+    assert store.get("p") == Secret(KEY)
+    assert store.storage_of("p") is KeyStorage.SESSION
+    store.clear_session()
+    assert store.get("p") is None
+
+
+def test_backend_failing_on_use_turns_unusable() -> None:
+    store = KeyStore(BrokenKeyring())
+    assert store.persistent is True  # looks fine until used
+    with pytest.raises(KeyringUnavailableError, match="did not respond"):
+        store.set("p", KEY)
+    assert store.persistent is False
+    assert "KeyringError" in store.status.reason
+    assert KEY not in store.status.reason
+    assert store.set("p", KEY, session_only=True) is KeyStorage.SESSION
+
+
+def test_session_key_is_replaced_by_a_saved_one(memory_keyring: MemoryKeyring) -> None:
+    store = KeyStore()
+    store.set("p", "sk-session-only-key-1234", session_only=True)
+    store.set("p", KEY)
+    assert store.storage_of("p") is KeyStorage.KEYRING
+    assert store.get("p") == Secret(KEY)
+
+
+def test_no_key_reaches_the_disk(
+    memory_keyring: MemoryKeyring, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    store = KeyStore()
+    store.set("p", KEY)
+    store.set("q", KEY + "x", session_only=True)
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes()

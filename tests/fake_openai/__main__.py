@@ -1,0 +1,57 @@
+"""Run the fake provider by hand: ``python -m tests.fake_openai --port 8089``.
+
+The clock follows wall time (``--speed`` to hurry it), so fine-tuning jobs progress on their
+own and the app can be tried end to end without an account.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+
+from tests.fake_openai.server import DEFAULT_TEST_KEY, FakeOpenAIServer
+from tests.fake_openai.state import Timing
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse options, serve until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m tests.fake_openai", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument("--key", default=DEFAULT_TEST_KEY, help="API key clients must send")
+    parser.add_argument("--no-key", action="store_true", help="accept requests without a key")
+    parser.add_argument("--speed", type=float, default=1.0, help="fake seconds per real second")
+    parser.add_argument("--step-seconds", type=float, default=1.0, help="duration of a step")
+    parser.add_argument("--queue-seconds", type=float, default=5.0)
+    parser.add_argument("--validate-seconds", type=float, default=3.0)
+    args = parser.parse_args(argv)
+
+    server = FakeOpenAIServer(
+        api_key=None if args.no_key else args.key,
+        host=args.host,
+        port=args.port,
+        start_time=time.time(),
+        timing=Timing(
+            validating=args.validate_seconds,
+            queued=args.queue_seconds,
+            per_step=args.step_seconds,
+        ),
+    )
+    server.start()
+    server.start_realtime(speed=args.speed)
+    print(f"Fake OpenAI-compatible server at {server.base_url}", flush=True)
+    print(f"Azure-style base URL:            {server.azure_base_url}", flush=True)
+    print("API key: " + ("(none needed)" if args.no_key else args.key), flush=True)
+    print("Press Ctrl+C to stop.", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
