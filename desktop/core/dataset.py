@@ -241,6 +241,25 @@ def serialize_value(value: Any) -> bytes:
         return json.dumps(ordered, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def _with_value(record: Record, value: Any) -> Record:
+    """``record`` holding ``value`` instead of its bytes; a non-example keeps its text, broken."""
+    state, kind, error = _classify_value(value)
+    if state is LineState.BROKEN:
+        text = serialize_value(value).decode("utf-8")
+        return replace(
+            record,
+            raw=None,
+            state=state,
+            kind=kind,
+            error=error,
+            edited_value=None,
+            edited_text=text,
+        )
+    return replace(
+        record, raw=None, state=state, kind=kind, error=None, edited_value=value, edited_text=None
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """What an edit did, for views that must refresh: kind is insert, remove, replace or move."""
@@ -340,27 +359,15 @@ class Dataset:
 
     def make_record(self, value: Any, *, line: int | None = None) -> Record:
         """A new, unsaved record holding ``value``."""
-        state, kind, error = _classify_value(value)
-        if state is LineState.BROKEN:
-            return Record(
-                id=self.new_id(),
-                line=line,
-                raw=None,
-                eol=self.newline,
-                state=state,
-                kind=kind,
-                error=error,
-                edited_text=serialize_value(value).decode("utf-8"),
-            )
-        return Record(
+        template = Record(
             id=self.new_id(),
             line=line,
             raw=None,
             eol=self.newline,
-            state=state,
-            kind=kind,
-            edited_value=value,
+            state=LineState.BLANK,
+            kind=ExampleKind.NOT_AN_EXAMPLE,
         )
+        return _with_value(template, value)
 
     def insert(self, position: int, record: Record) -> None:
         """Put ``record`` at ``position`` (also how an undo brings back a removed record)."""
@@ -391,29 +398,7 @@ class Dataset:
 
     def set_value(self, record_id: int, value: Any) -> Record:
         """Replace a record's example with ``value``; return the old record for undo."""
-        old = self.record(record_id)
-        state, kind, error = _classify_value(value)
-        if state is LineState.BROKEN:
-            new = replace(
-                old,
-                raw=None,
-                state=state,
-                kind=kind,
-                error=error,
-                edited_value=None,
-                edited_text=serialize_value(value).decode("utf-8"),
-            )
-        else:
-            new = replace(
-                old,
-                raw=None,
-                state=state,
-                kind=kind,
-                error=None,
-                edited_value=value,
-                edited_text=None,
-            )
-        return self.put(new)
+        return self.put(_with_value(self.record(record_id), value))
 
     def set_text(self, record_id: int, text: str) -> Record:
         """Replace a record with text the user typed (how broken lines are repaired).
