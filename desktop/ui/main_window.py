@@ -1,31 +1,1171 @@
-"""The main window: the dataset editor in the centre, Jobs and Chat beside it."""
+"""The main window: the dataset editor in the centre, findings and cost beside it.
+
+The window owns the menus, the file dialogs and every question it asks the user. Each
+question goes through one ``ask_*`` or ``choose_*`` method, so tests can answer it without
+touching Qt's message boxes.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QWidget
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop import APP_NAME
+from desktop.core.bulk import (
+    plan_remove_duplicates,
+    plan_set_system_message,
+    plan_trim_whitespace,
+    split_train_validation,
+)
+from desktop.core.catalog import Catalog
+from desktop.core.dataset import Dataset, LineState, Record, SourceLayout
+from desktop.core.formats import (
+    DatasetReadError,
+    Layout,
+    detect_layout,
+    plan_legacy_conversion,
+    read_dataset_bytes,
+)
+from desktop.core.interchange import (
+    ExportFormat,
+    InterchangeError,
+    export_split,
+    export_values,
+    import_foreign,
+)
+from desktop.core.journal import JournalEntry, JournalError, RecoveryJournal, new_session_id
+from desktop.core.jsonl_io import SaveError, atomic_write, iter_lines, split_bom
+from desktop.core.kinds import ExampleKind
+from desktop.core.paths import resources_dir
+from desktop.core.settings import AppSettings, SettingsStore
+from desktop.ui.about_dialog import AboutDialog, app_icon
+from desktop.ui.commands import RemoveRecordsCommand, ReplaceRecordsCommand
+from desktop.ui.dialogs import (
+    ExportDialog,
+    SplitDialog,
+    SystemMessageDialog,
+    SystemPromptDialog,
+)
+from desktop.ui.document import DatasetDocument
+from desktop.ui.editor_panel import DatasetEditorPanel
+from desktop.ui.estimator_panel import EstimatorPanel
+from desktop.ui.findings_panel import FindingsPanel
+from desktop.ui.welcome import WelcomePage
+
+log = logging.getLogger(__name__)
+
+SAMPLE_NAME = "customer_support.jsonl"
+#: Autosave waits for a pause in editing this long (seconds).
+AUTOSAVE_IDLE_S = 1.0
+OPEN_FILTER = "Datasets (*.jsonl *.json *.csv *.tsv);;All files (*)"
+JSONL_FILTER = "JSON Lines (*.jsonl)"
+PAGE_WELCOME, PAGE_EDITOR = 0, 1
+
+
+def foreign_dataset(
+    data: bytes, values: list[tuple[int, Any]], failures: list[tuple[int, str]]
+) -> Dataset:
+    """A dataset of converted examples, with items that failed kept as damaged lines."""
+    _, body = split_bom(data)
+    texts = {line: raw for line, raw, _eol, _end in iter_lines(body)} if failures else {}
+    dataset = Dataset(layout=SourceLayout.NEW)
+    items: list[tuple[int, Record]] = [
+        (line, dataset.make_record(value, line=line)) for line, value in values
+    ]
+    for line, reason in failures:
+        text = texts.get(line, b"").decode("utf-8", errors="replace")
+        record = Record(
+            id=dataset.new_id(),
+            line=line,
+            raw=None,
+            eol=dataset.newline,
+            state=LineState.BROKEN,
+            kind=ExampleKind.NOT_AN_EXAMPLE,
+            error=reason,
+            edited_text=text,
+        )
+        items.append((line, record))
+    items.sort(key=lambda item: item[0])
+    for _line, record in items:
+        dataset.insert(len(dataset), record)
+    return dataset
+
+
+def sample_path() -> Path:
+    """The bundled sample dataset."""
+    return resources_dir() / "samples" / SAMPLE_NAME
 
 
 class MainWindow(QMainWindow):
-    """Top-level window; panels are added here and wired in ``desktop.app``."""
+    """Top-level window: tabs for Dataset, Jobs and Chat; the dataset editor is the heart."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: AppSettings | None = None,
+        settings_store: SettingsStore | None = None,
+        catalog: Catalog | None = None,
+        journal: RecoveryJournal | None = None,
+        today: Callable[[], date] = date.today,
+        settings_dialog: Callable[[QWidget], QDialog] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
-        self.setWindowTitle(APP_NAME)
-        self.resize(1200, 780)
+        self._settings_dialog = settings_dialog
+        self.settings = settings if settings is not None else AppSettings()
+        self.settings_store = settings_store
+        self.catalog = catalog if catalog is not None else Catalog.load()
+        self.journal = journal
+        self.session_id = new_session_id()
+        model_id = self.settings.last_model
+        if self.catalog.get(model_id) is None:
+            model_id = self.catalog.models()[0].id
+        self.document = DatasetDocument(self.catalog, model_id, self)
+        self.document.analysis.set_epochs(self.settings.epochs)
+        self._copy_name: str | None = None
+        self._conversion_offered = False
+        self.setAcceptDrops(True)
+        self.setWindowIcon(app_icon())
+        self.resize(1440, 900)
+        self.setMinimumSize(960, 600)
+        self._build_central(today)
+        self._build_status_bar()
+        self.actions: dict[str, QAction] = {}
+        self._build_menus()
+        self._connect()
+        self._autosave_timer = QTimer(self, interval=self.settings.autosave_seconds * 1000)
+        self._autosave_timer.timeout.connect(self._autosave_when_idle)
+        self._autosave_timer.start()
+        self._last_edit = 0.0
+        self.document.undo_stack.indexChanged.connect(self._note_edit)
+        self._restore_layout()
+        self._update_title()
+        self._update_actions()
+        self.show_welcome()
+
+    # Building ------------------------------------------------------------------------------
+
+    def _build_central(self, today: Callable[[], date]) -> None:
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
-        for title in ("Dataset", "Jobs", "Chat"):
-            placeholder = QLabel(f"{title} will appear here.", self.tabs)
+        self.pages = QStackedWidget()
+        self.welcome = WelcomePage()
+        self.pages.addWidget(self.welcome)
+        self.editor_panel = DatasetEditorPanel(self.document)
+        self.findings_panel = FindingsPanel(self.document)
+        self.estimator = EstimatorPanel(
+            self.document, self.catalog, self.settings.format_money, today
+        )
+        self.estimator.select_epochs(self.settings.epochs)
+        side = QSplitter(Qt.Orientation.Vertical)
+        side.setChildrenCollapsible(False)
+        side.addWidget(self._titled("Findings", self.findings_panel))
+        side.addWidget(self._titled("Cost estimate", self.estimator))
+        side.setStretchFactor(0, 2)
+        side.setStretchFactor(1, 3)
+        side.setSizes([320, 480])
+        self.side_splitter = side
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.setChildrenCollapsible(False)
+        main.addWidget(self.editor_panel)
+        main.addWidget(side)
+        main.setStretchFactor(0, 4)
+        main.setStretchFactor(1, 1)
+        main.setSizes([1090, 350])
+        self.main_splitter = main
+        self.pages.addWidget(main)
+        self.tabs.addTab(self.pages, "Dataset")
+        for title, line in (
+            (
+                "Jobs",
+                "Training jobs will appear here: start a fine-tune from your dataset and "
+                "follow its progress.",
+            ),
+            ("Chat", "Chat with your fine-tuned models here once a training job has finished."),
+        ):
+            placeholder = QLabel(line)
             placeholder.setObjectName(f"placeholder_{title.lower()}")
+            placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            placeholder.setWordWrap(True)
+            placeholder.setStyleSheet("color: #5f6368; font-size: 12pt; padding: 40px;")
             self.tabs.addTab(placeholder, title)
         self.setCentralWidget(self.tabs)
-        self.current_path: Path | None = None
 
-    def open_path(self, path: Path) -> None:
-        """Remember the file to open; the editor panel reads it."""
-        self.current_path = path
-        self.setWindowTitle(f"{path.name} — {APP_NAME}")
+    @staticmethod
+    def _titled(title: str, widget: QWidget) -> QWidget:
+        box = QWidget()
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 6, 0, 0)
+        layout.setSpacing(0)
+        label = QLabel(title)
+        label.setStyleSheet("font-weight: 600; font-size: 11pt; padding: 2px 8px;")
+        layout.addWidget(label)
+        layout.addWidget(widget, 1)
+        return box
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.progress_label = QLabel()
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setToolTip("Stop reading the file; the rows read so far stay open.")
+        self.cancel_button.hide()
+        self.cancel_button.clicked.connect(self.document.cancel_work)
+        bar.addPermanentWidget(self.progress_label)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.cancel_button)
+
+    def _action(
+        self,
+        name: str,
+        text: str,
+        slot: Callable[[], Any],
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+        tip: str | None = None,
+    ) -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(f"action_{name}")
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(tip)
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)
+        self.actions[name] = action
+        return action
+
+    def _build_menus(self) -> None:
+        keys = QKeySequence.StandardKey
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction(self._action("new", "&New Dataset", self.new_dataset, keys.New))
+        menu.addAction(self._action("open", "&Open…", self.open_dialog, keys.Open))
+        self.recent_menu = menu.addMenu("Open &Recent")
+        menu.addAction(self._action("open_sample", "Open the &Sample Dataset", self.open_sample))
+        menu.addSeparator()
+        menu.addAction(self._action("save", "&Save", self.save, keys.Save))
+        menu.addAction(self._action("save_as", "Save &As…", self.save_as, keys.SaveAs))
+        menu.addSeparator()
+        menu.addAction(
+            self._action(
+                "import",
+                "&Import…",
+                self.import_dialog,
+                "Ctrl+I",
+                "Bring in prompt/completion, CSV, JSON, ShareGPT, Alpaca or Gemini files.",
+            )
+        )
+        menu.addAction(
+            self._action(
+                "export",
+                "&Export…",
+                self.export_dialog,
+                "Ctrl+E",
+                "Write OpenAI chat JSONL, ShareGPT, Alpaca or Gemini files.",
+            )
+        )
+        menu.addSeparator()
+        menu.addAction(self._action("close", "&Close", self.close_dataset, keys.Close))
+        menu.addAction(self._action("quit", "&Quit", self.close, keys.Quit))
+
+        edit = self.menuBar().addMenu("&Edit")
+        undo = self.document.undo_stack.createUndoAction(self, "&Undo")
+        undo.setShortcut(QKeySequence(keys.Undo))
+        undo.setObjectName("action_undo")
+        redo = self.document.undo_stack.createRedoAction(self, "&Redo")
+        redo.setShortcuts([QKeySequence(keys.Redo), QKeySequence("Ctrl+Shift+Z")])
+        redo.setObjectName("action_redo")
+        for name, action in (("undo", undo), ("redo", redo)):
+            self.addAction(action)
+            self.actions[name] = action
+            edit.addAction(action)
+        edit.addSeparator()
+        edit.addAction(self._action("find", "&Find…", self.focus_search, keys.Find))
+        edit.addSeparator()
+        edit.addAction(
+            self._action("add_example", "Add E&xample", self.add_example, "Ctrl+Shift+N")
+        )
+        edit.addAction(
+            self._action("duplicate", "&Duplicate Example", self.duplicate_examples, "Ctrl+D")
+        )
+        edit.addAction(self._action("delete", "De&lete Example", self.delete_examples, keys.Delete))
+        edit.addAction(self._action("move_up", "Move Example &Up", self.move_up, "Alt+Up"))
+        edit.addAction(self._action("move_down", "Move Example Do&wn", self.move_down, "Alt+Down"))
+        edit.addSeparator()
+        edit.addAction(self._action("add_message", "Add &Message", self.add_message, "Ctrl+Return"))
+        edit.addSeparator()
+        edit.addAction(
+            self._action(
+                "settings",
+                "Se&ttings…",
+                self.open_settings,
+                keys.Preferences if not QKeySequence(keys.Preferences).isEmpty() else "Ctrl+,",
+            )
+        )
+
+        tools = self.menuBar().addMenu("&Tools")
+        tools.addAction(
+            self._action(
+                "set_system",
+                "Set &System Message…",
+                self.set_system_message,
+                tip="Give all or selected examples the same system message.",
+            )
+        )
+        tools.addAction(
+            self._action("dedupe", "Remove &Duplicate Examples", self.remove_duplicates)
+        )
+        tools.addAction(self._action("trim", "&Trim Surrounding Whitespace", self.trim_whitespace))
+        tools.addAction(
+            self._action("remove_blank", "Remove &Empty Lines", self.remove_empty_lines)
+        )
+        tools.addAction(self._action("convert", "&Convert to Chat Examples…", self.convert_legacy))
+        tools.addSeparator()
+        tools.addAction(
+            self._action(
+                "split",
+                "S&plit into Training and Validation…",
+                self.split_dataset,
+                tip="Save a training file and a validation file.",
+            )
+        )
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self._action("about", f"&About {APP_NAME}", self.show_about))
+        self._refresh_recent_menu()
+
+    def _connect(self) -> None:
+        document = self.document
+        document.modified_changed.connect(lambda _m: self._update_title())
+        document.path_changed.connect(lambda _p: self._update_title())
+        document.failed.connect(self.show_error)
+        document.load_progress.connect(self._on_load_progress)
+        document.load_finished.connect(self._on_load_finished)
+        document.analysis_progress.connect(self._on_analysis_progress)
+        document.changed_on_disk.connect(self._on_changed_on_disk)
+        document.dataset_replaced.connect(self._update_actions)
+        document.findings_changed.connect(self._on_findings_changed)
+        document.dataset_replaced.connect(self._forget_conversion_offer)
+        self.editor_panel.selection_changed.connect(self._update_actions)
+        self.editor_panel.editor.convert_requested.connect(self.convert_legacy)
+        self.findings_panel.jump_requested.connect(self.jump_to)
+        self.estimator.model_selected.connect(self._on_model_selected)
+        self.estimator.epochs_selected.connect(self._on_epochs_selected)
+        self.welcome.open_requested.connect(self.open_dialog)
+        self.welcome.new_requested.connect(self.new_dataset)
+        self.welcome.sample_requested.connect(self.open_sample)
+        self.welcome.recent_requested.connect(self.open_path)
+
+    def _forget_conversion_offer(self) -> None:
+        self._conversion_offered = False
+
+    # Settings and layout ---------------------------------------------------------------------
+
+    def _restore_layout(self) -> None:
+        settings = self.settings
+        if settings.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(settings.window_geometry.encode()))
+        if settings.window_state:
+            self.restoreState(QByteArray.fromBase64(settings.window_state.encode()))
+        for name, splitter in self._splitters().items():
+            sizes = settings.splitter_sizes.get(name)
+            if sizes and len(sizes) == splitter.count() and all(s > 0 for s in sizes):
+                splitter.setSizes(sizes)
+
+    def _splitters(self) -> dict[str, QSplitter]:
+        return {
+            "main": self.main_splitter,
+            "side": self.side_splitter,
+            "editor": self.editor_panel.splitter,
+        }
+
+    def save_settings(self) -> None:
+        """Remember window layout, recent files and the estimator's choices."""
+        settings = self.settings
+        settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
+        settings.window_state = bytes(self.saveState().toBase64()).decode()
+        settings.splitter_sizes = {
+            name: list(splitter.sizes()) for name, splitter in self._splitters().items()
+        }
+        settings.last_model = self.document.analysis.model_id
+        settings.epochs = self.document.analysis.epochs
+        if self.settings_store is not None:
+            try:
+                self.settings_store.save(settings)
+            except SaveError as exc:
+                log.warning("Could not save settings: %s", exc)
+
+    def _on_model_selected(self, model_id: str) -> None:
+        self.document.set_model(model_id)
+        self.settings.last_model = model_id
+        self.save_settings()
+
+    def _on_epochs_selected(self, epochs: object) -> None:
+        self.document.set_epochs(epochs if isinstance(epochs, int) else None)
+        self.settings.epochs = epochs if isinstance(epochs, int) else None
+
+    def _remember_recent(self, path: Path) -> None:
+        self.settings.add_recent(path)
+        self._refresh_recent_menu()
+        self.save_settings()
+
+    def _refresh_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = self.settings.recent_files
+        for path in paths:
+            action = self.recent_menu.addAction(Path(path).name)
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(lambda _c=False, p=path: self.open_path(Path(p)))
+        self.recent_menu.setEnabled(bool(paths))
+        self.welcome.set_recent(paths)
+
+    def open_settings(self) -> None:
+        """Open the providers and keys settings (the app passes in how to build the dialog)."""
+        if self._settings_dialog is None:
+            self.show_info("Settings", "Provider settings are not available in this window.")
+            return
+        self.run_dialog(self._settings_dialog(self))
+
+    # Pages and title ---------------------------------------------------------------------
+
+    def show_welcome(self) -> None:
+        """Show the welcome page (no dataset open)."""
+        self.pages.setCurrentIndex(PAGE_WELCOME)
+        self._update_actions()
+
+    def show_editor(self) -> None:
+        """Show the dataset editor."""
+        self.pages.setCurrentIndex(PAGE_EDITOR)
+        self.tabs.setCurrentIndex(0)
+        self._update_actions()
+
+    @property
+    def editor_visible(self) -> bool:
+        """True when the editor (not the welcome page) is shown."""
+        return self.pages.currentIndex() == PAGE_EDITOR
+
+    def _display_name(self) -> str:
+        if self.document.path is None and self._copy_name:
+            return self._copy_name
+        return self.document.display_name
+
+    def _update_title(self) -> None:
+        if self.editor_visible:
+            self.setWindowTitle(f"{self._display_name()}[*] — {APP_NAME}")
+        else:
+            self.setWindowTitle(APP_NAME)
+        self.setWindowModified(self.document.is_modified)
+
+    def _update_actions(self) -> None:
+        open_ = self.editor_visible
+        # While a file streams in, rows can be looked at but not changed.
+        editable = open_ and not self.document.loading
+        self.editor_panel.set_editable(editable)
+        has_rows = editable and len(self.document.dataset) > 0
+        selected = bool(self.editor_panel.selected_ids()) if editable else False
+        current = self.editor_panel.current_id() if editable else None
+        # The checks report every prompt/completion example, so this needs no scan.
+        legacy = open_ and "legacy_format" in self.document.finding_codes
+        for name, enabled in (
+            ("save", editable),
+            ("save_as", editable),
+            ("export", has_rows),
+            ("close", open_),
+            ("find", open_),
+            ("add_example", editable),
+            ("duplicate", selected),
+            ("delete", selected),
+            ("move_up", current is not None),
+            ("move_down", current is not None),
+            ("add_message", current is not None),
+            ("set_system", has_rows),
+            ("dedupe", has_rows),
+            ("trim", has_rows),
+            ("remove_blank", has_rows),
+            ("convert", legacy),
+            ("split", has_rows),
+        ):
+            self.actions[name].setEnabled(enabled)
+        self._update_title()
+
+    # Questions (tests answer these by replacing the methods) -----------------------------
+
+    def ask_save_changes(self) -> str:
+        """Ask what to do with unsaved changes: 'save', 'discard' or 'cancel'."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(APP_NAME)
+        box.setText(f"Save the changes to {self._display_name()}?")
+        box.setInformativeText("If you don't save, your changes will be lost.")
+        box.setStandardButtons(
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        return {
+            QMessageBox.StandardButton.Save: "save",
+            QMessageBox.StandardButton.Discard: "discard",
+        }.get(QMessageBox.StandardButton(answer), "cancel")
+
+    def ask_reload_or_keep(self) -> str:
+        """The open file changed on disk: 'reload' it, or 'keep' the version in the app."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle(APP_NAME)
+        box.setText(f"{self._display_name()} was changed by another program.")
+        box.setInformativeText(
+            "Reload it from disk (your unsaved edits here are dropped), or keep the version "
+            "open in the app (saving will replace the file on disk)?"
+        )
+        reload_button = box.addButton("Reload from Disk", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep Mine", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(keep)
+        box.exec()
+        return "reload" if box.clickedButton() is reload_button else "keep"
+
+    def ask_overwrite_changed(self) -> bool:
+        """Before saving over a file another program changed: True to overwrite it."""
+        answer = QMessageBox.warning(
+            self,
+            APP_NAME,
+            f"{self._display_name()} was changed by another program since you opened it. "
+            "Replace it with your version?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Save
+
+    def ask_restore(self, entry: JournalEntry) -> str:
+        """Unsaved work from an earlier run: 'restore', 'discard' or 'later'."""
+        name = entry.source_path.name if entry.source_path is not None else "an unsaved dataset"
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Restore unsaved work?")
+        box.setText(f"{APP_NAME} closed without saving your edits to {name}.")
+        when = entry.written_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        box.setInformativeText(
+            f"{entry.edited_count:,} edited and {entry.removed_count:,} removed example(s), "
+            f"last autosaved {when}. Restore them?"
+        )
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Not Now", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(restore)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is restore:
+            return "restore"
+        return "discard" if clicked is discard else "later"
+
+    def choose_open_path(self, title: str = "Open Dataset") -> Path | None:
+        """Ask for a file to open."""
+        name, _ = QFileDialog.getOpenFileName(self, title, self._start_folder(), OPEN_FILTER)
+        return Path(name) if name else None
+
+    def choose_save_path(self, suggested: Path, title: str, file_filter: str) -> Path | None:
+        """Ask where to save."""
+        name, _ = QFileDialog.getSaveFileName(self, title, str(suggested), file_filter)
+        return Path(name) if name else None
+
+    def run_dialog(self, dialog: QDialog) -> bool:
+        """Show a dialog; True when the user confirmed it."""
+        return dialog.exec() == QDialog.DialogCode.Accepted
+
+    def show_error(self, text: str) -> None:
+        """Tell the user something went wrong, in one plain sentence."""
+        self.statusBar().showMessage(text, 10_000)
+        QMessageBox.warning(self, APP_NAME, text)
+
+    def show_info(self, title: str, text: str) -> None:
+        """Tell the user what happened (for example what a conversion dropped)."""
+        QMessageBox.information(self, title, text)
+
+    def _start_folder(self) -> str:
+        if self.document.path is not None:
+            return str(self.document.path.parent)
+        if self.settings.recent_files:
+            return str(Path(self.settings.recent_files[0]).parent)
+        return str(Path.home())
+
+    # Files ---------------------------------------------------------------------------------
+
+    def maybe_save(self) -> bool:
+        """Before the open dataset goes away: True when it is safe to continue."""
+        if not self.editor_visible or not self.document.is_modified:
+            return True
+        answer = self.ask_save_changes()
+        if answer == "save":
+            return self.save()
+        return answer == "discard"
+
+    def new_dataset(self) -> None:
+        """Start an empty dataset (after asking about unsaved changes)."""
+        if not self.maybe_save():
+            return
+        self._copy_name = None
+        self.document.new()
+        self.show_editor()
+        self.editor_panel.add_example()
+        self.document.undo_stack.clear()
+        self._update_title()
+
+    def open_dialog(self) -> None:
+        """Ask for a file and open it."""
+        if not self.maybe_save():
+            return
+        path = self.choose_open_path()
+        if path is not None:
+            self.open_path(path, ask=False)
+
+    def open_path(self, path: Path, *, ask: bool = True) -> None:
+        """Open ``path``; rows appear while it is read."""
+        if ask and not self.maybe_save():
+            return
+        path = Path(path).expanduser().resolve()
+        if not path.is_file():
+            if str(path) in self.settings.recent_files:
+                self.settings.remove_recent(path)
+                self._refresh_recent_menu()
+            self.show_error(f"{path.name} was not found.")
+            return
+        self._copy_name = None
+        self.show_editor()
+        self.document.open(path)
+        self._remember_recent(path)
+        self._update_actions()
+
+    def open_sample(self) -> None:
+        """Open a copy of the bundled sample (saving asks where, so the sample stays intact)."""
+        if not self.maybe_save():
+            return
+        path = sample_path()
+        try:
+            data = path.read_bytes()
+        except OSError:
+            self.show_error("The sample dataset is missing from this installation.")
+            return
+        dataset = read_dataset_bytes(data, path.suffix)
+        dataset.mark_saved()
+        self._copy_name = "customer_support (sample).jsonl"
+        self.show_editor()
+        self.document.adopt(dataset, None, modified=False)
+        self.settings.first_run_done = True
+        self._update_title()
+
+    def save(self) -> bool:
+        """Save to the open file; asks for a .jsonl name when the file is new or not JSONL."""
+        if self.document.needs_new_name_to_save:
+            return self.save_as()
+        assert self.document.path is not None
+        if self.document.changed_on_disk_since_load() and not self.ask_overwrite_changed():
+            return False
+        return self._save_to(self.document.path)
+
+    def save_as(self) -> bool:
+        """Ask for a .jsonl name and save there."""
+        path = self.document.path
+        if path is not None:
+            suggested = path.with_suffix(".jsonl")
+        else:
+            suggested = Path(self._start_folder()) / (self._copy_name or "dataset.jsonl")
+        chosen = self.choose_save_path(suggested, "Save Dataset As", JSONL_FILTER)
+        if chosen is None:
+            return False
+        if chosen.suffix.lower() != ".jsonl":
+            chosen = chosen.with_name(chosen.name + ".jsonl")
+        return self._save_to(chosen)
+
+    def _save_to(self, path: Path) -> bool:
+        if self.document.loading:
+            self.show_error("Please wait until the file has been read before saving it.")
+            return False
+        try:
+            self.document.save_to(path)
+        except SaveError as exc:
+            self.show_error(str(exc))
+            return False
+        self._copy_name = None
+        if self.journal is not None:
+            self.journal.clear(self.session_id)
+        self._remember_recent(path)
+        self.statusBar().showMessage(f"Saved {path.name}.", 5000)
+        self._update_title()
+        return True
+
+    def close_dataset(self) -> bool:
+        """Close the open dataset and show the welcome page."""
+        if not self.maybe_save():
+            return False
+        self.document.new()
+        self._copy_name = None
+        if self.journal is not None:
+            self.journal.clear(self.session_id)
+        self.show_welcome()
+        return True
+
+    def _on_changed_on_disk(self) -> None:
+        if self.ask_reload_or_keep() == "reload" and self.document.path is not None:
+            self.document.open(self.document.path)
+            self._update_actions()
+        else:
+            self.document.keep_mine()
+
+    # Loading feedback --------------------------------------------------------------------
+
+    def _on_load_progress(self, done: int, total: int) -> None:
+        self.progress.show()
+        self.cancel_button.show()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(int(1000 * done / total) if total else 0)
+        self.progress_label.setText(
+            f"Reading {self.document.display_name}… {len(self.document.dataset):,} rows"
+        )
+
+    def _on_load_finished(self, complete: bool) -> None:
+        self.progress.hide()
+        self.cancel_button.hide()
+        self.progress_label.setText("")
+        count = len(self.document.dataset)
+        source = self.document.opened_path
+        if complete:
+            self.statusBar().showMessage(
+                f"Opened {self.document.display_name}: {count:,} rows.", 5000
+            )
+        elif count == 0:
+            self.show_welcome()
+        else:
+            stem = source.stem if source is not None else "dataset"
+            self._copy_name = f"{stem} (first {count:,} rows).jsonl"
+            self.statusBar().showMessage(
+                f"Stopped reading: {count:,} rows were read. Saving asks for a new name, so "
+                "the original file stays whole.",
+                12_000,
+            )
+        self._update_actions()
+
+    def _on_analysis_progress(self, done: int, total: int) -> None:
+        if done >= total:
+            self.progress.hide()
+            self.progress_label.setText("")
+            return
+        self.progress.show()
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress_label.setText(f"Counting tokens… {done:,} of {total:,}")
+
+    def _on_findings_changed(self) -> None:
+        self._update_actions()
+        if self.actions["convert"].isEnabled() and not self._conversion_offered:
+            self._conversion_offered = True
+            self.statusBar().showMessage(
+                "Some examples use the older prompt/completion layout: use Tools › Convert to "
+                "Chat Examples to train chat models.",
+                15_000,
+            )
+
+    # Editing commands --------------------------------------------------------------------
+
+    def focus_search(self) -> None:
+        """Put the cursor in the search box (Ctrl+F)."""
+        self.editor_panel.search.setFocus()
+        self.editor_panel.search.selectAll()
+
+    def add_example(self) -> None:
+        """Add an example after the selected one."""
+        self.editor_panel.add_example()
+
+    def duplicate_examples(self) -> None:
+        """Duplicate the selected examples."""
+        self.editor_panel.duplicate_selected()
+
+    def delete_examples(self) -> None:
+        """Delete the selected examples."""
+        self.editor_panel.delete_selected()
+
+    def move_up(self) -> None:
+        """Move the current example up."""
+        self.editor_panel.move_selected(-1)
+
+    def move_down(self) -> None:
+        """Move the current example down."""
+        self.editor_panel.move_selected(1)
+
+    def add_message(self) -> None:
+        """Add a message to the current conversation."""
+        self.editor_panel.editor.add_message()
+
+    def jump_to(self, record_id: int, message_index: object = None) -> None:
+        """Show a record (from the findings list)."""
+        self.show_editor()
+        index = message_index if isinstance(message_index, int) else None
+        if not self.editor_panel.select_record(record_id, index):
+            self.statusBar().showMessage("That example is no longer in the dataset.", 5000)
+
+    # Bulk tools --------------------------------------------------------------------------
+
+    def set_system_message(self) -> None:
+        """Set or replace the system message of all or selected examples (one undo step)."""
+        dataset = self.document.dataset
+        current = self.editor_panel.usual_system() or ""
+        selected = self.editor_panel.selected_ids()
+        dialog = SystemMessageDialog(current, len(selected) > 1, self)
+        if not self.run_dialog(dialog):
+            return
+        choice = dialog.choice()
+        records = [dataset.record(i) for i in selected] if choice.selected_only else list(dataset)
+        values = plan_set_system_message(
+            records,
+            choice.text,
+            only_replace_existing=choice.only_replace_existing,
+            only_add_missing=choice.only_add_missing,
+        )
+        self._apply_values(values, "Set system message")
+
+    def trim_whitespace(self) -> None:
+        """Strip spaces and blank lines around every message (one undo step)."""
+        values = plan_trim_whitespace(self.document.dataset)
+        self._apply_values(values, "Trim whitespace")
+
+    def _apply_values(self, values: dict[int, Any], label: str) -> int:
+        if not values:
+            self.statusBar().showMessage(f"{label}: nothing needed changing.", 5000)
+            return 0
+        command = ReplaceRecordsCommand.from_values(self.document.dataset, values, label)
+        self.document.push(command)
+        n = len(values)
+        self.statusBar().showMessage(
+            f"{label}: {n:,} example{'s' if n != 1 else ''} changed (Undo takes it back).", 6000
+        )
+        return n
+
+    def remove_duplicates(self) -> int:
+        """Remove examples that repeat an earlier one exactly (one undo step)."""
+        ids = plan_remove_duplicates(self.document.dataset)
+        if not ids:
+            self.statusBar().showMessage("No duplicate examples found.", 5000)
+            return 0
+        label = f"Remove {len(ids):,} duplicate example{'s' if len(ids) != 1 else ''}"
+        self.document.push(RemoveRecordsCommand(self.document.dataset, ids, label))
+        self.statusBar().showMessage(f"{label} (Undo brings them back).", 6000)
+        return len(ids)
+
+    def remove_empty_lines(self) -> int:
+        """Remove blank lines, which some providers reject (one undo step)."""
+        ids = [r.id for r in self.document.dataset if r.state is LineState.BLANK]
+        if not ids:
+            self.statusBar().showMessage("There are no empty lines.", 5000)
+            return 0
+        label = f"Remove {len(ids):,} empty line{'s' if len(ids) != 1 else ''}"
+        self.document.push(RemoveRecordsCommand(self.document.dataset, ids, label))
+        self.statusBar().showMessage(f"{label} (Undo brings them back).", 6000)
+        return len(ids)
+
+    def convert_legacy(self) -> int:
+        """Convert prompt/completion examples to chat examples (one undo step)."""
+        dataset = self.document.dataset
+        preview = plan_legacy_conversion(dataset)
+        if not preview.values:
+            self.statusBar().showMessage("There are no prompt/completion examples to convert.")
+            return 0
+        dialog = SystemPromptDialog(
+            "Convert to chat examples",
+            f"{len(preview.values):,} prompt/completion example(s) will become conversations: "
+            "the prompt becomes the user's message and the completion the assistant's reply.",
+            preview.notes,
+            self,
+        )
+        if not self.run_dialog(dialog):
+            return 0
+        conversion = plan_legacy_conversion(dataset, dialog.system())
+        return self._apply_values(conversion.values, "Convert to chat examples")
+
+    # Import and export --------------------------------------------------------------------
+
+    def import_dialog(self) -> None:
+        """Import a file in another layout as a new, unsaved chat dataset."""
+        if not self.maybe_save():
+            return
+        path = self.choose_open_path("Import Examples")
+        if path is not None:
+            self.import_path(path)
+
+    def import_path(self, path: Path, system: str | None = None, *, ask: bool = True) -> bool:
+        """Convert ``path`` to chat examples and open the result as an unsaved dataset.
+
+        Prompt/completion files, CSV and JSON arrays are read by the core formats; ShareGPT,
+        Alpaca and Gemini files through interchange. Whatever could not be carried across is
+        listed for the user afterwards.
+        """
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            self.show_error(f"{path.name} could not be read: {exc.strerror}.")
+            return False
+        try:
+            dataset: Dataset | None = read_dataset_bytes(data, path.suffix)
+        except (DatasetReadError, ValueError):
+            dataset = None
+        notes: list[str] = []
+        if dataset is not None and detect_layout(dataset) is not Layout.EMPTY:
+            preview = plan_legacy_conversion(dataset)
+            if preview.values and ask:
+                dialog = SystemPromptDialog(
+                    "Import examples",
+                    f"{path.name} holds {len(preview.values):,} prompt/completion example(s); "
+                    "they will become conversations.",
+                    preview.notes,
+                    self,
+                )
+                if not self.run_dialog(dialog):
+                    return False
+                system = dialog.system()
+            conversion = plan_legacy_conversion(dataset, system)
+            for record_id, value in conversion.values.items():
+                dataset.set_value(record_id, value)
+            if conversion.values:
+                notes.append(
+                    f"Converted {len(conversion.values):,} prompt/completion example(s) to "
+                    "conversations."
+                )
+            notes += [f"Removed {note}." for note in conversion.notes]
+        else:
+            try:
+                result = import_foreign(data, path.suffix, system)
+            except InterchangeError as exc:
+                self.show_error(str(exc))
+                return False
+            dataset = foreign_dataset(data, result.values, result.failures)
+            notes.append(f"Converted {len(result.values):,} examples from {result.format.label}.")
+            notes += result.dropped
+            if result.failures:
+                notes.append(
+                    f"{len(result.failures):,} item(s) could not be converted; they are shown "
+                    "as damaged lines so you can repair or delete them."
+                )
+        dataset.layout = SourceLayout.NEW
+        self._copy_name = path.with_suffix(".jsonl").name
+        self.show_editor()
+        self.document.adopt(dataset, None, modified=True)
+        self._update_title()
+        self.show_info("Import", "\n\n".join(notes))
+        return True
+
+    def _examples_to_export(self) -> tuple[list[Any], int]:
+        values = [r.value for r in self.document.dataset.examples()]
+        skipped = sum(1 for r in self.document.dataset if not r.is_example and r.text.strip())
+        return values, skipped
+
+    def export_dialog(self) -> None:
+        """Export in another format, optionally as a training/validation pair."""
+        dialog = ExportDialog(self.settings.validation_percent, self.settings.split_seed, self)
+        if not self.run_dialog(dialog):
+            return
+        choice = dialog.choice()
+        base = (self.document.path or Path(self._start_folder()) / "dataset.jsonl").with_suffix(
+            choice.fmt.suffix
+        )
+        if self.document.path is not None:
+            base = base.with_name(f"{base.stem}-{choice.fmt.value}{choice.fmt.suffix}")
+        chosen = self.choose_save_path(base, "Export", f"{choice.fmt.label} (*{choice.fmt.suffix})")
+        if chosen is None:
+            return
+        self.export_to(
+            chosen, choice.fmt, split=choice.split, percent=choice.percent, seed=choice.seed
+        )
+
+    def export_to(
+        self,
+        path: Path,
+        fmt: ExportFormat,
+        *,
+        split: bool = False,
+        percent: float = 10.0,
+        seed: int = 42,
+    ) -> list[Path]:
+        """Write the examples in ``fmt`` (two files when ``split``); returns what was written."""
+        values, skipped = self._examples_to_export()
+        if split:
+            train, validation = export_split(values, percent, seed, fmt)
+            targets = self._pair_paths(path, fmt.suffix)
+            outputs = list(zip(targets, (train, validation), strict=True))
+        else:
+            outputs = [(path, export_values(values, fmt))]
+        try:
+            for target, result in outputs:
+                atomic_write(target, result.data)
+        except SaveError as exc:
+            self.show_error(str(exc))
+            return []
+        lines = [f"Wrote {result.count:,} examples to {target.name}." for target, result in outputs]
+        dropped = sorted({sentence for _, result in outputs for sentence in result.dropped})
+        if skipped:
+            dropped.append(f"{skipped:,} damaged line(s) were left out.")
+        if dropped:
+            lines.append("What this format could not keep:\n• " + "\n• ".join(dropped))
+        self.show_info("Export", "\n\n".join(lines))
+        return [target for target, _ in outputs]
+
+    @staticmethod
+    def _pair_paths(path: Path, suffix: str) -> tuple[Path, Path]:
+        stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+        for ending in ("-train", "_train", "-training"):
+            stem = stem.removesuffix(ending)
+        return (
+            path.with_name(f"{stem}-train{suffix}"),
+            path.with_name(f"{stem}-validation{suffix}"),
+        )
+
+    def split_dataset(self) -> list[Path]:
+        """Save a training file and a validation file (OpenAI chat JSONL, lines kept as-is)."""
+        dataset = self.document.dataset
+        examples = [r for r in dataset.examples()]
+        dialog = SplitDialog(
+            self.settings.validation_percent, self.settings.split_seed, len(examples), self
+        )
+        if not self.run_dialog(dialog):
+            return []
+        choice = dialog.choice()
+        self.settings.validation_percent = choice.percent
+        self.settings.split_seed = choice.seed
+        base = self.document.path or Path(self._start_folder()) / (
+            self._copy_name or "dataset.jsonl"
+        )
+        chosen = self.choose_save_path(
+            base.with_name(f"{base.stem}-train.jsonl"),
+            "Save Training File As",
+            JSONL_FILTER,
+        )
+        if chosen is None:
+            return []
+        return self.write_split(chosen, choice.percent, choice.seed)
+
+    def write_split(self, path: Path, percent: float, seed: int) -> list[Path]:
+        """Write ``*-train.jsonl`` and ``*-validation.jsonl`` next to ``path``."""
+        dataset = self.document.dataset
+        examples = list(dataset.examples())
+        train_ids, validation_ids = split_train_validation([r.id for r in examples], percent, seed)
+        targets = self._pair_paths(path, ".jsonl")
+        newline = dataset.newline
+        try:
+            for target, ids in zip(targets, (train_ids, validation_ids), strict=True):
+                data = b"".join(dataset.record(i).to_bytes() + newline for i in ids)
+                atomic_write(target, data)
+        except SaveError as exc:
+            self.show_error(str(exc))
+            return []
+        self.statusBar().showMessage(
+            f"Saved {len(train_ids):,} training examples to {targets[0].name} and "
+            f"{len(validation_ids):,} validation examples to {targets[1].name}.",
+            10_000,
+        )
+        self.save_settings()
+        return list(targets)
+
+    # Recovery ----------------------------------------------------------------------------
+
+    def _note_edit(self) -> None:
+        self._last_edit = time.monotonic()
+
+    def _autosave_when_idle(self) -> None:
+        """Autosave in a typing pause: the first write of a large file copies the file."""
+        if time.monotonic() - self._last_edit < AUTOSAVE_IDLE_S:
+            QTimer.singleShot(int(AUTOSAVE_IDLE_S * 1000), self._autosave_when_idle)
+            return
+        self.autosave()
+
+    def autosave(self) -> bool:
+        """Write unsaved edits to the recovery journal (called every few seconds)."""
+        if self.journal is None or self.document.loading:
+            return False
+        if not self.document.is_modified:
+            return False
+        return self.journal.write(self.session_id, self.document.dataset, self.document.path)
+
+    def offer_recovery(self) -> bool:
+        """After a crash, offer to bring back unsaved work; True when something was restored."""
+        if self.journal is None:
+            return False
+        for entry in self.journal.pending(exclude_session=self.session_id):
+            answer = self.ask_restore(entry)
+            if answer == "discard":
+                self.journal.discard(entry)
+                continue
+            if answer != "restore":
+                continue
+            try:
+                dataset = self.journal.restore(entry)
+            except JournalError as exc:
+                self.show_error(str(exc))
+                continue
+            self._copy_name = None
+            self.show_editor()
+            self.document.adopt(dataset, entry.source_path, modified=True)
+            self._update_title()
+            if self.journal.write(self.session_id, dataset, entry.source_path):
+                self.journal.discard(entry)
+            return True
+        return False
+
+    # Window events -----------------------------------------------------------------------
+
+    def show_about(self) -> None:
+        """The version and the components the app ships with."""
+        self.run_dialog(AboutDialog(self))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.document.cancel_work()
+        self.save_settings()
+        if self.journal is not None:
+            self.journal.clear(self.session_id)
+        event.accept()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        if any(url.isLocalFile() for url in urls):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                event.acceptProposedAction()
+                self.open_path(Path(url.toLocalFile()))
+                return
+        event.ignore()

@@ -1,0 +1,189 @@
+"""Undo commands for every edit of a dataset.
+
+Commands keep the old and new immutable ``Record`` objects (the core returns the old record
+from every edit), so an undo puts back the original record, bytes and all: undoing every edit
+of a file and saving writes the file exactly as it was read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtGui import QUndoCommand
+
+from desktop.core.dataset import Dataset, Record, classify_bytes
+
+#: Typing pauses longer than this (seconds) start a new undo step.
+BURST_SECONDS = 2.0
+
+#: Command id shared by edits that may merge (QUndoCommand.id()).
+_EDIT_ID = 1001
+
+
+class ReplaceRecordsCommand(QUndoCommand):
+    """Replace records wholesale (one undo step, however many records)."""
+
+    def __init__(self, dataset: Dataset, pairs: Iterable[tuple[Record, Record]], text: str) -> None:
+        super().__init__(text)
+        self._dataset = dataset
+        self._pairs = list(pairs)
+
+    @classmethod
+    def from_values(
+        cls, dataset: Dataset, values: Mapping[int, Any], text: str
+    ) -> ReplaceRecordsCommand:
+        """Plan replacing each record's example with a new value (nothing changes yet)."""
+        pairs = []
+        for record_id, value in values.items():
+            old = dataset.record(record_id)
+            pairs.append((old, _with_value(dataset, old, value)))
+        return cls(dataset, pairs, text)
+
+    @property
+    def count(self) -> int:
+        """How many records the command changes."""
+        return len(self._pairs)
+
+    def redo(self) -> None:
+        for _old, new in self._pairs:
+            self._dataset.put(new)
+
+    def undo(self) -> None:
+        for old, _new in reversed(self._pairs):
+            self._dataset.put(old)
+
+
+def _with_value(dataset: Dataset, old: Record, value: Any) -> Record:
+    """The record ``old`` would become with ``value``, computed without changing the dataset."""
+    made = dataset.make_record(value, line=old.line)
+    return replace(made, id=old.id, eol=old.eol)
+
+
+def _with_text(old: Record, text: str) -> Record:
+    """The record ``old`` would become with typed text (valid JSON becomes an example)."""
+    raw = text.encode("utf-8")
+    state, kind, error = classify_bytes(raw)
+    return replace(
+        old, raw=raw, state=state, kind=kind, error=error, edited_value=None, edited_text=None
+    )
+
+
+class EditRecordCommand(QUndoCommand):
+    """One edit of one example; consecutive edits of the same field merge while typing."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        old: Record,
+        new: Record,
+        text: str,
+        merge_key: object = None,
+    ) -> None:
+        super().__init__(text)
+        self._dataset = dataset
+        self.old = old
+        self.new = new
+        self.merge_key = merge_key
+        self._last_time = time.monotonic()
+
+    @classmethod
+    def set_value(
+        cls, dataset: Dataset, record_id: int, value: Any, text: str, merge_key: object = None
+    ) -> EditRecordCommand:
+        """Plan replacing one record's example with ``value``."""
+        old = dataset.record(record_id)
+        return cls(dataset, old, _with_value(dataset, old, value), text, merge_key)
+
+    @classmethod
+    def set_text(
+        cls, dataset: Dataset, record_id: int, text: str, label: str, merge_key: object = None
+    ) -> EditRecordCommand:
+        """Plan replacing one record with typed line text (repairs of damaged lines)."""
+        old = dataset.record(record_id)
+        return cls(dataset, old, _with_text(old, text), label, merge_key)
+
+    def id(self) -> int:
+        return _EDIT_ID if self.merge_key is not None else -1
+
+    def mergeWith(self, other: QUndoCommand) -> bool:
+        if not isinstance(other, EditRecordCommand):
+            return False
+        if other.merge_key != self.merge_key or other.old is not self.new:
+            return False
+        if other._last_time - self._last_time > BURST_SECONDS:
+            return False
+        self.new = other.new
+        self._last_time = other._last_time
+        return True
+
+    def redo(self) -> None:
+        self._dataset.put(self.new)
+
+    def undo(self) -> None:
+        self._dataset.put(self.old)
+
+
+class InsertRecordsCommand(QUndoCommand):
+    """Insert new records at positions (adding, duplicating or pasting examples)."""
+
+    def __init__(self, dataset: Dataset, placed: Iterable[tuple[int, Record]], text: str) -> None:
+        super().__init__(text)
+        self._dataset = dataset
+        self._placed = sorted(placed, key=lambda item: item[0])
+
+    @property
+    def record_ids(self) -> list[int]:
+        """The ids of the inserted records."""
+        return [record.id for _, record in self._placed]
+
+    def redo(self) -> None:
+        for position, record in self._placed:
+            self._dataset.insert(position, record)
+
+    def undo(self) -> None:
+        for _position, record in reversed(self._placed):
+            self._dataset.remove(record.id)
+
+
+class RemoveRecordsCommand(QUndoCommand):
+    """Remove records; undo puts each back where it was, unchanged."""
+
+    def __init__(self, dataset: Dataset, record_ids: Iterable[int], text: str) -> None:
+        super().__init__(text)
+        self._dataset = dataset
+        self._ids = sorted(set(record_ids), key=dataset.position)
+        self._removed: list[tuple[int, Record]] = []
+
+    @property
+    def count(self) -> int:
+        """How many records the command removes."""
+        return len(self._ids)
+
+    def redo(self) -> None:
+        # Remove from the bottom up so each stored position is the final one.
+        removed = [self._dataset.remove(record_id) for record_id in reversed(self._ids)]
+        self._removed = list(reversed(removed))
+
+    def undo(self) -> None:
+        for position, record in self._removed:
+            self._dataset.insert(position, record)
+
+
+class MoveRecordCommand(QUndoCommand):
+    """Move one record to another position."""
+
+    def __init__(self, dataset: Dataset, record_id: int, new_position: int, text: str) -> None:
+        super().__init__(text)
+        self._dataset = dataset
+        self._id = record_id
+        self._new = new_position
+        self._old = dataset.position(record_id)
+
+    def redo(self) -> None:
+        self._dataset.move(self._id, self._new)
+
+    def undo(self) -> None:
+        self._dataset.move(self._id, self._old)

@@ -1,0 +1,656 @@
+"""The open dataset as the UI sees it: file, undo history, analysis, loading and saving.
+
+One object owns the Dataset so that the table, the conversation editor, the findings list
+and the estimator all look at the same records. Slow work (reading, counting, checking)
+runs through ``workers.Worker``; results are merged here on the UI thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import itertools
+import logging
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from desktop.core.analysis import DatasetAnalysis, RecordAnalysis, analyze_records
+from desktop.core.catalog import Catalog
+from desktop.core.dataset import Change, Dataset, Record, SourceLayout
+from desktop.core.findings import Finding, Severity
+from desktop.core.formats import DatasetReadError, read_dataset_bytes, sniff_container
+from desktop.core.jsonl_io import (
+    ReadCancelled,
+    dominant_newline,
+    iter_records,
+    save_jsonl,
+    split_bom,
+)
+from desktop.core.tokens import TokenCounter
+from desktop.ui.commands import EditRecordCommand, InsertRecordsCommand
+from desktop.ui.dataset_model import ExampleTableModel
+from desktop.ui.workers import JobContext, Worker
+
+log = logging.getLogger(__name__)
+
+#: Records per chunk handed from the reading worker to the UI thread.
+LOAD_CHUNK = 2000
+#: The first chunk is small so rows appear at once.
+FIRST_CHUNK = 200
+#: Typing pause before the edited example is re-counted (milliseconds).
+ANALYSIS_DEBOUNCE_MS = 150
+#: Pause before the findings list and whole-dataset checks refresh (milliseconds).
+FINDINGS_DEBOUNCE_MS = 250
+#: Above this many edited records at once, re-check them in a worker.
+INLINE_ANALYSIS_LIMIT = 300
+
+
+@dataclass(frozen=True, slots=True)
+class FileStamp:
+    """Size and modification time of a file, to notice changes made by other programs."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileStamp | None:
+        """The stamp of ``path`` now (None when it is gone)."""
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        return cls(info.st_size, info.st_mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """First message of a reading job: how to build the dataset that rows are added to."""
+
+    bom: bytes
+    newline: bytes
+    ids: Iterator[int]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """A chunk of records read, with their analysis."""
+
+    records: list[Record]
+    results: list[RecordAnalysis]
+
+
+@dataclass(frozen=True, slots=True)
+class _Whole:
+    """A non-JSONL file (JSON array, CSV), read at once."""
+
+    dataset: Dataset
+
+
+@dataclass(frozen=True, slots=True)
+class FindingsReport:
+    """Every finding of the dataset, worked out in a worker from a snapshot of the results."""
+
+    findings: list[Finding]
+    dataset_findings: list[Finding]
+    counts: dict[Severity, int]
+    codes: frozenset[str] = frozenset()
+
+
+def _findings_job(
+    catalog: Catalog, model_id: str, results: list[RecordAnalysis], _context: JobContext
+) -> FindingsReport:
+    """Whole-dataset checks over immutable results (pure: the live analysis is not touched)."""
+    copy = DatasetAnalysis(catalog, model_id)
+    copy.merge(results)
+    findings = copy.findings()
+    counts = dict.fromkeys(Severity, 0)
+    for finding in findings:
+        counts[finding.severity] += 1
+    codes = frozenset(f.code for f in findings if f.record_id is not None)
+    return FindingsReport(findings, copy.dataset_findings(), counts, codes)
+
+
+def _read_job(path: Path, counter: TokenCounter, context: JobContext) -> None:
+    """Read, classify and analyse a file in chunks, handing each chunk to the UI thread."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise DatasetReadError(f"{path.name} was not found.") from exc
+    except IsADirectoryError as exc:
+        raise DatasetReadError(f"{path.name} is a folder, not a dataset file.") from exc
+    except PermissionError as exc:
+        raise DatasetReadError(f"You do not have permission to read {path.name}.") from exc
+    except OSError as exc:
+        raise DatasetReadError(f"{path.name} could not be read: {exc.strerror}.") from exc
+    if sniff_container(data, path.suffix) is not SourceLayout.JSONL:
+        try:
+            dataset = read_dataset_bytes(data, path.suffix)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise DatasetReadError(f"{path.name} could not be read: {exc}") from exc
+        context.yield_(_Whole(dataset))
+        records = list(dataset)
+        for start in range(0, len(records), LOAD_CHUNK):
+            if context.cancelled:
+                return
+            chunk = records[start : start + LOAD_CHUNK]
+            context.yield_(_Rows([], analyze_records(chunk, counter)))
+        return
+    bom, body = split_bom(data)
+    ids = itertools.count(1)
+    context.yield_(_Start(bom, dominant_newline(body), ids, len(body)))
+    chunk: list[Record] = []
+    limit = FIRST_CHUNK
+    try:
+        for record in iter_records(body, ids, context.progress):
+            chunk.append(record)
+            if len(chunk) >= limit:
+                context.yield_(_Rows(chunk, analyze_records(chunk, counter)))
+                chunk = []
+                limit = LOAD_CHUNK
+    except ReadCancelled:
+        return
+    if chunk and not context.cancelled:
+        context.yield_(_Rows(chunk, analyze_records(chunk, counter)))
+
+
+def _analyze_job(
+    records: list[Record], counter: TokenCounter, generation: int, context: JobContext
+) -> None:
+    """Analyse records in chunks (after a model change or a large bulk edit)."""
+    total = len(records)
+    for start in range(0, total, LOAD_CHUNK):
+        if context.cancelled:
+            return
+        chunk = records[start : start + LOAD_CHUNK]
+        results = analyze_records(chunk, counter, lambda: not context.cancelled)
+        context.yield_((generation, chunk, results))
+        context.progress(min(total, start + LOAD_CHUNK), total)
+
+
+class DatasetDocument(QObject):
+    """The open dataset with its file, undo stack, live analysis and background work."""
+
+    #: A different dataset is now open (new, opened, closed, reloaded, restored).
+    dataset_replaced = Signal()
+    #: Reading a file: bytes done, bytes total.
+    load_progress = Signal(int, int)
+    #: Reading ended: True when the whole file is in, False when cancelled or failed.
+    load_finished = Signal(bool)
+    #: Counting and checking in the background: records done, records total.
+    analysis_progress = Signal(int, int)
+    #: Tokens or findings of some records changed (a list of ids, or None for all).
+    analysis_updated = Signal(object)
+    #: Findings or totals changed (debounced; panels refresh on this).
+    findings_changed = Signal()
+    #: The unsaved-changes state flipped.
+    modified_changed = Signal(bool)
+    #: The file the dataset belongs to changed (None for an unsaved new dataset).
+    path_changed = Signal(object)
+    #: Something went wrong; one plain sentence for the user.
+    failed = Signal(str)
+    #: Another program changed the open file on disk.
+    changed_on_disk = Signal()
+
+    def __init__(self, catalog: Catalog, model_id: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.catalog = catalog
+        self.dataset = Dataset()
+        self.analysis = DatasetAnalysis(catalog, model_id)
+        self.undo_stack = QUndoStack(self)
+        self.table = ExampleTableModel(self)
+        self.table.set_dataset(self.dataset, self.analysis)
+        self.path: Path | None = None
+        #: The file most recently opened (kept when a partial read detaches the dataset).
+        self.opened_path: Path | None = None
+        self.loading = False
+        self._load_failed = False
+        self._stamp: FileStamp | None = None
+        self._forced_dirty = False
+        self._was_modified = False
+        self._load_worker: Worker | None = None
+        self._analysis_worker: Worker | None = None
+        self._generation = 0
+        self._dirty: set[int] = set()
+        # The same results the analysis holds, so a worker can get a snapshot at C speed.
+        self._results: dict[int, RecordAnalysis] = {}
+        self._report = FindingsReport([], [], dict.fromkeys(Severity, 0))
+        self._findings_worker: Worker | None = None
+        self._findings_stale = False
+        self._findings_generation = 0
+        self.dataset.subscribe(self._on_change)
+        self._analysis_timer = QTimer(self, singleShot=True, interval=ANALYSIS_DEBOUNCE_MS)
+        self._analysis_timer.timeout.connect(self._flush_dirty)
+        self._findings_timer = QTimer(self, singleShot=True, interval=FINDINGS_DEBOUNCE_MS)
+        self._findings_timer.timeout.connect(self._refresh_findings)
+        self._watcher = QFileSystemWatcher(self)
+        self._watcher.fileChanged.connect(self._on_file_changed)
+        self.undo_stack.cleanChanged.connect(self._emit_modified)
+
+    # State ---------------------------------------------------------------------------------
+
+    @property
+    def is_modified(self) -> bool:
+        """True when the dataset differs from the file (or is new and has records)."""
+        return self._forced_dirty or not self.undo_stack.isClean()
+
+    def _emit_modified(self) -> None:
+        modified = self.is_modified
+        if modified != self._was_modified:
+            self._was_modified = modified
+            self.modified_changed.emit(modified)
+
+    @property
+    def display_name(self) -> str:
+        """The file name, or 'Untitled' for a new dataset."""
+        return self.path.name if self.path is not None else "Untitled"
+
+    @property
+    def needs_new_name_to_save(self) -> bool:
+        """True when Save must ask for a .jsonl name (new, or read from JSON array / CSV)."""
+        return self.path is None or self.dataset.layout in (
+            SourceLayout.JSON_ARRAY,
+            SourceLayout.CSV,
+        )
+
+    @property
+    def findings(self) -> list[Finding]:
+        """The current findings, errors first (refreshed after edits, debounced)."""
+        return self._report.findings
+
+    @property
+    def finding_codes(self) -> frozenset[str]:
+        """Codes of the findings that concern single examples (for the filter menu)."""
+        return self._report.codes
+
+    @property
+    def dataset_findings(self) -> list[Finding]:
+        """Findings about the dataset as a whole (bounded in number)."""
+        return self._report.dataset_findings
+
+    @property
+    def checking(self) -> bool:
+        """True while a file is read or records are counted in the background."""
+        return self.loading or self._analysis_worker is not None
+
+    @property
+    def busy(self) -> bool:
+        """True while any background work or pending re-check is under way."""
+        return (
+            self.checking
+            or self._findings_worker is not None
+            or self._findings_timer.isActive()
+            or self._analysis_timer.isActive()
+        )
+
+    def results_snapshot(self) -> dict[int, RecordAnalysis]:
+        """A copy of every record's analysis (for filtering in a worker)."""
+        return dict(self._results)
+
+    # Keeping the analysis and its mirror in step -------------------------------------------
+
+    def _merge(self, results: list[RecordAnalysis]) -> None:
+        self.analysis.merge(results)
+        self._results.update((r.record_id, r) for r in results)
+        # Records and results live as long as the file is open: keep the cyclic garbage
+        # collector from scanning them again and again (each full scan of 100,000 records
+        # would freeze the window for a few hundred milliseconds).
+        gc.freeze()
+
+    def _reset_analysis(self) -> None:
+        self.analysis.reset()
+        self._results.clear()
+
+    # Opening -------------------------------------------------------------------------------
+
+    def _install(self, dataset: Dataset, path: Path | None, *, loading: bool = False) -> None:
+        """Make ``dataset`` the open one; forget the previous one and its history."""
+        self._stop_workers(announce=False)
+        with contextlib.suppress(ValueError):
+            self.dataset.unsubscribe(self._on_change)
+        self.dataset = dataset
+        self._reset_analysis()
+        self._dirty.clear()
+        self._report = FindingsReport([], [], dict.fromkeys(Severity, 0))
+        self._findings_generation += 1
+        self.undo_stack.clear()
+        self._forced_dirty = False
+        self.table.set_dataset(dataset, self.analysis, loading=loading)
+        if not loading:
+            dataset.subscribe(self._on_change)
+        self._set_path(path)
+        self.dataset_replaced.emit()
+        self._emit_modified()
+        self.findings_changed.emit()
+
+    def _set_path(self, path: Path | None) -> None:
+        if self._watcher.files():
+            self._watcher.removePaths(self._watcher.files())
+        self.path = path
+        self._stamp = FileStamp.of(path) if path is not None else None
+        if path is not None and path.exists():
+            self._watcher.addPath(str(path))
+        self.path_changed.emit(path)
+
+    def new(self) -> None:
+        """Start an empty, unsaved dataset."""
+        self._install(Dataset(), None)
+
+    def adopt(self, dataset: Dataset, path: Path | None, *, modified: bool) -> None:
+        """Open a dataset made elsewhere (an import, a restored journal), then count it."""
+        self._install(dataset, path)
+        self._forced_dirty = modified
+        self._emit_modified()
+        self.reanalyze()
+
+    def open(self, path: Path) -> None:
+        """Read ``path`` in the background; rows appear while it is read."""
+        path = Path(path)
+        self._install(Dataset(), path, loading=True)
+        self.opened_path = path
+        self.loading = True
+        self._load_failed = False
+        worker = Worker(
+            lambda context: _read_job(path, self.analysis.counter, context),
+            name=f"reading {path.name}",
+        )
+        worker.signals.yielded.connect(self._on_load_chunk)
+        worker.signals.progress.connect(self.load_progress)
+        worker.signals.error.connect(self._on_load_error)
+        worker.signals.finished.connect(self._on_load_finished)
+        self._load_worker = worker
+        worker.start()
+
+    def _on_load_chunk(self, item: object) -> None:
+        if self._load_worker is None or self.sender() is not self._load_worker.signals:
+            return  # a chunk from a read that was cancelled
+        if isinstance(item, _Start):
+            dataset = Dataset(
+                bom=item.bom, newline=item.newline, layout=SourceLayout.JSONL, id_source=item.ids
+            )
+            self.dataset = dataset
+            self.table.set_dataset(dataset, self.analysis, loading=True)
+            self.dataset_replaced.emit()
+            return
+        if isinstance(item, _Whole):
+            self.dataset = item.dataset
+            self.table.set_dataset(item.dataset, self.analysis, loading=True)
+            self.table.sync_appended()
+            self.dataset_replaced.emit()
+            return
+        assert isinstance(item, _Rows)
+        dataset = self.dataset
+        for record in item.records:
+            dataset.insert(len(dataset), record)
+        self._merge(item.results)
+        if item.records:
+            self.table.sync_appended()
+        else:
+            self.table.refresh_analysis_columns(r.record_id for r in item.results)
+        self.analysis_updated.emit([r.record_id for r in item.results])
+
+    def _on_load_error(self, message: str) -> None:
+        self._load_failed = True
+        self.failed.emit(message)
+
+    def _on_load_finished(self) -> None:
+        worker = self._load_worker
+        if worker is None or self.sender() is not worker.signals:
+            return
+        self._end_load(complete=not worker.cancelled and not self._load_failed)
+
+    def _end_load(self, *, complete: bool, announce: bool = True) -> None:
+        """Make what was read editable. A partial read is detached from its file, so that
+        saving can never replace the whole file with the part that was read."""
+        self._load_worker = None
+        self.loading = False
+        self.dataset.mark_saved()
+        self.table.finish_loading()
+        self.dataset.subscribe(self._on_change)
+        if complete:
+            self._stamp = FileStamp.of(self.path) if self.path is not None else None
+        else:
+            self._set_path(None)
+        self._refresh_findings()
+        if announce:
+            self.load_finished.emit(complete)
+
+    def cancel_work(self) -> None:
+        """Stop reading and counting in the background (rows read so far stay)."""
+        self._stop_workers(announce=True)
+
+    def _stop_workers(self, *, announce: bool) -> None:
+        if self._load_worker is not None:
+            self._load_worker.cancel()
+            self._end_load(complete=False, announce=announce)
+        if self._analysis_worker is not None:
+            self._analysis_worker.cancel()
+            self._analysis_worker = None
+            self._generation += 1
+
+    # Analysis ------------------------------------------------------------------------------
+
+    def set_model(self, model_id: str) -> None:
+        """Estimate for another model; re-count everything when its tokenizer differs."""
+        if self.analysis.set_model(model_id):
+            self._results.clear()
+            self.reanalyze()
+        else:
+            self._refresh_findings()
+
+    def set_epochs(self, epochs: int | None) -> None:
+        """Use explicit epochs, or None for the automatic choice."""
+        self.analysis.set_epochs(epochs)
+        self.findings_changed.emit()
+
+    def reanalyze(self, records: Iterable[Record] | None = None) -> None:
+        """Count and check records (all when None) in the background."""
+        if records is None:
+            self._reset_analysis()
+            self.table.refresh_analysis_columns()
+            records = list(self.dataset)
+        records = list(records)
+        if self._analysis_worker is not None:
+            self._analysis_worker.cancel()
+        self._generation += 1
+        generation = self._generation
+        counter = self.analysis.counter
+        worker = Worker(
+            lambda context: _analyze_job(records, counter, generation, context),
+            name="checking the examples",
+        )
+        worker.signals.yielded.connect(self._on_analysis_chunk)
+        worker.signals.progress.connect(self.analysis_progress)
+        worker.signals.error.connect(self.failed)
+        worker.signals.finished.connect(self._on_analysis_finished)
+        self._analysis_worker = worker
+        worker.start()
+
+    def _on_analysis_chunk(self, item: object) -> None:
+        generation, records, results = item
+        if generation != self._generation:
+            return
+        fresh = []
+        for record, result in zip(records, results, strict=False):
+            try:
+                current = self.dataset.record(record.id)
+            except KeyError:
+                continue
+            if current is record:
+                fresh.append(result)
+        self._merge(fresh)
+        ids = [r.record_id for r in fresh]
+        self.table.refresh_analysis_columns(ids)
+        self.analysis_updated.emit(ids)
+        self._findings_timer.start()
+
+    def _on_analysis_finished(self) -> None:
+        worker = self.sender()
+        if self._analysis_worker is not None and worker is self._analysis_worker.signals:
+            self._analysis_worker = None
+            self._refresh_findings()
+            self.analysis_progress.emit(1, 1)
+
+    def _on_change(self, change: Change) -> None:
+        if change.kind == "remove":
+            self.analysis.remove(change.record_id)
+            self._results.pop(change.record_id, None)
+            self._dirty.discard(change.record_id)
+            self._findings_timer.start()
+            self.analysis_updated.emit([change.record_id])
+            return
+        if change.kind in ("replace", "insert"):
+            self._dirty.add(change.record_id)
+            self._analysis_timer.start()
+
+    def _flush_dirty(self) -> None:
+        """Re-check the examples edited since the last pause (only those)."""
+        dirty, self._dirty = self._dirty, set()
+        records = []
+        for record_id in dirty:
+            try:
+                records.append(self.dataset.record(record_id))
+            except KeyError:
+                continue
+        if not records:
+            return
+        if len(records) > INLINE_ANALYSIS_LIMIT:
+            self.reanalyze(records)
+            return
+        for record in records:
+            result = self.analysis.update(record)
+            self._results[result.record_id] = result
+        ids = [r.id for r in records]
+        self.table.refresh_analysis_columns(ids)
+        self.analysis_updated.emit(ids)
+        self._findings_timer.start()
+
+    def flush_analysis(self) -> None:
+        """Bring tokens, totals and findings up to date now, on this thread (for tests)."""
+        self._analysis_timer.stop()
+        self._flush_dirty()
+        self._findings_timer.stop()
+        self._findings_generation += 1
+        findings = self.analysis.findings()
+        counts = dict.fromkeys(Severity, 0)
+        for finding in findings:
+            counts[finding.severity] += 1
+        codes = frozenset(f.code for f in findings if f.record_id is not None)
+        self._apply_report(
+            FindingsReport(findings, self.analysis.dataset_findings(), counts, codes)
+        )
+
+    def _refresh_findings(self) -> None:
+        """Re-run the whole-dataset checks in a worker (they walk every example)."""
+        self._findings_timer.stop()
+        if self._findings_worker is not None:
+            self._findings_stale = True
+            return
+        self._findings_stale = False
+        self._findings_generation += 1
+        generation = self._findings_generation
+        results = list(self._results.values())
+        catalog, model_id = self.catalog, self.analysis.model_id
+        worker = Worker(
+            lambda context: (generation, _findings_job(catalog, model_id, results, context)),
+            name="checking the dataset",
+        )
+        worker.signals.result.connect(self._on_findings_result)
+        worker.signals.error.connect(self.failed)
+        worker.signals.finished.connect(self._on_findings_finished)
+        self._findings_worker = worker
+        worker.start()
+
+    def _on_findings_result(self, item: object) -> None:
+        generation, report = item  # type: ignore[misc]
+        if generation == self._findings_generation:
+            self._apply_report(report)
+
+    def _on_findings_finished(self) -> None:
+        if self._findings_worker is None or self.sender() is not self._findings_worker.signals:
+            return
+        self._findings_worker = None
+        if self._findings_stale:
+            self._refresh_findings()
+
+    def _apply_report(self, report: FindingsReport) -> None:
+        self._report = report
+        self.table.set_dataset_findings(report.dataset_findings)
+        self.findings_changed.emit()
+
+    def severity_counts(self) -> dict[Severity, int]:
+        """How many findings of each severity there are now."""
+        return dict(self._report.counts)
+
+    # Editing -------------------------------------------------------------------------------
+
+    def push(self, command: QUndoCommand) -> None:
+        """Apply an edit through the undo stack (the only way the UI changes the dataset)."""
+        if self.loading:
+            self.failed.emit("Please wait until the file has been read before editing it.")
+            return
+        self.undo_stack.push(command)
+
+    def edit_value(
+        self, record_id: int, value: Any, text: str = "Edit example", merge_key: object = None
+    ) -> None:
+        """Replace one example's content (typing merges into one undo step per burst)."""
+        self.push(EditRecordCommand.set_value(self.dataset, record_id, value, text, merge_key))
+
+    def edit_text(self, record_id: int, text: str, merge_key: object = None) -> None:
+        """Replace a line's raw text (how damaged lines are repaired)."""
+        self.push(EditRecordCommand.set_text(self.dataset, record_id, text, "Edit line", merge_key))
+
+    def insert_values(
+        self, placed: Mapping[int, Any] | list[tuple[int, Any]], text: str
+    ) -> list[int]:
+        """Insert new examples at positions; returns their record ids."""
+        items = placed.items() if isinstance(placed, Mapping) else placed
+        records = [(position, self.dataset.make_record(value)) for position, value in items]
+        command = InsertRecordsCommand(self.dataset, records, text)
+        self.push(command)
+        return command.record_ids
+
+    # Saving --------------------------------------------------------------------------------
+
+    def changed_on_disk_since_load(self) -> bool:
+        """True when the file on disk is not the one that was read or last saved."""
+        if self.path is None or self._stamp is None:
+            return False
+        return FileStamp.of(self.path) != self._stamp
+
+    def save_to(self, path: Path) -> None:
+        """Save as JSONL at ``path`` atomically; SaveError says why it failed."""
+        path = Path(path)
+        if self._watcher.files():
+            self._watcher.removePaths(self._watcher.files())
+        try:
+            save_jsonl(self.dataset, path)
+        finally:
+            if self.path is not None and self.path.exists():
+                self._watcher.addPath(str(self.path))
+        self._forced_dirty = False
+        self.undo_stack.setClean()
+        self._set_path(path)
+        self._emit_modified()
+
+    def keep_mine(self) -> None:
+        """The user chose their edits over the changed file: stop warning, stay unsaved."""
+        self._stamp = FileStamp.of(self.path) if self.path is not None else None
+        self._forced_dirty = True
+        self._emit_modified()
+
+    def _on_file_changed(self, name: str) -> None:
+        path = Path(name)
+        if self.path is None or path != self.path:
+            return
+        if os.path.exists(name) and name not in self._watcher.files():
+            self._watcher.addPath(name)
+        if FileStamp.of(path) != self._stamp:
+            self.changed_on_disk.emit()

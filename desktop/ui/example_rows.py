@@ -1,0 +1,282 @@
+"""What the examples table shows for one record, and how a search or sort picks rows.
+
+Pure functions over immutable records, so the table can compute a visible row's text on
+demand and a worker can filter or sort 100,000 rows without touching the UI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from desktop.core.analysis import RecordAnalysis
+from desktop.core.dataset import LineState, Record
+from desktop.core.findings import Severity
+from desktop.core.kinds import ExampleKind
+
+#: How many characters of a message the table shows (the rest is in the editor).
+SNIPPET_CHARS = 160
+
+
+@dataclass(frozen=True, slots=True)
+class RowSummary:
+    """The text cells of one table row."""
+
+    first_user: str
+    last_reply: str
+    message_count: int | None
+
+
+def _one_line(text: str) -> str:
+    """Collapse whitespace so a message fits in one table cell."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SNIPPET_CHARS else flat[: SNIPPET_CHARS - 1] + "…"
+
+
+def content_text(content: Any) -> str:
+    """The readable text of a message's content (plain text or text parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            elif isinstance(part, dict) and part.get("type") == "image_url":
+                parts.append("[image]")
+        return " ".join(parts)
+    return ""
+
+
+def _reply_text(message: dict[str, Any]) -> str:
+    text = content_text(message.get("content"))
+    if text:
+        return text
+    calls = message.get("tool_calls")
+    if isinstance(calls, list) and calls:
+        names = [
+            str(call.get("function", {}).get("name", "?"))
+            for call in calls
+            if isinstance(call, dict) and isinstance(call.get("function"), dict)
+        ]
+        return "Calls tool: " + ", ".join(names or ["?"])
+    return ""
+
+
+def _messages(value: Any, key: str = "messages") -> list[dict[str, Any]]:
+    messages = value.get(key) if isinstance(value, dict) else None
+    if isinstance(messages, dict):
+        messages = [messages]
+    if not isinstance(messages, list):
+        return []
+    return [m for m in messages if isinstance(m, dict)]
+
+
+def _first(messages: list[dict[str, Any]], role: str) -> str:
+    return next((content_text(m.get("content")) for m in messages if m.get("role") == role), "")
+
+
+def _last_reply(messages: list[dict[str, Any]]) -> str:
+    return next(
+        (_reply_text(m) for m in reversed(messages) if m.get("role") == "assistant"),
+        "",
+    )
+
+
+def summarize(record: Record) -> RowSummary:
+    """The table cells of ``record`` (parses it once)."""
+    if record.state is LineState.BLANK:
+        return RowSummary("(empty line)", "", None)
+    if record.state is LineState.BROKEN:
+        return RowSummary(_one_line(record.text) or "(empty)", record.error or "", None)
+    value = record.value
+    if record.kind is ExampleKind.CHAT:
+        messages = _messages(value)
+        return RowSummary(
+            _one_line(_first(messages, "user")),
+            _one_line(_last_reply(messages)),
+            len(value.get("messages") or []) if isinstance(value.get("messages"), list) else None,
+        )
+    if record.kind is ExampleKind.PREFERENCE:
+        prompt = _messages(value.get("input"))
+        preferred = _messages(value, "preferred_output")
+        return RowSummary(
+            _one_line(_first(prompt, "user")),
+            _one_line("Preferred: " + _last_reply(preferred)),
+            len(prompt) + 2,
+        )
+    reply_key = "completion" if record.kind is ExampleKind.PROMPT_COMPLETION else "response"
+    prompt = value.get("prompt")
+    reply = value.get(reply_key)
+    return RowSummary(
+        _one_line(prompt if isinstance(prompt, str) else ""),
+        _one_line(reply if isinstance(reply, str) else ""),
+        2,
+    )
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string value inside ``value`` (keys excluded), for searching."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def record_matches(record: Record, needle: str) -> bool:
+    """True when ``needle`` (lower-case) appears in any text of the record."""
+    if record.state is not LineState.EXAMPLE:
+        return needle in record.text.lower()
+    return any(needle in text.lower() for text in _strings(record.value))
+
+
+class StatusFilter(str, Enum):
+    """Which rows the status filter keeps."""
+
+    ALL = "all"
+    ERRORS = "errors"
+    WARNINGS = "warnings"
+    PROBLEMS = "problems"
+    OK = "ok"
+
+    def keeps(self, severity: Severity | None) -> bool:
+        """True when a row of this worst severity passes the filter."""
+        if self is StatusFilter.ALL:
+            return True
+        if self is StatusFilter.ERRORS:
+            return severity is Severity.ERROR
+        if self is StatusFilter.WARNINGS:
+            return severity is Severity.WARNING
+        if self is StatusFilter.PROBLEMS:
+            return severity in (Severity.ERROR, Severity.WARNING)
+        return severity in (None, Severity.INFO)
+
+
+class SortKey(str, Enum):
+    """What the table can be ordered by (its columns)."""
+
+    POSITION = "position"
+    FIRST_USER = "first_user"
+    LAST_REPLY = "last_reply"
+    MESSAGES = "messages"
+    TOKENS = "tokens"
+    STATUS = "status"
+
+
+@dataclass(frozen=True, slots=True)
+class ViewQuery:
+    """A search, a filter and an order; the default shows every row in file order."""
+
+    text: str = ""
+    status: StatusFilter = StatusFilter.ALL
+    code: str | None = None
+    sort: SortKey = SortKey.POSITION
+    descending: bool = False
+
+    @property
+    def is_identity(self) -> bool:
+        """True when the view is simply the dataset in file order."""
+        return (
+            not self.text.strip()
+            and self.status is StatusFilter.ALL
+            and self.code is None
+            and self.sort is SortKey.POSITION
+            and not self.descending
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RowFacts:
+    """What filtering and sorting need to know about a row from the analysis."""
+
+    tokens: int | None
+    severity: Severity | None
+    codes: frozenset[str]
+
+
+def _worst(a: Severity | None, b: Severity | None) -> Severity | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return a if a.rank <= b.rank else b
+
+
+def build_row_facts(
+    records: Sequence[Record],
+    results: Mapping[int, RecordAnalysis],
+    extra_severity: Mapping[int, Severity],
+    extra_codes: Mapping[int, frozenset[str]],
+) -> dict[int, RowFacts]:
+    """Tokens, worst severity and finding codes per record, including whole-dataset findings
+    (pure: runs in a worker on snapshots)."""
+    facts: dict[int, RowFacts] = {}
+    no_codes: frozenset[str] = frozenset()
+    for record in records:
+        result = results.get(record.id)
+        extra = extra_codes.get(record.id, no_codes)
+        if result is None:
+            facts[record.id] = RowFacts(None, extra_severity.get(record.id), extra)
+            continue
+        facts[record.id] = RowFacts(
+            result.tokens.total if result.tokens is not None else None,
+            _worst(result.severity, extra_severity.get(record.id)),
+            frozenset(f.code for f in result.findings).union(extra),
+        )
+    return facts
+
+
+_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2, None: 3}
+
+
+def compute_view(
+    records: Sequence[Record],
+    facts: Mapping[int, RowFacts],
+    query: ViewQuery,
+    should_continue: Any = None,
+) -> list[int]:
+    """The record ids to show for ``query``, in order (pure: runs in a worker).
+
+    ``should_continue`` is an optional callable; when it returns False the work stops early
+    and an empty list is returned (the caller ignores it).
+    """
+    needle = query.text.strip().lower()
+    empty = RowFacts(None, None, frozenset())
+    kept: list[tuple[int, Record]] = []
+    for position, record in enumerate(records):
+        if should_continue is not None and position % 4096 == 0 and not should_continue():
+            return []
+        fact = facts.get(record.id, empty)
+        if not query.status.keeps(fact.severity):
+            continue
+        if query.code is not None and query.code not in fact.codes:
+            continue
+        if needle and not record_matches(record, needle):
+            continue
+        kept.append((position, record))
+    if query.sort is not SortKey.POSITION:
+        kept.sort(key=lambda item: _sort_key(item, facts, query.sort, empty))
+    if query.descending:
+        kept.reverse()
+    return [record.id for _, record in kept]
+
+
+def _sort_key(
+    item: tuple[int, Record], facts: Mapping[int, RowFacts], sort: SortKey, empty: RowFacts
+) -> tuple[Any, ...]:
+    position, record = item
+    fact = facts.get(record.id, empty)
+    if sort is SortKey.TOKENS:
+        return (fact.tokens if fact.tokens is not None else -1, position)
+    if sort is SortKey.STATUS:
+        return (_SEVERITY_ORDER[fact.severity], position)
+    summary = summarize(record)
+    if sort is SortKey.MESSAGES:
+        return (summary.message_count if summary.message_count is not None else -1, position)
+    text = summary.first_user if sort is SortKey.FIRST_USER else summary.last_reply
+    return (text.casefold(), position)

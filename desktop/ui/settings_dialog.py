@@ -1,0 +1,604 @@
+"""Settings: provider profiles, their keys, the network timeout, and where data lives.
+
+Keys are typed into a masked field, go straight to the key store (system keyring, or memory
+for this session when there is no keyring) and are cleared from the field after saving; they
+are never shown again, written to the profile file or logged. "Test connection" runs on the
+thread pool so the window stays responsive while the provider answers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.api import client as api_client
+from desktop.api.credentials import KeyringUnavailableError, KeyStorage, KeyStore
+from desktop.api.profiles import (
+    TEMPLATES,
+    ProfileError,
+    ProfileStore,
+    ProviderKind,
+    ProviderProfile,
+    azure_base_url,
+    profile_from_template,
+)
+from desktop.api.redaction import Secret
+from desktop.core import locations
+from desktop.ui.workers import JobContext, Worker
+
+log = logging.getLogger(__name__)
+
+TEST_TIMEOUT_CAP_SECONDS = 15
+_KIND_TEMPLATE = {
+    ProviderKind.OPENAI: "openai",
+    ProviderKind.AZURE: "azure",
+    ProviderKind.COMPATIBLE: "compatible",
+    ProviderKind.LOCAL: "local",
+}
+# Workers must outlive the dialog that started them (the pool still runs them), and a little
+# beyond "finished", which is emitted while the pool thread is still inside run().
+_RUNNING: set[Worker] = set()
+_RELEASE_DELAY_MS = 1000
+
+
+def _release_later(worker: Worker) -> None:
+    QTimer.singleShot(_RELEASE_DELAY_MS, lambda: _RUNNING.discard(worker))
+
+
+def _note(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setStyleSheet("color: #5f6368;")
+    return label
+
+
+def _path_label(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setWordWrap(True)
+    return label
+
+
+class SettingsDialog(QDialog):
+    """Manage provider profiles and keys; emits ``profiles_changed`` after every change."""
+
+    profiles_changed = Signal()
+    connection_tested = Signal(object)  # api_client.ConnectionResult, once the test is over
+
+    def __init__(self, store: ProfileStore, keys: KeyStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.store = store
+        self.keys = keys
+        self._editing_id: str | None = None
+        self._new_template: str | None = None
+        self._dirty = False
+        self._loading = False
+        self._worker: Worker | None = None
+        self._last_result: api_client.ConnectionResult | None = None
+
+        self.profile_list = QListWidget()
+        self.profile_list.currentItemChanged.connect(self._on_current_changed)
+        self.add_button = QToolButton()
+        self.add_button.setText("Add…")
+        self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.add_button)
+        for key, template in TEMPLATES.items():
+            action = QAction(template.display_name, menu)
+            action.setToolTip(template.description)
+            action.triggered.connect(lambda _checked=False, k=key: self.add_from_template(k))
+            menu.addAction(action)
+        self.add_button.setMenu(menu)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.activate_button = QPushButton("Use for jobs")
+        self.activate_button.setToolTip("Fine-tuning jobs are sent to this provider.")
+        self.activate_button.clicked.connect(self.make_active)
+
+        left = QVBoxLayout()
+        left.addWidget(self.profile_list)
+        list_buttons = QHBoxLayout()
+        for widget in (self.add_button, self.remove_button, self.activate_button):
+            list_buttons.addWidget(widget)
+        left.addLayout(list_buttons)
+
+        self.form_box = QGroupBox("Provider")
+        self.form = QFormLayout(self.form_box)
+        self.kind_label = QLabel()
+        self.name_edit = QLineEdit()
+        self.url_edit = QLineEdit()
+        self.url_edit.setPlaceholderText("https://…/v1")
+        self.azure_edit = QLineEdit()
+        self.azure_edit.setPlaceholderText("the name of your Azure OpenAI resource")
+        self.preset_combo = QComboBox()
+        self.org_edit = QLineEdit()
+        self.org_edit.setPlaceholderText("optional")
+        self.project_edit = QLineEdit()
+        self.project_edit.setPlaceholderText("optional")
+        self.key_edit = QLineEdit()
+        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key_edit.setInputMethodHints(
+            Qt.InputMethodHint.ImhHiddenText | Qt.InputMethodHint.ImhSensitiveData
+        )
+        self.key_status = _note()
+        self.session_only = QCheckBox("Keep the key only until the app closes")
+        self.keyring_note = _note()
+        self.forget_key_button = QPushButton("Forget key")
+        self.forget_key_button.clicked.connect(self.forget_key)
+        self.timeout_spin = QSpinBox()
+        self.timeout_spin.setRange(5, 600)
+        self.timeout_spin.setSuffix(" s")
+        self.timeout_spin.setToolTip("How long to wait for the provider before giving up.")
+        self.test_button = QPushButton("Test connection")
+        self.test_button.clicked.connect(self.test_connection)
+        self.test_result = QLabel()
+        self.test_result.setWordWrap(True)
+        self.form_error = QLabel()
+        self.form_error.setWordWrap(True)
+        self.form_error.setStyleSheet("color: #b3261e;")
+        self.save_button = QPushButton("Save")
+        self.save_button.clicked.connect(self.save)
+
+        key_row = QHBoxLayout()
+        key_row.addWidget(self.key_edit, 1)
+        key_row.addWidget(self.forget_key_button)
+        test_row = QHBoxLayout()
+        test_row.addWidget(self.test_button)
+        test_row.addWidget(self.test_result, 1)
+
+        self.form.addRow("Kind", self.kind_label)
+        self.form.addRow("Name", self.name_edit)
+        self.form.addRow("Azure resource", self.azure_edit)
+        self.form.addRow("Server", self.preset_combo)
+        self.form.addRow("Address", self.url_edit)
+        self.form.addRow("Organization", self.org_edit)
+        self.form.addRow("Project", self.project_edit)
+        self.form.addRow("API key", key_row)
+        self.form.addRow("", self.key_status)
+        self.form.addRow("", self.session_only)
+        self.form.addRow("", self.keyring_note)
+        self.form.addRow("Network timeout", self.timeout_spin)
+        self.form.addRow("", test_row)
+        self.form.addRow("", self.form_error)
+        self.form.addRow("", self.save_button)
+
+        for edit in (
+            self.name_edit,
+            self.url_edit,
+            self.azure_edit,
+            self.org_edit,
+            self.project_edit,
+            self.key_edit,
+        ):
+            edit.textEdited.connect(self._mark_dirty)
+        self.azure_edit.textEdited.connect(self._update_azure_address)
+        self.timeout_spin.valueChanged.connect(self._mark_dirty)
+        self.preset_combo.currentIndexChanged.connect(self._on_preset)
+        self.session_only.toggled.connect(self._mark_dirty)
+
+        body = QHBoxLayout()
+        body.addLayout(left, 1)
+        body.addWidget(self.form_box, 2)
+
+        self.where_labels: dict[str, QLabel] = {}
+        where = QGroupBox("Where your data lives")
+        where_form = QFormLayout(where)
+        for key, title, text in (
+            ("profiles", "Provider settings", str(store.path)),
+            ("config", "Settings folder", str(locations.config_dir())),
+            ("data", "Data folder", str(locations.data_dir())),
+            ("cache", "Cache folder", str(locations.cache_dir())),
+            ("keys", "API keys", self._keys_location()),
+        ):
+            label = _path_label(text)
+            self.where_labels[key] = label
+            where_form.addRow(title, label)
+
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(body)
+        layout.addWidget(where)
+        layout.addWidget(close)
+
+        self._apply_keyring_status()
+        self._reload_list(self.store.active_id)
+        if not self.store.profiles:
+            self._show_empty()
+        self._dirty = False
+
+    # ---- list ----------------------------------------------------------------------------
+    def _reload_list(self, select_id: str | None) -> None:
+        self._loading = True
+        try:
+            self.profile_list.clear()
+            for profile in self.store.profiles:
+                text = profile.display_name
+                if profile.id == self.store.active_id:
+                    text += "  (used for jobs)"
+                item = QListWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, profile.id)
+                self.profile_list.addItem(item)
+                if profile.id == select_id:
+                    self.profile_list.setCurrentItem(item)
+        finally:
+            self._loading = False
+        current = self.profile_list.currentItem()
+        if current is None and self.profile_list.count():
+            self.profile_list.setCurrentRow(0)
+        elif current is not None:
+            self._show_profile(self.store.get(current.data(Qt.ItemDataRole.UserRole)))
+        self._update_list_buttons()
+
+    def selected_id(self) -> str | None:
+        """Id of the profile shown in the form (``None`` while adding a new one)."""
+        return self._editing_id
+
+    def select_profile(self, profile_id: str) -> None:
+        """Show one profile in the form."""
+        for row in range(self.profile_list.count()):
+            item = self.profile_list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) == profile_id:
+                self.profile_list.setCurrentItem(item)
+                return
+        raise KeyError(profile_id)
+
+    def _on_current_changed(
+        self, current: QListWidgetItem | None, previous: QListWidgetItem | None
+    ) -> None:
+        if self._loading or current is None:
+            return
+        target = current.data(Qt.ItemDataRole.UserRole)
+        if target == self._editing_id:
+            return
+        if self._dirty and not self.save():
+            back = previous.data(Qt.ItemDataRole.UserRole) if previous else None
+            self._loading = True
+            self.profile_list.setCurrentItem(previous)
+            self._loading = False
+            self._editing_id = back
+            return
+        self._show_profile(self.store.get(target))
+        self._update_list_buttons()
+
+    def _update_list_buttons(self) -> None:
+        has = self._editing_id is not None
+        self.remove_button.setEnabled(has)
+        self.activate_button.setEnabled(has and self._editing_id != self.store.active_id)
+
+    # ---- form ----------------------------------------------------------------------------
+    def _show_empty(self) -> None:
+        self._editing_id = None
+        self._new_template = None
+        self.form_box.setEnabled(False)
+        self.kind_label.setText("Add a provider to get started.")
+
+    def _fill(
+        self,
+        template_key: str,
+        *,
+        name: str,
+        url: str,
+        azure_resource: str,
+        organization: str,
+        project: str,
+        timeout: float,
+    ) -> None:
+        template = TEMPLATES[template_key]
+        self._loading = True
+        try:
+            self.form_box.setEnabled(True)
+            self.kind_label.setText(template.display_name)
+            self.kind_label.setToolTip(template.description)
+            self.name_edit.setText(name)
+            self.url_edit.setText(url)
+            self.azure_edit.setText(azure_resource)
+            self.org_edit.setText(organization)
+            self.project_edit.setText(project)
+            self.key_edit.clear()
+            self.timeout_spin.setValue(round(timeout))
+            self.preset_combo.clear()
+            self.preset_combo.addItem("Other address", "")
+            for preset, preset_url in template.presets.items():
+                self.preset_combo.addItem(preset, preset_url)
+            match = self.preset_combo.findData(url)
+            self.preset_combo.setCurrentIndex(max(0, match))
+            kind = template.kind
+            self.form.setRowVisible(self.azure_edit, kind is ProviderKind.AZURE)
+            self.form.setRowVisible(self.preset_combo, bool(template.presets))
+            self.url_edit.setReadOnly(kind is ProviderKind.AZURE)
+            self.form.setRowVisible(self.org_edit, kind is ProviderKind.OPENAI)
+            self.form.setRowVisible(self.project_edit, kind is ProviderKind.OPENAI)
+            needs_key = template.capabilities.needs_key
+            self.key_edit.setPlaceholderText(
+                "paste the API key here" if needs_key else "not needed for a local server"
+            )
+            self.test_result.clear()
+            self.form_error.clear()
+        finally:
+            self._loading = False
+        self._dirty = False
+
+    def _show_profile(self, profile: ProviderProfile) -> None:
+        self._editing_id = profile.id
+        self._new_template = None
+        self._fill(
+            _KIND_TEMPLATE[profile.kind],
+            name=profile.display_name,
+            url=profile.base_url,
+            azure_resource=profile.azure_resource or "",
+            organization=profile.organization or "",
+            project=profile.project or "",
+            timeout=profile.timeout_seconds,
+        )
+        self._update_key_status()
+
+    def add_from_template(self, template_key: str) -> None:
+        """Start a new, unsaved profile from a template; Save adds it."""
+        if self._dirty and not self.save():
+            return
+        template = TEMPLATES[template_key]
+        self._loading = True
+        self.profile_list.setCurrentItem(None)  # type: ignore[arg-type]
+        self._loading = False
+        self._editing_id = None
+        self._new_template = template_key
+        self._fill(
+            template_key,
+            name=template.display_name,
+            url=template.base_url,
+            azure_resource="",
+            organization="",
+            project="",
+            timeout=60,
+        )
+        self._dirty = True
+        self.key_status.setText("No key saved yet.")
+        self._update_list_buttons()
+        self.name_edit.setFocus()
+
+    def _mark_dirty(self) -> None:
+        if not self._loading:
+            self._dirty = True
+
+    def _on_preset(self, index: int) -> None:
+        url = self.preset_combo.itemData(index)
+        if self._loading or not url:
+            return
+        self.url_edit.setText(url)
+        self._dirty = True
+
+    def _update_azure_address(self, text: str) -> None:
+        try:
+            self.url_edit.setText(azure_base_url(text))
+        except ProfileError:
+            self.url_edit.setText("")
+
+    def _profile_from_form(self) -> ProviderProfile:
+        """The profile the form describes (raises ``ProfileError`` with a plain message)."""
+        name = self.name_edit.text().strip()
+        timeout = float(self.timeout_spin.value())
+        organization = self.org_edit.text().strip() or None
+        project = self.project_edit.text().strip() or None
+        if self._editing_id is None:
+            if self._new_template is None:
+                raise ProfileError("Add a provider first.")
+            is_azure = TEMPLATES[self._new_template].kind is ProviderKind.AZURE
+            return profile_from_template(
+                self._new_template,
+                display_name=name,
+                base_url=None if is_azure else self.url_edit.text(),
+                azure_resource=self.azure_edit.text() if is_azure else None,
+                organization=organization,
+                project=project,
+                timeout_seconds=timeout,
+            )
+        current = self.store.get(self._editing_id)
+        if current.kind is ProviderKind.AZURE:
+            fresh = profile_from_template(
+                "azure", azure_resource=self.azure_edit.text(), profile_id=current.id
+            )
+            return current.with_changes(
+                display_name=name,
+                base_url=fresh.base_url,
+                azure_resource=fresh.azure_resource,
+                timeout_seconds=timeout,
+            )
+        return current.with_changes(
+            display_name=name,
+            base_url=self.url_edit.text(),
+            organization=organization,
+            project=project,
+            timeout_seconds=timeout,
+        )
+
+    def save(self) -> bool:
+        """Store the form's profile and key; returns False (and says why) if it cannot."""
+        try:
+            profile = self._profile_from_form()
+        except ProfileError as exc:
+            self.form_error.setText(str(exc))
+            return False
+        if self._editing_id is None:
+            self.store.add(profile)
+            log.info("Added provider profile %s (%s)", profile.id, profile.kind.value)
+        else:
+            self.store.update(profile)
+            log.info("Updated provider profile %s", profile.id)
+        self._editing_id = profile.id
+        self._new_template = None
+        self.form_error.clear()
+        self._save_typed_key(profile.id)
+        self._dirty = False
+        self._reload_list(profile.id)
+        self.profiles_changed.emit()
+        return True
+
+    # ---- keys ----------------------------------------------------------------------------
+    def _keys_location(self) -> str:
+        status = self.keys.status
+        if status.usable:
+            return f"In the system keyring ({status.backend_name}), never in a file."
+        return "Only in memory until the app closes: " + status.reason
+
+    def _apply_keyring_status(self) -> None:
+        status = self.keys.status
+        was_loading, self._loading = self._loading, True
+        if status.usable:
+            self.keyring_note.clear()
+            self.session_only.setEnabled(True)
+        else:
+            self.keyring_note.setText(status.reason)
+            self.session_only.setChecked(True)
+            self.session_only.setEnabled(False)
+        if "keys" in getattr(self, "where_labels", {}):
+            self.where_labels["keys"].setText(self._keys_location())
+        self._loading = was_loading
+
+    def _save_typed_key(self, profile_id: str) -> None:
+        typed = self.key_edit.text().strip()
+        self.key_edit.clear()
+        if not typed:
+            self._update_key_status()
+            return
+        try:
+            self.keys.set(profile_id, Secret(typed), session_only=self.session_only.isChecked())
+        except KeyringUnavailableError:
+            self.keys.set(profile_id, Secret(typed), session_only=True)
+            self._apply_keyring_status()
+        log.info("Key stored for provider profile %s", profile_id)
+        self._update_key_status()
+
+    def _update_key_status(self) -> None:
+        if self._editing_id is None:
+            self.key_status.setText("No key saved yet.")
+            self.forget_key_button.setEnabled(False)
+            return
+        where = self.keys.storage_of(self._editing_id)
+        self.forget_key_button.setEnabled(where is not KeyStorage.NONE)
+        self.key_status.setText(
+            {
+                KeyStorage.KEYRING: "A key is saved in the system keyring. Type a new one to"
+                " replace it.",
+                KeyStorage.SESSION: "A key is held for this session only. Type a new one to"
+                " replace it.",
+                KeyStorage.NONE: "No key saved yet.",
+            }[where]
+        )
+
+    def forget_key(self) -> None:
+        """Delete the shown profile's key everywhere."""
+        if self._editing_id is not None:
+            self.keys.delete(self._editing_id)
+            log.info("Key removed for provider profile %s", self._editing_id)
+        self._update_key_status()
+
+    # ---- profile actions -----------------------------------------------------------------
+    def remove_selected(self) -> None:
+        """Remove the shown profile and its key, after asking."""
+        profile_id = self._editing_id
+        if profile_id is None:
+            return
+        name = self.store.get(profile_id).display_name
+        answer = QMessageBox.question(
+            self,
+            "Remove provider",
+            f"Remove “{name}” and forget its key?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        self.store.remove(profile_id)
+        self.keys.delete(profile_id)
+        log.info("Removed provider profile %s", profile_id)
+        self._editing_id = None
+        self._dirty = False
+        self._reload_list(self.store.active_id)
+        if not self.store.profiles:
+            self._show_empty()
+        self.profiles_changed.emit()
+
+    def make_active(self) -> None:
+        """Send fine-tuning jobs to the shown profile."""
+        if self._editing_id is None:
+            return
+        self.store.set_active(self._editing_id)
+        self._reload_list(self._editing_id)
+        self.profiles_changed.emit()
+
+    # ---- connection test -----------------------------------------------------------------
+    def test_connection(self) -> None:
+        """Check the form's address and key with one cheap call, off the UI thread."""
+        try:
+            profile = self._profile_from_form()
+        except ProfileError as exc:
+            self.test_result.setText(str(exc))
+            return
+        typed = self.key_edit.text().strip()
+        key: Secret | None = Secret(typed) if typed else None
+        if key is None and self._editing_id is not None:
+            key = self.keys.get(self._editing_id)
+        timeout = min(float(self.timeout_spin.value()), TEST_TIMEOUT_CAP_SECONDS)
+
+        def job(_context: JobContext) -> api_client.ConnectionResult:
+            return api_client.test_connection(profile, key, timeout=timeout)
+
+        worker = Worker(job, name="the connection test")
+        worker.signals.result.connect(self._on_tested)
+        worker.signals.error.connect(self._on_test_failed)
+        worker.signals.finished.connect(lambda w=worker: _release_later(w))
+        worker.signals.finished.connect(self._on_test_finished)
+        _RUNNING.add(worker)
+        self._worker = worker
+        self.test_button.setEnabled(False)
+        self.test_result.setStyleSheet("")
+        self.test_result.setText("Testing…")
+        worker.start()
+
+    def _on_tested(self, result: api_client.ConnectionResult) -> None:
+        colour = "#1e7b34" if result.ok else "#b3261e"
+        self.test_result.setStyleSheet(f"color: {colour};")
+        text = result.sentence
+        if result.error is not None:
+            text = f"{result.sentence} {result.error.next_step}"
+        self.test_result.setText(text)
+        log.info("Connection test: %s", result.sentence)
+        self._last_result = result
+
+    def _on_test_failed(self, message: str) -> None:
+        self.test_result.setStyleSheet("color: #b3261e;")
+        self.test_result.setText(message)
+
+    def _on_test_finished(self) -> None:
+        self._worker = None
+        self.test_button.setEnabled(True)
+        result, self._last_result = self._last_result, None
+        if result is not None:
+            self.connection_tested.emit(result)
+
+    def is_testing(self) -> bool:
+        """Whether a connection test is still running."""
+        return self._worker is not None

@@ -1,0 +1,247 @@
+"""GUI benchmark: open 100,000 realistic examples in the real window (offscreen) and measure.
+
+Run from the repository root:
+
+    python tests/benchmarks/bench_gui.py [--examples 100000]
+
+Prints the time until the first rows are painted, the time until the totals cover every
+example, the longest stall of the UI thread while loading (a 10 ms heartbeat timer measures the
+gaps between its ticks), and the time from a keystroke in a message to updated totals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
+
+SYSTEM = (
+    "You are Bea, the customer support assistant of Fernhill Coffee Co. Be warm, brief and "
+    "practical, answer in the customer's language and never invent order details."
+)
+TOPICS = [
+    "my order",
+    "the subscription",
+    "a refund",
+    "the grinder",
+    "shipping to Austria",
+    "decaf beans",
+    "the gift card",
+    "my address",
+    "a damaged parcel",
+    "the espresso blend",
+]
+QUESTIONS = [
+    "Hi, can you help me with {t}?",
+    "I have a question about {t}.",
+    "Something went wrong with {t}, order FH-{n}.",
+    "¿Puedes ayudarme con {t}?",
+    "Ich habe eine Frage zu {t}.",
+    "How long does {t} usually take?",
+]
+ANSWERS = [
+    "Of course! Let me explain how {t} works: {w}",
+    "I'm sorry about the trouble with {t}. {w}",
+    "Thanks for asking about {t}. {w}",
+]
+WORDS = (
+    "please send me your order number and I will check the status right away we roast on "
+    "Mondays and Thursdays and ship the same day you will receive a tracking link by email "
+    "as soon as the parcel leaves our roastery in Hamburg"
+).split()
+
+
+def generate(path: Path, count: int, seed: int = 7) -> None:
+    """Write ``count`` realistic chat examples (1–4 exchanges, varied lengths)."""
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(count):
+            messages = [{"role": "system", "content": SYSTEM}]
+            for _ in range(rng.choice((1, 1, 2, 2, 3, 4))):
+                topic = rng.choice(TOPICS)
+                words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 90)))
+                messages.append(
+                    {"role": "user", "content": rng.choice(QUESTIONS).format(t=topic, n=i)}
+                )
+                messages.append(
+                    {"role": "assistant", "content": rng.choice(ANSWERS).format(t=topic, w=words)}
+                )
+            out.write(json.dumps({"messages": messages}, ensure_ascii=False) + "\n")
+
+
+def main() -> int:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--examples", type=int, default=100_000)
+    options = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="ft-bench-"))
+    os.environ["FINETUNE_STUDIO_HOME"] = str(home)
+    path = home / "support-100k.jsonl"
+    started = time.perf_counter()
+    generate(path, options.examples)
+    size_mb = path.stat().st_size / 1e6
+    print(
+        f"generated {options.examples:,} examples ({size_mb:.1f} MB) in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+
+    from PySide6.QtCore import QEvent, QEventLoop, QObject, QThreadPool, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.app import tune_interpreter
+    from desktop.core.journal import RecoveryJournal
+    from desktop.ui.main_window import MainWindow
+
+    tune_interpreter()  # as run_app does
+    app = QApplication(sys.argv[:1])
+    app.setApplicationDisplayName("Fine-Tune Studio")
+    window = MainWindow(journal=RecoveryJournal(home / "journal"))
+    window.resize(1440, 900)
+    window.show()
+
+    gaps: list[tuple[float, float]] = []  # (time, gap in ms)
+    last = [time.perf_counter()]
+
+    def beat() -> None:
+        now = time.perf_counter()
+        gaps.append((now, (now - last[0]) * 1000))
+        last[0] = now
+
+    heartbeat = QTimer(interval=10)
+    heartbeat.timeout.connect(beat)
+    heartbeat.start()
+
+    def wait_until(test: Callable[[], bool], timeout_s: float = 300) -> None:
+        deadline = time.perf_counter() + timeout_s
+        while not test():
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the benchmark waited too long")
+            loop = QEventLoop()
+            QTimer.singleShot(5, loop.quit)
+            loop.exec()
+
+    class PaintWatch(QObject):
+        """Notes when the table first paints with rows in it."""
+
+        first_paint: float | None = None
+
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if (
+                self.first_paint is None
+                and event.type() == QEvent.Type.Paint
+                and window.document.table.rowCount() > 0
+            ):
+                self.first_paint = time.perf_counter()
+            return False
+
+    watch = PaintWatch()
+    window.editor_panel.table.viewport().installEventFilter(watch)
+    document = window.document
+
+    t0 = time.perf_counter()
+    last[0] = t0
+    window.open_path(path)
+    wait_until(lambda: watch.first_paint is not None)
+    first_rows = watch.first_paint - t0
+    wait_until(lambda: not document.busy)
+    loaded = time.perf_counter()
+    estimate = document.analysis.estimate()
+    assert estimate.examples == options.examples, estimate.examples
+    load_gaps = [gap for at, gap in gaps if t0 <= at <= loaded]
+    print(f"time to first visible rows:   {first_rows * 1000:8.0f} ms")
+    print(
+        f"time to full totals:          {(loaded - t0) * 1000:8.0f} ms"
+        f"  ({estimate.examples:,} examples, {estimate.total_tokens:,} tokens, "
+        f"{estimate.billable_tokens_total:,} billable)"
+    )
+    print(
+        f"longest UI stall while loading: {max(load_gaps):6.0f} ms"
+        f"  (heartbeat 10 ms; {sum(g > 100 for g in load_gaps)} gaps over 100 ms, "
+        f"median {statistics.median(load_gaps):.0f} ms)"
+    )
+
+    # Keystrokes in a message of a 100,000-example dataset.
+    window.editor_panel.select_record(document.table.record_id_at(50_000))
+    reply = window.editor_panel.editor.chat.cards[2].text_edit
+    reply.setFocus()
+    reply.moveCursor(reply.textCursor().MoveOperation.End)
+    wait_until(lambda: not document.busy)
+    latencies = []
+    stalls = []
+    for key in "coffee":
+        pause = QEventLoop()
+        QTimer.singleShot(50, pause.quit)
+        pause.exec()
+        before = document.analysis.estimate().total_tokens
+        label_before = window.estimator.values["tokens"].text()
+        start = time.perf_counter()
+        mark = len(gaps)
+        QTest.keyClick(reply, key)
+        QTest.keyClick(reply, " ")
+        wait_until(
+            lambda before=before, label_before=label_before: (
+                document.analysis.estimate().total_tokens != before
+                and window.estimator.values["tokens"].text() != label_before
+            ),
+            timeout_s=10,
+        )
+        latencies.append((time.perf_counter() - start) * 1000)
+        wait_until(lambda: not document.busy, timeout_s=10)
+        stalls.extend(gap for _, gap in gaps[mark:])
+    print(
+        f"keystroke to updated totals:  {statistics.median(latencies):8.0f} ms median, "
+        f"{max(latencies):.0f} ms max over {len(latencies)} edits (includes the 150 ms pause "
+        "that groups typing)"
+    )
+    print(
+        f"longest UI stall while typing:  {max(stalls):6.0f} ms (until totals and findings are current)"
+    )
+
+    # Autosave to the recovery journal (the first write keeps a copy of the source file).
+    for attempt in ("first", "next"):
+        QTest.keyClick(reply, "!")
+        start = time.perf_counter()
+        assert window.autosave()
+        print(
+            f"autosave to the recovery journal ({attempt} write): "
+            f"{(time.perf_counter() - start) * 1000:6.0f} ms"
+        )
+
+    # Searching all messages of every example.
+    wait_until(lambda: not document.busy)
+    pause = QEventLoop()
+    QTimer.singleShot(50, pause.quit)
+    pause.exec()
+    mark = len(gaps)
+    start = time.perf_counter()
+    window.editor_panel.search.setText("FH-99999")
+    wait_until(lambda: not window.editor_panel.searching and document.table.rowCount() < 100)
+    searched = (time.perf_counter() - start) * 1000
+    print(
+        f"search across all messages:   {searched:8.0f} ms ({document.table.rowCount()} rows), "
+        f"longest stall {max(g for _, g in gaps[mark:]):.0f} ms"
+    )
+
+    heartbeat.stop()
+    document.undo_stack.clear()
+    document.new()
+    window.close()
+    QThreadPool.globalInstance().waitForDone()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Fixtures for driving the real widgets: a main window with a private journal and settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QThreadPool
+
+from desktop.core.catalog import Catalog
+from desktop.core.journal import RecoveryJournal
+from desktop.core.settings import AppSettings, SettingsStore
+from desktop.ui.main_window import MainWindow, sample_path
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def _wait_for_background_work():
+    """No test leaves a worker running into the next one."""
+    yield
+    assert QThreadPool.globalInstance().waitForDone(10_000)
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return Catalog.load()
+
+
+class Answers:
+    """What the window's questions return in a test, and what was asked."""
+
+    def __init__(self) -> None:
+        self.save_changes = "discard"
+        self.reload_or_keep = "keep"
+        self.overwrite = True
+        self.restore = "restore"
+        self.save_path: Path | None = None
+        self.open_path: Path | None = None
+        self.dialog_ok = True
+        self.asked: list[str] = []
+        self.errors: list[str] = []
+        self.infos: list[str] = []
+
+
+@pytest.fixture
+def answers() -> Answers:
+    return Answers()
+
+
+def make_window(qtbot, catalog, tmp_path: Path, answers: Answers) -> MainWindow:
+    """A main window whose questions are answered from ``answers``."""
+    store = SettingsStore(tmp_path / "config" / "settings.json")
+    window = MainWindow(
+        settings=AppSettings(),
+        settings_store=store,
+        catalog=catalog,
+        journal=RecoveryJournal(tmp_path / "journal"),
+    )
+    qtbot.addWidget(window)
+
+    def ask(name: str, value_of):
+        def answer(*_args, **_kwargs):
+            answers.asked.append(name)
+            return value_of()
+
+        return answer
+
+    window.ask_save_changes = ask("save_changes", lambda: answers.save_changes)
+    window.ask_reload_or_keep = ask("reload_or_keep", lambda: answers.reload_or_keep)
+    window.ask_overwrite_changed = ask("overwrite", lambda: answers.overwrite)
+    window.ask_restore = ask("restore", lambda: answers.restore)
+    window.choose_save_path = ask("save_path", lambda: answers.save_path)
+    window.choose_open_path = ask("open_path", lambda: answers.open_path)
+    window.run_dialog = ask("dialog", lambda: answers.dialog_ok)
+    window.show_error = answers.errors.append
+    window.show_info = lambda _title, text: answers.infos.append(text)
+    return window
+
+
+@pytest.fixture
+def window(qtbot, catalog, tmp_path, answers) -> MainWindow:
+    window = make_window(qtbot, catalog, tmp_path, answers)
+    window.show()
+    yield window
+    window.document.cancel_work()
+    answers.save_changes = "discard"
+    window.close()
+
+
+def wait_idle(qtbot, window: MainWindow, timeout: int = 20_000) -> None:
+    """Wait until reading and counting are done and the findings are current."""
+    qtbot.waitUntil(lambda: not window.document.busy, timeout=timeout)
+    window.document.flush_analysis()
+
+
+@pytest.fixture
+def sample_copy(tmp_path) -> Path:
+    """A copy of the bundled sample in a folder the test owns."""
+    path = tmp_path / "support.jsonl"
+    path.write_bytes(sample_path().read_bytes())
+    return path
+
+
+@pytest.fixture
+def messy_copy(tmp_path) -> Path:
+    """A file with a BOM, a blank line, damaged lines and a legacy line."""
+    path = tmp_path / "messy.jsonl"
+    path.write_bytes((DATA / "messy.jsonl").read_bytes())
+    return path

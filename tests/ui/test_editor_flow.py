@@ -1,0 +1,312 @@
+"""The editor end to end: open, edit, watch totals, undo, repair, add, delete, split, save."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QToolButton
+
+from desktop.core.dataset import LineState
+from desktop.core.findings import Severity
+from desktop.core.kinds import ExampleKind
+from desktop.ui.dataset_model import COL_STATUS, COL_TOKENS, COL_USER
+from tests.ui.conftest import wait_idle
+
+pytestmark = pytest.mark.gui
+
+
+def open_file(qtbot, window, path):
+    window.open_path(path)
+    wait_idle(qtbot, window)
+    assert window.editor_visible
+
+
+def select_row(window, row):
+    record_id = window.document.table.record_id_at(row)
+    assert window.editor_panel.select_record(record_id)
+    return record_id
+
+
+def test_unedited_open_then_save_is_byte_identical(qtbot, window, messy_copy):
+    original = messy_copy.read_bytes()
+    open_file(qtbot, window, messy_copy)
+    assert window.document.table.rowCount() == 7
+    assert not window.isWindowModified()
+    assert window.save()
+    assert messy_copy.read_bytes() == original
+
+
+def test_typing_updates_tokens_and_totals_and_undo_restores_bytes(qtbot, window, sample_copy):
+    original = sample_copy.read_bytes()
+    open_file(qtbot, window, sample_copy)
+    before_total = window.document.analysis.estimate().total_tokens
+    before_label = window.estimator.values["tokens"].text()
+    record_id = select_row(window, 0)
+    before_row = window.document.analysis.get(record_id).tokens.total
+    cards = window.editor_panel.editor.chat.cards
+    assert [c.role for c in cards] == ["system", "user", "assistant"]
+    reply = cards[2].text_edit
+    reply.setFocus()
+    reply.moveCursor(reply.textCursor().MoveOperation.End)
+    qtbot.keyClicks(reply, " Have a lovely day and enjoy every single cup of our coffee!")
+    qtbot.waitUntil(
+        lambda: window.document.analysis.get(record_id).tokens.total > before_row, timeout=2000
+    )
+    qtbot.waitUntil(lambda: window.estimator.values["tokens"].text() != before_label, timeout=2000)
+    after_total = window.document.analysis.estimate().total_tokens
+    assert after_total - before_total == (
+        window.document.analysis.get(record_id).tokens.total - before_row
+    )
+    assert window.isWindowModified()
+    row_tokens = window.document.table.index(0, COL_TOKENS).data()
+    assert row_tokens == f"{window.document.analysis.get(record_id).tokens.total:,}"
+    # One burst of typing is one undo step, and undoing it gives the original bytes back.
+    assert window.document.undo_stack.count() == 1
+    window.actions["undo"].trigger()
+    assert window.document.dataset.to_bytes() == original
+    assert not window.isWindowModified()
+    assert cards[2].text_edit.text().endswith("right away.") or "!" in cards[2].text_edit.text()
+    qtbot.waitUntil(
+        lambda: window.document.analysis.estimate().total_tokens == before_total, timeout=2000
+    )
+
+
+def test_edit_then_save_writes_only_that_line(qtbot, window, sample_copy):
+    original_lines = sample_copy.read_bytes().split(b"\n")
+    open_file(qtbot, window, sample_copy)
+    select_row(window, 1)
+    user = window.editor_panel.editor.chat.cards[1].text_edit
+    user.selectAll()
+    qtbot.keyClicks(user, "Can I pause my plan?")
+    assert window.save()
+    saved_lines = sample_copy.read_bytes().split(b"\n")
+    changed = [
+        i for i, (a, b) in enumerate(zip(original_lines, saved_lines, strict=True)) if a != b
+    ]
+    assert changed == [1]
+    assert json.loads(saved_lines[1])["messages"][1]["content"] == "Can I pause my plan?"
+    assert not window.isWindowModified()
+
+
+def test_repair_a_damaged_line_in_place(qtbot, window, messy_copy):
+    open_file(qtbot, window, messy_copy)
+    errors_before = window.document.severity_counts()
+    broken_id = select_row(window, 3)
+    editor = window.editor_panel.editor
+    assert editor.raw.isVisible() or editor.pages.currentWidget() is editor.raw
+    assert "cut off" in editor.raw.problem.text()
+    fixed = '{"messages": [{"role": "user", "content": "broken"}, {"role": "assistant", "content": "fixed"}]}'
+    editor.raw.editor.selectAll()
+    qtbot.keyClicks(editor.raw.editor, fixed)
+    qtbot.waitUntil(lambda: window.document.dataset.record(broken_id).is_example, timeout=3000)
+    assert editor.pages.currentWidget() is editor.chat
+    assert [c.role for c in editor.chat.cards] == ["user", "assistant"]
+    wait_idle(qtbot, window)
+    assert window.document.severity_counts()[Severity.ERROR] == errors_before[Severity.ERROR] - 1
+    assert window.document.table.index(3, COL_STATUS).data() != "Damaged"
+    assert window.save()
+    assert messy_copy.read_bytes().split(b"\n")[3].rstrip(b"\r") == fixed.encode()
+
+
+def test_add_duplicate_move_and_delete_examples(qtbot, window, sample_copy):
+    open_file(qtbot, window, sample_copy)
+    dataset = window.document.dataset
+    count = len(dataset)
+    first = select_row(window, 0)
+    new_id = window.editor_panel.add_example()
+    assert len(dataset) == count + 1
+    assert dataset.position(new_id) == 1
+    value = dataset.record(new_id).value
+    assert [m["role"] for m in value["messages"]] == ["system", "user", "assistant"]
+    assert window.editor_panel.current_id() == new_id
+    window.editor_panel.select_record(first)
+    window.actions["duplicate"].trigger()
+    assert len(dataset) == count + 2
+    copy_id = dataset[1].id
+    assert dataset.record(copy_id).value == dataset.record(first).value
+    window.editor_panel.select_record(copy_id)
+    window.actions["move_down"].trigger()
+    assert dataset.position(copy_id) == 2
+    assert window.document.table.record_id_at(2) == copy_id
+    window.actions["delete"].trigger()
+    assert len(dataset) == count + 1
+    with pytest.raises(KeyError):
+        dataset.position(copy_id)
+    while window.document.undo_stack.canUndo():
+        window.document.undo_stack.undo()
+    assert dataset.to_bytes() == sample_copy.read_bytes()
+    assert [window.document.table.record_id_at(r) for r in range(len(dataset))] == [
+        r.id for r in dataset
+    ]
+
+
+def test_message_cards_add_reorder_delete(qtbot, window, sample_copy):
+    open_file(qtbot, window, sample_copy)
+    record_id = select_row(window, 0)
+    editor = window.editor_panel.editor
+    window.actions["add_message"].trigger()
+    messages = window.document.dataset.record(record_id).value["messages"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    qtbot.keyClicks(editor.chat.cards[3].text_edit, "And to Austria?")
+    editor.chat.cards[3].findChild(QToolButton, "message_up").click()
+    messages = window.document.dataset.record(record_id).value["messages"]
+    assert messages[2] == {"role": "user", "content": "And to Austria?"}
+    editor.chat.cards[2].findChild(QToolButton, "message_delete").click()
+    messages = window.document.dataset.record(record_id).value["messages"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant"]
+    assert window.document.undo_stack.count() == 4
+
+
+def test_weight_toggle_sets_weight_zero(qtbot, window, sample_copy):
+    open_file(qtbot, window, sample_copy)
+    record_id = select_row(window, 0)
+    card = window.editor_panel.editor.chat.cards[2]
+    assert card.weight_box is not None and card.weight_box.isChecked()
+    card.weight_box.click()
+    assert window.document.dataset.record(record_id).value["messages"][2]["weight"] == 0
+    window.actions["undo"].trigger()
+    assert "weight" not in window.document.dataset.record(record_id).value["messages"][2]
+    assert card.weight_box.isChecked()
+
+
+def test_tool_call_is_shown_readably_and_editable(qtbot, window, sample_copy):
+    open_file(qtbot, window, sample_copy)
+    row = next(
+        r
+        for r in range(window.document.table.rowCount())
+        if "tools" in (window.document.table.record_at(r).value or {})
+    )
+    record_id = select_row(window, row)
+    card = window.editor_panel.editor.chat.cards[2]
+    assert len(card.tool_editors) == 1
+    call = card.tool_editors[0]
+    assert call.name_edit.text() == "lookup_order"
+    assert call.arguments_edit.text() == '{\n  "order_id": "FH-10482"\n}'
+    call.arguments_edit.selectAll()
+    qtbot.keyClicks(call.arguments_edit, '{"order_id": "FH-99"}')
+    arguments = window.document.dataset.record(record_id).value["messages"][2]["tool_calls"][0]
+    assert arguments["function"]["arguments"] == '{"order_id":"FH-99"}'
+
+
+def test_preference_example_has_side_by_side_editor(qtbot, window, tmp_path):
+    path = tmp_path / "dpo.jsonl"
+    pair = {
+        "input": {"messages": [{"role": "user", "content": "Hi"}]},
+        "preferred_output": [{"role": "assistant", "content": "Hello! How can I help?"}],
+        "non_preferred_output": [{"role": "assistant", "content": "What."}],
+    }
+    path.write_text(json.dumps(pair) + "\n", encoding="utf-8")
+    open_file(qtbot, window, path)
+    record_id = select_row(window, 0)
+    editor = window.editor_panel.editor
+    assert editor.pages.currentWidget() is editor.preference
+    assert editor.preference.preferred_edit.text() == "Hello! How can I help?"
+    assert editor.preference.rejected_edit.text() == "What."
+    rejected = editor.preference.rejected_edit
+    rejected.moveCursor(rejected.textCursor().MoveOperation.End)
+    qtbot.keyClicks(rejected, " Go away.")
+    value = window.document.dataset.record(record_id).value
+    assert value["non_preferred_output"][0]["content"] == "What. Go away."
+    assert window.document.dataset.record(record_id).kind is ExampleKind.PREFERENCE
+
+
+def test_split_writes_seeded_training_and_validation_files(qtbot, window, sample_copy, tmp_path):
+    open_file(qtbot, window, sample_copy)
+    target = tmp_path / "out" / "support-train.jsonl"
+    target.parent.mkdir()
+    written = window.write_split(target, 25, 7)
+    assert [p.name for p in written] == ["support-train.jsonl", "support-validation.jsonl"]
+    train = written[0].read_bytes().splitlines()
+    validation = written[1].read_bytes().splitlines()
+    assert (len(train), len(validation)) == (30, 10)
+    assert sorted(train + validation) == sorted(sample_copy.read_bytes().splitlines())
+    again = window.write_split(tmp_path / "out" / "again.jsonl", 25, 7)
+    assert again[1].read_bytes() == written[1].read_bytes()
+
+
+def test_split_dialog_flow_uses_chosen_path(qtbot, window, sample_copy, tmp_path, answers):
+    open_file(qtbot, window, sample_copy)
+    answers.save_path = tmp_path / "mine.jsonl"
+    written = window.split_dataset()
+    assert [p.name for p in written] == ["mine-train.jsonl", "mine-validation.jsonl"]
+    assert "save_path" in answers.asked
+
+
+def test_search_and_status_filter(qtbot, window, messy_copy):
+    open_file(qtbot, window, messy_copy)
+    panel = window.editor_panel
+    panel.search.setText("pedido")
+    qtbot.waitUntil(lambda: not panel.searching and window.document.table.rowCount() == 1)
+    assert window.document.table.index(0, COL_USER).data() == "¿Dónde está mi pedido?"
+    assert "Showing 1 of 7" in panel.count_label.text()
+    panel.search.clear()
+    qtbot.waitUntil(lambda: not panel.searching and window.document.table.rowCount() == 7)
+    panel.status_filter.setCurrentIndex(1)  # With errors
+    qtbot.waitUntil(lambda: not panel.searching)
+    states = [
+        window.document.table.index(r, COL_STATUS).data()
+        for r in range(window.document.table.rowCount())
+    ]
+    assert states and all(s in ("Error", "Damaged") for s in states)
+    panel.clear_filters()
+    assert window.document.table.rowCount() == 7
+
+
+def test_sorting_by_tokens(qtbot, window, sample_copy):
+    open_file(qtbot, window, sample_copy)
+    header = window.editor_panel.table.horizontalHeader()
+    header.setSortIndicator(COL_TOKENS, Qt.SortOrder.DescendingOrder)
+    qtbot.waitUntil(
+        lambda: not window.editor_panel.searching and not window.document.table.in_file_order
+    )
+    tokens = [
+        window.document.analysis.get(window.document.table.record_id_at(r)).tokens.total
+        for r in range(window.document.table.rowCount())
+    ]
+    assert tokens == sorted(tokens, reverse=True)
+    assert len(tokens) == 40
+
+
+def test_findings_double_click_jumps_to_example(qtbot, window, messy_copy):
+    open_file(qtbot, window, messy_copy)
+    panel = window.findings_panel
+    assert not panel.is_ready
+    assert "error" in panel.ready_label.text()
+    row = next(
+        r
+        for r in range(panel.model.rowCount())
+        if panel.model.finding(r).record_id is not None and panel.model.finding(r).line == 6
+    )
+    index = panel.model.index(row)
+    panel.view.scrollTo(index)
+    rect = panel.view.visualRect(index)
+    # A real double-click is a click followed by a double-click event.
+    qtbot.mouseClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.editor_panel.current_id() is None
+    qtbot.mouseDClick(panel.view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    current = window.editor_panel.current_id()
+    assert window.document.dataset.record(current).line == 6
+
+
+def test_ready_to_train_only_without_errors(qtbot, window, sample_copy):
+    open_file(qtbot, window, sample_copy)
+    assert window.findings_panel.is_ready
+    assert "Ready to train" in window.findings_panel.ready_label.text()
+    record_id = select_row(window, 0)
+    reply = window.editor_panel.editor.chat.cards[2].text_edit
+    reply.selectAll()
+    qtbot.keyClick(reply, Qt.Key.Key_Delete)
+    window.document.flush_analysis()
+    qtbot.waitUntil(lambda: not window.findings_panel.is_ready, timeout=2000)
+    assert window.document.table.index(0, COL_STATUS).data() == "Error"
+    assert window.document.analysis.get(record_id).severity is not None
+
+
+def test_blank_line_is_a_row_and_can_be_deleted(qtbot, window, messy_copy):
+    open_file(qtbot, window, messy_copy)
+    assert window.document.dataset[1].state is LineState.BLANK
+    select_row(window, 1)
+    window.actions["delete"].trigger()
+    assert all(r.state is not LineState.BLANK for r in window.document.dataset)

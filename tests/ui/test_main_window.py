@@ -1,0 +1,530 @@
+"""The main window: files, questions, recovery, shortcuts, import/export and bulk tools."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QKeySequence
+from PySide6.QtWidgets import QPushButton
+
+from desktop.app import make_excepthook
+from desktop.core.dataset import LineState
+from desktop.core.interchange import ExportFormat
+from desktop.core.kinds import ExampleKind
+from desktop.ui.dataset_model import COL_USER
+from desktop.ui.main_window import MainWindow
+from tests.ui.conftest import make_window, wait_idle
+
+pytestmark = pytest.mark.gui
+
+
+def open_file(qtbot, window, path):
+    window.open_path(path)
+    wait_idle(qtbot, window)
+
+
+def type_into_first_reply(qtbot, window, text):
+    record_id = window.document.table.record_id_at(0)
+    window.editor_panel.select_record(record_id)
+    reply = window.editor_panel.editor.chat.cards[2].text_edit
+    reply.moveCursor(reply.textCursor().MoveOperation.End)
+    qtbot.keyClicks(reply, text)
+    return record_id
+
+
+# Files ------------------------------------------------------------------------------------------
+
+
+def test_title_shows_name_and_unsaved_mark(qtbot, window, sample_copy):
+    assert window.windowTitle() == "Fine-Tune Studio"
+    open_file(qtbot, window, sample_copy)
+    assert window.windowTitle().startswith("support.jsonl[*]")
+    assert not window.isWindowModified()
+    type_into_first_reply(qtbot, window, "!")
+    assert window.isWindowModified()
+    assert str(sample_copy) in window.settings.recent_files[0]
+
+
+def test_close_with_unsaved_changes_asks(qtbot, window, sample_copy, answers):
+    open_file(qtbot, window, sample_copy)
+    type_into_first_reply(qtbot, window, " Thanks!")
+    answers.save_changes = "cancel"
+    assert not window.close()
+    assert window.isVisible()
+    assert answers.asked.count("save_changes") == 1
+    answers.save_changes = "save"
+    assert window.close()
+    assert b"Thanks!" in sample_copy.read_bytes()
+
+
+def test_close_discard_leaves_file_alone(qtbot, window, sample_copy, answers):
+    original = sample_copy.read_bytes()
+    open_file(qtbot, window, sample_copy)
+    type_into_first_reply(qtbot, window, " Thanks!")
+    answers.save_changes = "discard"
+    assert window.close()
+    assert sample_copy.read_bytes() == original
+
+
+def test_failed_save_says_why_and_keeps_edits(qtbot, window, sample_copy, answers):
+    if os.geteuid() == 0:
+        # root ignores folder permissions, so make the target a folder instead.
+        target = sample_copy.parent / "blocked.jsonl"
+        target.mkdir()
+    else:
+        locked = sample_copy.parent / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        target = locked / "blocked.jsonl"
+    open_file(qtbot, window, sample_copy)
+    type_into_first_reply(qtbot, window, " Thanks!")
+    answers.save_path = target
+    assert not window.save_as()
+    assert answers.errors and answers.errors[0].startswith("Could not save blocked.jsonl")
+    assert "Traceback" not in answers.errors[0]
+    assert window.isWindowModified()
+    assert window.document.path == sample_copy
+
+
+def test_json_array_is_never_overwritten_with_jsonl(qtbot, window, tmp_path, answers):
+    source = tmp_path / "examples.json"
+    items = [
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    ]
+    source.write_text(json.dumps(items, indent=2), encoding="utf-8")
+    original = source.read_bytes()
+    open_file(qtbot, window, source)
+    assert window.document.dataset.layout.value == "json_array"
+    answers.save_path = tmp_path / "examples"
+    assert window.save()
+    assert "save_path" in answers.asked
+    assert source.read_bytes() == original
+    saved = tmp_path / "examples.jsonl"
+    assert json.loads(saved.read_bytes()) == items[0]
+    assert window.document.path == saved
+
+
+def test_file_changed_on_disk_is_noticed(qtbot, window, sample_copy, answers):
+    open_file(qtbot, window, sample_copy)
+    answers.reload_or_keep = "reload"
+    time.sleep(0.01)
+    lines = sample_copy.read_bytes().splitlines(keepends=True)
+    sample_copy.write_bytes(b"".join(lines[:5]))
+    qtbot.waitUntil(lambda: "reload_or_keep" in answers.asked, timeout=5000)
+    wait_idle(qtbot, window)
+    assert len(window.document.dataset) == 5
+
+
+def test_save_checks_disk_before_overwriting(qtbot, window, sample_copy, answers):
+    open_file(qtbot, window, sample_copy)
+    type_into_first_reply(qtbot, window, " Thanks!")
+    window.document._watcher.removePaths(window.document._watcher.files())
+    sample_copy.write_bytes(b"")
+    answers.overwrite = False
+    assert not window.save()
+    assert "overwrite" in answers.asked
+    assert sample_copy.read_bytes() == b""
+    answers.overwrite = True
+    assert window.save()
+    assert b"Thanks!" in sample_copy.read_bytes()
+
+
+def test_drop_a_file_opens_it(qtbot, window, sample_copy):
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(sample_copy))])
+    event = QDropEvent(
+        QPoint(10, 10),
+        Qt.DropAction.CopyAction,
+        data,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+    wait_idle(qtbot, window)
+    assert window.document.path == sample_copy
+    assert len(window.document.dataset) == 40
+
+
+def test_missing_file_says_so(window, tmp_path, answers):
+    window.open_path(tmp_path / "nope.jsonl")
+    assert answers.errors == ["nope.jsonl was not found."]
+    assert not window.editor_visible
+
+
+def test_welcome_sample_and_new(qtbot, window):
+    assert not window.editor_visible
+    window.welcome.findChild(QPushButton, "welcome_sample").click()
+    wait_idle(qtbot, window)
+    assert window.editor_visible
+    assert len(window.document.dataset) == 40
+    assert window.document.path is None
+    assert window.findings_panel.is_ready
+    window.new_dataset()
+    assert len(window.document.dataset) == 1
+    assert not window.isWindowModified()
+
+
+def test_large_file_streams_rows_before_it_is_read(qtbot, window, tmp_path):
+    line = json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": "Where is my parcel number %d?"},
+                {"role": "assistant", "content": "It left our warehouse today."},
+            ]
+        }
+    )
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(line.replace("%d", str(i)) for i in range(20_000)) + "\n")
+    inserted: list[int] = []
+    window.document.table.rowsInserted.connect(
+        lambda _p, first, last: inserted.append(last - first + 1)
+    )
+    window.open_path(path)
+    assert window.document.loading
+    wait_idle(qtbot, window, timeout=60_000)
+    assert sum(inserted) == 20_000
+    assert len(inserted) > 5
+    assert window.document.analysis.estimate().examples == 20_000
+    assert (
+        window.document.table.index(19_999, COL_USER).data() == "Where is my parcel number 19999?"
+    )
+
+
+# Recovery ---------------------------------------------------------------------------------------
+
+
+def test_journal_restores_edits_after_the_window_dies(
+    qtbot, catalog, tmp_path, sample_copy, answers
+):
+    first = make_window(qtbot, catalog, tmp_path, answers)
+    open_file(qtbot, first, sample_copy)
+    type_into_first_reply(qtbot, first, " We ship on Mondays.")
+    first.editor_panel.select_record(first.document.table.record_id_at(3))
+    first.actions["delete"].trigger()
+    edited = first.document.dataset.to_bytes()
+    assert first.autosave()
+    # The window goes away without saving or closing, as in a crash.
+    with qtbot.waitSignal(first.destroyed):
+        first.deleteLater()
+    second = make_window(qtbot, catalog, tmp_path, answers)
+    assert second.offer_recovery()
+    assert "restore" in answers.asked
+    assert second.document.dataset.to_bytes() == edited
+    assert second.isWindowModified()
+    assert second.document.path == sample_copy
+    answers.save_changes = "save"
+    assert second.close()
+    assert sample_copy.read_bytes() == edited
+    third = make_window(qtbot, catalog, tmp_path, answers)
+    answers.asked.clear()
+    assert not third.offer_recovery()
+    assert "restore" not in answers.asked
+
+
+# Model, shortcuts and errors ----------------------------------------------------------------------
+
+
+def test_table_model_passes_the_model_tester(qtbot, window, messy_copy, qtmodeltester):
+    open_file(qtbot, window, messy_copy)
+    model = window.document.table
+    qtmodeltester.check(model)
+    window.editor_panel.select_record(model.record_id_at(0))
+    window.actions["add_example"].trigger()
+    window.actions["duplicate"].trigger()
+    window.actions["move_up"].trigger()
+    window.actions["delete"].trigger()
+    window.document.undo_stack.undo()
+    window.editor_panel.search.setText("pedido")
+    qtbot.waitUntil(lambda: not window.editor_panel.searching)
+    assert model.rowCount() == 1
+    qtmodeltester.check(model)
+
+
+def menu_shortcuts(window) -> dict[str, str]:
+    shortcuts = {}
+    for menu_action in window.menuBar().actions():
+        for action in menu_action.menu().actions():
+            for sequence in action.shortcuts():
+                shortcuts[sequence.toString(QKeySequence.SequenceFormat.PortableText)] = (
+                    action.text()
+                )
+    return shortcuts
+
+
+def test_shortcuts_are_listed_in_menus(window):
+    shortcuts = menu_shortcuts(window)
+    for keys in (
+        "Ctrl+N",
+        "Ctrl+O",
+        "Ctrl+S",
+        "Ctrl+Shift+S",
+        "Ctrl+Z",
+        "Ctrl+Shift+Z",
+        "Ctrl+F",
+        "Del",
+        "Ctrl+D",
+        "Ctrl+Return",
+    ):
+        assert keys in shortcuts, keys
+
+
+def test_ctrl_z_in_a_message_box_undoes_the_dataset_edit(qtbot, window, sample_copy):
+    original = sample_copy.read_bytes()
+    open_file(qtbot, window, sample_copy)
+    type_into_first_reply(qtbot, window, " Extra")
+    reply = window.editor_panel.editor.chat.cards[2].text_edit
+    qtbot.keyClick(reply, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.document.dataset.to_bytes() == original
+    qtbot.keyClick(reply, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    roles = [m["role"] for m in window.document.dataset[0].value["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]
+
+
+def test_excepthook_logs_and_shows_one_sentence(caplog, tmp_path):
+    shown: list[str] = []
+    hook = make_excepthook(shown.append, tmp_path / "app.log")
+    try:
+        raise RuntimeError("internal detail")
+    except RuntimeError as exc:
+        with caplog.at_level(logging.ERROR):
+            hook(type(exc), exc, exc.__traceback__)
+    assert len(shown) == 1
+    assert "Traceback" not in shown[0] and "internal detail" not in shown[0]
+    assert str(tmp_path / "app.log") in shown[0]
+    assert "RuntimeError: internal detail" in caplog.text
+
+
+# Bulk tools, conversion, import and export ---------------------------------------------------
+
+
+def test_set_system_message_is_one_undo_step(qtbot, window, sample_copy, monkeypatch):
+    open_file(qtbot, window, sample_copy)
+    original = window.document.dataset.to_bytes()
+
+    def run(dialog):
+        dialog.text_edit.set_text("You are a pirate.")
+        return True
+
+    window.run_dialog = run
+    window.set_system_message()
+    systems = {r.value["messages"][0]["content"] for r in window.document.dataset.examples()}
+    assert systems == {"You are a pirate."}
+    assert window.document.undo_stack.count() == 1
+    window.actions["undo"].trigger()
+    assert window.document.dataset.to_bytes() == original
+
+
+def test_remove_duplicates_and_trim(qtbot, window, tmp_path):
+    example = {
+        "messages": [
+            {"role": "user", "content": "  Hi  "},
+            {"role": "assistant", "content": "Hello\n"},
+        ]
+    }
+    path = tmp_path / "dupes.jsonl"
+    path.write_text(
+        "\n".join(
+            [json.dumps(example)] * 3 + [json.dumps(example, indent=None, separators=(",", ":"))]
+        )
+        + "\n"
+    )
+    open_file(qtbot, window, path)
+    assert window.remove_duplicates() == 3
+    assert len(window.document.dataset) == 1
+    assert window.document.undo_stack.count() == 1
+    window.trim_whitespace()
+    assert window.document.dataset[0].value["messages"][0]["content"] == "Hi"
+    window.document.undo_stack.undo()
+    window.document.undo_stack.undo()
+    assert window.document.dataset.to_bytes() == path.read_bytes()
+
+
+def test_convert_legacy_examples_is_undoable(qtbot, window, tmp_path):
+    path = tmp_path / "legacy.jsonl"
+    path.write_text(
+        '{"prompt": "Hello ->", "completion": " Hi there END"}\n'
+        '{"prompt": "Bye ->", "completion": " See you END"}\n'
+    )
+    open_file(qtbot, window, path)
+    assert window.actions["convert"].isEnabled()
+    window.editor_panel.select_record(window.document.table.record_id_at(0))
+    assert window.editor_panel.editor.pages.currentWidget() is window.editor_panel.editor.legacy
+    assert window.convert_legacy() == 2
+    value = window.document.dataset[0].value
+    assert value == {
+        "messages": [
+            {"role": "user", "content": "Hello"},
+            {"role": "assistant", "content": "Hi there"},
+        ]
+    }
+    assert window.document.undo_stack.count() == 1
+    window.actions["undo"].trigger()
+    assert window.document.dataset.to_bytes() == path.read_bytes()
+
+
+def test_import_csv_converts_with_system_message(qtbot, window, tmp_path, answers):
+    path = tmp_path / "faq.csv"
+    path.write_text('question,answer\n"Opening hours?","9 to 5, Monday to Friday."\n')
+
+    def run(dialog):
+        dialog.text_edit.set_text("Be brief.")
+        return True
+
+    window.run_dialog = run
+    assert window.import_path(path)
+    wait_idle(qtbot, window)
+    value = window.document.dataset[0].value
+    assert value["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Opening hours?"},
+        {"role": "assistant", "content": "9 to 5, Monday to Friday."},
+    ]
+    assert window.isWindowModified()
+    assert window.document.needs_new_name_to_save
+    assert path.read_text().startswith("question,answer")
+
+
+def test_import_sharegpt_reports_what_was_dropped(qtbot, window, tmp_path, answers):
+    path = tmp_path / "chats.jsonl"
+    rows = [
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}]},
+        {"conversations": [{"from": "human", "value": "Price?"}, {"from": "gpt", "value": "€5"}]},
+        "not an example",
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert window.import_path(path, ask=False)
+    wait_idle(qtbot, window)
+    dataset = window.document.dataset
+    assert [r.state for r in dataset] == [LineState.EXAMPLE, LineState.EXAMPLE, LineState.BROKEN]
+    assert dataset[2].text == '"not an example"'
+    assert dataset[0].kind is ExampleKind.CHAT
+    assert "ShareGPT" in answers.infos[0]
+    assert "could not be converted" in answers.infos[0]
+
+
+def test_export_alpaca_says_what_it_dropped(qtbot, window, sample_copy, tmp_path, answers):
+    open_file(qtbot, window, sample_copy)
+    written = window.export_to(tmp_path / "out.json", ExportFormat.ALPACA)
+    assert written == [tmp_path / "out.json"]
+    data = json.loads(written[0].read_text())
+    assert len(data) == 40
+    assert "could not keep" in answers.infos[-1]
+
+
+def test_export_split_pair(qtbot, window, sample_copy, tmp_path, answers):
+    open_file(qtbot, window, sample_copy)
+    written = window.export_to(
+        tmp_path / "share.jsonl", ExportFormat.SHAREGPT, split=True, percent=10, seed=1
+    )
+    assert [p.name for p in written] == ["share-train.jsonl", "share-validation.jsonl"]
+    counts = [len(p.read_text().splitlines()) for p in written]
+    assert counts == [36, 4]
+
+
+def test_model_and_epochs_change_the_estimate(qtbot, window, sample_copy):
+    open_file(qtbot, window, sample_copy)
+    cost = window.estimator.values["cost"].text()
+    window.estimator.auto_epochs.setChecked(False)
+    window.estimator.epochs_spin.setValue(10)
+    assert window.document.analysis.estimate().epochs == 10
+    assert window.estimator.values["cost"].text() != cost
+    index = window.estimator.model_combo.findData("gpt-3.5-turbo-0125")
+    window.estimator.model_combo.setCurrentIndex(index)
+    wait_idle(qtbot, window)
+    estimate = window.document.analysis.estimate()
+    assert estimate.encoding == "cl100k_base"
+    assert estimate.examples == 40
+    assert window.settings.last_model == "gpt-3.5-turbo-0125"
+
+
+def test_settings_remember_layout_recent_files_and_model(
+    qtbot, catalog, tmp_path, sample_copy, answers
+):
+    first = make_window(qtbot, catalog, tmp_path, answers)
+    first.show()
+    open_file(qtbot, first, sample_copy)
+    first.estimator.model_combo.setCurrentIndex(
+        first.estimator.model_combo.findData("gpt-4o-2024-08-06")
+    )
+    wait_idle(qtbot, first)
+    first.main_splitter.setSizes([900, 500])
+    assert first.close()
+    saved = json.loads((tmp_path / "config" / "settings.json").read_text())
+    assert saved["last_model"] == "gpt-4o-2024-08-06"
+    assert saved["recent_files"][0] == str(sample_copy)
+    assert saved["splitter_sizes"]["main"] == first.main_splitter.sizes()
+    settings = first.settings_store.load()
+    second = MainWindow(settings=settings, catalog=catalog)
+    qtbot.addWidget(second)
+    assert second.document.analysis.model_id == "gpt-4o-2024-08-06"
+    assert second.estimator.model_combo.currentData() == "gpt-4o-2024-08-06"
+    assert [a.toolTip() for a in second.recent_menu.actions()] == [str(sample_copy)]
+    assert second.settings.window_geometry
+
+
+def test_crlf_file_round_trips_byte_for_byte(qtbot, window, tmp_path):
+    path = tmp_path / "windows.jsonl"
+    lines = [
+        '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}',
+        "",
+        '{"prompt": "x", "completion": "y"}',
+    ]
+    path.write_bytes(("\r\n".join(lines)).encode())
+    original = path.read_bytes()
+    open_file(qtbot, window, path)
+    assert window.save()
+    assert path.read_bytes() == original
+
+
+def test_rows_cannot_be_changed_while_the_file_is_read(qtbot, window, tmp_path):
+    line = json.dumps(
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    )
+    path = tmp_path / "medium.jsonl"
+    path.write_text("\n".join([line] * 30_000) + "\n")
+    window.open_path(path)
+    assert window.document.loading
+    assert not window.actions["add_example"].isEnabled()
+    assert not window.editor_panel.editor.isEnabled()
+    wait_idle(qtbot, window, timeout=60_000)
+    assert window.actions["add_example"].isEnabled()
+    assert window.editor_panel.editor.isEnabled()
+
+
+def test_cancelled_read_never_saves_over_the_whole_file(qtbot, window, tmp_path, answers):
+    line = json.dumps(
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    )
+    path = tmp_path / "long.jsonl"
+    path.write_text("\n".join([line] * 60_000) + "\n")
+    original = path.read_bytes()
+    # Press Cancel as soon as the first rows arrive, while the rest is still being read.
+    window.document.table.rowsInserted.connect(
+        lambda *_: window.document.loading and window.cancel_button.click()
+    )
+    window.open_path(path)
+    wait_idle(qtbot, window)
+    kept = len(window.document.dataset)
+    assert 0 < kept < 60_000
+    assert window.document.path is None
+    assert "first" in window.windowTitle()
+    answers.save_path = tmp_path / "part.jsonl"
+    assert window.save()
+    assert "save_path" in answers.asked
+    assert path.read_bytes() == original
+    assert len((tmp_path / "part.jsonl").read_bytes().splitlines()) == kept
+
+
+def test_remove_empty_lines_tool(qtbot, window, messy_copy):
+    open_file(qtbot, window, messy_copy)
+    assert any(f.code == "blank_line" for f in window.document.findings)
+    assert window.remove_empty_lines() == 1
+    wait_idle(qtbot, window)
+    assert not any(f.code == "blank_line" for f in window.document.findings)
+    window.actions["undo"].trigger()
+    assert window.document.dataset.to_bytes() == messy_copy.read_bytes()

@@ -1,0 +1,281 @@
+"""The settings dialog: profiles, keys, connection test off the UI thread, no key on disk."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from keyring.backends import fail
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from desktop.api.credentials import KeyStorage, KeyStore
+from desktop.api.profiles import ProfileStore, ProviderKind, profile_from_template
+from desktop.api.redaction import Secret
+from desktop.core import locations
+from desktop.ui.settings_dialog import SettingsDialog
+from tests.api.keyrings import MemoryKeyring
+from tests.fake_openai import FakeOpenAIServer
+
+pytestmark = pytest.mark.gui
+
+KEY = "sk-dialog-test-key-7d3f9a2b4c6e8f0a1b2c"
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(api_key=KEY) as fake:
+        yield fake
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ProfileStore:
+    return ProfileStore(tmp_path / "config")
+
+
+@pytest.fixture
+def keys() -> KeyStore:
+    return KeyStore(MemoryKeyring())
+
+
+@pytest.fixture
+def dialog(qtbot, store: ProfileStore, keys: KeyStore) -> Iterator[SettingsDialog]:
+    widget = SettingsDialog(store, keys)
+    qtbot.addWidget(widget)
+    yield widget
+    if widget.is_testing():
+        qtbot.waitUntil(lambda: not widget.is_testing(), timeout=10_000)
+
+
+def _add_compatible(dialog: SettingsDialog, server: FakeOpenAIServer, qtbot) -> None:
+    dialog.add_from_template("compatible")
+    dialog.name_edit.clear()
+    qtbot.keyClicks(dialog.name_edit, "Test host")
+    dialog.url_edit.clear()
+    qtbot.keyClicks(dialog.url_edit, server.base_url)
+
+
+def test_empty_store_invites_adding(dialog: SettingsDialog) -> None:
+    assert dialog.profile_list.count() == 0
+    assert not dialog.form_box.isEnabled()
+    assert not dialog.remove_button.isEnabled()
+
+
+def test_add_profile_from_template_and_save(
+    dialog: SettingsDialog, store: ProfileStore, server: FakeOpenAIServer, qtbot
+) -> None:
+    changed: list[bool] = []
+    dialog.profiles_changed.connect(lambda: changed.append(True))
+    _add_compatible(dialog, server, qtbot)
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    (profile,) = store.profiles
+    assert (profile.display_name, profile.base_url) == ("Test host", server.base_url)
+    assert profile.kind is ProviderKind.COMPATIBLE
+    assert store.active_id == profile.id  # the first profile is used for jobs
+    assert "(used for jobs)" in dialog.profile_list.item(0).text()
+    assert changed
+
+
+def test_azure_needs_a_resource_and_builds_the_address(
+    dialog: SettingsDialog, store: ProfileStore, qtbot
+) -> None:
+    dialog.add_from_template("azure")
+    assert dialog.url_edit.isReadOnly()
+    assert not dialog.save()
+    assert "resource" in dialog.form_error.text()
+    assert store.profiles == ()
+    qtbot.keyClicks(dialog.azure_edit, "my-res")
+    assert dialog.url_edit.text() == "https://my-res.openai.azure.com/openai/v1/"
+    assert dialog.save()
+    assert store.profiles[0].base_url == "https://my-res.openai.azure.com/openai/v1/"
+
+
+def test_local_presets_fill_the_address(dialog: SettingsDialog, store: ProfileStore) -> None:
+    dialog.add_from_template("local")
+    dialog.preset_combo.setCurrentIndex(dialog.preset_combo.findText("LM Studio"))
+    assert dialog.url_edit.text() == "http://localhost:1234/v1"
+    assert dialog.save()
+    assert store.profiles[0].capabilities.needs_key is False
+
+
+def test_edit_switch_and_activate(qtbot, store: ProfileStore, keys: KeyStore) -> None:
+    first = profile_from_template("openai")
+    second = profile_from_template("local", preset="Ollama")
+    store.add(first)
+    store.add(second)
+    dialog = SettingsDialog(store, keys)
+    qtbot.addWidget(dialog)
+    assert dialog.selected_id() == first.id
+    dialog.name_edit.clear()
+    qtbot.keyClicks(dialog.name_edit, "Renamed")
+    dialog.select_profile(second.id)  # unsaved edits are saved when switching
+    assert store.get(first.id).display_name == "Renamed"
+    qtbot.mouseClick(dialog.activate_button, Qt.MouseButton.LeftButton)
+    assert store.active_id == second.id
+    assert not dialog.activate_button.isEnabled()
+
+
+def test_invalid_edit_keeps_the_selection(qtbot, store: ProfileStore, keys: KeyStore) -> None:
+    first = profile_from_template("compatible", base_url="https://a.example/v1")
+    second = profile_from_template("openai")
+    store.add(first)
+    store.add(second)
+    dialog = SettingsDialog(store, keys)
+    qtbot.addWidget(dialog)
+    dialog.url_edit.clear()
+    qtbot.keyClicks(dialog.url_edit, "not a url")
+    dialog.select_profile(second.id)
+    assert dialog.selected_id() == first.id
+    assert "http" in dialog.form_error.text()
+    assert store.get(first.id).base_url == "https://a.example/v1"
+
+
+def test_remove_asks_and_forgets_the_key(
+    qtbot, store: ProfileStore, keys: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    profile = profile_from_template("openai")
+    store.add(profile)
+    keys.set(profile.id, KEY)
+    dialog = SettingsDialog(store, keys)
+    qtbot.addWidget(dialog)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    dialog.remove_selected()
+    assert profile.id in store
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    dialog.remove_selected()
+    assert profile.id not in store
+    assert keys.get(profile.id) is None
+    assert dialog.profile_list.count() == 0
+
+
+def test_key_is_masked_saved_to_keyring_and_cleared(
+    dialog: SettingsDialog, keys: KeyStore, server: FakeOpenAIServer, qtbot
+) -> None:
+    from PySide6.QtWidgets import QLineEdit
+
+    _add_compatible(dialog, server, qtbot)
+    assert dialog.key_edit.echoMode() is QLineEdit.EchoMode.Password
+    qtbot.keyClicks(dialog.key_edit, KEY)
+    assert dialog.save()
+    profile_id = dialog.selected_id()
+    assert profile_id is not None
+    assert keys.storage_of(profile_id) is KeyStorage.KEYRING
+    assert keys.get(profile_id) == Secret(KEY)
+    assert dialog.key_edit.text() == ""
+    assert "system keyring" in dialog.key_status.text()
+    qtbot.mouseClick(dialog.forget_key_button, Qt.MouseButton.LeftButton)
+    assert keys.get(profile_id) is None
+
+
+def test_without_keyring_keys_are_session_only(qtbot, store: ProfileStore) -> None:
+    keys = KeyStore(fail.Keyring())
+    dialog = SettingsDialog(store, keys)
+    qtbot.addWidget(dialog)
+    assert dialog.session_only.isChecked() and not dialog.session_only.isEnabled()
+    assert "No system keyring" in dialog.where_labels["keys"].text()
+    dialog.add_from_template("openai")
+    qtbot.keyClicks(dialog.key_edit, KEY)
+    assert dialog.save()
+    profile_id = dialog.selected_id()
+    assert profile_id is not None
+    assert keys.storage_of(profile_id) is KeyStorage.SESSION
+    assert "session only" in dialog.key_status.text()
+
+
+def test_connection_test_runs_off_the_ui_thread(
+    dialog: SettingsDialog, server: FakeOpenAIServer, qtbot
+) -> None:
+    _add_compatible(dialog, server, qtbot)
+    qtbot.keyClicks(dialog.key_edit, KEY)
+    server.inject("slow", path="/models", delay=0.5)
+    with qtbot.waitSignal(dialog.connection_tested, timeout=10_000) as blocker:
+        qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
+        # the click returned at once: the UI is free while the provider is slow
+        assert dialog.test_result.text() == "Testing…"
+        assert not dialog.test_button.isEnabled()
+    result = blocker.args[0]
+    assert result.ok is True
+    assert dialog.test_result.text().startswith("Connected to Test host:")
+    assert dialog.test_button.isEnabled()
+    assert server.requests_to("GET", "/models")[0].key_ok is True
+
+
+def test_connection_test_with_a_wrong_key(
+    dialog: SettingsDialog, server: FakeOpenAIServer, qtbot
+) -> None:
+    _add_compatible(dialog, server, qtbot)
+    qtbot.keyClicks(dialog.key_edit, "sk-not-the-right-key-000000")
+    with qtbot.waitSignal(dialog.connection_tested, timeout=10_000):
+        qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
+    assert dialog.test_result.text().startswith("The provider did not accept the API key.")
+    assert "sk-not-the-right-key" not in dialog.test_result.text()
+
+
+def test_connection_test_uses_the_saved_key_and_timeout(
+    dialog: SettingsDialog, server: FakeOpenAIServer, qtbot
+) -> None:
+    _add_compatible(dialog, server, qtbot)
+    qtbot.keyClicks(dialog.key_edit, KEY)
+    dialog.timeout_spin.setValue(5)
+    assert dialog.save()
+    assert dialog.store.profiles[0].timeout_seconds == 5
+    with qtbot.waitSignal(dialog.connection_tested, timeout=10_000) as blocker:
+        dialog.test_connection()  # the key field is empty now: the stored key is used
+    assert blocker.args[0].ok is True
+
+
+def test_where_data_lives_is_shown(dialog: SettingsDialog, store: ProfileStore) -> None:
+    texts = {key: label.text() for key, label in dialog.where_labels.items()}
+    assert texts["profiles"] == str(store.path)
+    assert texts["data"] == str(locations.data_dir())
+    assert texts["config"] == str(locations.config_dir())
+    assert "system keyring" in texts["keys"]
+
+
+def test_entered_key_never_reaches_disk_or_log(
+    qtbot, tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    config = locations.config_dir()
+    data = locations.data_dir()
+    data.mkdir(parents=True, exist_ok=True)
+    log_file = data / "finetune-studio.log"
+    handler = logging.FileHandler(log_file, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    backend = MemoryKeyring()
+    try:
+        store = ProfileStore(config)
+        dialog = SettingsDialog(store, KeyStore(backend))
+        qtbot.addWidget(dialog)
+        _add_compatible(dialog, server, qtbot)
+        qtbot.keyClicks(dialog.key_edit, KEY)
+        with qtbot.waitSignal(dialog.connection_tested, timeout=10_000):
+            dialog.test_connection()
+        assert dialog.save()
+        with qtbot.waitSignal(dialog.connection_tested, timeout=10_000):
+            dialog.test_connection()
+        dialog.close()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        handler.close()
+    assert list(backend.entries.values()) == [KEY]  # it was stored, in the keyring
+    assert store.path.is_file()
+    log_text = log_file.read_text(encoding="utf-8")
+    assert "Connection test: Connected" in log_text  # the log was really written
+    scanned = 0
+    needle = KEY.encode()
+    for folder in {config, data, locations.cache_dir(), tmp_path}:
+        if not folder.exists():
+            continue
+        for path in folder.rglob("*"):
+            if path.is_file():
+                scanned += 1
+                assert needle not in path.read_bytes(), f"the key leaked into {path}"
+    assert scanned >= 2
