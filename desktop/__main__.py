@@ -16,6 +16,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from desktop.cli import run_check
 
         return run_check(args[1:])
+    if args and args[0] == "selftest":
+        from desktop.selftest import run_selftest
+
+        return run_selftest(args[1:])
     from desktop.app import run_app
 
     return run_app(args)
