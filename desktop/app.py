@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from desktop import APP_ID, APP_NAME, __version__
+from desktop.api.redaction import install_redaction
 from desktop.core.locations import data_dir
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ def setup_logging() -> Path | None:
     except OSError:
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # Keys must never reach the log, whatever a message or a traceback happens to contain.
+    install_redaction(handler)
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
