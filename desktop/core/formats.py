@@ -115,11 +115,11 @@ def read_dataset_bytes(data: bytes, suffix: str = "", progress: Progress | None 
     return read_jsonl_bytes(data, progress)
 
 
-def read_dataset(path: Path, progress: Progress | None = None) -> Dataset:
-    """Read a dataset file; unreadable files raise DatasetReadError with a plain reason."""
+def read_file_bytes(path: Path) -> bytes:
+    """A dataset file's bytes; unreadable files raise DatasetReadError with a plain reason."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError as exc:
         raise DatasetReadError(f"{path.name} was not found.") from exc
     except IsADirectoryError as exc:
@@ -128,7 +128,12 @@ def read_dataset(path: Path, progress: Progress | None = None) -> Dataset:
         raise DatasetReadError(f"You do not have permission to read {path.name}.") from exc
     except OSError as exc:
         raise DatasetReadError(f"{path.name} could not be read: {exc.strerror}.") from exc
-    return read_dataset_bytes(data, path.suffix, progress)
+
+
+def read_dataset(path: Path, progress: Progress | None = None) -> Dataset:
+    """Read a dataset file; unreadable files raise DatasetReadError with a plain reason."""
+    path = Path(path)
+    return read_dataset_bytes(read_file_bytes(path), path.suffix, progress)
 
 
 def read_json_array_bytes(data: bytes) -> Dataset:

@@ -24,7 +24,12 @@ from desktop.core.analysis import DatasetAnalysis, RecordAnalysis, analyze_recor
 from desktop.core.catalog import Catalog
 from desktop.core.dataset import Change, Dataset, Record, SourceLayout
 from desktop.core.findings import Finding, Severity
-from desktop.core.formats import DatasetReadError, read_dataset_bytes, sniff_container
+from desktop.core.formats import (
+    DatasetReadError,
+    read_dataset_bytes,
+    read_file_bytes,
+    sniff_container,
+)
 from desktop.core.jsonl_io import (
     ReadCancelled,
     dominant_newline,
@@ -119,16 +124,7 @@ def _findings_job(
 
 def _read_job(path: Path, counter: TokenCounter, context: JobContext) -> None:
     """Read, classify and analyse a file in chunks, handing each chunk to the UI thread."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise DatasetReadError(f"{path.name} was not found.") from exc
-    except IsADirectoryError as exc:
-        raise DatasetReadError(f"{path.name} is a folder, not a dataset file.") from exc
-    except PermissionError as exc:
-        raise DatasetReadError(f"You do not have permission to read {path.name}.") from exc
-    except OSError as exc:
-        raise DatasetReadError(f"{path.name} could not be read: {exc.strerror}.") from exc
+    data = read_file_bytes(path)
     if sniff_container(data, path.suffix) is not SourceLayout.JSONL:
         try:
             dataset = read_dataset_bytes(data, path.suffix)
