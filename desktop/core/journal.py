@@ -87,6 +87,17 @@ class _Session:
     written_version: int | None = None
 
 
+@dataclass(frozen=True)
+class PreparedSource:
+    """A source file already hashed and copied into the journal, ready for a first write."""
+
+    path: Path
+    sha256: str
+    container: SourceLayout
+    suffix: str
+    records: _SourceRecords
+
+
 def default_journal_folder() -> Path:
     """Where this user's recovery journal lives."""
     return data_dir() / "recovery"
@@ -107,10 +118,18 @@ class RecoveryJournal:
 
     # Writing -------------------------------------------------------------------------------
 
-    def write(self, session_id: str, dataset: Dataset, source_path: Path | None) -> bool:
+    def write(
+        self,
+        session_id: str,
+        dataset: Dataset,
+        source_path: Path | None,
+        prepared: PreparedSource | None = None,
+    ) -> bool:
         """Record ``dataset`` so it can be rebuilt exactly; False when the disk refused.
 
         A dataset without unsaved changes needs no recovery, so its entry is cleared instead.
+        ``prepared`` (from ``prepare_source``, run in a worker) spares the first write the
+        copying of the source file.
         """
         _check_session_id(session_id)
         if not dataset.is_modified:
@@ -126,7 +145,7 @@ class RecoveryJournal:
         )
         try:
             if started:
-                session = self._start_session(dataset, source_path)
+                session = self._start_session(dataset, source_path, prepared)
             elif session.written_version == dataset.version:
                 return True
             recipe = self._recipe(session_id, session, dataset)
@@ -142,37 +161,51 @@ class RecoveryJournal:
             self._collect_sources()
         return True
 
-    def _start_session(self, dataset: Dataset, source_path: Path | None) -> _Session:
-        """First write: copy the source and note which records are still the source's own."""
-        session = _Session(weakref.ref(dataset), source_path)
-        if source_path is None:
-            return session
+    def prepare_source(self, source_path: Path) -> PreparedSource | None:
+        """Read, hash and copy a source file: the slow part of a session's first write.
+
+        Touches no dataset, so the app runs it in a worker right after opening a large file
+        and hands the result to ``write``; None when the file cannot be read or copied.
+        """
         try:
-            data = source_path.read_bytes()
+            data = Path(source_path).read_bytes()
         except OSError as exc:
             log.info(
                 "The source %s cannot be read (%s); journalling every record.", source_path, exc
             )
-            return session
-        suffix = source_path.suffix
+            return None
+        suffix = Path(source_path).suffix
         container = sniff_container(data, suffix)
         try:
-            source = _SourceRecords(data, container, suffix)
+            records = _SourceRecords(data, container, suffix)
+            sha = hashlib.sha256(data).hexdigest()
+            copy = self._source_copy(sha)
+            if not copy.exists():
+                self._sources.mkdir(parents=True, exist_ok=True)
+                atomic_write(copy, data)
         except (OSError, ValueError) as exc:
             log.info(
-                "The source %s cannot be re-read (%s); journalling every record.", source_path, exc
+                "The source %s cannot be kept (%s); journalling every record.", source_path, exc
             )
+            return None
+        return PreparedSource(Path(source_path), sha, container, suffix, records)
+
+    def _start_session(
+        self, dataset: Dataset, source_path: Path | None, prepared: PreparedSource | None
+    ) -> _Session:
+        """First write: copy the source and note which records are still the source's own."""
+        session = _Session(weakref.ref(dataset), source_path)
+        if source_path is None:
             return session
-        sha = hashlib.sha256(data).hexdigest()
-        copy = self._source_copy(sha)
-        if not copy.exists():
-            self._sources.mkdir(parents=True, exist_ok=True)
-            atomic_write(copy, data)
-        session.source_sha = sha
-        session.container = container
-        session.suffix = suffix
-        session.source_records = len(source)
-        session.known = source.match(dataset)
+        if prepared is None or prepared.path != source_path:
+            prepared = self.prepare_source(source_path)
+        if prepared is None:
+            return session
+        session.source_sha = prepared.sha256
+        session.container = prepared.container
+        session.suffix = prepared.suffix
+        session.source_records = len(prepared.records)
+        session.known = prepared.records.match(dataset)
         return session
 
     def _recipe(self, session_id: str, session: _Session, dataset: Dataset) -> dict[str, Any]:

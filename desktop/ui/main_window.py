@@ -60,7 +60,13 @@ from desktop.core.interchange import (
     export_values,
     import_foreign,
 )
-from desktop.core.journal import JournalEntry, JournalError, RecoveryJournal, new_session_id
+from desktop.core.journal import (
+    JournalEntry,
+    JournalError,
+    PreparedSource,
+    RecoveryJournal,
+    new_session_id,
+)
 from desktop.core.jsonl_io import SaveError, atomic_write, iter_lines, split_bom
 from desktop.core.kinds import ExampleKind
 from desktop.core.paths import resources_dir
@@ -78,6 +84,7 @@ from desktop.ui.editor_panel import DatasetEditorPanel
 from desktop.ui.estimator_panel import EstimatorPanel
 from desktop.ui.findings_panel import FindingsPanel
 from desktop.ui.welcome import WelcomePage
+from desktop.ui.workers import JobContext, Worker
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +170,8 @@ class MainWindow(QMainWindow):
         self._autosave_timer.timeout.connect(self._autosave_when_idle)
         self._autosave_timer.start()
         self._last_edit = 0.0
+        self._prepared_source: PreparedSource | None = None
+        self._prepare_worker: Worker | None = None
         self.document.undo_stack.indexChanged.connect(self._note_edit)
         self._restore_layout()
         self._update_title()
@@ -754,6 +763,8 @@ class MainWindow(QMainWindow):
         )
 
     def _on_load_finished(self, complete: bool) -> None:
+        if complete:
+            self._prepare_journal()
         self.progress.hide()
         self.cancel_button.hide()
         self.progress_label.setText("")
@@ -1108,11 +1119,40 @@ class MainWindow(QMainWindow):
 
     def autosave(self) -> bool:
         """Write unsaved edits to the recovery journal (called every few seconds)."""
-        if self.journal is None or self.document.loading:
+        if self.journal is None or self.document.loading or self._prepare_worker is not None:
             return False
         if not self.document.is_modified:
             return False
-        return self.journal.write(self.session_id, self.document.dataset, self.document.path)
+        return self.journal.write(
+            self.session_id, self.document.dataset, self.document.path, self._prepared_source
+        )
+
+    def _prepare_journal(self) -> None:
+        """Copy the opened file into the journal in the background.
+
+        The first autosave of a large file would otherwise read and copy it on the UI thread.
+        """
+        self._prepared_source = None
+        path = self.document.path
+        if self.journal is None or path is None:
+            return
+        journal = self.journal
+
+        def job(_context: JobContext) -> PreparedSource | None:
+            return journal.prepare_source(path)
+
+        worker = Worker(job, name=f"keeping a recovery copy of {path.name}")
+        worker.signals.result.connect(self._on_journal_prepared)
+        worker.signals.finished.connect(self._on_journal_prepare_finished)
+        self._prepare_worker = worker
+        worker.start()
+
+    def _on_journal_prepared(self, prepared: object) -> None:
+        if isinstance(prepared, PreparedSource) and prepared.path == self.document.path:
+            self._prepared_source = prepared
+
+    def _on_journal_prepare_finished(self) -> None:
+        self._prepare_worker = None
 
     def offer_recovery(self) -> bool:
         """After a crash, offer to bring back unsaved work; True when something was restored."""

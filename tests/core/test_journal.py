@@ -414,3 +414,21 @@ def test_any_edit_sequence_is_restored_exactly(ops, newline, trailing):
         restored = RecoveryJournal(folder / "journal").restore(only_entry(journal))
         assert_same(restored, ds)
         assert all(r.state is not LineState.BLANK or r.to_bytes() == b"" for r in restored)
+
+
+def test_prepared_source_spares_the_first_write_from_reading_the_file(tmp_path):
+    source = tmp_path / "data.jsonl"
+    lines = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"}]}) for i in range(200)]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dataset = read_dataset(source)
+    journal = RecoveryJournal(tmp_path / "journal")
+    prepared = journal.prepare_source(source)
+    assert prepared is not None
+    source.unlink()  # the write must not need the file any more
+    dataset.set_value(dataset[5].id, {"messages": [{"role": "user", "content": "edited"}]})
+    assert journal.write("s1", dataset, source, prepared)
+    (entry,) = journal.pending()
+    assert entry.edited_count == 1
+    restored = journal.restore(entry)
+    assert restored.to_bytes() == dataset.to_bytes()
+    assert sum(r.raw is not None for r in restored) == 199
