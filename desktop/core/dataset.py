@@ -143,14 +143,29 @@ def _reject_constant(name: str) -> Any:
     raise JsonLineError(f"This line contains {name}, which is not allowed in JSON.")
 
 
+#: The standard library's JSON errors, said for people who have never seen JSON.
+_PLAIN_JSON_ERRORS = (
+    ("Unterminated string", "a text in quotes is never closed"),
+    ("Expecting ',' delimiter", "a comma is missing between two items"),
+    ("Expecting ':' delimiter", "a colon is missing after a field name"),
+    ("Expecting property name", "a field name must be in double quotes, or a comma is extra"),
+    ("Expecting value", "a value is missing, or a comma is extra"),
+    ("Extra data", "there is more text after the end of the example"),
+    ("Invalid control character", "the text holds a raw line break or tab; write \\n or \\t"),
+    ("Invalid \\escape", "a backslash is followed by a character JSON does not allow"),
+)
+
+
 def _explain_json_error(text: str, exc: json.JSONDecodeError) -> str:
+    reason = next((plain for start, plain in _PLAIN_JSON_ERRORS if exc.msg.startswith(start)), None)
+    reason = reason or exc.msg[:1].lower() + exc.msg[1:]
     cut_off = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
     if cut_off:
         return (
             "This line ends before the example is complete; it may have been cut off "
-            f"({exc.msg}, column {exc.colno})."
+            f"({reason}, column {exc.colno})."
         )
-    return f"This line is not valid JSON: {exc.msg} (column {exc.colno})."
+    return f"This line is not valid JSON: {reason} (column {exc.colno})."
 
 
 def classify_bytes(raw: bytes) -> tuple[LineState, ExampleKind, str | None]:

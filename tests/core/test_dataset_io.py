@@ -506,3 +506,20 @@ def test_reading_a_path_and_saving_preserves_a_realistic_file(tmp_path):
 
     save_jsonl(ds, target)
     assert target.read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        (b'{"a": 1 "b": 2}', "a comma is missing between two items (column 9)"),
+        (b'{"a" 1}', "a colon is missing"),
+        (b'{"a": 1,}', "a field name must be in double quotes, or a comma is extra"),
+        (b'{"a": 1} x', "more text after the end of the example"),
+        (b'{"a": "x\ty"}', "raw line break or tab"),
+    ],
+)
+def test_json_errors_are_explained_in_plain_words(line, words):
+    ds = read_jsonl_bytes(line + b"\n")
+    assert ds[0].state is LineState.BROKEN
+    assert words in ds[0].error
+    assert "Expecting" not in ds[0].error
