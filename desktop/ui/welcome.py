@@ -64,6 +64,7 @@ class WelcomePage(QWidget):
             button.clicked.connect(signal)
             buttons.addWidget(button)
         column.addLayout(buttons)
+        column.addLayout(self._steps())
         self.recent_title = QLabel("Recent files")
         self.recent_title.setStyleSheet("font-weight: 600; margin-top: 12px;")
         column.addWidget(self.recent_title)
@@ -91,6 +92,42 @@ class WelcomePage(QWidget):
         holder.addStretch(1)
         outer.addLayout(holder)
         outer.addStretch(3)
+
+    #: The whole journey in three steps, in the app's own words.
+    STEPS = (
+        (
+            "1  Curate",
+            "Write or import example conversations: what people ask, and the reply you want. "
+            "The app checks every example and shows what training will cost as you type.",
+        ),
+        (
+            "2  Train",
+            "When the dataset is ready, press Train: it is uploaded to your provider, which "
+            "teaches a copy of the model. You watch it learn in the Jobs tab.",
+        ),
+        (
+            "3  Chat",
+            "Talk to the model you made in the Chat tab, compare it with the original, and "
+            "turn its best replies into new examples.",
+        ),
+    )
+
+    def _steps(self) -> QHBoxLayout:
+        """How the app works, so a first-time user knows where the path leads."""
+        row = QHBoxLayout()
+        row.setSpacing(12)
+        for title, text in self.STEPS:
+            card = QLabel(f"<b>{title}</b><br>{text}")
+            card.setObjectName("welcome_step")
+            card.setWordWrap(True)
+            card.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+            card.setMinimumWidth(240)
+            card.setStyleSheet(
+                "QLabel { background: rgba(26, 115, 232, 0.06); border-radius: 6px;"
+                " padding: 10px 12px; color: #3c4043; }"
+            )
+            row.addWidget(card, 1)
+        return row
 
     def set_recent(self, paths: list[str]) -> None:
         """Show the recent files (hidden when there are none)."""
