@@ -108,6 +108,27 @@ def run_check(path: Path) -> dict[str, float]:
     }
 
 
+def run_parsers(path: Path) -> dict[str, float]:
+    """Whether orjson pays: parse every line and write its canonical (sorted) form, both ways."""
+    import orjson
+
+    lines = path.read_bytes().splitlines()
+
+    def timed(loads: object, dumps: object) -> float:
+        start = time.perf_counter()
+        for line in lines:
+            dumps(loads(line))  # type: ignore[operator]
+        return time.perf_counter() - start
+
+    return {
+        "json": timed(
+            json.loads,
+            lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
+        ),
+        "orjson": timed(orjson.loads, lambda v: orjson.dumps(v, option=orjson.OPT_SORT_KEYS)),
+    }
+
+
 def in_fresh_interpreter(side: str, path: Path) -> dict[str, float]:
     """Run one side in a new Python process and return what it measured."""
     output = subprocess.run(
@@ -124,12 +145,12 @@ def main() -> None:
     """Generate the dataset, run both sides, print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=100_000)
-    parser.add_argument("--side", choices=("notebook", "check"))
+    parser.add_argument("--side", choices=("notebook", "check", "parsers"))
     parser.add_argument("path", nargs="?", type=Path)
     options = parser.parse_args()
     if options.side:
-        runner = run_notebook if options.side == "notebook" else run_check
-        print(json.dumps(runner(options.path)))
+        runners = {"notebook": run_notebook, "check": run_check, "parsers": run_parsers}
+        print(json.dumps(runners[options.side](options.path)))
         return
     with tempfile.TemporaryDirectory() as folder:
         path = write_dataset(Path(folder) / "bench.jsonl", options.examples)
@@ -137,6 +158,7 @@ def main() -> None:
         print(f"dataset: {options.examples:,} examples, {size / 1e6:.1f} MB, {os.cpu_count()} CPUs")
         notebook = in_fresh_interpreter("notebook", path)
         check = in_fresh_interpreter("check", path)
+        parsers = in_fresh_interpreter("parsers", path)
     ratio = notebook["seconds"] / check["seconds"]
     same = "identical" if notebook["tokens"] == check["tokens"] else "DIFFERENT"
     memory = check["peak_kib_over_start"] * 1024
@@ -154,6 +176,10 @@ def main() -> None:
         f"max {check['reestimate_ms_max']:.3f} ms"
     )
     print(f"dataset-wide findings after that edit: median {check['findings_ms_median']:.1f} ms")
+    print(
+        f"parse + canonical dump of every line: json {parsers['json']:.2f} s, "
+        f"orjson {parsers['orjson']:.2f} s ({parsers['json'] / parsers['orjson']:.1f}x)"
+    )
 
 
 if __name__ == "__main__":
