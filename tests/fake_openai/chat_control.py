@@ -4,7 +4,9 @@ Why a subclass and not more fault kinds: the chat screens are tested on timing (
 halfway, cancel an evaluation while a request is on its way) and shown with realistic answers
 in screenshots. ``hold()`` makes chat and completion requests wait before answering,
 ``pause_streams()`` stops streams after some chunks, both until ``release()``; ``script`` picks
-the reply text for a request (the fake's echo is used when it returns None).
+the reply text for a request (the fake's echo is used when it returns None). ``answer_delay``
+and ``chunk_delay`` (seconds) make answers take as long as a real provider's, for screenshots
+and hand-driven sessions.
 """
 
 from __future__ import annotations
@@ -25,9 +27,18 @@ _ANSWERING = frozenset({"createChatCompletion", "createCompletion"})
 class ChatControlServer(FakeOpenAIServer):
     """``FakeOpenAIServer`` plus holding, pausing and scripted replies (see module notes)."""
 
-    def __init__(self, *, script: Script | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        script: Script | None = None,
+        answer_delay: float = 0.0,
+        chunk_delay: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.script = script
+        self.answer_delay = answer_delay
+        self.chunk_delay = chunk_delay
         self._gate = threading.Condition()
         self._open = True
         self._hold_after: int | None = None
@@ -78,6 +89,11 @@ class ChatControlServer(FakeOpenAIServer):
         with self._gate:
             return self._waiting
 
+    def wait_for_waiting(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until ``count`` requests are held or paused; False after ``timeout`` s."""
+        with self._gate:
+            return self._gate.wait_for(lambda: self._waiting >= count, timeout)
+
     def _wait_if_held(self) -> None:
         with self._gate:
             if self._hold_after is None:
@@ -95,6 +111,7 @@ class ChatControlServer(FakeOpenAIServer):
     def _wait(self) -> None:
         """Block (lock held by the caller) until released or stopping."""
         self._waiting += 1
+        self._gate.notify_all()
         try:
             while not self._open and not self._stopping.is_set():
                 self._gate.wait(0.05)
@@ -108,6 +125,8 @@ class _ChatControlHandler(_BaseHandler):
     def _respond(self, record: RecordedRequest, call: _Call, handler: Handler | None) -> None:
         if record.operation_id in _ANSWERING:
             self.fake._wait_if_held()
+            if self.fake.answer_delay:
+                self.fake._stopping.wait(self.fake.answer_delay)
         if record.operation_id == "createChatCompletion" and handler is not None:
             handler = _scripted(handler)
         self._chunks_sent = 0
@@ -115,6 +134,8 @@ class _ChatControlHandler(_BaseHandler):
 
     def _write_chunk(self, data: bytes) -> None:
         self.fake._wait_if_paused(self._chunks_sent)
+        if self.fake.chunk_delay and self._chunks_sent:
+            self.fake._stopping.wait(self.fake.chunk_delay)
         self._chunks_sent += 1
         super()._write_chunk(data)
 
