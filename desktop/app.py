@@ -6,22 +6,27 @@ import argparse
 import logging
 import logging.handlers
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from desktop import APP_ID, APP_NAME, __version__
 from desktop.api.redaction import install_redaction
 from desktop.core.locations import data_dir
 
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QWidget
-
     from desktop.api.credentials import KeyStore
     from desktop.api.profiles import ProfileStore
-    from desktop.ui.settings_dialog import SettingsDialog
+    from desktop.core.archive import JobArchive
+    from desktop.core.catalog import Catalog
+    from desktop.core.conversations import ConversationStore
+    from desktop.core.evaluation import EvalStore
+    from desktop.ui.chat_panel import ChatPanel
+    from desktop.ui.main_window import MainWindow
 
 log = logging.getLogger("desktop")
 
@@ -100,27 +105,70 @@ def make_excepthook(
     return hook
 
 
-class SettingsDialogFactory:
-    """Builds the providers and keys dialog on demand.
+@dataclass
+class Services:
+    """The stores and connections the panels share: one of each for the whole app."""
 
-    The key store is created on first use (asking the system keyring can be slow) and then
-    kept, so keys held only for this session survive closing and reopening the dialog.
+    profiles: ProfileStore
+    keys: KeyStore
+    archive: JobArchive
+    conversations: ConversationStore
+    evaluations: EvalStore
+
+
+def build_services(notify: Callable[[str], None]) -> Services:
+    """Open the app's stores under the user's config and data folders.
+
+    A damaged provider file is set aside (and the user told) rather than stopping the app.
     """
+    from desktop.api.credentials import KeyStore
+    from desktop.api.profiles import PROFILES_FILE_NAME, ProfileError, ProfileStore
+    from desktop.core.archive import JobArchive
+    from desktop.core.conversations import ConversationStore
+    from desktop.core.evaluation import EvalStore
+    from desktop.core.locations import config_dir
 
-    def __init__(self) -> None:
-        self._profiles: ProfileStore | None = None
-        self._keys: KeyStore | None = None
+    try:
+        profiles = ProfileStore(config_dir())
+    except ProfileError as exc:
+        damaged = config_dir() / PROFILES_FILE_NAME
+        kept = damaged.with_name(f"{damaged.name}.damaged-{int(time.time())}")
+        damaged.replace(kept)
+        notify(f"{exc} It was kept as {kept.name}; please add your providers again.")
+        profiles = ProfileStore(config_dir())
+    data = data_dir()
+    return Services(
+        profiles=profiles,
+        keys=KeyStore(),
+        archive=JobArchive(data / "jobs"),
+        conversations=ConversationStore(data / "conversations"),
+        evaluations=EvalStore(data / "evaluations"),
+    )
 
-    def __call__(self, parent: QWidget) -> SettingsDialog:
-        from desktop.api.credentials import KeyStore
-        from desktop.api.profiles import ProfileStore
-        from desktop.core.locations import config_dir
-        from desktop.ui.settings_dialog import SettingsDialog
 
-        if self._profiles is None or self._keys is None:
-            self._profiles = ProfileStore(config_dir())
-            self._keys = KeyStore()
-        return SettingsDialog(self._profiles, self._keys, parent)
+def build_chat_panel(window: MainWindow, services: Services, catalog: Catalog) -> ChatPanel:
+    """The Chat tab, adding examples to the open dataset as one undoable step each."""
+    from desktop.ui.chat_panel import ChatPanel
+
+    document = window.document
+
+    def add_example(value: dict[str, Any]) -> None:
+        document.insert_values([(len(document.dataset), value)], "Add example from chat")
+        window.show_panel("Dataset")
+
+    panel = ChatPanel(
+        profiles=services.profiles,
+        keys=services.keys,
+        catalog=catalog,
+        conversations=services.conversations,
+        evaluations=services.evaluations,
+        archive=services.archive,
+        dataset_records=lambda: list(document.dataset),
+        add_example=add_example,
+    )
+    panel.status_message.connect(lambda text: window.statusBar().showMessage(text, 8000))
+    window.providers_changed.connect(panel.reload_profiles)
+    return panel
 
 
 def run_app(args: Sequence[str]) -> int:
@@ -134,6 +182,7 @@ def run_app(args: Sequence[str]) -> int:
     from desktop.core.journal import RecoveryJournal, default_journal_folder
     from desktop.core.settings import SettingsStore, default_settings_path
     from desktop.ui.main_window import MainWindow
+    from desktop.ui.settings_dialog import SettingsDialog
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_ID)
@@ -142,17 +191,25 @@ def run_app(args: Sequence[str]) -> int:
     app.setOrganizationName(APP_ID)
     store = SettingsStore(default_settings_path())
     settings = store.load()
+    catalog = Catalog.load()
+    notices: list[str] = []
+    services = build_services(notices.append)
     window = MainWindow(
         settings=settings,
         settings_store=store,
-        catalog=Catalog.load(),
+        catalog=catalog,
         journal=RecoveryJournal(default_journal_folder()),
-        settings_dialog=SettingsDialogFactory(),
+        settings_dialog=lambda parent: SettingsDialog(services.profiles, services.keys, parent),
     )
+    chat = build_chat_panel(window, services, catalog)
+    window.set_panel("Chat", chat)
+    app.aboutToQuit.connect(chat.cancel_work)
     sys.excepthook = make_excepthook(
         lambda text: QMessageBox.warning(window, APP_NAME, text), log_path
     )
     window.show()
+    for notice in notices:
+        window.show_error(notice)
     if store.set_aside is not None:
         window.show_info(
             "Settings reset",

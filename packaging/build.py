@@ -95,6 +95,21 @@ def freeze() -> None:
         )
 
 
+def strip_python_runtime() -> None:
+    """Drop the debug symbols of libpython and the interpreter's extension modules (Linux).
+
+    A self-built Python carries them (libpython alone shrinks from about 23 MB to 6 MB);
+    libraries that come inside wheels are left alone, since stripping them can break them.
+    """
+    strip = shutil.which("strip")
+    if not sys.platform.startswith("linux") or strip is None:
+        return
+    internal = APP_FOLDER / "_internal"
+    targets = [*internal.glob("libpython3*.so*"), *internal.glob("python3*/lib-dynload/*.so")]
+    for target in targets:
+        subprocess.run([strip, "--strip-debug", str(target)], check=True)
+
+
 def offline_environment(home: Path) -> dict[str, str]:
     """An environment with no way out: no proxy, unreachable endpoints, a fresh home."""
     env = {
@@ -164,6 +179,7 @@ def build_deb(app_version: str) -> Path:
     linux = PACKAGING / "linux"
     with tempfile.TemporaryDirectory() as staging_dir:
         staging = Path(staging_dir)
+        staging.chmod(0o755)  # the package's "./" entry: never make / private on install
         shutil.copytree(APP_FOLDER, staging / "opt" / "finetune-studio", symlinks=True)
         bin_dir = staging / "usr" / "bin"
         bin_dir.mkdir(parents=True)
@@ -204,6 +220,7 @@ def main() -> None:
     app_version = version()
     started = time.perf_counter()
     freeze()
+    strip_python_runtime()
     print(f"Froze the app in {time.perf_counter() - started:.0f} s")
     cold_start = smoke_test(EXECUTABLE)
     print(f"Bundle: {APP_FOLDER} = {folder_size(APP_FOLDER) / 1e6:.0f} MB unpacked")

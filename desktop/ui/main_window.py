@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -132,6 +132,9 @@ def sample_path() -> Path:
 
 class MainWindow(QMainWindow):
     """Top-level window: tabs for Dataset, Jobs and Chat; the dataset editor is the heart."""
+
+    #: The provider settings dialog was closed: profiles or keys may have changed.
+    providers_changed = Signal()
 
     def __init__(
         self,
@@ -464,6 +467,25 @@ class MainWindow(QMainWindow):
             self.show_info("Settings", "Provider settings are not available in this window.")
             return
         self.run_dialog(self._settings_dialog(self))
+        self.providers_changed.emit()
+
+    def set_panel(self, title: str, panel: QWidget) -> None:
+        """Put ``panel`` in the tab called ``title`` (Jobs, Chat), replacing its placeholder."""
+        for index in range(self.tabs.count()):
+            if self.tabs.tabText(index) == title:
+                old = self.tabs.widget(index)
+                self.tabs.removeTab(index)
+                self.tabs.insertTab(index, panel, title)
+                old.deleteLater()
+                return
+        self.tabs.addTab(panel, title)
+
+    def show_panel(self, title: str) -> None:
+        """Bring the tab called ``title`` to the front."""
+        for index in range(self.tabs.count()):
+            if self.tabs.tabText(index) == title:
+                self.tabs.setCurrentIndex(index)
+                return
 
     # Pages and title ---------------------------------------------------------------------
 
