@@ -37,6 +37,8 @@ PART_SIZE = 64 * 1024 * 1024
 JSONL_MIME = "text/jsonl"
 #: The metadata key that carries the id a client gave one create request.
 REQUEST_KEY = "studio_request"
+#: The metadata key that repeats the suffix, so a job can be named before its model exists.
+SUFFIX_KEY = "studio_suffix"
 #: How many pages of the job list to search for a job whose create answer was lost.
 LOOKUP_PAGES = 3
 
@@ -380,7 +382,10 @@ def create_job_once(
     """
     if attempts < 1:
         raise ValueError("At least one attempt is needed.")
-    tagged = replace(request, metadata={**dict(request.metadata or {}), REQUEST_KEY: request_id})
+    tags = {REQUEST_KEY: request_id}
+    if request.suffix:
+        tags[SUFFIX_KEY] = request.suffix
+    tagged = replace(request, metadata={**dict(request.metadata or {}), **tags})
     arguments = _create_arguments(profile, tagged)
     if look_first:
         found = find_job_by_request(client, request_id)

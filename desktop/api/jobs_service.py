@@ -1,0 +1,537 @@
+"""Training jobs from start to finish, without Qt: upload once, create once, poll and archive.
+
+Why a module of its own: the Jobs screen runs these steps on worker threads, and each must be
+safe to repeat after a crash or a lost answer. An upload is skipped when the provider already
+holds the same bytes (same SHA-256, and the file still exists there); a job is created at most
+once (see ``fine_tuning.create_job_once``); and every poll saves what it learnt to the archive
+before reporting it, so nothing seen is lost if the app stops mid-poll.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+
+from desktop.api import fine_tuning as ft
+from desktop.api.client import build_client
+from desktop.api.credentials import KeyStore
+from desktop.api.errors import FriendlyError
+from desktop.api.profiles import ProviderProfile
+from desktop.core.advice import Advice, advise
+from desktop.core.archive import ArchiveError, JobArchive
+from desktop.core.jobs import CheckpointSummary, JobStatus, JobSummary
+from desktop.core.metrics import MetricsAccumulator, MetricSeries, MetricsFormatError
+
+ClientFactory = Callable[[ProviderProfile], openai.OpenAI]
+#: What the screen shows of an event: (created_at, level, message). A plain tuple of atoms,
+#: which Python's garbage collector stops tracking: a long job's tens of thousands of event
+#: dicts kept alive would make every full collection in the app (which pauses the UI) slower.
+EventLine = tuple[float, str, str]
+StageCallback = Callable[[str], None]
+#: Events asked for per page while catching up (the API's maximum).
+EVENTS_PAGE = 100
+#: A provider that keeps saying "more" is not followed further than this in one poll.
+MAX_EVENT_PAGES = 1000
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def event_line(event: Mapping[str, Any]) -> EventLine:
+    """The event as the screen shows it."""
+    created = event.get("created_at")
+    moment = float(created) if isinstance(created, (int, float)) else 0.0
+    level = event.get("level")
+    message = event.get("message")
+    return (
+        moment,
+        level if isinstance(level, str) else "info",
+        message if isinstance(message, str) else "",
+    )
+
+
+def key_client_factory(keys: KeyStore) -> ClientFactory:
+    """Clients built with the profile's key from the key store (read on the calling thread)."""
+
+    def make(profile: ProviderProfile) -> openai.OpenAI:
+        return build_client(profile, keys.get(profile.id))
+
+    return make
+
+
+# --------------------------------------------------------------------------------------------
+# Starting a job
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransferOptions:
+    """Upload and create tuning; tests lower the limits to exercise the Uploads API path."""
+
+    direct_limit: int = ft.DIRECT_UPLOAD_LIMIT
+    part_size: int = ft.PART_SIZE
+    retry_delay: float = 2.0
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """A training or validation file the provider holds, and whether it was already there."""
+
+    role: str
+    file_id: str
+    sha256: str
+    size: int
+    reused: bool
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What the user confirmed: the exact bytes to train on and the job's settings.
+
+    ``request_id`` tags the create request; keep the same plan to retry without a duplicate.
+    """
+
+    profile: ProviderProfile
+    dataset_name: str
+    training: bytes
+    validation: bytes | None
+    model: str
+    request_id: str
+    method: str = "supervised"
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    suffix: str | None = None
+    seed: int | None = None
+    integrations: Sequence[ft.WandbIntegration] = ()
+
+
+@dataclass(frozen=True)
+class StartedJob:
+    """A job the provider accepted, already saved in the archive."""
+
+    provider_id: str
+    summary: JobSummary
+    job: dict[str, Any]
+    uploads: tuple[UploadedFile, ...]
+
+
+def upload_name(dataset_name: str, role: str) -> str:
+    """The file name shown in the provider's dashboard: ``<dataset>-<role>.jsonl``."""
+    stem = dataset_name.rsplit(".", 1)[0] if "." in dataset_name else dataset_name
+    stem = _UNSAFE_NAME.sub("-", stem).strip("-.") or "dataset"
+    return f"{stem[:60]}-{role}.jsonl"
+
+
+def upload_dataset(
+    client: openai.OpenAI,
+    archive: JobArchive,
+    provider_id: str,
+    data: bytes,
+    *,
+    role: str,
+    filename: str,
+    progress: ft.ProgressCallback | None = None,
+    should_cancel: ft.CancelCheck | None = None,
+    options: TransferOptions | None = None,
+) -> UploadedFile:
+    """Send ``data`` unless the provider already holds the same bytes from an earlier upload."""
+    options = options or TransferOptions()
+    sha256 = hashlib.sha256(data).hexdigest()
+    known = archive.find_upload(provider_id, sha256)
+    if known is not None:
+        held = ft.retrieve_file(client, known)
+        if held is not None and held.purpose == "fine-tune" and held.bytes in (None, len(data)):
+            if progress is not None:
+                progress(len(data), len(data))
+            return UploadedFile(role, known, sha256, len(data), reused=True)
+    created = ft.upload_file(
+        client,
+        data,
+        filename=filename,
+        progress=progress,
+        should_cancel=should_cancel,
+        direct_limit=options.direct_limit,
+        part_size=options.part_size,
+    )
+    archive.record_upload(provider_id, created.id, data, role)
+    return UploadedFile(role, created.id, sha256, len(data), reused=False)
+
+
+def _size_text(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def start_training(
+    client: openai.OpenAI,
+    archive: JobArchive,
+    plan: TrainingPlan,
+    *,
+    progress: ft.ProgressCallback | None = None,
+    stage: StageCallback | None = None,
+    should_cancel: ft.CancelCheck | None = None,
+    options: TransferOptions | None = None,
+    look_first: bool = False,
+) -> StartedJob:
+    """Upload the files (or reuse them), create the job once, and archive it.
+
+    Progress counts the bytes of both files together. Raises ``ProviderError`` with a plain
+    sentence, or ``UploadCancelled`` when ``should_cancel`` turned true before the job was sent.
+    ``look_first`` is for the user's "Try again": the job may exist from the failed attempt.
+    """
+    options = options or TransferOptions()
+    say = stage or (lambda _text: None)
+    cancelled = should_cancel or (lambda: False)
+    provider_id = plan.profile.id
+    files = [("training", plan.training)]
+    if plan.validation is not None:
+        files.append(("validation", plan.validation))
+    total = sum(len(data) for _, data in files)
+    done_before = 0
+    uploads: list[UploadedFile] = []
+    for role, data in files:
+        say(f"Sending the {role} examples ({_size_text(len(data))})…")
+        offset = done_before
+        uploaded = upload_dataset(
+            client,
+            archive,
+            provider_id,
+            data,
+            role=role,
+            filename=upload_name(plan.dataset_name, role),
+            progress=(lambda sent, _size, base=offset: progress(base + sent, total))
+            if progress is not None
+            else None,
+            should_cancel=cancelled,
+            options=options,
+        )
+        if uploaded.reused:
+            say(f"The provider already has these {role} examples; they are not sent again.")
+        uploads.append(uploaded)
+        done_before += len(data)
+    if cancelled():
+        raise ft.UploadCancelled
+    say("Creating the training job…")
+    ids = {u.role: u.file_id for u in uploads}
+
+    def retrying(friendly: FriendlyError) -> None:
+        say(f"{friendly.message} Checking whether the job was created, then trying again…")
+
+    job = ft.create_job_once(
+        client,
+        plan.profile,
+        request=ft.JobRequest(
+            model=plan.model,
+            training_file=ids["training"],
+            validation_file=ids.get("validation"),
+            method=plan.method,
+            hyperparameters=dict(plan.hyperparameters),
+            suffix=plan.suffix or None,
+            seed=plan.seed,
+            integrations=plan.integrations,
+        ),
+        request_id=plan.request_id,
+        look_first=look_first,
+        retry_delay=options.retry_delay,
+        on_retry=retrying,
+    )
+    record = job.model_dump()
+    summary = archive.save_job(provider_id, record)
+    return StartedJob(provider_id, summary, record, tuple(uploads))
+
+
+# --------------------------------------------------------------------------------------------
+# Listing and acting on jobs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of the provider's job list, each job already saved in the archive."""
+
+    provider_id: str
+    summaries: tuple[JobSummary, ...]
+    next_after: str | None
+    first_page: bool
+
+
+def list_job_page(
+    client: openai.OpenAI,
+    archive: JobArchive,
+    provider_id: str,
+    *,
+    after: str | None = None,
+    limit: int = 20,
+) -> JobPage:
+    """A page of jobs, newest first. Jobs the archive does not know yet (started elsewhere)
+    are archived; known ones are left to their monitor, so a listing never makes a job look
+    as if it had already been seen ending (which would swallow the "finished" notice)."""
+    page = ft.list_jobs(client, after=after, limit=limit)
+    known = {s.id for s in archive.list_jobs(provider_id)}
+    summaries = []
+    for job in page.items:
+        record = job.model_dump()
+        if job.id in known:
+            summaries.append(JobSummary.from_dict(record, provider_id=provider_id))
+        else:
+            summaries.append(archive.save_job(provider_id, record))
+    return JobPage(provider_id, tuple(summaries), page.next_after, after is None)
+
+
+ACTIONS: Mapping[str, Callable[[openai.OpenAI, str], Any]] = {
+    "cancel": ft.cancel_job,
+    "pause": ft.pause_job,
+    "resume": ft.resume_job,
+}
+
+
+def act_on_job(
+    client: openai.OpenAI, archive: JobArchive, provider_id: str, job_id: str, action: str
+) -> JobSummary:
+    """Cancel, pause or resume a job and archive the answer."""
+    job = ACTIONS[action](client, job_id)
+    return archive.save_job(provider_id, job.model_dump())
+
+
+# --------------------------------------------------------------------------------------------
+# Monitoring
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """How long to wait before the next poll, in seconds.
+
+    Running jobs are polled often (the chart moves); waiting or paused ones less; failures back
+    off exponentially up to ``error_max`` and never sooner than the provider's Retry-After.
+    """
+
+    running: float = 5.0
+    waiting: float = 20.0
+    paused: float = 30.0
+    unknown: float = 30.0
+    error_base: float = 10.0
+    error_max: float = 300.0
+
+    def delay(
+        self, status: JobStatus, failures: int = 0, retry_after: float | None = None
+    ) -> float | None:
+        """Seconds until the next poll, or None when the job has ended."""
+        if failures > 0:
+            wait = min(self.error_max, self.error_base * 2 ** (failures - 1))
+            return max(wait, retry_after or 0.0)
+        if status.is_terminal:
+            return None
+        if status is JobStatus.RUNNING:
+            return self.running
+        if status in (JobStatus.VALIDATING_FILES, JobStatus.QUEUED):
+            return self.waiting
+        if status is JobStatus.PAUSED:
+            return self.paused
+        return self.unknown
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """What a poll (or the archive) says about one job, for the screen.
+
+    ``new_events`` are oldest first; ``full`` marks the first snapshot of a tracker, whose
+    ``new_events`` are every event known. ``series`` and ``advice`` are None when the curves
+    did not change. ``complete`` is True once nothing is left to fetch (monitoring stops).
+    """
+
+    provider_id: str
+    summary: JobSummary
+    previous_status: JobStatus | None
+    new_events: tuple[EventLine, ...]
+    checkpoints: tuple[CheckpointSummary, ...]
+    series: MetricSeries | None
+    advice: tuple[Advice, ...] | None
+    full: bool
+    complete: bool
+    n_examples: int | None
+
+    @property
+    def just_finished(self) -> bool:
+        """True when this poll saw the job end (it had not ended when last seen)."""
+        return (
+            self.summary.status.is_terminal
+            and self.previous_status is not None
+            and not self.previous_status.is_terminal
+        )
+
+
+def _checkpoint_order(checkpoint: CheckpointSummary) -> tuple[int, str]:
+    return (checkpoint.step if checkpoint.step is not None else -1, checkpoint.id)
+
+
+class JobTracker:
+    """Everything known about one job, kept up to date by ``poll`` and saved as it goes.
+
+    Not thread-safe: one worker at a time may use it (the screen runs polls one after another).
+    """
+
+    def __init__(self, archive: JobArchive, provider_id: str, job_id: str) -> None:
+        self.archive = archive
+        self.provider_id = provider_id
+        self.job_id = job_id
+        self.summary: JobSummary | None = None
+        self._metrics = MetricsAccumulator()
+        self._seen_events: set[str] = set()
+        self._events: list[EventLine] = []
+        self._checkpoints: dict[str, CheckpointSummary] = {}
+        self._results: set[str] = set()
+        self._n_examples: int | None = None
+        self._counted_examples = False
+        self._opened = False
+        self._checkpoints_after_end = False
+        self._last_series: MetricSeries | None = None
+        self._reported: JobStatus | None = None
+
+    @classmethod
+    def open(cls, archive: JobArchive, provider_id: str, job_id: str) -> JobTracker:
+        """A tracker that starts from what the archive holds (nothing, for a new job)."""
+        tracker = cls(archive, provider_id, job_id)
+        tracker._load()
+        return tracker
+
+    def _load(self) -> None:
+        try:
+            archived = self.archive.load(self.provider_id, self.job_id)
+        except ArchiveError:
+            return
+        self.summary = archived.summary
+        self._reported = archived.summary.status
+        self._events = [event_line(e) for e in archived.events]
+        self._metrics.add_events(archived.events)
+        self._seen_events = {e["id"] for e in archived.events if isinstance(e.get("id"), str)}
+        for file_id, path in archived.result_files.items():
+            self._results.add(file_id)
+            with contextlib.suppress(OSError, MetricsFormatError):
+                self._metrics.merge_results_csv(path.read_bytes())
+        self._add_checkpoints(archived.checkpoints)
+        self._n_examples = archived.training_examples()
+        self._counted_examples = True
+        self._checkpoints_after_end = archived.summary.status.is_terminal and bool(
+            self._checkpoints or archived.summary.status is not JobStatus.SUCCEEDED
+        )
+
+    def _add_checkpoints(self, checkpoints: Iterable[Mapping[str, Any]]) -> None:
+        for raw in checkpoints:
+            with contextlib.suppress(ValueError):
+                checkpoint = CheckpointSummary.from_dict(raw)
+                self._checkpoints[checkpoint.id] = checkpoint
+
+    @property
+    def complete(self) -> bool:
+        """True once the job has ended and its checkpoints and results are archived."""
+        summary = self.summary
+        if summary is None or not summary.status.is_terminal:
+            return False
+        return self._checkpoints_after_end and set(summary.result_files) <= self._results
+
+    def snapshot(self) -> JobSnapshot:
+        """What is known now, every event included (for a screen that opens the job)."""
+        if self.summary is None:
+            raise ArchiveError(f"The job {self.job_id} is not in the archive.")
+        self._opened = True
+        return self._make_snapshot(tuple(self._events), full=True)
+
+    def _make_snapshot(self, new_events: tuple[EventLine, ...], *, full: bool) -> JobSnapshot:
+        assert self.summary is not None
+        previous, self._reported = self._reported, self.summary.status
+        series = self._metrics.series(n_epochs=self.summary.n_epochs)
+        changed = full or series is not self._last_series
+        self._last_series = series
+        advice = None
+        if changed:
+            advice = tuple(
+                advise(
+                    series,
+                    hyperparameters=self.summary.hyperparameters,
+                    n_examples=self._n_examples,
+                )
+            )
+        return JobSnapshot(
+            provider_id=self.provider_id,
+            summary=self.summary,
+            previous_status=previous,
+            new_events=new_events,
+            checkpoints=tuple(sorted(self._checkpoints.values(), key=_checkpoint_order)),
+            series=series if changed else None,
+            advice=advice,
+            full=full,
+            complete=self.complete,
+            n_examples=self._n_examples,
+        )
+
+    def poll(self, client: openai.OpenAI, *, attempts: int = 1) -> JobSnapshot:
+        """Fetch the job, its new events, its checkpoints and (at the end) its results file.
+
+        Each piece is archived before the next request, so a failure part-way loses nothing
+        that was received; the next poll carries on from there. Raises ``ProviderError``.
+        """
+        before = self.summary.status if self.summary is not None else None
+        job = ft.retrieve_job(client, self.job_id, attempts=attempts)
+        record = job.model_dump()
+        self.summary = self.archive.save_job(self.provider_id, record)
+        if not self._counted_examples:  # once: the first save links the archived dataset
+            self._counted_examples = True
+            with contextlib.suppress(ArchiveError, OSError):
+                loaded = self.archive.load(self.provider_id, self.job_id)
+                self._n_examples = loaded.training_examples()
+        fresh = self._fetch_events(client, attempts)
+        if fresh:
+            self.archive.add_events(self.provider_id, self.job_id, fresh)
+            self._metrics.add_events(fresh)
+            self._seen_events.update(e["id"] for e in fresh if isinstance(e.get("id"), str))
+        lines = [event_line(e) for e in reversed(fresh)]  # oldest first
+        self._events.extend(lines)
+        status = self.summary.status
+        first = not self._opened
+        active = status in (JobStatus.RUNNING, JobStatus.PAUSED)
+        # a new status too: steps may have arrived in the poll that still saw the old one
+        wants_checkpoints = active and (bool(fresh) or first or status is not before)
+        if status is JobStatus.SUCCEEDED and not self._checkpoints_after_end:
+            wants_checkpoints = True
+        if wants_checkpoints:
+            page = ft.list_checkpoints(client, self.job_id, limit=EVENTS_PAGE, attempts=attempts)
+            raw = [c.model_dump() for c in page.items]
+            self.archive.save_checkpoints(self.provider_id, self.job_id, raw)
+            self._add_checkpoints(raw)
+        if status.is_terminal:
+            self._checkpoints_after_end = True
+            for file_id in self.summary.result_files:
+                if file_id in self._results:
+                    continue
+                text = ft.download_results_csv(client, file_id, attempts=attempts)
+                self.archive.save_result_file(self.provider_id, self.job_id, file_id, text)
+                with contextlib.suppress(MetricsFormatError):
+                    self._metrics.merge_results_csv(text)
+                self._results.add(file_id)
+        new_events = tuple(self._events) if first else tuple(lines)
+        self._opened = True
+        return self._make_snapshot(new_events, full=first)
+
+    def _fetch_events(self, client: openai.OpenAI, attempts: int) -> list[dict[str, Any]]:
+        """Events not seen before, newest first: pages until one holds a known event."""
+        fresh: list[dict[str, Any]] = []
+        after: str | None = None
+        for _ in range(MAX_EVENT_PAGES):
+            page = ft.list_events(
+                client, self.job_id, after=after, limit=EVENTS_PAGE, attempts=attempts
+            )
+            for event in page.items:
+                if event.id in self._seen_events:
+                    return fresh
+                fresh.append(event.model_dump())
+            after = page.next_after
+            if after is None:
+                break
+        return fresh

@@ -1,0 +1,1349 @@
+"""The "Train a model" wizard: choose, review the cost, then send, in three steps.
+
+Why three steps: people who do not program must see what they are about to pay for before
+anything leaves the computer. Step one picks the provider, the base model, the method and the
+settings (each explained in a tooltip); step two shows the billable tokens and the estimated
+cost and refuses to go on while the dataset has blocking problems; step three uploads (reusing
+a file the provider already has) and creates the job exactly once, with a progress bar, a
+cancel button, and any refusal told in one plain sentence with what to do next.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import openai
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QStandardItemModel
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.api import fine_tuning as ft
+from desktop.api import jobs_service as svc
+from desktop.api.errors import ErrorKind, FriendlyError, ProviderError, friendly_error
+from desktop.api.models import ModelInfo as ListedModel
+from desktop.api.models import list_models
+from desktop.api.profiles import ProfileStore, ProviderKind, ProviderProfile
+from desktop.core.analysis import DatasetAnalysis
+from desktop.core.archive import ArchiveError, JobArchive
+from desktop.core.bulk import split_train_validation
+from desktop.core.catalog import Availability, Catalog, ModelInfo
+from desktop.core.estimate import Estimate, estimate_from_tokens
+from desktop.core.findings import Finding
+from desktop.core.interchange import ExportFormat, export_split, export_values
+from desktop.core.kinds import ExampleKind, classify
+from desktop.core.settings import AppSettings
+from desktop.core.tokens import ExampleTokens, counter_for_model, encoding_for_model
+from desktop.ui.workers import JobContext, Worker
+
+log = logging.getLogger(__name__)
+
+MIN_TRAINING_EXAMPLES = 10
+MAX_SUFFIX = 64
+MAX_SEED = 2_147_483_647
+_ESTIMATE_DELAY_MS = 250
+_RELEASE_DELAY_MS = 1000
+PAGE_SETUP, PAGE_REVIEW, PAGE_SEND = range(3)
+METHOD_LABELS = {
+    "supervised": "Supervised: learn from example answers",
+    "dpo": "Preference (DPO): prefer one answer over another",
+}
+
+TIPS = {
+    "provider": (
+        "The service that trains and hosts your model. Manage these in Settings; the key is "
+        "taken from there."
+    ),
+    "model": (
+        "The model your examples are taught to. Bigger models answer better and cost more; "
+        "a fine-tuned model stops working when its base model is retired."
+    ),
+    "method": (
+        "Supervised training copies the answers in your examples. Preference training (DPO) "
+        "needs pairs of a better and a worse answer and teaches the model to prefer the first."
+    ),
+    "epochs": (
+        "An epoch is one pass over all your examples. More epochs teach them more firmly, "
+        "cost more and can make the model repeat them word for word. Automatic lets the "
+        "provider choose for your dataset size (1 to 50)."
+    ),
+    "batch_size": (
+        "How many examples the model looks at before each small adjustment. Larger batches "
+        "learn more smoothly but more slowly; Automatic is right for most datasets (1 to 256)."
+    ),
+    "learning_rate": (
+        "How big each adjustment is, as a multiple of the provider's normal step. Lower it "
+        "(e.g. 0.5) if the loss swings up and down; raise it if the model barely changes."
+    ),
+    "beta": (
+        "How strongly preference training pushes toward the preferred answers (above 0, up "
+        "to 2). Higher values follow your preferences more strictly."
+    ),
+    "validation": (
+        "A validation set is a few examples kept out of training, used only to check the "
+        "model on examples it has not seen. It shows whether the model is learning or just "
+        "memorising, and it is not billed."
+    ),
+    "split": (
+        "Set this share of your examples aside for validation. The same seed always picks "
+        "the same examples, so a run can be repeated exactly."
+    ),
+    "suffix": (
+        "A short name added to your model's name (e.g. ft:gpt-4.1-mini:…:support-bot:…) so "
+        "you can tell your models apart. Letters, digits and dashes; up to 64 characters."
+    ),
+    "seed": (
+        "Training involves some randomness (the order of examples). A fixed seed makes a "
+        "run repeatable with the same settings; leave it off to let the provider pick one."
+    ),
+    "wandb": (
+        "Also send the training curves to your Weights & Biases project. Your W&B key must "
+        "first be added in the provider's dashboard, or the job is refused."
+    ),
+    "tags": "Comma-separated labels for the run in Weights & Biases (at most 50).",
+}
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The open dataset as the wizard needs it; the Dataset tab builds one on "Train".
+
+    ``examples`` are the example values in file order (damaged lines left out);
+    ``analysis`` holds the editor's checks, whose blocking findings stop an upload;
+    ``still_checking`` is True while the editor has not finished checking every line.
+    """
+
+    name: str
+    examples: Sequence[Any]
+    analysis: DatasetAnalysis | None = None
+    still_checking: bool = False
+
+    def kind(self) -> ExampleKind:
+        """Chat or preference: what most examples are."""
+        counts: dict[ExampleKind, int] = {}
+        for value in self.examples:
+            kind = classify(value)
+            counts[kind] = counts.get(kind, 0) + 1
+        preference = counts.get(ExampleKind.PREFERENCE, 0)
+        return ExampleKind.PREFERENCE if preference * 2 > len(self.examples) else ExampleKind.CHAT
+
+    def blocking(self) -> list[Finding]:
+        """The findings that must be fixed before training."""
+        if self.analysis is None:
+            return []
+        return [f for f in self.analysis.findings() if f.blocking]
+
+
+DatasetProvider = Callable[[], TrainingData | None]
+
+
+class AutoOrValue(QWidget):
+    """ "Automatic" or a number within the API's range, for one hyperparameter."""
+
+    changed = Signal()
+
+    def __init__(self, spin: QSpinBox | QDoubleSpinBox, tip: str) -> None:
+        super().__init__()
+        self.spin = spin
+        self.auto = QCheckBox("Automatic")
+        self.auto.setChecked(True)
+        for widget in (self, self.spin, self.auto):
+            widget.setToolTip(tip)
+        self.spin.setEnabled(False)
+        self.auto.toggled.connect(lambda on: self.spin.setEnabled(not on))
+        self.auto.toggled.connect(self.changed)
+        self.spin.valueChanged.connect(self.changed)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.auto)
+        layout.addWidget(self.spin, 1)
+
+    def value(self) -> int | float | None:
+        """None for automatic, else the number."""
+        return None if self.auto.isChecked() else self.spin.value()
+
+    def set_value(self, value: float | None) -> None:
+        """Automatic (None) or a number."""
+        self.auto.setChecked(value is None)
+        if value is not None:
+            self.spin.setValue(value)  # type: ignore[arg-type]
+
+
+def _spin(low: int, high: int, value: int) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(low, high)
+    spin.setValue(value)
+    return spin
+
+
+def _double(low: float, high: float, value: float, decimals: int) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setDecimals(decimals)
+    spin.setRange(low, high)
+    spin.setSingleStep(0.1)
+    spin.setValue(value)
+    return spin
+
+
+class Note(QLabel):
+    """A wrapped hint that takes no room while it is empty."""
+
+    def __init__(self, text: str = "", color: str = "#5f6368") -> None:
+        super().__init__()
+        self.setWordWrap(True)
+        self.setStyleSheet(f"color: {color};")
+        self.setText(text)
+
+    def setText(self, text: str) -> None:
+        super().setText(text)
+        self.setVisible(bool(text))
+
+
+def _with_note(field: QWidget, note: QLabel) -> QWidget:
+    """A form field with its hint right under it."""
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.setSpacing(3)
+    layout.addWidget(field)
+    layout.addWidget(note)
+    return box
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """Token counts of every example for one encoding."""
+
+    encoding: str
+    counts: list[ExampleTokens]
+
+
+@dataclass(frozen=True)
+class _Models:
+    """The provider's models (or why they could not be listed)."""
+
+    profile_id: str
+    models: list[ListedModel]
+    problem: FriendlyError | None
+
+
+class TrainWizard(QDialog):
+    """Choose, review, send. Emits ``job_started`` with the StartedJob once the job exists."""
+
+    job_started = Signal(object)
+
+    def __init__(
+        self,
+        profiles: ProfileStore,
+        archive: JobArchive,
+        catalog: Catalog,
+        settings: AppSettings,
+        data: TrainingData | None,
+        *,
+        client_factory: svc.ClientFactory,
+        transfer: svc.TransferOptions | None = None,
+        today: Callable[[], date] = date.today,
+        hold: Callable[[Worker], None] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        """``hold`` keeps a worker alive until it is done (the Jobs panel passes its own, so
+        work still running when the wizard closes is not dropped)."""
+        super().__init__(parent)
+        self.setWindowTitle("Train a model")
+        self.setMinimumSize(980, 640)
+        self.profiles = profiles
+        self.archive = archive
+        self.catalog = catalog
+        self.settings = settings
+        self.data = data
+        self.client_factory = client_factory
+        self.transfer = transfer or svc.TransferOptions()
+        self.today = today
+        self.data_kind = data.kind() if data is not None and data.examples else ExampleKind.CHAT
+        self.blocking = data.blocking() if data is not None else []
+        self.models: list[ListedModel] = []
+        self.counted: _Counted | None = None
+        self.estimate: Estimate | None = None
+        self.plan: svc.TrainingPlan | None = None
+        self.started: svc.StartedJob | None = None
+        self.failure: FriendlyError | None = None
+        self.validation_file: Path | None = None
+        self._validation_bytes: bytes | None = None
+        self._workers: set[Worker] = set()
+        self._hold = hold or self._hold_here
+        self._send_worker: Worker | None = None
+        self._stop = threading.Event()
+        self._closing = False
+        self.stage_log: list[str] = []
+        self._counting = False
+
+        self.steps = QLabel()
+        self.steps.setTextFormat(Qt.TextFormat.RichText)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self._build_setup())
+        self.pages.addWidget(self._build_review())
+        self.pages.addWidget(self._build_send())
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.steps)
+        layout.addWidget(self.pages, 1)
+
+        self._estimate_timer = QTimer(self, singleShot=True, interval=_ESTIMATE_DELAY_MS)
+        self._estimate_timer.timeout.connect(self._update_estimate)
+        self._fill_profiles()
+        self.go_to(PAGE_SETUP)
+
+    # Building ------------------------------------------------------------------------------
+
+    def _build_setup(self) -> QWidget:
+        page = QWidget()
+        self.profile_combo = QComboBox()
+        self.profile_combo.setToolTip(TIPS["provider"])
+        self.profile_combo.currentIndexChanged.connect(self._on_profile)
+        self.profile_note = Note()
+        self.model_combo = QComboBox()
+        self.model_combo.setToolTip(TIPS["model"])
+        self.model_combo.setMinimumContentsLength(28)
+        self.model_combo.currentIndexChanged.connect(self._on_model)
+        self.model_note = Note()
+        self.method_combo = QComboBox()
+        self.method_combo.setToolTip(TIPS["method"])
+        for method, label in METHOD_LABELS.items():
+            self.method_combo.addItem(label, method)
+        self.method_combo.currentIndexChanged.connect(self._validate)
+        self.method_note = Note()
+        model_box = QGroupBox("Provider and model")
+        form = QFormLayout(model_box)
+        form.addRow(
+            self._label("Provider", "provider"), _with_note(self.profile_combo, self.profile_note)
+        )
+        form.addRow(
+            self._label("Base model", "model"), _with_note(self.model_combo, self.model_note)
+        )
+        form.addRow(
+            self._label("Method", "method"), _with_note(self.method_combo, self.method_note)
+        )
+
+        data_box = QGroupBox("Examples")
+        data_layout = QVBoxLayout(data_box)
+        name = self.data.name if self.data is not None else "no dataset"
+        count = len(self.data.examples) if self.data is not None else 0
+        self.training_label = QLabel(f"Training on <b>{name}</b>: {count:,} examples")
+        self.training_label.setWordWrap(True)
+        data_layout.addWidget(self.training_label)
+        validation_title = QLabel("Validation set")
+        validation_title.setToolTip(TIPS["validation"])
+        data_layout.addWidget(validation_title)
+        self.no_validation = QRadioButton("None")
+        self.split_validation = QRadioButton("Set aside")
+        self.file_validation = QRadioButton("Use another file")
+        self.validation_group = QButtonGroup(self)
+        for button in (self.no_validation, self.split_validation, self.file_validation):
+            button.setToolTip(TIPS["validation"])
+            self.validation_group.addButton(button)
+        self.split_percent = _double(1, 50, min(max(self.settings.validation_percent, 1), 50), 0)
+        self.split_percent.setSuffix(" %")
+        self.split_percent.setToolTip(TIPS["split"])
+        self.split_seed = _spin(0, MAX_SEED, self.settings.split_seed)
+        self.split_seed.setToolTip(TIPS["split"])
+        self.validation_path = QLineEdit()
+        self.validation_path.setReadOnly(True)
+        self.validation_path.setPlaceholderText("a .jsonl file of other examples")
+        self.validation_path.setToolTip(TIPS["validation"])
+        self.browse_button = QPushButton("Choose…")
+        self.browse_button.setToolTip("Pick a JSONL file of examples kept out of training.")
+        self.browse_button.clicked.connect(self._browse_validation)
+        grid = QGridLayout()
+        grid.addWidget(self.no_validation, 0, 0)
+        grid.addWidget(self.split_validation, 1, 0)
+        split_row = QHBoxLayout()
+        split_row.addWidget(self.split_percent)
+        split_row.addWidget(QLabel("of the examples, seed"))
+        split_row.addWidget(self.split_seed)
+        split_row.addStretch(1)
+        grid.addLayout(split_row, 1, 1)
+        grid.addWidget(self.file_validation, 2, 0)
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.validation_path, 1)
+        file_row.addWidget(self.browse_button)
+        grid.addLayout(file_row, 2, 1)
+        data_layout.addLayout(grid)
+        self.data_note = Note()
+        data_layout.addWidget(self.data_note)
+        if count >= 2 * MIN_TRAINING_EXAMPLES:
+            self.split_validation.setChecked(True)
+        else:
+            self.no_validation.setChecked(True)
+        self.validation_group.buttonToggled.connect(self._on_validation_choice)
+        self.split_percent.valueChanged.connect(self._schedule_estimate)
+        self.split_seed.valueChanged.connect(self._schedule_estimate)
+
+        self.epochs = AutoOrValue(_spin(1, 50, 3), TIPS["epochs"])
+        self.batch_size = AutoOrValue(_spin(1, 256, 8), TIPS["batch_size"])
+        self.learning_rate = AutoOrValue(_double(0.01, 50.0, 1.0, 2), TIPS["learning_rate"])
+        self.beta = AutoOrValue(_double(0.01, 2.0, 0.1, 2), TIPS["beta"])
+        self.epochs.changed.connect(self._schedule_estimate)
+        for widget in (self.batch_size, self.learning_rate, self.beta):
+            widget.changed.connect(self._validate)
+        settings_box = QGroupBox("Training settings")
+        settings_form = QFormLayout(settings_box)
+        settings_form.addRow(self._label("Epochs", "epochs"), self.epochs)
+        settings_form.addRow(self._label("Batch size", "batch_size"), self.batch_size)
+        settings_form.addRow(
+            self._label("Learning-rate multiplier", "learning_rate"), self.learning_rate
+        )
+        self.beta_label = self._label("Beta", "beta")
+        settings_form.addRow(self.beta_label, self.beta)
+
+        self.suffix = QLineEdit()
+        self.suffix.setMaxLength(MAX_SUFFIX)
+        self.suffix.setPlaceholderText("e.g. support-bot")
+        self.suffix.setToolTip(TIPS["suffix"])
+        self.suffix.textChanged.connect(self._validate)
+        self.suffix_note = Note(color="#b3261e")
+        self.fixed_seed = QCheckBox("Fixed")
+        self.fixed_seed.setToolTip(TIPS["seed"])
+        self.seed = _spin(0, MAX_SEED, 42)
+        self.seed.setToolTip(TIPS["seed"])
+        self.seed.setEnabled(False)
+        self.fixed_seed.toggled.connect(self.seed.setEnabled)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.fixed_seed)
+        seed_row.addWidget(self.seed, 1)
+        name_box = QGroupBox("Name and repeatability")
+        name_form = QFormLayout(name_box)
+        suffix_field = _with_note(self.suffix, self.suffix_note)
+        name_form.addRow(self._label("Suffix", "suffix"), suffix_field)
+        name_form.addRow(self._label("Seed", "seed"), seed_row)
+
+        self.wandb_box = QGroupBox("Weights && Biases (optional)")
+        self.wandb_box.setCheckable(True)
+        self.wandb_box.setChecked(False)
+        self.wandb_box.setToolTip(TIPS["wandb"])
+        self.wandb_project = QLineEdit()
+        self.wandb_project.setPlaceholderText("required")
+        self.wandb_project.setToolTip("The W&B project the run is logged to (it must exist).")
+        self.wandb_name = QLineEdit()
+        self.wandb_name.setToolTip("A name for this run in W&B; optional.")
+        self.wandb_entity = QLineEdit()
+        self.wandb_entity.setToolTip("The W&B team or user name that owns the project; optional.")
+        self.wandb_tags = QLineEdit()
+        self.wandb_tags.setToolTip(TIPS["tags"])
+        self.wandb_tags.setPlaceholderText("e.g. support, v2")
+        wandb_form = QFormLayout(self.wandb_box)
+        wandb_form.addRow("Project", self.wandb_project)
+        wandb_form.addRow("Run name", self.wandb_name)
+        wandb_form.addRow("Entity", self.wandb_entity)
+        wandb_form.addRow(self._label("Tags", "tags"), self.wandb_tags)
+        self.wandb_box.toggled.connect(self._validate)
+        for edit in (self.wandb_project, self.wandb_tags):
+            edit.textChanged.connect(self._validate)
+
+        self.blocking_note = Note(color="#b3261e")
+        self.blocking_note.setObjectName("blockingNote")
+        self.estimate_line = QLabel()
+        self.estimate_line.setObjectName("estimateLine")
+        self.estimate_line.setStyleSheet("font-weight: 600;")
+        self.problem_note = Note(color="#b3261e")
+        self.problem_note.setObjectName("setupProblem")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.reject)
+        self.next_button = QPushButton("Review the cost →")
+        self.next_button.setDefault(True)
+        self.next_button.clicked.connect(lambda: self.go_to(PAGE_REVIEW))
+
+        left = QVBoxLayout()
+        left.addWidget(model_box)
+        left.addWidget(data_box)
+        left.addStretch(1)
+        right = QVBoxLayout()
+        right.addWidget(settings_box)
+        right.addWidget(name_box)
+        right.addWidget(self.wandb_box)
+        right.addStretch(1)
+        columns = QHBoxLayout()
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.estimate_line, 1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.next_button)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.blocking_note)
+        layout.addLayout(columns, 1)
+        layout.addWidget(self.problem_note)
+        layout.addLayout(buttons)
+        return page
+
+    def _build_review(self) -> QWidget:
+        page = QWidget()
+        self.review_headline = QLabel()
+        self.review_headline.setObjectName("reviewHeadline")
+        self.review_headline.setWordWrap(True)
+        self.review_headline.setStyleSheet("font-size: 13pt;")
+        self.tiles: dict[str, tuple[QLabel, QLabel]] = {}
+        tiles = QHBoxLayout()
+        for key, caption in (
+            ("cost", "Estimated cost"),
+            ("tokens", "Billable tokens"),
+            ("examples", "Training examples"),
+            ("epochs", "Epochs"),
+        ):
+            frame = QFrame()
+            frame.setObjectName("tile")
+            frame.setStyleSheet(
+                "QFrame#tile { background: white; border: 1px solid #dadce0; border-radius: 8px; }"
+            )
+            value = QLabel("—")
+            value.setStyleSheet("font-size: 20pt; font-weight: 600;")
+            detail = QLabel()
+            detail.setWordWrap(True)
+            detail.setStyleSheet("color: #5f6368;")
+            box = QVBoxLayout(frame)
+            box.addWidget(QLabel(caption))
+            box.addWidget(value)
+            box.addWidget(detail)
+            box.addStretch(1)
+            tiles.addWidget(frame, 1)
+            self.tiles[key] = (value, detail)
+        self.review_text = QLabel()
+        self.review_text.setObjectName("reviewText")
+        self.review_text.setWordWrap(True)
+        self.review_text.setTextFormat(Qt.TextFormat.RichText)
+        self.review_text.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.review_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.review_blocking = Note(color="#b3261e")
+        self.review_blocking.setObjectName("reviewBlocking")
+        next_title = QLabel("What happens next")
+        next_title.setStyleSheet("font-weight: 600;")
+        next_steps = Note(
+            "1. The examples are uploaded (an identical file sent before is reused, not sent "
+            "again).\n"
+            "2. The provider checks the files, usually in a few minutes, and the job waits "
+            "its turn.\n"
+            "3. Training runs; the Jobs tab shows the loss going down, and you can pause or "
+            "cancel it there.\n"
+            "4. When it finishes, the app tells you, and you can chat with your model.",
+            color="#3c4043",
+        )
+        reassurance = Note(
+            "Nothing has been sent yet. Start training uploads the examples and creates the "
+            "job; the provider bills your account for it. The estimate counts tokens on this "
+            "computer, and the provider's invoice is final."
+        )
+        self.back_button = QPushButton("← Change settings")
+        self.back_button.clicked.connect(lambda: self.go_to(PAGE_SETUP))
+        self.start_button = QPushButton("Start training")
+        self.start_button.setObjectName("startTraining")
+        self.start_button.setToolTip(
+            "Upload the examples and start the job. The provider bills your account."
+        )
+        self.start_button.clicked.connect(self.start)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.back_button)
+        buttons.addWidget(self.start_button)
+        layout = QVBoxLayout(page)
+        layout.setSpacing(12)
+        layout.addWidget(self.review_headline)
+        layout.addLayout(tiles)
+        layout.addWidget(self.review_text)
+        layout.addWidget(next_title)
+        layout.addWidget(next_steps)
+        layout.addStretch(1)
+        layout.addWidget(self.review_blocking)
+        layout.addWidget(reassurance)
+        layout.addLayout(buttons)
+        return page
+
+    def _build_send(self) -> QWidget:
+        page = QWidget()
+        self.send_title = QLabel("Sending your job")
+        self.send_title.setStyleSheet("font-size: 13pt; font-weight: 600;")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.stage = QLabel()
+        self.stage.setObjectName("sendStage")
+        self.stage.setWordWrap(True)
+        self.error_box = QLabel()
+        self.error_box.setObjectName("sendError")
+        self.error_box.setWordWrap(True)
+        self.error_box.setTextFormat(Qt.TextFormat.RichText)
+        self.error_box.setStyleSheet(
+            "background: #fce8e6; border: 1px solid #d93025; border-radius: 4px; padding: 8px;"
+        )
+        self.error_box.hide()
+        self.stop_button = QPushButton("Stop the upload")
+        self.stop_button.setToolTip("Stop sending; nothing is created and nothing is billed.")
+        self.stop_button.clicked.connect(self.stop_upload)
+        self.change_button = QPushButton("← Change settings")
+        self.change_button.setToolTip("Go back, e.g. to choose another provider profile.")
+        self.change_button.clicked.connect(lambda: self.go_to(PAGE_SETUP))
+        self.retry_button = QPushButton("Try again")
+        self.retry_button.setToolTip(
+            "Send the same job again. If the first attempt reached the provider, the job it "
+            "made is used and no second job is created."
+        )
+        self.retry_button.clicked.connect(lambda: self.start(retry=True))
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        for button in (self.stop_button, self.change_button, self.retry_button):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.send_title)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.stage)
+        layout.addWidget(self.error_box)
+        layout.addStretch(1)
+        layout.addLayout(buttons)
+        return page
+
+    @staticmethod
+    def _label(text: str, tip: str) -> QLabel:
+        label = QLabel(text)
+        label.setToolTip(TIPS[tip])
+        return label
+
+    # Questions (tests replace this) --------------------------------------------------------
+
+    def choose_validation_file(self) -> Path | None:
+        """Ask for a validation file."""
+        chosen, _ = QFileDialog.getOpenFileName(
+            self, "Validation examples", str(Path.home()), "JSON Lines (*.jsonl)"
+        )
+        return Path(chosen) if chosen else None
+
+    # Navigation ----------------------------------------------------------------------------
+
+    def go_to(self, page: int) -> None:
+        """Show a step (review refuses to open while the setup has a problem)."""
+        if page == PAGE_REVIEW and self.setup_problem() is not None:
+            page = PAGE_SETUP
+        if page == PAGE_REVIEW:
+            self._fill_review()
+        self.pages.setCurrentIndex(page)
+        names = ("Choose", "Review the cost", "Send")
+        parts = []
+        for index, name in enumerate(names):
+            style = "font-weight: 600; color: #1a73e8" if index == page else "color: #80868b"
+            parts.append(f"<span style='{style}'>{index + 1}. {name}</span>")
+        self.steps.setText("&nbsp;&nbsp;›&nbsp;&nbsp;".join(parts))
+        if page == PAGE_SETUP:
+            self._validate()
+
+    # Provider and models -------------------------------------------------------------------
+
+    def _fill_profiles(self) -> None:
+        self.profile_combo.blockSignals(True)
+        items = QStandardItemModel(self.profile_combo)
+        self.profile_combo.setModel(items)
+        active = self.profiles.active_id
+        chosen = -1
+        for profile in self.profiles.profiles:
+            trains = profile.capabilities.fine_tuning
+            label = profile.display_name if trains else f"{profile.display_name} (chat only)"
+            self.profile_combo.addItem(label, profile.id)
+            item = items.item(items.rowCount() - 1)
+            item.setEnabled(trains)
+            if trains and (chosen < 0 or profile.id == active):
+                chosen = self.profile_combo.count() - 1
+        self.profile_combo.setCurrentIndex(chosen)
+        self.profile_combo.blockSignals(False)
+        self._on_profile()
+
+    @property
+    def profile(self) -> ProviderProfile | None:
+        """The chosen provider profile."""
+        profile_id = self.profile_combo.currentData()
+        return self.profiles.get(profile_id) if profile_id in self.profiles else None
+
+    def _on_profile(self, *_args: object) -> None:
+        profile = self.profile
+        self.model_combo.clear()
+        self.models = []
+        if profile is None:
+            self.profile_note.setText(
+                "There is no provider profile that can train models. Add one in Settings "
+                "(OpenAI, Azure OpenAI or an OpenAI-compatible host)."
+            )
+            self._validate()
+            return
+        note = ""
+        if profile.kind is ProviderKind.OPENAI and not self.catalog.jobs_allowed_on(self.today()):
+            note = (
+                "OpenAI no longer accepts new fine-tuning jobs; choose another provider "
+                "profile if the job is refused."
+            )
+        if profile.capabilities.deploy_before_chat:
+            note = (note + " " if note else "") + (
+                "The trained model must be deployed in Azure before you can chat with it."
+            )
+        self.profile_note.setText(note or "Fetching the models this provider offers…")
+        self._fill_models([], profile)
+        factory, catalog = self.client_factory, self.catalog
+        catalog_map = {
+            m.id: {
+                "training_price_per_1m": m.training_price_per_1m,
+                "max_tokens_per_example": m.max_tokens_per_example,
+                "shutdown_date": m.shutdown_date.isoformat() if m.shutdown_date else None,
+            }
+            for m in catalog.models()
+        }
+
+        def job(_context: JobContext) -> _Models:
+            try:
+                with factory(profile) as client:
+                    return _Models(profile.id, list_models(client, catalog_map), None)
+            except (ProviderError, openai.OpenAIError) as exc:
+                return _Models(profile.id, [], friendly_error(exc))
+
+        self._run(Worker(job, name="listing models"), self._on_models)
+
+    def _on_models(self, value: object) -> None:
+        assert isinstance(value, _Models)
+        profile = self.profile
+        if profile is None or profile.id != value.profile_id:
+            return
+        if value.problem is not None:
+            self.profile_note.setText(
+                f"Could not get the provider's model list: {value.problem.message} "
+                "Showing the models this provider usually offers."
+            )
+        elif self.profile_note.text().startswith("Fetching"):
+            self.profile_note.setText("")
+        self.models = value.models
+        self._fill_models(value.models, profile)
+
+    def _trainable(self, models: list[ListedModel], profile: ProviderProfile) -> list[str]:
+        """The ids worth offering: the provider's fine-tunable models and the user's own."""
+        known = set(profile.capabilities.catalog_models)
+        if not models:
+            return list(profile.capabilities.catalog_models)
+        listed = [m.id for m in models]
+        if not known and not any(self.catalog.get(i) for i in listed):
+            return listed  # a host the catalog does not know: offer all it lists
+        base = [
+            i
+            for i in listed
+            if not i.startswith("ft:")
+            and (i in known or ((info := self.catalog.get(i)) is not None and info.id == i))
+        ]
+        own = [i for i in listed if i.startswith("ft:") and ":ckpt-step-" not in i]
+        return base + own
+
+    def _fill_models(self, models: list[ListedModel], profile: ProviderProfile) -> None:
+        wanted = self.model_combo.currentData() or self.settings.last_model
+        self.model_combo.blockSignals(True)
+        items = QStandardItemModel(self.model_combo)
+        self.model_combo.setModel(items)
+        usable: list[int] = []
+        for model_id in self._trainable(models, profile):
+            info = self.catalog.get(model_id)
+            status = info.status_on(self.today()) if info is not None else None
+            if model_id.startswith("ft:"):
+                label = f"{model_id}  (train further)"
+            elif info is not None and status is not None:
+                mark = {
+                    Availability.SHUT_DOWN: " — shut down",
+                    Availability.RETIRING_SOON: " — retiring soon",
+                }.get(status.availability, "")
+                price = info.training_price_per_1m
+                cost = f" · ${price:g} per 1M tokens" if price is not None else ""
+                label = f"{info.display_name}{cost}{mark}"
+            else:
+                label = model_id
+            self.model_combo.addItem(label, model_id)
+            item = items.item(items.rowCount() - 1)
+            if status is not None:
+                item.setToolTip(status.sentence)
+            if status is not None and status.availability is Availability.SHUT_DOWN:
+                item.setEnabled(False)
+            else:
+                usable.append(items.rowCount() - 1)
+        index = self.model_combo.findData(wanted)
+        if index not in usable:
+            index = usable[0] if usable else -1
+        self.model_combo.setCurrentIndex(index)
+        self.model_combo.blockSignals(False)
+        self._on_model()
+
+    @property
+    def model_id(self) -> str | None:
+        """The chosen base model's id."""
+        value = self.model_combo.currentData()
+        return value if isinstance(value, str) else None
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        """The catalog's facts about the chosen model."""
+        return self.catalog.get(self.model_id) if self.model_id else None
+
+    def _on_model(self, *_args: object) -> None:
+        model_id = self.model_id
+        info = self.model_info
+        listed = next((m for m in self.models if m.id == model_id), None)
+        parts: list[str] = []
+        if info is not None:
+            if info.training_price_per_1m is not None:
+                if "training_price_per_1m" in info.overridden:
+                    source = "your price"
+                else:
+                    as_of = f" of {info.price_as_of.isoformat()}" if info.price_as_of else ""
+                    source = f"the app's price list{as_of}"
+                parts.append(
+                    f"Training costs ${info.training_price_per_1m:g} per million tokens ({source})."
+                )
+            elif info.training_price_per_hour is not None:
+                parts.append(f"Training is billed per hour (${info.training_price_per_hour:g}).")
+            if info.max_tokens_per_example:
+                parts.append(f"Each example can hold up to {info.max_tokens_per_example:,} tokens.")
+            parts.append(info.status_on(self.today()).sentence)
+        elif model_id:
+            parts.append("The app has no price for this model, so the cost cannot be estimated.")
+        catalog_date = info.shutdown_date.isoformat() if info and info.shutdown_date else None
+        if (
+            listed is not None
+            and listed.shutdown_source == "provider"
+            and listed.shutdown_date != catalog_date
+        ):
+            parts.append(f"The provider says it shuts down on {listed.shutdown_date}.")
+        self.model_note.setText(" ".join(parts))
+        self._fill_methods()
+        self._schedule_estimate()
+
+    def _fill_methods(self) -> None:
+        profile = self.profile
+        info = self.model_info
+        offered = set(profile.capabilities.methods) if profile is not None else set()
+        if info is not None:
+            offered &= set(info.methods) | set(info.methods_unconfirmed)
+        preference = self.data_kind is ExampleKind.PREFERENCE
+        model = self.method_combo.model()
+        assert isinstance(model, QStandardItemModel)
+        reasons = {}
+        for row in range(self.method_combo.count()):
+            method = self.method_combo.itemData(row)
+            fits = (method == "dpo") == preference
+            allowed = method in offered and fits
+            model.item(row).setEnabled(allowed)
+            if method not in offered:
+                reasons[method] = "the chosen provider or model does not offer it"
+            elif not fits:
+                reasons[method] = (
+                    "it needs examples with a preferred and a non-preferred answer"
+                    if method == "dpo"
+                    else "your examples are preference pairs"
+                )
+        wanted = "dpo" if preference else "supervised"
+        self.method_combo.setCurrentIndex(self.method_combo.findData(wanted))
+        unavailable = [f"{METHOD_LABELS[m].split(':')[0]}: {r}" for m, r in reasons.items()]
+        self.method_note.setText(
+            "Not available — " + "; ".join(unavailable) + "." if unavailable else ""
+        )
+        self._validate()
+
+    @property
+    def method(self) -> str:
+        """The chosen training method."""
+        return str(self.method_combo.currentData())
+
+    # Validation set ------------------------------------------------------------------------
+
+    def _on_validation_choice(self, *_args: object) -> None:
+        if self.file_validation.isChecked() and self.validation_file is None:
+            self._browse_validation()
+        self._schedule_estimate()
+
+    def _browse_validation(self) -> None:
+        path = self.choose_validation_file()
+        if path is None:
+            if self.validation_file is None:
+                self.no_validation.setChecked(True)
+            return
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            self.data_note.setText(f"The file could not be read: {exc}")
+            return
+        self.validation_file = path
+        self._validation_bytes = data
+        self.validation_path.setText(str(path))
+        self.file_validation.setChecked(True)
+        self._schedule_estimate()
+
+    def training_indices(self) -> list[int]:
+        """Which examples are trained on (all but those set aside for validation)."""
+        count = len(self.data.examples) if self.data is not None else 0
+        if not self.split_validation.isChecked():
+            return list(range(count))
+        train, _ = split_train_validation(
+            range(count), self.split_percent.value(), self.split_seed.value()
+        )
+        return list(train)
+
+    # Checks and the estimate ---------------------------------------------------------------
+
+    def hyperparameters(self) -> dict[str, int | float]:
+        """The numbers the user chose (automatic ones left out)."""
+        values: dict[str, int | float | None] = {
+            "n_epochs": self.epochs.value(),
+            "batch_size": self.batch_size.value(),
+            "learning_rate_multiplier": self.learning_rate.value(),
+        }
+        if self.method == "dpo":
+            values["beta"] = self.beta.value()
+        return {k: v for k, v in values.items() if v is not None}
+
+    def wandb(self) -> ft.WandbIntegration | None:
+        """The W&B settings, when switched on."""
+        if not self.wandb_box.isChecked():
+            return None
+        tags = tuple(t.strip() for t in self.wandb_tags.text().split(",") if t.strip())
+        return ft.WandbIntegration(
+            project=self.wandb_project.text().strip(),
+            name=self.wandb_name.text().strip() or None,
+            entity=self.wandb_entity.text().strip() or None,
+            tags=tags,
+        )
+
+    def setup_problem(self) -> str | None:
+        """Why the setup cannot be sent as it is, in one sentence; None when it can."""
+        if self.data is None or not self.data.examples:
+            return "Open a dataset with examples in the Dataset tab first."
+        profile = self.profile
+        if profile is None:
+            return "Add a provider profile that can train models in Settings first."
+        if not self.model_id:
+            return "Choose a base model."
+        if not self.method_combo.model().item(self.method_combo.currentIndex()).isEnabled():
+            return self.method_note.text() or "This method is not available here."
+        suffix = self.suffix.text().strip()
+        problem = profile.capabilities.suffix_problem(suffix) if suffix else None
+        if problem is not None:
+            return problem
+        integration = self.wandb()
+        if integration is not None and integration.problem() is not None:
+            return integration.problem()
+        if self.file_validation.isChecked() and self._validation_bytes is None:
+            return "Choose the validation file, or pick another validation option."
+        if len(self.training_indices()) < MIN_TRAINING_EXAMPLES:
+            return (
+                f"Training needs at least {MIN_TRAINING_EXAMPLES} examples; set fewer aside "
+                "for validation or add examples."
+            )
+        return None
+
+    def _validate(self, *_args: object) -> None:
+        preference = self.method == "dpo"
+        self.beta.setVisible(preference)
+        self.beta_label.setVisible(preference)
+        suffix = self.suffix.text().strip()
+        profile = self.profile
+        self.suffix_note.setText(
+            (profile.capabilities.suffix_problem(suffix) or "") if profile and suffix else ""
+        )
+        problem = self.setup_problem()
+        self.problem_note.setText(problem or "")
+        self.next_button.setEnabled(problem is None)
+        if self.data is not None and self.data.still_checking:
+            self.blocking_note.setText(
+                "The dataset is still being checked; the cost and any problems are final "
+                "once checking has finished."
+            )
+        elif self.blocking:
+            self.blocking_note.setText(self._blocking_text())
+        self.blocking_note.setVisible(bool(self.blocking_note.text()))
+
+    def _blocking_text(self) -> str:
+        shown = self.blocking[:5]
+        lines = [(f"Line {f.line}: " if f.line is not None else "") + f.text for f in shown]
+        more = len(self.blocking) - len(shown)
+        if more:
+            lines.append(f"…and {more} more.")
+        noun = "problem" if len(self.blocking) == 1 else "problems"
+        return (
+            f"Your dataset has {len(self.blocking)} {noun} the provider would reject; fix "
+            "them in the Dataset tab (the Findings list shows each), then train again.\n• "
+            + "\n• ".join(lines)
+        )
+
+    def _schedule_estimate(self, *_args: object) -> None:
+        self._validate()
+        self._estimate_timer.start()
+
+    def _update_estimate(self) -> None:
+        """Count tokens for the model's encoding once (on the pool), then estimate."""
+        model_id = self.model_id
+        if self.data is None or not model_id:
+            self.estimate = None
+            self.estimate_line.setText("")
+            return
+        encoding = encoding_for_model(model_id)
+        if self.counted is not None and self.counted.encoding == encoding:
+            self._show_estimate()
+            return
+        self.estimate_line.setText("Counting tokens…")
+        self._counting = True
+        examples = list(self.data.examples)
+
+        def job(_context: JobContext) -> _Counted:
+            return _Counted(encoding, counter_for_model(model_id).count_many(examples))
+
+        self._run(Worker(job, name="counting tokens"), self._on_counted)
+
+    def _on_counted(self, value: object) -> None:
+        assert isinstance(value, _Counted)
+        self._counting = False
+        self.counted = value
+        self._update_estimate()
+
+    @property
+    def estimating(self) -> bool:
+        """True while the estimate is being brought up to date."""
+        return self._counting or self._estimate_timer.isActive()
+
+    def _show_estimate(self) -> None:
+        counted = self.counted
+        model_id = self.model_id
+        if counted is None or model_id is None:
+            return
+        subset = [counted.counts[i] for i in self.training_indices()]
+        self.estimate = estimate_from_tokens(
+            subset,
+            self.model_info,
+            self.epochs.value(),  # type: ignore[arg-type]
+            encoding=counted.encoding,
+            model_id=model_id,
+        )
+        estimate = self.estimate
+        cost = (
+            f"about {self.settings.format_money(estimate.estimated_cost_usd)}"
+            if estimate.estimated_cost_usd is not None
+            else "cost unknown"
+        )
+        self.estimate_line.setText(
+            f"{estimate.billable_tokens_total:,} billable tokens "
+            f"({estimate.epochs} epoch{'s' if estimate.epochs != 1 else ''}) · {cost}"
+        )
+        if self.pages.currentIndex() == PAGE_REVIEW:
+            self._fill_review()
+
+    # Review --------------------------------------------------------------------------------
+
+    def _fill_review(self) -> None:
+        data, profile, estimate = self.data, self.profile, self.estimate
+        assert data is not None and profile is not None
+        training = len(self.training_indices())
+        model_name = self.model_combo.currentText().split(" · ")[0]
+        self.review_headline.setText(
+            f"Train <b>{model_name}</b> at <b>{profile.display_name}</b> on <b>{data.name}</b>"
+        )
+        items = [f"{METHOD_LABELS[self.method]}."]
+        if self.split_validation.isChecked():
+            held = len(data.examples) - training
+            validation = (
+                f"{held:,} examples set aside for validation ({self.split_percent.value():g} %,"
+                f" seed {self.split_seed.value()}); they are not billed"
+            )
+        elif self.file_validation.isChecked() and self.validation_file is not None:
+            validation = f"validation examples from {self.validation_file.name} (not billed)"
+        else:
+            validation = "no validation set"
+        items.append(validation[0].upper() + validation[1:] + ".")
+        hp = self.hyperparameters()
+        settings = [
+            f"batch size {hp.get('batch_size', 'automatic')}",
+            f"learning-rate multiplier {hp.get('learning_rate_multiplier', 'automatic')}",
+        ]
+        if self.method == "dpo":
+            settings.append(f"beta {hp.get('beta', 'automatic')}")
+        items.append("Settings: " + ", ".join(settings) + ".")
+        suffix = self.suffix.text().strip()
+        if suffix:
+            items.append(f"The model's name will contain “{suffix}”.")
+        if self.fixed_seed.isChecked():
+            items.append(f"Seed {self.seed.value()}, so the run can be repeated.")
+        integration = self.wandb()
+        if integration is not None:
+            items.append(f"Curves also go to the Weights & Biases project “{integration.project}”.")
+        self._fill_tiles(training, estimate)
+        if estimate is not None and estimate.over_limit:
+            items.append(
+                f"{estimate.over_limit:,} example(s) are longer than the model's limit and will "
+                "be cut off (only the limit is billed)."
+            )
+        self.review_text.setText("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+        blocked = self._review_blocked()
+        self.review_blocking.setText(blocked or "")
+        self.start_button.setEnabled(blocked is None and estimate is not None)
+        if estimate is not None and estimate.estimated_cost_usd is not None:
+            money = self.settings.format_money(estimate.estimated_cost_usd)
+            self.start_button.setText(f"Start training (about {money})")
+        else:
+            self.start_button.setText("Start training")
+
+    def _fill_tiles(self, training: int, estimate: Estimate | None) -> None:
+        def put(key: str, value: str, detail: str) -> None:
+            self.tiles[key][0].setText(value)
+            self.tiles[key][1].setText(detail)
+
+        put("examples", f"{training:,}", "sent for training")
+        if estimate is None:
+            for key in ("cost", "tokens", "epochs"):
+                put(key, "…", "counting tokens")
+            return
+        if estimate.estimated_cost_usd is not None:
+            source = "your price" if estimate.price_is_override else "the app's price list"
+            as_of = f" of {estimate.price_as_of.isoformat()}" if estimate.price_as_of else ""
+            put(
+                "cost",
+                f"about {self.settings.format_money(estimate.estimated_cost_usd)}",
+                f"${estimate.price_per_1m:g} per million tokens, from {source}{as_of}",
+            )
+        else:
+            put("cost", "unknown", estimate.cost_note or "no price is known for this model")
+        put(
+            "tokens",
+            f"{estimate.billable_tokens_total:,}",
+            f"{estimate.billable_tokens_per_epoch:,} per epoch × {estimate.epochs}",
+        )
+        how = (
+            "automatic: estimated with the provider's usual rule"
+            if estimate.epochs_auto
+            else "as you chose"
+        )
+        put("epochs", f"{estimate.epochs}", how)
+
+    def _review_blocked(self) -> str | None:
+        if self.data is not None and self.data.still_checking:
+            return "Wait until the dataset has been checked, then press Train again."
+        if self.blocking:
+            return self._blocking_text()
+        info = self.model_info
+        if info is not None and info.status_on(self.today()).availability is Availability.SHUT_DOWN:
+            return info.status_on(self.today()).sentence
+        return None
+
+    # Sending -------------------------------------------------------------------------------
+
+    def build_plan(self) -> svc.TrainingPlan:
+        """The exact bytes and settings to send (OpenAI chat JSONL; split as configured)."""
+        data, profile, model_id = self.data, self.profile, self.model_id
+        assert data is not None and profile is not None and model_id is not None
+        values = list(data.examples)
+        validation: bytes | None = None
+        if self.split_validation.isChecked():
+            train, held = export_split(
+                values,
+                self.split_percent.value(),
+                self.split_seed.value(),
+                ExportFormat.OPENAI_CHAT,
+            )
+            training, validation = train.data, held.data
+        else:
+            training = export_values(values, ExportFormat.OPENAI_CHAT).data
+            if self.file_validation.isChecked():
+                validation = self._validation_bytes
+        integration = self.wandb()
+        return svc.TrainingPlan(
+            profile=profile,
+            dataset_name=data.name,
+            training=training,
+            validation=validation,
+            model=model_id,
+            request_id=ft.new_request_id(),
+            method=self.method,
+            hyperparameters=self.hyperparameters(),
+            suffix=self.suffix.text().strip() or None,
+            seed=self.seed.value() if self.fixed_seed.isChecked() else None,
+            integrations=(integration,) if integration is not None else (),
+        )
+
+    def start(self, retry: bool = False) -> None:
+        """Send the job (``retry`` sends the same plan, looking for an earlier job first)."""
+        if self._send_worker is not None or self.setup_problem() or self._review_blocked():
+            return
+        if not retry or self.plan is None:
+            self.plan = self.build_plan()
+        plan, archive, factory, transfer = (
+            self.plan,
+            self.archive,
+            self.client_factory,
+            self.transfer,
+        )
+        self._stop.clear()
+        stop = self._stop
+        self.failure = None
+        self.error_box.hide()
+        self.progress.show()
+        self.progress.setValue(0)
+        self.stage.setText("Connecting to the provider…")
+        self.stop_button.show()
+        self.stop_button.setEnabled(True)
+        self.change_button.hide()
+        self.retry_button.hide()
+        self.send_title.setText("Sending your job")
+        self.go_to(PAGE_SEND)
+
+        def job(context: JobContext) -> object:
+            try:
+                with factory(plan.profile) as client:
+                    return svc.start_training(
+                        client,
+                        archive,
+                        plan,
+                        progress=context.progress,
+                        stage=context.yield_,
+                        should_cancel=stop.is_set,
+                        options=transfer,
+                        look_first=retry,
+                    )
+            except ft.UploadCancelled:
+                return ft.UploadCancelled()
+            except (ProviderError, openai.OpenAIError) as exc:
+                return friendly_error(exc)
+            except (ArchiveError, OSError) as exc:
+                return FriendlyError(
+                    kind=ErrorKind.UNKNOWN,
+                    message=f"The files could not be saved on this computer: {exc}",
+                    next_step="Check that the disk is not full, then try again.",
+                    retryable=True,
+                )
+
+        worker = Worker(job, name="starting the training job")
+        worker.signals.progress.connect(self._on_progress)
+        worker.signals.yielded.connect(self._on_stage)
+        worker.signals.result.connect(self._on_sent)
+        worker.signals.error.connect(self._on_send_error)
+        worker.signals.finished.connect(self._on_send_finished)
+        self._send_worker = worker
+        self._run(worker, None)
+
+    def stop_upload(self) -> None:
+        """Stop sending before the job is created."""
+        self._stop.set()
+        self.stop_button.setEnabled(False)
+        self.stage.setText("Stopping…")
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setValue(int(1000 * done / total) if total else 1000)
+
+    def _on_stage(self, text: object) -> None:
+        self.stage_log.append(str(text))
+        self.stage.setText(str(text))
+        if str(text).startswith("Creating"):
+            self.stop_button.setEnabled(False)  # the request may reach the provider now
+
+    def _on_sent(self, value: object) -> None:
+        if isinstance(value, svc.StartedJob):
+            self.started = value
+            self.progress.setValue(1000)
+            self.job_started.emit(value)
+            self._closing = True
+            self.accept()
+            return
+        if isinstance(value, ft.UploadCancelled):
+            self.send_title.setText("Upload stopped")
+            self.stage.setText("Nothing was created and nothing is billed.")
+            self.change_button.show()
+            self.retry_button.setText("Send again")
+            self.retry_button.show()
+            if self._closing:
+                self.reject()
+            return
+        assert isinstance(value, FriendlyError)
+        self._show_failure(value)
+
+    def _on_send_error(self, message: str) -> None:
+        self._show_failure(
+            FriendlyError(
+                kind=ErrorKind.UNKNOWN,
+                message=message,
+                next_step="Try again; if it keeps happening, look at the log file.",
+                retryable=True,
+            )
+        )
+
+    def _show_failure(self, friendly: FriendlyError) -> None:
+        self.failure = friendly
+        self.send_title.setText("The job was not started")
+        said = (
+            f"<br><span style='color:#5f6368'>The provider said: {friendly.provider_message}</span>"
+            if friendly.provider_message
+            else ""
+        )
+        self.error_box.setText(f"<b>{friendly.message}</b> {friendly.next_step}{said}")
+        self.error_box.show()
+        self.progress.hide()  # a full bar would read as success
+        self.stage.setText("")
+        self.change_button.show()
+        self.retry_button.setText("Try again")
+        self.retry_button.setVisible(friendly.retryable or friendly.kind is ErrorKind.UNKNOWN)
+
+    def _on_send_finished(self) -> None:
+        self._send_worker = None
+        self.stop_button.hide()
+
+    @property
+    def sending(self) -> bool:
+        """True while the upload or the create request runs."""
+        return self._send_worker is not None
+
+    def reject(self) -> None:
+        """Closing while sending stops the upload first (a created job is kept)."""
+        if self.sending:
+            self._closing = True
+            self.stop_upload()
+            return
+        super().reject()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.sending:
+            self.reject()
+            event.ignore()
+            return
+        super().closeEvent(event)
+
+    # Helpers -------------------------------------------------------------------------------
+
+    def _run(self, worker: Worker, on_result: Callable[[object], None] | None) -> None:
+        if on_result is not None:
+            worker.signals.result.connect(on_result)
+        worker.signals.error.connect(lambda message: log.info("Wizard work failed: %s", message))
+        self._hold(worker)
+        worker.start()
+
+    def _hold_here(self, worker: Worker) -> None:
+        """Keep a worker until a moment after it is done; weakly, see JobsPanel._hold_worker."""
+        self._workers.add(worker)
+        ref = weakref.ref(worker)
+        worker.signals.finished.connect(
+            lambda: QTimer.singleShot(_RELEASE_DELAY_MS, self, lambda: self._workers.discard(ref()))
+        )

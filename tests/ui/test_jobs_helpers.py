@@ -1,0 +1,156 @@
+"""Shared set-up for the Jobs tests: a fake provider, a profile whose key lives in an in-memory
+keyring, an archive folder, and Jobs panels that poll fast and are shut down afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from PySide6.QtCore import QThreadPool
+
+from desktop.api.credentials import KeyStore
+from desktop.api.jobs_service import PollPolicy, TransferOptions
+from desktop.api.profiles import OPENAI_CAPABILITIES, ProfileStore, ProviderKind, ProviderProfile
+from desktop.core.analysis import DatasetAnalysis, analyze_records
+from desktop.core.archive import JobArchive
+from desktop.core.catalog import Catalog
+from desktop.core.formats import read_dataset_bytes
+from desktop.core.paths import resources_dir
+from desktop.core.settings import AppSettings
+from desktop.ui.jobs_panel import JobsPanel
+from desktop.ui.train_wizard import PAGE_REVIEW, TrainingData, TrainWizard
+from tests.api.keyrings import MemoryKeyring
+from tests.fake_openai import DEFAULT_TEST_KEY, FakeOpenAIServer, Timing
+
+BASE = "gpt-4.1-mini-2025-04-14"
+TODAY = date(2026, 11, 22)
+PROFILE_ID = "openai-main"
+FAST = PollPolicy(
+    running=0.02, waiting=0.02, paused=0.02, unknown=0.02, error_base=0.05, error_max=0.2
+)
+SAMPLE = resources_dir() / "samples" / "customer_support.jsonl"
+
+
+def training_data(catalog: Catalog, raw: bytes, name: str = "support.jsonl") -> TrainingData:
+    """What the Dataset tab hands the wizard: the examples and the editor's checks."""
+    dataset = read_dataset_bytes(raw, ".jsonl")
+    analysis = DatasetAnalysis(catalog, BASE)
+    analysis.merge(analyze_records(list(dataset), analysis.counter))
+    return TrainingData(name, [r.value for r in dataset.examples()], analysis)
+
+
+@dataclass
+class JobsHarness:
+    """Everything a Jobs test needs; ``panel()`` makes panels that are shut down at the end."""
+
+    qtbot: object
+    server: FakeOpenAIServer
+    root: Path
+    catalog: Catalog
+    transfer: TransferOptions
+    profiles: ProfileStore = field(init=False)
+    keys: KeyStore = field(init=False)
+    keyring: MemoryKeyring = field(init=False)
+    settings: AppSettings = field(default_factory=AppSettings)
+    panels: list[JobsPanel] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.profiles = ProfileStore(self.root / "config")
+        self.profiles.add(
+            ProviderProfile(
+                id=PROFILE_ID,
+                display_name="OpenAI",
+                kind=ProviderKind.OPENAI,
+                base_url=self.server.base_url,
+                capabilities=OPENAI_CAPABILITIES,
+            )
+        )
+        self.keyring = MemoryKeyring()
+        self.keys = KeyStore(self.keyring)
+        self.keys.set(PROFILE_ID, DEFAULT_TEST_KEY)
+
+    def now(self) -> datetime:
+        """The fake provider's clock, so elapsed times read like the real thing."""
+        return datetime.fromtimestamp(self.server.clock.now(), timezone.utc)
+
+    def archive(self) -> JobArchive:
+        """The archive in this test's data folder (a new object each time, as after a restart)."""
+        return JobArchive(self.root / "archive")
+
+    def panel(self, **changes: object) -> JobsPanel:
+        """A Jobs panel on this harness's stores, polling every few milliseconds."""
+        options: dict[str, object] = {
+            "poll_policy": FAST,
+            "transfer": self.transfer,
+            "now": self.now,
+            "today": lambda: TODAY,
+        }
+        options.update(changes)
+        panel = JobsPanel(
+            self.profiles, self.keys, self.archive(), self.catalog, self.settings, **options
+        )
+        self.qtbot.addWidget(panel)  # type: ignore[attr-defined]
+        panel.resize(1300, 850)
+        panel.show()
+        self.panels.append(panel)
+        return panel
+
+    def open_wizard(self, panel: JobsPanel, data: TrainingData | None = None) -> TrainWizard:
+        """The wizard with models listed and the estimate worked out."""
+        data = data or training_data(self.catalog, SAMPLE.read_bytes())
+        wizard = panel.start_training(lambda: data)
+        self.qtbot.waitUntil(  # type: ignore[attr-defined]
+            lambda: bool(wizard.models) and wizard.estimate is not None, timeout=10_000
+        )
+        return wizard
+
+    def send(self, wizard: TrainWizard) -> None:
+        """Review and press Start; wait until the job started or failed."""
+        wizard.go_to(PAGE_REVIEW)
+        assert wizard.pages.currentIndex() == PAGE_REVIEW, wizard.problem_note.text()
+        assert wizard.start_button.isEnabled()
+        wizard.start_button.click()
+        self.qtbot.waitUntil(  # type: ignore[attr-defined]
+            lambda: not wizard.sending and bool(wizard.started or wizard.failure), timeout=15_000
+        )
+
+    def start_job(self, panel: JobsPanel, data: TrainingData | None = None) -> str:
+        """Train through the wizard; returns the new job's id."""
+        wizard = self.open_wizard(panel, data)
+        wizard.suffix.setText("support-bot")
+        self.send(wizard)
+        assert wizard.started is not None, wizard.failure
+        return wizard.started.summary.id
+
+
+@contextmanager
+def jobs_harness(
+    qtbot: object,
+    tmp_path: Path,
+    *,
+    timing: Timing | None = None,
+    transfer: TransferOptions | None = None,
+) -> Iterator[JobsHarness]:
+    """A started fake provider and a harness; everything is stopped and checked afterwards."""
+    server = FakeOpenAIServer(timing=timing or Timing(validating=1, queued=1, per_step=1))
+    server.start()
+    harness = JobsHarness(
+        qtbot,
+        server,
+        tmp_path,
+        Catalog.load(),
+        transfer or TransferOptions(retry_delay=0.01),
+    )
+    try:
+        yield harness
+    finally:
+        for panel in harness.panels:
+            panel.shutdown()
+        assert QThreadPool.globalInstance().waitForDone(10_000)
+        server.stop()
+    assert server.internal_errors == []
+    invalid = [(r.method, r.path, r.schema_errors) for r in server.requests if r.schema_errors]
+    assert invalid == []

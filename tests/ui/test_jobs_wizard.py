@@ -1,0 +1,211 @@
+"""The training wizard's choices and checks: methods, limits, suffix rules, W&B, validation."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit
+
+from desktop.api.profiles import AZURE_CAPABILITIES, ProviderKind, ProviderProfile
+from desktop.core.estimate import estimate_from_tokens
+from desktop.core.tokens import counter_for_model
+from desktop.ui.train_wizard import PAGE_REVIEW, PAGE_SETUP, TrainingData
+from tests.fake_openai.samples import chat_jsonl, dpo_jsonl
+from tests.ui.test_jobs_helpers import BASE, SAMPLE, jobs_harness, training_data
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def harness(qtbot, tmp_path):
+    with jobs_harness(qtbot, tmp_path) as harness:
+        yield harness
+
+
+def test_every_control_a_newcomer_may_not_know_has_a_tooltip(harness):
+    wizard = harness.open_wizard(harness.panel())
+    for name in (
+        "profile_combo",
+        "model_combo",
+        "method_combo",
+        "split_percent",
+        "split_seed",
+        "suffix",
+        "seed",
+        "fixed_seed",
+        "wandb_box",
+        "no_validation",
+        "split_validation",
+        "file_validation",
+    ):
+        assert getattr(wizard, name).toolTip(), name
+    for widget in (wizard.epochs, wizard.batch_size, wizard.learning_rate, wizard.beta):
+        assert widget.toolTip() and widget.spin.toolTip() and widget.auto.toolTip()
+    assert "one pass over all your examples" in wizard.epochs.toolTip()
+    assert "not billed" in wizard.no_validation.toolTip()
+    page = wizard.pages.widget(PAGE_SETUP)
+    controls = [
+        w
+        for kind in (QComboBox, QAbstractSpinBox, QLineEdit, QAbstractButton)
+        for w in page.findChildren(kind)
+    ]
+    obvious = (wizard.cancel_button, wizard.next_button)
+    untold = [
+        w.objectName() or type(w).__name__
+        for w in controls
+        if w.isVisible()
+        and not w.toolTip()
+        and w not in obvious
+        and not isinstance(w.parent(), QAbstractSpinBox)  # a spin box's own text field
+    ]
+    assert untold == []
+
+
+def test_models_come_from_the_provider_with_catalog_prices_and_dates(harness):
+    harness.server.add_model("ft:gpt-4o-mini-2024-07-18:fake-org:older:abc123")
+    wizard = harness.open_wizard(harness.panel())
+    ids = [wizard.model_combo.itemData(i) for i in range(wizard.model_combo.count())]
+    assert "gpt-4o-mini" not in ids  # an alias the provider lists is not a trainable snapshot
+    assert ids[-1] == "ft:gpt-4o-mini-2024-07-18:fake-org:older:abc123"  # train further
+    assert wizard.model_id == BASE
+    assert "$5 per million tokens" in wizard.model_note.text()
+    assert "2027-01-14" in wizard.model_note.text()
+    items = wizard.model_combo.model()
+    nano = ids.index("gpt-4.1-nano-2025-04-14")  # shut down on 2026-10-23, before TODAY
+    assert not items.item(nano).isEnabled()
+    assert "shut down" in wizard.model_combo.itemText(nano)
+
+
+def test_the_catalog_list_is_offered_when_the_provider_cannot_list(qtbot, harness):
+    harness.server.inject("server_error", method="GET", path="/models", times=None)
+    wizard = harness.panel().start_training(
+        lambda: training_data(harness.catalog, SAMPLE.read_bytes())
+    )
+    qtbot.waitUntil(lambda: "Could not get" in wizard.profile_note.text(), timeout=10_000)
+    assert "The provider had a problem on its side." in wizard.profile_note.text()
+    assert wizard.model_combo.count() > 0 and wizard.model_id == BASE
+
+
+def test_the_estimate_matches_the_core_for_the_training_part(harness):
+    wizard = harness.open_wizard(harness.panel())
+    wizard.epochs.set_value(4)
+    harness.qtbot.waitUntil(lambda: wizard.estimate is not None and wizard.estimate.epochs == 4)
+    counts = counter_for_model(BASE).count_many(list(wizard.data.examples))
+    expected = estimate_from_tokens(
+        [counts[i] for i in wizard.training_indices()], harness.catalog.get(BASE), 4
+    )
+    assert len(wizard.training_indices()) == 36  # 10 % of 40 set aside, seed 42
+    assert wizard.estimate.billable_tokens_total == expected.billable_tokens_total
+    wizard.go_to(PAGE_REVIEW)
+    tokens, detail = wizard.tiles["tokens"]
+    assert tokens.text() == f"{expected.billable_tokens_total:,}"
+    assert "× 4" in detail.text()
+    money = harness.settings.format_money(expected.estimated_cost_usd)
+    assert wizard.tiles["cost"][0].text() == f"about {money}"
+    assert wizard.start_button.text() == f"Start training (about {money})"
+    assert "4 examples set aside for validation" in wizard.review_text.text()
+
+
+def test_hyperparameters_and_wandb_are_sent_as_chosen(qtbot, harness):
+    wizard = harness.open_wizard(harness.panel())
+    wizard.epochs.set_value(2)
+    wizard.batch_size.set_value(4)
+    wizard.learning_rate.set_value(0.5)
+    wizard.no_validation.setChecked(True)
+    wizard.wandb_box.setChecked(True)
+    assert "needs a project name" in wizard.problem_note.text()
+    assert not wizard.next_button.isEnabled()
+    wizard.wandb_project.setText("support")
+    wizard.wandb_tags.setText("v2, " + "x" * 65)
+    assert "at most 64 characters" in wizard.problem_note.text()
+    wizard.wandb_tags.setText("v2, bea")
+    assert wizard.next_button.isEnabled()
+    harness.send(wizard)
+    body = harness.server.requests_to("POST", "/fine_tuning/jobs")[0].json
+    assert body["method"]["supervised"]["hyperparameters"] == {
+        "n_epochs": 2,
+        "batch_size": 4,
+        "learning_rate_multiplier": 0.5,
+    }
+    assert body["integrations"] == [
+        {"type": "wandb", "wandb": {"project": "support", "tags": ["v2", "bea"]}}
+    ]
+    assert "validation_file" not in body
+    assert len(harness.server.requests_to("POST", "/files")) == 1
+
+
+def test_preference_data_uses_dpo_with_beta(harness):
+    data = TrainingData("prefs.jsonl", training_data(harness.catalog, dpo_jsonl(20)).examples)
+    wizard = harness.open_wizard(harness.panel(), data)
+    assert wizard.method == "dpo"
+    supervised = wizard.method_combo.findData("supervised")
+    assert not wizard.method_combo.model().item(supervised).isEnabled()
+    assert wizard.beta.isVisible()
+    wizard.beta.set_value(0.3)
+    harness.send(wizard)
+    body = harness.server.requests_to("POST", "/fine_tuning/jobs")[0].json
+    assert body["method"]["type"] == "dpo"
+    assert body["method"]["dpo"]["hyperparameters"] == {"beta": 0.3}
+
+
+def test_chat_data_cannot_choose_dpo(harness):
+    wizard = harness.open_wizard(harness.panel())
+    dpo = wizard.method_combo.findData("dpo")
+    assert not wizard.method_combo.model().item(dpo).isEnabled()
+    assert "preferred and a non-preferred answer" in wizard.method_note.text()
+    assert not wizard.beta.isVisible()
+
+
+def test_suffix_rules_follow_the_profile(harness):
+    harness.profiles.add(
+        ProviderProfile(
+            id="azure",
+            display_name="Azure OpenAI (res)",
+            kind=ProviderKind.AZURE,
+            base_url=harness.server.azure_base_url,
+            capabilities=AZURE_CAPABILITIES,
+        ),
+        make_active=True,
+    )
+    harness.keys.set("azure", harness.server.api_key)
+    wizard = harness.open_wizard(harness.panel())
+    assert wizard.profile.id == "azure"
+    assert "deployed in Azure" in wizard.profile_note.text()
+    wizard.suffix.setText("bot.v2")
+    assert wizard.suffix_note.text() == "The suffix may not contain “.” for this provider."
+    assert not wizard.next_button.isEnabled()
+    wizard.suffix.setText("bot-v2")
+    assert wizard.suffix_note.text() == "" and wizard.next_button.isEnabled()
+    assert wizard.suffix.maxLength() == 64
+
+
+def test_a_validation_file_is_sent_as_it_is(tmp_path, harness):
+    path = tmp_path / "held-out.jsonl"
+    path.write_bytes(chat_jsonl(10, topic="billing"))
+    wizard = harness.open_wizard(harness.panel())
+    wizard.choose_validation_file = lambda: path
+    wizard.file_validation.setChecked(True)
+    assert wizard.validation_path.text() == str(path)
+    assert len(wizard.training_indices()) == 40
+    harness.send(wizard)
+    contents = sorted(f.content for f in harness.server.state.files.values())
+    assert chat_jsonl(10, topic="billing") in contents
+
+
+def test_too_few_examples_after_the_split_is_refused(harness):
+    data = training_data(harness.catalog, chat_jsonl(11))
+    wizard = harness.open_wizard(harness.panel(), data)
+    assert wizard.no_validation.isChecked()  # too small to split by default
+    wizard.split_validation.setChecked(True)
+    wizard.split_percent.setValue(20)
+    assert "at least 10 examples" in wizard.problem_note.text()
+    wizard.go_to(PAGE_REVIEW)
+    assert wizard.pages.currentIndex() == PAGE_SETUP
+
+
+def test_no_profile_that_can_train_is_explained(qtbot, harness):
+    harness.profiles.remove(harness.profiles.active_id)
+    panel = harness.panel()
+    assert "no provider profile that can train" in panel.status_line.text()
+    wizard = panel.start_training(lambda: training_data(harness.catalog, SAMPLE.read_bytes()))
+    assert "Add one in Settings" in wizard.profile_note.text()
+    assert not wizard.next_button.isEnabled()
