@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from desktop.core.catalog import Catalog
     from desktop.core.conversations import ConversationStore
     from desktop.core.evaluation import EvalStore
+    from desktop.core.settings import SettingsStore
     from desktop.ui.chat_panel import ChatPanel
+    from desktop.ui.jobs_panel import JobsPanel
     from desktop.ui.main_window import MainWindow
 
 log = logging.getLogger("desktop")
@@ -171,6 +173,90 @@ def build_chat_panel(window: MainWindow, services: Services, catalog: Catalog) -
     return panel
 
 
+def build_jobs_panel(
+    window: MainWindow, services: Services, catalog: Catalog, chat: ChatPanel
+) -> JobsPanel:
+    """The Jobs tab: "Train" reads the open dataset; finished models open in the Chat tab."""
+    from desktop.ui.jobs_panel import JobsPanel
+    from desktop.ui.train_wizard import TrainingData
+
+    document = window.document
+
+    def training_data() -> TrainingData | None:
+        if len(document.dataset) == 0:
+            return None
+        return TrainingData(
+            name=document.display_name,
+            examples=[record.value for record in document.dataset.examples()],
+            analysis=document.analysis,
+            still_checking=document.checking,
+        )
+
+    panel = JobsPanel(
+        profiles=services.profiles,
+        keys=services.keys,
+        archive=services.archive,
+        catalog=catalog,
+        settings=window.settings,
+        dataset_provider=training_data,
+    )
+
+    def train() -> None:
+        window.show_panel("Jobs")
+        panel.start_training(training_data)
+
+    def chat_with(model_id: str) -> None:
+        profile = services.profiles.active()
+        if profile is not None:
+            window.show_panel("Chat")
+            chat.open_model(profile.id, model_id)
+
+    window.train_requested.connect(train)
+    window.providers_changed.connect(panel.reload_sources)
+    panel.chat_with_model.connect(chat_with)
+    return panel
+
+
+@dataclass
+class AppWindow:
+    """The main window and the panels wired into it."""
+
+    window: MainWindow
+    services: Services
+    chat: ChatPanel
+    jobs: JobsPanel
+    notices: list[str]
+
+    def shutdown(self) -> None:
+        """Stop background work before the process exits."""
+        self.chat.cancel_work()
+        self.jobs.shutdown()
+
+
+def build_app_window(settings_store: SettingsStore) -> AppWindow:
+    """Create the stores, the main window and its panels, connected to one another."""
+    from desktop.core.catalog import Catalog
+    from desktop.core.journal import RecoveryJournal, default_journal_folder
+    from desktop.ui.main_window import MainWindow
+    from desktop.ui.settings_dialog import SettingsDialog
+
+    catalog = Catalog.load()
+    notices: list[str] = []
+    services = build_services(notices.append)
+    window = MainWindow(
+        settings=settings_store.load(),
+        settings_store=settings_store,
+        catalog=catalog,
+        journal=RecoveryJournal(default_journal_folder()),
+        settings_dialog=lambda parent: SettingsDialog(services.profiles, services.keys, parent),
+    )
+    chat = build_chat_panel(window, services, catalog)
+    window.set_panel("Chat", chat)
+    jobs = build_jobs_panel(window, services, catalog, chat)
+    window.set_panel("Jobs", jobs)
+    return AppWindow(window, services, chat, jobs, notices)
+
+
 def run_app(args: Sequence[str]) -> int:
     """Start the desktop app; returns the process exit code."""
     options = parse_app_args(args)
@@ -178,11 +264,7 @@ def run_app(args: Sequence[str]) -> int:
     tune_interpreter()
     from PySide6.QtWidgets import QApplication, QMessageBox
 
-    from desktop.core.catalog import Catalog
-    from desktop.core.journal import RecoveryJournal, default_journal_folder
     from desktop.core.settings import SettingsStore, default_settings_path
-    from desktop.ui.main_window import MainWindow
-    from desktop.ui.settings_dialog import SettingsDialog
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_ID)
@@ -190,25 +272,15 @@ def run_app(args: Sequence[str]) -> int:
     app.setApplicationVersion(__version__)
     app.setOrganizationName(APP_ID)
     store = SettingsStore(default_settings_path())
-    settings = store.load()
-    catalog = Catalog.load()
-    notices: list[str] = []
-    services = build_services(notices.append)
-    window = MainWindow(
-        settings=settings,
-        settings_store=store,
-        catalog=catalog,
-        journal=RecoveryJournal(default_journal_folder()),
-        settings_dialog=lambda parent: SettingsDialog(services.profiles, services.keys, parent),
-    )
-    chat = build_chat_panel(window, services, catalog)
-    window.set_panel("Chat", chat)
-    app.aboutToQuit.connect(chat.cancel_work)
+    built = build_app_window(store)
+    window = built.window
+    app.aboutToQuit.connect(built.shutdown)
+    built.jobs.resume_monitoring()
     sys.excepthook = make_excepthook(
         lambda text: QMessageBox.warning(window, APP_NAME, text), log_path
     )
     window.show()
-    for notice in notices:
+    for notice in built.notices:
         window.show_error(notice)
     if store.set_aside is not None:
         window.show_info(

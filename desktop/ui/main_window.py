@@ -135,6 +135,8 @@ class MainWindow(QMainWindow):
 
     #: The provider settings dialog was closed: profiles or keys may have changed.
     providers_changed = Signal()
+    #: The user asked to train a model on the open dataset.
+    train_requested = Signal()
 
     def __init__(
         self,
@@ -369,6 +371,16 @@ class MainWindow(QMainWindow):
                 "S&plit into Training and Validation…",
                 self.split_dataset,
                 tip="Save a training file and a validation file.",
+            )
+        )
+        tools.addSeparator()
+        tools.addAction(
+            self._action(
+                "train",
+                "T&rain a Model on This Dataset…",
+                self.train_requested.emit,
+                "Ctrl+T",
+                tip="Upload the dataset to your provider and start a fine-tuning job.",
             )
         )
         help_menu = self.menuBar().addMenu("&Help")

@@ -1,0 +1,65 @@
+"""The app as run_app builds it: the panels sit in their tabs and talk to one another."""
+
+from __future__ import annotations
+
+import keyring
+import pytest
+from PySide6.QtCore import QThreadPool
+
+from desktop.api.profiles import profile_from_template
+from desktop.app import build_app_window
+from desktop.core.settings import SettingsStore
+from desktop.ui.chat_panel import ChatPanel
+from desktop.ui.jobs_panel import JobsPanel
+from tests.api.keyrings import MemoryKeyring
+
+
+@pytest.fixture
+def built(qtbot, tmp_path):
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    app_window = build_app_window(SettingsStore(tmp_path / "settings.json"))
+    qtbot.addWidget(app_window.window)
+    yield app_window
+    app_window.shutdown()
+    QThreadPool.globalInstance().waitForDone(5000)
+    keyring.set_keyring(previous)
+
+
+def tab(window, title):
+    tabs = window.tabs
+    return next(tabs.widget(i) for i in range(tabs.count()) if tabs.tabText(i) == title)
+
+
+def test_jobs_and_chat_tabs_hold_the_real_panels(built):
+    assert isinstance(tab(built.window, "Jobs"), JobsPanel)
+    assert isinstance(tab(built.window, "Chat"), ChatPanel)
+    assert [built.window.tabs.tabText(i) for i in range(built.window.tabs.count())] == [
+        "Dataset",
+        "Jobs",
+        "Chat",
+    ]
+    assert built.notices == []
+
+
+def test_a_chat_reply_becomes_an_undoable_example(built):
+    window = built.window
+    window.new_dataset()
+    before = len(window.document.dataset)
+    value = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
+    built.chat.services.add_example(value)
+    assert len(window.document.dataset) == before + 1
+    assert window.document.dataset[-1].value == value
+    window.document.undo_stack.undo()
+    assert len(window.document.dataset) == before
+
+
+def test_train_action_opens_the_wizard_on_the_jobs_tab(built, qtbot):
+    window = built.window
+    built.services.profiles.add(profile_from_template("openai"), make_active=True)
+    window.open_sample()
+    qtbot.waitUntil(lambda: not window.document.checking, timeout=10000)
+    window.actions["train"].trigger()
+    assert window.tabs.currentWidget() is built.jobs
+    assert built.jobs.wizard is not None
+    built.jobs.wizard.reject()
