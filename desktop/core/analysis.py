@@ -134,23 +134,52 @@ def analyze_records_parallel(
 
     Token counting holds the interpreter lock, so threads do not help; contiguous slices go to
     other processes while this one analyses the first slice. Results come back in file order.
+    Forked workers inherit the records; only spawned ones (other systems) receive a copy.
     """
     workers = workers or os.cpu_count() or 1
     counter = counter_for_model(model_id)
     if workers <= 1 or len(records) < PARALLEL_MIN_RECORDS:
         return analyze_records(records, counter)
     size = -(-len(records) // workers)
-    slices = [list(records[i : i + size]) for i in range(0, len(records), size)]
-    with ProcessPoolExecutor(len(slices) - 1, mp_context=_process_context()) as pool:
-        futures = [pool.submit(_analyze_slice, part, model_id) for part in slices[1:]]
-        results = analyze_records(slices[0], counter)
+    bounds = [(start, min(start + size, len(records))) for start in range(0, len(records), size)]
+    context = _process_context()
+    shared = records if context.get_start_method() == "fork" else None
+    with ProcessPoolExecutor(
+        len(bounds) - 1,
+        mp_context=context,
+        initializer=_receive_records,
+        initargs=(shared, model_id),
+    ) as pool:
+        futures = [
+            pool.submit(_analyze_slice, start, end, None if shared else records[start:end])
+            for start, end in bounds[1:]
+        ]
+        first_start, first_end = bounds[0]
+        results = analyze_records(records[first_start:first_end], counter)
         for future in futures:
             results.extend(future.result())
     return results
 
 
-def _analyze_slice(records: list[Record], model_id: str) -> list[RecordAnalysis]:
-    return analyze_records(records, counter_for_model(model_id))
+@dataclass
+class _WorkerState:
+    """What a worker process was handed when it started (it lives only in that process)."""
+
+    records: Sequence[Record] | None = None
+    model_id: str = ""
+
+
+_worker_state = _WorkerState()
+
+
+def _receive_records(records: Sequence[Record] | None, model_id: str) -> None:
+    _worker_state.records = records
+    _worker_state.model_id = model_id
+
+
+def _analyze_slice(start: int, end: int, records: Sequence[Record] | None) -> list[RecordAnalysis]:
+    part = records if records is not None else (_worker_state.records or ())[start:end]
+    return analyze_records(part, counter_for_model(_worker_state.model_id))
 
 
 def _process_context() -> multiprocessing.context.BaseContext:
