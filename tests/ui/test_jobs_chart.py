@@ -28,6 +28,7 @@ from desktop.ui.job_view import JobRecord, JobView
 from desktop.ui.jobs_panel import JobsPanel
 from desktop.ui.loss_chart import MAX_DRAWN_POINTS, LossChart
 from tests.api.keyrings import MemoryKeyring
+from tests.ui.test_jobs_helpers import destroy
 
 pytestmark = pytest.mark.gui
 
@@ -70,9 +71,19 @@ def long_events() -> list[dict]:
 
 
 @pytest.fixture
-def chart(qtbot) -> LossChart:
+def owned():
+    """Widgets the test creates; deleted on the UI thread once background work is done."""
+    widgets: list = []
+    yield widgets
+    assert QThreadPool.globalInstance().waitForDone(10_000)
+    for widget in widgets:
+        destroy(widget)
+
+
+@pytest.fixture
+def chart(owned) -> LossChart:
     chart = LossChart()
-    qtbot.addWidget(chart)
+    owned.append(chart)
     chart.resize(1100, 650)
     chart.show()
     return chart
@@ -131,7 +142,7 @@ def test_fifty_thousand_steps_are_thinned_and_drawn_quickly(qtbot, chart, long_e
 
 
 def test_the_panel_stays_responsive_while_a_long_job_opens(
-    qtbot, tmp_path, long_events, monkeypatch
+    qtbot, tmp_path, long_events, monkeypatch, owned
 ):
     """The longest pause of the UI thread while a 50,000-step job is read on the pool, and
     the time the UI thread spends showing it.
@@ -151,7 +162,7 @@ def test_the_panel_stays_responsive_while_a_long_job_opens(
     previous = sys.getswitchinterval()
     tune_interpreter()  # as the app does at start
     try:
-        worst = _open_long_job(qtbot, tmp_path, long_events)
+        worst = _open_long_job(qtbot, tmp_path, long_events, owned)
     finally:
         sys.setswitchinterval(previous)
     print(f"showing the 50,000-step snapshot took {max(shown) * 1000:.0f} ms on the UI thread")
@@ -159,7 +170,7 @@ def test_the_panel_stays_responsive_while_a_long_job_opens(
     assert worst < 500
 
 
-def _open_long_job(qtbot, tmp_path, long_events) -> int:
+def _open_long_job(qtbot, tmp_path, long_events, owned) -> int:
     archive = JobArchive(tmp_path / "archive")
     archive.save_job(
         "old-provider",
@@ -183,7 +194,7 @@ def _open_long_job(qtbot, tmp_path, long_events) -> int:
         Catalog.load(),
         AppSettings(),
     )
-    qtbot.addWidget(panel)
+    owned.append(panel)
     panel.resize(1300, 850)
     panel.show()
     qtbot.waitExposed(panel)  # the first paint of a new window is not what is measured
@@ -261,9 +272,9 @@ def test_an_empty_job_says_so(chart):
     assert not chart.empty_text.isVisible()
 
 
-def test_the_chart_exports_a_picture_and_a_table(qtbot, tmp_path):
+def test_the_chart_exports_a_picture_and_a_table(qtbot, tmp_path, owned):
     view = JobView(Catalog.load(), AppSettings().format_money)
-    qtbot.addWidget(view)
+    owned.append(view)
     view.resize(1100, 700)
     view.show()
     from desktop.core.jobs import JobSummary

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QThreadPool
+from PySide6.QtWidgets import QWidget
 
 from desktop.api.credentials import KeyStore
 from desktop.api.jobs_service import PollPolicy, TransferOptions
@@ -92,7 +94,6 @@ class JobsHarness:
         panel = JobsPanel(
             self.profiles, self.keys, self.archive(), self.catalog, self.settings, **options
         )
-        self.qtbot.addWidget(panel)  # type: ignore[attr-defined]
         panel.resize(1300, 850)
         panel.show()
         self.panels.append(panel)
@@ -126,6 +127,17 @@ class JobsHarness:
         return wizard.started.summary.id
 
 
+def destroy(widget: QWidget) -> None:
+    """Close and delete a top-level widget now, on this (the UI) thread.
+
+    Left to Python, a parentless widget kept alive only by its own signal connections is
+    freed by the cyclic garbage collector, which may run on a pool thread and take the whole
+    widget tree down there.
+    """
+    widget.close()
+    shiboken6.delete(widget)
+
+
 @contextmanager
 def jobs_harness(
     qtbot: object,
@@ -151,6 +163,8 @@ def jobs_harness(
             panel.shutdown()
         assert QThreadPool.globalInstance().waitForDone(10_000)
         server.stop()
+        for panel in harness.panels:
+            destroy(panel)
     assert server.internal_errors == []
     invalid = [(r.method, r.path, r.schema_errors) for r in server.requests if r.schema_errors]
     assert invalid == []
