@@ -130,7 +130,15 @@ def test_a_job_is_followed_to_success_with_curves_checkpoints_and_results(qtbot,
     server = harness.server
 
     server.advance(2 + 50)  # checked, queued, then 50 of 108 steps
-    qtbot.waitUntil(lambda: len(panel.view.chart.series["train_loss"]) == 50, timeout=10_000)
+    # a poll may see the steps before the new status; the next one brings the checkpoint
+    qtbot.waitUntil(
+        lambda: (
+            len(panel.view.chart.series["train_loss"]) == 50
+            and view_status(panel) == "running"
+            and panel.view.checkpoints_model.rowCount() == 1
+        ),
+        timeout=10_000,
+    )
     chart = panel.view.chart
     raw = [m["train_loss"] for m in server.job(job_id).metrics]
     assert list(chart.raw_items["train_loss"].yData) == raw
