@@ -23,6 +23,7 @@ import logging
 import re
 import uuid
 import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -96,6 +97,10 @@ class PreparedSource:
     container: SourceLayout
     suffix: str
     records: _SourceRecords
+    #: Which records of the open dataset were the source's own when it was prepared (None
+    #: when no records were given). Records edited since are other objects, so the first
+    #: write's identity check still journals them.
+    known: dict[int, tuple[Record, int]] | None = None
 
 
 def default_journal_folder() -> Path:
@@ -161,11 +166,19 @@ class RecoveryJournal:
             self._collect_sources()
         return True
 
-    def prepare_source(self, source_path: Path) -> PreparedSource | None:
+    def prepare_source(
+        self,
+        source_path: Path,
+        records: Iterable[Record] | None = None,
+        pause: Callable[[], object] | None = None,
+    ) -> PreparedSource | None:
         """Read, hash and copy a source file: the slow part of a session's first write.
 
         Touches no dataset, so the app runs it in a worker right after opening a large file
         and hands the result to ``write``; None when the file cannot be read or copied.
+        ``records``, a snapshot of the open dataset's records, are matched to the source's
+        lines here too, so the first write does not walk the whole file on the UI thread.
+        ``pause`` is called between lines (a worker's checkpoint, so the UI thread goes first).
         """
         try:
             data = Path(source_path).read_bytes()
@@ -177,7 +190,7 @@ class RecoveryJournal:
         suffix = Path(source_path).suffix
         container = sniff_container(data, suffix)
         try:
-            records = _SourceRecords(data, container, suffix)
+            source_records = _SourceRecords(data, container, suffix, pause)
             sha = hashlib.sha256(data).hexdigest()
             copy = self._source_copy(sha)
             if not copy.exists():
@@ -188,7 +201,8 @@ class RecoveryJournal:
                 "The source %s cannot be kept (%s); journalling every record.", source_path, exc
             )
             return None
-        return PreparedSource(Path(source_path), sha, container, suffix, records)
+        known = source_records.match(records, pause) if records is not None else None
+        return PreparedSource(Path(source_path), sha, container, suffix, source_records, known)
 
     def _start_session(
         self, dataset: Dataset, source_path: Path | None, prepared: PreparedSource | None
@@ -205,7 +219,9 @@ class RecoveryJournal:
         session.container = prepared.container
         session.suffix = prepared.suffix
         session.source_records = len(prepared.records)
-        session.known = prepared.records.match(dataset)
+        session.known = (
+            prepared.known if prepared.known is not None else prepared.records.match(dataset)
+        )
         return session
 
     def _recipe(self, session_id: str, session: _Session, dataset: Dataset) -> dict[str, Any]:
@@ -368,13 +384,23 @@ class _SourceRecords:
     first write of a large file stays quick; other containers are read as the app reads them.
     """
 
-    def __init__(self, data: bytes, container: SourceLayout, suffix: str) -> None:
+    def __init__(
+        self,
+        data: bytes,
+        container: SourceLayout,
+        suffix: str,
+        pause: Callable[[], object] | None = None,
+    ) -> None:
         self._container = container
         self._lines: list[tuple[int, bytes, bytes]] = []
         self._records: list[Record] = []
         if container is SourceLayout.JSONL:
             _, body = split_bom(data)
-            self._lines = [(number, raw, eol) for number, raw, eol, _ in iter_lines(body)]
+            lines = self._lines
+            for number, raw, eol, _ in iter_lines(body):
+                lines.append((number, raw, eol))
+                if pause is not None:
+                    pause()
         else:
             self._records = list(read_dataset_bytes(data, suffix))
 
@@ -391,15 +417,21 @@ class _SourceRecords:
             id=record_id, line=line, raw=raw, eol=eol, state=state, kind=kind, error=error
         )
 
-    def match(self, dataset: Dataset) -> dict[int, tuple[Record, int]]:
+    def match(
+        self, dataset: Iterable[Record], pause: Callable[[], object] | None = None
+    ) -> dict[int, tuple[Record, int]]:
         """Which records of ``dataset`` are exactly a source record, and which one."""
         if self._container is SourceLayout.JSONL:
-            return self._match_lines(dataset)
+            return self._match_lines(dataset, pause)
         return self._match_items(dataset)
 
-    def _match_lines(self, dataset: Dataset) -> dict[int, tuple[Record, int]]:
+    def _match_lines(
+        self, dataset: Iterable[Record], pause: Callable[[], object] | None
+    ) -> dict[int, tuple[Record, int]]:
         known = {}
         for record in dataset:
+            if pause is not None:
+                pause()
             line = record.line
             if record.raw is None or line is None or not 1 <= line <= len(self._lines):
                 continue
@@ -408,7 +440,7 @@ class _SourceRecords:
                 known[record.id] = (record, line - 1)
         return known
 
-    def _match_items(self, dataset: Dataset) -> dict[int, tuple[Record, int]]:
+    def _match_items(self, dataset: Iterable[Record]) -> dict[int, tuple[Record, int]]:
         """Items are matched by line in read order (a JSON array may hold several per line)."""
         cursor: dict[int | None, int] = {}
         for index, fresh in enumerate(self._records):

@@ -1171,9 +1171,10 @@ class MainWindow(QMainWindow):
         if self.journal is None or path is None:
             return
         journal = self.journal
+        records = list(self.document.dataset)  # matched to the file's lines in the worker
 
-        def job(_context: JobContext) -> PreparedSource | None:
-            return journal.prepare_source(path)
+        def job(context: JobContext) -> PreparedSource | None:
+            return journal.prepare_source(path, records, context.checkpoint)
 
         worker = Worker(job, name=f"keeping a recovery copy of {path.name}")
         worker.signals.result.connect(self._on_journal_prepared)

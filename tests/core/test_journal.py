@@ -416,19 +416,25 @@ def test_any_edit_sequence_is_restored_exactly(ops, newline, trailing):
         assert all(r.state is not LineState.BLANK or r.to_bytes() == b"" for r in restored)
 
 
-def test_prepared_source_spares_the_first_write_from_reading_the_file(tmp_path):
+@pytest.mark.parametrize("with_snapshot", [False, True])
+def test_prepared_source_spares_the_first_write_from_reading_the_file(tmp_path, with_snapshot):
     source = tmp_path / "data.jsonl"
     lines = [json.dumps({"messages": [{"role": "user", "content": f"q{i}"}]}) for i in range(200)]
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     dataset = read_dataset(source)
     journal = RecoveryJournal(tmp_path / "journal")
-    prepared = journal.prepare_source(source)
+    # With a snapshot of the records the matching is done here too (in the app: in a worker).
+    prepared = journal.prepare_source(source, list(dataset) if with_snapshot else None)
     assert prepared is not None
+    assert (prepared.known is not None) is with_snapshot
     source.unlink()  # the write must not need the file any more
+    # Edits after the snapshot: a changed example, a removed one and a new one.
     dataset.set_value(dataset[5].id, {"messages": [{"role": "user", "content": "edited"}]})
+    dataset.remove(dataset[9].id)
+    dataset.insert(0, dataset.make_record({"messages": [{"role": "user", "content": "new"}]}))
     assert journal.write("s1", dataset, source, prepared)
     (entry,) = journal.pending()
-    assert entry.edited_count == 1
+    assert entry.edited_count == 2
     restored = journal.restore(entry)
     assert restored.to_bytes() == dataset.to_bytes()
-    assert sum(r.raw is not None for r in restored) == 199
+    assert sum(r.raw is not None for r in restored) == 198
