@@ -343,9 +343,9 @@ class DatasetAnalysis:
             return False
         return not any(f.blocking for f in self.dataset_findings())
 
-    def token_totals(self) -> list[int]:
-        """Token count of every counted example (for the length histogram)."""
-        return [r.tokens.total for r in self._results.values() if r.tokens is not None]
+    def length_counts(self) -> list[tuple[int, int]]:
+        """(tokens, number of examples that long) per distinct length, for the histogram."""
+        return self._totals.length_counts()
 
     def estimate(self) -> Estimate:
         """Tokens, billable tokens, epochs and cost for the current model and epoch choice."""

@@ -62,18 +62,26 @@ TIPS = {
 }
 
 
-def _log_bins(values: Sequence[int], bins: int = 30) -> tuple[np.ndarray, np.ndarray]:
-    """Counts and edges of a histogram on a log scale (lengths span several magnitudes)."""
-    data = np.asarray([v for v in values if v > 0], dtype=float)
-    if data.size == 0:
+def _log_bins(
+    length_counts: Sequence[tuple[int, int]], bins: int = 30
+) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and edges of a histogram on a log scale (lengths span several magnitudes).
+
+    Takes (length, how many) pairs rather than one value per example, so redrawing after an
+    edit costs the number of distinct lengths, not the number of examples.
+    """
+    pairs = [(tokens, count) for tokens, count in length_counts if tokens > 0]
+    if not pairs:
         return np.zeros(0), np.zeros(1)
-    low = math.floor(math.log10(data.min()) * 4) / 4
-    high = math.ceil(math.log10(data.max()) * 4) / 4
+    lengths = np.log10(np.asarray([tokens for tokens, _ in pairs], dtype=float))
+    weights = np.asarray([count for _, count in pairs], dtype=float)
+    low = math.floor(lengths.min() * 4) / 4
+    high = math.ceil(lengths.max() * 4) / 4
     if high <= low:
         high = low + 0.25
     edges = np.linspace(low, high, bins + 1)
-    counts, _ = np.histogram(np.log10(data), bins=edges)
-    return counts, edges
+    counts, _ = np.histogram(lengths, bins=edges, weights=weights)
+    return counts.astype(np.int64), edges
 
 
 class EstimatorPanel(QWidget):
@@ -319,8 +327,7 @@ class EstimatorPanel(QWidget):
 
     def refresh_histogram(self) -> None:
         """Redraw the token-length histogram and the limit line."""
-        totals = self.document.analysis.token_totals()
-        counts, edges = _log_bins(totals)
+        counts, edges = _log_bins(self.document.analysis.length_counts())
         estimate = self.estimate()
         limit = estimate.token_limit if estimate is not None else None
         shown = (counts.tobytes(), edges.tobytes(), limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -239,3 +240,5 @@ def test_running_totals_match_recomputation(ops, epochs):
         assert got.billable_tokens_per_epoch == sum(min(cap, v.total) for v in values)
         assert got.estimated_examples == sum(v.estimated for v in values)
         assert got == estimate_from_tokens(values, info, epochs)
+        expected_lengths = sorted(Counter(v.total for v in values).items())
+        assert totals.length_counts() == expected_lengths
