@@ -39,7 +39,8 @@ READ_FINDING_CODES: Mapping[str, str] = {
 #: Every code the analysis can report, for filters and documentation.
 ALL_FINDING_CODES: Mapping[str, str] = {**READ_FINDING_CODES, **FINDING_CODES}
 
-#: Analyse this many records between checks for cancellation in a worker.
+#: Count the tokens of this many records at a time (large enough for parallel encoding,
+#: small enough that a worker soon reaches its next checkpoint).
 BATCH_SIZE = 2048
 #: Below this many records, starting other processes costs more than it saves.
 PARALLEL_MIN_RECORDS = 20_000
@@ -99,7 +100,9 @@ def analyze_records(
 ) -> list[RecordAnalysis]:
     """Analyse many records, counting tokens in parallel batches (pure: safe in a worker).
 
-    Stops early, returning what it has, when ``should_continue`` returns False.
+    ``should_continue`` is called between records (a worker passes its checkpoint, which
+    also lets the UI thread go first); when it returns False the analysis stops early and
+    returns what it has.
     """
     results: list[RecordAnalysis] = []
     for start in range(0, len(records), BATCH_SIZE):
@@ -111,6 +114,8 @@ def analyze_records(
         counts = counter.count_many(values)
         counted = {r.id: (v, t) for r, v, t in zip(examples, values, counts, strict=True)}
         for record in batch:
+            if should_continue is not None and not should_continue():
+                return results
             entry = counted.get(record.id)
             if entry is None:
                 results.append(analyze_record(record, counter))

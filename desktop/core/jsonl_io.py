@@ -40,8 +40,14 @@ def split_bom(data: bytes) -> tuple[bytes, bytes]:
 
 def dominant_newline(data: bytes) -> bytes:
     """The line ending most lines use, so new records match the file's style."""
-    newlines = data.count(b"\n")
-    crlf = data.count(b"\r\n")
+    return newline_by_count(crlf=data.count(b"\r\n"), newlines=data.count(b"\n"))
+
+
+def newline_by_count(*, crlf: int, newlines: int) -> bytes:
+    """CRLF when at least half of the ``newlines`` line endings are ``crlf``, else LF.
+
+    Lets a reader that sees every line's ending decide without counting the file again.
+    """
     return b"\r\n" if crlf and crlf * 2 >= newlines else b"\n"
 
 

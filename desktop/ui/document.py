@@ -32,8 +32,8 @@ from desktop.core.formats import (
 )
 from desktop.core.jsonl_io import (
     ReadCancelled,
-    dominant_newline,
     iter_records,
+    newline_by_count,
     save_jsonl,
     split_bom,
 )
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 LOAD_CHUNK = 2000
 #: The first chunk is small so rows appear at once.
 FIRST_CHUNK = 200
+#: Merge this many results between checkpoints when checking the whole dataset.
+FINDINGS_SLICE = 4096
 #: Typing pause before the edited example is re-counted (milliseconds).
 ANALYSIS_DEBOUNCE_MS = 150
 #: Pause before the findings list and whole-dataset checks refresh (milliseconds).
@@ -78,9 +80,15 @@ class _Start:
     """First message of a reading job: how to build the dataset that rows are added to."""
 
     bom: bytes
-    newline: bytes
     ids: Iterator[int]
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """Last message of a complete read: the line ending new records should use."""
+
+    newline: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +117,19 @@ class FindingsReport:
 
 
 def _findings_job(
-    catalog: Catalog, model_id: str, results: list[RecordAnalysis], _context: JobContext
+    catalog: Catalog, model_id: str, results: list[RecordAnalysis], context: JobContext
 ) -> FindingsReport:
-    """Whole-dataset checks over immutable results (pure: the live analysis is not touched)."""
+    """Whole-dataset checks over immutable results (pure: the live analysis is not touched).
+
+    Stops at checkpoints between steps so the UI thread goes first; a cancelled check's
+    report is never shown.
+    """
     copy = DatasetAnalysis(catalog, model_id)
-    copy.merge(results)
+    for start in range(0, len(results), FINDINGS_SLICE):
+        copy.merge(results[start : start + FINDINGS_SLICE])
+        context.checkpoint()
+    copy.dataset_findings()  # the longest single step; cached for findings() below
+    context.checkpoint()
     findings = copy.findings()
     counts = dict.fromkeys(Severity, 0)
     for finding in findings:
@@ -123,7 +139,12 @@ def _findings_job(
 
 
 def _read_job(path: Path, counter: TokenCounter, context: JobContext) -> None:
-    """Read, classify and analyse a file in chunks, handing each chunk to the UI thread."""
+    """Read, classify and analyse a file in chunks, handing each chunk to the UI thread.
+
+    Calls the context's checkpoint after every record so that the UI thread, which paints
+    the rows as they arrive, always goes first.
+    """
+    checkpoint = context.checkpoint
     data = read_file_bytes(path)
     if sniff_container(data, path.suffix) is not SourceLayout.JSONL:
         try:
@@ -133,27 +154,40 @@ def _read_job(path: Path, counter: TokenCounter, context: JobContext) -> None:
         context.yield_(_Whole(dataset))
         records = list(dataset)
         for start in range(0, len(records), LOAD_CHUNK):
+            results = analyze_records(records[start : start + LOAD_CHUNK], counter, checkpoint)
             if context.cancelled:
                 return
-            chunk = records[start : start + LOAD_CHUNK]
-            context.yield_(_Rows([], analyze_records(chunk, counter)))
+            context.yield_(_Rows([], results))
         return
     bom, body = split_bom(data)
     ids = itertools.count(1)
-    context.yield_(_Start(bom, dominant_newline(body), ids, len(body)))
+    context.yield_(_Start(bom, ids, len(body)))
     chunk: list[Record] = []
     limit = FIRST_CHUNK
+    crlf = newlines = 0  # the file's line endings, counted on the way (not in a pass before)
     try:
         for record in iter_records(body, ids, context.progress):
+            if record.eol:
+                newlines += 1
+                crlf += record.eol == b"\r\n"
             chunk.append(record)
             if len(chunk) >= limit:
-                context.yield_(_Rows(chunk, analyze_records(chunk, counter)))
+                results = analyze_records(chunk, counter, checkpoint)
+                if context.cancelled:
+                    return
+                context.yield_(_Rows(chunk, results))
                 chunk = []
                 limit = LOAD_CHUNK
+            elif not checkpoint():
+                return
     except ReadCancelled:
         return
-    if chunk and not context.cancelled:
-        context.yield_(_Rows(chunk, analyze_records(chunk, counter)))
+    results = analyze_records(chunk, counter, checkpoint)
+    if context.cancelled:
+        return
+    if chunk:
+        context.yield_(_Rows(chunk, results))
+    context.yield_(_End(newline_by_count(crlf=crlf, newlines=newlines)))
 
 
 def _analyze_job(
@@ -162,10 +196,10 @@ def _analyze_job(
     """Analyse records in chunks (after a model change or a large bulk edit)."""
     total = len(records)
     for start in range(0, total, LOAD_CHUNK):
+        chunk = records[start : start + LOAD_CHUNK]
+        results = analyze_records(chunk, counter, context.checkpoint)
         if context.cancelled:
             return
-        chunk = records[start : start + LOAD_CHUNK]
-        results = analyze_records(chunk, counter, lambda: not context.cancelled)
         context.yield_((generation, chunk, results))
         context.progress(min(total, start + LOAD_CHUNK), total)
 
@@ -367,12 +401,13 @@ class DatasetDocument(QObject):
         if self._load_worker is None or self.sender() is not self._load_worker.signals:
             return  # a chunk from a read that was cancelled
         if isinstance(item, _Start):
-            dataset = Dataset(
-                bom=item.bom, newline=item.newline, layout=SourceLayout.JSONL, id_source=item.ids
-            )
+            dataset = Dataset(bom=item.bom, layout=SourceLayout.JSONL, id_source=item.ids)
             self.dataset = dataset
             self.table.set_dataset(dataset, self.analysis, loading=True)
             self.dataset_replaced.emit()
+            return
+        if isinstance(item, _End):
+            self.dataset.newline = item.newline
             return
         if isinstance(item, _Whole):
             self.dataset = item.dataset

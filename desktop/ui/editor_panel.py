@@ -323,7 +323,7 @@ class DatasetEditorPanel(QWidget):
 
         def job(context: JobContext) -> list[int]:
             facts = build_row_facts(records, results, severity, codes) if needs_facts else {}
-            return compute_view(records, facts, query, lambda: not context.cancelled)
+            return compute_view(records, facts, query, context.checkpoint)
 
         worker = Worker(job, name="searching")
         worker.signals.result.connect(self._on_view_result)

@@ -1,20 +1,105 @@
 """The one way the UI runs slow work: a QRunnable on the global QThreadPool.
 
 The job runs on a pool thread and never touches widgets; it talks to the UI thread only
-through the signals of a separate QObject (queued connections), and checks a cancel flag
-between chunks so a user can stop a long read.
+through the signals of a separate QObject (queued connections), and calls its context's
+``checkpoint`` between small steps, which both stops a cancelled job and lets the UI thread go
+first (see ``UiFirst``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import (
+    QAbstractEventDispatcher,
+    QCoreApplication,
+    QEvent,
+    QObject,
+    QRunnable,
+    QThreadPool,
+    Signal,
+)
 
 log = logging.getLogger(__name__)
+
+#: The longest a worker waits for the UI thread at one checkpoint, so that a UI thread busy
+#: for long (a modal wait, a huge paint) slows background work down but never stops it.
+MAX_UI_WAIT_S = 0.1
+
+
+class UiFirst:
+    """Lets the UI thread go first whenever it has events to handle.
+
+    Python runs one thread at a time. A worker busy in Python code keeps the interpreter for a
+    whole switch interval each time the UI thread asks for it, and painting the examples table
+    asks for it thousands of times (every ``data()`` call is Python), so a paint that takes
+    10 ms alone took most of a second beside a busy worker. So: the first event the UI thread
+    handles after waking closes a gate, the gate opens again when the UI thread is about to
+    sleep, and workers wait at the gate (without holding the interpreter) at their checkpoints.
+
+    There is one gate per process because the interpreter lock it shares out is one per
+    process; ``attach`` hooks it to the running application the first time a worker starts.
+    """
+
+    def __init__(self) -> None:
+        self._idle = threading.Event()
+        self._idle.set()
+        self._busy_since = 0.0
+        self._app: weakref.ref[QCoreApplication] | None = None
+
+    def attach(self, app: QCoreApplication) -> None:
+        """Watch ``app``'s UI thread (once per application; call on the UI thread)."""
+        if self._app is not None and self._app() is app:
+            return
+        dispatcher = QAbstractEventDispatcher.instance(app.thread())
+        if dispatcher is None:
+            return
+        watcher = _EventWatcher(self, app)
+        app.installEventFilter(watcher)
+        dispatcher.aboutToBlock.connect(watcher.on_idle)
+        self._app = weakref.ref(app)
+
+    def busy(self) -> None:
+        """The UI thread is handling an event: workers wait at their next checkpoint."""
+        if self._idle.is_set():
+            self._busy_since = time.monotonic()
+            self._idle.clear()
+
+    def idle(self) -> None:
+        """The UI thread has nothing left to do: workers go on."""
+        self._idle.set()
+
+    def wait(self) -> None:
+        """Wait while the UI thread is busy (for at most ``MAX_UI_WAIT_S`` since it woke)."""
+        if self._idle.is_set():
+            return
+        remaining = self._busy_since + MAX_UI_WAIT_S - time.monotonic()
+        if remaining > 0:
+            self._idle.wait(remaining)
+
+
+class _EventWatcher(QObject):
+    """Tells the gate when the UI thread starts handling events and when it goes idle."""
+
+    def __init__(self, gate: UiFirst, app: QCoreApplication) -> None:
+        super().__init__(app)
+        self._gate = gate
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        self._gate.busy()
+        return False
+
+    def on_idle(self) -> None:
+        self._gate.idle()
+
+
+#: The process's gate (see ``UiFirst``).
+UI_FIRST = UiFirst()
 
 
 class WorkerSignals(QObject):
@@ -41,6 +126,14 @@ class JobContext:
         """True once someone asked the job to stop; the job checks it between chunks."""
         return self._cancelled.is_set()
 
+    def checkpoint(self) -> bool:
+        """Let the UI thread go first if it is busy; False when the job should stop.
+
+        Jobs call it between small steps (an example, a line), so it must stay cheap.
+        """
+        UI_FIRST.wait()
+        return not self._cancelled.is_set()
+
     def cancel(self) -> None:
         """Ask the job to stop at its next check."""
         self._cancelled.set()
@@ -48,7 +141,7 @@ class JobContext:
     def progress(self, done: int, total: int) -> bool:
         """Report progress; returns False when the job should stop (for core progress hooks)."""
         self._signals.progress.emit(done, total)
-        return not self.cancelled
+        return self.checkpoint()
 
     def yield_(self, item: object) -> None:
         """Hand a partial result (a chunk of rows) to the UI thread."""
@@ -103,5 +196,8 @@ class Worker(QRunnable):
 
     def start(self, pool: QThreadPool | None = None) -> Worker:
         """Queue the job on ``pool`` (the global pool by default) and return self."""
+        app = QCoreApplication.instance()
+        if app is not None:
+            UI_FIRST.attach(app)
         (pool or QThreadPool.globalInstance()).start(self)
         return self

@@ -211,14 +211,19 @@ def main() -> int:
     )
 
     # Autosave to the recovery journal (the first write keeps a copy of the source file).
+    # It runs from the event loop, as the app's autosave timer runs it.
     for attempt in ("first", "next"):
         QTest.keyClick(reply, "!")
-        start = time.perf_counter()
-        assert window.autosave()
-        print(
-            f"autosave to the recovery journal ({attempt} write): "
-            f"{(time.perf_counter() - start) * 1000:6.0f} ms"
-        )
+        took: list[float] = []
+
+        def autosave(took: list[float] = took) -> None:
+            start = time.perf_counter()
+            assert window.autosave()
+            took.append((time.perf_counter() - start) * 1000)
+
+        QTimer.singleShot(0, autosave)
+        wait_until(lambda took=took: bool(took), timeout_s=10)
+        print(f"autosave to the recovery journal ({attempt} write): {took[0]:6.0f} ms")
 
     # Searching all messages of every example.
     wait_until(lambda: not document.busy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from PySide6.QtCore import Qt
@@ -310,3 +311,41 @@ def test_blank_line_is_a_row_and_can_be_deleted(qtbot, window, messy_copy):
     select_row(window, 1)
     window.actions["delete"].trigger()
     assert all(r.state is not LineState.BLANK for r in window.document.dataset)
+
+
+def histogram_heights(window) -> list[int]:
+    return [int(h) for h in window.estimator.bars.opts["height"]]
+
+
+def test_length_histogram_counts_every_example_and_follows_deletes(qtbot, window, sample_copy):
+    open_file(qtbot, window, sample_copy)
+    analysis = window.document.analysis
+    lengths = [analysis.get(r.id).tokens.total for r in window.document.dataset]
+    qtbot.waitUntil(lambda: sum(histogram_heights(window)) == len(lengths), timeout=2000)
+    # Each bar holds exactly the examples whose length falls between its edges.
+    opts = window.estimator.bars.opts
+    top = opts["x1"][-1]
+    for low, high, height in zip(opts["x0"], opts["x1"], opts["height"], strict=True):
+        inside = [n for n in lengths if low <= math.log10(n) < high or math.log10(n) == top]
+        assert len(inside) == height
+    select_row(window, 0)
+    window.actions["delete"].trigger()
+    qtbot.waitUntil(lambda: sum(histogram_heights(window)) == len(lengths) - 1, timeout=2000)
+
+
+@pytest.mark.parametrize("newline", [b"\r\n", b"\n"])
+def test_an_added_example_uses_the_files_line_ending(qtbot, window, tmp_path, newline):
+    path = tmp_path / "endings.jsonl"
+    lines = [
+        json.dumps({"messages": [{"role": "user", "content": f"q{i}"}]}).encode() for i in range(3)
+    ]
+    path.write_bytes(newline.join(lines) + newline)
+    open_file(qtbot, window, path)
+    select_row(window, 2)
+    window.editor_panel.add_example()
+    assert window.save()
+    saved = path.read_bytes()
+    assert saved.startswith(newline.join(lines) + newline)
+    assert saved.count(newline) == 4
+    if newline == b"\n":
+        assert b"\r\n" not in saved

@@ -1,0 +1,138 @@
+"""The background-work helper: outcomes arrive as signals, and workers let the UI go first."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from PySide6.QtCore import QEventLoop, QTimer
+
+from desktop.ui import workers
+from desktop.ui.workers import UI_FIRST, JobContext, UiFirst, Worker
+
+pytestmark = pytest.mark.gui
+
+
+def run(qtbot, worker: Worker) -> dict[str, list[object]]:
+    seen: dict[str, list[object]] = {"result": [], "error": [], "yielded": [], "finished": []}
+    worker.signals.result.connect(seen["result"].append)
+    worker.signals.error.connect(seen["error"].append)
+    worker.signals.yielded.connect(seen["yielded"].append)
+    worker.signals.finished.connect(lambda: seen["finished"].append(True))
+    worker.start()
+    qtbot.waitUntil(lambda: bool(seen["finished"]), timeout=5000)
+    return seen
+
+
+def test_a_job_hands_over_chunks_then_its_result(qtbot):
+    def job(context: JobContext) -> int:
+        for chunk in ([1, 2], [3]):
+            assert context.checkpoint()
+            context.yield_(chunk)
+        return 6
+
+    seen = run(qtbot, Worker(job))
+    assert seen == {"result": [6], "error": [], "yielded": [[1, 2], [3]], "finished": [True]}
+
+
+def test_errors_for_people_pass_through_and_others_become_one_plain_sentence(qtbot):
+    def plain(_context: JobContext) -> None:
+        raise ValueError("The file is empty.")
+
+    def bug(_context: JobContext) -> None:
+        raise KeyError("internal detail")
+
+    assert run(qtbot, Worker(plain))["error"] == ["The file is empty."]
+    message = run(qtbot, Worker(bug, name="reading the file"))["error"]
+    assert message == ["Something unexpected went wrong during reading the file."]
+
+
+def test_a_cancelled_job_stops_at_its_checkpoint_and_sends_no_result(qtbot):
+    started = threading.Event()
+    steps: list[int] = []
+
+    def job(context: JobContext) -> str:
+        started.set()
+        while context.checkpoint():
+            steps.append(1)
+            time.sleep(0.001)
+        return "never shown"
+
+    worker = Worker(job)
+    seen: list[object] = []
+    worker.signals.result.connect(seen.append)
+    finished: list[bool] = []
+    worker.signals.finished.connect(lambda: finished.append(True))
+    worker.start()
+    assert started.wait(5)
+    worker.cancel()
+    qtbot.waitUntil(lambda: bool(finished), timeout=5000)
+    assert worker.cancelled
+    assert seen == []
+
+
+def passes_gate_in_thread(gate: UiFirst) -> threading.Event:
+    """Start a thread that waits at ``gate`` and sets the returned event once it is through."""
+    through = threading.Event()
+
+    def wait() -> None:
+        gate.wait()
+        through.set()
+
+    threading.Thread(target=wait, daemon=True).start()
+    return through
+
+
+def test_workers_wait_while_the_ui_thread_is_busy_and_go_on_when_it_is_idle():
+    gate = UiFirst()
+    assert passes_gate_in_thread(gate).wait(1)  # idle: no waiting
+    gate.busy()
+    through = passes_gate_in_thread(gate)
+    assert not through.wait(0.05)
+    gate.idle()
+    assert through.wait(1)
+
+
+def test_a_ui_thread_busy_for_long_only_slows_workers_down(monkeypatch):
+    monkeypatch.setattr(workers, "MAX_UI_WAIT_S", 0.05)
+    gate = UiFirst()
+    gate.busy()
+    started = time.monotonic()
+    assert passes_gate_in_thread(gate).wait(2)
+    assert time.monotonic() - started >= 0.04
+    # Past the limit, workers no longer wait at all until the UI thread has been idle.
+    assert passes_gate_in_thread(gate).wait(0.02)
+
+
+def spin_until(test, timeout_s: float = 2.0) -> bool:
+    """Run a real event loop (which goes idle between events) until ``test()`` is true.
+
+    Not qtbot.waitUntil: its waits process events without ever letting the loop go idle.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not test():
+        if time.monotonic() > deadline:
+            return False
+        loop = QEventLoop()
+        QTimer.singleShot(5, loop.quit)
+        loop.exec()
+    return True
+
+
+def test_handling_an_event_closes_the_gate_and_going_idle_opens_it(qapp, monkeypatch):
+    monkeypatch.setattr(workers, "MAX_UI_WAIT_S", 5.0)
+    UI_FIRST.attach(qapp)
+    assert spin_until(passes_gate_in_thread(UI_FIRST).is_set)  # the UI thread goes idle
+    during: list[bool] = []
+    through: list[threading.Event] = []
+
+    def handler() -> None:
+        # Inside an event: a worker arriving at its checkpoint now waits for the UI thread.
+        through.append(passes_gate_in_thread(UI_FIRST))
+        during.append(through[0].wait(0.05))
+
+    QTimer.singleShot(0, handler)
+    assert spin_until(lambda: bool(during))
+    assert during == [False]
+    assert spin_until(through[0].is_set)  # the UI thread went idle
