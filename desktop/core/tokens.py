@@ -60,6 +60,7 @@ import hashlib
 import json
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -515,13 +516,25 @@ class _TextCache:
     """A bounded text → token count map; evicts the oldest entries first (insertion order).
 
     FIFO rather than LRU keeps hits free of bookkeeping; a popular text that got evicted is
-    encoded once more and cached again, which costs little.
+    encoded once more and cached again, which costs little. The insertion order is kept in a
+    deque: finding a dict's oldest key with ``next(iter(...))`` walks past every slot freed by
+    earlier evictions, which made re-counting 100,000 edited examples take 20 seconds.
     """
 
-    __slots__ = ("_chars", "_data", "_lock", "hits", "max_chars", "max_entries", "misses")
+    __slots__ = (
+        "_chars",
+        "_data",
+        "_lock",
+        "_order",
+        "hits",
+        "max_chars",
+        "max_entries",
+        "misses",
+    )
 
     def __init__(self, max_entries: int, max_chars: int) -> None:
         self._data: dict[str, int] = {}
+        self._order: deque[str] = deque()
         self._chars = 0
         self._lock = threading.Lock()
         self.max_entries = max_entries
@@ -534,6 +547,7 @@ class _TextCache:
 
     def put_many(self, items: Iterable[tuple[str, int]]) -> None:
         data = self._data
+        order = self._order
         with self._lock:
             for text, count in items:
                 size = len(text)
@@ -542,17 +556,19 @@ class _TextCache:
                 while data and (
                     len(data) >= self.max_entries or self._chars + size > self.max_chars
                 ):
-                    oldest = next(iter(data))
+                    oldest = order.popleft()
                     del data[oldest]
                     self._chars -= len(oldest)
                 if self.max_entries <= 0:
                     return
                 data[text] = count
+                order.append(text)
                 self._chars += size
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self._order.clear()
             self._chars = 0
             self.hits = 0
             self.misses = 0

@@ -291,6 +291,39 @@ def test_cache_is_bounded_by_entries_and_characters():
     assert counter.cache_info().entries == 0
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(st.text(alphabet="abcd", min_size=1, max_size=4), max_size=6) | st.just(None),
+        max_size=12,
+    ),
+    max_texts=st.integers(0, 5),
+    max_chars=st.integers(1, 12),
+)
+def test_cache_evicts_oldest_first_like_a_plain_queue(batches, max_texts, max_chars):
+    counter = TokenCounter(O200K, max_cached_texts=max_texts, max_cached_chars=max_chars)
+    cache = counter._cache
+    queue: list[str] = []  # the same policy, spelled out
+    for batch in batches:
+        if batch is None:
+            cache.clear()
+            queue.clear()
+            continue
+        cache.put_many((text, len(text)) for text in batch)
+        for text in batch:
+            if len(text) > max_chars or text in queue:
+                continue
+            while queue and (
+                len(queue) >= max_texts or sum(map(len, queue)) + len(text) > max_chars
+            ):
+                queue.pop(0)
+            if max_texts <= 0:
+                break
+            queue.append(text)
+        assert list(cache._data) == queue
+        assert cache.info().chars == sum(map(len, queue))
+
+
 # -- estimates for what the notebook cannot count ----------------------------------------------
 
 
