@@ -23,7 +23,7 @@ import logging
 import re
 import uuid
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,7 +33,7 @@ import orjson
 
 from desktop.core.dataset import Dataset, LineState, Record, SourceLayout, classify_bytes
 from desktop.core.formats import read_dataset_bytes, sniff_container
-from desktop.core.jsonl_io import atomic_write, iter_lines, split_bom
+from desktop.core.jsonl_io import StagedWrite, atomic_write, iter_lines, split_bom, stage_write
 from desktop.core.kinds import ExampleKind
 from desktop.core.locations import data_dir
 
@@ -89,6 +89,17 @@ class _Session:
 
 
 @dataclass(frozen=True)
+class JournalSnapshot:
+    """A recipe taken from a dataset at one version, ready to be staged and committed."""
+
+    session_id: str
+    session: _Session
+    started: bool
+    version: int
+    recipe: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class PreparedSource:
     """A source file already hashed and copied into the journal, ready for a first write."""
 
@@ -134,13 +145,36 @@ class RecoveryJournal:
 
         A dataset without unsaved changes needs no recovery, so its entry is cleared instead.
         ``prepared`` (from ``prepare_source``, run in a worker) spares the first write the
-        copying of the source file.
+        copying of the source file. The same three steps as ``snapshot``, ``stage`` and
+        ``commit``, which let an app write a large recipe in a worker.
+        """
+        try:
+            snapshot = self.snapshot(session_id, dataset, source_path, prepared)
+            if snapshot is None:
+                return True
+            staged = self.stage(snapshot)
+        except OSError as exc:
+            log.warning("Could not write the recovery journal: %s", exc)
+            return False
+        return self.commit(snapshot, staged)
+
+    def snapshot(
+        self,
+        session_id: str,
+        dataset: Dataset,
+        source_path: Path | None,
+        prepared: PreparedSource | None = None,
+    ) -> JournalSnapshot | None:
+        """What a write would record, taken on the thread that owns ``dataset`` (quick).
+
+        None when there is nothing to write: the entry was already written for this version
+        of the dataset, or the dataset has no unsaved changes (its entry is cleared then).
         """
         _check_session_id(session_id)
         if not dataset.is_modified:
             if session_id in self._sessions or self._recipe_path(session_id).exists():
                 self.clear(session_id)
-            return True
+            return None
         source_path = Path(source_path) if source_path is not None else None
         session = self._sessions.get(session_id)
         started = (
@@ -148,20 +182,35 @@ class RecoveryJournal:
             or session.dataset() is not dataset
             or session.source_path != source_path
         )
+        if started:
+            session = self._start_session(dataset, source_path, prepared)
+        elif session.written_version == dataset.version:
+            return None
+        assert session is not None
+        recipe = self._recipe(session_id, session, dataset)
+        return JournalSnapshot(session_id, session, started, dataset.version, recipe)
+
+    def stage(
+        self, snapshot: JournalSnapshot, pause: Callable[[], object] | None = None
+    ) -> StagedWrite:
+        """Serialise and write a snapshot beside its entry (safe in a worker: touches only the
+        snapshot and a temporary file). ``pause`` is called between records."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return stage_write(
+            self._recipe_path(snapshot.session_id), _dump_recipe(snapshot.recipe, pause)
+        )
+
+    def commit(self, snapshot: JournalSnapshot, staged: StagedWrite) -> bool:
+        """Publish a staged snapshot and remember it; False when the disk refused."""
         try:
-            if started:
-                session = self._start_session(dataset, source_path, prepared)
-            elif session.written_version == dataset.version:
-                return True
-            recipe = self._recipe(session_id, session, dataset)
-            self.folder.mkdir(parents=True, exist_ok=True)
-            atomic_write(self._recipe_path(session_id), _dump_json(recipe))
+            staged.commit()
         except OSError as exc:
             log.warning("Could not write the recovery journal: %s", exc)
             return False
-        session.written_version = dataset.version
-        self._sessions[session_id] = session
-        if started:
+        session = snapshot.session
+        session.written_version = snapshot.version
+        self._sessions[snapshot.session_id] = session
+        if snapshot.started:
             # Only now that the recipe names the new copy may copies of older sources go.
             self._collect_sources()
         return True
@@ -520,7 +569,24 @@ def _entry_record(entry: dict[str, Any], record_id: int) -> Record:
     )
 
 
-def _dump_json(recipe: dict[str, Any]) -> bytes:
+def _dump_recipe(
+    recipe: dict[str, Any], pause: Callable[[], object] | None = None
+) -> Iterator[bytes]:
+    """The recipe as JSON, one record at a time, so a worker writing a large recipe can let
+    the UI thread run between records (one ``dumps`` of it all would hold the interpreter for
+    the whole dataset)."""
+    head = _dump_json({key: value for key, value in recipe.items() if key != "records"})
+    yield head[:-1] + b',"records":['
+    for position, entry in enumerate(recipe["records"]):
+        if position:
+            yield b","
+        yield _dump_json(entry)
+        if pause is not None:
+            pause()
+    yield b"]}"
+
+
+def _dump_json(recipe: Any) -> bytes:
     try:
         return orjson.dumps(recipe)
     except TypeError:

@@ -12,7 +12,8 @@ import errno
 import itertools
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core.dataset import Dataset, Record, SourceLayout, classify_bytes
@@ -109,6 +110,38 @@ def atomic_write(path: Path, data: bytes) -> None:
     The temporary file sits in the same folder (so the rename is atomic), is flushed and
     fsynced before it replaces the target, and keeps the original file's permissions.
     """
+    stage_write(path, (data,)).commit()
+
+
+@dataclass(frozen=True)
+class StagedWrite:
+    """A file written in full beside its target, waiting for the rename that publishes it.
+
+    Staging (the slow part) may run in a worker; whoever owns the target decides later, on
+    its own thread, whether to ``commit`` or ``discard``.
+    """
+
+    path: Path
+    temp: Path
+
+    def commit(self) -> None:
+        """Replace the target with the staged file (raises SaveError when refused)."""
+        try:
+            os.replace(self.temp, self.path)
+        except OSError as exc:
+            self.discard()
+            raise SaveError(_explain_os_error(exc, self.path)) from exc
+        _fsync_folder(self.path.parent if str(self.path.parent) else Path("."))
+
+    def discard(self) -> None:
+        """Forget the staged file (the target stays as it was)."""
+        with contextlib.suppress(OSError):
+            os.unlink(self.temp)
+
+
+def stage_write(path: Path, parts: Iterable[bytes]) -> StagedWrite:
+    """Write ``parts`` to a temporary file beside ``path``, flushed, fsynced and with the
+    target's permissions; ``commit`` on the result makes it the file."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     try:
@@ -119,19 +152,18 @@ def atomic_write(path: Path, data: bytes) -> None:
         handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise SaveError(_explain_os_error(exc, path)) from exc
+    staged = StagedWrite(path, Path(temp_name))
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
+            stream.writelines(parts)
             stream.flush()
             os.fsync(stream.fileno())
         if mode is not None:
             os.chmod(temp_name, mode)
-        os.replace(temp_name, path)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
+        staged.discard()
         raise SaveError(_explain_os_error(exc, path)) from exc
-    _fsync_folder(folder)
+    return staged
 
 
 def _fsync_folder(folder: Path) -> None:

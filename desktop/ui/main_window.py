@@ -63,11 +63,12 @@ from desktop.core.interchange import (
 from desktop.core.journal import (
     JournalEntry,
     JournalError,
+    JournalSnapshot,
     PreparedSource,
     RecoveryJournal,
     new_session_id,
 )
-from desktop.core.jsonl_io import SaveError, atomic_write, iter_lines, split_bom
+from desktop.core.jsonl_io import SaveError, StagedWrite, atomic_write, iter_lines, split_bom
 from desktop.core.kinds import ExampleKind
 from desktop.core.paths import resources_dir
 from desktop.core.settings import AppSettings, SettingsStore
@@ -177,6 +178,9 @@ class MainWindow(QMainWindow):
         self._last_edit = 0.0
         self._prepared_source: PreparedSource | None = None
         self._prepare_worker: Worker | None = None
+        self._journal_worker: Worker | None = None
+        self._journal_write: tuple[JournalSnapshot, int] | None = None
+        self._journal_generation = 0  # bumped when the entry is cleared
         self.document.undo_stack.indexChanged.connect(self._note_edit)
         self._restore_layout()
         self._update_title()
@@ -760,8 +764,7 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return False
         self._copy_name = None
-        if self.journal is not None:
-            self.journal.clear(self.session_id)
+        self._clear_journal()
         self._remember_recent(path)
         self.statusBar().showMessage(f"Saved {path.name}.", 5000)
         self._update_title()
@@ -773,8 +776,7 @@ class MainWindow(QMainWindow):
             return False
         self.document.new()
         self._copy_name = None
-        if self.journal is not None:
-            self.journal.clear(self.session_id)
+        self._clear_journal()
         self.show_welcome()
         return True
 
@@ -1152,14 +1154,70 @@ class MainWindow(QMainWindow):
         self.autosave()
 
     def autosave(self) -> bool:
-        """Write unsaved edits to the recovery journal (called every few seconds)."""
-        if self.journal is None or self.document.loading or self._prepare_worker is not None:
+        """Write unsaved edits to the recovery journal (called every few seconds).
+
+        The recipe is taken here; a worker serialises and writes it (after a bulk edit it can
+        hold the whole dataset), and the entry is published back on this thread unless the
+        dataset was saved or closed meanwhile. False when no write could be started.
+        """
+        if (
+            self.journal is None
+            or self.document.loading
+            or self._prepare_worker is not None
+            or self._journal_worker is not None
+            or not self.document.is_modified
+        ):
             return False
-        if not self.document.is_modified:
+        journal = self.journal
+        try:
+            snapshot = journal.snapshot(
+                self.session_id, self.document.dataset, self.document.path, self._prepared_source
+            )
+        except OSError as exc:
+            log.warning("Could not write the recovery journal: %s", exc)
             return False
-        return self.journal.write(
-            self.session_id, self.document.dataset, self.document.path, self._prepared_source
+        if snapshot is None:
+            return True  # already written for this version of the dataset
+        worker = Worker(
+            lambda context: journal.stage(snapshot, context.checkpoint),
+            name="keeping a recovery copy of your edits",
         )
+        worker.signals.result.connect(self._on_journal_staged)
+        worker.signals.error.connect(self._on_journal_error)
+        worker.signals.finished.connect(self._on_journal_write_finished)
+        self._journal_worker = worker
+        self._journal_write = (snapshot, self._journal_generation)
+        worker.start()
+        return True
+
+    @property
+    def autosaving(self) -> bool:
+        """True while a recovery-journal write runs in the background."""
+        return self._journal_worker is not None
+
+    def _on_journal_staged(self, staged: object) -> None:
+        assert isinstance(staged, StagedWrite)
+        if self.journal is None or self._journal_write is None:
+            staged.discard()
+            return
+        snapshot, generation = self._journal_write
+        if generation != self._journal_generation:
+            staged.discard()  # saved or closed while it was written: nothing to recover
+            return
+        self.journal.commit(snapshot, staged)
+
+    def _on_journal_error(self, message: str) -> None:
+        log.warning("Could not write the recovery journal: %s", message)
+
+    def _on_journal_write_finished(self) -> None:
+        self._journal_worker = None
+        self._journal_write = None
+
+    def _clear_journal(self) -> None:
+        """Forget this session's entry (saved or closed); a write under way is dropped."""
+        self._journal_generation += 1
+        if self.journal is not None:
+            self.journal.clear(self.session_id)
 
     def _prepare_journal(self) -> None:
         """Copy the opened file into the journal in the background.
@@ -1226,8 +1284,7 @@ class MainWindow(QMainWindow):
             return
         self.document.cancel_work()
         self.save_settings()
-        if self.journal is not None:
-            self.journal.clear(self.session_id)
+        self._clear_journal()
         event.accept()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

@@ -438,3 +438,42 @@ def test_prepared_source_spares_the_first_write_from_reading_the_file(tmp_path, 
     restored = journal.restore(entry)
     assert restored.to_bytes() == dataset.to_bytes()
     assert sum(r.raw is not None for r in restored) == 198
+
+
+def test_a_snapshot_staged_in_the_background_restores_the_dataset_as_it_was_taken(
+    journal, tmp_path
+):
+    source = make_source(tmp_path, 50)
+    ds = read_dataset(source)
+    for record in list(ds)[::2]:  # many edited records, as after a bulk edit
+        ds.set_value(record.id, json.loads(line(record.line, " bulk")))
+    expected = ds.to_bytes()
+    snapshot = journal.snapshot("s1", ds, source)
+    assert snapshot is not None
+    ds.set_value(ds[1].id, json.loads(line(1, " later")))  # the app goes on while it is staged
+    pauses = []
+    staged = journal.stage(snapshot, lambda: pauses.append(1))
+    assert len(pauses) == len(snapshot.recipe["records"])
+    assert journal.pending() == []  # nothing is published before the commit
+    assert journal.commit(snapshot, staged)
+    restored = journal.restore(only_entry(journal))
+    assert restored.to_bytes() == expected
+    # The later edit makes the dataset newer than what was written, so it is written again.
+    assert journal.snapshot("s1", ds, source) is not None
+
+
+def test_a_discarded_stage_leaves_neither_entry_nor_temporary_file(journal, tmp_path):
+    source = make_source(tmp_path)
+    ds = read_dataset(source)
+    ds.set_value(ds[0].id, json.loads(line(0, " edited")))
+    snapshot = journal.snapshot("s1", ds, source)
+    journal.stage(snapshot).discard()
+    assert journal.pending() == []
+    assert [p.name for p in journal.folder.iterdir() if p.is_file()] == []
+    # Unchanged since the last commit: nothing to write; with nothing unsaved: the entry goes.
+    assert journal.write("s1", ds, source)
+    assert journal.snapshot("s1", ds, source) is None
+    assert len(journal.pending()) == 1
+    ds.mark_saved()
+    assert journal.snapshot("s1", ds, source) is None
+    assert journal.pending() == []

@@ -207,7 +207,8 @@ def test_journal_restores_edits_after_the_window_dies(
     first.editor_panel.select_record(first.document.table.record_id_at(3))
     first.actions["delete"].trigger()
     edited = first.document.dataset.to_bytes()
-    assert first.autosave()
+    qtbot.waitUntil(first.autosave, timeout=5000)  # once the file's copy is kept
+    qtbot.waitUntil(lambda: not first.autosaving, timeout=5000)
     # The window goes away without saving or closing, as in a crash.
     with qtbot.waitSignal(first.destroyed):
         first.deleteLater()
@@ -224,6 +225,20 @@ def test_journal_restores_edits_after_the_window_dies(
     answers.asked.clear()
     assert not third.offer_recovery()
     assert "restore" not in answers.asked
+
+
+def test_saving_while_the_journal_is_written_leaves_nothing_to_recover(
+    qtbot, window, sample_copy, answers
+):
+    open_file(qtbot, window, sample_copy)
+    type_into_first_reply(qtbot, window, " We ship on Mondays.")
+    qtbot.waitUntil(window.autosave, timeout=5000)  # once the file's copy is kept
+    assert window.autosaving
+    assert not window.autosave()  # one write at a time
+    assert window.save()  # before the background write is published
+    qtbot.waitUntil(lambda: not window.autosaving, timeout=5000)
+    assert window.journal.pending() == []
+    assert [p for p in window.journal.folder.iterdir() if p.is_file()] == []
 
 
 # Model, shortcuts and errors ----------------------------------------------------------------------
