@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtGui import QUndoCommand
 
-from desktop.core.dataset import Dataset, Record, classify_bytes
+from desktop.core.dataset import Dataset, Record, classify_bytes, with_value
 
 #: Typing pauses longer than this (seconds) start a new undo step.
 BURST_SECONDS = 2.0
@@ -39,7 +39,7 @@ class ReplaceRecordsCommand(QUndoCommand):
         pairs = []
         for record_id, value in values.items():
             old = dataset.record(record_id)
-            pairs.append((old, _with_value(dataset, old, value)))
+            pairs.append((old, with_value(old, value)))
         return cls(dataset, pairs, text)
 
     @property
@@ -48,18 +48,10 @@ class ReplaceRecordsCommand(QUndoCommand):
         return len(self._pairs)
 
     def redo(self) -> None:
-        for _old, new in self._pairs:
-            self._dataset.put(new)
+        self._dataset.put_many(new for _old, new in self._pairs)
 
     def undo(self) -> None:
-        for old, _new in reversed(self._pairs):
-            self._dataset.put(old)
-
-
-def _with_value(dataset: Dataset, old: Record, value: Any) -> Record:
-    """The record ``old`` would become with ``value``, computed without changing the dataset."""
-    made = dataset.make_record(value, line=old.line)
-    return replace(made, id=old.id, eol=old.eol)
+        self._dataset.put_many(old for old, _new in self._pairs)
 
 
 def _with_text(old: Record, text: str) -> Record:
@@ -95,7 +87,7 @@ class EditRecordCommand(QUndoCommand):
     ) -> EditRecordCommand:
         """Plan replacing one record's example with ``value``."""
         old = dataset.record(record_id)
-        return cls(dataset, old, _with_value(dataset, old, value), text, merge_key)
+        return cls(dataset, old, with_value(old, value), text, merge_key)
 
     @classmethod
     def set_text(

@@ -198,6 +198,15 @@ class ExampleTableModel(QAbstractTableModel):
         if row is not None:
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
+    def _on_replace_many(self, change: Change) -> None:
+        for record_id in change.record_ids:
+            self._cache.pop(record_id, None)
+        if self._ids:
+            # One signal for a bulk edit; the view repaints only the rows it shows.
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(len(self._ids) - 1, len(COLUMNS) - 1)
+            )
+
     def _on_insert(self, change: Change) -> None:
         in_order = self._in_file_order
         row = change.position if in_order else self._view_row_after(change.position)

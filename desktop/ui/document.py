@@ -539,6 +539,9 @@ class DatasetDocument(QObject):
         if change.kind in ("replace", "insert"):
             self._dirty.add(change.record_id)
             self._analysis_timer.start()
+        elif change.kind == "replace_many":
+            self._dirty.update(change.record_ids)
+            self._analysis_timer.start()
 
     def _flush_dirty(self) -> None:
         """Re-check the examples edited since the last pause (only those)."""

@@ -464,15 +464,24 @@ class ExampleEditor(QWidget):
     # Following changes -----------------------------------------------------------------------
 
     def _on_change(self, change: Change) -> None:
-        if self.record is None or change.record_id != self.record.id:
+        if self.record is None:
+            return
+        if change.kind == "replace_many":
+            if self.record.id in change.record_ids:
+                self._follow_replace()
+            return
+        if change.record_id != self.record.id:
             return
         if change.kind == "remove":
             self.record = None
             self._refresh()
             return
-        if change.kind != "replace":
-            return
-        record = self.document.dataset.record(change.record_id)
+        if change.kind == "replace":
+            self._follow_replace()
+
+    def _follow_replace(self) -> None:
+        assert self.record is not None
+        record = self.document.dataset.record(self.record.id)
         was_example = self.record.is_example
         self.record = record
         if self._applying and record.is_example == was_example:

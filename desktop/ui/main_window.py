@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from desktop.core.bulk import (
     split_train_validation,
 )
 from desktop.core.catalog import Catalog
-from desktop.core.dataset import Dataset, LineState, Record, SourceLayout
+from desktop.core.dataset import Dataset, LineState, Record, SourceLayout, with_value
 from desktop.core.formats import (
     DatasetReadError,
     Layout,
@@ -92,6 +93,8 @@ log = logging.getLogger(__name__)
 SAMPLE_NAME = "customer_support.jsonl"
 #: Autosave waits for a pause in editing this long (seconds).
 AUTOSAVE_IDLE_S = 1.0
+#: A bulk tool reports its progress every this many examples.
+BULK_PROGRESS_EVERY = 1000
 OPEN_FILTER = "Datasets (*.jsonl *.json *.csv *.tsv);;All files (*)"
 JSONL_FILTER = "JSON Lines (*.jsonl)"
 PAGE_WELCOME, PAGE_EDITOR = 0, 1
@@ -131,6 +134,18 @@ def sample_path() -> Path:
     return resources_dir() / "samples" / SAMPLE_NAME
 
 
+@dataclass(frozen=True)
+class _BulkJob:
+    """A bulk tool's work: which records, the plan made from them in a worker, and how the
+    plan becomes one undo step on the UI thread."""
+
+    label: str
+    records: Callable[[], list[Record]]
+    #: (records, one at a time, with pauses between) and a pause for later steps -> plan
+    plan: Callable[[Iterable[Record], Callable[[], object]], object]
+    apply: Callable[[object], None]
+
+
 class MainWindow(QMainWindow):
     """Top-level window: tabs for Dataset, Jobs and Chat; the dataset editor is the heart."""
 
@@ -163,6 +178,8 @@ class MainWindow(QMainWindow):
         self.document.analysis.set_epochs(self.settings.epochs)
         self._copy_name: str | None = None
         self._conversion_offered = False
+        self._bulk: tuple[_BulkJob, Worker, Dataset, int] | None = None
+        self._rerun_bulk: _BulkJob | None = None
         self.setAcceptDrops(True)
         self.setWindowIcon(app_icon())
         self.resize(1440, 900)
@@ -539,6 +556,7 @@ class MainWindow(QMainWindow):
         editable = open_ and not self.document.loading
         self.editor_panel.set_editable(editable)
         has_rows = editable and len(self.document.dataset) > 0
+        bulk_ready = has_rows and self._bulk is None
         selected = bool(self.editor_panel.selected_ids()) if editable else False
         current = self.editor_panel.current_id() if editable else None
         # The checks report every prompt/completion example, so this needs no scan.
@@ -555,9 +573,9 @@ class MainWindow(QMainWindow):
             ("move_up", current is not None),
             ("move_down", current is not None),
             ("add_message", current is not None),
-            ("set_system", has_rows),
-            ("dedupe", has_rows),
-            ("trim", has_rows),
+            ("set_system", bulk_ready),
+            ("dedupe", bulk_ready),
+            ("trim", bulk_ready),
             ("remove_blank", has_rows),
             ("convert", legacy),
             ("split", has_rows),
@@ -891,42 +909,157 @@ class MainWindow(QMainWindow):
         if not self.run_dialog(dialog):
             return
         choice = dialog.choice()
-        records = [dataset.record(i) for i in selected] if choice.selected_only else list(dataset)
-        values = plan_set_system_message(
-            records,
-            choice.text,
-            only_replace_existing=choice.only_replace_existing,
-            only_add_missing=choice.only_add_missing,
-        )
-        self._apply_values(values, "Set system message")
+
+        def records() -> list[Record]:
+            if not choice.selected_only:
+                return list(dataset)
+            return [dataset.record(i) for i in selected if i in dataset]
+
+        def plan(records: Iterable[Record]) -> dict[int, Any]:
+            return plan_set_system_message(
+                records,
+                choice.text,
+                only_replace_existing=choice.only_replace_existing,
+                only_add_missing=choice.only_add_missing,
+            )
+
+        self._run_bulk_values("Set system message", records, plan)
 
     def trim_whitespace(self) -> None:
         """Strip spaces and blank lines around every message (one undo step)."""
-        values = plan_trim_whitespace(self.document.dataset)
-        self._apply_values(values, "Trim whitespace")
+        dataset = self.document.dataset
+        self._run_bulk_values("Trim whitespace", lambda: list(dataset), plan_trim_whitespace)
 
-    def _apply_values(self, values: dict[int, Any], label: str) -> int:
-        if not values:
+    def _run_bulk_values(
+        self,
+        label: str,
+        records: Callable[[], list[Record]],
+        plan: Callable[[Iterable[Record]], dict[int, Any]],
+    ) -> None:
+        """Work out new examples in a worker, then replace them here as one undo step."""
+
+        def work(
+            paced: Iterable[Record], pause: Callable[[], object]
+        ) -> list[tuple[Record, Record]]:
+            seen: dict[int, Record] = {}
+
+            def remembered() -> Iterator[Record]:
+                for record in paced:
+                    seen[record.id] = record
+                    yield record
+
+            pairs = []
+            for record_id, value in plan(remembered()).items():
+                pause()
+                old = seen[record_id]
+                pairs.append((old, with_value(old, value)))
+            return pairs
+
+        def apply(pairs: object) -> None:
+            assert isinstance(pairs, list)
+            self._replace_examples(pairs, label)
+
+        self._run_bulk(_BulkJob(label, records, work, apply))
+
+    def _replace_examples(self, pairs: list[tuple[Record, Record]], label: str) -> int:
+        """Swap (old, new) record pairs in as one undo step; how many changed."""
+        if not pairs:
             self.statusBar().showMessage(f"{label}: nothing needed changing.", 5000)
             return 0
-        command = ReplaceRecordsCommand.from_values(self.document.dataset, values, label)
-        self.document.push(command)
-        n = len(values)
+        self.document.push(ReplaceRecordsCommand(self.document.dataset, pairs, label))
+        n = len(pairs)
         self.statusBar().showMessage(
             f"{label}: {n:,} example{'s' if n != 1 else ''} changed (Undo takes it back).", 6000
         )
         return n
 
-    def remove_duplicates(self) -> int:
+    def remove_duplicates(self) -> None:
         """Remove examples that repeat an earlier one exactly (one undo step)."""
-        ids = plan_remove_duplicates(self.document.dataset)
-        if not ids:
-            self.statusBar().showMessage("No duplicate examples found.", 5000)
-            return 0
-        label = f"Remove {len(ids):,} duplicate example{'s' if len(ids) != 1 else ''}"
-        self.document.push(RemoveRecordsCommand(self.document.dataset, ids, label))
-        self.statusBar().showMessage(f"{label} (Undo brings them back).", 6000)
-        return len(ids)
+        dataset = self.document.dataset
+
+        def apply(ids: object) -> None:
+            assert isinstance(ids, list)
+            if not ids:
+                self.statusBar().showMessage("No duplicate examples found.", 5000)
+                return
+            label = f"Remove {len(ids):,} duplicate example{'s' if len(ids) != 1 else ''}"
+            self.document.push(RemoveRecordsCommand(self.document.dataset, ids, label))
+            self.statusBar().showMessage(f"{label} (Undo brings them back).", 6000)
+
+        self._run_bulk(
+            _BulkJob(
+                "Remove duplicates",
+                lambda: list(dataset),
+                lambda paced, _pause: plan_remove_duplicates(paced),
+                apply,
+            )
+        )
+
+    # Bulk work runs in a worker over a snapshot of the records --------------------------------
+
+    @property
+    def bulk_running(self) -> bool:
+        """True while a bulk tool works out its change in the background."""
+        return self._bulk is not None
+
+    def _run_bulk(self, job: _BulkJob) -> None:
+        """Plan ``job`` in a worker; apply it on this thread as one undo step.
+
+        A plan made from records that were edited meanwhile is stale, so it is made again.
+        """
+        if self._bulk is not None or self.document.loading:
+            self.statusBar().showMessage("Please wait until the current work is finished.", 5000)
+            return
+        dataset = self.document.dataset
+        records = job.records()
+        total = len(records)
+
+        def paced(context: JobContext) -> Iterator[Record]:
+            for done, record in enumerate(records):
+                if done % BULK_PROGRESS_EVERY == 0:
+                    context.progress(done, total)
+                if not context.checkpoint():
+                    return
+                yield record
+
+        worker = Worker(
+            lambda context: job.plan(paced(context), context.checkpoint), name=job.label.lower()
+        )
+        worker.signals.progress.connect(self._on_bulk_progress)
+        worker.signals.result.connect(self._on_bulk_result)
+        worker.signals.error.connect(self.show_error)
+        worker.signals.finished.connect(self._on_bulk_finished)
+        self._bulk = (job, worker, dataset, dataset.version)
+        self._update_actions()
+        worker.start()
+
+    def _on_bulk_progress(self, done: int, total: int) -> None:
+        if self._bulk is None:
+            return
+        self.progress.show()
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+        self.progress_label.setText(f"{self._bulk[0].label}… {done:,} of {total:,}")
+
+    def _on_bulk_result(self, outcome: object) -> None:
+        if self._bulk is None:
+            return
+        job, _worker, dataset, version = self._bulk
+        if dataset is not self.document.dataset:
+            return  # another file was opened meanwhile
+        if dataset.version != version:
+            self._rerun_bulk = job  # edited meanwhile: plan again from the current records
+            return
+        job.apply(outcome)
+
+    def _on_bulk_finished(self) -> None:
+        self._bulk = None
+        self.progress.hide()
+        self.progress_label.setText("")
+        self._update_actions()
+        rerun, self._rerun_bulk = self._rerun_bulk, None
+        if rerun is not None:
+            self._run_bulk(rerun)
 
     def remove_empty_lines(self) -> int:
         """Remove blank lines, which some providers reject (one undo step)."""
@@ -956,7 +1089,9 @@ class MainWindow(QMainWindow):
         if not self.run_dialog(dialog):
             return 0
         conversion = plan_legacy_conversion(dataset, dialog.system())
-        return self._apply_values(conversion.values, "Convert to chat examples")
+        olds = [dataset.record(record_id) for record_id in conversion.values]
+        pairs = [(old, with_value(old, conversion.values[old.id])) for old in olds]
+        return self._replace_examples(pairs, "Convert to chat examples")
 
     # Import and export --------------------------------------------------------------------
 

@@ -100,10 +100,9 @@ def main() -> int:
 
     from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QThreadPool, QTimer
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QDialog
 
     from desktop.app import tune_interpreter
-    from desktop.core.bulk import plan_set_system_message
     from desktop.core.journal import RecoveryJournal
     from desktop.ui.dataset_model import COL_TOKENS
     from desktop.ui.main_window import MainWindow
@@ -267,12 +266,19 @@ def main() -> int:
         lambda: combo.setCurrentIndex(other_tokenizer),
         lambda: not document.busy and document.analysis.counter.encoding_name == "cl100k_base",
     )
+
+    def set_system_message() -> None:
+        def answer(dialog: QDialog) -> bool:
+            dialog.text_edit.set_text("You are Bea.")
+            return True
+
+        window.run_dialog = answer
+        window.set_system_message()
+
     measure(
         "set the system message on all",
-        lambda: window._apply_values(
-            plan_set_system_message(list(document.dataset), "You are Bea."), "Set system message"
-        ),
-        lambda: not document.busy,
+        set_system_message,
+        lambda: not window.bulk_running and not document.busy,
     )
     measure("autosave after it", window.autosave, lambda: not window.autosaving)
     measure("undo that", document.undo_stack.undo, lambda: not document.busy)

@@ -12,7 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core.dataset import Dataset, LineState, SourceLayout, serialize_value
+from desktop.core.dataset import (
+    Dataset,
+    LineState,
+    SourceLayout,
+    serialize_value,
+    with_value,
+)
 from desktop.core.formats import (
     DatasetReadError,
     Layout,
@@ -270,6 +276,31 @@ def test_listeners_hear_every_change_and_version_moves():
     assert ds.version == version + 3
     ds.mark_saved()
     assert not ds.is_modified
+
+
+def test_many_records_are_swapped_with_one_notification_and_swapped_back_exactly():
+    original = b"".join(
+        json.dumps({"messages": [{"role": "user", "content": f"q{i}"}]}).encode() + b"\r\n"
+        for i in range(5)
+    )
+    ds = read_jsonl_bytes(original)
+    heard = []
+    ds.subscribe(heard.append)
+    version = ds.version
+    targets = [ds[3], ds[1]]
+    new = [with_value(r, {"messages": [{"role": "user", "content": "bulk"}]}) for r in targets]
+    assert [(n.id, n.line, n.eol) for n in new] == [(r.id, r.line, r.eol) for r in targets]
+    old = ds.put_many(new)
+    assert old == targets and all(a is b for a, b in zip(old, targets, strict=True))
+    assert [(c.kind, c.record_ids) for c in heard] == [
+        ("replace_many", (targets[0].id, targets[1].id))
+    ]
+    assert ds.version == version + 1
+    assert [r.value["messages"][0]["content"] for r in ds] == ["q0", "bulk", "q2", "bulk", "q4"]
+    assert ds.position(targets[0].id) == 3  # positions survive a bulk swap
+    ds.put_many(old)
+    assert ds.to_bytes() == original
+    assert ds.put_many([]) == [] and len(heard) == 2  # nothing to swap: no notification
 
 
 def test_values_that_are_not_examples_become_broken_records_that_keep_the_text():

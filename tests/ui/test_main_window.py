@@ -327,11 +327,38 @@ def test_set_system_message_is_one_undo_step(qtbot, window, sample_copy, monkeyp
 
     window.run_dialog = run
     window.set_system_message()
+    assert window.bulk_running
+    assert not window.actions["set_system"].isEnabled()
+    qtbot.waitUntil(lambda: not window.bulk_running, timeout=5000)
+    assert window.actions["set_system"].isEnabled()
     systems = {r.value["messages"][0]["content"] for r in window.document.dataset.examples()}
     assert systems == {"You are a pirate."}
     assert window.document.undo_stack.count() == 1
     window.actions["undo"].trigger()
     assert window.document.dataset.to_bytes() == original
+
+
+def test_an_edit_made_while_a_bulk_tool_works_is_kept(qtbot, window, sample_copy):
+    open_file(qtbot, window, sample_copy)
+    document = window.document
+
+    def run(dialog):
+        dialog.text_edit.set_text("You are a pirate.")
+        return True
+
+    window.run_dialog = run
+    window.set_system_message()
+    # Edited before the plan comes back: the plan is stale, so it is made again.
+    target = document.dataset[5]
+    value = target.value
+    value["messages"][-1]["content"] = "Edited while the tool worked."
+    document.edit_value(target.id, value)
+    qtbot.waitUntil(lambda: not window.bulk_running, timeout=5000)
+    edited = document.dataset.record(target.id).value
+    assert edited["messages"][-1]["content"] == "Edited while the tool worked."
+    systems = {r.value["messages"][0]["content"] for r in document.dataset.examples()}
+    assert systems == {"You are a pirate."}
+    assert document.undo_stack.count() == 2
 
 
 def test_remove_duplicates_and_trim(qtbot, window, tmp_path):
@@ -349,10 +376,13 @@ def test_remove_duplicates_and_trim(qtbot, window, tmp_path):
         + "\n"
     )
     open_file(qtbot, window, path)
-    assert window.remove_duplicates() == 3
+    window.remove_duplicates()
+    qtbot.waitUntil(lambda: not window.bulk_running, timeout=5000)
     assert len(window.document.dataset) == 1
     assert window.document.undo_stack.count() == 1
+    assert window.document.undo_stack.text(0) == "Remove 3 duplicate examples"
     window.trim_whitespace()
+    qtbot.waitUntil(lambda: not window.bulk_running, timeout=5000)
     assert window.document.dataset[0].value["messages"][0]["content"] == "Hi"
     window.document.undo_stack.undo()
     window.document.undo_stack.undo()
