@@ -111,7 +111,7 @@ def analyze_records(
         batch = records[start : start + BATCH_SIZE]
         examples = [r for r in batch if r.state is LineState.EXAMPLE]
         values = [r.value for r in examples]
-        counts = counter.count_many(values)
+        counts = counter.count_many(values, should_continue)
         counted = {r.id: (v, t) for r, v, t in zip(examples, values, counts, strict=True)}
         for record in batch:
             if should_continue is not None and not should_continue():

@@ -274,6 +274,8 @@ class RecoveryJournal:
         return session
 
     def _recipe(self, session_id: str, session: _Session, dataset: Dataset) -> dict[str, Any]:
+        """The recipe: runs of the source's own records, and the other records themselves
+        (records are immutable, so a worker can write them out later)."""
         entries: list[Any] = []
         edited = 0
         from_source = 0
@@ -291,7 +293,7 @@ class RecoveryJournal:
                 continue
             run = None
             edited += 1
-            entries.append(_record_entry(record))
+            entries.append(record)  # turned into its entry while the recipe is written
         return {
             "journal_format": JOURNAL_FORMAT,
             "session_id": session_id,
@@ -580,7 +582,7 @@ def _dump_recipe(
     for position, entry in enumerate(recipe["records"]):
         if position:
             yield b","
-        yield _dump_json(entry)
+        yield _dump_json(_record_entry(entry) if isinstance(entry, Record) else entry)
         if pause is not None:
             pause()
     yield b"]}"

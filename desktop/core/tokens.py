@@ -247,6 +247,11 @@ def get_counter(name: str) -> TokenCounter:
     return _DEFAULT_CACHE.counter(name)
 
 
+def loaded_encodings() -> tuple[str, ...]:
+    """Encodings already loaded in this process (loading one takes a few hundred ms)."""
+    return _DEFAULT_CACHE.loaded()
+
+
 def counter_for_model(model_id: str) -> TokenCounter:
     """The shared counter for the encoding that ``model_id`` uses (o200k_base when unknown)."""
     return get_counter(encoding_for_model(model_id))
@@ -656,14 +661,22 @@ class TokenCounter:
             assistant += local[text]
         return ExampleTokens(total, assistant, estimated)
 
-    def count_many(self, examples: Iterable[object]) -> list[ExampleTokens]:
-        """Token counts of many examples, in order; same results as ``count`` on each."""
+    def count_many(
+        self, examples: Iterable[object], pause: Callable[[], object] | None = None
+    ) -> list[ExampleTokens]:
+        """Token counts of many examples, in order; same results as ``count`` on each.
+
+        ``pause`` is called between the texts encoded (from every encoding thread), so a
+        worker can let the UI thread go first.
+        """
         results: list[ExampleTokens] = []
         for chunk in _chunks(examples, self.CHUNK_EXAMPLES):
-            results.extend(self._count_chunk(chunk))
+            results.extend(self._count_chunk(chunk, pause))
         return results
 
-    def _count_chunk(self, chunk: list[object]) -> list[ExampleTokens]:
+    def _count_chunk(
+        self, chunk: list[object], pause: Callable[[], object] | None = None
+    ) -> list[ExampleTokens]:
         plans = [_plan(example) for example in chunk]
         cache = self._cache
         cached = cache._data
@@ -684,7 +697,7 @@ class TokenCounter:
                     local[text] = count
                     hits += 1
         if missing:
-            counts = self._encode_all(missing)
+            counts = self._encode_all(missing, pause)
             local.update(zip(missing, counts, strict=True))
             cache.put_many(zip(missing, counts, strict=True))
         cache.hits += hits
@@ -703,7 +716,7 @@ class TokenCounter:
             )
         return results
 
-    def _encode_all(self, texts: list[str]) -> list[int]:
+    def _encode_all(self, texts: list[str], pause: Callable[[], object] | None = None) -> list[int]:
         """Token counts of ``texts``: one contiguous slice per thread when there are many.
 
         Not ``encode_ordinary_batch``: it submits one pool task per text, and on short texts
@@ -713,19 +726,27 @@ class TokenCounter:
         """
         threads = min(self._threads, len(texts) // self.PARALLEL_MIN_TEXTS)
         if threads <= 1:
-            return _encode_counts(self._encode, texts)
+            return _encode_counts(self._encode, texts, pause)
         size = -(-len(texts) // threads)
         slices = [texts[start : start + size] for start in range(0, len(texts), size)]
         encode = self._encode
         counts: list[int] = []
         with ThreadPoolExecutor(max_workers=len(slices)) as pool:
-            for part in pool.map(lambda part: _encode_counts(encode, part), slices):
+            for part in pool.map(lambda part: _encode_counts(encode, part, pause), slices):
                 counts.extend(part)
         return counts
 
 
-def _encode_counts(encode: Callable[[str], list[int]], texts: list[str]) -> list[int]:
-    return [len(encode(text)) for text in texts]
+def _encode_counts(
+    encode: Callable[[str], list[int]], texts: list[str], pause: Callable[[], object] | None
+) -> list[int]:
+    if pause is None:
+        return [len(encode(text)) for text in texts]
+    counts = []
+    for text in texts:
+        pause()
+        counts.append(len(encode(text)))
+    return counts
 
 
 def _chunks(items: Iterable[object], size: int) -> Iterator[list[object]]:

@@ -37,7 +37,12 @@ from desktop.core.jsonl_io import (
     save_jsonl,
     split_bom,
 )
-from desktop.core.tokens import TokenCounter
+from desktop.core.tokens import (
+    TokenCounter,
+    encoding_for_model,
+    get_counter,
+    loaded_encodings,
+)
 from desktop.ui.commands import EditRecordCommand, InsertRecordsCommand
 from desktop.ui.dataset_model import ExampleTableModel
 from desktop.ui.workers import JobContext, Worker
@@ -252,6 +257,8 @@ class DatasetDocument(QObject):
         self._results: dict[int, RecordAnalysis] = {}
         self._report = FindingsReport([], [], dict.fromkeys(Severity, 0))
         self._findings_worker: Worker | None = None
+        self._tokenizer_worker: Worker | None = None
+        self._pending_model: str | None = None
         self._findings_stale = False
         self._findings_generation = 0
         self.dataset.subscribe(self._on_change)
@@ -314,6 +321,7 @@ class DatasetDocument(QObject):
         """True while any background work or pending re-check is under way."""
         return (
             self.checking
+            or self._tokenizer_worker is not None
             or self._findings_worker is not None
             or self._findings_timer.isActive()
             or self._analysis_timer.isActive()
@@ -467,8 +475,41 @@ class DatasetDocument(QObject):
 
     # Analysis ------------------------------------------------------------------------------
 
+    @property
+    def model_id(self) -> str:
+        """The model chosen last (the analysis follows once its tokenizer is loaded)."""
+        return self._pending_model or self.analysis.model_id
+
     def set_model(self, model_id: str) -> None:
-        """Estimate for another model; re-count everything when its tokenizer differs."""
+        """Estimate for another model; re-count everything when its tokenizer differs.
+
+        A tokenizer not used yet in this run is loaded in a worker first (its files take a few
+        hundred milliseconds to read and check).
+        """
+        self._pending_model = model_id
+        encoding = encoding_for_model(model_id)
+        if encoding in loaded_encodings():
+            self._apply_model(model_id)
+            return
+        if self._tokenizer_worker is not None:
+            return  # the model is applied when the tokenizer being loaded is ready
+        worker = Worker(lambda _context: get_counter(encoding), name="loading the tokenizer")
+        worker.signals.error.connect(self.failed)
+        worker.signals.finished.connect(lambda: self._on_tokenizer_loaded(encoding))
+        self._tokenizer_worker = worker
+        worker.start()
+
+    def _on_tokenizer_loaded(self, encoding: str) -> None:
+        self._tokenizer_worker = None
+        model_id, self._pending_model = self._pending_model, None
+        if model_id is None:
+            return
+        if encoding_for_model(model_id) == encoding and encoding not in loaded_encodings():
+            return  # it could not be loaded (the error was shown): keep the current model
+        self.set_model(model_id)  # loaded, or another model was chosen meanwhile
+
+    def _apply_model(self, model_id: str) -> None:
+        self._pending_model = None
         if self.analysis.set_model(model_id):
             self._results.clear()
             self.reanalyze()

@@ -461,7 +461,7 @@ class MainWindow(QMainWindow):
         settings.splitter_sizes = {
             name: list(splitter.sizes()) for name, splitter in self._splitters().items()
         }
-        settings.last_model = self.document.analysis.model_id
+        settings.last_model = self.document.model_id
         settings.epochs = self.document.analysis.epochs
         if self.settings_store is not None:
             try:

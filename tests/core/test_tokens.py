@@ -533,3 +533,16 @@ def test_single_count_is_fast_enough_for_keystrokes():
         counter.count(example)
         durations.append(time.perf_counter() - start)
     assert statistics.median(durations) < 0.005
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_counting_many_pauses_between_texts_with_the_same_results(threads):
+    examples = [
+        {"messages": [{"role": "user", "content": f"question {i} " * (i % 7 + 1)}]}
+        for i in range(600)
+    ]
+    plain = TokenCounter(O200K, num_threads=threads).count_many(examples)
+    paused: list[int] = []
+    counter = TokenCounter(O200K, num_threads=threads)
+    assert counter.count_many(examples, lambda: paused.append(1)) == plain
+    assert len(paused) == counter.cache_info().misses  # once per text encoded

@@ -573,3 +573,40 @@ def test_remove_empty_lines_tool(qtbot, window, messy_copy):
     assert not any(f.code == "blank_line" for f in window.document.findings)
     window.actions["undo"].trigger()
     assert window.document.dataset.to_bytes() == messy_copy.read_bytes()
+
+
+def test_a_tokenizer_not_used_yet_is_loaded_in_the_background(
+    qtbot, window, sample_copy, monkeypatch
+):
+    from desktop.core import tokens
+    from desktop.ui import document as document_module
+
+    open_file(qtbot, window, sample_copy)
+    loaded = {window.document.analysis.counter.encoding_name}
+    loads: list[str] = []
+
+    def load(name: str) -> tokens.TokenCounter:
+        loads.append(name)
+        if name == "cl100k_base" and len(loads) > 1:
+            raise OSError("the tokenizer file is damaged")
+        loaded.add(name)
+        return tokens.get_counter(name)
+
+    monkeypatch.setattr(document_module, "loaded_encodings", lambda: tuple(loaded))
+    monkeypatch.setattr(document_module, "get_counter", load)
+    document = window.document
+    document.set_model("gpt-3.5-turbo-0125")
+    assert document.busy and document.model_id == "gpt-3.5-turbo-0125"
+    assert document.analysis.counter.encoding_name == "o200k_base"  # not switched yet
+    wait_idle(qtbot, window)
+    assert loads == ["cl100k_base"]
+    assert document.analysis.estimate().encoding == "cl100k_base"
+    # A tokenizer that cannot be loaded is reported, and the estimate stays as it was.
+    loaded.discard("cl100k_base")
+    document.set_model("gpt-4o-2024-08-06")
+    errors: list[str] = []
+    document.failed.connect(errors.append)
+    document.set_model("gpt-3.5-turbo-1106")
+    wait_idle(qtbot, window)
+    assert errors == ["the tokenizer file is damaged"]
+    assert document.analysis.model_id == "gpt-4o-2024-08-06"
