@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 
@@ -136,3 +137,20 @@ def test_handling_an_event_closes_the_gate_and_going_idle_opens_it(qapp, monkeyp
     assert spin_until(lambda: bool(during))
     assert during == [False]
     assert spin_until(through[0].is_set)  # the UI thread went idle
+
+
+def test_checkpoints_keep_what_a_job_allocated_out_of_full_collections(qtbot, monkeypatch):
+    monkeypatch.setattr(workers, "FREEZE_EVERY", 100)
+    kept: list[dict[str, list[int]]] = []
+
+    def job(context: JobContext) -> None:
+        for i in range(250):
+            kept.append({"step": [i]})  # long-lived objects, as records and their values are
+            context.checkpoint()
+
+    run(qtbot, Worker(job))
+    collected = {id(o) for generation in range(3) for o in gc.get_objects(generation)}
+    # Made before the 200th checkpoint: frozen, so full collections no longer scan them.
+    assert not any(id(d) in collected for d in kept[:200])
+    # Made after the last freeze: still in the collector's generations.
+    assert all(id(d) in collected for d in kept[201:])
