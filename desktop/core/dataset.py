@@ -474,6 +474,10 @@ class Dataset:
         A record whose line ending was missing (the file's last line) gets the dataset's
         newline once another record follows it.
         """
+        return b"".join(self.to_parts())
+
+    def to_parts(self) -> list[bytes]:
+        """``to_bytes`` in pieces (records and line endings), for writing without joining."""
         parts = [self.bom]
         last = len(self._records) - 1
         for position, record in enumerate(self._records):
@@ -482,4 +486,4 @@ class Dataset:
             if not eol and position != last:
                 eol = self.newline
             parts.append(eol)
-        return b"".join(parts)
+        return parts

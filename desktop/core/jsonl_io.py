@@ -197,6 +197,11 @@ def _explain_os_error(exc: OSError, path: Path) -> str:
 
 def save_jsonl(dataset: Dataset, path: Path) -> None:
     """Save ``dataset`` as JSONL at ``path`` atomically, then mark it saved."""
-    atomic_write(path, dataset.to_bytes())
+    stage_write(path, dataset.to_parts()).commit()
+    saved_as_jsonl(dataset)
+
+
+def saved_as_jsonl(dataset: Dataset) -> None:
+    """Note that ``dataset`` is now on disk as JSONL (once its bytes are committed)."""
     dataset.layout = SourceLayout.JSONL
     dataset.mark_saved()

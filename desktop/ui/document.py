@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
+from PySide6.QtCore import QEventLoop, QFileSystemWatcher, QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from desktop.core.analysis import DatasetAnalysis, RecordAnalysis, analyze_records
@@ -32,10 +32,13 @@ from desktop.core.formats import (
 )
 from desktop.core.jsonl_io import (
     ReadCancelled,
+    SaveError,
+    StagedWrite,
     iter_records,
     newline_by_count,
-    save_jsonl,
+    saved_as_jsonl,
     split_bom,
+    stage_write,
 )
 from desktop.core.tokens import (
     TokenCounter,
@@ -701,19 +704,42 @@ class DatasetDocument(QObject):
         return FileStamp.of(self.path) != self._stamp
 
     def save_to(self, path: Path) -> None:
-        """Save as JSONL at ``path`` atomically; SaveError says why it failed."""
+        """Save as JSONL at ``path`` atomically; SaveError says why it failed.
+
+        A worker writes the bytes to a temporary file beside ``path`` (a large file takes
+        most of a second) while this thread goes on painting but takes no input, so nothing
+        can change meanwhile; the rename that replaces the file happens here.
+        """
         path = Path(path)
+        dataset = self.dataset
+        staged = self._stage_in_background(path, dataset.to_parts())
         if self._watcher.files():
             self._watcher.removePaths(self._watcher.files())
         try:
-            save_jsonl(self.dataset, path)
+            staged.commit()
         finally:
             if self.path is not None and self.path.exists():
                 self._watcher.addPath(str(self.path))
+        saved_as_jsonl(dataset)
         self._forced_dirty = False
         self.undo_stack.setClean()
         self._set_path(path)
         self._emit_modified()
+
+    def _stage_in_background(self, path: Path, parts: list[bytes]) -> StagedWrite:
+        outcome: list[object] = []
+        worker = Worker(lambda _context: stage_write(path, parts), name=f"saving {path.name}")
+        worker.signals.result.connect(outcome.append)
+        worker.signals.error.connect(lambda message: outcome.append(SaveError(message)))
+        loop = QEventLoop()
+        worker.signals.finished.connect(loop.quit)
+        worker.start()
+        loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        (result,) = outcome
+        if isinstance(result, SaveError):
+            raise result
+        assert isinstance(result, StagedWrite)
+        return result
 
     def keep_mine(self) -> None:
         """The user chose their edits over the changed file: stop warning, stay unsaved."""

@@ -349,3 +349,20 @@ def test_an_added_example_uses_the_files_line_ending(qtbot, window, tmp_path, ne
     assert saved.count(newline) == 4
     if newline == b"\n":
         assert b"\r\n" not in saved
+
+
+def test_the_window_keeps_painting_while_a_file_is_written(qtbot, window, sample_copy):
+    from PySide6.QtCore import QTimer
+
+    open_file(qtbot, window, sample_copy)
+    select_row(window, 0)
+    window.actions["duplicate"].trigger()
+    expected = window.document.dataset.to_bytes()
+    ran_during_save: list[bool] = []
+    saving = [True]
+    QTimer.singleShot(0, lambda: ran_during_save.append(saving[0]))
+    assert window.save()
+    saving[0] = False
+    assert ran_during_save == [True]  # timers (and paints) ran while the worker wrote
+    assert sample_copy.read_bytes() == expected
+    assert not window.isWindowModified()
