@@ -286,9 +286,10 @@ def _with_value(record: Record, value: Any) -> Record:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """What an edit did, for views that must refresh: kind is insert, remove, replace, move,
-    or replace_many (a bulk edit: ``record_ids`` lists the records swapped, in one
-    notification; ``record_id`` and ``position`` are -1 then)."""
+    """What an edit did, for views that must refresh: kind is insert, remove, replace or move
+    for one record, or insert_many, remove_many or replace_many for many at once (bulk edits
+    and their undo): then ``record_ids`` lists them and ``record_id`` and ``position`` are -1.
+    """
 
     kind: str
     record_id: int
@@ -414,6 +415,49 @@ class Dataset:
         record = self._records.pop(position)
         self._changed(Change("remove", record_id, position))
         return position, record
+
+    def remove_many(self, record_ids: Iterable[int]) -> list[tuple[int, Record]]:
+        """Take many records out in one pass, with one notification.
+
+        Returns (position, record) pairs in file order, which ``insert_many`` puts back
+        exactly. Removing one at a time re-indexed the whole dataset after each removal.
+        """
+        wanted = set(record_ids)
+        removed: list[tuple[int, Record]] = []
+        kept: list[Record] = []
+        for position, record in enumerate(self._records):
+            if record.id in wanted:
+                removed.append((position, record))
+            else:
+                kept.append(record)
+        if removed:
+            self._records = kept
+            ids = tuple(record.id for _, record in removed)
+            self._changed(Change("remove_many", -1, -1, record_ids=ids))
+        return removed
+
+    def insert_many(self, placed: Iterable[tuple[int, Record]]) -> None:
+        """Put records in at their final positions in one pass, with one notification.
+
+        ``placed`` holds (position, record) pairs; each position is where the record sits
+        once all are in (so ``remove_many``'s result restores the dataset exactly).
+        """
+        placed = sorted(placed, key=lambda item: item[0])
+        if not placed:
+            return
+        merged: list[Record] = []
+        existing = iter(self._records)
+        for position, record in placed:
+            while len(merged) < position:
+                following = next(existing, None)
+                if following is None:
+                    break
+                merged.append(following)
+            merged.append(record)
+        merged.extend(existing)
+        self._records = merged
+        ids = tuple(record.id for _, record in placed)
+        self._changed(Change("insert_many", -1, -1, record_ids=ids))
 
     def put(self, record: Record) -> Record:
         """Swap in ``record`` for the record with the same id; return the old one (for undo)."""

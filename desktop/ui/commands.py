@@ -132,12 +132,16 @@ class InsertRecordsCommand(QUndoCommand):
         return [record.id for _, record in self._placed]
 
     def redo(self) -> None:
-        for position, record in self._placed:
-            self._dataset.insert(position, record)
+        if len(self._placed) == 1:
+            self._dataset.insert(*self._placed[0])
+        else:
+            self._dataset.insert_many(self._placed)
 
     def undo(self) -> None:
-        for _position, record in reversed(self._placed):
-            self._dataset.remove(record.id)
+        if len(self._placed) == 1:
+            self._dataset.remove(self._placed[0][1].id)
+        else:
+            self._dataset.remove_many(record.id for _, record in self._placed)
 
 
 class RemoveRecordsCommand(QUndoCommand):
@@ -146,7 +150,7 @@ class RemoveRecordsCommand(QUndoCommand):
     def __init__(self, dataset: Dataset, record_ids: Iterable[int], text: str) -> None:
         super().__init__(text)
         self._dataset = dataset
-        self._ids = sorted(set(record_ids), key=dataset.position)
+        self._ids = list(dict.fromkeys(record_ids))
         self._removed: list[tuple[int, Record]] = []
 
     @property
@@ -155,13 +159,16 @@ class RemoveRecordsCommand(QUndoCommand):
         return len(self._ids)
 
     def redo(self) -> None:
-        # Remove from the bottom up so each stored position is the final one.
-        removed = [self._dataset.remove(record_id) for record_id in reversed(self._ids)]
-        self._removed = list(reversed(removed))
+        if len(self._ids) == 1:
+            self._removed = [self._dataset.remove(self._ids[0])]
+        else:
+            self._removed = self._dataset.remove_many(self._ids)
 
     def undo(self) -> None:
-        for position, record in self._removed:
-            self._dataset.insert(position, record)
+        if len(self._removed) == 1:
+            self._dataset.insert(*self._removed[0])
+        else:
+            self._dataset.insert_many(self._removed)
 
 
 class MoveRecordCommand(QUndoCommand):

@@ -60,6 +60,9 @@ def _worst(a: Severity | None, b: Severity | None) -> Severity | None:
     return a if a.rank <= b.rank else b
 
 
+_ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+
+
 class ExampleTableModel(QAbstractTableModel):
     """Rows of a Dataset, in the order of ``row_ids``; read-only (editing goes through undo)."""
 
@@ -226,6 +229,45 @@ class ExampleTableModel(QAbstractTableModel):
                 return row + 1
         return len(self._ids)
 
+    def _on_insert_many(self, change: Change) -> None:
+        """Show records put in at once: in file order all rows are rebuilt; in a filtered or
+        sorted view each new record goes after the nearest earlier record shown."""
+        assert self._dataset is not None
+        self.beginResetModel()
+        if self._in_file_order:
+            self._ids = [record.id for record in self._dataset]
+        else:
+            shown = set(self._ids)
+            after: dict[int | None, list[int]] = {}
+            for record_id in change.record_ids:
+                position = self._dataset.position(record_id)
+                anchor = None
+                for pos in range(position - 1, max(-1, position - 64), -1):
+                    earlier = self._dataset[pos].id
+                    if earlier in shown:
+                        anchor = earlier
+                        break
+                after.setdefault(anchor, []).append(record_id)
+                shown.add(record_id)
+            ids: list[int] = []
+            for record_id in self._ids:
+                ids.append(record_id)
+                ids.extend(_chain_after(record_id, after))
+            ids.extend(_chain_after(None, after))
+            self._ids = ids
+        self._rows = None
+        self.endResetModel()
+
+    def _on_remove_many(self, change: Change) -> None:
+        gone = set(change.record_ids)
+        for record_id in gone:
+            self._cache.pop(record_id, None)
+            self._dataset_severity.pop(record_id, None)
+        self.beginResetModel()
+        self._ids = [record_id for record_id in self._ids if record_id not in gone]
+        self._rows = None
+        self.endResetModel()
+
     def _on_remove(self, change: Change) -> None:
         self._cache.pop(change.record_id, None)
         self._dataset_severity.pop(change.record_id, None)
@@ -330,9 +372,8 @@ class ExampleTableModel(QAbstractTableModel):
         return None
 
     def flags(self, index: Index) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        # Called for every cell of a selection: keep it free of work.
+        return _ROW_FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
 
     def _summary(self, record: Record) -> RowSummary:
         cached = self._cache.get(record.id)
@@ -444,3 +485,14 @@ class ExampleTableModel(QAbstractTableModel):
             text = summary.first_user if column == COL_USER else summary.last_reply
             return text or None
         return None
+
+
+def _chain_after(anchor: int | None, after: dict[int | None, list[int]]) -> list[int]:
+    """The records to show after ``anchor``, each followed by those anchored to it in turn."""
+    chained: list[int] = []
+    pending = list(reversed(after.pop(anchor, [])))
+    while pending:
+        record_id = pending.pop()
+        chained.append(record_id)
+        pending.extend(reversed(after.pop(record_id, [])))
+    return chained

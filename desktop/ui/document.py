@@ -583,9 +583,16 @@ class DatasetDocument(QObject):
         if change.kind in ("replace", "insert"):
             self._dirty.add(change.record_id)
             self._analysis_timer.start()
-        elif change.kind == "replace_many":
+        elif change.kind in ("replace_many", "insert_many"):
             self._dirty.update(change.record_ids)
             self._analysis_timer.start()
+        elif change.kind == "remove_many":
+            for record_id in change.record_ids:
+                self.analysis.remove(record_id)
+                self._results.pop(record_id, None)
+                self._dirty.discard(record_id)
+            self._findings_timer.start()
+            self.analysis_updated.emit(list(change.record_ids))
 
     def _flush_dirty(self) -> None:
         """Re-check the examples edited since the last pause (only those)."""

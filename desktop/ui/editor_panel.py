@@ -111,7 +111,7 @@ class DatasetEditorPanel(QWidget):
         document.findings_changed.connect(self._refresh_code_filter)
         self.model.rowsInserted.connect(self._update_count)
         self.model.rowsRemoved.connect(self._update_count)
-        self.model.modelReset.connect(self._update_count)
+        self.model.modelReset.connect(self._after_reset)
         self._update_count()
 
     # Building --------------------------------------------------------------------------------
@@ -211,9 +211,15 @@ class DatasetEditorPanel(QWidget):
     # Selection -------------------------------------------------------------------------------
 
     def selected_ids(self) -> list[int]:
-        """Record ids of the selected rows, top to bottom."""
-        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
-        ids = [self.model.record_id_at(row) for row in rows]
+        """Record ids of the selected rows, top to bottom.
+
+        Read from the selection's row ranges: ``selectedRows`` asks the model about every
+        selected cell, which took a tenth of a second for 10,000 selected rows.
+        """
+        rows: set[int] = set()
+        for selected in self.table.selectionModel().selection():
+            rows.update(range(selected.top(), selected.bottom() + 1))
+        ids = [self.model.record_id_at(row) for row in sorted(rows)]
         return [i for i in ids if i is not None]
 
     def current_id(self) -> int | None:
@@ -243,6 +249,15 @@ class DatasetEditorPanel(QWidget):
             self.editor.show_record(record_id)
         self.editor.focus_message(message_index)
         return True
+
+    def _after_reset(self) -> None:
+        """Keep the example being edited selected when rows were rebuilt (bulk inserts and
+        removals, a new search): a reset clears the table's selection silently."""
+        record_id = self.current_id()
+        if record_id is not None and self.model.row_of(record_id) is not None:
+            self._reselect(record_id)
+        else:
+            self._update_count()
 
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         record_id = self.model.record_id_at(current.row()) if current.isValid() else None

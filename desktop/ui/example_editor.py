@@ -470,6 +470,11 @@ class ExampleEditor(QWidget):
             if self.record.id in change.record_ids:
                 self._follow_replace()
             return
+        if change.kind == "remove_many":
+            if self.record.id in change.record_ids:
+                self.record = None
+                self._refresh()
+            return
         if change.record_id != self.record.id:
             return
         if change.kind == "remove":

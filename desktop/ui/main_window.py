@@ -557,7 +557,7 @@ class MainWindow(QMainWindow):
         self.editor_panel.set_editable(editable)
         has_rows = editable and len(self.document.dataset) > 0
         bulk_ready = has_rows and self._bulk is None
-        selected = bool(self.editor_panel.selected_ids()) if editable else False
+        selected = editable and self.editor_panel.table.selectionModel().hasSelection()
         current = self.editor_panel.current_id() if editable else None
         # The checks report every prompt/completion example, so this needs no scan.
         legacy = open_ and "legacy_format" in self.document.finding_codes

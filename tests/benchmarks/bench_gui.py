@@ -98,7 +98,16 @@ def main() -> int:
         f"{time.perf_counter() - started:.1f} s"
     )
 
-    from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QThreadPool, QTimer
+    from PySide6.QtCore import (
+        QEvent,
+        QEventLoop,
+        QItemSelection,
+        QItemSelectionModel,
+        QObject,
+        Qt,
+        QThreadPool,
+        QTimer,
+    )
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication, QDialog
 
@@ -281,6 +290,17 @@ def main() -> int:
         lambda: not window.bulk_running and not document.busy,
     )
     measure("autosave after it", window.autosave, lambda: not window.autosaving)
+    measure("undo that", document.undo_stack.undo, lambda: not document.busy)
+
+    def delete_many() -> None:
+        model = document.table
+        selection = QItemSelection(model.index(0, 0), model.index(9_999, model.columnCount() - 1))
+        panel.table.selectionModel().select(
+            selection, QItemSelectionModel.SelectionFlag.ClearAndSelect
+        )
+        window.actions["delete"].trigger()
+
+    measure("delete 10,000 examples", delete_many, lambda: not document.busy)
     measure("undo that", document.undo_stack.undo, lambda: not document.busy)
     saved_copy = home / "saved-copy.jsonl"
     measure("save as a new file", lambda: document.save_to(saved_copy), saved_copy.exists)

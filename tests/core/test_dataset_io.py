@@ -303,6 +303,31 @@ def test_many_records_are_swapped_with_one_notification_and_swapped_back_exactly
     assert ds.put_many([]) == [] and len(heard) == 2  # nothing to swap: no notification
 
 
+@settings(max_examples=150, deadline=None)
+@given(size=st.integers(0, 30), picks=st.sets(st.integers(0, 29)))
+def test_many_records_removed_at_once_come_back_exactly_where_they_were(size, picks):
+    original = b"".join(
+        json.dumps({"messages": [{"role": "user", "content": f"q{i}"}]}).encode() + b"\n"
+        for i in range(size)
+    )
+    ds = read_jsonl_bytes(original)
+    order = [r.id for r in ds]
+    chosen = [order[i] for i in sorted(picks) if i < size]
+    heard = []
+    ds.subscribe(heard.append)
+    removed = ds.remove_many(reversed(chosen))
+    assert [r.id for _, r in removed] == chosen  # in file order, whatever order was asked
+    assert [r.id for r in ds] == [i for i in order if i not in chosen]
+    ds.insert_many(reversed(removed))
+    assert [r.id for r in ds] == order
+    assert ds.to_bytes() == original
+    assert [ds.position(i) for i in order] == list(range(size))
+    kinds = [(c.kind, c.record_ids) for c in heard]
+    assert kinds == (
+        [("remove_many", tuple(chosen)), ("insert_many", tuple(chosen))] if chosen else []
+    )
+
+
 def test_values_that_are_not_examples_become_broken_records_that_keep_the_text():
     ds = Dataset()
     record = ds.append_value({"note": "not an example"})

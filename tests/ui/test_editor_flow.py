@@ -366,3 +366,48 @@ def test_the_window_keeps_painting_while_a_file_is_written(qtbot, window, sample
     assert ran_during_save == [True]  # timers (and paints) ran while the worker wrote
     assert sample_copy.read_bytes() == expected
     assert not window.isWindowModified()
+
+
+def select_rows(window, rows):
+    from PySide6.QtCore import QItemSelection, QItemSelectionModel
+
+    model = window.document.table
+    selection = QItemSelection()
+    for row in rows:
+        selection.select(model.index(row, 0), model.index(row, model.columnCount() - 1))
+    window.editor_panel.table.selectionModel().select(
+        selection, QItemSelectionModel.SelectionFlag.ClearAndSelect
+    )
+
+
+@pytest.mark.parametrize("searching", [False, True])
+def test_deleting_many_examples_and_undoing_puts_each_back(
+    qtbot, window, sample_copy, qtmodeltester, searching
+):
+    open_file(qtbot, window, sample_copy)
+    document, model, panel = window.document, window.document.table, window.editor_panel
+    original = document.dataset.to_bytes()
+    if searching:  # a filtered view: rows are rebuilt around the ones shown
+        panel.search.setText("delivery")
+        qtbot.waitUntil(lambda: not panel.searching and model.rowCount() < 40, timeout=5000)
+    shown = [model.record_id_at(row) for row in range(model.rowCount())]
+    assert len(shown) >= 6
+    select_rows(window, [1, 2, 4, 5])
+    doomed = {shown[1], shown[2], shown[4], shown[5]}
+    window.actions["delete"].trigger()
+    assert len(document.dataset) == 40 - 4
+    assert [model.record_id_at(r) for r in range(model.rowCount())] == [
+        i for i in shown if i not in doomed
+    ]
+    assert panel.current_id() == shown[6]  # the next example is shown
+    qtmodeltester.check(model)
+    document.undo_stack.undo()
+    assert document.dataset.to_bytes() == original
+    assert [model.record_id_at(r) for r in range(model.rowCount())] == shown
+    assert panel.current_id() == shown[6]  # still the example being edited
+    assert panel.table.currentIndex().row() == 6
+    qtmodeltester.check(model)
+    document.undo_stack.redo()
+    assert len(document.dataset) == 40 - 4
+    wait_idle(qtbot, window)
+    assert document.analysis.estimate().examples == 36
