@@ -248,6 +248,8 @@ class DatasetDocument(QObject):
         #: The file most recently opened (kept when a partial read detaches the dataset).
         self.opened_path: Path | None = None
         self.loading = False
+        #: True while a save writes the file (the dataset must not change meanwhile).
+        self.saving = False
         self._load_failed = False
         self._stamp: FileStamp | None = None
         self._forced_dirty = False
@@ -680,6 +682,9 @@ class DatasetDocument(QObject):
         if self.loading:
             self.failed.emit("Please wait until the file has been read before editing it.")
             return
+        if self.saving:
+            self.failed.emit("Please wait until the file has been saved before editing it.")
+            return
         self.undo_stack.push(command)
 
     def edit_value(
@@ -740,8 +745,12 @@ class DatasetDocument(QObject):
         worker.signals.error.connect(lambda message: outcome.append(SaveError(message)))
         loop = QEventLoop()
         worker.signals.finished.connect(loop.quit)
-        worker.start()
-        loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        self.saving = True
+        try:
+            worker.start()
+            loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        finally:
+            self.saving = False
         (result,) = outcome
         if isinstance(result, SaveError):
             raise result

@@ -1047,8 +1047,9 @@ class MainWindow(QMainWindow):
         job, _worker, dataset, version = self._bulk
         if dataset is not self.document.dataset:
             return  # another file was opened meanwhile
-        if dataset.version != version:
-            self._rerun_bulk = job  # edited meanwhile: plan again from the current records
+        if dataset.version != version or self.document.saving:
+            # Edited meanwhile, or a save is writing the file: plan again afterwards.
+            self._rerun_bulk = job
             return
         job.apply(outcome)
 

@@ -610,3 +610,37 @@ def test_a_tokenizer_not_used_yet_is_loaded_in_the_background(
     wait_idle(qtbot, window)
     assert errors == ["the tokenizer file is damaged"]
     assert document.analysis.model_id == "gpt-4o-2024-08-06"
+
+
+def test_a_bulk_change_ready_during_a_save_waits_for_the_save(
+    qtbot, window, sample_copy, monkeypatch
+):
+    import time
+
+    from desktop.ui import document as document_module
+
+    open_file(qtbot, window, sample_copy)
+    real_stage = document_module.stage_write
+
+    def slow_stage(path, parts):
+        time.sleep(0.3)  # the bulk tool's plan (a few ms) is ready while the file is written
+        return real_stage(path, parts)
+
+    monkeypatch.setattr(document_module, "stage_write", slow_stage)
+    window.editor_panel.select_record(window.document.table.record_id_at(0))
+    window.actions["duplicate"].trigger()  # something to save
+    saved = window.document.dataset.to_bytes()
+
+    def run(dialog):
+        dialog.text_edit.set_text("You are a pirate.")
+        return True
+
+    window.run_dialog = run
+    window.set_system_message()
+    assert window.save()
+    assert sample_copy.read_bytes() == saved
+    qtbot.waitUntil(lambda: not window.bulk_running, timeout=5000)
+    systems = {r.value["messages"][0]["content"] for r in window.document.dataset.examples()}
+    assert systems == {"You are a pirate."}
+    assert window.document.dataset.is_modified  # the bulk change is not in the saved file
+    assert window.isWindowModified()
