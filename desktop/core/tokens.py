@@ -666,8 +666,8 @@ class TokenCounter:
     ) -> list[ExampleTokens]:
         """Token counts of many examples, in order; same results as ``count`` on each.
 
-        ``pause`` is called between the texts encoded (from every encoding thread), so a
-        worker can let the UI thread go first.
+        ``pause`` is called between examples and between the texts encoded (from every
+        encoding thread), so a worker can let the UI thread go first.
         """
         results: list[ExampleTokens] = []
         for chunk in _chunks(examples, self.CHUNK_EXAMPLES):
@@ -677,7 +677,13 @@ class TokenCounter:
     def _count_chunk(
         self, chunk: list[object], pause: Callable[[], object] | None = None
     ) -> list[ExampleTokens]:
-        plans = [_plan(example) for example in chunk]
+        if pause is None:
+            plans = [_plan(example) for example in chunk]
+        else:
+            plans = []
+            for example in chunk:
+                pause()
+                plans.append(_plan(example))
         cache = self._cache
         cached = cache._data
         local: dict[str, int] = {}

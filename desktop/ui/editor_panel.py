@@ -337,7 +337,11 @@ class DatasetEditorPanel(QWidget):
         severity, codes = self.model.dataset_finding_maps()
 
         def job(context: JobContext) -> list[int]:
-            facts = build_row_facts(records, results, severity, codes) if needs_facts else {}
+            facts = (
+                build_row_facts(records, results, severity, codes, context.checkpoint)
+                if needs_facts
+                else {}
+            )
             return compute_view(records, facts, query, context.checkpoint)
 
         worker = Worker(job, name="searching")

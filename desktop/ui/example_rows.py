@@ -7,7 +7,7 @@ demand and a worker can filter or sort 100,000 rows without touching the UI thre
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -215,12 +215,15 @@ def build_row_facts(
     results: Mapping[int, RecordAnalysis],
     extra_severity: Mapping[int, Severity],
     extra_codes: Mapping[int, frozenset[str]],
+    pause: Callable[[], object] | None = None,
 ) -> dict[int, RowFacts]:
     """Tokens, worst severity and finding codes per record, including whole-dataset findings
-    (pure: runs in a worker on snapshots)."""
+    (pure: runs in a worker on snapshots; ``pause`` is called between records)."""
     facts: dict[int, RowFacts] = {}
     no_codes: frozenset[str] = frozenset()
     for record in records:
+        if pause is not None:
+            pause()
         result = results.get(record.id)
         extra = extra_codes.get(record.id, no_codes)
         if result is None:

@@ -1013,8 +1013,9 @@ class TrainWizard(QDialog):
         self._counting = True
         examples = list(self.data.examples)
 
-        def job(_context: JobContext) -> _Counted:
-            return _Counted(encoding, counter_for_model(model_id).count_many(examples))
+        def job(context: JobContext) -> _Counted:
+            counter = counter_for_model(model_id)
+            return _Counted(encoding, counter.count_many(examples, context.checkpoint))
 
         self._run(Worker(job, name="counting tokens"), self._on_counted)
 

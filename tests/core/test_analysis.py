@@ -10,7 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from desktop.core.analysis import ALL_FINDING_CODES, DatasetAnalysis, analyze_records
+from desktop.core.analysis import (
+    ALL_FINDING_CODES,
+    BATCH_SIZE,
+    DatasetAnalysis,
+    analyze_records,
+)
 from desktop.core.catalog import Catalog
 from desktop.core.findings import Severity
 from desktop.core.jsonl_io import read_jsonl_bytes
@@ -132,13 +137,17 @@ def test_cancelled_analysis_returns_what_it_has(catalog):
     analyze_records(records, counter)  # every text cached: no checks between encodings below
     calls = []
 
+    # One check before the batch, one per example while counting (no texts to encode: all
+    # cached), then one before each record: stop at the 100th record.
+    limit = 1 + BATCH_SIZE + 100
+
     def should_continue() -> bool:
         calls.append(1)
-        return len(calls) < 100
+        return len(calls) < limit
 
     results = analyze_records(records, counter, should_continue)
-    # Checked between records, so it stops within a record, keeping what it has in order.
-    assert len(results) == 98  # one check before the batch, one before each record
+    # It stops between records, keeping what it has, in order.
+    assert len(results) == 99
     assert [r.record_id for r in results] == [r.id for r in records[: len(results)]]
 
 
