@@ -7,6 +7,7 @@ touching Qt's message boxes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -913,7 +914,11 @@ class MainWindow(QMainWindow):
         def records() -> list[Record]:
             if not choice.selected_only:
                 return list(dataset)
-            return [dataset.record(i) for i in selected if i in dataset]
+            chosen = []
+            for record_id in selected:
+                with contextlib.suppress(KeyError):  # deleted since it was selected
+                    chosen.append(dataset.record(record_id))
+            return chosen
 
         def plan(records: Iterable[Record]) -> dict[int, Any]:
             return plan_set_system_message(

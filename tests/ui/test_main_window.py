@@ -338,6 +338,34 @@ def test_set_system_message_is_one_undo_step(qtbot, window, sample_copy, monkeyp
     assert window.document.dataset.to_bytes() == original
 
 
+def test_set_system_message_on_the_selected_examples_only(qtbot, window, sample_copy):
+    from PySide6.QtCore import QItemSelection, QItemSelectionModel
+
+    open_file(qtbot, window, sample_copy)
+    model = window.document.table
+    selection = QItemSelection(model.index(2, 0), model.index(4, model.columnCount() - 1))
+    window.editor_panel.table.selectionModel().select(
+        selection, QItemSelectionModel.SelectionFlag.ClearAndSelect
+    )
+    chosen = {model.record_id_at(row) for row in (2, 3, 4)}
+
+    def run(dialog):
+        assert dialog.selected_button.isEnabled()
+        dialog.selected_button.setChecked(True)
+        dialog.text_edit.set_text("You are a pirate.")
+        return True
+
+    window.run_dialog = run
+    window.set_system_message()
+    qtbot.waitUntil(lambda: not window.bulk_running, timeout=5000)
+    pirates = {
+        r.id
+        for r in window.document.dataset.examples()
+        if r.value["messages"][0]["content"] == "You are a pirate."
+    }
+    assert pirates == chosen
+
+
 def test_an_edit_made_while_a_bulk_tool_works_is_kept(qtbot, window, sample_copy):
     open_file(qtbot, window, sample_copy)
     document = window.document
