@@ -235,6 +235,9 @@ class DatasetDocument(QObject):
     failed = Signal(str)
     #: Another program changed the open file on disk.
     changed_on_disk = Signal()
+    #: Editors holding typed text they have not applied yet must apply it now (before a save,
+    #: a close or a recovery copy), so the dataset is complete.
+    pending_edits_wanted = Signal()
 
     def __init__(self, catalog: Catalog, model_id: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -707,6 +710,11 @@ class DatasetDocument(QObject):
         self.push(command)
         return command.record_ids
 
+    def take_pending_edits(self) -> None:
+        """Have every editor apply what it has been typed but not applied yet."""
+        if not self.loading and not self.saving:
+            self.pending_edits_wanted.emit()
+
     # Saving --------------------------------------------------------------------------------
 
     def changed_on_disk_since_load(self) -> bool:
@@ -723,6 +731,7 @@ class DatasetDocument(QObject):
         can change meanwhile; the rename that replaces the file happens here.
         """
         path = Path(path)
+        self.take_pending_edits()
         dataset = self.dataset
         staged = self._stage_in_background(path, dataset.to_parts())
         if self._watcher.files():

@@ -293,6 +293,7 @@ class ExampleEditor(QWidget):
         self._raw_timer = QTimer(self, singleShot=True, interval=RAW_APPLY_MS)
         self._raw_timer.timeout.connect(self._apply_raw)
         document.dataset_replaced.connect(self._on_dataset_replaced)
+        document.pending_edits_wanted.connect(self._apply_pending)
         document.analysis_updated.connect(self._on_analysis_updated)
         document.dataset.subscribe(self._on_change)
         self._subscribed = document.dataset
@@ -541,10 +542,18 @@ class ExampleEditor(QWidget):
     def _on_raw_text(self, _text: str) -> None:
         self._raw_timer.start()
 
+    def _apply_pending(self) -> None:
+        if self._raw_timer.isActive():
+            self._raw_timer.stop()
+            self._apply_raw()
+
     def _apply_raw(self) -> None:
         """Apply the typed text: a damaged line is stored as typed, JSON edits once valid."""
         record = self.record
         if record is None:
+            return
+        if self.document.saving:
+            self._raw_timer.start()  # the file is being written; apply right after
             return
         text = self.raw.editor.text()
         self._applying = True

@@ -689,6 +689,7 @@ class MainWindow(QMainWindow):
 
     def maybe_save(self) -> bool:
         """Before the open dataset goes away: True when it is safe to continue."""
+        self.document.take_pending_edits()
         if not self.editor_visible or not self.document.is_modified:
             return True
         answer = self.ask_save_changes()
@@ -1301,6 +1302,7 @@ class MainWindow(QMainWindow):
         hold the whole dataset), and the entry is published back on this thread unless the
         dataset was saved or closed meanwhile. False when no write could be started.
         """
+        self.document.take_pending_edits()
         if (
             self.journal is None
             or self.document.loading

@@ -111,6 +111,52 @@ def test_repair_a_damaged_line_in_place(qtbot, window, messy_copy):
     assert messy_copy.read_bytes().split(b"\n")[3].rstrip(b"\r") == fixed.encode()
 
 
+def type_raw_without_waiting(window, record_id, text):
+    """Type into the raw editor; the edit is still waiting for its typing pause."""
+    select_row(window, window.document.dataset.position(record_id))
+    editor = window.editor_panel.editor
+    editor.raw.editor.selectAll()
+    editor.raw.editor.insertPlainText(text)  # as typed or pasted: text_edited fires
+    assert editor._raw_timer.isActive()
+
+
+def test_a_repair_typed_just_before_saving_is_saved(qtbot, window, messy_copy):
+    open_file(qtbot, window, messy_copy)
+    broken_id = window.document.table.record_id_at(3)
+    fixed = '{"messages": [{"role": "user", "content": "quick"}, {"role": "assistant", "content": "save"}]}'
+    type_raw_without_waiting(window, broken_id, fixed)
+    assert window.save()
+    assert messy_copy.read_bytes().split(b"\n")[3].rstrip(b"\r") == fixed.encode()
+    assert not window.isWindowModified()
+
+
+def test_closing_right_after_typing_a_repair_asks_to_save(qtbot, window, messy_copy, answers):
+    open_file(qtbot, window, messy_copy)
+    broken_id = window.document.table.record_id_at(3)
+    type_raw_without_waiting(window, broken_id, '{"oops": ')
+    answers.save_changes = "cancel"
+    assert not window.close()
+    assert answers.asked == ["save_changes"]
+    assert window.document.dataset.record(broken_id).raw == b'{"oops": '
+
+
+def test_a_typing_pause_that_ends_during_a_save_applies_after_it(qtbot, window, messy_copy):
+    open_file(qtbot, window, messy_copy)
+    broken_id = window.document.table.record_id_at(3)
+    type_raw_without_waiting(window, broken_id, "still broken")
+    editor = window.editor_panel.editor
+    window.document.saving = True
+    editor._raw_timer.stop()
+    editor._apply_raw()  # what the timer does if it fires inside the save's event loop
+    assert window.document.dataset.record(broken_id).raw != b"still broken"
+    assert editor._raw_timer.isActive()
+    window.document.saving = False
+    qtbot.waitUntil(
+        lambda: window.document.dataset.record(broken_id).raw == b"still broken", timeout=2000
+    )
+    assert window.isWindowModified()
+
+
 def test_add_duplicate_move_and_delete_examples(qtbot, window, sample_copy):
     open_file(qtbot, window, sample_copy)
     dataset = window.document.dataset
