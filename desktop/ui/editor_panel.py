@@ -252,9 +252,11 @@ class DatasetEditorPanel(QWidget):
 
     def _after_reset(self) -> None:
         """Keep the example being edited selected when rows were rebuilt (bulk inserts and
-        removals, a new search): a reset clears the table's selection silently."""
+        removals, a new search): a reset clears the table's selection silently. A reset that
+        brings another dataset keeps nothing: its ids start again at 1 and mean other rows."""
         record_id = self.current_id()
-        if record_id is not None and self.model.row_of(record_id) is not None:
+        same_dataset = self.model.dataset is self.editor.dataset_shown
+        if same_dataset and record_id is not None and self.model.row_of(record_id) is not None:
             self._reselect(record_id)
         else:
             self._update_count()

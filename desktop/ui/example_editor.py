@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.dataset import Change, LineState, Record
+from desktop.core.dataset import Change, Dataset, LineState, Record
 from desktop.core.findings import Severity
 from desktop.core.kinds import ExampleKind
 from desktop.ui.conversation_editor import ConversationEditor
@@ -329,6 +329,11 @@ class ExampleEditor(QWidget):
         return header
 
     # Showing ---------------------------------------------------------------------------------
+
+    @property
+    def dataset_shown(self) -> Dataset | None:
+        """The dataset the shown record belongs to (until the editor hears of a new one)."""
+        return self._subscribed
 
     @property
     def record_id(self) -> int | None:

@@ -157,6 +157,21 @@ def test_a_typing_pause_that_ends_during_a_save_applies_after_it(qtbot, window, 
     assert window.isWindowModified()
 
 
+@pytest.mark.parametrize("second", ["file", "sample"])
+def test_opening_another_dataset_selects_nothing_of_it(qtbot, window, messy_copy, second):
+    open_file(qtbot, window, messy_copy)
+    select_row(window, 2)
+    assert window.editor_panel.current_id() is not None
+    if second == "file":
+        window.open_path(messy_copy)
+    else:
+        window.open_sample()  # a dataset made whole in memory, as imports and recovery are
+    wait_idle(qtbot, window)
+    # Ids of the new dataset start again at 1: the old selection means nothing there.
+    assert window.editor_panel.current_id() is None
+    assert not window.editor_panel.table.selectionModel().hasSelection()
+
+
 def test_add_duplicate_move_and_delete_examples(qtbot, window, sample_copy):
     open_file(qtbot, window, sample_copy)
     dataset = window.document.dataset
