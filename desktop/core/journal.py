@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +42,19 @@ log = logging.getLogger(__name__)
 
 JOURNAL_FORMAT = 1
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: A temporary file this old was left by a write that never finished (a journal write takes
+#: seconds at most); younger ones may belong to another window writing right now.
+STALE_TEMP_S = 3600.0
+
+
+class _Stopped(Exception):
+    """The caller's ``pause`` asked a long write to stop."""
+
+
+def _go_on(pause: Callable[[], object] | None) -> None:
+    """Let ``pause`` run between steps; it returns False to stop the work (raises _Stopped)."""
+    if pause is not None and pause() is False:
+        raise _Stopped
 
 
 class JournalError(Exception):
@@ -153,6 +167,7 @@ class RecoveryJournal:
             if snapshot is None:
                 return True
             staged = self.stage(snapshot)
+            assert staged is not None  # nothing can stop a write without ``pause``
         except OSError as exc:
             log.warning("Could not write the recovery journal: %s", exc)
             return False
@@ -192,13 +207,17 @@ class RecoveryJournal:
 
     def stage(
         self, snapshot: JournalSnapshot, pause: Callable[[], object] | None = None
-    ) -> StagedWrite:
+    ) -> StagedWrite | None:
         """Serialise and write a snapshot beside its entry (safe in a worker: touches only the
-        snapshot and a temporary file). ``pause`` is called between records."""
+        snapshot and a temporary file). ``pause`` is called between records; when it returns
+        False the write stops, its temporary file is removed and None comes back."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        return stage_write(
-            self._recipe_path(snapshot.session_id), _dump_recipe(snapshot.recipe, pause)
-        )
+        try:
+            return stage_write(
+                self._recipe_path(snapshot.session_id), _dump_recipe(snapshot.recipe, pause)
+            )
+        except _Stopped:
+            return None
 
     def commit(self, snapshot: JournalSnapshot, staged: StagedWrite) -> bool:
         """Publish a staged snapshot and remember it; False when the disk refused."""
@@ -227,7 +246,8 @@ class RecoveryJournal:
         and hands the result to ``write``; None when the file cannot be read or copied.
         ``records``, a snapshot of the open dataset's records, are matched to the source's
         lines here too, so the first write does not walk the whole file on the UI thread.
-        ``pause`` is called between lines (a worker's checkpoint, so the UI thread goes first).
+        ``pause`` is called between lines (a worker's checkpoint, so the UI thread goes first);
+        when it returns False the work stops and None comes back.
         """
         try:
             data = Path(source_path).read_bytes()
@@ -250,7 +270,12 @@ class RecoveryJournal:
                 "The source %s cannot be kept (%s); journalling every record.", source_path, exc
             )
             return None
-        known = source_records.match(records, pause) if records is not None else None
+        except _Stopped:
+            return None
+        try:
+            known = source_records.match(records, pause) if records is not None else None
+        except _Stopped:
+            return None
         return PreparedSource(Path(source_path), sha, container, suffix, source_records, known)
 
     def _start_session(
@@ -315,7 +340,11 @@ class RecoveryJournal:
     # Finding and restoring -------------------------------------------------------------------
 
     def pending(self, exclude_session: str | None = None) -> list[JournalEntry]:
-        """Entries left by earlier runs, newest first (``exclude_session`` is this run's own)."""
+        """Entries left by earlier runs, newest first (``exclude_session`` is this run's own).
+
+        Temporary files of writes a crash or a kill cut short are removed on the way.
+        """
+        self._remove_stale_temps()
         try:
             paths = sorted(self.folder.glob("*.json"))
         except OSError as exc:
@@ -401,6 +430,20 @@ class RecoveryJournal:
         """Forget a session's journal after a successful save or a clean close."""
         self.discard(session_id)
 
+    def _remove_stale_temps(self) -> None:
+        now = time.time()
+        try:
+            temps = [*self.folder.glob(".*.tmp"), *self._sources.glob(".*.tmp")]
+        except OSError as exc:
+            log.warning("Could not tidy the recovery journal: %s", exc)
+            return
+        for temp in temps:
+            try:
+                if now - temp.stat().st_mtime > STALE_TEMP_S:
+                    temp.unlink()
+            except OSError as exc:
+                log.info("Could not remove %s: %s", temp, exc)
+
     def _collect_sources(self) -> None:
         """Delete source copies that neither a journal file nor a live session refers to."""
         needed = {s.source_sha for s in self._sessions.values() if s.source_sha}
@@ -450,8 +493,7 @@ class _SourceRecords:
             lines = self._lines
             for number, raw, eol, _ in iter_lines(body):
                 lines.append((number, raw, eol))
-                if pause is not None:
-                    pause()
+                _go_on(pause)
         else:
             self._records = list(read_dataset_bytes(data, suffix))
 
@@ -481,8 +523,7 @@ class _SourceRecords:
     ) -> dict[int, tuple[Record, int]]:
         known = {}
         for record in dataset:
-            if pause is not None:
-                pause()
+            _go_on(pause)
             line = record.line
             if record.raw is None or line is None or not 1 <= line <= len(self._lines):
                 continue
@@ -583,8 +624,7 @@ def _dump_recipe(
         if position:
             yield b","
         yield _dump_json(_record_entry(entry) if isinstance(entry, Record) else entry)
-        if pause is not None:
-            pause()
+        _go_on(pause)
     yield b"]}"
 
 

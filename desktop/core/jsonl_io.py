@@ -163,6 +163,9 @@ def stage_write(path: Path, parts: Iterable[bytes]) -> StagedWrite:
     except OSError as exc:
         staged.discard()
         raise SaveError(_explain_os_error(exc, path)) from exc
+    except BaseException:
+        staged.discard()  # whoever produced ``parts`` gave up: leave no stray file behind
+        raise
     return staged
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QCoreApplication, QEventLoop, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -197,7 +198,8 @@ class MainWindow(QMainWindow):
         self._prepared_source: PreparedSource | None = None
         self._prepare_worker: Worker | None = None
         self._journal_worker: Worker | None = None
-        self._journal_write: tuple[JournalSnapshot, int] | None = None
+        #: The snapshot being written, the entry's generation then, and how to stop the write.
+        self._journal_write: tuple[JournalSnapshot, int, threading.Event] | None = None
         self._journal_generation = 0  # bumped when the entry is cleared
         self.document.undo_stack.indexChanged.connect(self._note_edit)
         self._restore_layout()
@@ -1321,15 +1323,17 @@ class MainWindow(QMainWindow):
             return False
         if snapshot is None:
             return True  # already written for this version of the dataset
-        worker = Worker(
-            lambda context: journal.stage(snapshot, context.checkpoint),
-            name="keeping a recovery copy of your edits",
-        )
+        stop = threading.Event()
+
+        def job(context: JobContext) -> StagedWrite | None:
+            return journal.stage(snapshot, lambda: context.checkpoint() and not stop.is_set())
+
+        worker = Worker(job, name="keeping a recovery copy of your edits")
         worker.signals.result.connect(self._on_journal_staged)
         worker.signals.error.connect(self._on_journal_error)
         worker.signals.finished.connect(self._on_journal_write_finished)
         self._journal_worker = worker
-        self._journal_write = (snapshot, self._journal_generation)
+        self._journal_write = (snapshot, self._journal_generation, stop)
         worker.start()
         return True
 
@@ -1339,11 +1343,13 @@ class MainWindow(QMainWindow):
         return self._journal_worker is not None
 
     def _on_journal_staged(self, staged: object) -> None:
+        if staged is None:
+            return  # stopped because the entry was cleared; the write left nothing behind
         assert isinstance(staged, StagedWrite)
         if self.journal is None or self._journal_write is None:
             staged.discard()
             return
-        snapshot, generation = self._journal_write
+        snapshot, generation, _stop = self._journal_write
         if generation != self._journal_generation:
             staged.discard()  # saved or closed while it was written: nothing to recover
             return
@@ -1357,8 +1363,10 @@ class MainWindow(QMainWindow):
         self._journal_write = None
 
     def _clear_journal(self) -> None:
-        """Forget this session's entry (saved or closed); a write under way is dropped."""
+        """Forget this session's entry (saved or closed); a write under way is stopped."""
         self._journal_generation += 1
+        if self._journal_write is not None:
+            self._journal_write[2].set()
         if self.journal is not None:
             self.journal.clear(self.session_id)
 
@@ -1368,6 +1376,9 @@ class MainWindow(QMainWindow):
         The first autosave of a large file would otherwise read and copy it on the UI thread.
         """
         self._prepared_source = None
+        if self._prepare_worker is not None:
+            self._prepare_worker.cancel()  # for a dataset no longer open
+            self._prepare_worker = None
         path = self.document.path
         if self.journal is None or path is None:
             return
@@ -1383,12 +1394,20 @@ class MainWindow(QMainWindow):
         self._prepare_worker = worker
         worker.start()
 
+    def _from_prepare_worker(self) -> bool:
+        """True when the signal being handled comes from the current prepare worker."""
+        worker = self._prepare_worker
+        return worker is not None and self.sender() is worker.signals
+
     def _on_journal_prepared(self, prepared: object) -> None:
+        if not self._from_prepare_worker():
+            return  # prepared for a dataset opened earlier (perhaps the same file, older)
         if isinstance(prepared, PreparedSource) and prepared.path == self.document.path:
             self._prepared_source = prepared
 
     def _on_journal_prepare_finished(self) -> None:
-        self._prepare_worker = None
+        if self._from_prepare_worker():
+            self._prepare_worker = None
 
     def offer_recovery(self) -> bool:
         """After a crash, offer to bring back unsaved work; True when something was restored."""
@@ -1415,6 +1434,20 @@ class MainWindow(QMainWindow):
             return True
         return False
 
+    def _finish_journal_work(self) -> None:
+        """Stop the journal's background work and wait for it, so quitting leaves no
+        half-written file in the journal folder (stopping takes a moment at most)."""
+        if self._prepare_worker is not None:
+            self._prepare_worker.cancel()
+        # Each worker's own finished handler clears its slot (its signal may already be on
+        # its way), so wait for events until both are gone rather than for one signal.
+        flags = (
+            QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents
+            | QEventLoop.ProcessEventsFlag.WaitForMoreEvents
+        )
+        while self._journal_worker is not None or self._prepare_worker is not None:
+            QCoreApplication.processEvents(flags)
+
     # Window events -----------------------------------------------------------------------
 
     def show_about(self) -> None:
@@ -1428,6 +1461,7 @@ class MainWindow(QMainWindow):
         self.document.cancel_work()
         self.save_settings()
         self._clear_journal()
+        self._finish_journal_work()
         event.accept()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

@@ -27,7 +27,13 @@ from desktop.core.formats import (
     read_dataset,
     read_dataset_bytes,
 )
-from desktop.core.jsonl_io import ReadCancelled, SaveError, atomic_write, read_jsonl_bytes
+from desktop.core.jsonl_io import (
+    ReadCancelled,
+    SaveError,
+    atomic_write,
+    read_jsonl_bytes,
+    stage_write,
+)
 from desktop.core.kinds import ExampleKind
 
 CHAT = b'{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello!"}]}'
@@ -445,6 +451,20 @@ def test_atomic_write_replaces_the_file_and_keeps_its_permissions(tmp_path):
     assert path.read_bytes() == b"new\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["data.jsonl"]
+
+
+def test_a_staged_write_whose_content_fails_leaves_no_temporary_file(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"old\n")
+
+    def parts():
+        yield b"half of it"
+        raise RuntimeError("the producer gave up")
+
+    with pytest.raises(RuntimeError):
+        stage_write(path, parts())
+    assert [p.name for p in tmp_path.iterdir()] == ["data.jsonl"]
+    assert path.read_bytes() == b"old\n"
 
 
 @pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root ignores modes")

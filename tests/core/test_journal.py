@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from desktop.core.dataset import Dataset, LineState, SourceLayout
 from desktop.core.formats import read_dataset
 from desktop.core.journal import (
+    STALE_TEMP_S,
     JournalEntry,
     JournalError,
     RecoveryJournal,
@@ -460,6 +461,55 @@ def test_a_snapshot_staged_in_the_background_restores_the_dataset_as_it_was_take
     assert restored.to_bytes() == expected
     # The later edit makes the dataset newer than what was written, so it is written again.
     assert journal.snapshot("s1", ds, source) is not None
+
+
+def test_a_stage_told_to_stop_returns_nothing_and_leaves_no_file(journal, tmp_path):
+    source = make_source(tmp_path, 50)
+    ds = read_dataset(source)
+    for record in ds:
+        ds.set_value(record.id, json.loads(line(record.line, " edited")))
+    snapshot = journal.snapshot("s1", ds, source)
+    calls = []
+
+    def pause() -> bool:
+        calls.append(1)
+        return len(calls) < 10  # stop after ten records
+
+    assert journal.stage(snapshot, pause) is None
+    assert len(calls) == 10
+    assert [p.name for p in journal.folder.iterdir() if p.is_file()] == []
+    assert journal.pending() == []
+
+
+def test_preparing_a_source_told_to_stop_returns_nothing(journal, tmp_path):
+    source = make_source(tmp_path, 50)
+    calls = []
+
+    def pause() -> bool:
+        calls.append(1)
+        return len(calls) < 20
+
+    assert journal.prepare_source(source, list(read_dataset(source)), pause) is None
+    assert len(calls) == 20
+
+
+def test_temporary_files_left_by_a_crash_are_removed_once_stale(journal, tmp_path):
+    source = make_source(tmp_path)
+    ds = read_dataset(source)
+    ds.set_value(ds[0].id, json.loads(line(0, " edited")))
+    assert journal.write("s1", ds, source)
+    stale = journal.folder / ".s0.json.abc123.tmp"
+    stale_copy = journal.folder / "sources" / ".f00.source.xyz.tmp"
+    fresh = journal.folder / ".s2.json.def456.tmp"  # another window may be writing it now
+    for temp in (stale, stale_copy, fresh):
+        temp.write_bytes(b'{"half')
+    old = time.time() - STALE_TEMP_S - 60
+    os.utime(stale, (old, old))
+    os.utime(stale_copy, (old, old))
+    assert len(journal.pending()) == 1
+    assert not stale.exists()
+    assert not stale_copy.exists()
+    assert fresh.exists()
 
 
 def test_a_discarded_stage_leaves_neither_entry_nor_temporary_file(journal, tmp_path):

@@ -13,7 +13,7 @@ from PySide6.QtGui import QDropEvent, QKeySequence
 from PySide6.QtWidgets import QPushButton
 
 from desktop.app import make_excepthook
-from desktop.core.dataset import LineState
+from desktop.core.dataset import Dataset, LineState
 from desktop.core.interchange import ExportFormat
 from desktop.core.kinds import ExampleKind
 from desktop.ui.dataset_model import COL_USER
@@ -239,6 +239,23 @@ def test_saving_while_the_journal_is_written_leaves_nothing_to_recover(
     qtbot.waitUntil(lambda: not window.autosaving, timeout=5000)
     assert window.journal.pending() == []
     assert [p for p in window.journal.folder.iterdir() if p.is_file()] == []
+
+
+def test_quitting_while_the_journal_is_written_leaves_no_file_behind(qtbot, window, answers):
+    dataset = Dataset()
+    for number in range(30_000):
+        value = {"messages": [{"role": "user", "content": f"Question {number}?"}]}
+        dataset.insert(len(dataset), dataset.make_record(value))
+    window.show_editor()
+    window.document.adopt(dataset, None, modified=True)  # every record goes into the journal
+    wait_idle(qtbot, window, timeout=60_000)
+    assert window.autosave()
+    assert window.autosaving
+    answers.save_changes = "discard"
+    assert window.close()
+    # Nothing runs after the window closes when the app quits: the folder must be clean now.
+    assert not window.autosaving
+    assert [p.name for p in window.journal.folder.rglob("*") if p.is_file()] == []
 
 
 # Model, shortcuts and errors ----------------------------------------------------------------------
