@@ -8,7 +8,6 @@ runs through ``workers.Worker``; results are merged here on the UI thread.
 from __future__ import annotations
 
 import contextlib
-import gc
 import itertools
 import logging
 import os
@@ -48,7 +47,7 @@ from desktop.core.tokens import (
 )
 from desktop.ui.commands import EditRecordCommand, InsertRecordsCommand
 from desktop.ui.dataset_model import ExampleTableModel
-from desktop.ui.workers import JobContext, Worker
+from desktop.ui.workers import JobContext, Worker, freeze_survivors, release_frozen
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +346,7 @@ class DatasetDocument(QObject):
         # Records and results live as long as the file is open: keep the cyclic garbage
         # collector from scanning them again and again (each full scan of 100,000 records
         # would freeze the window for a few hundred milliseconds).
-        gc.freeze()
+        freeze_survivors()
 
     def _reset_analysis(self) -> None:
         self.analysis.reset()
@@ -374,6 +373,7 @@ class DatasetDocument(QObject):
         self.dataset_replaced.emit()
         self._emit_modified()
         self.findings_changed.emit()
+        release_frozen()  # the old dataset is gone: let the collector see everything again
 
     def _set_path(self, path: Path | None) -> None:
         if self._watcher.files():

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 import time
+import weakref
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
@@ -256,6 +258,24 @@ def test_quitting_while_the_journal_is_written_leaves_no_file_behind(qtbot, wind
     # Nothing runs after the window closes when the app quits: the folder must be clean now.
     assert not window.autosaving
     assert [p.name for p in window.journal.folder.rglob("*") if p.is_file()] == []
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_closing_a_dataset_frees_cycles_that_died_while_frozen(qtbot, window, sample_copy):
+    open_file(qtbot, window, sample_copy)
+    assert gc.get_freeze_count() > 0  # the analysis of the open file is kept frozen
+    cycle = _Cycle()
+    cycle_ref = weakref.ref(cycle)
+    gc.freeze()  # as a checkpoint or a merge of results does while it is alive
+    del cycle
+    gc.collect()
+    assert cycle_ref() is not None
+    assert window.close_dataset()
+    assert cycle_ref() is None
 
 
 # Model, shortcuts and errors ----------------------------------------------------------------------
