@@ -201,6 +201,8 @@ class MainWindow(QMainWindow):
         #: The snapshot being written, the entry's generation then, and how to stop the write.
         self._journal_write: tuple[JournalSnapshot, int, threading.Event] | None = None
         self._journal_generation = 0  # bumped when the entry is cleared
+        #: Closing was asked for while a save or a bulk change ran; it happens when they end.
+        self._close_when_idle = False
         self.document.undo_stack.indexChanged.connect(self._note_edit)
         self._restore_layout()
         self._update_title()
@@ -692,6 +694,12 @@ class MainWindow(QMainWindow):
     def maybe_save(self) -> bool:
         """Before the open dataset goes away: True when it is safe to continue."""
         self.document.take_pending_edits()
+        if self.document.saving or self.bulk_running:
+            # The file is being written, or a bulk change is still being worked out: going
+            # on now would lose it or write the file twice at once.
+            work = "the file has been saved" if self.document.saving else "the change is made"
+            self.statusBar().showMessage(f"Please wait until {work}.", 5000)
+            return False
         if not self.editor_visible or not self.document.is_modified:
             return True
         answer = self.ask_save_changes()
@@ -785,6 +793,8 @@ class MainWindow(QMainWindow):
         except SaveError as exc:
             self.show_error(str(exc))
             return False
+        finally:
+            self._close_if_asked()
         self._copy_name = None
         self._clear_journal()
         self._remember_recent(path)
@@ -1069,6 +1079,13 @@ class MainWindow(QMainWindow):
         rerun, self._rerun_bulk = self._rerun_bulk, None
         if rerun is not None:
             self._run_bulk(rerun)
+        self._close_if_asked()
+
+    def _close_if_asked(self) -> None:
+        """Close now if closing was asked for while a save or a bulk change ran."""
+        if self._close_when_idle and not self.document.saving and not self.bulk_running:
+            self._close_when_idle = False
+            QTimer.singleShot(0, self.close)
 
     def remove_empty_lines(self) -> int:
         """Remove blank lines, which some providers reject (one undo step)."""
@@ -1456,8 +1473,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.maybe_save():
+            self._close_when_idle = self.document.saving or self.bulk_running
             event.ignore()
             return
+        self._close_when_idle = False
         self.document.cancel_work()
         self.save_settings()
         self._clear_journal()

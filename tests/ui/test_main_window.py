@@ -10,7 +10,7 @@ import time
 import weakref
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent, QKeySequence
 from PySide6.QtWidgets import QPushButton
 
@@ -675,6 +675,46 @@ def test_a_tokenizer_not_used_yet_is_loaded_in_the_background(
     wait_idle(qtbot, window)
     assert errors == ["the tokenizer file is damaged"]
     assert document.analysis.model_id == "gpt-4o-2024-08-06"
+
+
+def test_closing_during_a_save_closes_once_the_file_is_written(
+    qtbot, window, sample_copy, answers, monkeypatch
+):
+    from desktop.ui import document as document_module
+
+    open_file(qtbot, window, sample_copy)
+    real_stage = document_module.stage_write
+
+    def slow_stage(path, parts):
+        time.sleep(0.3)  # the window manager's close arrives while the file is written
+        return real_stage(path, parts)
+
+    monkeypatch.setattr(document_module, "stage_write", slow_stage)
+    type_into_first_reply(qtbot, window, " Thanks!")
+    answers.save_changes = "save"
+    QTimer.singleShot(50, window.close)
+    assert window.save()
+    assert b"Thanks!" in sample_copy.read_bytes()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    assert answers.asked == []  # saved by then: nothing to ask, and no second save ran
+
+
+def test_closing_while_a_bulk_change_is_worked_out_asks_once_it_is_made(
+    qtbot, window, sample_copy, answers
+):
+    open_file(qtbot, window, sample_copy)
+
+    def run(dialog):
+        dialog.text_edit.set_text("You are a pirate.")
+        return True
+
+    window.run_dialog = run
+    window.set_system_message()
+    assert window.bulk_running
+    answers.save_changes = "discard"
+    assert not window.close()  # the change is not made yet: wait for it
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    assert answers.asked == ["save_changes"]  # then the usual question about unsaved changes
 
 
 def test_a_bulk_change_ready_during_a_save_waits_for_the_save(
