@@ -234,6 +234,9 @@ class DatasetDocument(QObject):
     failed = Signal(str)
     #: Another program changed the open file on disk.
     changed_on_disk = Signal()
+    #: The estimate now uses this model (after a choice, or the one kept when a choice's
+    #: tokenizer could not be loaded).
+    model_applied = Signal(str)
     #: Editors holding typed text they have not applied yet must apply it now (before a save,
     #: a close or a recovery copy), so the dataset is complete.
     pending_edits_wanted = Signal()
@@ -513,7 +516,9 @@ class DatasetDocument(QObject):
         if model_id is None:
             return
         if encoding_for_model(model_id) == encoding and encoding not in loaded_encodings():
-            return  # it could not be loaded (the error was shown): keep the current model
+            # It could not be loaded (the error was shown): keep the current model.
+            self.model_applied.emit(self.analysis.model_id)
+            return
         self.set_model(model_id)  # loaded, or another model was chosen meanwhile
 
     def _apply_model(self, model_id: str) -> None:
@@ -523,6 +528,7 @@ class DatasetDocument(QObject):
             self.reanalyze()
         else:
             self._refresh_findings()
+        self.model_applied.emit(model_id)
 
     def set_epochs(self, epochs: int | None) -> None:
         """Use explicit epochs, or None for the automatic choice."""

@@ -429,6 +429,7 @@ class MainWindow(QMainWindow):
         self.editor_panel.editor.convert_requested.connect(self.convert_legacy)
         self.findings_panel.jump_requested.connect(self.jump_to)
         self.estimator.model_selected.connect(self._on_model_selected)
+        self.document.model_applied.connect(self._on_model_applied)
         self.estimator.epochs_selected.connect(self._on_epochs_selected)
         self.welcome.open_requested.connect(self.open_dialog)
         self.welcome.new_requested.connect(self.new_dataset)
@@ -476,8 +477,14 @@ class MainWindow(QMainWindow):
 
     def _on_model_selected(self, model_id: str) -> None:
         self.document.set_model(model_id)
-        self.settings.last_model = model_id
-        self.save_settings()
+
+    def _on_model_applied(self, model_id: str) -> None:
+        """Show and remember the model the estimate really uses (a failed switch keeps the
+        previous one)."""
+        self.estimator.select_model(model_id)
+        if self.settings.last_model != model_id:
+            self.settings.last_model = model_id
+            self.save_settings()
 
     def _on_epochs_selected(self, epochs: object) -> None:
         self.document.set_epochs(epochs if isinstance(epochs, int) else None)

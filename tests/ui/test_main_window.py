@@ -671,10 +671,14 @@ def test_a_tokenizer_not_used_yet_is_loaded_in_the_background(
     document.set_model("gpt-4o-2024-08-06")
     errors: list[str] = []
     document.failed.connect(errors.append)
-    document.set_model("gpt-3.5-turbo-1106")
+    combo = window.estimator.model_combo
+    combo.setCurrentIndex(combo.findData("gpt-3.5-turbo-1106"))  # as the user picks it
     wait_idle(qtbot, window)
     assert errors == ["the tokenizer file is damaged"]
     assert document.analysis.model_id == "gpt-4o-2024-08-06"
+    # The panel and the settings show the model the estimate still uses, not the failed one.
+    assert combo.currentData() == "gpt-4o-2024-08-06"
+    assert window.settings.last_model == "gpt-4o-2024-08-06"
 
 
 def test_closing_during_a_save_closes_once_the_file_is_written(
