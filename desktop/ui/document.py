@@ -467,6 +467,12 @@ class DatasetDocument(QObject):
             self._stamp = FileStamp.of(self.path) if self.path is not None else None
         else:
             self._set_path(None)
+            if self.dataset.layout is SourceLayout.JSONL:
+                # The reader counts line endings to the end; for the part read, count here,
+                # so examples added to it end their lines as the file's lines do.
+                ends = [record.eol for record in self.dataset if record.eol]
+                crlf = sum(end == b"\r\n" for end in ends)
+                self.dataset.newline = newline_by_count(crlf=crlf, newlines=len(ends))
         self._refresh_findings()
         if announce:
             self.load_finished.emit(complete)

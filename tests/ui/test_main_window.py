@@ -606,12 +606,13 @@ def test_rows_cannot_be_changed_while_the_file_is_read(qtbot, window, tmp_path):
     assert window.editor_panel.editor.isEnabled()
 
 
-def test_cancelled_read_never_saves_over_the_whole_file(qtbot, window, tmp_path, answers):
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_cancelled_read_never_saves_over_the_whole_file(qtbot, window, tmp_path, answers, newline):
     line = json.dumps(
         {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
-    )
+    ).encode()
     path = tmp_path / "long.jsonl"
-    path.write_text("\n".join([line] * 60_000) + "\n")
+    path.write_bytes(newline.join([line] * 60_000) + newline)
     original = path.read_bytes()
     # Press Cancel as soon as the first rows arrive, while the rest is still being read.
     window.document.table.rowsInserted.connect(
@@ -628,6 +629,8 @@ def test_cancelled_read_never_saves_over_the_whole_file(qtbot, window, tmp_path,
     assert "save_path" in answers.asked
     assert path.read_bytes() == original
     assert len((tmp_path / "part.jsonl").read_bytes().splitlines()) == kept
+    # Examples added to the part read end their lines as the file's lines do.
+    assert window.document.dataset.newline == newline
 
 
 def test_remove_empty_lines_tool(qtbot, window, messy_copy):
