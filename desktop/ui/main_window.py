@@ -95,6 +95,9 @@ log = logging.getLogger(__name__)
 SAMPLE_NAME = "customer_support.jsonl"
 #: Autosave waits for a pause in editing this long (seconds).
 AUTOSAVE_IDLE_S = 1.0
+#: A bulk change whose examples were edited while it was worked out is worked out again
+#: after a pause in editing this long (seconds), so typing cannot keep restarting it.
+BULK_RERUN_IDLE_S = 1.0
 #: A bulk tool reports its progress every this many examples.
 BULK_PROGRESS_EVERY = 1000
 OPEN_FILTER = "Datasets (*.jsonl *.json *.csv *.tsv);;All files (*)"
@@ -181,7 +184,10 @@ class MainWindow(QMainWindow):
         self._copy_name: str | None = None
         self._conversion_offered = False
         self._bulk: tuple[_BulkJob, Worker, Dataset, int] | None = None
-        self._rerun_bulk: _BulkJob | None = None
+        #: A bulk change to work out again (its examples were edited), and for which dataset.
+        self._rerun_bulk: tuple[_BulkJob, Dataset] | None = None
+        #: The same, waiting for a pause in editing before it is worked out again.
+        self._bulk_waiting: tuple[_BulkJob, Dataset] | None = None
         self.setAcceptDrops(True)
         self.setWindowIcon(app_icon())
         self.resize(1440, 900)
@@ -568,7 +574,7 @@ class MainWindow(QMainWindow):
         editable = open_ and not self.document.loading
         self.editor_panel.set_editable(editable)
         has_rows = editable and len(self.document.dataset) > 0
-        bulk_ready = has_rows and self._bulk is None
+        bulk_ready = has_rows and not self.bulk_running
         selected = editable and self.editor_panel.table.selectionModel().hasSelection()
         current = self.editor_panel.current_id() if editable else None
         # The checks report every prompt/completion example, so this needs no scan.
@@ -1024,15 +1030,15 @@ class MainWindow(QMainWindow):
 
     @property
     def bulk_running(self) -> bool:
-        """True while a bulk tool works out its change in the background."""
-        return self._bulk is not None
+        """True while a bulk tool works out its change in the background (or waits to)."""
+        return self._bulk is not None or self._bulk_waiting is not None
 
     def _run_bulk(self, job: _BulkJob) -> None:
         """Plan ``job`` in a worker; apply it on this thread as one undo step.
 
         A plan made from records that were edited meanwhile is stale, so it is made again.
         """
-        if self._bulk is not None or self.document.loading:
+        if self.bulk_running or self.document.loading:
             self.statusBar().showMessage("Please wait until the current work is finished.", 5000)
             return
         dataset = self.document.dataset
@@ -1074,7 +1080,7 @@ class MainWindow(QMainWindow):
             return  # another file was opened meanwhile
         if dataset.version != version or self.document.saving:
             # Edited meanwhile, or a save is writing the file: plan again afterwards.
-            self._rerun_bulk = job
+            self._rerun_bulk = (job, dataset)
             return
         job.apply(outcome)
 
@@ -1082,11 +1088,29 @@ class MainWindow(QMainWindow):
         self._bulk = None
         self.progress.hide()
         self.progress_label.setText("")
+        self._bulk_waiting, self._rerun_bulk = self._rerun_bulk, None
         self._update_actions()
-        rerun, self._rerun_bulk = self._rerun_bulk, None
-        if rerun is not None:
-            self._run_bulk(rerun)
+        if self._bulk_waiting is not None:
+            self._rerun_bulk_when_idle()
         self._close_if_asked()
+
+    def _rerun_bulk_when_idle(self) -> None:
+        if self._bulk_waiting is None:
+            return
+        job, dataset = self._bulk_waiting
+        if self.document.dataset is not dataset:
+            self._bulk_waiting = None  # another dataset was opened meanwhile
+            self._update_actions()
+            self._close_if_asked()
+            return
+        quiet = time.monotonic() - self._last_edit
+        if quiet < BULK_RERUN_IDLE_S or self.document.saving:
+            self.progress_label.setText(f"{job.label}: waiting for a pause in editing…")
+            delay = max(BULK_RERUN_IDLE_S - quiet, 0.1)
+            QTimer.singleShot(int(delay * 1000), self._rerun_bulk_when_idle)
+            return
+        self._bulk_waiting = None
+        self._run_bulk(job)
 
     def _close_if_asked(self) -> None:
         """Close now if closing was asked for while a save or a bulk change ran."""

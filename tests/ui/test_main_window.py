@@ -426,6 +426,32 @@ def test_an_edit_made_while_a_bulk_tool_works_is_kept(qtbot, window, sample_copy
     assert document.undo_stack.count() == 2
 
 
+def test_a_bulk_change_edited_under_it_waits_for_a_pause_in_editing(qtbot, window, sample_copy):
+    open_file(qtbot, window, sample_copy)
+    document = window.document
+
+    def run(dialog):
+        dialog.text_edit.set_text("You are a pirate.")
+        return True
+
+    window.run_dialog = run
+    target = document.dataset[5]
+    window.set_system_message()
+    labels: list[str] = []
+    for step in range(12):  # keep editing for a while, as someone typing does
+        value = document.dataset.record(target.id).value
+        value["messages"][-1]["content"] = f"Typed {step}"
+        document.edit_value(target.id, value, merge_key="typing")
+        qtbot.wait(100)
+        labels.append(window.progress_label.text())
+    assert window.bulk_running  # not given up: waiting for the typing to stop
+    assert "waiting for a pause in editing" in labels[-1]
+    qtbot.waitUntil(lambda: not window.bulk_running, timeout=5000)
+    systems = {r.value["messages"][0]["content"] for r in document.dataset.examples()}
+    assert systems == {"You are a pirate."}
+    assert document.dataset.record(target.id).value["messages"][-1]["content"] == "Typed 11"
+
+
 def test_remove_duplicates_and_trim(qtbot, window, tmp_path):
     example = {
         "messages": [
