@@ -10,10 +10,10 @@ poll saves what it learns to the archive before the screen hears of it, so after
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 
 import openai
@@ -794,10 +794,16 @@ class JobsPanel(QWidget):
         destroying the worker's QObject away from the UI thread.
         """
         self._workers.add(worker)
-        ref = weakref.ref(worker)
-        worker.signals.finished.connect(
-            lambda: QTimer.singleShot(_RELEASE_DELAY_MS, self, lambda: self._workers.discard(ref()))
-        )
+        # A bound slot: it is dropped with this panel, and holds no reference to the worker.
+        worker.signals.finished.connect(self._release_finished_worker)
+
+    def _release_finished_worker(self) -> None:
+        """Let go of the worker that just finished, a moment later (see _RELEASE_DELAY_MS)."""
+        signals = self.sender()
+        for worker in self._workers:
+            if worker.signals is signals:
+                QTimer.singleShot(_RELEASE_DELAY_MS, self, partial(self._workers.discard, worker))
+                return
 
     def _say(self, text: str) -> None:
         self.status_line.setText(text)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import bisect
 import math
-import weakref
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -343,11 +343,17 @@ class LossChart(QWidget):
         worker.signals.result.connect(self._on_smoothed)
         worker.signals.error.connect(self._on_smoothing_failed)
         self._workers.add(worker)
-        ref = weakref.ref(worker)  # a strong one would make a cycle the GC frees on any thread
-        worker.signals.finished.connect(
-            lambda: QTimer.singleShot(_RELEASE_DELAY_MS, self, lambda: self._workers.discard(ref()))
-        )
+        # A bound slot: dropped with this chart, and holding no reference to the worker (a
+        # strong one would make a cycle the GC frees on any thread).
+        worker.signals.finished.connect(self._release_finished_worker)
         worker.start()
+
+    def _release_finished_worker(self) -> None:
+        signals = self.sender()
+        for worker in self._workers:
+            if worker.signals is signals:
+                QTimer.singleShot(_RELEASE_DELAY_MS, self, partial(self._workers.discard, worker))
+                return
 
     def _on_smoothed(self, value: object) -> None:
         token, smoothed = value  # type: ignore[misc]

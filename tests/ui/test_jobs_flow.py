@@ -16,8 +16,16 @@ from desktop.core.interchange import ExportFormat, export_split
 from desktop.core.jobs import JobStatus
 from desktop.core.metrics import ema
 from desktop.ui.train_wizard import PAGE_SEND
+from desktop.ui.workers import Worker
 from tests.fake_openai.samples import chat_jsonl
-from tests.ui.test_jobs_helpers import BASE, PROFILE_ID, SAMPLE, jobs_harness, training_data
+from tests.ui.test_jobs_helpers import (
+    BASE,
+    PROFILE_ID,
+    SAMPLE,
+    destroy,
+    jobs_harness,
+    training_data,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -31,6 +39,16 @@ def harness(qtbot, tmp_path):
 def view_status(panel) -> str | None:
     record = panel.view.record
     return record.summary.status.value if record is not None else None
+
+
+def test_a_worker_finishing_as_the_panel_goes_is_let_go_quietly(qtbot, harness):
+    panel = harness.panel()
+    harness.panels.remove(panel)
+    panel.shutdown()
+    panel._run(Worker(lambda _context: None), lambda _result: None)
+    assert QThreadPool.globalInstance().waitForDone(5000)  # its "finished" is still queued
+    destroy(panel)
+    qtbot.wait(50)  # "finished" arrives with the panel gone: nothing may touch it
 
 
 def test_training_uploads_the_split_and_creates_one_tagged_job(qtbot, harness):
