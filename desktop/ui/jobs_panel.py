@@ -789,9 +789,10 @@ class JobsPanel(QWidget):
     def _hold_worker(self, worker: Worker) -> None:
         """Keep a worker until a moment after it is done (it emits "finished" from run()).
 
-        The slot holds only a weak reference: a slot that held the worker would make a cycle
-        that Python's collector frees on whichever thread it runs, a pool thread included,
-        destroying the worker's QObject away from the UI thread.
+        The slot is a bound method that finds the worker by its signals: a slot that held the
+        worker would make a cycle that Python's collector frees on whichever thread it runs, a
+        pool thread included, destroying the worker's QObject away from the UI thread; and a
+        bound slot is dropped with the panel, so a late "finished" never reaches a deleted one.
         """
         self._workers.add(worker)
         # A bound slot: it is dropped with this panel, and holds no reference to the worker.

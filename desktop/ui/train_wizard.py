@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -1342,9 +1342,14 @@ class TrainWizard(QDialog):
         worker.start()
 
     def _hold_here(self, worker: Worker) -> None:
-        """Keep a worker until a moment after it is done; weakly, see JobsPanel._hold_worker."""
+        """Keep a worker until a moment after it is done (see JobsPanel._hold_worker)."""
         self._workers.add(worker)
-        ref = weakref.ref(worker)
-        worker.signals.finished.connect(
-            lambda: QTimer.singleShot(_RELEASE_DELAY_MS, self, lambda: self._workers.discard(ref()))
-        )
+        # A bound slot: dropped with this wizard, and holding no reference to the worker.
+        worker.signals.finished.connect(self._release_finished_worker)
+
+    def _release_finished_worker(self) -> None:
+        signals = self.sender()
+        for worker in self._workers:
+            if worker.signals is signals:
+                QTimer.singleShot(_RELEASE_DELAY_MS, self, partial(self._workers.discard, worker))
+                return
