@@ -342,6 +342,14 @@ class Dataset:
         """The current record with this id (KeyError if it is gone)."""
         return self._records[self.position(record_id)]
 
+    def has_record(self, record_id: int) -> bool:
+        """True while a record with this id is in the dataset."""
+        try:
+            self.position(record_id)
+        except KeyError:
+            return False
+        return True
+
     def position(self, record_id: int) -> int:
         """Where the record with this id currently sits (KeyError if it is gone)."""
         if self._positions is None:

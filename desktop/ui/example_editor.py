@@ -349,6 +349,7 @@ class ExampleEditor(QWidget):
         self.pages.adjustSize()
 
     def _on_dataset_replaced(self) -> None:
+        self._raw_timer.stop()  # typed into the dataset that is gone (it was offered for saving)
         if self._subscribed is not None:
             with contextlib.suppress(ValueError):
                 self._subscribed.unsubscribe(self._on_change)
@@ -358,7 +359,7 @@ class ExampleEditor(QWidget):
 
     def show_record(self, record_id: int | None) -> None:
         """Show the record with this id (None clears the editor)."""
-        self._raw_timer.stop()
+        self._apply_pending()  # text typed into the record shown so far is kept
         record = None
         if record_id is not None:
             try:
@@ -550,13 +551,14 @@ class ExampleEditor(QWidget):
     def _apply_pending(self) -> None:
         if self._raw_timer.isActive():
             self._raw_timer.stop()
-            self._apply_raw()
+            if self._subscribed is self.document.dataset:
+                self._apply_raw()
 
     def _apply_raw(self) -> None:
         """Apply the typed text: a damaged line is stored as typed, JSON edits once valid."""
         record = self.record
-        if record is None:
-            return
+        if record is None or not self.document.dataset.has_record(record.id):
+            return  # deleted meanwhile: its text goes with it
         if self.document.saving:
             self._raw_timer.start()  # the file is being written; apply right after
             return

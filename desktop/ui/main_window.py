@@ -17,7 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QCoreApplication, QEventLoop, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEventLoop, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -95,6 +95,9 @@ log = logging.getLogger(__name__)
 SAMPLE_NAME = "customer_support.jsonl"
 #: Autosave waits for a pause in editing this long (seconds).
 AUTOSAVE_IDLE_S = 1.0
+#: Closing waits this long at most for the recovery journal's background work to stop.
+JOURNAL_STOP_WAIT_S = 3.0
+JOURNAL_STOP_POLL_MS = 10
 #: A bulk change whose examples were edited while it was worked out is worked out again
 #: after a pause in editing this long (seconds), so typing cannot keep restarting it.
 BULK_RERUN_IDLE_S = 1.0
@@ -209,6 +212,8 @@ class MainWindow(QMainWindow):
         self._journal_generation = 0  # bumped when the entry is cleared
         #: Closing was asked for while a save or a bulk change ran; it happens when they end.
         self._close_when_idle = False
+        #: The window is closing for good: nothing more goes into the recovery journal.
+        self._closing = False
         self.document.undo_stack.indexChanged.connect(self._note_edit)
         self._restore_layout()
         self._update_title()
@@ -717,7 +722,8 @@ class MainWindow(QMainWindow):
             return True
         answer = self.ask_save_changes()
         if answer == "save":
-            return self.save()
+            # Closing was asked for during the save: that wins over what asked to save.
+            return self.save() and not self._close_when_idle
         return answer == "discard"
 
     def new_dataset(self) -> None:
@@ -1075,6 +1081,7 @@ class MainWindow(QMainWindow):
     def _on_bulk_result(self, outcome: object) -> None:
         if self._bulk is None:
             return
+        self.document.take_pending_edits()  # typing not applied yet makes the plan stale too
         job, _worker, dataset, version = self._bulk
         if dataset is not self.document.dataset:
             return  # another file was opened meanwhile
@@ -1115,8 +1122,13 @@ class MainWindow(QMainWindow):
     def _close_if_asked(self) -> None:
         """Close now if closing was asked for while a save or a bulk change ran."""
         if self._close_when_idle and not self.document.saving and not self.bulk_running:
-            self._close_when_idle = False
-            QTimer.singleShot(0, self.close)
+            # Closing waits for whatever made this call to return (the flag stays set until
+            # the close is handled, so a caller such as maybe_save sees it).
+            QTimer.singleShot(0, self, self._close_if_open)
+
+    def _close_if_open(self) -> None:
+        if self._close_when_idle and self.isVisible():
+            self.close()
 
     def remove_empty_lines(self) -> int:
         """Remove blank lines, which some providers reject (one undo step)."""
@@ -1355,6 +1367,7 @@ class MainWindow(QMainWindow):
         self.document.take_pending_edits()
         if (
             self.journal is None
+            or self._closing
             or self.document.loading
             or self._prepare_worker is not None
             or self._journal_worker is not None
@@ -1484,17 +1497,28 @@ class MainWindow(QMainWindow):
 
     def _finish_journal_work(self) -> None:
         """Stop the journal's background work and wait for it, so quitting leaves no
-        half-written file in the journal folder (stopping takes a moment at most)."""
+        half-written file in the journal folder.
+
+        Work still queued behind other jobs on the thread pool is taken off the queue; work
+        under way stops at its next step, which takes a moment. The wait is capped all the
+        same: a temporary file left by a write that overran is removed at a later start.
+        """
+        pool = QThreadPool.globalInstance()
+        if self._journal_worker is not None and pool.tryTake(self._journal_worker):
+            self._journal_worker = None
+            self._journal_write = None
         if self._prepare_worker is not None:
             self._prepare_worker.cancel()
-        # Each worker's own finished handler clears its slot (its signal may already be on
-        # its way), so wait for events until both are gone rather than for one signal.
-        flags = (
-            QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents
-            | QEventLoop.ProcessEventsFlag.WaitForMoreEvents
-        )
-        while self._journal_worker is not None or self._prepare_worker is not None:
-            QCoreApplication.processEvents(flags)
+            if pool.tryTake(self._prepare_worker):
+                self._prepare_worker = None
+        deadline = time.monotonic() + JOURNAL_STOP_WAIT_S
+        loop = QEventLoop()
+        while (
+            self._journal_worker is not None or self._prepare_worker is not None
+        ) and time.monotonic() < deadline:
+            # Each worker's own finished handler clears its slot; look again every few ms.
+            QTimer.singleShot(JOURNAL_STOP_POLL_MS, loop.quit)
+            loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
 
     # Window events -----------------------------------------------------------------------
 
@@ -1508,6 +1532,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._close_when_idle = False
+        self._autosave_timer.stop()  # what was discarded must not be journalled while closing
+        self._closing = True
         self.document.cancel_work()
         self.save_settings()
         self._clear_journal()

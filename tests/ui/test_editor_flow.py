@@ -172,6 +172,40 @@ def test_opening_another_dataset_selects_nothing_of_it(qtbot, window, messy_copy
     assert not window.editor_panel.table.selectionModel().hasSelection()
 
 
+def test_a_repair_typed_just_before_moving_to_another_row_is_kept(qtbot, window, messy_copy):
+    open_file(qtbot, window, messy_copy)
+    broken_id = window.document.table.record_id_at(3)
+    fixed = '{"messages": [{"role": "user", "content": "move"}, {"role": "assistant", "content": "on"}]}'
+    type_raw_without_waiting(window, broken_id, fixed)
+    select_row(window, 0)  # a click or an arrow key, before the typing pause ends
+    assert window.document.dataset.record(broken_id).is_example
+    assert window.isWindowModified()
+
+
+def test_json_typed_while_a_bulk_change_is_worked_out_survives_it(qtbot, window, sample_copy):
+    open_file(qtbot, window, sample_copy)
+    document = window.document
+    record_id = select_row(window, 2)
+    editor = window.editor_panel.editor
+    editor.json_button.setChecked(True)
+
+    def run(dialog):
+        dialog.text_edit.set_text("You are a pirate.")
+        return True
+
+    window.run_dialog = run
+    window.set_system_message()
+    value = document.dataset.record(record_id).value
+    value["messages"][-1]["content"] = "Typed as JSON."
+    editor.raw.editor.selectAll()
+    editor.raw.editor.insertPlainText(json.dumps(value))  # waiting for its typing pause
+    assert editor._raw_timer.isActive()
+    qtbot.waitUntil(lambda: not window.bulk_running, timeout=10_000)
+    messages = document.dataset.record(record_id).value["messages"]
+    assert messages[-1]["content"] == "Typed as JSON."
+    assert messages[0] == {"role": "system", "content": "You are a pirate."}
+
+
 def test_add_duplicate_move_and_delete_examples(qtbot, window, sample_copy):
     open_file(qtbot, window, sample_copy)
     dataset = window.document.dataset

@@ -6,11 +6,12 @@ import gc
 import json
 import logging
 import os
+import threading
 import time
 import weakref
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPoint, Qt, QThreadPool, QTimer, QUrl
 from PySide6.QtGui import QDropEvent, QKeySequence
 from PySide6.QtWidgets import QPushButton
 
@@ -20,6 +21,7 @@ from desktop.core.interchange import ExportFormat
 from desktop.core.kinds import ExampleKind
 from desktop.ui.dataset_model import COL_USER
 from desktop.ui.main_window import MainWindow
+from desktop.ui.workers import Worker
 from tests.ui.conftest import make_window, wait_idle
 
 pytestmark = pytest.mark.gui
@@ -243,6 +245,35 @@ def test_saving_while_the_journal_is_written_leaves_nothing_to_recover(
     assert [p for p in window.journal.folder.iterdir() if p.is_file()] == []
 
 
+def test_quitting_does_not_wait_for_other_work_queued_before_the_journal(
+    qtbot, window, sample_copy, answers
+):
+    open_file(qtbot, window, sample_copy)
+    type_into_first_reply(qtbot, window, " Thanks!")
+    qtbot.waitUntil(lambda: window._prepare_worker is None, timeout=5000)
+    pool = QThreadPool.globalInstance()
+    release = threading.Event()
+    done: list[int] = []
+
+    def busy(_context):
+        release.wait(10)  # a slow download, say, holding a pool thread
+        done.append(1)
+
+    blockers = [Worker(busy).start() for _ in range(pool.maxThreadCount())]
+    try:
+        assert window.autosave()  # queued behind them
+        answers.save_changes = "discard"
+        assert window.close()
+        assert done == []  # it did not wait for them
+        assert not window.autosaving
+        assert not window.autosave()  # nor is anything journalled after the close
+        assert [p.name for p in window.journal.folder.rglob("*") if p.is_file()] == []
+    finally:
+        release.set()
+        assert pool.waitForDone(10_000)
+    assert len(blockers) == len(done)
+
+
 def test_quitting_while_the_journal_is_written_leaves_no_file_behind(qtbot, window, answers):
     dataset = Dataset()
     for number in range(30_000):
@@ -445,7 +476,7 @@ def test_a_bulk_change_edited_under_it_waits_for_a_pause_in_editing(qtbot, windo
         qtbot.wait(100)
         labels.append(window.progress_label.text())
     assert window.bulk_running  # not given up: waiting for the typing to stop
-    assert "waiting for a pause in editing" in labels[-1]
+    assert any("waiting for a pause in editing" in label for label in labels)
     qtbot.waitUntil(lambda: not window.bulk_running, timeout=5000)
     systems = {r.value["messages"][0]["content"] for r in document.dataset.examples()}
     assert systems == {"You are a pirate."}
@@ -730,6 +761,28 @@ def test_closing_during_a_save_closes_once_the_file_is_written(
     assert b"Thanks!" in sample_copy.read_bytes()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
     assert answers.asked == []  # saved by then: nothing to ask, and no second save ran
+
+
+def test_a_close_asked_for_during_a_save_wins_over_opening_a_file(
+    qtbot, window, sample_copy, answers, monkeypatch
+):
+    from desktop.ui import document as document_module
+
+    open_file(qtbot, window, sample_copy)
+    real_stage = document_module.stage_write
+
+    def slow_stage(path, parts):
+        time.sleep(0.3)
+        return real_stage(path, parts)
+
+    monkeypatch.setattr(document_module, "stage_write", slow_stage)
+    type_into_first_reply(qtbot, window, " Thanks!")
+    answers.save_changes = "save"
+    QTimer.singleShot(50, window.close)  # arrives while the file is written
+    window.open_dialog()  # asks to save first
+    assert b"Thanks!" in sample_copy.read_bytes()
+    assert "open_path" not in answers.asked  # no file dialog under a closing window
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
 
 
 def test_closing_while_a_bulk_change_is_worked_out_asks_once_it_is_made(
