@@ -245,6 +245,9 @@ class ExampleEditor(QWidget):
 
     #: Ask the window to convert every legacy example (the banner's button).
     convert_requested = Signal()
+    #: Text typed as JSON was left without being applied (it never became valid); a plain
+    #: sentence saying so, for the status bar.
+    unapplied_dropped = Signal(str)
 
     def __init__(self, document: DatasetDocument, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -252,6 +255,8 @@ class ExampleEditor(QWidget):
         self.record: Record | None = None
         self._applying = False
         self._as_json = False
+        #: Why the JSON text being typed is not applied (None when it is, or nothing is typed).
+        self._unapplied: str | None = None
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
@@ -350,6 +355,7 @@ class ExampleEditor(QWidget):
 
     def _on_dataset_replaced(self) -> None:
         self._raw_timer.stop()  # typed into the dataset that is gone (it was offered for saving)
+        self._unapplied = None
         if self._subscribed is not None:
             with contextlib.suppress(ValueError):
                 self._subscribed.unsubscribe(self._on_change)
@@ -357,9 +363,20 @@ class ExampleEditor(QWidget):
         self._subscribed = self.document.dataset
         self.show_record(None)
 
+    def unapplied_problem(self) -> str | None:
+        """Why text typed as JSON is not part of the dataset (None when nothing is left out).
+
+        Closing the dataset asks first: unlike other edits, that text is only in the editor.
+        """
+        self._apply_pending()
+        return self._unapplied
+
     def show_record(self, record_id: int | None) -> None:
         """Show the record with this id (None clears the editor)."""
         self._apply_pending()  # text typed into the record shown so far is kept
+        shown = self.record
+        if shown is not None and record_id != shown.id:
+            self._drop_unapplied(shown)
         record = None
         if record_id is not None:
             try:
@@ -388,6 +405,7 @@ class ExampleEditor(QWidget):
             self._show_raw_line(record)
             return
         if self._as_json:
+            self._drop_unapplied(record)  # the text shown is the example's own again
             self.raw.show_text(
                 json.dumps(record.value, ensure_ascii=False, indent=2),
                 None,
@@ -542,8 +560,24 @@ class ExampleEditor(QWidget):
             editor.focus_message(index)
 
     def _on_json_toggled(self, checked: bool) -> None:
+        self._apply_pending()
+        if self.record is not None:
+            self._drop_unapplied(self.record)
         self._as_json = checked
         self._refresh()
+
+    def _drop_unapplied(self, record: Record) -> None:
+        """Leave JSON text that never became valid, telling the user so."""
+        if self._unapplied is None:
+            return
+        self._unapplied = None
+        dataset = self.document.dataset
+        where = (
+            f" for example {dataset.position(record.id) + 1:,}"
+            if dataset.has_record(record.id)
+            else ""
+        )
+        self.unapplied_dropped.emit(f"The JSON typed{where} was not valid, so it was not applied.")
 
     def _on_raw_text(self, _text: str) -> None:
         self._raw_timer.start()
@@ -583,13 +617,14 @@ class ExampleEditor(QWidget):
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            self.raw.show_problem(
-                f"Not applied yet: the text is not valid JSON ({exc.msg}, line {exc.lineno})."
-            )
+            self._unapplied = f"the text is not valid JSON ({exc.msg}, line {exc.lineno})"
+            self.raw.show_problem(f"Not applied yet: {self._unapplied}.")
             return
         if not isinstance(value, dict):
-            self.raw.show_problem("Not applied yet: an example must be a JSON object { … }.")
+            self._unapplied = "an example must be a JSON object { … }"
+            self.raw.show_problem(f"Not applied yet: {self._unapplied}.")
             return
+        self._unapplied = None
         self.raw.show_problem(None)
         if value != record.value:
             self.document.edit_value(record.id, value, "Edit example as text", (record.id, "json"))

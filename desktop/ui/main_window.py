@@ -438,6 +438,9 @@ class MainWindow(QMainWindow):
         document.dataset_replaced.connect(self._forget_conversion_offer)
         self.editor_panel.selection_changed.connect(self._update_actions)
         self.editor_panel.editor.convert_requested.connect(self.convert_legacy)
+        self.editor_panel.editor.unapplied_dropped.connect(
+            lambda text: self.statusBar().showMessage(text, 8000)
+        )
         self.findings_panel.jump_requested.connect(self.jump_to)
         self.estimator.model_selected.connect(self._on_model_selected)
         self.document.model_applied.connect(self._on_model_applied)
@@ -627,6 +630,21 @@ class MainWindow(QMainWindow):
             QMessageBox.StandardButton.Discard: "discard",
         }.get(QMessageBox.StandardButton(answer), "cancel")
 
+    def ask_leave_unapplied(self, problem: str) -> bool:
+        """JSON typed in the editor never became valid: True to go on without it."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(APP_NAME)
+        box.setText("The example you are editing as JSON has text that is not applied.")
+        box.setInformativeText(
+            f"It cannot be applied because {problem}. If you go on, that text will be lost."
+        )
+        box.setStandardButtons(
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        return QMessageBox.StandardButton(box.exec()) == QMessageBox.StandardButton.Discard
+
     def ask_reload_or_keep(self) -> str:
         """The open file changed on disk: 'reload' it, or 'keep' the version in the app."""
         box = QMessageBox(self)
@@ -717,6 +735,9 @@ class MainWindow(QMainWindow):
             # on now would lose it or write the file twice at once.
             work = "the file has been saved" if self.document.saving else "the change is made"
             self.statusBar().showMessage(f"Please wait until {work}.", 5000)
+            return False
+        problem = self.editor_panel.editor.unapplied_problem()
+        if problem is not None and not self.ask_leave_unapplied(problem):
             return False
         if not self.editor_visible or not self.document.is_modified:
             return True

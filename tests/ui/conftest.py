@@ -32,6 +32,7 @@ class Answers:
 
     def __init__(self) -> None:
         self.save_changes = "discard"
+        self.leave_unapplied = True
         self.reload_or_keep = "keep"
         self.overwrite = True
         self.restore = "restore"
@@ -67,6 +68,7 @@ def make_window(qtbot, catalog, tmp_path: Path, answers: Answers) -> MainWindow:
         return answer
 
     window.ask_save_changes = ask("save_changes", lambda: answers.save_changes)
+    window.ask_leave_unapplied = ask("leave_unapplied", lambda: answers.leave_unapplied)
     window.ask_reload_or_keep = ask("reload_or_keep", lambda: answers.reload_or_keep)
     window.ask_overwrite_changed = ask("overwrite", lambda: answers.overwrite)
     window.ask_restore = ask("restore", lambda: answers.restore)

@@ -206,6 +206,27 @@ def test_json_typed_while_a_bulk_change_is_worked_out_survives_it(qtbot, window,
     assert messages[0] == {"role": "system", "content": "You are a pirate."}
 
 
+def test_json_that_never_became_valid_is_not_dropped_unasked(qtbot, window, sample_copy, answers):
+    open_file(qtbot, window, sample_copy)
+    record_id = select_row(window, 2)
+    before = window.document.dataset.record(record_id).value
+    editor = window.editor_panel.editor
+    editor.json_button.setChecked(True)
+    editor.raw.editor.selectAll()
+    editor.raw.editor.insertPlainText('{"messages": [')  # still being written
+    answers.leave_unapplied = False
+    assert not window.close()  # asked, and the user went back to the text
+    assert answers.asked == ["leave_unapplied"]
+    assert "not valid JSON" in editor.raw.problem.text()
+    assert window.document.dataset.record(record_id).value == before
+    # Moving to another example leaves the text, and the status bar says so.
+    select_row(window, 0)
+    assert "was not valid, so it was not applied" in window.statusBar().currentMessage()
+    answers.asked.clear()
+    assert window.close()  # nothing is left out any more: no question
+    assert answers.asked == []
+
+
 def test_add_duplicate_move_and_delete_examples(qtbot, window, sample_copy):
     open_file(qtbot, window, sample_copy)
     dataset = window.document.dataset
