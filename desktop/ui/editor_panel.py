@@ -182,7 +182,7 @@ class DatasetEditorPanel(QWidget):
         bottom.addWidget(self.count_label, 1)
         self.buttons: dict[str, QToolButton] = {}
         for name, text, tip in (
-            ("add", "＋ Add", "Add a new example after the selected one (Ctrl+Shift+N)."),
+            ("add", "+ Add", "Add a new example after the selected one (Ctrl+Shift+N)."),
             ("duplicate", "Duplicate", "Duplicate the selected examples (Ctrl+D)."),
             ("delete", "Delete", "Delete the selected examples (Delete)."),
             ("up", "↑", "Move the selected example up (Alt+Up)."),

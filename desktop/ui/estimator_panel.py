@@ -166,7 +166,7 @@ class EstimatorPanel(QWidget):
         layout.addWidget(self.price_note)
         self.plot = pg.PlotWidget(background=None)
         self.plot.setToolTip(TIPS["histogram"])
-        self.plot.setMinimumHeight(150)
+        self.plot.setMinimumHeight(90)
         self.plot.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
