@@ -375,6 +375,16 @@ class ExampleEditor(QWidget):
         """Show the record with this id (None clears the editor)."""
         self._apply_pending()  # text typed into the record shown so far is kept
         shown = self.record
+        if (
+            shown is not None
+            and record_id == shown.id
+            and self._unapplied is not None
+            and self.document.dataset.has_record(record_id)
+        ):
+            # Shown again (a sort or a search rebuilt the rows): keep the text being typed.
+            self.record = self.document.dataset.record(record_id)
+            self._update_header()
+            return
         if shown is not None and record_id != shown.id:
             self._drop_unapplied(shown)
         record = None
@@ -497,17 +507,22 @@ class ExampleEditor(QWidget):
             return
         if change.kind == "remove_many":
             if self.record.id in change.record_ids:
-                self.record = None
-                self._refresh()
+                self._forget_removed()
             return
         if change.record_id != self.record.id:
             return
         if change.kind == "remove":
-            self.record = None
-            self._refresh()
+            self._forget_removed()
             return
         if change.kind == "replace":
             self._follow_replace()
+
+    def _forget_removed(self) -> None:
+        """The example shown was removed: text typed into it goes with it."""
+        self._raw_timer.stop()
+        self._unapplied = None
+        self.record = None
+        self._refresh()
 
     def _follow_replace(self) -> None:
         assert self.record is not None

@@ -1149,6 +1149,7 @@ class MainWindow(QMainWindow):
 
     def _close_if_open(self) -> None:
         if self._close_when_idle and self.isVisible():
+            self._close_when_idle = False  # this close is the one asked for
             self.close()
 
     def remove_empty_lines(self) -> int:

@@ -227,6 +227,44 @@ def test_json_that_never_became_valid_is_not_dropped_unasked(qtbot, window, samp
     assert answers.asked == []
 
 
+def type_invalid_json(window, row):
+    record_id = select_row(window, row)
+    editor = window.editor_panel.editor
+    editor.json_button.setChecked(True)
+    editor.raw.editor.selectAll()
+    editor.raw.editor.insertPlainText('{"messages": [')
+    assert editor.unapplied_problem() is not None
+    return record_id
+
+
+def test_invalid_json_being_typed_survives_a_sort(qtbot, window, sample_copy):
+    open_file(qtbot, window, sample_copy)
+    record_id = type_invalid_json(window, 2)
+    editor = window.editor_panel.editor
+    window.editor_panel.table.sortByColumn(COL_TOKENS, Qt.SortOrder.DescendingOrder)
+    qtbot.waitUntil(lambda: not window.editor_panel.searching, timeout=5000)
+    assert window.editor_panel.current_id() == record_id
+    assert editor.raw.editor.text() == '{"messages": ['
+    assert "not applied" not in window.statusBar().currentMessage()
+
+
+def test_deleting_the_example_being_typed_into_leaves_nothing_to_ask(
+    qtbot, window, sample_copy, answers
+):
+    open_file(qtbot, window, sample_copy)
+    record_id = type_invalid_json(window, 2)
+    selection = window.editor_panel.table.selectionModel()
+    flags = selection.SelectionFlag.Select | selection.SelectionFlag.Rows
+    selection.select(window.document.table.index(3, 0), flags)  # ctrl-click: still on row 2
+    assert window.editor_panel.current_id() == record_id
+    window.actions["delete"].trigger()  # two rows: removed in one pass
+    assert len(window.document.dataset) == 38
+    assert window.editor_panel.editor.unapplied_problem() is None
+    answers.save_changes = "discard"
+    assert window.close()
+    assert answers.asked == ["save_changes"]
+
+
 def test_add_duplicate_move_and_delete_examples(qtbot, window, sample_copy):
     open_file(qtbot, window, sample_copy)
     dataset = window.document.dataset

@@ -803,6 +803,24 @@ def test_closing_while_a_bulk_change_is_worked_out_asks_once_it_is_made(
     assert answers.asked == ["save_changes"]  # then the usual question about unsaved changes
 
 
+def test_closing_while_a_bulk_change_is_worked_out_then_saving_closes(
+    qtbot, window, sample_copy, answers
+):
+    open_file(qtbot, window, sample_copy)
+
+    def run(dialog):
+        dialog.text_edit.set_text("You are a pirate.")
+        return True
+
+    window.run_dialog = run
+    window.set_system_message()
+    answers.save_changes = "save"
+    assert not window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    assert answers.asked == ["save_changes"]
+    assert b"You are a pirate." in sample_copy.read_bytes()
+
+
 def test_a_bulk_change_ready_during_a_save_waits_for_the_save(
     qtbot, window, sample_copy, monkeypatch
 ):
