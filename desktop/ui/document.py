@@ -47,7 +47,7 @@ from desktop.core.tokens import (
 )
 from desktop.ui.commands import EditRecordCommand, InsertRecordsCommand
 from desktop.ui.dataset_model import ExampleTableModel
-from desktop.ui.workers import JobContext, Worker, freeze_survivors, release_frozen
+from desktop.ui.workers import JobContext, Worker, freeze_survivors
 
 log = logging.getLogger(__name__)
 
@@ -376,7 +376,6 @@ class DatasetDocument(QObject):
         self.dataset_replaced.emit()
         self._emit_modified()
         self.findings_changed.emit()
-        release_frozen()  # the old dataset is gone: let the collector see everything again
 
     def _set_path(self, path: Path | None) -> None:
         if self._watcher.files():

@@ -88,7 +88,7 @@ from desktop.ui.editor_panel import DatasetEditorPanel
 from desktop.ui.estimator_panel import EstimatorPanel
 from desktop.ui.findings_panel import FindingsPanel
 from desktop.ui.welcome import WelcomePage
-from desktop.ui.workers import JobContext, Worker
+from desktop.ui.workers import JobContext, Worker, release_frozen
 
 log = logging.getLogger(__name__)
 
@@ -849,6 +849,8 @@ class MainWindow(QMainWindow):
         self.document.new()
         self._copy_name = None
         self._clear_journal()
+        self._prepared_source = None
+        release_frozen()  # nothing large is left: cycles that died while frozen go now
         self.show_welcome()
         return True
 

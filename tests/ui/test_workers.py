@@ -186,3 +186,19 @@ def test_freezing_collects_young_garbage_first_and_releasing_frees_frozen_cycles
     release_frozen()  # ...until the frozen objects are given back
     assert alive_ref() is None
     assert gc.get_freeze_count() == 0
+
+
+def test_a_finished_worker_lets_go_of_what_its_job_held(qtbot):
+    class Payload:
+        """Stands for a snapshot of a whole dataset that a job's closure holds."""
+
+    payload = Payload()
+    payload_ref = weakref.ref(payload)
+
+    def job(_context: JobContext, held: Payload = payload) -> int:
+        return 1
+
+    worker = Worker(job)
+    del payload, job  # only the worker holds them now
+    run(qtbot, worker)
+    qtbot.waitUntil(lambda: payload_ref() is None, timeout=2000)
