@@ -24,6 +24,7 @@ from PySide6.QtCore import (
     QRunnable,
     QThreadPool,
     Signal,
+    SignalInstance,
 )
 
 log = logging.getLogger(__name__)
@@ -173,15 +174,27 @@ class JobContext:
 
     def progress(self, done: int, total: int) -> bool:
         """Report progress; returns False when the job should stop (for core progress hooks)."""
-        self._signals.progress.emit(done, total)
+        if not _emit(self._signals.progress, done, total):
+            self.cancel()
         return self.checkpoint()
 
     def yield_(self, item: object) -> None:
         """Hand a partial result (a chunk of rows) to the UI thread."""
-        self._signals.yielded.emit(item)
+        if not _emit(self._signals.yielded, item):
+            self.cancel()
 
 
 Job = Callable[[JobContext], Any]
+
+
+def _emit(signal: SignalInstance, *args: object) -> bool:
+    """Emit from a pool thread; False when the signals object is already gone (the app is
+    quitting while the job ran), so there is no one left to tell."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # "Signal source has been deleted"
+        return False
+    return True
 
 
 class Worker(QRunnable):
@@ -212,25 +225,25 @@ class Worker(QRunnable):
     def run(self) -> None:
         """Run the job (on a pool thread)."""
         signals = self.signals
-        signals.started.emit()
+        _emit(signals.started)
         job, self._job = self._job, None
         assert job is not None, "a worker runs once"
         try:
             value = job(self.context)
         except (OSError, ValueError) as exc:
             log.info("%s stopped: %s", self.name, exc)
-            signals.error.emit(str(exc))
+            _emit(signals.error, str(exc))
         except Exception:
             log.exception("%s failed", self.name)
-            signals.error.emit(f"Something unexpected went wrong during {self.name}.")
+            _emit(signals.error, f"Something unexpected went wrong during {self.name}.")
         else:
             if not self.context.cancelled:
-                signals.result.emit(value)
+                _emit(signals.result, value)
         finally:
             # The pool keeps the wrapper of every runnable it ran, so the job, and what its
             # closure holds (a snapshot of a whole dataset, say), is let go here.
             del job
-            signals.finished.emit()
+            _emit(signals.finished)
 
     def start(self, pool: QThreadPool | None = None) -> Worker:
         """Queue the job on ``pool`` (the global pool by default) and return self."""

@@ -8,7 +8,8 @@ import time
 import weakref
 
 import pytest
-from PySide6.QtCore import QEventLoop, QTimer
+import shiboken6
+from PySide6.QtCore import QEventLoop, QThreadPool, QTimer
 
 from desktop.ui import workers
 from desktop.ui.workers import (
@@ -202,3 +203,22 @@ def test_a_finished_worker_lets_go_of_what_its_job_held(qtbot):
     del payload, job  # only the worker holds them now
     run(qtbot, worker)
     qtbot.waitUntil(lambda: payload_ref() is None, timeout=2000)
+
+
+def test_a_job_outliving_its_signals_stops_quietly(qtbot, capfd):
+    # At exit the binding deletes the signals objects while pool jobs may still be running.
+    go_on = threading.Event()
+    steps: list[bool] = []
+
+    def job(context: JobContext) -> str:
+        go_on.wait(5)
+        context.yield_("a chunk nobody can receive")
+        steps.append(context.cancelled)
+        return "a result nobody can receive"
+
+    worker = Worker(job).start()
+    shiboken6.delete(worker.signals)
+    go_on.set()
+    assert QThreadPool.globalInstance().waitForDone(5000)
+    assert steps == [True]  # told to stop: there is no one left to tell
+    assert "Traceback" not in capfd.readouterr().err
