@@ -15,6 +15,7 @@ from typing import Any
 from PySide6.QtGui import QUndoCommand
 
 from desktop.core.dataset import Dataset, Record, classify_bytes, with_value
+from desktop.ui.workers import release_in_background
 
 #: Typing pauses longer than this (seconds) start a new undo step.
 BURST_SECONDS = 2.0
@@ -52,6 +53,10 @@ class ReplaceRecordsCommand(QUndoCommand):
 
     def undo(self) -> None:
         self._dataset.put_many(old for old, _new in self._pairs)
+
+    def __del__(self) -> None:
+        # A discarded bulk change can be the last holder of 100,000 examples.
+        release_in_background(self._pairs)
 
 
 def _with_text(old: Record, text: str) -> Record:
@@ -143,6 +148,9 @@ class InsertRecordsCommand(QUndoCommand):
         else:
             self._dataset.remove_many(record.id for _, record in self._placed)
 
+    def __del__(self) -> None:
+        release_in_background(self._placed)
+
 
 class RemoveRecordsCommand(QUndoCommand):
     """Remove records; undo puts each back where it was, unchanged."""
@@ -169,6 +177,9 @@ class RemoveRecordsCommand(QUndoCommand):
             self._dataset.insert(*self._removed[0])
         else:
             self._dataset.insert_many(self._removed)
+
+    def __del__(self) -> None:
+        release_in_background(self._removed)
 
 
 class MoveRecordCommand(QUndoCommand):

@@ -222,3 +222,26 @@ def test_a_job_outliving_its_signals_stops_quietly(qtbot, capfd):
     assert QThreadPool.globalInstance().waitForDone(5000)
     assert steps == [True]  # told to stop: there is no one left to tell
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_discarded_bulk_change_is_freed_off_the_ui_thread(qtbot):
+    from desktop.core.dataset import Dataset
+    from desktop.ui.commands import ReplaceRecordsCommand
+
+    freed_on: list[int] = []
+
+    class Example:
+        """Stands for one of the examples a bulk change replaced."""
+
+    main = threading.get_ident()
+    pairs = []
+    for _ in range(workers.RELEASE_IN_BACKGROUND_MIN + 1):
+        old, new = Example(), Example()
+        weakref.finalize(new, lambda: freed_on.append(threading.get_ident()))
+        pairs.append((old, new))
+    command = ReplaceRecordsCommand(Dataset(), pairs, "Set system message")
+    del pairs, old, new
+    del command  # as the undo stack discards a change that was undone
+    assert QThreadPool.globalInstance().waitForDone(5000)
+    assert len(freed_on) == workers.RELEASE_IN_BACKGROUND_MIN + 1
+    assert main not in freed_on
