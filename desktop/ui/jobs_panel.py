@@ -13,7 +13,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from functools import partial
 from pathlib import Path
 
 import openai
@@ -50,13 +49,12 @@ from desktop.ui.icons import status_icon
 from desktop.ui.job_models import JobsTableModel, format_duration, job_title
 from desktop.ui.job_view import JobRecord, JobView
 from desktop.ui.train_wizard import DatasetProvider, TrainWizard
-from desktop.ui.workers import JobContext, Worker
+from desktop.ui.workers import JobContext, Worker, WorkerKeeper
 
 log = logging.getLogger(__name__)
 
 JobKey = tuple[str, str]
 #: Workers are kept a little beyond "finished", which is emitted inside their run().
-_RELEASE_DELAY_MS = 1000
 #: How often the job list of the provider on screen is fetched again (milliseconds).
 LIST_INTERVAL_MS = 60_000
 #: How often the elapsed and finish columns are repainted (milliseconds).
@@ -136,7 +134,7 @@ class JobMonitor(QObject):
         self._policy = policy
         self._tracker: svc.JobTracker | None = None
         self._worker: Worker | None = None
-        self._previous: Worker | None = None  # kept one more poll: see _RELEASE_DELAY_MS
+        self._previous: Worker | None = None  # kept one more poll: see WorkerKeeper
         self._failures = 0
         self._next: float | None = 0.0
         self._again = False
@@ -293,7 +291,7 @@ class JobsPanel(QWidget):
         self.records: dict[JobKey, JobRecord] = {}
         self.sources: list[Source] = []
         self.wizard: TrainWizard | None = None
-        self._workers: set[Worker] = set()
+        self._keeper = WorkerKeeper(self)
         self._list_worker: Worker | None = None
         self._listing: str | None = None
         self._next_after: str | None = None
@@ -407,7 +405,7 @@ class JobsPanel(QWidget):
             client_factory=self.client_factory,
             transfer=self.transfer,
             today=self.today,
-            hold=self._hold_worker,
+            hold=self._keeper.hold,
             parent=self,
         )
         wizard.job_started.connect(self._on_job_started)
@@ -567,7 +565,7 @@ class JobsPanel(QWidget):
         self._list_worker = worker
         self._listing = profile.id
         self.load_more_button.setEnabled(False)
-        self._hold_worker(worker)
+        self._keeper.hold(worker)
         worker.start()
 
     def _on_page(self, value: object) -> None:
@@ -783,28 +781,8 @@ class JobsPanel(QWidget):
     def _run(self, worker: Worker, on_result: Callable[[object], None]) -> None:
         worker.signals.result.connect(on_result)
         worker.signals.error.connect(self.view.show_error)
-        self._hold_worker(worker)
+        self._keeper.hold(worker)
         worker.start()
-
-    def _hold_worker(self, worker: Worker) -> None:
-        """Keep a worker until a moment after it is done (it emits "finished" from run()).
-
-        The slot is a bound method that finds the worker by its signals: a slot that held the
-        worker would make a cycle that Python's collector frees on whichever thread it runs, a
-        pool thread included, destroying the worker's QObject away from the UI thread; and a
-        bound slot is dropped with the panel, so a late "finished" never reaches a deleted one.
-        """
-        self._workers.add(worker)
-        # A bound slot: it is dropped with this panel, and holds no reference to the worker.
-        worker.signals.finished.connect(self._release_finished_worker)
-
-    def _release_finished_worker(self) -> None:
-        """Let go of the worker that just finished, a moment later (see _RELEASE_DELAY_MS)."""
-        signals = self.sender()
-        for worker in self._workers:
-            if worker.signals is signals:
-                QTimer.singleShot(_RELEASE_DELAY_MS, self, partial(self._workers.discard, worker))
-                return
 
     def _say(self, text: str) -> None:
         self.status_line.setText(text)

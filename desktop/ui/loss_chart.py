@@ -14,7 +14,6 @@ import math
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +32,12 @@ from PySide6.QtWidgets import (
 
 from desktop.core.jsonl_io import atomic_write
 from desktop.core.metrics import Curve, MetricSeries, downsample, ema, to_csv
-from desktop.ui.workers import JobContext, Worker
+from desktop.ui.workers import JobContext, Worker, WorkerKeeper
 
 #: Points drawn per curve for the part in view (a minimum and a maximum per pixel column).
 MAX_DRAWN_POINTS = 1600
 #: Curves longer than this are smoothed on the thread pool; the raw curve shows meanwhile.
 SYNC_SMOOTHING_POINTS = 20_000
-_RELEASE_DELAY_MS = 1000
 #: Smoothing slider positions: 0 (raw) to 99 (heavy); the EMA weight is 1 - position / 100.
 MAX_SMOOTHING = 99
 DEFAULT_SMOOTHING = 60
@@ -107,7 +105,7 @@ class LossChart(QWidget):
         self._drawing = False
         self._pending: set[tuple[str, float, int]] = set()
         self._thinned: dict[str, tuple[tuple[object, ...], tuple[np.ndarray, np.ndarray]]] = {}
-        self._workers: set[Worker] = set()
+        self._keeper = WorkerKeeper(self)
 
         pg.setConfigOptions(antialias=True)
         self.graphics = pg.GraphicsLayoutWidget()
@@ -342,18 +340,8 @@ class LossChart(QWidget):
         worker = Worker(job, name="smoothing a curve")
         worker.signals.result.connect(self._on_smoothed)
         worker.signals.error.connect(self._on_smoothing_failed)
-        self._workers.add(worker)
-        # A bound slot: dropped with this chart, and holding no reference to the worker (a
-        # strong one would make a cycle the GC frees on any thread).
-        worker.signals.finished.connect(self._release_finished_worker)
+        self._keeper.hold(worker)
         worker.start()
-
-    def _release_finished_worker(self) -> None:
-        signals = self.sender()
-        for worker in self._workers:
-            if worker.signals is signals:
-                QTimer.singleShot(_RELEASE_DELAY_MS, self, partial(self._workers.discard, worker))
-                return
 
     def _on_smoothed(self, value: object) -> None:
         token, smoothed = value  # type: ignore[misc]

@@ -187,9 +187,8 @@ class MainWindow(QMainWindow):
         self._copy_name: str | None = None
         self._conversion_offered = False
         self._bulk: tuple[_BulkJob, Worker, Dataset, int] | None = None
-        #: A bulk change to work out again (its examples were edited), and for which dataset.
-        self._rerun_bulk: tuple[_BulkJob, Dataset] | None = None
-        #: The same, waiting for a pause in editing before it is worked out again.
+        #: A bulk change to work out again after a pause in editing (its examples were edited
+        #: while it was worked out), and for which dataset.
         self._bulk_waiting: tuple[_BulkJob, Dataset] | None = None
         self.setAcceptDrops(True)
         self.setWindowIcon(app_icon())
@@ -1110,7 +1109,7 @@ class MainWindow(QMainWindow):
             return  # another file was opened meanwhile
         if dataset.version != version or self.document.saving:
             # Edited meanwhile, or a save is writing the file: plan again afterwards.
-            self._rerun_bulk = (job, dataset)
+            self._bulk_waiting = (job, dataset)
             return
         job.apply(outcome)
 
@@ -1118,7 +1117,6 @@ class MainWindow(QMainWindow):
         self._bulk = None
         self.progress.hide()
         self.progress_label.setText("")
-        self._bulk_waiting, self._rerun_bulk = self._rerun_bulk, None
         self._update_actions()
         if self._bulk_waiting is not None:
             self._rerun_bulk_when_idle()

@@ -15,7 +15,6 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +60,7 @@ from desktop.core.interchange import ExportFormat, export_split, export_values
 from desktop.core.kinds import ExampleKind, classify
 from desktop.core.settings import AppSettings
 from desktop.core.tokens import ExampleTokens, counter_for_model, encoding_for_model
-from desktop.ui.workers import JobContext, Worker
+from desktop.ui.workers import JobContext, Worker, WorkerKeeper
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,6 @@ MIN_TRAINING_EXAMPLES = 10
 MAX_SUFFIX = 64
 MAX_SEED = 2_147_483_647
 _ESTIMATE_DELAY_MS = 250
-_RELEASE_DELAY_MS = 1000
 PAGE_SETUP, PAGE_REVIEW, PAGE_SEND = range(3)
 METHOD_LABELS = {
     "supervised": "Supervised: learn from example answers",
@@ -296,8 +294,7 @@ class TrainWizard(QDialog):
         self.failure: FriendlyError | None = None
         self.validation_file: Path | None = None
         self._validation_bytes: bytes | None = None
-        self._workers: set[Worker] = set()
-        self._hold = hold or self._hold_here
+        self._hold = hold or WorkerKeeper(self).hold
         self._send_worker: Worker | None = None
         self._stop = threading.Event()
         self._closing = False
@@ -1340,16 +1337,3 @@ class TrainWizard(QDialog):
         worker.signals.error.connect(lambda message: log.info("Wizard work failed: %s", message))
         self._hold(worker)
         worker.start()
-
-    def _hold_here(self, worker: Worker) -> None:
-        """Keep a worker until a moment after it is done (see JobsPanel._hold_worker)."""
-        self._workers.add(worker)
-        # A bound slot: dropped with this wizard, and holding no reference to the worker.
-        worker.signals.finished.connect(self._release_finished_worker)
-
-    def _release_finished_worker(self) -> None:
-        signals = self.sender()
-        for worker in self._workers:
-            if worker.signals is signals:
-                QTimer.singleShot(_RELEASE_DELAY_MS, self, partial(self._workers.discard, worker))
-                return

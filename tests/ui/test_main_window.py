@@ -385,9 +385,8 @@ def test_excepthook_logs_and_shows_one_sentence(caplog, tmp_path):
 # Bulk tools, conversion, import and export ---------------------------------------------------
 
 
-def test_set_system_message_is_one_undo_step(qtbot, window, sample_copy, monkeypatch):
-    open_file(qtbot, window, sample_copy)
-    original = window.document.dataset.to_bytes()
+def ask_for_a_pirate_system_message(window):
+    """Start "Set system message" on every example (worked out in the background)."""
 
     def run(dialog):
         dialog.text_edit.set_text("You are a pirate.")
@@ -395,6 +394,13 @@ def test_set_system_message_is_one_undo_step(qtbot, window, sample_copy, monkeyp
 
     window.run_dialog = run
     window.set_system_message()
+
+
+def test_set_system_message_is_one_undo_step(qtbot, window, sample_copy, monkeypatch):
+    open_file(qtbot, window, sample_copy)
+    original = window.document.dataset.to_bytes()
+
+    ask_for_a_pirate_system_message(window)
     assert window.bulk_running
     assert not window.actions["set_system"].isEnabled()
     qtbot.waitUntil(lambda: not window.bulk_running, timeout=5000)
@@ -438,12 +444,7 @@ def test_an_edit_made_while_a_bulk_tool_works_is_kept(qtbot, window, sample_copy
     open_file(qtbot, window, sample_copy)
     document = window.document
 
-    def run(dialog):
-        dialog.text_edit.set_text("You are a pirate.")
-        return True
-
-    window.run_dialog = run
-    window.set_system_message()
+    ask_for_a_pirate_system_message(window)
     # Edited before the plan comes back: the plan is stale, so it is made again.
     target = document.dataset[5]
     value = target.value
@@ -460,14 +461,8 @@ def test_an_edit_made_while_a_bulk_tool_works_is_kept(qtbot, window, sample_copy
 def test_a_bulk_change_edited_under_it_waits_for_a_pause_in_editing(qtbot, window, sample_copy):
     open_file(qtbot, window, sample_copy)
     document = window.document
-
-    def run(dialog):
-        dialog.text_edit.set_text("You are a pirate.")
-        return True
-
-    window.run_dialog = run
     target = document.dataset[5]
-    window.set_system_message()
+    ask_for_a_pirate_system_message(window)
     labels: list[str] = []
     for step in range(12):  # keep editing for a while, as someone typing does
         value = document.dataset.record(target.id).value
@@ -741,34 +736,11 @@ def test_a_tokenizer_not_used_yet_is_loaded_in_the_background(
     assert window.settings.last_model == "gpt-4o-2024-08-06"
 
 
-def test_closing_during_a_save_closes_once_the_file_is_written(
-    qtbot, window, sample_copy, answers, monkeypatch
-):
+@pytest.fixture
+def slow_saves(monkeypatch):
+    """Saving takes 0.3 s, so that something can arrive while the file is written."""
     from desktop.ui import document as document_module
 
-    open_file(qtbot, window, sample_copy)
-    real_stage = document_module.stage_write
-
-    def slow_stage(path, parts):
-        time.sleep(0.3)  # the window manager's close arrives while the file is written
-        return real_stage(path, parts)
-
-    monkeypatch.setattr(document_module, "stage_write", slow_stage)
-    type_into_first_reply(qtbot, window, " Thanks!")
-    answers.save_changes = "save"
-    QTimer.singleShot(50, window.close)
-    assert window.save()
-    assert b"Thanks!" in sample_copy.read_bytes()
-    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
-    assert answers.asked == []  # saved by then: nothing to ask, and no second save ran
-
-
-def test_a_close_asked_for_during_a_save_wins_over_opening_a_file(
-    qtbot, window, sample_copy, answers, monkeypatch
-):
-    from desktop.ui import document as document_module
-
-    open_file(qtbot, window, sample_copy)
     real_stage = document_module.stage_write
 
     def slow_stage(path, parts):
@@ -776,6 +748,25 @@ def test_a_close_asked_for_during_a_save_wins_over_opening_a_file(
         return real_stage(path, parts)
 
     monkeypatch.setattr(document_module, "stage_write", slow_stage)
+
+
+def test_closing_during_a_save_closes_once_the_file_is_written(
+    qtbot, window, sample_copy, answers, slow_saves
+):
+    open_file(qtbot, window, sample_copy)
+    type_into_first_reply(qtbot, window, " Thanks!")
+    answers.save_changes = "save"
+    QTimer.singleShot(50, window.close)  # the window manager's close, while the file is written
+    assert window.save()
+    assert b"Thanks!" in sample_copy.read_bytes()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    assert answers.asked == []  # saved by then: nothing to ask, and no second save ran
+
+
+def test_a_close_asked_for_during_a_save_wins_over_opening_a_file(
+    qtbot, window, sample_copy, answers, slow_saves
+):
+    open_file(qtbot, window, sample_copy)
     type_into_first_reply(qtbot, window, " Thanks!")
     answers.save_changes = "save"
     QTimer.singleShot(50, window.close)  # arrives while the file is written
@@ -789,13 +780,7 @@ def test_closing_while_a_bulk_change_is_worked_out_asks_once_it_is_made(
     qtbot, window, sample_copy, answers
 ):
     open_file(qtbot, window, sample_copy)
-
-    def run(dialog):
-        dialog.text_edit.set_text("You are a pirate.")
-        return True
-
-    window.run_dialog = run
-    window.set_system_message()
+    ask_for_a_pirate_system_message(window)
     assert window.bulk_running
     answers.save_changes = "discard"
     assert not window.close()  # the change is not made yet: wait for it
@@ -807,13 +792,7 @@ def test_closing_while_a_bulk_change_is_worked_out_then_saving_closes(
     qtbot, window, sample_copy, answers
 ):
     open_file(qtbot, window, sample_copy)
-
-    def run(dialog):
-        dialog.text_edit.set_text("You are a pirate.")
-        return True
-
-    window.run_dialog = run
-    window.set_system_message()
+    ask_for_a_pirate_system_message(window)
     answers.save_changes = "save"
     assert not window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
@@ -822,30 +801,13 @@ def test_closing_while_a_bulk_change_is_worked_out_then_saving_closes(
 
 
 def test_a_bulk_change_ready_during_a_save_waits_for_the_save(
-    qtbot, window, sample_copy, monkeypatch
+    qtbot, window, sample_copy, slow_saves
 ):
-    import time
-
-    from desktop.ui import document as document_module
-
     open_file(qtbot, window, sample_copy)
-    real_stage = document_module.stage_write
-
-    def slow_stage(path, parts):
-        time.sleep(0.3)  # the bulk tool's plan (a few ms) is ready while the file is written
-        return real_stage(path, parts)
-
-    monkeypatch.setattr(document_module, "stage_write", slow_stage)
     window.editor_panel.select_record(window.document.table.record_id_at(0))
     window.actions["duplicate"].trigger()  # something to save
     saved = window.document.dataset.to_bytes()
-
-    def run(dialog):
-        dialog.text_edit.set_text("You are a pirate.")
-        return True
-
-    window.run_dialog = run
-    window.set_system_message()
+    ask_for_a_pirate_system_message(window)  # its plan (a few ms) is ready during the save
     assert window.save()
     assert sample_copy.read_bytes() == saved
     qtbot.waitUntil(lambda: not window.bulk_running, timeout=5000)
