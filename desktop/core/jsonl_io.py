@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import itertools
 import os
+import re
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: an open file cannot be deleted there anyway
+    fcntl = None  # type: ignore[assignment]
 
 from desktop.core.dataset import Dataset, Record, SourceLayout, classify_bytes
 
@@ -107,10 +115,38 @@ def read_jsonl_bytes(data: bytes, progress: Progress | None = None) -> Dataset:
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one.
 
-    The temporary file sits in the same folder (so the rename is atomic), is flushed and
-    fsynced before it replaces the target, and keeps the original file's permissions.
+    The temporary file sits in the same folder as the file it replaces (so the rename is
+    atomic), is flushed and fsynced before it replaces the target, and keeps the original
+    file's permissions. A symbolic link is written through: its target gets the new content.
     """
     stage_write(path, (data,)).commit()
+
+
+def write_target(path: Path) -> Path:
+    """The file a save of ``path`` really replaces: the final target when ``path`` is a
+    symbolic link (so the link stays a link), else ``path`` itself."""
+    path = Path(path)
+    if not path.is_symlink():
+        return path
+    return Path(os.path.realpath(path))
+
+
+def is_read_only(path: Path) -> bool:
+    """True when ``path`` is an existing file its owner marked read-only (or that this user
+    may not write): replacing it needs the user's say-so, even where the folder allows it."""
+    target = write_target(path)
+    try:
+        mode = target.stat().st_mode
+    except OSError:
+        return False
+    return not mode & 0o222 or not os.access(target, os.W_OK)
+
+
+#: The random part ``tempfile.mkstemp`` puts between a temporary file's prefix and suffix.
+_TEMP_RANDOM = re.compile(r"[a-z0-9_]{8}")
+#: Where a lock cannot tell whether a temporary file is still being written, one this old
+#: was left by a write that never finished (a save takes seconds at most).
+STALE_TEMP_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -118,55 +154,136 @@ class StagedWrite:
     """A file written in full beside its target, waiting for the rename that publishes it.
 
     Staging (the slow part) may run in a worker; whoever owns the target decides later, on
-    its own thread, whether to ``commit`` or ``discard``.
+    its own thread, whether to ``commit`` or ``discard``. Until then the temporary file stays
+    open and locked, which tells ``remove_stale_temps`` that it is still wanted.
     """
 
     path: Path
     temp: Path
+    handle: io.FileIO | None = field(default=None, compare=False, repr=False)
 
     def commit(self) -> None:
         """Replace the target with the staged file (raises SaveError when refused)."""
+        if os.name != "posix":
+            self._release()  # elsewhere an open file cannot be renamed over another
         try:
             os.replace(self.temp, self.path)
         except OSError as exc:
             self.discard()
             raise SaveError(_explain_os_error(exc, self.path)) from exc
+        finally:
+            self._release()
         _fsync_folder(self.path.parent if str(self.path.parent) else Path("."))
 
     def discard(self) -> None:
         """Forget the staged file (the target stays as it was)."""
         with contextlib.suppress(OSError):
             os.unlink(self.temp)
+        self._release()
+
+    def _release(self) -> None:
+        if self.handle is not None and not self.handle.closed:
+            with contextlib.suppress(OSError):
+                self.handle.close()
 
 
 def stage_write(path: Path, parts: Iterable[bytes]) -> StagedWrite:
-    """Write ``parts`` to a temporary file beside ``path``, flushed, fsynced and with the
-    target's permissions; ``commit`` on the result makes it the file."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
+    """Write ``parts`` to a temporary file beside the file ``path`` names, flushed, fsynced
+    and with its permissions; ``commit`` on the result makes it the file.
+
+    A symbolic link is followed to its target, which is what gets replaced. Temporary files
+    that earlier saves of the same file left behind when they were cut short are removed.
+    """
+    target = write_target(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    remove_stale_temps(folder, target.name)
     try:
-        mode = path.stat().st_mode & 0o7777
+        mode = target.stat().st_mode & 0o7777
     except FileNotFoundError:
         mode = None
-    try:
-        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
-        raise SaveError(_explain_os_error(exc, path)) from exc
-    staged = StagedWrite(path, Path(temp_name))
+        raise SaveError(_explain_os_error(exc, target)) from exc
     try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.writelines(parts)
-            stream.flush()
-            os.fsync(stream.fileno())
+        handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise SaveError(_explain_os_error(exc, target)) from exc
+    stream = io.FileIO(handle, "wb")
+    staged = StagedWrite(target, Path(temp_name), stream)
+    try:
+        _lock(stream)
+        buffered = io.BufferedWriter(stream, buffer_size=1 << 20)
+        buffered.writelines(parts)
+        buffered.flush()
+        buffered.detach()  # the file itself stays open (and locked) until commit
+        os.fsync(stream.fileno())
         if mode is not None:
             os.chmod(temp_name, mode)
     except OSError as exc:
         staged.discard()
-        raise SaveError(_explain_os_error(exc, path)) from exc
+        raise SaveError(_explain_os_error(exc, target)) from exc
     except BaseException:
         staged.discard()  # whoever produced ``parts`` gave up: leave no stray file behind
         raise
     return staged
+
+
+def remove_stale_temps(folder: Path, name: str | None = None) -> int:
+    """Remove temporary files that saves of ``name`` (of any file when None) in ``folder``
+    left behind when the app or the computer stopped mid-write; returns how many went.
+
+    A temporary file still being written is locked by its writer (in this app or another
+    copy of it) and is left alone; where locks are not available, only old ones go.
+    """
+    prefix = f".{name}." if name is not None else "."
+    try:
+        candidates = [
+            entry
+            for entry in os.scandir(folder)
+            if entry.name.startswith(prefix)
+            and entry.name.endswith(".tmp")
+            and _TEMP_RANDOM.fullmatch(
+                entry.name[len(prefix) : -4]
+                if name is not None
+                else entry.name[:-4].rsplit(".", 1)[-1]
+            )
+        ]
+    except OSError:
+        return 0
+    removed = 0
+    for entry in candidates:
+        try:
+            if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+                continue
+            if not _unused(Path(entry.path)):
+                continue
+            os.unlink(entry.path)
+            removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def _lock(stream: io.FileIO) -> None:
+    """Hold an exclusive lock on a temporary file while it may still be committed."""
+    if fcntl is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _unused(temp: Path) -> bool:
+    """True when no writer holds ``temp`` (so it is a leftover of a write cut short)."""
+    if fcntl is None:
+        return time.time() - temp.stat().st_mtime > STALE_TEMP_S
+    with open(temp, "rb") as probe:
+        try:
+            fcntl.flock(probe.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        except OSError:
+            # The file system has no locks: fall back to the file's age.
+            return time.time() - temp.stat().st_mtime > STALE_TEMP_S
+        fcntl.flock(probe.fileno(), fcntl.LOCK_UN)
+    return True
 
 
 def _fsync_folder(folder: Path) -> None:
