@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import logging.handlers
+import os
 import sys
 import time
 import traceback
@@ -56,16 +59,40 @@ def log_file() -> Path:
     return data_dir() / "logs" / f"{APP_ID}.log"
 
 
+#: Owner-only, like every file the app writes: a traceback can quote what a provider sent.
+PRIVATE_FILE_MODE = 0o600
+LOG_BACKUPS = 3
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log file created owner-only; rotation renames it, so backups stay so."""
+
+    def _open(self) -> io.TextIOWrapper:
+        handle = os.open(
+            self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE
+        )
+        try:
+            if hasattr(os, "fchmod"):
+                os.fchmod(handle, PRIVATE_FILE_MODE)  # a log left 0644 by an older version
+            return open(handle, self.mode, encoding=self.encoding, errors=self.errors)
+        except BaseException:
+            os.close(handle)
+            raise
+
+
 def setup_logging() -> Path | None:
     """Log to a rotating file in the app's data folder; None when that folder is not writable."""
     path = log_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=2_000_000, backupCount=3, encoding="utf-8"
+        handler = PrivateRotatingFileHandler(
+            path, maxBytes=2_000_000, backupCount=LOG_BACKUPS, encoding="utf-8"
         )
     except OSError:
         return None
+    for number in range(1, LOG_BACKUPS + 1):  # backups an older version left readable
+        with contextlib.suppress(OSError):
+            path.with_name(f"{path.name}.{number}").chmod(PRIVATE_FILE_MODE)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     # Keys must never reach the log, whatever a message or a traceback happens to contain.
     install_redaction(handler)

@@ -1,11 +1,15 @@
-"""The app's log file never holds an API key, even inside a traceback."""
+"""The log file never holds an API key, even inside a traceback, and only its owner reads it."""
 
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import os
+
+import pytest
 
 from desktop.api.redaction import register_secret
-from desktop.app import setup_logging
+from desktop.app import log_file, setup_logging
 
 
 def test_log_file_redacts_keys(tmp_path, monkeypatch):
@@ -31,3 +35,48 @@ def test_log_file_redacts_keys(tmp_path, monkeypatch):
     assert "request failed" in text
     assert "sk-proj-ABCDEFGHIJ" not in text
     assert registered not in text
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_log_file_and_its_backups_are_private(tmp_path, monkeypatch):
+    monkeypatch.setenv("FINETUNE_STUDIO_HOME", str(tmp_path))
+    path = log_file()
+    path.parent.mkdir(parents=True)
+    path.write_text("old log\n", encoding="utf-8")
+    old_backup = path.with_name(path.name + ".2")
+    old_backup.write_text("older log\n", encoding="utf-8")
+    for left_by_an_older_version in (path, old_backup):
+        left_by_an_older_version.chmod(0o644)
+    assert setup_logging() == path
+    root = logging.getLogger()
+    handler = root.handlers[-1]
+    try:
+        assert isinstance(handler, logging.handlers.RotatingFileHandler)
+        handler.maxBytes = 200  # rotate a few times
+        log = logging.getLogger("desktop.test")
+        for number in range(20):
+            log.warning("line %d of a log that rotates %s", number, "x" * 40)
+        handler.flush()
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+    files = sorted(path.parent.iterdir())
+    assert [f.name for f in files] == [path.name] + [f"{path.name}.{n}" for n in (1, 2, 3)]
+    modes = {f.name: oct(f.stat().st_mode & 0o777) for f in files}
+    assert set(modes.values()) == {"0o600"}, modes
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_an_old_backup_beyond_rotation_is_made_private_at_start(tmp_path, monkeypatch):
+    monkeypatch.setenv("FINETUNE_STUDIO_HOME", str(tmp_path))
+    path = log_file()
+    path.parent.mkdir(parents=True)
+    backup = path.with_name(path.name + ".3")
+    backup.write_text("an old backup\n", encoding="utf-8")
+    backup.chmod(0o644)
+    setup_logging()
+    handler = logging.getLogger().handlers[-1]
+    logging.getLogger().removeHandler(handler)
+    handler.close()
+    assert backup.stat().st_mode & 0o777 == 0o600
+    assert path.stat().st_mode & 0o777 == 0o600

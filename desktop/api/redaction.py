@@ -1,12 +1,15 @@
 """Keep API keys out of text the user or a log file can see.
 
-Three layers: ``Secret`` hides a value from ``repr``/``str``; ``redact`` scrubs known secrets and
-anything shaped like an API key from a string; ``RedactingFilter`` applies ``redact`` to every
+Three layers: ``Secret`` hides a value from ``repr``/``str``; ``redact`` scrubs known secrets,
+anything shaped like an API key and any value a name marks as secret (headers, URL parameters,
+JSON fields, credentials in URLs) from a string; ``RedactingFilter`` applies ``redact`` to every
 log record passing through a handler, including exception text.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 import re
@@ -19,15 +22,54 @@ _MIN_SECRET_LENGTH = 4
 
 # Shapes that look like credentials even when the exact value is unknown.
 KEY_PATTERNS: tuple[re.Pattern[str], ...] = (
-    # OpenAI-style keys: sk-..., sk-proj-..., sk-svcacct-...
-    re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"),
-    # Authorization: Bearer <token>
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]{8,}=*"),
-    # Azure OpenAI keys: 32 hex characters standing alone.
-    re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{32}(?![0-9A-Za-z])"),
+    # Prefixed keys: OpenAI sk-... (sk-proj-, sk-svcacct-), then Groq gsk_, xAI xai-, Hugging
+    # Face hf_, Perplexity pplx-, NVIDIA nvapi- and Google AIza, whose bodies are long runs of
+    # letters and digits (so a model name such as "xai-grok-2" stays). A digit may stand
+    # before the prefix so that URL-encoded text ("Bearer%20sk-...") is covered too.
+    re.compile(r"(?<![A-Za-z_\-])sk-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"(?<![A-Za-z_\-])(?:gsk_|xai-|hf_|pplx-|nvapi-)[A-Za-z0-9]{20,}[A-Za-z0-9_\-]*"),
+    re.compile(r"(?<![A-Za-z0-9_\-])AIza[A-Za-z0-9_\-]{30,}"),
+    # Azure keys: 32 hex characters (classic) or 84 letters and digits (newer), alone, and
+    # 64-hex secrets. A hex run right after "-", "_", "/", ":" or "." is an id, a path or a
+    # labelled hash ("file-…", "blobs/….jsonl", "sha256:…"), not a key.
+    re.compile(
+        r"(?<![A-Za-z0-9_\-/\\:.])(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{32})(?![A-Za-z0-9_\-])"
+        r"(?!\.[A-Za-z0-9])"
+    ),
+    re.compile(r"(?<![A-Za-z0-9+/_\-])[A-Za-z0-9]{84}(?:==)?(?![A-Za-z0-9+/=_\-])"),
 )
-# "api-key: value", "api_key=value", '"api_key": "value"': keep the name, hide the value.
-_NAMED_KEY = re.compile(r"(?i)(\bapi[-_]?key[\"']?\s*[:=]\s*[\"']?)([^\s\"',;}]+)")
+
+# A name that says "the next value is a secret": keep the name, hide the value. Covers
+# headers and settings ("api-key: v", "Ocp-Apim-Subscription-Key: v", "access_token=v").
+_NAMED_KEY = re.compile(
+    r"(?i)((?<![A-Za-z0-9])(?:ocp-apim-subscription-key|x-api-key|api[-_]?key|subscription[-_]?key"
+    r"|(?:access|refresh|auth|api|id|session)[-_]?token|client[-_]?secret|password|passwd)"
+    r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',;}&]+)"
+)
+# JSON or Python fields named like a secret: "key": "v", "token": "v", "client_secret": "v".
+_SECRET_FIELD = re.compile(
+    r"(?i)([\"'](?:[a-z0-9]+[_\-])*(?:key|token|secret|password|passwd|authorization)[\"']"
+    r"\s*:\s*[\"'])([^\"']+)"
+)
+# "Authorization: Bearer v", "Authorization: Basic v", "authorization=v".
+_AUTHORIZATION = re.compile(
+    r"(?i)(\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)"
+    r"([^\s\"',;}]+)"
+)
+# "Bearer v", also URL-encoded ("Bearer%20v", "Bearer+v"). A short word after "bearer" is
+# prose ("the bearer of"), so the token must hold a digit or a symbol, or be long.
+_BEARER = re.compile(
+    r"(?i)(\bbearer(?:[ \t]+|%20|\+))(?=[A-Za-z0-9._~+/\-]*[0-9._~+/\-]|[A-Za-z]{20})"
+    r"([A-Za-z0-9._~+/\-]+=*)"
+)
+# "Basic dXNlcjpwYXNz": hidden when it decodes to "user:password".
+_BASIC = re.compile(r"(\b[Bb]asic(?:[ \t]+|%20|\+))([A-Za-z0-9+/]{4,}={0,2})")
+# Secrets in URLs: "?key=v", "&access_token=v", "&sig=v", and "scheme://user:pass@host".
+_URL_PARAM = re.compile(
+    r"(?i)([?&;](?:key|api[-_]?key|(?:access|refresh|id|auth)?[-_]?token|code|secret"
+    r"|client[-_]?secret|password|sig|signature|subscription[-_]?key)=)([^&#\s\"'<>]+)"
+)
+_URL_USERINFO = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://)[^\s/@\"'<>]+@")
 
 _known_lock = threading.Lock()
 _known: set[str] = set()
@@ -105,10 +147,28 @@ def redact(text: str, secrets: Iterable[str | Secret | None] = ()) -> str:
     values.update(reveal(s) for s in secrets if s is not None)
     for value in sorted((v for v in values if len(v) >= _MIN_SECRET_LENGTH), key=len, reverse=True):
         text = text.replace(value, REDACTED)
-    text = _NAMED_KEY.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _URL_USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", text)
+    for named in (_URL_PARAM, _AUTHORIZATION, _NAMED_KEY, _SECRET_FIELD, _BEARER):
+        text = named.sub(_keep_name, text)
+    text = _BASIC.sub(_hide_basic_credentials, text)
     for pattern in KEY_PATTERNS:
         text = pattern.sub(REDACTED, text)
     return text
+
+
+def _keep_name(match: re.Match[str]) -> str:
+    value = match.group(2)
+    return match.group(0) if value.startswith(REDACTED) else match.group(1) + REDACTED
+
+
+def _hide_basic_credentials(match: re.Match[str]) -> str:
+    """Hide a Basic value only when it really is base64 of "user:password"."""
+    try:
+        decoded = base64.b64decode(match.group(2), validate=True)
+    except (binascii.Error, ValueError):
+        return match.group(0)
+    readable = decoded.isascii() and decoded.decode("ascii").isprintable()
+    return match.group(1) + REDACTED if readable and b":" in decoded else match.group(0)
 
 
 class RedactingFilter(logging.Filter):

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 ROLES: tuple[str, ...] = ("training", "validation")
 _CHUNK = 1 << 20
+_PRIVATE_FILE_MODE = 0o600
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 
 README_TEXT = """\
@@ -176,6 +177,22 @@ def _trim_partial_tail(stream: BinaryIO) -> None:
     if end != size:
         stream.truncate(end)
     stream.seek(end)
+
+
+def _open_for_append(path: Path) -> BinaryIO:
+    """Open ``path`` to read and append, readable by its owner only like every archive file.
+
+    Events can quote what the provider echoed back, so the file gets the same 0600 as the
+    files written atomically; one left 0644 by an older version is tightened on the way.
+    """
+    handle = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, _PRIVATE_FILE_MODE)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(handle, _PRIVATE_FILE_MODE)
+        return os.fdopen(handle, "ab+")
+    except BaseException:
+        os.close(handle)
+        raise
 
 
 def _fsync_write(target: Path, source: BinaryIO) -> str:
@@ -445,7 +462,7 @@ class JobArchive:
             path = folder / "events.jsonl"
             try:
                 if _created(fresh[0]) >= state.last_created:
-                    with open(path, "ab+") as stream:
+                    with _open_for_append(path) as stream:
                         _trim_partial_tail(stream)
                         stream.write(b"".join(orjson.dumps(e, default=str) + b"\n" for e in fresh))
                         stream.flush()

@@ -59,6 +59,82 @@ def test_redact_patterns(text: str, leak: str) -> None:
     assert REDACTED in cleaned
 
 
+# Key shapes the app may meet without having loaded the key (another profile's key pasted into
+# a message, a provider echoing a header, a URL in an error). Each row: the text, and exactly
+# what may be shown, so nothing around the secret is mangled.
+AZURE_84 = "7Fq2" * 13 + "JQQJ99BD" + "ACYb3kYb3kYb3kYb" + "A" + "COGx1a2"  # 84 characters
+HEX_64 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+GROQ = "gsk_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8s9T0u1V2w3X4y5Z6"
+XAI = "xai-" + "Q7w8E9r0T1y2U3i4O5p6A7s8D9f0G1h2J3k4L5z6X7c8V9b0N1m2Q3w4E5r6T7y8U9i0O1p2A3s4D5f6"
+HUGGING_FACE = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh"
+BASIC = "dXNlcjpwYXNzd29yZA=="  # user:password
+
+SHAPES = [
+    (f"key {AZURE_84} used", "key [redacted] used"),
+    (f"AZURE_OPENAI_API_KEY={AZURE_84}", "AZURE_OPENAI_API_KEY=[redacted]"),
+    (f"secret {HEX_64} here", "secret [redacted] here"),
+    (f"Groq key: {GROQ}.", "Groq key: [redacted]."),
+    (f"x={XAI}", "x=[redacted]"),
+    (f"token {HUGGING_FACE}", "token [redacted]"),
+    ("Authorization: Bearer abc1", "Authorization: Bearer [redacted]"),
+    ("authorization=Bearer%20t0k", "authorization=[redacted]"),
+    ("sent Bearer x9", "sent Bearer [redacted]"),
+    ("curl -H Bearer%20sk-proj-abcdefgh123", "curl -H Bearer%20[redacted]"),
+    ("url?auth=Bearer+sk-abc12345678", "url?auth=Bearer+[redacted]"),
+    (
+        "GET https://h.example/v1/models?key=abc123&limit=2",
+        "GET https://h.example/v1/models?key=[redacted]&limit=2",
+    ),
+    (
+        "https://h.example/v1?access_token=zzz999#top",
+        "https://h.example/v1?access_token=[redacted]#top",
+    ),
+    ("https://h.example/v1?a=1&api-key=k3y", "https://h.example/v1?a=1&api-key=[redacted]"),
+    ("https://bob:s3cret@h.example/v1", "https://[redacted]@h.example/v1"),
+    ('{"key": "abcd1234"}', '{"key": "[redacted]"}'),
+    ('{"token":"t0k3n", "n": 1}', '{"token":"[redacted]", "n": 1}'),
+    ("{'access_token': 'ya29.abc'}", "{'access_token': '[redacted]'}"),
+    ('{"client_secret": "s3cr3t"}', '{"client_secret": "[redacted]"}'),
+    (f"Authorization: Basic {BASIC}", "Authorization: Basic [redacted]"),
+    (f"auth Basic {BASIC} sent", "auth Basic [redacted] sent"),
+    ("Ocp-Apim-Subscription-Key: 0123abcd", "Ocp-Apim-Subscription-Key: [redacted]"),
+    ("x-api-key: pl41n", "x-api-key: [redacted]"),
+    ("password=hunter2!", "password=[redacted]"),
+]
+
+
+@pytest.mark.parametrize(("text", "shown"), SHAPES)
+def test_redact_key_shapes(text: str, shown: str) -> None:
+    assert redact(text) == shown
+
+
+# Ordinary text and the ids and hashes the app shows must come out unchanged.
+ORDINARY = [
+    "Job ftjob-abc123 finished with file-XYZ and model ft:gpt-4o-mini:org::id",
+    "file-" + "0123456789abcdef" * 2,
+    "ftckpt_" + "0123456789abcdef" * 4,
+    "ft:gpt-4o-mini-2024-07-18:acme:support-bot:AbC123xy",
+    f"saved in uploads/blobs/{HEX_64}.jsonl",
+    f"event sha256:{HEX_64}",
+    "550e8400-e29b-41d4-a716-446655440000",
+    "xai-grok-2-latest and hf_hub and gsk_small",
+    "the bearer of good news; Bearer bonds",
+    "Basic examples are fine",
+    "tokens: 1,234 (token budget: 2,000)",
+    '{"max_tokens": 256, "prompt_tokens": "12", "monkey": "banana"}',
+    "https://api.openai.com/v1/models?limit=20&after=file-abc",
+    "https://h.example/v1/fine_tuning/jobs?key_count=3",
+    "task-1234567890ab risk-assessment-framework desk-lamp",
+    "Error code: 429 - rate limit; retry after 20 s",
+    "user@example.com wrote: see https://example.com/a@b",
+]
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_redact_leaves_ordinary_text_alone(text: str) -> None:
+    assert redact(text) == text
+
+
 def test_redact_known_secret_of_any_shape() -> None:
     odd = "hunter2-but-longer"
     assert odd not in redact(f"password {odd}", [odd])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -371,3 +372,34 @@ def test_delete_removes_the_job_and_uploads_no_other_job_uses(archive):
     assert archive.find_upload("openai", sha_train) is None
     assert not archive.delete("openai", "ftjob-2")
     assert archive.list_jobs() == []
+
+
+# ------------------------------------------------------------------------------ permissions
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_every_archive_file_is_private_including_the_events(archive):
+    stored(archive)
+    archive.add_events("openai", "ftjob-1", [event(3), event(2)])  # appended
+    archive.add_events("openai", "ftjob-1", [event(1)])  # an older one: rewritten in order
+    archive.add_events("openai", "ftjob-1", [event(4)])
+    archive.save_checkpoints("openai", "ftjob-1", [{"id": "ftckpt_1", "step_number": 1}])
+    archive.save_result_file("openai", "ftjob-1", "file-res", base64.b64encode(RESULTS.encode()))
+    files = [path for path in archive.root.rglob("*") if path.is_file()]
+    assert any(path.name == "events.jsonl" for path in files)
+    modes = {
+        path.relative_to(archive.root).as_posix(): oct(path.stat().st_mode & 0o777)
+        for path in files
+    }
+    assert set(modes.values()) == {"0o600"}, modes
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_an_events_file_left_readable_by_others_is_made_private(archive):
+    stored(archive)
+    archive.add_events("openai", "ftjob-1", [event(1)])
+    path = archive.job_folder("openai", "ftjob-1") / "events.jsonl"
+    path.chmod(0o644)  # as older versions left it
+    archive.add_events("openai", "ftjob-1", [event(2)])
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [e["id"] for e in lines(path)] == ["ftevent-0001", "ftevent-0002"]
