@@ -2,18 +2,23 @@
 
 Keys are never written to a plain file. When no keyring is usable (no Secret Service, a locked
 or broken backend) that is reported in plain words so the UI can say so and offer to hold the
-key in memory until the app closes.
+key in memory until the app closes. The ``keyring`` library also accepts backends that are no
+keyring at all (``keyrings.alt`` keeps keys in a plain or home-made encrypted file, ``null``
+forgets them): those count as "no keyring" too, and a chain of backends is only trusted for its
+real keyrings, so a locked keyring never falls back to a file.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from types import MappingProxyType
 
 import keyring
 from keyring.backend import KeyringBackend
-from keyring.backends import chainer, fail
+from keyring.backends import chainer, fail, null
 from keyring.errors import PasswordDeleteError
 
 from desktop.api.redaction import Secret, forget_secret, register_secret, reveal
@@ -23,6 +28,38 @@ SERVICE_NAME = "finetune-studio"
 NO_KEYRING_REASON = (
     "No system keyring is available, so keys cannot be saved on this computer; you can still"
     " use a key for this session only."
+)
+FILE_KEYRING_REASON = (
+    "No system keyring is available: the only keyring set up here keeps keys in {where}, so"
+    " the app does not save keys there; you can still use a key for this session only."
+)
+#: A usable backend the app does not know by name.
+GENERIC_KEYRING_NAME = "the system keyring"
+
+# Real keyrings, by the class (or a base class) ``keyring`` uses for them.
+_SYSTEM_KEYRINGS: Mapping[tuple[str, str], str] = MappingProxyType(
+    {
+        ("keyring.backends.SecretService", "Keyring"): "GNOME Keyring",
+        ("keyring.backends.libsecret", "Keyring"): "GNOME Keyring",
+        ("keyrings.alt.Gnome", "Keyring"): "GNOME Keyring",
+        ("keyring.backends.kwallet", "DBusKeyring"): "KWallet",
+        ("keyring.backends.macOS", "Keyring"): "macOS Keychain",
+        ("keyring.backends.Windows", "WinVaultKeyring"): "Windows Credential Manager",
+    }
+)
+# Backends that only look like keyrings: where they would put a key, in plain words.
+_NOT_KEYRINGS: Mapping[tuple[str, str], str] = MappingProxyType(
+    {
+        ("keyrings.alt.file", "PlaintextKeyring"): "a plain text file",
+        ("keyrings.alt.file", "EncryptedKeyring"): "a file encrypted with a password of its own",
+        ("keyrings.alt.pyfs", "PlaintextKeyring"): "a plain text file",
+        ("keyrings.alt.pyfs", "EncryptedKeyring"): "a file encrypted with a password of its own",
+        ("keyrings.alt.Windows", "EncryptedKeyring"): "a file",
+        ("keyrings.alt.Windows", "RegistryKeyring"): "the Windows registry",
+        ("keyrings.alt.Google", "DocsKeyring"): "an online document",
+        ("keyrings.alt.file_base", "Keyring"): "a file",
+        ("keyrings.alt.file_base", "FileBacked"): "a file",
+    }
 )
 
 
@@ -47,20 +84,57 @@ class KeyringUnavailableError(RuntimeError):
     """Saving to the keyring is not possible; ``str(error)`` is a plain sentence."""
 
 
-def _backend_name(backend: KeyringBackend) -> str:
-    cls = type(backend)
-    return f"{cls.__module__}.{cls.__qualname__}"
+def _classes(backend: KeyringBackend) -> list[tuple[str, str]]:
+    return [(cls.__module__, cls.__qualname__) for cls in type(backend).__mro__]
+
+
+def _not_a_keyring(backend: KeyringBackend) -> str | None:
+    """Where ``backend`` would really keep a key when it is no keyring ("" for nowhere)."""
+    if isinstance(backend, (fail.Keyring, null.Keyring)):
+        return ""
+    classes = _classes(backend)
+    for name in classes:
+        if name in _NOT_KEYRINGS:
+            return _NOT_KEYRINGS[name]
+    if any(name in _SYSTEM_KEYRINGS for name in classes):
+        return None
+    if any(module.startswith("keyrings.alt.") for module, _ in classes):
+        return "a file"
+    if hasattr(type(backend), "file_path"):  # file-backed backends of other packages
+        return "a file"
+    return None
+
+
+def _plain_name(backend: KeyringBackend) -> str:
+    for name in _classes(backend):
+        if name in _SYSTEM_KEYRINGS:
+            return _SYSTEM_KEYRINGS[name]
+    return GENERIC_KEYRING_NAME
+
+
+def trusted_backend(backend: KeyringBackend) -> KeyringBackend | None:
+    """The real keyring behind ``backend``, or ``None`` when there is none.
+
+    A chain is reduced to its first real keyring: the chain itself would save a key in the
+    next backend, perhaps a plain file, whenever the keyring refuses it.
+    """
+    if isinstance(backend, chainer.ChainerBackend):
+        return next((b for b in backend.backends if _not_a_keyring(b) is None), None)
+    return backend if _not_a_keyring(backend) is None else None
 
 
 def keyring_status(backend: KeyringBackend | None = None) -> KeyringStatus:
     """Inspect a keyring backend (default: the one ``keyring`` picked) without touching keys."""
     chosen = backend if backend is not None else keyring.get_keyring()
-    name = _backend_name(chosen)
-    if isinstance(chosen, fail.Keyring):
-        return KeyringStatus(False, name, NO_KEYRING_REASON)
-    if isinstance(chosen, chainer.ChainerBackend) and not chosen.backends:
-        return KeyringStatus(False, name, NO_KEYRING_REASON)
-    return KeyringStatus(True, name, "Keys are saved in the system keyring.")
+    trusted = trusted_backend(chosen)
+    if trusted is not None:
+        name = _plain_name(trusted)
+        return KeyringStatus(True, name, f"Keys are saved in {name}.")
+    members = chosen.backends if isinstance(chosen, chainer.ChainerBackend) else [chosen]
+    places = [where for where in map(_not_a_keyring, members) if where]
+    if places:
+        return KeyringStatus(False, "no keyring", FILE_KEYRING_REASON.format(where=places[0]))
+    return KeyringStatus(False, "no keyring", NO_KEYRING_REASON)
 
 
 class KeyStore:
@@ -69,11 +143,13 @@ class KeyStore:
     def __init__(
         self, backend: KeyringBackend | None = None, *, service: str = SERVICE_NAME
     ) -> None:
-        self._backend = backend if backend is not None else keyring.get_keyring()
+        chosen = backend if backend is not None else keyring.get_keyring()
+        self._status = keyring_status(chosen)
+        trusted = trusted_backend(chosen)
+        self._backend = trusted if trusted is not None else fail.Keyring()
         self._service = service
         self._session: dict[str, Secret] = {}
         self._lock = threading.Lock()
-        self._status = keyring_status(self._backend)
 
     def __repr__(self) -> str:
         return (
@@ -95,9 +171,9 @@ class KeyStore:
         self._status = KeyringStatus(
             False,
             self._status.backend_name,
-            "The system keyring did not respond properly"
-            f" ({type(exc).__name__}), so keys cannot be saved; you can still use a key for"
-            " this session only.",
+            f"{self._status.backend_name[0].upper()}{self._status.backend_name[1:]} did not"
+            f" respond properly ({type(exc).__name__}), so keys cannot be saved; you can still"
+            " use a key for this session only.",
         )
 
     def get(self, profile_id: str) -> Secret | None:

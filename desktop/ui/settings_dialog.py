@@ -461,7 +461,7 @@ class SettingsDialog(QDialog):
     def _keys_location(self) -> str:
         status = self.keys.status
         if status.usable:
-            return f"In the system keyring ({status.backend_name}), never in a file."
+            return f"In {status.backend_name}, never in a file."
         return "Only in memory until the app closes: " + status.reason
 
     def _apply_keyring_status(self) -> None:
@@ -501,8 +501,8 @@ class SettingsDialog(QDialog):
         self.forget_key_button.setEnabled(where is not KeyStorage.NONE)
         self.key_status.setText(
             {
-                KeyStorage.KEYRING: "A key is saved in the system keyring. Type a new one to"
-                " replace it.",
+                KeyStorage.KEYRING: f"A key is saved in {self.keys.status.backend_name}. Type a"
+                " new one to replace it.",
                 KeyStorage.SESSION: "A key is held for this session only. Type a new one to"
                 " replace it.",
                 KeyStorage.NONE: "No key saved yet.",

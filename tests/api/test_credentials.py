@@ -6,7 +6,8 @@ from pathlib import Path
 
 import keyring
 import pytest
-from keyring.backends import chainer, fail
+from keyring.backend import KeyringBackend
+from keyring.backends import chainer, fail, null
 
 from desktop.api.credentials import (
     NO_KEYRING_REASON,
@@ -17,7 +18,18 @@ from desktop.api.credentials import (
     keyring_status,
 )
 from desktop.api.redaction import Secret
-from tests.api.keyrings import BrokenKeyring, MemoryKeyring
+from tests.api.keyrings import (
+    BrokenKeyring,
+    EncryptedFileKeyring,
+    KWallet4Like,
+    KWalletLike,
+    MacKeychainLike,
+    MemoryKeyring,
+    OtherFileKeyring,
+    PlaintextFileKeyring,
+    SecretServiceLike,
+    WindowsVaultLike,
+)
 
 KEY = "sk-" + "test-credential-0123456789abcdef"
 
@@ -115,3 +127,121 @@ def test_no_key_reaches_the_disk(
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert KEY.encode() not in path.read_bytes()
+
+
+# ---- backends that are no keyring -----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("backend", "where"),
+    [
+        (PlaintextFileKeyring(), "plain text file"),
+        (EncryptedFileKeyring(), "file"),
+        (OtherFileKeyring(), "file"),
+    ],
+)
+def test_file_backends_are_not_a_keyring(backend: MemoryKeyring, where: str) -> None:
+    status = keyring_status(backend)
+    assert status.usable is False
+    assert where in status.reason and "session only" in status.reason
+    assert "keyrings" not in status.reason and "Keyring" not in status.reason  # no class path
+    store = KeyStore(backend)
+    assert store.persistent is False
+    with pytest.raises(KeyringUnavailableError):
+        store.set("p", KEY)
+    assert backend.entries == {}  # nothing was written to the "keyring" file
+    assert store.get("p") is None
+    assert store.set("p", KEY, session_only=True) is KeyStorage.SESSION
+    assert backend.entries == {}
+
+
+@pytest.mark.parametrize("backend", [null.Keyring(), fail.Keyring()])
+def test_null_and_fail_backends_are_no_keyring(backend: KeyringBackend) -> None:
+    status = keyring_status(backend)
+    assert (status.usable, status.reason) == (False, NO_KEYRING_REASON)
+
+
+def test_a_plaintext_file_chosen_by_default_is_no_keyring() -> None:
+    previous = keyring.get_keyring()
+    plaintext = PlaintextFileKeyring()
+    keyring.set_keyring(plaintext)
+    try:
+        store = KeyStore()
+    finally:
+        keyring.set_keyring(previous)
+    assert store.persistent is False
+    with pytest.raises(KeyringUnavailableError):
+        store.set("p", KEY)
+    assert plaintext.entries == {}
+
+
+def test_a_chain_of_file_backends_only_is_no_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        chainer.ChainerBackend, "backends", [EncryptedFileKeyring(), PlaintextFileKeyring()]
+    )
+    status = keyring_status(chainer.ChainerBackend())
+    assert status.usable is False
+    assert "file" in status.reason
+
+
+def test_a_chain_uses_only_its_real_keyring(monkeypatch: pytest.MonkeyPatch) -> None:
+    real, plaintext = SecretServiceLike(), PlaintextFileKeyring()
+    monkeypatch.setattr(chainer.ChainerBackend, "backends", [real, plaintext])
+    plaintext.entries[(SERVICE_NAME, "old")] = "sk-left-in-a-file-0000000"
+    store = KeyStore(chainer.ChainerBackend())
+    assert store.status.usable is True
+    assert store.status.backend_name == "GNOME Keyring"
+    assert store.set("p", KEY) is KeyStorage.KEYRING
+    assert real.entries == {(SERVICE_NAME, "p"): KEY}
+    assert (SERVICE_NAME, "p") not in plaintext.entries
+    assert store.get("old") is None  # a key in the file is not read back either
+
+
+def test_a_chain_never_falls_back_to_a_file_when_the_keyring_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class LockedSecretService(SecretServiceLike):
+        def set_password(self, service: str, username: str, password: str) -> None:
+            raise NotImplementedError  # the chain would move on to the next backend
+
+    real, plaintext = LockedSecretService(), PlaintextFileKeyring()
+    monkeypatch.setattr(chainer.ChainerBackend, "backends", [real, plaintext])
+    store = KeyStore(chainer.ChainerBackend())
+    with pytest.raises(KeyringUnavailableError):
+        store.set("p", KEY)
+    assert plaintext.entries == {}
+    assert store.set("p", KEY, session_only=True) is KeyStorage.SESSION
+
+
+@pytest.mark.parametrize(
+    ("backend", "name"),
+    [
+        (SecretServiceLike(), "GNOME Keyring"),
+        (KWalletLike(), "KWallet"),
+        (KWallet4Like(), "KWallet"),
+        (MacKeychainLike(), "macOS Keychain"),
+        (WindowsVaultLike(), "Windows Credential Manager"),
+        (MemoryKeyring(), "the system keyring"),
+    ],
+)
+def test_real_keyrings_are_named_in_plain_words(backend: MemoryKeyring, name: str) -> None:
+    status = keyring_status(backend)
+    assert status.usable is True
+    assert status.backend_name == name
+    assert status.reason == f"Keys are saved in {name}."
+    assert KeyStore(backend).set("p", KEY) is KeyStorage.KEYRING
+    assert backend.entries == {(SERVICE_NAME, "p"): KEY}
+
+
+def test_the_real_keyrings_alt_plaintext_file_is_no_keyring(tmp_path: Path) -> None:
+    """With keyrings.alt installed (as it may be on a user's computer) nothing reaches its file."""
+    alt_file = pytest.importorskip("keyrings.alt.file")
+    plaintext = alt_file.PlaintextKeyring()
+    plaintext.file_path = str(tmp_path / "keyring_pass.cfg")
+    status = keyring_status(plaintext)
+    assert status.usable is False
+    assert "plain text file" in status.reason
+    store = KeyStore(plaintext)
+    with pytest.raises(KeyringUnavailableError):
+        store.set("p", KEY)
+    assert store.set("p", KEY, session_only=True) is KeyStorage.SESSION
+    assert store.get("p") == Secret(KEY)
+    assert list(tmp_path.iterdir()) == []

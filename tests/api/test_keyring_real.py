@@ -77,3 +77,26 @@ def test_store_read_delete_through_gnome_keyring(secret_service_backend: object)
     assert _within_timeout(lambda: fresh.get("profile-real")) is None
     assert _within_timeout(lambda: backend.get_password(SERVICE_NAME, "profile-real")) is None
     assert fresh.persistent is True
+
+
+def test_gnome_keyring_is_named_and_preferred_to_a_plaintext_file(
+    secret_service_backend: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keyring.backends import chainer
+
+    from tests.api.keyrings import PlaintextFileKeyring
+
+    status = keyring_status(secret_service_backend)  # type: ignore[arg-type]
+    assert (status.usable, status.backend_name) == (True, "GNOME Keyring")
+    assert status.reason == "Keys are saved in GNOME Keyring."
+    # keyrings.alt installed beside it: keyring would chain both and could fall back to the file
+    plaintext = PlaintextFileKeyring()
+    monkeypatch.setattr(chainer.ChainerBackend, "backends", [secret_service_backend, plaintext])
+    store = KeyStore(chainer.ChainerBackend())
+    assert store.status.backend_name == "GNOME Keyring"
+    key = "sk-chained-keyring-0123456789abcdef"
+    assert _within_timeout(lambda: store.set("profile-chain", key)) is KeyStorage.KEYRING
+    backend = secret_service_backend
+    assert _within_timeout(lambda: backend.get_password(SERVICE_NAME, "profile-chain")) == key  # type: ignore[attr-defined]
+    assert plaintext.entries == {}
+    _within_timeout(lambda: store.delete("profile-chain"))
