@@ -5,6 +5,10 @@ The SDK's own retries are switched off (``max_retries=0``): it would retry ``ins
 after a timeout. ``with_retries`` retries by ``FriendlyError.retryable`` instead, honours the
 provider's ``Retry-After`` and, for calls that create something, only retries rate limits,
 where the provider has certainly not acted on the request.
+
+Every client is built here, so this is also where plain http to another computer is refused
+unless the user allowed it for that profile: the key would otherwise cross the network
+unencrypted.
 """
 
 from __future__ import annotations
@@ -34,6 +38,27 @@ TEST_TIMEOUT_SECONDS = 10.0
 MAX_RETRY_DELAY_SECONDS = 60.0
 
 
+class PlainHttpRefusedError(ProviderError):
+    """The profile's address is plain http to another computer and the user has not allowed it."""
+
+
+def check_transport(profile: ProviderProfile) -> None:
+    """Raise ``PlainHttpRefusedError`` unless requests to the profile may be sent as they are."""
+    if not profile.plain_http_refused:
+        return
+    raise PlainHttpRefusedError(
+        FriendlyError(
+            kind=ErrorKind.INVALID_REQUEST,
+            message=f"Nothing was sent: {profile.plain_http_warning}",
+            next_step=(
+                "Change the address to https:// in Settings, or allow plain http for this"
+                " provider there if you trust every network in between."
+            ),
+            retryable=False,
+        )
+    )
+
+
 def build_client(
     profile: ProviderProfile,
     key: str | Secret | None,
@@ -41,7 +66,12 @@ def build_client(
     timeout: float | None = None,
     max_retries: int = 0,
 ) -> openai.OpenAI:
-    """An ``openai.OpenAI`` client for the profile (Azure: v1 endpoint plus ``api-key`` header)."""
+    """An ``openai.OpenAI`` client for the profile (Azure: v1 endpoint plus ``api-key`` header).
+
+    Raises ``PlainHttpRefusedError`` before anything is sent when the address is plain http to
+    another computer and the profile does not allow it, and ``MissingKeyError`` without a key.
+    """
+    check_transport(profile)
     plain = reveal(key).strip() if key is not None else ""
     if not plain:
         if profile.capabilities.needs_key:

@@ -6,6 +6,7 @@ versioned JSON file that is replaced atomically, so a crash cannot leave half a 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import uuid
@@ -33,6 +34,8 @@ LOCAL_PRESETS: Mapping[str, str] = MappingProxyType(
         "llama.cpp": "http://localhost:8080/v1",
     }
 )
+
+COMPATIBLE_PRESETS: Mapping[str, str] = MappingProxyType({"Nebius Token Factory": NEBIUS_BASE_URL})
 
 OPENAI_FINE_TUNABLE = (
     "gpt-4.1-2025-04-14",
@@ -168,6 +171,7 @@ class ProviderProfile:
     capabilities: Capabilities = field(default_factory=Capabilities)
     azure_resource: str | None = None
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    allow_plain_http: bool = False
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -183,6 +187,16 @@ class ProviderProfile:
         """A copy with some fields replaced (validated again)."""
         return replace(self, **changes)
 
+    @property
+    def plain_http_warning(self) -> str | None:
+        """Why this address is unsafe (plain http to another computer), or ``None``."""
+        return plain_http_warning(self.base_url, sends_key=self.capabilities.needs_key)
+
+    @property
+    def plain_http_refused(self) -> bool:
+        """Whether requests must not be sent: plain http elsewhere, not allowed by the user."""
+        return self.plain_http_warning is not None and not self.allow_plain_http
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; there is deliberately no field for a key."""
         return {
@@ -194,6 +208,7 @@ class ProviderProfile:
             "project": self.project,
             "azure_resource": self.azure_resource,
             "timeout_seconds": self.timeout_seconds,
+            "allow_plain_http": self.allow_plain_http,
             "capabilities": self.capabilities.to_dict(),
         }
 
@@ -211,6 +226,7 @@ class ProviderProfile:
                 capabilities=Capabilities.from_dict(data.get("capabilities") or {}),
                 azure_resource=_optional_str(data.get("azure_resource")),
                 timeout_seconds=float(data.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
+                allow_plain_http=data.get("allow_plain_http") is True,
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, ProfileError):
@@ -234,6 +250,38 @@ def normalize_base_url(url: str) -> str:
     if parts.query or parts.fragment:
         raise ProfileError("The address must not contain “?” or “#” parts.")
     return text
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` is this computer: ``localhost``, 127.0.0.0/8 or ``::1``."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
+
+
+def plain_http_warning(url: str, *, sends_key: bool = True) -> str | None:
+    """A plain warning when ``url`` is unencrypted http to another computer, else ``None``.
+
+    Only this computer may be reached over plain http without the user's say-so: anywhere
+    else, anyone on the network in between could read the key and the data.
+    """
+    parts = urlsplit((url or "").strip())
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        return None
+    if is_loopback_host(parts.hostname):
+        return None
+    what = "your API key and everything you send" if sends_key else "everything you send"
+    return (
+        f"{parts.hostname} is reached over plain http, so {what} would travel unencrypted,"
+        " readable by anyone on the network in between."
+    )
 
 
 def azure_resource_name(text: str) -> str:
@@ -296,12 +344,13 @@ TEMPLATES: Mapping[str, ProfileTemplate] = MappingProxyType(
             key="compatible",
             display_name="OpenAI-compatible endpoint",
             kind=ProviderKind.COMPATIBLE,
-            base_url=NEBIUS_BASE_URL,
+            base_url="",
             description=(
                 "Any service that speaks the OpenAI API at its own address, for example Nebius"
-                " Token Factory."
+                " Token Factory. Enter the address the service gives you."
             ),
             capabilities=COMPATIBLE_CAPABILITIES,
+            presets=COMPATIBLE_PRESETS,
         ),
         "local": ProfileTemplate(
             key="local",
@@ -336,6 +385,7 @@ def profile_from_template(
     project: str | None = None,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     profile_id: str | None = None,
+    allow_plain_http: bool = False,
 ) -> ProviderProfile:
     """Make a profile from one of ``TEMPLATES``, filling in what the user entered."""
     try:
@@ -358,6 +408,11 @@ def profile_from_template(
         url = template.presets[preset]
         if display_name is None:
             name = preset
+    if not (url or "").strip():
+        raise ProfileError(
+            "Enter the address of the service (it starts with https://); the app sends"
+            " nothing until you do."
+        )
     return ProviderProfile(
         id=profile_id or new_profile_id(name),
         display_name=name,
@@ -368,6 +423,7 @@ def profile_from_template(
         capabilities=template.capabilities,
         azure_resource=resource,
         timeout_seconds=timeout_seconds,
+        allow_plain_http=allow_plain_http,
     )
 
 

@@ -9,6 +9,7 @@ thread pool so the window stays responsive while the provider answers.
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
@@ -42,6 +43,7 @@ from desktop.api.profiles import (
     ProviderKind,
     ProviderProfile,
     azure_base_url,
+    plain_http_warning,
     profile_from_template,
 )
 from desktop.api.redaction import Secret
@@ -51,6 +53,8 @@ from desktop.ui.workers import JobContext, Worker
 log = logging.getLogger(__name__)
 
 TEST_TIMEOUT_CAP_SECONDS = 15
+ADDRESS_HINT = "https://…/v1"
+COMPATIBLE_ADDRESS_HINT = "the address the service gives you, e.g. https://api.example.com/v1"
 _KIND_TEMPLATE = {
     ProviderKind.OPENAI: "openai",
     ProviderKind.AZURE: "azure",
@@ -98,6 +102,7 @@ class SettingsDialog(QDialog):
         self._loading = False
         self._worker: Worker | None = None
         self._last_result: api_client.ConnectionResult | None = None
+        self._consented_host: str | None = None
 
         self.profile_list = QListWidget()
         self.profile_list.currentItemChanged.connect(self._on_current_changed)
@@ -129,7 +134,14 @@ class SettingsDialog(QDialog):
         self.kind_label = QLabel()
         self.name_edit = QLineEdit()
         self.url_edit = QLineEdit()
-        self.url_edit.setPlaceholderText("https://…/v1")
+        self.url_edit.setPlaceholderText(ADDRESS_HINT)
+        self.http_warning = QLabel()
+        self.http_warning.setWordWrap(True)
+        self.http_warning.setStyleSheet("color: #b3261e;")
+        self.allow_http = QCheckBox("Send to this address over plain http anyway")
+        self.allow_http.setToolTip(
+            "Only for a server you trust on a network you trust: the key is not encrypted."
+        )
         self.azure_edit = QLineEdit()
         self.azure_edit.setPlaceholderText("the name of your Azure OpenAI resource")
         self.preset_combo = QComboBox()
@@ -173,6 +185,8 @@ class SettingsDialog(QDialog):
         self.form.addRow("Azure resource", self.azure_edit)
         self.form.addRow("Server", self.preset_combo)
         self.form.addRow("Address", self.url_edit)
+        self.form.addRow("", self.http_warning)
+        self.form.addRow("", self.allow_http)
         self.form.addRow("Organization", self.org_edit)
         self.form.addRow("Project", self.project_edit)
         self.form.addRow("API key", key_row)
@@ -194,6 +208,8 @@ class SettingsDialog(QDialog):
         ):
             edit.textEdited.connect(self._mark_dirty)
         self.azure_edit.textEdited.connect(self._update_azure_address)
+        self.url_edit.textChanged.connect(self._update_http_warning)
+        self.allow_http.toggled.connect(self._on_allow_http)
         self.timeout_spin.valueChanged.connect(self._mark_dirty)
         self.preset_combo.currentIndexChanged.connect(self._on_preset)
         self.session_only.toggled.connect(self._mark_dirty)
@@ -306,6 +322,7 @@ class SettingsDialog(QDialog):
         organization: str,
         project: str,
         timeout: float,
+        allow_plain_http: bool = False,
     ) -> None:
         template = TEMPLATES[template_key]
         self._loading = True
@@ -314,6 +331,11 @@ class SettingsDialog(QDialog):
             self.kind_label.setText(template.display_name)
             self.kind_label.setToolTip(template.description)
             self.name_edit.setText(name)
+            self.url_edit.setPlaceholderText(
+                COMPATIBLE_ADDRESS_HINT if template_key == "compatible" else ADDRESS_HINT
+            )
+            self._consented_host = urlsplit(url).hostname if allow_plain_http else None
+            self.allow_http.setChecked(allow_plain_http)
             self.url_edit.setText(url)
             self.azure_edit.setText(azure_resource)
             self.org_edit.setText(organization)
@@ -340,6 +362,7 @@ class SettingsDialog(QDialog):
             self.form_error.clear()
         finally:
             self._loading = False
+        self._update_http_warning()
         self._dirty = False
 
     def _show_profile(self, profile: ProviderProfile) -> None:
@@ -353,6 +376,7 @@ class SettingsDialog(QDialog):
             organization=profile.organization or "",
             project=profile.project or "",
             timeout=profile.timeout_seconds,
+            allow_plain_http=profile.allow_plain_http,
         )
         self._update_key_status()
 
@@ -391,6 +415,28 @@ class SettingsDialog(QDialog):
         self.url_edit.setText(url)
         self._dirty = True
 
+    def _form_http_warning(self) -> str | None:
+        template = self._new_template
+        if template is None and self._editing_id is not None:
+            template = _KIND_TEMPLATE[self.store.get(self._editing_id).kind]
+        sends_key = template is None or TEMPLATES[template].capabilities.needs_key
+        return plain_http_warning(self.url_edit.text(), sends_key=sends_key)
+
+    def _update_http_warning(self) -> None:
+        """Show the plain-http warning and its checkbox only when the address needs them."""
+        warning = self._form_http_warning()
+        host = urlsplit(self.url_edit.text().strip()).hostname
+        if self.allow_http.isChecked() and host != self._consented_host:
+            self.allow_http.setChecked(False)  # permission was given for another computer
+        self.http_warning.setText(warning or "")
+        self.form.setRowVisible(self.http_warning, warning is not None)
+        self.form.setRowVisible(self.allow_http, warning is not None)
+
+    def _on_allow_http(self, checked: bool) -> None:
+        if checked and not self._loading:
+            self._consented_host = urlsplit(self.url_edit.text().strip()).hostname
+        self._mark_dirty()
+
     def _update_azure_address(self, text: str) -> None:
         try:
             self.url_edit.setText(azure_base_url(text))
@@ -403,6 +449,24 @@ class SettingsDialog(QDialog):
         timeout = float(self.timeout_spin.value())
         organization = self.org_edit.text().strip() or None
         project = self.project_edit.text().strip() or None
+        allow_http = self.allow_http.isChecked() and self._form_http_warning() is not None
+        profile = self._profile_from_fields(name, timeout, organization, project, allow_http)
+        if profile.plain_http_refused:
+            raise ProfileError(
+                "Nothing is sent over plain http to another computer unless you allow it: use"
+                f" an https:// address, or tick “{self.allow_http.text()}” if you trust this"
+                " server and every network in between."
+            )
+        return profile
+
+    def _profile_from_fields(
+        self,
+        name: str,
+        timeout: float,
+        organization: str | None,
+        project: str | None,
+        allow_http: bool,
+    ) -> ProviderProfile:
         if self._editing_id is None:
             if self._new_template is None:
                 raise ProfileError("Add a provider first.")
@@ -415,6 +479,7 @@ class SettingsDialog(QDialog):
                 organization=organization,
                 project=project,
                 timeout_seconds=timeout,
+                allow_plain_http=allow_http,
             )
         current = self.store.get(self._editing_id)
         if current.kind is ProviderKind.AZURE:
@@ -426,6 +491,7 @@ class SettingsDialog(QDialog):
                 base_url=fresh.base_url,
                 azure_resource=fresh.azure_resource,
                 timeout_seconds=timeout,
+                allow_plain_http=False,
             )
         return current.with_changes(
             display_name=name,
@@ -433,6 +499,7 @@ class SettingsDialog(QDialog):
             organization=organization,
             project=project,
             timeout_seconds=timeout,
+            allow_plain_http=allow_http,
         )
 
     def save(self) -> bool:

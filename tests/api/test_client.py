@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 
 import openai
 import pytest
 
 from desktop.api import client as api_client
-from desktop.api.errors import ErrorKind, FriendlyError, MissingKeyError, ProviderError
+from desktop.api.errors import (
+    ErrorKind,
+    FriendlyError,
+    MissingKeyError,
+    ProviderError,
+    friendly_error,
+)
 from desktop.api.profiles import (
     AZURE_CAPABILITIES,
+    LOCAL_CAPABILITIES,
     ProviderKind,
     ProviderProfile,
     profile_from_template,
@@ -73,6 +81,60 @@ def test_local_profile_needs_no_key() -> None:
             )
     assert reply.choices[0].message.content == "Echo from gpt-4o-mini: hello"
     assert server.requests[-1].auth == "bearer"  # a placeholder key is still sent
+
+
+def _this_computers_network_address() -> str | None:
+    """An address of this computer that is not loopback, as another computer would be seen."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent for a UDP connect
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+@pytest.fixture
+def network_server() -> Iterator[FakeOpenAIServer]:
+    """The fake provider on a non-loopback address: to the app, another computer."""
+    address = _this_computers_network_address()
+    if address is None:
+        pytest.skip("this computer has no network address besides loopback")
+    with FakeOpenAIServer(host=address) as server:
+        yield server
+
+
+def test_plain_http_to_another_computer_is_refused_before_any_request() -> None:
+    profile = ProviderProfile(
+        id="lan", display_name="LAN", kind=ProviderKind.COMPATIBLE, base_url="http://192.0.2.2/v1"
+    )
+    with pytest.raises(api_client.PlainHttpRefusedError) as info:
+        api_client.build_client(profile, Secret("sk-would-travel-in-clear-000000"))
+    friendly = friendly_error(info.value)
+    assert friendly.message.startswith("Nothing was sent: 192.0.2.2 is reached over plain http")
+    assert "https://" in friendly.next_step and "allow plain http" in friendly.next_step
+    assert not friendly.retryable
+    for key in (None, "sk-anything-0000000000"):  # refused whatever the key
+        with pytest.raises(ProviderError):
+            api_client.build_client(profile.with_changes(capabilities=LOCAL_CAPABILITIES), key)
+
+
+def test_plain_http_key_never_reaches_another_computer(network_server: FakeOpenAIServer) -> None:
+    profile = _profile(network_server)
+    assert profile.base_url.startswith("http://") and "127.0.0.1" not in profile.base_url
+    result = api_client.test_connection(profile, network_server.api_key)
+    assert result.ok is False
+    assert result.sentence.startswith("Nothing was sent:")
+    assert network_server.requests == []  # nothing at all reached it
+
+    allowed = profile.with_changes(allow_plain_http=True)  # the user said yes, for this profile
+    assert api_client.test_connection(allowed, network_server.api_key).ok is True
+    assert network_server.requests[-1].key_ok is True
+
+
+def test_this_computer_by_name_needs_no_permission(fake_openai: FakeOpenAIServer) -> None:
+    by_name = _profile(fake_openai, base_url=fake_openai.base_url.replace("127.0.0.1", "localhost"))
+    assert api_client.test_connection(by_name, fake_openai.api_key).ok is True
 
 
 def test_missing_key_is_refused_before_any_request(fake_openai: FakeOpenAIServer) -> None:

@@ -32,7 +32,20 @@ def test_templates_cover_the_four_kinds() -> None:
         "vLLM": "http://localhost:8000/v1",
         "llama.cpp": "http://localhost:8080/v1",
     }
-    assert p.TEMPLATES["compatible"].base_url == "https://api.tokenfactory.nebius.com/v1/"
+    # no third-party address is filled in for the user: it is one choice among the presets
+    assert p.TEMPLATES["compatible"].base_url == ""
+    assert dict(p.TEMPLATES["compatible"].presets) == {
+        "Nebius Token Factory": "https://api.tokenfactory.nebius.com/v1/"
+    }
+
+
+def test_a_compatible_profile_needs_an_address_the_user_gave() -> None:
+    with pytest.raises(ProfileError, match="Enter the address"):
+        profile_from_template("compatible")
+    chosen = profile_from_template("compatible", preset="Nebius Token Factory")
+    assert chosen.base_url == "https://api.tokenfactory.nebius.com/v1/"
+    typed = profile_from_template("compatible", base_url="https://llm.example/v1")
+    assert typed.base_url == "https://llm.example/v1"
 
 
 def test_azure_profile_from_resource_name() -> None:
@@ -85,6 +98,65 @@ def test_local_presets_and_unknown_template() -> None:
 def test_bad_base_urls_are_refused(url: str) -> None:
     with pytest.raises(ProfileError):
         profile_from_template("compatible", base_url=url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:11434/v1",
+        "http://LOCALHOST:8000/v1",
+        "http://localhost./v1",
+        "http://127.0.0.1:1234/v1",
+        "http://127.8.9.10/v1",
+        "http://[::1]:8080/v1",
+        "http://[::ffff:127.0.0.1]/v1",
+        "https://192.0.2.2/v1",
+        "https://api.openai.com/v1",
+    ],
+)
+def test_https_and_this_computer_need_no_permission(url: str) -> None:
+    profile = profile_from_template("compatible", base_url=url)
+    assert profile.plain_http_warning is None
+    assert not profile.plain_http_refused
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://192.0.2.2/v1",
+        "http://10.0.0.5:11434/v1",
+        "http://[fd00::2]:8000/v1",
+        "http://llm.example/v1",
+        "http://localhost.example/v1",
+        "http://127.0.0.1.example/v1",
+        "HTTP://api.example/v1",
+    ],
+)
+def test_plain_http_elsewhere_is_refused_unless_allowed(url: str) -> None:
+    profile = profile_from_template("compatible", base_url=url)
+    assert profile.plain_http_refused
+    warning = profile.plain_http_warning
+    assert warning is not None and "unencrypted" in warning and "API key" in warning
+    allowed = profile.with_changes(allow_plain_http=True)
+    assert not allowed.plain_http_refused
+    again = ProviderProfile.from_dict(json.loads(json.dumps(allowed.to_dict())))
+    assert again.allow_plain_http is True  # the permission is stored with the profile
+    assert ProviderProfile.from_dict(profile.to_dict()).allow_plain_http is False
+
+
+def test_a_local_server_elsewhere_is_warned_about_without_mentioning_a_key() -> None:
+    profile = profile_from_template("local", base_url="http://192.168.1.20:11434/v1")
+    assert profile.plain_http_refused
+    assert "API key" not in (profile.plain_http_warning or "")
+
+
+def test_older_profile_files_allow_no_plain_http() -> None:
+    profile = profile_from_template("compatible", base_url="http://192.0.2.2/v1")
+    data = profile.to_dict()
+    del data["allow_plain_http"]
+    assert ProviderProfile.from_dict(data).plain_http_refused
+    data["allow_plain_http"] = "yes"  # only a real true counts
+    assert ProviderProfile.from_dict(data).plain_http_refused
 
 
 def test_suffix_rules() -> None:
