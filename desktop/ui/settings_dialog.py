@@ -3,7 +3,9 @@
 Keys are typed into a masked field, go straight to the key store (system keyring, or memory
 for this session when there is no keyring) and are cleared from the field after saving; they
 are never shown again, written to the profile file or logged. "Test connection" runs on the
-thread pool so the window stays responsive while the provider answers.
+thread pool so the window stays responsive while the provider answers. Plain http to another
+computer needs the user's explicit permission per profile, and closing the window with
+unsaved edits asks whether to save them.
 """
 
 from __future__ import annotations
@@ -615,6 +617,37 @@ class SettingsDialog(QDialog):
         self.store.set_active(self._editing_id)
         self._reload_list(self._editing_id)
         self.profiles_changed.emit()
+
+    # ---- closing -------------------------------------------------------------------------
+    def reject(self) -> None:
+        """Close (Close button, Escape or the title bar), first asking about unsaved edits."""
+        if self._dirty and not self._settle_unsaved_edits():
+            return
+        super().reject()
+
+    def _settle_unsaved_edits(self) -> bool:
+        """Ask Save / Discard / Cancel; True when the window may close."""
+        buttons = QMessageBox.StandardButton
+        name = self.name_edit.text().strip() or "this provider"
+        question = (
+            f"Add the new provider “{name}” before closing?"
+            if self._editing_id is None
+            else f"Save your changes to “{name}” before closing?"
+        )
+        answer = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            f"{question} If you don't, they are lost.",
+            buttons.Save | buttons.Discard | buttons.Cancel,
+            buttons.Save,
+        )
+        if answer == buttons.Save:
+            return self.save()  # on failure the form says why and the window stays open
+        if answer == buttons.Discard:
+            self.key_edit.clear()
+            self._dirty = False
+            return True
+        return False
 
     # ---- connection test -----------------------------------------------------------------
     def test_connection(self) -> None:

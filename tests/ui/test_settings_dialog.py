@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from keyring.backends import fail
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from desktop.api.credentials import KeyStorage, KeyStore
 from desktop.api.profiles import ProfileStore, ProviderKind, profile_from_template
 from desktop.api.redaction import Secret
 from desktop.core import locations
 from desktop.ui.settings_dialog import SettingsDialog
-from tests.api.keyrings import MemoryKeyring
+from tests.api.keyrings import MemoryKeyring, PlaintextFileKeyring, SecretServiceLike
 from tests.fake_openai import FakeOpenAIServer
 
 pytestmark = pytest.mark.gui
@@ -279,3 +279,199 @@ def test_entered_key_never_reaches_disk_or_log(
                 scanned += 1
                 assert needle not in path.read_bytes(), f"the key leaked into {path}"
     assert scanned >= 2
+
+
+# ---- unsaved edits on closing ----------------------------------------------------------------
+def _answer(monkeypatch: pytest.MonkeyPatch, button: QMessageBox.StandardButton) -> list[str]:
+    """Answer the unsaved-changes question with ``button``; returns the questions asked."""
+    asked: list[str] = []
+
+    def question(_parent: object, _title: str, text: str, *_args: object) -> object:
+        asked.append(text)
+        return button
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    return asked
+
+
+def _shown_with_an_edit(qtbot, store: ProfileStore, keys: KeyStore) -> SettingsDialog:
+    store.add(profile_from_template("openai"))
+    dialog = SettingsDialog(store, keys)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    dialog.name_edit.clear()
+    qtbot.keyClicks(dialog.name_edit, "Work account")
+    return dialog
+
+
+CLOSE_WAYS = {
+    "escape": lambda qtbot, dialog: qtbot.keyClick(dialog, Qt.Key.Key_Escape),
+    "close button": lambda qtbot, dialog: qtbot.mouseClick(
+        dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Close),
+        Qt.MouseButton.LeftButton,
+    ),
+    "title bar": lambda qtbot, dialog: dialog.close(),
+}
+
+
+@pytest.mark.parametrize("close_way", CLOSE_WAYS)
+def test_closing_with_unsaved_edits_asks_and_cancel_keeps_them(
+    qtbot, store: ProfileStore, keys: KeyStore, monkeypatch: pytest.MonkeyPatch, close_way: str
+) -> None:
+    dialog = _shown_with_an_edit(qtbot, store, keys)
+    asked = _answer(monkeypatch, QMessageBox.StandardButton.Cancel)
+    CLOSE_WAYS[close_way](qtbot, dialog)
+    assert len(asked) == 1 and "Work account" in asked[0]
+    assert dialog.isVisible()  # still open, the edit still there
+    assert dialog.name_edit.text() == "Work account"
+    assert store.profiles[0].display_name == "OpenAI"
+
+
+@pytest.mark.parametrize("close_way", CLOSE_WAYS)
+def test_closing_with_unsaved_edits_can_save_them(
+    qtbot, store: ProfileStore, keys: KeyStore, monkeypatch: pytest.MonkeyPatch, close_way: str
+) -> None:
+    dialog = _shown_with_an_edit(qtbot, store, keys)
+    qtbot.keyClicks(dialog.key_edit, KEY)
+    _answer(monkeypatch, QMessageBox.StandardButton.Save)
+    CLOSE_WAYS[close_way](qtbot, dialog)
+    assert not dialog.isVisible()
+    (profile,) = store.profiles
+    assert profile.display_name == "Work account"
+    assert keys.get(profile.id) == Secret(KEY)
+
+
+def test_closing_with_unsaved_edits_can_discard_them(
+    qtbot, store: ProfileStore, keys: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dialog = _shown_with_an_edit(qtbot, store, keys)
+    qtbot.keyClicks(dialog.key_edit, KEY)
+    _answer(monkeypatch, QMessageBox.StandardButton.Discard)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert not dialog.isVisible()
+    (profile,) = store.profiles
+    assert profile.display_name == "OpenAI"
+    assert keys.get(profile.id) is None
+    assert dialog.key_edit.text() == ""
+
+
+def test_a_save_that_fails_on_closing_keeps_the_window_open(
+    qtbot, store: ProfileStore, keys: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dialog = _shown_with_an_edit(qtbot, store, keys)
+    dialog.name_edit.clear()  # a profile needs a name
+    qtbot.keyClicks(dialog.name_edit, " ")
+    _answer(monkeypatch, QMessageBox.StandardButton.Save)
+    dialog.close()
+    assert dialog.isVisible()
+    assert "name" in dialog.form_error.text()
+
+
+def test_closing_without_edits_asks_nothing(
+    qtbot, store: ProfileStore, keys: KeyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.add(profile_from_template("openai"))
+    dialog = SettingsDialog(store, keys)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    asked = _answer(monkeypatch, QMessageBox.StandardButton.Cancel)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert asked == [] and not dialog.isVisible()
+
+
+# ---- plain http ------------------------------------------------------------------------------
+def test_plain_http_elsewhere_needs_explicit_permission(
+    qtbot, dialog: SettingsDialog, store: ProfileStore
+) -> None:
+    dialog.add_from_template("compatible")
+    assert dialog.allow_http.isHidden() and dialog.http_warning.isHidden()
+    qtbot.keyClicks(dialog.url_edit, "http://192.0.2.2/v1")
+    assert not dialog.allow_http.isHidden()
+    assert "unencrypted" in dialog.http_warning.text()
+    assert not dialog.save()
+    assert "plain http" in dialog.form_error.text()
+    assert store.profiles == ()
+    dialog.test_connection()
+    assert "plain http" in dialog.test_result.text() and not dialog.is_testing()
+
+    dialog.allow_http.setChecked(True)
+    assert dialog.save()
+    (profile,) = store.profiles
+    assert profile.allow_plain_http is True and not profile.plain_http_refused
+
+
+def test_permission_is_for_one_address_and_https_needs_none(
+    qtbot, store: ProfileStore, keys: KeyStore
+) -> None:
+    store.add(
+        profile_from_template("compatible", base_url="http://192.0.2.2/v1", allow_plain_http=True)
+    )
+    dialog = SettingsDialog(store, keys)
+    qtbot.addWidget(dialog)
+    assert dialog.allow_http.isChecked() and not dialog.allow_http.isHidden()
+    dialog.url_edit.clear()
+    qtbot.keyClicks(dialog.url_edit, "http://198.51.100.7/v1")  # another computer
+    assert not dialog.allow_http.isChecked()
+    assert not dialog.save()
+    dialog.url_edit.clear()
+    qtbot.keyClicks(dialog.url_edit, "https://198.51.100.7/v1")
+    assert dialog.allow_http.isHidden()
+    assert dialog.save()
+    assert store.profiles[0].allow_plain_http is False
+
+
+def test_this_computer_over_http_needs_no_permission(
+    dialog: SettingsDialog, store: ProfileStore
+) -> None:
+    dialog.add_from_template("local")
+    assert dialog.url_edit.text() == "http://localhost:11434/v1"
+    assert dialog.allow_http.isHidden()
+    assert dialog.save()
+
+
+# ---- the compatible endpoint starts empty ----------------------------------------------------
+def test_a_compatible_endpoint_has_no_address_until_the_user_gives_one(
+    qtbot, dialog: SettingsDialog, store: ProfileStore, keys: KeyStore
+) -> None:
+    dialog.add_from_template("compatible")
+    assert dialog.url_edit.text() == ""
+    assert "https://" in dialog.url_edit.placeholderText()
+    qtbot.keyClicks(dialog.key_edit, KEY)  # a user who pastes only a key
+    dialog.test_connection()
+    assert not dialog.is_testing()  # nothing was sent anywhere
+    assert "address" in dialog.test_result.text()
+    assert not dialog.save()
+    assert "address" in dialog.form_error.text()
+    assert store.profiles == ()
+    dialog.preset_combo.setCurrentIndex(dialog.preset_combo.findText("Nebius Token Factory"))
+    assert dialog.url_edit.text() == "https://api.tokenfactory.nebius.com/v1/"  # chosen by name
+
+
+# ---- keyrings named plainly, files refused ---------------------------------------------------
+def test_a_plaintext_file_keyring_is_not_offered_as_the_system_keyring(
+    qtbot, store: ProfileStore
+) -> None:
+    backend = PlaintextFileKeyring()
+    keys = KeyStore(backend)
+    dialog = SettingsDialog(store, keys)
+    qtbot.addWidget(dialog)
+    assert dialog.session_only.isChecked() and not dialog.session_only.isEnabled()
+    where = dialog.where_labels["keys"].text()
+    assert "No system keyring" in where and "plain text file" in where
+    dialog.add_from_template("openai")
+    qtbot.keyClicks(dialog.key_edit, KEY)
+    assert dialog.save()
+    assert backend.entries == {}
+    assert keys.storage_of(dialog.selected_id() or "") is KeyStorage.SESSION
+
+
+def test_the_keyring_is_named_in_plain_words(qtbot, store: ProfileStore) -> None:
+    keys = KeyStore(SecretServiceLike())
+    dialog = SettingsDialog(store, keys)
+    qtbot.addWidget(dialog)
+    assert dialog.where_labels["keys"].text() == "In GNOME Keyring, never in a file."
+    dialog.add_from_template("openai")
+    qtbot.keyClicks(dialog.key_edit, KEY)
+    assert dialog.save()
+    assert dialog.key_status.text().startswith("A key is saved in GNOME Keyring.")
