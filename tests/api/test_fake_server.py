@@ -5,12 +5,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import openai
 import pytest
 
-from tests.fake_openai import FakeOpenAIServer, Timing, chat_reply
+from tests.fake_openai import DEFAULT_TEST_KEY, FakeOpenAIServer, Timing, chat_reply
 from tests.fake_openai.samples import chat_jsonl, dpo_jsonl
+from tests.fake_openai.server import MissingDependency
 
 BASE = "gpt-4o-mini-2024-07-18"
 
@@ -664,3 +669,79 @@ def test_can_be_started_by_hand() -> None:
             process.wait(timeout=5)
         reader.join(timeout=5)
         process.stdout.close()  # type: ignore[union-attr]
+
+
+def _by_hand(*args: str, without: tuple[str, ...] = ()) -> subprocess.Popen[str]:
+    """``python -m tests.fake_openai ARGS`` as the README runs it, with ``without`` packages
+    made impossible to import (as after the plain install, which lacks the test extras)."""
+    code = (
+        "import runpy, sys\n"
+        f"for name in {without!r}: sys.modules[name] = None\n"
+        f"sys.argv = ['tests.fake_openai', *{args!r}]\n"
+        "runpy.run_module('tests.fake_openai', run_name='__main__', alter_sys=True)\n"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_by_hand_after_the_plain_install_answers_every_request() -> None:
+    process = _by_hand("--port", "0", without=("jsonschema", "referencing", "pytest"))
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        base_url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
+        assert base_url.startswith("http://127.0.0.1:"), process.stderr.read()
+        with openai.OpenAI(base_url=base_url, api_key=DEFAULT_TEST_KEY, max_retries=0) as c:
+            job = c.fine_tuning.jobs.create(model=BASE, training_file=_upload(c))
+            assert c.fine_tuning.jobs.retrieve(job.id).status == "validating_files"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+        assert "not checked against the OpenAPI description" in process.stderr.read()
+    finally:
+        _end(process)
+
+
+def test_by_hand_a_missing_dependency_stops_the_server_at_once() -> None:
+    process = _by_hand("--port", "0", "--check-schemas", without=("jsonschema",))
+    try:
+        assert process.wait(timeout=20) == 2
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read() == ""  # no address is offered
+        said = process.stderr.read()
+        assert "Cannot start" in said and "pip install 'jsonschema" in said
+        assert "Traceback" not in said
+    finally:
+        _end(process)
+
+
+def test_a_server_that_cannot_check_requests_refuses_to_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tests.fake_openai
+
+    monkeypatch.setitem(sys.modules, "jsonschema", None)
+    monkeypatch.delitem(sys.modules, "tests.fake_openai.openapi", raising=False)
+    monkeypatch.delattr(tests.fake_openai, "openapi", raising=False)
+    server = FakeOpenAIServer()
+    with pytest.raises(MissingDependency, match="jsonschema"):
+        server.start()
+    server.stop()
+    with FakeOpenAIServer(check_schemas=False) as unchecked:  # asked not to check: serves
+        with openai.OpenAI(
+            base_url=unchecked.base_url, api_key=DEFAULT_TEST_KEY, max_retries=0
+        ) as client:
+            assert client.models.list().data
+        assert unchecked.internal_errors == []
+
+
+def _end(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait(timeout=5)
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()

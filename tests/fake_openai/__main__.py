@@ -1,17 +1,29 @@
 """Run the fake provider by hand: ``python -m tests.fake_openai --port 8089``.
 
 The clock follows wall time (``--speed`` to hurry it), so fine-tuning jobs progress on their
-own and the app can be tried end to end without an account.
+own and the app can be tried end to end without an account. It needs only what the app's
+plain install brings; with ``jsonschema`` installed (the test extras) it also checks every
+request against the OpenAPI description and prints what does not match.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 import time
 
-from tests.fake_openai.server import DEFAULT_TEST_KEY, FakeOpenAIServer
+from tests.fake_openai.server import (
+    DEFAULT_TEST_KEY,
+    FakeOpenAIServer,
+    MissingDependency,
+    require_schema_support,
+)
 from tests.fake_openai.state import Timing
+
+
+def _complain(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,8 +37,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-seconds", type=float, default=1.0, help="duration of a step")
     parser.add_argument("--queue-seconds", type=float, default=5.0)
     parser.add_argument("--validate-seconds", type=float, default=3.0)
+    checks = parser.add_mutually_exclusive_group()
+    checks.add_argument(
+        "--check-schemas",
+        action="store_true",
+        help="check requests against the OpenAPI description (needs jsonschema)",
+    )
+    checks.add_argument("--no-check-schemas", action="store_true", help="do not check requests")
     args = parser.parse_args(argv)
 
+    check_schemas = not args.no_check_schemas
+    if check_schemas and not args.check_schemas:
+        try:
+            require_schema_support()
+        except MissingDependency:
+            check_schemas = False
+            _complain("Requests are not checked against the OpenAPI description (no jsonschema).")
     server = FakeOpenAIServer(
         api_key=None if args.no_key else args.key,
         host=args.host,
@@ -37,8 +63,14 @@ def main(argv: list[str] | None = None) -> int:
             queued=args.queue_seconds,
             per_step=args.step_seconds,
         ),
+        check_schemas=check_schemas,
+        on_problem=_complain,
     )
-    server.start()
+    try:
+        server.start()
+    except MissingDependency as exc:
+        _complain(f"Cannot start: {exc}")
+        return 2
     server.start_realtime(speed=args.speed)
     print(f"Fake OpenAI-compatible server at {server.base_url}", flush=True)
     print(f"Azure-style base URL:            {server.azure_base_url}", flush=True)

@@ -3,7 +3,11 @@
 The real ``openai`` SDK is pointed at it with ``base_url`` (``/v1`` or the Azure-style
 ``/openai/v1`` prefix). It answers in the shapes of the official OpenAPI description, records
 every request, and can be told to misbehave per route (auth failures, quota, rate limits, slow
-answers, dropped connections, broken JSON) so error handling can be tested end to end.
+answers, dropped connections, broken JSON, requests carried out whose answer never comes) so
+error handling can be tested end to end.
+
+Checking requests against the OpenAPI description needs ``jsonschema``; a server asked to
+check (the default) without it refuses to start, rather than failing on every request.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import fnmatch
 import itertools
 import json
 import re
+import select
 import socket
 import sys
 import threading
@@ -50,6 +55,7 @@ FaultKind = Literal[
     "slow",
     "drop",
     "malformed_json",
+    "no_answer",
 ]
 FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 
@@ -67,6 +73,7 @@ class FaultRule:
     status: int | None = None
     message: str | None = None
     after_chunks: int = 2
+    appear_after: float = 0.0
     hits: int = 0
 
     def matches(self, method: str, path: str) -> bool:
@@ -117,6 +124,7 @@ class _Call:
     json: Any
     form: dict[str, str]
     files: dict[str, tuple[str, bytes]]
+    fault: FaultRule | None = None
 
     def q(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -143,7 +151,10 @@ class FakeOpenAIServer:
         max_part_bytes: int = 64 * 1024 * 1024,
         results_base64: bool = False,
         check_schemas: bool = True,
+        on_problem: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_problem`` hears of every bug inside the fake and every request that breaks the
+        OpenAPI description, as they happen (a server run by hand prints them)."""
         self.api_key = api_key
         self.clock = FakeClock(start_time)
         self.state = FakeState(
@@ -168,10 +179,17 @@ class FakeOpenAIServer:
         self._ticker_stop = threading.Event()
         self._request_ids = itertools.count(1)
         self._internal_errors: list[str] = []
+        self._on_problem = on_problem
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> FakeOpenAIServer:
-        """Bind (random port by default) and serve in a background thread."""
+        """Bind (random port by default) and serve in a background thread.
+
+        Raises ``MissingDependency`` at once when schema checks are asked for and
+        ``jsonschema`` is not installed.
+        """
+        if self.check_schemas:
+            require_schema_support()
         handler = type("BoundHandler", (_RequestHandler,), {"fake": self})
         httpd = _QuietServer((self._host, self._port), handler)
         httpd.daemon_threads = True
@@ -263,11 +281,18 @@ class FakeOpenAIServer:
         status: int | None = None,
         message: str | None = None,
         after_chunks: int = 2,
+        appear_after: float = 0.0,
     ) -> FaultRule:
         """Misbehave on matching requests for the next ``times`` calls (``None``: always).
 
         ``path`` is a glob on the path after ``/v1`` (a leading ``/v1`` is ignored), e.g.
         ``"/fine_tuning/jobs"`` or ``"/fine_tuning/jobs/*/events"``.
+
+        ``slow`` waits ``delay`` real seconds before acting. ``drop`` and ``malformed_json``
+        act, then cut the answer half-way or send half of it as if whole. ``no_answer`` acts
+        and sends nothing: the connection stays open until the client gives up (a timeout)
+        or ``delay`` real seconds pass, then closes; a job it creates is listed only once the
+        clock has moved ``appear_after`` fake seconds (a provider slow to show what it made).
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; expected one of {FAULT_KINDS}")
@@ -281,6 +306,7 @@ class FakeOpenAIServer:
             status=status,
             message=message,
             after_chunks=after_chunks,
+            appear_after=appear_after,
         )
         with self._lock:
             self._faults.append(rule)
@@ -331,6 +357,14 @@ class FakeOpenAIServer:
         """Tracebacks of bugs inside the fake (should stay empty)."""
         return list(self._internal_errors)
 
+    def _internal_error(self, text: str) -> None:
+        self._internal_errors.append(text)
+        self._problem(text)
+
+    def _problem(self, text: str) -> None:
+        if self._on_problem is not None:
+            self._on_problem(text)
+
     # ---- convenience -----------------------------------------------------------------------
     def add_file(self, filename: str, content: bytes, purpose: str = "fine-tune") -> str:
         """Store a file directly (no HTTP); returns its id."""
@@ -360,6 +394,25 @@ class FakeOpenAIServer:
         return f"req_fake_{next(self._request_ids):06d}"
 
 
+class MissingDependency(RuntimeError):
+    """A package the fake server needs is not installed."""
+
+
+def require_schema_support() -> None:
+    """Load the OpenAPI checks now, or say plainly which package to install."""
+    try:
+        from tests.fake_openai import openapi
+
+        openapi.load_spec()
+    except ImportError as exc:
+        raise MissingDependency(
+            f"The fake server checks requests against the OpenAPI description, which needs "
+            f"the {exc.name or 'jsonschema'} package. Install it with: "
+            f"pip install 'jsonschema>=4.21' (or pip install '.[test]'), or start the server "
+            "without schema checks."
+        ) from exc
+
+
 # ---- HTTP plumbing ---------------------------------------------------------------------------
 _AUTH_HEADERS = ("authorization", "api-key")
 
@@ -373,7 +426,7 @@ class _QuietServer(ThreadingHTTPServer):
             return
         owner = getattr(self.RequestHandlerClass, "fake", None)
         if owner is not None:
-            owner._internal_errors.append(traceback.format_exc())
+            owner._internal_error(traceback.format_exc())
 
 
 class _Dropped(Exception):
@@ -458,7 +511,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if route is not None:
             record.operation_id, handler, call.params = route
         fake._record(record)
-        self._check_request_schema(record)
+        try:
+            self._check_request_schema(record)
+        except Exception:  # a bug in the check must not cost the client its answer
+            fake._internal_error(traceback.format_exc())
+        if record.schema_errors:
+            fake._problem(
+                f"{method} {raw_path} does not match the OpenAPI description: "
+                + "; ".join(record.schema_errors)
+            )
         try:
             self._respond(record, call, handler)
         except _Dropped:
@@ -506,6 +567,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _respond(self, record: RecordedRequest, call: _Call, handler: Handler | None) -> None:
         fake = self.fake
         rule = fake._take_fault(record.method, record.path)
+        call.fault = rule
         if rule is not None:
             record.fault = rule.kind
         if rule is not None and rule.kind == "slow":
@@ -525,12 +587,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
             except ApiError as exc:
                 reply = _error_reply(exc)
             except Exception:  # a bug in the fake itself: answer 500 and remember it
-                fake._internal_errors.append(traceback.format_exc())
+                fake._internal_error(traceback.format_exc())
                 reply = _error_reply(
                     ApiError(500, "Internal error in the fake server.", type_="server_error")
                 )
         reply.headers.setdefault("x-request-id", fake.new_request_id())
         record.status = reply.status
+        if rule is not None and rule.kind == "no_answer" and reply.status < 400:
+            self._await_hangup(rule.delay)
+            self._cut()
         drop = rule is not None and rule.kind == "drop"
         malformed = rule is not None and rule.kind == "malformed_json"
         if reply.chunks is not None:
@@ -597,6 +662,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
+
+    def _await_hangup(self, limit: float) -> None:
+        """Send nothing until the client closes the connection (or ``limit`` seconds pass)."""
+        deadline = time.monotonic() + limit
+        while not self.fake._stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            readable, _, _ = select.select([self.connection], [], [], min(0.02, remaining))
+            if readable:
+                return  # a client waiting for an answer sends nothing more: it hung up
 
     def _cut(self) -> None:
         self.wfile.flush()
@@ -818,7 +894,8 @@ def h_cancel_upload(fake: FakeOpenAIServer, call: _Call) -> _Reply:
 
 
 def h_create_job(fake: FakeOpenAIServer, call: _Call) -> _Reply:
-    job = fake.state.create_job(_json_object(call))
+    hidden = call.fault.appear_after if call.fault is not None else 0.0
+    job = fake.state.create_job(_json_object(call), hidden_for=hidden)
     return _Reply(body=fake.state.job_to_api(job))
 
 

@@ -231,6 +231,7 @@ class Job:
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     estimated_finish: int | None = None
+    listed_from: float = 0.0
 
 
 def _hp_shown(job: Job) -> dict[str, Any]:
@@ -487,8 +488,12 @@ class FakeState:
             del self.models[model.id]
 
     # ---- jobs ----------------------------------------------------------------------------
-    def create_job(self, body: Mapping[str, Any]) -> Job:
-        """Validate a create request like the API, then start the job in ``validating_files``."""
+    def create_job(self, body: Mapping[str, Any], *, hidden_for: float = 0.0) -> Job:
+        """Validate a create request like the API, then start the job in ``validating_files``.
+
+        ``hidden_for`` (fake seconds) makes a slow provider: the job exists and runs, but is
+        neither listed nor found by id until the clock has moved that far.
+        """
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise ApiError(400, "Missing required parameter: 'model'.", param="model")
@@ -546,6 +551,7 @@ class FakeState:
             metadata=metadata,
             integrations=body.get("integrations"),
             created_at=self.now_int(),
+            listed_from=self.clock.now() + hidden_for,
         )
         self._event(job, f"Created fine-tuning job: {job.id}", at=job.created_at)
         self._event(job, f"Validating training file: {training_file}", at=job.created_at)
@@ -578,7 +584,7 @@ class FakeState:
         """Look a job up or answer 404."""
         with self.lock:
             job = self.jobs.get(job_id)
-        if job is None:
+        if job is None or job.listed_from > self.clock.now():
             raise ApiError(
                 404,
                 f"Could not find fine tune: {job_id}",
@@ -589,8 +595,9 @@ class FakeState:
 
     def list_jobs(self, metadata_filter: Mapping[str, str] | None, want_null: bool) -> list[Job]:
         """Jobs newest first, filtered by metadata pairs (or by having none)."""
+        now = self.clock.now()
         with self.lock:
-            jobs = list(reversed(self.jobs.values()))
+            jobs = [j for j in reversed(self.jobs.values()) if j.listed_from <= now]
         if want_null:
             return [j for j in jobs if not j.metadata]
         if metadata_filter:
