@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
+import httpx2
 import openai
 
 from desktop.api.redaction import Secret, redact
@@ -40,6 +41,9 @@ class ErrorKind(str, Enum):
     INVALID_REQUEST = "invalid_request"
     BAD_RESPONSE = "bad_response"
     UNKNOWN = "unknown"
+    #: A request that creates something may or may not have been carried out, and looking
+    #: for its result found nothing yet: only the user may decide to send it again.
+    UNKNOWN_OUTCOME = "unknown_outcome"
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,25 @@ _SENTENCES: dict[ErrorKind, tuple[str, str, bool]] = {
         "Try again; if it keeps happening, look at the log file.",
         False,
     ),
+    ErrorKind.UNKNOWN_OUTCOME: (
+        "The provider did not confirm the request, and what it would have made has not "
+        "appeared yet.",
+        "It may still appear: look again in a few minutes, and send it again only if it does not.",
+        True,
+    ),
 }
+
+#: Failures after which the provider may still have carried the request out: the answer was
+#: lost, cut off, unreadable or a server error. Refusals (4xx) are certain not to have acted.
+_MAYBE_ACTED = frozenset(
+    {
+        ErrorKind.SERVER_ERROR,
+        ErrorKind.TIMEOUT,
+        ErrorKind.NO_NETWORK,
+        ErrorKind.BAD_RESPONSE,
+        ErrorKind.UNKNOWN,
+    }
+)
 
 
 def _make(
@@ -234,6 +256,50 @@ def friendly_error(
     return _make(ErrorKind.UNKNOWN, secrets=secrets)
 
 
+def wait_words(seconds: float) -> str:
+    """A wait in words, rounded up: "1 second", "40 seconds", "2 minutes"."""
+    whole = max(1, math.ceil(seconds))
+    if whole < 120:
+        return f"{whole} second{'s' if whole != 1 else ''}"
+    return f"{math.ceil(whole / 60)} minutes"
+
+
+def never_sent(exc: BaseException) -> bool:
+    """True when the request certainly never reached the provider: the connection itself
+    could not be made (so nothing was sent, and sending it again cannot do anything twice)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, (httpx2.ConnectError, httpx2.ConnectTimeout)):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def may_have_acted(exc: BaseException) -> bool:
+    """True when a failed request may still have been carried out by the provider.
+
+    Its answer was lost on the way (a dropped connection, a timeout), cut off or unreadable,
+    or a server error came back after the work may have been done. Repeating such a request
+    could do it twice, so whatever it makes must be looked for first.
+    """
+    if never_sent(exc):
+        return False
+    return friendly_error(exc).kind in _MAYBE_ACTED
+
+
+def unknown_outcome(cause: FriendlyError, *, message: str, next_step: str) -> FriendlyError:
+    """A request whose outcome could not be learnt, told with what it would have made."""
+    return FriendlyError(
+        kind=ErrorKind.UNKNOWN_OUTCOME,
+        message=message,
+        next_step=next_step,
+        retryable=True,
+        provider_message=cause.provider_message,
+        status_code=cause.status_code,
+        code=cause.code,
+    )
+
+
 def _from_status(exc: openai.APIStatusError, secrets: list[str | Secret | None]) -> FriendlyError:
     status = exc.status_code
     code = exc.code
@@ -260,7 +326,7 @@ def _from_status(exc: openai.APIStatusError, secrets: list[str | Secret | None])
         wait = retry_after_seconds(exc)
         next_step = None
         if wait is not None and wait >= 1:
-            next_step = f"Wait about {math.ceil(wait)} seconds and try again."
+            next_step = f"Wait about {wait_words(wait)} and try again."
         return _make(ErrorKind.RATE_LIMITED, retry_after=wait, next_step=next_step, **details)
     if status == 408:
         return _make(ErrorKind.TIMEOUT, **details)

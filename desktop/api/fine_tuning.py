@@ -27,7 +27,15 @@ from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
 from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
 from desktop.api.client import MAX_RETRY_DELAY_SECONDS, with_retries
-from desktop.api.errors import ErrorKind, FriendlyError, ProviderError, friendly_error
+from desktop.api.errors import (
+    ErrorKind,
+    FriendlyError,
+    ProviderError,
+    friendly_error,
+    may_have_acted,
+    unknown_outcome,
+    wait_words,
+)
 from desktop.api.profiles import ProviderProfile
 
 T = TypeVar("T")
@@ -41,9 +49,16 @@ REQUEST_KEY = "studio_request"
 SUFFIX_KEY = "studio_suffix"
 #: How many pages of the job list to search for a job whose create answer was lost.
 LOOKUP_PAGES = 3
+#: Seconds to wait before each look for a job whose create answer was lost: 79 s in all,
+#: because a slow provider may list a job it made many seconds after the request.
+LOOKUP_WAITS: tuple[float, ...] = (2.0, 4.0, 8.0, 15.0, 15.0, 15.0, 20.0)
 
 ProgressCallback = Callable[[int, int], None]
 CancelCheck = Callable[[], bool]
+#: Waits a number of seconds (``time.sleep``; tests pass a fake clock's advance).
+Sleep = Callable[[float], object]
+#: Told before each look for a lost result: (this look's number, how many looks in all).
+LookCallback = Callable[[int, int], None]
 
 
 class UploadCancelled(Exception):
@@ -211,6 +226,42 @@ def retrieve_file(client: openai.OpenAI, file_id: str) -> FileObject | None:
         raise
 
 
+def list_files(
+    client: openai.OpenAI,
+    *,
+    purpose: str = "fine-tune",
+    after: str | None = None,
+    limit: int = 100,
+    attempts: int = 3,
+) -> Page[FileObject]:
+    """One page of the provider's files of one purpose, newest first."""
+    options: dict[str, Any] = {"purpose": purpose, "limit": limit, "order": "desc"}
+    if after:
+        options["after"] = after
+    page = with_retries(lambda: client.files.list(**options), attempts=attempts)
+    return Page(list(page.data), bool(getattr(page, "has_more", False)))
+
+
+def find_uploaded_file(
+    client: openai.OpenAI, filename: str, size: int, *, attempts: int = 3
+) -> FileObject | None:
+    """The newest usable fine-tune file the provider holds with this name and size, if any.
+
+    Used to learn whether an upload whose answer was lost arrived after all; the name must
+    identify the content (``jobs_service`` puts the content's hash in it).
+    """
+    after: str | None = None
+    for _ in range(LOOKUP_PAGES):
+        page = list_files(client, after=after, attempts=attempts)
+        for held in page.items:
+            if held.filename == filename and held.bytes == size and held.status != "error":
+                return held
+        after = page.next_after
+        if after is None:
+            return None
+    return None
+
+
 MAX_WANDB_TAGS = 50
 MAX_WANDB_TAG_LENGTH = 64
 
@@ -342,7 +393,9 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
-def find_job_by_request(client: openai.OpenAI, request_id: str) -> FineTuningJob | None:
+def find_job_by_request(
+    client: openai.OpenAI, request_id: str, *, attempts: int = 3
+) -> FineTuningJob | None:
     """The job a create request with this id made, if the provider has it.
 
     Asks with the metadata filter, and also checks each job's metadata itself, since not every
@@ -350,7 +403,9 @@ def find_job_by_request(client: openai.OpenAI, request_id: str) -> FineTuningJob
     """
     after: str | None = None
     for _ in range(LOOKUP_PAGES):
-        page = list_jobs(client, after=after, limit=100, metadata={REQUEST_KEY: request_id})
+        page = list_jobs(
+            client, after=after, limit=100, metadata={REQUEST_KEY: request_id}, attempts=attempts
+        )
         for job in page.items:
             if (job.metadata or {}).get(REQUEST_KEY) == request_id:
                 return job
@@ -358,6 +413,51 @@ def find_job_by_request(client: openai.OpenAI, request_id: str) -> FineTuningJob
         if after is None:
             return None
     return None
+
+
+def wait_for_job(
+    client: openai.OpenAI,
+    request_id: str,
+    *,
+    waits: Sequence[float] = LOOKUP_WAITS,
+    sleep: Sleep = time.sleep,
+    on_look: LookCallback | None = None,
+    give_up: CancelCheck | None = None,
+) -> FineTuningJob | None:
+    """Look for the job of a create request after each of ``waits``; None if it never shows.
+
+    A list that cannot be read this time is no answer either way: the next look tries again.
+    """
+    stop = give_up or (lambda: False)
+    for number, wait in enumerate(waits, start=1):
+        if stop():
+            return None
+        if on_look is not None:
+            on_look(number, len(waits))
+        sleep(wait)
+        if stop():
+            return None
+        with contextlib.suppress(ProviderError):
+            found = find_job_by_request(client, request_id, attempts=1)
+            if found is not None:
+                return found
+    return None
+
+
+def _is_job(value: object) -> bool:
+    """True for an answer that really names a job (an unreadable one may parse into less)."""
+    return isinstance(value, FineTuningJob) and isinstance(getattr(value, "id", None), str)
+
+
+def _unreadable_job_answer() -> ProviderError:
+    return ProviderError(
+        FriendlyError(
+            kind=ErrorKind.BAD_RESPONSE,
+            message="The provider answered, but not with a job the app could read.",
+            next_step="Try again; if it keeps happening, check the address in Settings.",
+            retryable=False,
+        )
+    )
 
 
 def create_job_once(
@@ -369,16 +469,22 @@ def create_job_once(
     look_first: bool = False,
     attempts: int = 3,
     retry_delay: float = 2.0,
-    sleep: Callable[[float], None] = time.sleep,
+    lookup_waits: Sequence[float] = LOOKUP_WAITS,
+    sleep: Sleep = time.sleep,
     on_retry: Callable[[FriendlyError], None] | None = None,
+    on_look: LookCallback | None = None,
+    give_up: CancelCheck | None = None,
 ) -> FineTuningJob:
     """Create a job exactly once, even when an answer is lost on the way back.
 
-    The request carries ``metadata[studio_request] = request_id``. After a failure that may
-    have reached the provider (a dropped connection, a timeout, a server error) the job list
-    is searched for that id before anything is sent again, and the request is repeated only
-    when no such job exists. ``look_first`` searches before the first attempt too, for a user
-    retrying a request that failed earlier.
+    The request carries ``metadata[studio_request] = request_id``. It is sent again by itself
+    only after a rate limit, which the provider refused before acting. After a failure that
+    may have reached the provider (a dropped connection, a timeout, a server error, an answer
+    that cannot be read) the job list is searched for that id again and again, with growing
+    waits (``lookup_waits``, over a minute in all, since a slow provider lists a new job late).
+    If the job never shows, ``ProviderError`` of kind ``UNKNOWN_OUTCOME`` is raised and the
+    request is not repeated: only the user may decide to send it again, and ``look_first``
+    then searches once more before sending.
     """
     if attempts < 1:
         raise ValueError("At least one attempt is needed.")
@@ -393,27 +499,46 @@ def create_job_once(
             return found
     for attempt in range(1, attempts + 1):
         try:
-            return client.fine_tuning.jobs.create(**arguments)
+            created = client.fine_tuning.jobs.create(**arguments)
         except Exception as exc:
-            friendly = friendly_error(exc)
-            failure = ProviderError(friendly)
+            failure = ProviderError(friendly_error(exc))
             failure.__cause__ = exc
-        if not friendly.retryable:
-            raise failure
-        if attempt < attempts and on_retry is not None:
-            on_retry(friendly)
-        if friendly.retry_after is not None:
-            delay = min(friendly.retry_after, MAX_RETRY_DELAY_SECONDS)
         else:
-            delay = min(retry_delay * 2 ** (attempt - 1), MAX_RETRY_DELAY_SECONDS)
-        if friendly.kind is ErrorKind.RATE_LIMITED:
-            if attempt < attempts:
-                sleep(delay)  # refused before it was acted on: nothing to look for
-            continue
-        sleep(delay)  # give a slow provider time to finish what it may have started
-        found = find_job_by_request(client, request_id)  # its failure is raised: never guess
+            if _is_job(created):
+                return created
+            failure = _unreadable_job_answer()
+        friendly = failure.friendly
+        if friendly.kind is ErrorKind.RATE_LIMITED and attempt < attempts:
+            if on_retry is not None:
+                on_retry(friendly)
+            if friendly.retry_after is not None:
+                delay = friendly.retry_after
+            else:
+                delay = retry_delay * 2 ** (attempt - 1)
+            sleep(min(delay, MAX_RETRY_DELAY_SECONDS))
+            continue  # refused before it was acted on: nothing to look for
+        if not may_have_acted(failure):
+            raise failure
+        found = wait_for_job(
+            client, request_id, waits=lookup_waits, sleep=sleep, on_look=on_look, give_up=give_up
+        )
         if found is not None:
             return found
+        raise ProviderError(
+            unknown_outcome(
+                friendly,
+                message=(
+                    "The provider's answer was lost, and the training job has not appeared in "
+                    f"its job list after {wait_words(sum(lookup_waits))}, so it is not known "
+                    "whether the job was started."
+                ),
+                next_step=(
+                    "It may still appear: look again in a few minutes. Send it again only if "
+                    "it does not, because if the provider did start it, a second job would be "
+                    "billed too."
+                ),
+            )
+        ) from failure
     raise failure
 
 

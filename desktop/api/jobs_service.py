@@ -2,8 +2,10 @@
 
 Why a module of its own: the Jobs screen runs these steps on worker threads, and each must be
 safe to repeat after a crash or a lost answer. An upload is skipped when the provider already
-holds the same bytes (same SHA-256, and the file still exists there); a job is created at most
-once (see ``fine_tuning.create_job_once``); and every poll saves what it learnt to the archive
+holds the same bytes: the archive remembers what was sent (by SHA-256), and since an answer
+to an upload can be lost, each uploaded file's name carries the start of its SHA-256 so the
+provider's file list (name and size) tells whether it arrived. A job is created at most once
+(see ``fine_tuning.create_job_once``); and every poll saves what it learnt to the archive
 before reporting it, so nothing seen is lost if the app stops mid-poll.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +24,7 @@ import openai
 from desktop.api import fine_tuning as ft
 from desktop.api.client import build_client
 from desktop.api.credentials import KeyStore
-from desktop.api.errors import FriendlyError
+from desktop.api.errors import FriendlyError, ProviderError, may_have_acted
 from desktop.api.profiles import ProviderProfile
 from desktop.core.advice import Advice, advise
 from desktop.core.archive import ArchiveError, JobArchive
@@ -68,13 +71,22 @@ def key_client_factory(keys: KeyStore) -> ClientFactory:
 # --------------------------------------------------------------------------------------------
 
 
+#: Hex digits of the content's SHA-256 put in an uploaded file's name (48 bits).
+CONTENT_TAG_LENGTH = 12
+#: Seconds to wait before each look for a file whose upload answer was lost.
+FILE_LOOKUP_WAITS: tuple[float, ...] = (1.0, 3.0, 6.0)
+
+
 @dataclass(frozen=True)
 class TransferOptions:
-    """Upload and create tuning; tests lower the limits to exercise the Uploads API path."""
+    """Upload and create tuning; tests lower the limits to exercise the Uploads API path,
+    and shorten the waits before looking for what a lost answer may have made."""
 
     direct_limit: int = ft.DIRECT_UPLOAD_LIMIT
     part_size: int = ft.PART_SIZE
     retry_delay: float = 2.0
+    lookup_waits: tuple[float, ...] = ft.LOOKUP_WAITS
+    file_lookup_waits: tuple[float, ...] = FILE_LOOKUP_WAITS
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,25 @@ def upload_name(dataset_name: str, role: str) -> str:
     return f"{stem[:60]}-{role}.jsonl"
 
 
+def tagged_name(filename: str, sha256: str) -> str:
+    """``filename`` with the start of the content's SHA-256 before its extension, so the
+    provider's file list shows which content a file holds: ``a.jsonl`` → ``a-3f2a….jsonl``."""
+    stem, dot, extension = filename.rpartition(".")
+    if not dot:
+        stem, extension = filename, ""
+    tag = sha256[:CONTENT_TAG_LENGTH]
+    return f"{stem}-{tag}.{extension}" if extension else f"{stem}-{tag}"
+
+
+def _held_by_name(client: openai.OpenAI, name: str, size: int) -> str | None:
+    """The id of a file the provider lists with this (content-tagged) name and size."""
+    try:
+        found = ft.find_uploaded_file(client, name, size, attempts=1)
+    except ProviderError:
+        return None  # the list cannot be read (or is not offered): nothing is known
+    return found.id if found is not None else None
+
+
 def upload_dataset(
     client: openai.OpenAI,
     archive: JobArchive,
@@ -136,28 +167,64 @@ def upload_dataset(
     progress: ft.ProgressCallback | None = None,
     should_cancel: ft.CancelCheck | None = None,
     options: TransferOptions | None = None,
+    sleep: ft.Sleep = time.sleep,
 ) -> UploadedFile:
-    """Send ``data`` unless the provider already holds the same bytes from an earlier upload."""
+    """Send ``data`` unless the provider already holds the same bytes from an earlier upload.
+
+    The file is named ``filename`` with the content's hash added (see ``tagged_name``). The
+    provider may hold it without the archive knowing, when the answer to an earlier upload
+    was lost, so its file list is searched before sending, and again (after short waits)
+    when this upload's answer is lost; a file found either way is used and not sent again.
+    """
     options = options or TransferOptions()
     sha256 = hashlib.sha256(data).hexdigest()
+    size = len(data)
+    name = tagged_name(filename, sha256)
+
+    def reused(file_id: str) -> UploadedFile:
+        if progress is not None:
+            progress(size, size)
+        return UploadedFile(role, file_id, sha256, size, reused=True)
+
     known = archive.find_upload(provider_id, sha256)
     if known is not None:
         held = ft.retrieve_file(client, known)
-        if held is not None and held.purpose == "fine-tune" and held.bytes in (None, len(data)):
-            if progress is not None:
-                progress(len(data), len(data))
-            return UploadedFile(role, known, sha256, len(data), reused=True)
-    created = ft.upload_file(
-        client,
-        data,
-        filename=filename,
-        progress=progress,
-        should_cancel=should_cancel,
-        direct_limit=options.direct_limit,
-        part_size=options.part_size,
-    )
-    archive.record_upload(provider_id, created.id, data, role)
-    return UploadedFile(role, created.id, sha256, len(data), reused=False)
+        if held is not None and held.purpose == "fine-tune" and held.bytes in (None, size):
+            return reused(known)
+    listed = _held_by_name(client, name, size)
+    if listed is not None:
+        archive.record_upload(provider_id, listed, data, role)
+        return reused(listed)
+    try:
+        created = ft.upload_file(
+            client,
+            data,
+            filename=name,
+            progress=progress,
+            should_cancel=should_cancel,
+            direct_limit=options.direct_limit,
+            part_size=options.part_size,
+        ).id
+    except ProviderError as exc:
+        if not may_have_acted(exc):
+            raise
+        created = _look_for_file(client, name, size, options.file_lookup_waits, sleep)
+        if created is None:
+            raise
+    archive.record_upload(provider_id, created, data, role)
+    return UploadedFile(role, created, sha256, size, reused=False)
+
+
+def _look_for_file(
+    client: openai.OpenAI, name: str, size: int, waits: Sequence[float], sleep: ft.Sleep
+) -> str | None:
+    """Whether an upload whose answer was lost arrived: the file list, after each wait."""
+    for wait in waits:
+        sleep(wait)
+        found = _held_by_name(client, name, size)
+        if found is not None:
+            return found
+    return None
 
 
 def _size_text(size: int) -> str:
@@ -178,12 +245,16 @@ def start_training(
     should_cancel: ft.CancelCheck | None = None,
     options: TransferOptions | None = None,
     look_first: bool = False,
+    sleep: ft.Sleep = time.sleep,
 ) -> StartedJob:
     """Upload the files (or reuse them), create the job once, and archive it.
 
     Progress counts the bytes of both files together. Raises ``ProviderError`` with a plain
-    sentence, or ``UploadCancelled`` when ``should_cancel`` turned true before the job was sent.
-    ``look_first`` is for the user's "Try again": the job may exist from the failed attempt.
+    sentence (of kind ``UNKNOWN_OUTCOME`` when the job may exist but could not be found: ask
+    the user before sending again), or ``UploadCancelled`` when ``should_cancel`` turned true
+    before the job was sent; once it is sent, ``should_cancel`` only stops the looking.
+    ``look_first`` is for the user's "Send again": the job may exist from the failed attempt.
+    ``sleep`` does every wait (tests pass a fake clock's).
     """
     options = options or TransferOptions()
     say = stage or (lambda _text: None)
@@ -210,6 +281,7 @@ def start_training(
             else None,
             should_cancel=cancelled,
             options=options,
+            sleep=sleep,
         )
         if uploaded.reused:
             say(f"The provider already has these {role} examples; they are not sent again.")
@@ -221,7 +293,13 @@ def start_training(
     ids = {u.role: u.file_id for u in uploads}
 
     def retrying(friendly: FriendlyError) -> None:
-        say(f"{friendly.message} Checking whether the job was created, then trying again…")
+        say(f"{friendly.message} Trying again in a moment…")
+
+    def looking(number: int, total: int) -> None:
+        say(
+            "The provider's answer was lost; looking for the job in its job list "
+            f"(look {number} of {total}) before anything is sent again…"
+        )
 
     job = ft.create_job_once(
         client,
@@ -239,11 +317,28 @@ def start_training(
         request_id=plan.request_id,
         look_first=look_first,
         retry_delay=options.retry_delay,
+        lookup_waits=options.lookup_waits,
+        sleep=sleep,
         on_retry=retrying,
+        on_look=looking,
+        give_up=cancelled,
     )
     record = job.model_dump()
     summary = archive.save_job(provider_id, record)
     return StartedJob(provider_id, summary, record, tuple(uploads))
+
+
+def find_started_job(
+    client: openai.OpenAI, archive: JobArchive, plan: TrainingPlan
+) -> StartedJob | None:
+    """The job an earlier attempt at ``plan`` made, archived, or None when the provider does
+    not list one (yet): the user's "Look again" after an unknown outcome, sending nothing."""
+    job = ft.find_job_by_request(client, plan.request_id)
+    if job is None:
+        return None
+    record = job.model_dump()
+    summary = archive.save_job(plan.profile.id, record)
+    return StartedJob(plan.profile.id, summary, record, ())
 
 
 # --------------------------------------------------------------------------------------------

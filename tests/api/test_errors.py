@@ -14,6 +14,8 @@ from desktop.api.errors import (
     MissingKeyError,
     ProviderError,
     friendly_error,
+    may_have_acted,
+    never_sent,
 )
 from tests.fake_openai import FakeOpenAIServer
 from tests.fake_openai.samples import chat_jsonl
@@ -108,6 +110,46 @@ def test_rate_limit_carries_retry_after(
     error = friendly_error(_failure(_list_models(openai_client)))
     assert error.retry_after == 12
     assert "12 seconds" in error.next_step
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "wait"),
+    [(1, "Wait about 1 second and"), (0.4, None), (150, "Wait about 3 minutes and")],
+)
+def test_the_wait_asked_for_reads_naturally(
+    fake_openai: FakeOpenAIServer, openai_client: openai.OpenAI, retry_after: float, wait: str
+) -> None:
+    fake_openai.inject("rate_limit", path="/models", retry_after=retry_after)
+    error = friendly_error(_failure(_list_models(openai_client)))
+    if wait is None:  # under a second: the usual "Wait a moment"
+        assert error.next_step == "Wait a moment and try again."
+    else:
+        assert error.next_step.startswith(wait)
+
+
+@pytest.mark.parametrize(
+    ("fault", "acted"),
+    [
+        ("drop", True),
+        ("malformed_json", True),
+        ("server_error", True),
+        ("rate_limit", False),
+        ("invalid_api_key", False),
+        ("insufficient_quota", False),
+    ],
+)
+def test_a_failure_says_whether_the_provider_may_have_acted(
+    fake_openai: FakeOpenAIServer, openai_client: openai.OpenAI, fault: str, acted: bool
+) -> None:
+    fake_openai.inject(fault, path="/models")  # type: ignore[arg-type]
+    assert may_have_acted(_failure(_list_models(openai_client))) is acted
+
+
+def test_a_connection_never_made_certainly_did_nothing() -> None:
+    with openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="sk-x", max_retries=0) as c:
+        exc = _failure(_list_models(c))
+    assert friendly_error(exc).kind is ErrorKind.NO_NETWORK
+    assert never_sent(exc) and not may_have_acted(exc)
 
 
 def test_rate_limit_versus_out_of_credit_differ_only_by_code(

@@ -24,6 +24,10 @@ BASE = "gpt-4o-mini-2024-07-18"
 FAST = svc.TransferOptions(retry_delay=0.01)
 
 
+def no_wait(_seconds: float) -> None:
+    """Waits that take no time (nothing here depends on the provider's clock)."""
+
+
 @pytest.fixture
 def profile(fake_openai: FakeOpenAIServer) -> ProviderProfile:
     return ProviderProfile(
@@ -133,7 +137,11 @@ def test_start_training_uploads_creates_and_archives(fake_openai, openai_client,
     assert body["method"]["supervised"]["hyperparameters"] == {"n_epochs": 2, "batch_size": 4}
     assert started.summary.status is JobStatus.VALIDATING_FILES
     names = sorted(f.filename for f in fake_openai.state.files.values())
-    assert names == ["support-answers-training.jsonl", "support-answers-validation.jsonl"]
+    tags = [u.sha256[: svc.CONTENT_TAG_LENGTH] for u in started.uploads]
+    assert names == [
+        f"support-answers-training-{tags[0]}.jsonl",
+        f"support-answers-validation-{tags[1]}.jsonl",
+    ]
     archived = archive.load(profile.id, started.summary.id)
     assert archived.dataset["training"].read_bytes() == chat_jsonl(40)
     assert archived.dataset["validation"].read_bytes() == chat_jsonl(10, topic="billing")
@@ -144,7 +152,7 @@ def test_create_whose_answer_is_lost_is_not_sent_twice(
     fake_openai, openai_client, archive, profile
 ):
     fake_openai.inject("drop", method="POST", path="/fine_tuning/jobs")
-    started = svc.start_training(openai_client, archive, plan(profile), options=FAST)
+    started = svc.start_training(openai_client, archive, plan(profile), options=FAST, sleep=no_wait)
     assert len(fake_openai.state.jobs) == 1
     assert started.summary.id in fake_openai.state.jobs
     assert len(fake_openai.requests_to("POST", "/fine_tuning/jobs")) == 1
@@ -152,12 +160,17 @@ def test_create_whose_answer_is_lost_is_not_sent_twice(
     assert lookups and lookups[0].query[f"metadata[{ft.REQUEST_KEY}]"]
 
 
-def test_create_refused_by_a_server_error_is_sent_again_once(
+def test_create_answered_by_a_server_error_is_not_sent_again_unasked(
     fake_openai, openai_client, archive, profile
 ):
     fake_openai.inject("server_error", method="POST", path="/fine_tuning/jobs")
-    started = svc.start_training(openai_client, archive, plan(profile), options=FAST)
-    assert list(fake_openai.state.jobs) == [started.summary.id]
+    confirmed = plan(profile)
+    with pytest.raises(ProviderError) as info:  # the error may come after the job was made
+        svc.start_training(openai_client, archive, confirmed, options=FAST, sleep=no_wait)
+    assert info.value.friendly.kind is ErrorKind.UNKNOWN_OUTCOME
+    assert len(fake_openai.requests_to("POST", "/fine_tuning/jobs")) == 1
+    again = svc.start_training(openai_client, archive, confirmed, options=FAST, look_first=True)
+    assert list(fake_openai.state.jobs) == [again.summary.id]  # the user chose to send again
     assert len(fake_openai.requests_to("POST", "/fine_tuning/jobs")) == 2
 
 
@@ -165,11 +178,11 @@ def test_user_retry_finds_the_job_an_earlier_attempt_made(
     fake_openai, openai_client, archive, profile
 ):
     fake_openai.inject("drop", method="POST", path="/fine_tuning/jobs")
-    fake_openai.inject("drop", method="GET", path="/fine_tuning/jobs", times=10)
+    fake_openai.inject("drop", method="GET", path="/fine_tuning/jobs", times=None)
     confirmed = plan(profile)
     with pytest.raises(ProviderError) as info:
-        svc.start_training(openai_client, archive, confirmed, options=FAST)
-    assert info.value.friendly.kind is ErrorKind.NO_NETWORK
+        svc.start_training(openai_client, archive, confirmed, options=FAST, sleep=no_wait)
+    assert info.value.friendly.kind is ErrorKind.UNKNOWN_OUTCOME
     fake_openai.clear_faults()
     again = svc.start_training(openai_client, archive, confirmed, options=FAST, look_first=True)
     assert list(fake_openai.state.jobs) == [again.summary.id]

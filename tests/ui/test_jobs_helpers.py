@@ -34,6 +34,8 @@ FAST = PollPolicy(
     running=0.02, waiting=0.02, paused=0.02, unknown=0.02, error_base=0.05, error_max=0.2
 )
 SAMPLE = resources_dir() / "samples" / "customer_support.jsonl"
+#: Retries and looks for lost answers a few milliseconds apart instead of seconds.
+QUICK = TransferOptions(retry_delay=0.01, lookup_waits=(0.01,) * 3, file_lookup_waits=(0.01,))
 
 
 def training_data(catalog: Catalog, raw: bytes, name: str = "support.jsonl") -> TrainingData:
@@ -154,7 +156,7 @@ def jobs_harness(
         server,
         tmp_path,
         Catalog.load(),
-        transfer or TransferOptions(retry_delay=0.01),
+        transfer or QUICK,
     )
     try:
         yield harness
