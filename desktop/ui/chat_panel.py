@@ -410,7 +410,10 @@ class ChatPage(QWidget):
     def send(self) -> None:
         """Send the typed message (the input stays usable while the reply streams)."""
         text = self.input.toPlainText()
-        if not text.strip() or self._entry is None or self.busy:
+        if not text.strip() or self.busy:
+            return
+        if self._entry is None:
+            self.notice.show_note(self._no_model_hint())  # the message stays in the box
             return
         conversation = self._current_conversation()
         conversation.messages.append(ChatMessage("user", text))
@@ -420,6 +423,23 @@ class ChatPage(QWidget):
             return
         self.view.add_message(len(conversation.messages) - 1, conversation.messages[-1])
         self._start_reply()
+
+    def _no_model_hint(self) -> str:
+        """What to do when there is no model to send to: the answer to a silent Enter."""
+        profile_id = self.picker.profile_id()
+        directory = self.services.directory
+        if profile_id is None:
+            return (
+                "There is no provider to chat with yet: add one in Settings, then pick a model"
+                " above. Your message is kept."
+            )
+        if directory.loading(profile_id):
+            return "The list of models is still loading; press Enter again once a model is chosen."
+        problem = directory.problem(profile_id)
+        return (
+            f"{problem + ' ' if problem else ''}There is no model to chat with here: pick"
+            " another provider above, or check this one in Settings."
+        )
 
     def _current_conversation(self) -> Conversation:
         """The chat being shown, created on first use; takes the settings from the controls."""

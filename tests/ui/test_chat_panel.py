@@ -376,3 +376,50 @@ def test_opening_a_model_of_a_removed_profile_says_so(harness):
     chat = harness.panel.chat
     assert chat.notice.label.text().startswith("The provider profile of")
     assert chat.entry.profile_id == PROFILE
+
+
+def _panel_without_models(qtbot, tmp_path, profiles: ProfileStore) -> ChatPanel:
+    panel = ChatPanel(
+        profiles=profiles,
+        keys=KeyStore(MemoryKeyring()),
+        catalog=Catalog.load(),
+        conversations=ConversationStore(tmp_path / "chats"),
+        evaluations=EvalStore(tmp_path / "evaluations"),
+        archive=JobArchive(tmp_path / "archive"),
+        dataset_records=list,
+        add_example=lambda _value: None,
+    )
+    qtbot.addWidget(panel)
+    panel.show()
+    return panel
+
+
+def test_enter_without_a_provider_says_what_to_do(qtbot, tmp_path):
+    panel = _panel_without_models(qtbot, tmp_path, ProfileStore(tmp_path / "config"))
+    chat = panel.chat
+    assert chat.entry is None
+    chat.input.setFocus()
+    qtbot.keyClicks(chat.input, "Hello there")
+    qtbot.keyClick(chat.input, Qt.Key.Key_Return)
+    assert chat.notice.isVisible()
+    assert "add one in Settings" in chat.notice.label.text()
+    assert chat.input.toPlainText() == "Hello there"  # nothing typed is lost
+    assert chat.conversation is None and chat.view.cards == []
+    panel.cancel_work()
+
+
+def test_enter_with_a_provider_that_lists_no_model_says_what_to_do(qtbot, tmp_path):
+    with ChatControlServer(api_key=None) as server:
+        closed = server.base_url
+    profiles = ProfileStore(tmp_path / "config")
+    profiles.add(profile_from_template("local", base_url=closed, profile_id="local"))
+    panel = _panel_without_models(qtbot, tmp_path, profiles)
+    chat = panel.chat
+    qtbot.waitUntil(lambda: not panel.directory.loading("local"), timeout=15_000)
+    assert chat.entry is None
+    chat.input.setPlainText("Hello")
+    qtbot.keyClick(chat.input, Qt.Key.Key_Return)
+    assert chat.notice.isVisible()
+    assert "no model to chat with" in chat.notice.label.text()
+    assert chat.input.toPlainText() == "Hello"
+    panel.cancel_work()
