@@ -20,8 +20,8 @@ import binascii
 import hashlib
 import json
 import logging
+import os
 import re
-import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +34,14 @@ import orjson
 
 from desktop.core.dataset import Dataset, LineState, Record, SourceLayout, classify_bytes
 from desktop.core.formats import read_dataset_bytes, sniff_container
-from desktop.core.jsonl_io import StagedWrite, atomic_write, iter_lines, split_bom, stage_write
+from desktop.core.jsonl_io import (
+    StagedWrite,
+    atomic_write,
+    iter_lines,
+    remove_stale_temps,
+    split_bom,
+    stage_write,
+)
 from desktop.core.kinds import ExampleKind
 from desktop.core.locations import data_dir
 
@@ -42,9 +49,8 @@ log = logging.getLogger(__name__)
 
 JOURNAL_FORMAT = 1
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-#: A temporary file this old was left by a write that never finished (a journal write takes
-#: seconds at most); younger ones may belong to another window writing right now.
-STALE_TEMP_S = 3600.0
+#: Entries that could not be restored are moved here, so they are offered only once.
+UNRESTORABLE_FOLDER = "unrestorable"
 
 
 class _Stopped(Exception):
@@ -99,6 +105,8 @@ class _Session:
     source_records: int = 0
     #: record id -> (the source record object, its index among the source's records)
     known: dict[int, tuple[Record, int]] = field(default_factory=dict)
+    #: Ids of the records that came from the source (edits keep a record's id).
+    source_ids: frozenset[int] = frozenset()
     written_version: int | None = None
 
 
@@ -126,6 +134,8 @@ class PreparedSource:
     #: when no records were given). Records edited since are other objects, so the first
     #: write's identity check still journals them.
     known: dict[int, tuple[Record, int]] | None = None
+    #: Ids of the records the source holds (None when no records were given).
+    source_ids: frozenset[int] | None = None
 
 
 def default_journal_folder() -> Path:
@@ -239,6 +249,8 @@ class RecoveryJournal:
         source_path: Path,
         records: Iterable[Record] | None = None,
         pause: Callable[[], object] | None = None,
+        *,
+        saved: bool = False,
     ) -> PreparedSource | None:
         """Read, hash and copy a source file: the slow part of a session's first write.
 
@@ -246,6 +258,9 @@ class RecoveryJournal:
         and hands the result to ``write``; None when the file cannot be read or copied.
         ``records``, a snapshot of the open dataset's records, are matched to the source's
         lines here too, so the first write does not walk the whole file on the UI thread.
+        ``saved`` says the records were just saved to ``source_path`` in this order: they are
+        its lines, whatever lines they were read from, so later journal entries build on the
+        saved file rather than on the one first opened.
         ``pause`` is called between lines (a worker's checkpoint, so the UI thread goes first);
         when it returns False the work stops and None comes back.
         """
@@ -272,11 +287,22 @@ class RecoveryJournal:
             return None
         except _Stopped:
             return None
-        try:
-            known = source_records.match(records, pause) if records is not None else None
-        except _Stopped:
-            return None
-        return PreparedSource(Path(source_path), sha, container, suffix, source_records, known)
+        source_ids: frozenset[int] | None = None
+        known: dict[int, tuple[Record, int]] | None = None
+        if records is not None:
+            records = list(records)
+            try:
+                if saved:
+                    known = source_records.match_saved(records, pause)
+                    source_ids = frozenset(record.id for record in records)
+                else:
+                    known = source_records.match(records, pause)
+                    source_ids = frozenset(r.id for r in records if r.line is not None)
+            except _Stopped:
+                return None
+        return PreparedSource(
+            Path(source_path), sha, container, suffix, source_records, known, source_ids
+        )
 
     def _start_session(
         self, dataset: Dataset, source_path: Path | None, prepared: PreparedSource | None
@@ -296,6 +322,11 @@ class RecoveryJournal:
         session.known = (
             prepared.known if prepared.known is not None else prepared.records.match(dataset)
         )
+        session.source_ids = (
+            prepared.source_ids
+            if prepared.source_ids is not None
+            else frozenset(r.id for r in dataset if r.line is not None)
+        )
         return session
 
     def _recipe(self, session_id: str, session: _Session, dataset: Dataset) -> dict[str, Any]:
@@ -305,8 +336,9 @@ class RecoveryJournal:
         edited = 0
         from_source = 0
         run: list[int] | None = None
+        source_ids = session.source_ids
         for record in dataset:
-            from_source += record.line is not None
+            from_source += record.id in source_ids
             known = session.known.get(record.id)
             if known is not None and known[0] is record:
                 index = known[1]
@@ -368,12 +400,49 @@ class RecoveryJournal:
                 "the edits it held cannot be restored."
             ) from exc
 
+    def salvage(self, entry: JournalEntry) -> list[bytes]:
+        """The lines of the examples an entry holds itself (edited, added or repaired ones),
+        for saving when the entry as a whole cannot be restored; [] when there are none."""
+        try:
+            recipe = _load_recipe(entry.recipe_path)
+            items = recipe["records"]
+            if not isinstance(items, list):
+                return []
+        except (JournalError, KeyError, TypeError):
+            return []
+        lines = []
+        for item in items:
+            if isinstance(item, dict):
+                try:
+                    lines.append(_entry_record(item, 0).to_bytes())
+                except (KeyError, TypeError, ValueError, AttributeError, UnicodeError):
+                    continue
+        return lines
+
+    def set_aside(self, entry: JournalEntry) -> Path | None:
+        """Move an entry that cannot be restored out of the way, so it is not offered again;
+        returns where it went (None when it could not be moved, and then it is removed)."""
+        _check_session_id(entry.session_id)
+        self._sessions.pop(entry.session_id, None)
+        folder = self.folder / UNRESTORABLE_FOLDER
+        kept: Path | None = folder / entry.recipe_path.name
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            os.replace(entry.recipe_path, kept)
+        except OSError as exc:
+            log.warning("Could not set aside the recovery journal %s: %s", entry.recipe_path, exc)
+            kept = None
+            self.discard(entry)
+        self._collect_sources()
+        return kept
+
     def _rebuild(self, recipe: dict[str, Any]) -> Dataset:
         entries = recipe["records"]
         source: _SourceRecords | None = None
         if any(isinstance(item, list) for item in entries):
             sha = recipe["source_sha256"]
-            data = self._read_source_copy(sha)
+            original = recipe.get("source_path")
+            data = self._read_source_copy(sha, Path(original) if original else None)
             source = _SourceRecords(
                 data, SourceLayout(recipe["source_container"]), recipe["source_suffix"]
             )
@@ -393,22 +462,27 @@ class RecoveryJournal:
                 dataset.insert(len(dataset), _entry_record(item, dataset.new_id()))
         return dataset
 
-    def _read_source_copy(self, sha: str) -> bytes:
+    def _read_source_copy(self, sha: str, original: Path | None) -> bytes:
+        """The source the recipe builds on: its copy in the journal or, should that be gone,
+        the original file if it still holds exactly the same bytes."""
         if not isinstance(sha, str) or not re.fullmatch("[0-9a-f]{64}", sha):
             raise ValueError("the journal names no copy of the original file")
-        try:
-            data = self._source_copy(sha).read_bytes()
-        except OSError as exc:
-            raise JournalError(
-                "The copy of the original file that this journal needs is missing or "
-                f"unreadable ({exc.strerror or exc}); the edits cannot be restored."
-            ) from exc
-        if hashlib.sha256(data).hexdigest() != sha:
-            raise JournalError(
-                "The copy of the original file that this journal needs is damaged; "
-                "the edits cannot be restored."
-            )
-        return data
+        problem = "is missing"
+        for candidate in (self._source_copy(sha), original):
+            if candidate is None:
+                continue
+            try:
+                data = candidate.read_bytes()
+            except OSError:
+                continue
+            if hashlib.sha256(data).hexdigest() == sha:
+                return data
+            if candidate != original:
+                problem = "is damaged"
+        raise JournalError(
+            f"The copy of the original file that this journal needs {problem}, and the file "
+            "itself has changed since; the edits cannot be restored as a whole."
+        )
 
     # Removing --------------------------------------------------------------------------------
 
@@ -431,18 +505,8 @@ class RecoveryJournal:
         self.discard(session_id)
 
     def _remove_stale_temps(self) -> None:
-        now = time.time()
-        try:
-            temps = [*self.folder.glob(".*.tmp"), *self._sources.glob(".*.tmp")]
-        except OSError as exc:
-            log.warning("Could not tidy the recovery journal: %s", exc)
-            return
-        for temp in temps:
-            try:
-                if now - temp.stat().st_mtime > STALE_TEMP_S:
-                    temp.unlink()
-            except OSError as exc:
-                log.info("Could not remove %s: %s", temp, exc)
+        for folder in (self.folder, self._sources):
+            remove_stale_temps(folder)
 
     def _collect_sources(self) -> None:
         """Delete source copies that neither a journal file nor a live session refers to."""
@@ -517,6 +581,22 @@ class _SourceRecords:
         if self._container is SourceLayout.JSONL:
             return self._match_lines(dataset, pause)
         return self._match_items(dataset)
+
+    def match_saved(
+        self, records: list[Record], pause: Callable[[], object] | None = None
+    ) -> dict[int, tuple[Record, int]]:
+        """Records just saved as these lines, in order: each is the line at its position
+        when that line holds exactly its bytes (a record whose text spans lines matches none,
+        and is journalled in full instead)."""
+        if self._container is not SourceLayout.JSONL:
+            return self._match_items(records)
+        known = {}
+        lines = self._lines
+        for index, record in enumerate(records[: len(lines)]):
+            _go_on(pause)
+            if lines[index][1] == record.to_bytes():
+                known[record.id] = (record, index)
+        return known
 
     def _match_lines(
         self, dataset: Iterable[Record], pause: Callable[[], object] | None

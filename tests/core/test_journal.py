@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from desktop.core.dataset import Dataset, LineState, SourceLayout
 from desktop.core.formats import read_dataset
 from desktop.core.journal import (
-    STALE_TEMP_S,
     JournalEntry,
     JournalError,
     RecoveryJournal,
@@ -331,11 +330,22 @@ def test_a_damaged_journal_is_listed_and_restoring_it_says_why(journal, tmp_path
     assert journal.pending() == []
 
 
+def test_without_its_copy_the_journal_builds_on_the_unchanged_original(journal, tmp_path):
+    source = make_source(tmp_path)
+    ds = read_dataset(source)
+    ds.remove(ds[0].id)
+    journal.write("s1", ds, source)
+    (copy,) = (journal.folder / "sources").iterdir()
+    copy.unlink()
+    assert_same(journal.restore(only_entry(journal)), ds)
+
+
 def test_a_missing_or_altered_source_copy_is_a_clear_error(journal, tmp_path):
     source = make_source(tmp_path)
     ds = read_dataset(source)
     ds.remove(ds[0].id)
     journal.write("s1", ds, source)
+    source.write_bytes(source.read_bytes() + b"\n")  # the original changed since, too
     (copy,) = (journal.folder / "sources").iterdir()
     copy.write_bytes(copy.read_bytes() + b"\n")
     with pytest.raises(JournalError, match="damaged"):
@@ -493,23 +503,28 @@ def test_preparing_a_source_told_to_stop_returns_nothing(journal, tmp_path):
     assert len(calls) == 20
 
 
-def test_temporary_files_left_by_a_crash_are_removed_once_stale(journal, tmp_path):
+def test_temporary_files_left_by_a_crash_are_removed_but_not_one_being_written(journal, tmp_path):
     source = make_source(tmp_path)
     ds = read_dataset(source)
     ds.set_value(ds[0].id, json.loads(line(0, " edited")))
     assert journal.write("s1", ds, source)
-    stale = journal.folder / ".s0.json.abc123.tmp"
-    stale_copy = journal.folder / "sources" / ".f00.source.xyz.tmp"
-    fresh = journal.folder / ".s2.json.def456.tmp"  # another window may be writing it now
-    for temp in (stale, stale_copy, fresh):
+    # Left by a write that a crash cut short a moment ago: nobody holds it any more.
+    stale = journal.folder / ".s0.json.abc12345.tmp"
+    stale_copy = journal.folder / "sources" / ".f00.source.xyz_6789.tmp"
+    for temp in (stale, stale_copy):
         temp.write_bytes(b'{"half')
-    old = time.time() - STALE_TEMP_S - 60
-    os.utime(stale, (old, old))
-    os.utime(stale_copy, (old, old))
+    # Another window is writing its entry right now (staged, not yet committed).
+    other = read_dataset(source)
+    other.set_value(other[1].id, json.loads(line(1, " edited elsewhere")))
+    snapshot = journal.snapshot("s2", other, source)
+    staged = journal.stage(snapshot)
+    assert staged is not None and staged.temp.exists()
     assert len(journal.pending()) == 1
     assert not stale.exists()
     assert not stale_copy.exists()
-    assert fresh.exists()
+    assert staged.temp.exists()
+    assert journal.commit(snapshot, staged)
+    assert len(journal.pending()) == 2
 
 
 def test_a_discarded_stage_leaves_neither_entry_nor_temporary_file(journal, tmp_path):
@@ -526,4 +541,58 @@ def test_a_discarded_stage_leaves_neither_entry_nor_temporary_file(journal, tmp_
     assert len(journal.pending()) == 1
     ds.mark_saved()
     assert journal.snapshot("s1", ds, source) is None
+    assert journal.pending() == []
+
+
+def test_after_a_save_the_journal_builds_on_the_saved_file(journal, tmp_path):
+    source = make_source(tmp_path, 6)
+    ds = read_dataset(source)
+    prepared = journal.prepare_source(source, list(ds))
+    ds.set_value(ds[1].id, json.loads(line(1, " edited before saving")))
+    ds.append_value(json.loads(line(7)))
+    ds.remove(ds[0].id)
+    assert journal.write("s1", ds, source, prepared)
+    save_jsonl(ds, source)
+    journal.clear("s1")  # what a save does: the old entry and its copy of the file go
+    assert list((journal.folder / "sources").iterdir()) == []
+    prepared = journal.prepare_source(source, list(ds), saved=True)
+    ds.set_value(ds[2].id, json.loads(line(3, " edited after saving")))
+    assert journal.write("s1", ds, source, prepared)
+    entry = only_entry(journal)
+    assert (entry.edited_count, entry.removed_count) == (1, 0)  # only what is not saved
+    restored = journal.restore(entry)
+    # Saved records come back as the saved file's lines; the one edit since, as edited.
+    assert restored.to_bytes() == ds.to_bytes()
+    assert [r.value for r in restored] == [r.value for r in ds]
+    assert [r.is_untouched for r in restored] == [True, True, False, True, True, True]
+    # The recipe needs nothing but the copy of the saved file: the rest is one run of it.
+    recipe = json.loads(entry.recipe_path.read_text())
+    assert sum(isinstance(item, dict) for item in recipe["records"]) == 1
+
+
+def test_a_journal_that_cannot_be_restored_gives_up_the_examples_it_holds(journal, tmp_path):
+    source = make_source(tmp_path)
+    ds = read_dataset(source)
+    ds.set_value(ds[1].id, json.loads(line(1, " edited")))
+    ds.append_value(json.loads(line(9)))
+    assert journal.write("s1", ds, source)
+    for copy in (journal.folder / "sources").iterdir():
+        copy.unlink()
+    source.write_text(line(0) + "\n")  # and the original changed since
+    entry = only_entry(journal)
+    with pytest.raises(JournalError, match="missing"):
+        journal.restore(entry)
+    assert journal.salvage(entry) == [ds[1].to_bytes(), ds[5].to_bytes()]
+    kept = journal.set_aside(entry)
+    assert kept is not None and kept.read_bytes() and kept.parent.name == "unrestorable"
+    assert journal.pending() == []
+
+
+def test_a_damaged_journal_gives_up_nothing_and_can_be_set_aside(journal, tmp_path):
+    journal.folder.mkdir(parents=True)
+    (journal.folder / "s1.json").write_bytes(b'{"journal_format": 1, "records": [')
+    entry = only_entry(journal)
+    assert entry.damaged
+    assert journal.salvage(entry) == []
+    assert journal.set_aside(entry) == journal.folder / "unrestorable" / "s1.json"
     assert journal.pending() == []
