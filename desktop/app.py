@@ -315,7 +315,5 @@ def run_app(args: Sequence[str]) -> int:
             f"Your settings file was damaged, so the defaults are used. The old file was kept "
             f"as {store.set_aside.name}.",
         )
-    restored = window.offer_recovery()
-    if options.file is not None and not restored:
-        window.open_path(options.file)
+    window.start(options.file)
     return app.exec()

@@ -251,8 +251,9 @@ class ExportDialog(QDialog):
 
     def choice(self) -> ExportChoice:
         """The choices made."""
+        # Qt hands a str-based enum back as a plain str: turn it back into the format.
         return ExportChoice(
-            self.format.currentData(),
+            ExportFormat(self.format.currentData()),
             self.split.isChecked(),
             self.percent.value(),
             self.seed.value(),

@@ -35,9 +35,11 @@ from desktop.core.jsonl_io import (
     StagedWrite,
     iter_records,
     newline_by_count,
+    remove_stale_temps,
     saved_as_jsonl,
     split_bom,
     stage_write,
+    write_target,
 )
 from desktop.core.tokens import (
     TokenCounter,
@@ -153,6 +155,8 @@ def _read_job(path: Path, counter: TokenCounter, context: JobContext) -> None:
     """
     checkpoint = context.checkpoint
     data = read_file_bytes(path)
+    target = write_target(path)
+    remove_stale_temps(target.parent, target.name)  # left by saves a crash cut short
     if sniff_container(data, path.suffix) is not SourceLayout.JSONL:
         try:
             dataset = read_dataset_bytes(data, path.suffix)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -17,7 +18,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEventLoop, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import (
+    QByteArray,
+    QEventLoop,
+    Qt,
+    QThreadPool,
+    QTimer,
+    Signal,
+    SignalInstance,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -28,10 +37,13 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
+    QFrame,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QSplitter,
     QStackedWidget,
     QTabWidget,
@@ -49,6 +61,7 @@ from desktop.core.bulk import (
 )
 from desktop.core.catalog import Catalog
 from desktop.core.dataset import Dataset, LineState, Record, SourceLayout, with_value
+from desktop.core.filekind import not_a_dataset
 from desktop.core.formats import (
     DatasetReadError,
     Layout,
@@ -71,10 +84,18 @@ from desktop.core.journal import (
     RecoveryJournal,
     new_session_id,
 )
-from desktop.core.jsonl_io import SaveError, StagedWrite, atomic_write, iter_lines, split_bom
+from desktop.core.jsonl_io import (
+    SaveError,
+    StagedWrite,
+    atomic_write,
+    is_read_only,
+    iter_lines,
+    split_bom,
+)
 from desktop.core.kinds import ExampleKind
 from desktop.core.paths import resources_dir
 from desktop.core.settings import AppSettings, SettingsStore
+from desktop.core.wording import count
 from desktop.ui.about_dialog import AboutDialog, app_icon
 from desktop.ui.commands import RemoveRecordsCommand, ReplaceRecordsCommand
 from desktop.ui.dialogs import (
@@ -93,8 +114,13 @@ from desktop.ui.workers import JobContext, Worker, release_frozen
 log = logging.getLogger(__name__)
 
 SAMPLE_NAME = "customer_support.jsonl"
-#: Autosave waits for a pause in editing this long (seconds).
+#: Autosave writes once editing pauses this long (seconds)...
 AUTOSAVE_IDLE_S = 1.0
+#: ...and, however steadily the user types, this long before the settings' autosave interval
+#: (the most work a crash may cost) runs out, leaving time for the write itself (seconds).
+AUTOSAVE_MARGIN_S = 1.0
+#: How often autosave looks whether a write is due (milliseconds).
+AUTOSAVE_TICK_MS = 500
 #: Closing waits this long at most for the recovery journal's background work to stop.
 JOURNAL_STOP_WAIT_S = 3.0
 JOURNAL_STOP_POLL_MS = 10
@@ -137,6 +163,75 @@ def foreign_dataset(
     return dataset
 
 
+_DAMAGED = "Its recovery journal is damaged."
+
+
+def _standard(key: QKeySequence.StandardKey, fallback: str) -> QKeySequence.StandardKey | str:
+    """The platform's binding for ``key``, or ``fallback`` where the platform has none."""
+    return key if QKeySequence.keyBindings(key) else fallback
+
+
+def describe_entry(entry: JournalEntry) -> str:
+    """What unsaved work holds, in words: "2 examples edited and 1 removed, last autosaved…"."""
+    changes = []
+    if entry.edited_count:
+        changes.append(f"{count(entry.edited_count, 'example')} edited or added")
+    if entry.removed_count:
+        changes.append(f"{count(entry.removed_count, 'example')} removed")
+    when = entry.written_at.astimezone().strftime("%Y-%m-%d %H:%M")
+    what = " and ".join(changes) if changes else "Changes"
+    return f"{what[0].upper()}{what[1:]}, last autosaved {when}"
+
+
+class RecoveryBar(QFrame):
+    """A bar above the tabs offering unsaved work from an earlier run, without taking the
+    place of the file the user opened."""
+
+    restore_requested = Signal(object)
+    discard_requested = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("recovery_bar")
+        self.setStyleSheet(
+            "#recovery_bar { background: #fff4ce; border-bottom: 1px solid #e0c36a; }"
+        )
+        self.entry: JournalEntry | None = None
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 6, 8, 6)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.restore_button = QPushButton("Restore")
+        self.discard_button = QPushButton("Discard")
+        self.later_button = QPushButton("Not Now")
+        self.restore_button.clicked.connect(lambda: self._answer(self.restore_requested))
+        self.discard_button.clicked.connect(lambda: self._answer(self.discard_requested))
+        self.later_button.clicked.connect(self.hide)
+        layout.addWidget(self.label, 1)
+        for button in (self.restore_button, self.discard_button, self.later_button):
+            layout.addWidget(button)
+        self.hide()
+
+    def offer(self, entry: JournalEntry | None, waiting: int = 1) -> None:
+        """Show ``entry`` (hide the bar when None); ``waiting`` counts all entries left."""
+        self.entry = entry
+        if entry is None:
+            self.hide()
+            return
+        name = entry.source_path.name if entry.source_path is not None else "an unsaved dataset"
+        more = f" ({waiting - 1:,} more after this)" if waiting > 1 else ""
+        if entry.damaged:
+            text = f"Unsaved edits to {name} were left by an earlier run, but {_DAMAGED.lower()}"
+        else:
+            text = f"Unsaved edits to {name} were left by an earlier run. {describe_entry(entry)}."
+        self.label.setText(text + more)
+        self.show()
+
+    def _answer(self, signal: SignalInstance) -> None:
+        if self.entry is not None:
+            signal.emit(self.entry)
+
+
 def sample_path() -> Path:
     """The bundled sample dataset."""
     return resources_dir() / "samples" / SAMPLE_NAME
@@ -171,8 +266,10 @@ class MainWindow(QMainWindow):
         today: Callable[[], date] = date.today,
         settings_dialog: Callable[[QWidget], QDialog] | None = None,
         parent: QWidget | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(parent)
+        self._clock = clock
         self._settings_dialog = settings_dialog
         self.settings = settings if settings is not None else AppSettings()
         self.settings_store = settings_store
@@ -199,10 +296,14 @@ class MainWindow(QMainWindow):
         self.actions: dict[str, QAction] = {}
         self._build_menus()
         self._connect()
-        self._autosave_timer = QTimer(self, interval=self.settings.autosave_seconds * 1000)
-        self._autosave_timer.timeout.connect(self._autosave_when_idle)
+        self._autosave_timer = QTimer(self, interval=AUTOSAVE_TICK_MS)
+        self._autosave_timer.timeout.connect(self.autosave_tick)
         self._autosave_timer.start()
-        self._last_edit = 0.0
+        self._last_edit = clock()
+        #: When the last recovery-journal write started (or the dataset was last unmodified).
+        self._last_autosave = clock()
+        #: Edits were made since that write started.
+        self._edited_since_autosave = False
         self._prepared_source: PreparedSource | None = None
         self._prepare_worker: Worker | None = None
         self._journal_worker: Worker | None = None
@@ -265,7 +366,16 @@ class MainWindow(QMainWindow):
             placeholder.setWordWrap(True)
             placeholder.setStyleSheet("color: #5f6368; font-size: 12pt; padding: 40px;")
             self.tabs.addTab(placeholder, title)
-        self.setCentralWidget(self.tabs)
+        self.recovery_bar = RecoveryBar()
+        self.recovery_bar.restore_requested.connect(self.restore_entry)
+        self.recovery_bar.discard_requested.connect(self._discard_offered)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.recovery_bar)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
 
     @staticmethod
     def _titled(title: str, widget: QWidget) -> QWidget:
@@ -305,7 +415,9 @@ class MainWindow(QMainWindow):
     ) -> QAction:
         action = QAction(text, self)
         action.setObjectName(f"action_{name}")
-        if shortcut is not None:
+        if isinstance(shortcut, QKeySequence.StandardKey):
+            action.setShortcuts(shortcut)  # every binding the platform has for it
+        elif shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         if tip:
             action.setStatusTip(tip)
@@ -346,14 +458,16 @@ class MainWindow(QMainWindow):
         )
         menu.addSeparator()
         menu.addAction(self._action("close", "&Close", self.close_dataset, keys.Close))
-        menu.addAction(self._action("quit", "&Quit", self.close, keys.Quit))
+        menu.addAction(self._action("quit", "&Quit", self.close, _standard(keys.Quit, "Ctrl+Q")))
 
         edit = self.menuBar().addMenu("&Edit")
         undo = self.document.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcut(QKeySequence(keys.Undo))
+        undo.setShortcuts(keys.Undo)
         undo.setObjectName("action_undo")
         redo = self.document.undo_stack.createRedoAction(self, "&Redo")
-        redo.setShortcuts([QKeySequence(keys.Redo), QKeySequence("Ctrl+Shift+Z")])
+        # The platform's own bindings, once each (Ctrl+Y on Windows, Ctrl+Shift+Z elsewhere):
+        # a sequence listed twice makes Qt call it ambiguous and ignore it.
+        redo.setShortcuts(keys.Redo)
         redo.setObjectName("action_redo")
         for name, action in (("undo", undo), ("redo", redo)):
             self.addAction(action)
@@ -379,7 +493,7 @@ class MainWindow(QMainWindow):
                 "settings",
                 "Se&ttings…",
                 self.open_settings,
-                keys.Preferences if not QKeySequence(keys.Preferences).isEmpty() else "Ctrl+,",
+                _standard(keys.Preferences, "Ctrl+,"),
             )
         )
 
@@ -672,6 +786,26 @@ class MainWindow(QMainWindow):
         )
         return answer == QMessageBox.StandardButton.Save
 
+    def ask_replace_read_only(self, path: Path) -> bool:
+        """Before replacing a file marked read-only: True to replace it all the same."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(APP_NAME)
+        box.setText(f"{path.name} is read-only.")
+        box.setInformativeText(
+            "Someone marked it read-only, perhaps to protect it. Replace it with your version "
+            "anyway? It stays read-only afterwards."
+        )
+        replace = box.addButton("Replace", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is replace
+
+    def may_replace(self, path: Path) -> bool:
+        """True when writing ``path`` may go ahead (a read-only file only if the user says so)."""
+        return not is_read_only(path) or self.ask_replace_read_only(path)
+
     def ask_restore(self, entry: JournalEntry) -> str:
         """Unsaved work from an earlier run: 'restore', 'discard' or 'later'."""
         name = entry.source_path.name if entry.source_path is not None else "an unsaved dataset"
@@ -679,11 +813,7 @@ class MainWindow(QMainWindow):
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle("Restore unsaved work?")
         box.setText(f"{APP_NAME} closed without saving your edits to {name}.")
-        when = entry.written_at.astimezone().strftime("%Y-%m-%d %H:%M")
-        box.setInformativeText(
-            f"{entry.edited_count:,} edited and {entry.removed_count:,} removed example(s), "
-            f"last autosaved {when}. Restore them?"
-        )
+        box.setInformativeText(f"{describe_entry(entry)}. Restore them?")
         restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
         discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
         box.addButton("Not Now", QMessageBox.ButtonRole.RejectRole)
@@ -693,6 +823,32 @@ class MainWindow(QMainWindow):
         if clicked is restore:
             return "restore"
         return "discard" if clicked is discard else "later"
+
+    def ask_unrestorable(self, entry: JournalEntry, reason: str, salvageable: int) -> str:
+        """Unsaved work that cannot be restored as a whole: 'save' the examples it still holds
+        to a file of their own, 'discard' it, or 'keep' it aside (the box was closed)."""
+        name = entry.source_path.name if entry.source_path is not None else "an unsaved dataset"
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Unsaved work cannot be restored")
+        box.setText(f"The unsaved edits to {name} cannot be restored as a whole.")
+        detail = reason
+        save = None
+        if salvageable:
+            detail += (
+                f" {count(salvageable, 'edited or added example')} can still be saved to a "
+                "file of their own."
+            )
+            save = box.addButton("Save Them…", QMessageBox.ButtonRole.AcceptRole)
+        box.setInformativeText(detail)
+        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Close", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(save or discard)
+        box.exec()
+        clicked = box.clickedButton()
+        if save is not None and clicked is save:
+            return "save"
+        return "discard" if clicked is discard else "keep"
 
     def choose_open_path(self, title: str = "Open Dataset") -> Path | None:
         """Ask for a file to open."""
@@ -769,17 +925,18 @@ class MainWindow(QMainWindow):
         """Open ``path``; rows appear while it is read."""
         if ask and not self.maybe_save():
             return
-        path = Path(path).expanduser().resolve()
-        if not path.is_file():
+        # Absolute, but a symbolic link stays the name the user chose (saving writes through).
+        path = Path(os.path.abspath(Path(path).expanduser()))
+        problem = not_a_dataset(path)
+        if problem is not None:
             if str(path) in self.settings.recent_files:
                 self.settings.remove_recent(path)
                 self._refresh_recent_menu()
-            self.show_error(f"{path.name} was not found.")
+            self.show_error(problem)
             return
         self._copy_name = None
         self.show_editor()
         self.document.open(path)
-        self._remember_recent(path)
         self._update_actions()
 
     def open_sample(self) -> None:
@@ -827,6 +984,8 @@ class MainWindow(QMainWindow):
         if self.document.loading:
             self.show_error("Please wait until the file has been read before saving it.")
             return False
+        if not self.may_replace(path):
+            return False
         try:
             self.document.save_to(path)
         except SaveError as exc:
@@ -836,6 +995,7 @@ class MainWindow(QMainWindow):
             self._close_if_asked()
         self._copy_name = None
         self._clear_journal()
+        self._prepare_journal(saved=True)
         self._remember_recent(path)
         self.statusBar().showMessage(f"Saved {path.name}.", 5000)
         self._update_title()
@@ -872,25 +1032,27 @@ class MainWindow(QMainWindow):
         )
 
     def _on_load_finished(self, complete: bool) -> None:
+        source = self.document.opened_path
         if complete:
             self._prepare_journal()
+        if source is not None and (complete or len(self.document.dataset)):
+            self._remember_recent(source)  # only files that really opened
         self.progress.hide()
         self.cancel_button.hide()
         self.progress_label.setText("")
-        count = len(self.document.dataset)
-        source = self.document.opened_path
+        rows = len(self.document.dataset)
         if complete:
             self.statusBar().showMessage(
-                f"Opened {self.document.display_name}: {count:,} rows.", 5000
+                f"Opened {self.document.display_name}: {count(rows, 'row')}.", 5000
             )
-        elif count == 0:
+        elif rows == 0:
             self.show_welcome()
         else:
             stem = source.stem if source is not None else "dataset"
-            self._copy_name = f"{stem} (first {count:,} rows).jsonl"
+            self._copy_name = f"{stem} (first {count(rows, 'row')}).jsonl"
             self.statusBar().showMessage(
-                f"Stopped reading: {count:,} rows were read. Saving asks for a new name, so "
-                "the original file stays whole.",
+                f"Stopped reading: {count(rows, 'row')} {'was' if rows == 1 else 'were'} read. "
+                "Saving asks for a new name, so the original file stays whole.",
                 12_000,
             )
         self._update_actions()
@@ -1296,6 +1458,8 @@ class MainWindow(QMainWindow):
             outputs = list(zip(targets, (train, validation), strict=True))
         else:
             outputs = [(path, export_values(values, fmt))]
+        if not all(self.may_replace(target) for target, _ in outputs):
+            return []
         try:
             for target, result in outputs:
                 atomic_write(target, result.data)
@@ -1352,6 +1516,8 @@ class MainWindow(QMainWindow):
         train_ids, validation_ids = split_train_validation([r.id for r in examples], percent, seed)
         targets = self._pair_paths(path, ".jsonl")
         newline = dataset.newline
+        if not all(self.may_replace(target) for target in targets):
+            return []
         try:
             for target, ids in zip(targets, (train_ids, validation_ids), strict=True):
                 data = b"".join(dataset.record(i).to_bytes() + newline for i in ids)
@@ -1370,14 +1536,28 @@ class MainWindow(QMainWindow):
     # Recovery ----------------------------------------------------------------------------
 
     def _note_edit(self) -> None:
-        self._last_edit = time.monotonic()
+        self._last_edit = self._clock()
+        self._edited_since_autosave = True
 
-    def _autosave_when_idle(self) -> None:
-        """Autosave in a typing pause: the first write of a large file copies the file."""
-        if time.monotonic() - self._last_edit < AUTOSAVE_IDLE_S:
-            QTimer.singleShot(int(AUTOSAVE_IDLE_S * 1000), self._autosave_when_idle)
+    def autosave_tick(self) -> None:
+        """Write the recovery journal when editing pauses, and in any case before the edits
+        it lacks are older than the autosave interval: steady typing never postpones it, so
+        a crash costs at most that many seconds of work."""
+        now = self._clock()
+        if not self.document.is_modified:
+            self._last_autosave = now
+            self._edited_since_autosave = False
             return
-        self.autosave()
+        paused = self._edited_since_autosave and now - self._last_edit >= AUTOSAVE_IDLE_S
+        limit = max(AUTOSAVE_MARGIN_S, self.settings.autosave_seconds - AUTOSAVE_MARGIN_S)
+        if not paused and now - self._last_autosave < limit:
+            return
+        edited = self._edited_since_autosave
+        self._edited_since_autosave = False
+        if self.autosave():
+            self._last_autosave = now
+        else:
+            self._edited_since_autosave = edited  # busy or refused: try again at the next tick
 
     def autosave(self) -> bool:
         """Write unsaved edits to the recovery journal (called every few seconds).
@@ -1453,10 +1633,12 @@ class MainWindow(QMainWindow):
         if self.journal is not None:
             self.journal.clear(self.session_id)
 
-    def _prepare_journal(self) -> None:
-        """Copy the opened file into the journal in the background.
+    def _prepare_journal(self, *, saved: bool = False) -> None:
+        """Copy the opened (or just ``saved``) file into the journal in the background.
 
         The first autosave of a large file would otherwise read and copy it on the UI thread.
+        After a save the journal builds on the saved file, so edits made after it are all a
+        restore needs, even once the copy of the file as first opened is gone.
         """
         self._prepared_source = None
         if self._prepare_worker is not None:
@@ -1469,7 +1651,7 @@ class MainWindow(QMainWindow):
         records = list(self.document.dataset)  # matched to the file's lines in the worker
 
         def job(context: JobContext) -> PreparedSource | None:
-            return journal.prepare_source(path, records, context.checkpoint)
+            return journal.prepare_source(path, records, context.checkpoint, saved=saved)
 
         worker = Worker(job, name=f"keeping a recovery copy of {path.name}")
         worker.signals.result.connect(self._on_journal_prepared)
@@ -1492,30 +1674,105 @@ class MainWindow(QMainWindow):
         if self._from_prepare_worker():
             self._prepare_worker = None
 
+    def start(self, path: Path | None = None) -> None:
+        """What the app does once its window shows: open the file the user asked for, if
+        any, and offer unsaved work an earlier run left behind (beside that file, in a bar,
+        rather than in its place)."""
+        if path is None:
+            self.offer_recovery()
+            return
+        self.open_path(path, ask=False)
+        self.show_recovery_offers()
+
     def offer_recovery(self) -> bool:
         """After a crash, offer to bring back unsaved work; True when something was restored."""
         if self.journal is None:
             return False
         for entry in self.journal.pending(exclude_session=self.session_id):
+            if entry.damaged:
+                self._settle_unrestorable(entry, _DAMAGED)
+                continue
             answer = self.ask_restore(entry)
             if answer == "discard":
                 self.journal.discard(entry)
                 continue
-            if answer != "restore":
-                continue
-            try:
-                dataset = self.journal.restore(entry)
-            except JournalError as exc:
-                self.show_error(str(exc))
-                continue
-            self._copy_name = None
-            self.show_editor()
-            self.document.adopt(dataset, entry.source_path, modified=True)
-            self._update_title()
-            if self.journal.write(self.session_id, dataset, entry.source_path):
-                self.journal.discard(entry)
-            return True
+            if answer == "restore" and self._restore(entry):
+                return True
         return False
+
+    def show_recovery_offers(self) -> None:
+        """Offer unsaved work from earlier runs in the bar above the tabs, one at a time."""
+        if self.journal is None:
+            return
+        entries = self.journal.pending(exclude_session=self.session_id)
+        self.recovery_bar.offer(entries[0] if entries else None, len(entries))
+
+    def restore_entry(self, entry: JournalEntry) -> bool:
+        """Bring back the unsaved work of ``entry`` in place of the open dataset (after
+        asking about the open dataset's own unsaved changes)."""
+        if not self.maybe_save():
+            return False
+        if entry.damaged:
+            self._settle_unrestorable(entry, _DAMAGED)
+            restored = False
+        else:
+            restored = self._restore(entry)
+        self.show_recovery_offers()
+        return restored
+
+    def _discard_offered(self, entry: JournalEntry) -> None:
+        if self.journal is not None:
+            self.journal.discard(entry)
+        self.show_recovery_offers()
+
+    def _restore(self, entry: JournalEntry) -> bool:
+        assert self.journal is not None
+        try:
+            dataset = self.journal.restore(entry)
+        except JournalError as exc:
+            self._settle_unrestorable(entry, str(exc))
+            return False
+        self._copy_name = None
+        self.show_editor()
+        self.document.adopt(dataset, entry.source_path, modified=True)
+        self._update_title()
+        if self.journal.write(self.session_id, dataset, entry.source_path):
+            self.journal.discard(entry)
+        return True
+
+    def _settle_unrestorable(self, entry: JournalEntry, reason: str) -> None:
+        """Offer an entry that cannot be restored once: save what it still holds, or let it
+        go. Either way it is not offered again (closing the question sets it aside)."""
+        assert self.journal is not None
+        lines = self.journal.salvage(entry)
+        answer = self.ask_unrestorable(entry, reason, len(lines))
+        if answer == "save" and lines:
+            stem = entry.source_path.stem if entry.source_path is not None else "dataset"
+            target = self.choose_save_path(
+                Path(self._start_folder()) / f"{stem} (recovered edits).jsonl",
+                "Save the Recovered Examples",
+                JSONL_FILTER,
+            )
+            if target is not None:
+                try:
+                    atomic_write(target, b"".join(line + b"\n" for line in lines))
+                except SaveError as exc:
+                    self.show_error(str(exc))
+                else:
+                    self.journal.discard(entry)
+                    self.statusBar().showMessage(
+                        f"Saved {count(len(lines), 'recovered example')} to {target.name}.",
+                        10_000,
+                    )
+                    return
+        if answer == "discard":
+            self.journal.discard(entry)
+            return
+        kept = self.journal.set_aside(entry)
+        if kept is not None:
+            self.statusBar().showMessage(
+                f"The unsaved work that could not be restored was kept in {kept}.", 15_000
+            )
 
     def _finish_journal_work(self) -> None:
         """Stop the journal's background work and wait for it, so quitting leaves no

@@ -36,6 +36,8 @@ class Answers:
         self.reload_or_keep = "keep"
         self.overwrite = True
         self.restore = "restore"
+        self.unrestorable = "save"
+        self.replace_read_only = True
         self.save_path: Path | None = None
         self.open_path: Path | None = None
         self.dialog_ok = True
@@ -49,14 +51,16 @@ def answers() -> Answers:
     return Answers()
 
 
-def make_window(qtbot, catalog, tmp_path: Path, answers: Answers) -> MainWindow:
-    """A main window whose questions are answered from ``answers``."""
+def make_window(qtbot, catalog, tmp_path: Path, answers: Answers, **options) -> MainWindow:
+    """A main window whose questions are answered from ``answers`` (``options`` go to the
+    window, e.g. a ``clock``)."""
     store = SettingsStore(tmp_path / "config" / "settings.json")
     window = MainWindow(
         settings=AppSettings(),
         settings_store=store,
         catalog=catalog,
         journal=RecoveryJournal(tmp_path / "journal"),
+        **options,
     )
     qtbot.addWidget(window)
 
@@ -72,6 +76,8 @@ def make_window(qtbot, catalog, tmp_path: Path, answers: Answers) -> MainWindow:
     window.ask_reload_or_keep = ask("reload_or_keep", lambda: answers.reload_or_keep)
     window.ask_overwrite_changed = ask("overwrite", lambda: answers.overwrite)
     window.ask_restore = ask("restore", lambda: answers.restore)
+    window.ask_unrestorable = ask("unrestorable", lambda: answers.unrestorable)
+    window.ask_replace_read_only = ask("replace_read_only", lambda: answers.replace_read_only)
     window.choose_save_path = ask("save_path", lambda: answers.save_path)
     window.choose_open_path = ask("open_path", lambda: answers.open_path)
     window.run_dialog = ask("dialog", lambda: answers.dialog_ok)
