@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.interchange import ExportFormat
+from desktop.core.wording import count
 from desktop.ui.text_edit import GrowingTextEdit
 
 VALIDATION_TIP = (
@@ -189,7 +190,8 @@ class SplitDialog(QDialog):
         )
         validation = min(validation, max(self._count - 1, 0))
         self.summary.setText(
-            f"{self._count - validation:,} examples for training, {validation:,} for validation."
+            f"{count(self._count - validation, 'example')} for training, "
+            f"{validation:,} for validation."
         )
 
     def choice(self) -> SplitChoice:

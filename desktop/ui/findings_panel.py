@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import (
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.findings import Finding, Severity
+from desktop.core.wording import count
 from desktop.ui.document import DatasetDocument
 from desktop.ui.icons import status_icon
 
@@ -45,9 +46,15 @@ FINDING_ROLE = Qt.ItemDataRole.UserRole + 3
 class FindingsModel(QAbstractListModel):
     """A read-only list over the document's current findings."""
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        locate: Callable[[int], int | None] = lambda _record_id: None,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self._findings: list[Finding] = []
+        #: Where a record sits in the dataset now (None when gone): new examples have no line.
+        self._locate = locate
 
     def set_findings(self, findings: Sequence[Finding]) -> None:
         """Show a new list of findings."""
@@ -67,7 +74,7 @@ class FindingsModel(QAbstractListModel):
         if finding is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            where = f"Line {finding.line}" if finding.line is not None else "Whole file"
+            where = self._where(finding)
             if finding.message_index is not None:
                 where += f", message {finding.message_index + 1}"
             return f"{where}: {finding.text}"
@@ -80,6 +87,16 @@ class FindingsModel(QAbstractListModel):
         if role == FINDING_ROLE:
             return finding
         return None
+
+    def _where(self, finding: Finding) -> str:
+        """ "Line 12" for a line of the file, "Example 40 (new)" for an example made in the app
+        (it has no line yet), "Whole dataset" for what concerns all the examples together."""
+        if finding.line is not None:
+            return f"Line {finding.line:,}"
+        if finding.record_id is not None:
+            position = self._locate(finding.record_id)
+            return f"Example {position + 1:,} (new)" if position is not None else "New example"
+        return "Whole dataset"
 
 
 class FindingDelegate(QStyledItemDelegate):
@@ -189,7 +206,7 @@ class FindingsPanel(QWidget):
         self.ready_label.setObjectName("readyLabel")
         self.ready_label.setWordWrap(True)
         layout.addWidget(self.ready_label)
-        self.model = FindingsModel(self)
+        self.model = FindingsModel(self._position_of, self)
         self.view = QListView(self)
         self.view.setModel(self.model)
         self.view.setItemDelegate(FindingDelegate(self.view))
@@ -212,14 +229,18 @@ class FindingsPanel(QWidget):
         document.findings_changed.connect(self.refresh)
         self.refresh()
 
+    def _position_of(self, record_id: int) -> int | None:
+        dataset = self.document.dataset
+        return dataset.position(record_id) if dataset.has_record(record_id) else None
+
     def refresh(self) -> None:
         """Show the document's current findings and counts."""
         findings = self.document.findings
         self.model.set_findings(findings[:MAX_LISTED])
         hidden = len(findings) - MAX_LISTED
         self.more_label.setText(
-            f"{hidden:,} more findings are not listed. Filter the examples by finding type "
-            "to see them all."
+            f"{count(hidden, 'more finding')} {'is' if hidden == 1 else 'are'} not listed. "
+            "Filter the examples by finding type to see them all."
             if hidden > 0
             else ""
         )
@@ -230,7 +251,7 @@ class FindingsPanel(QWidget):
             noun = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}[
                 severity
             ]
-            label.setText(f"{n:,} {noun}{'' if n == 1 else 's'}")
+            label.setText(count(n, noun))
         has_examples = any(True for _ in self.document.dataset.examples())
         busy = self.document.checking
         if busy:
@@ -241,9 +262,7 @@ class FindingsPanel(QWidget):
             self._banner("✓ Ready to train", "#137333", "#e6f4ea")
         else:
             n = counts[Severity.ERROR]
-            self._banner(
-                f"Fix {n:,} error{'' if n == 1 else 's'} before training.", "#a50e0e", "#fce8e6"
-            )
+            self._banner(f"Fix {count(n, 'error')} before training.", "#a50e0e", "#fce8e6")
         self.ready_label.setProperty(
             "ready", not busy and has_examples and not counts[Severity.ERROR]
         )

@@ -1028,7 +1028,7 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, 1000)
         self.progress.setValue(int(1000 * done / total) if total else 0)
         self.progress_label.setText(
-            f"Reading {self.document.display_name}… {len(self.document.dataset):,} rows"
+            f"Reading {self.document.display_name}… {count(len(self.document.dataset), 'row')}"
         )
 
     def _on_load_finished(self, complete: bool) -> None:
@@ -1190,7 +1190,7 @@ class MainWindow(QMainWindow):
         self.document.push(ReplaceRecordsCommand(self.document.dataset, pairs, label))
         n = len(pairs)
         self.statusBar().showMessage(
-            f"{label}: {n:,} example{'s' if n != 1 else ''} changed (Undo takes it back).", 6000
+            f"{label}: {count(n, 'example')} changed (Undo takes it back).", 6000
         )
         return n
 
@@ -1203,7 +1203,7 @@ class MainWindow(QMainWindow):
             if not ids:
                 self.statusBar().showMessage("No duplicate examples found.", 5000)
                 return
-            label = f"Remove {len(ids):,} duplicate example{'s' if len(ids) != 1 else ''}"
+            label = f"Remove {count(len(ids), 'duplicate example')}"
             self.document.push(RemoveRecordsCommand(self.document.dataset, ids, label))
             self.statusBar().showMessage(f"{label} (Undo brings them back).", 6000)
 
@@ -1320,7 +1320,7 @@ class MainWindow(QMainWindow):
         if not ids:
             self.statusBar().showMessage("There are no empty lines.", 5000)
             return 0
-        label = f"Remove {len(ids):,} empty line{'s' if len(ids) != 1 else ''}"
+        label = f"Remove {count(len(ids), 'empty line')}"
         self.document.push(RemoveRecordsCommand(self.document.dataset, ids, label))
         self.statusBar().showMessage(f"{label} (Undo brings them back).", 6000)
         return len(ids)
@@ -1334,7 +1334,8 @@ class MainWindow(QMainWindow):
             return 0
         dialog = SystemPromptDialog(
             "Convert to chat examples",
-            f"{len(preview.values):,} prompt/completion example(s) will become conversations: "
+            f"{count(len(preview.values), 'prompt/completion example')} will become "
+            "conversations: "
             "the prompt becomes the user's message and the completion the assistant's reply.",
             preview.notes,
             self,
@@ -1379,7 +1380,8 @@ class MainWindow(QMainWindow):
             if preview.values and ask:
                 dialog = SystemPromptDialog(
                     "Import examples",
-                    f"{path.name} holds {len(preview.values):,} prompt/completion example(s); "
+                    f"{path.name} holds "
+                    f"{count(len(preview.values), 'prompt/completion example')}; "
                     "they will become conversations.",
                     preview.notes,
                     self,
@@ -1392,8 +1394,8 @@ class MainWindow(QMainWindow):
                 dataset.set_value(record_id, value)
             if conversion.values:
                 notes.append(
-                    f"Converted {len(conversion.values):,} prompt/completion example(s) to "
-                    "conversations."
+                    f"Converted {count(len(conversion.values), 'prompt/completion example')} "
+                    "to conversations."
                 )
             notes += [f"Removed {note}." for note in conversion.notes]
         else:
@@ -1403,12 +1405,15 @@ class MainWindow(QMainWindow):
                 self.show_error(str(exc))
                 return False
             dataset = foreign_dataset(data, result.values, result.failures)
-            notes.append(f"Converted {len(result.values):,} examples from {result.format.label}.")
+            notes.append(
+                f"Converted {count(len(result.values), 'example')} from {result.format.label}."
+            )
             notes += result.dropped
             if result.failures:
                 notes.append(
-                    f"{len(result.failures):,} item(s) could not be converted; they are shown "
-                    "as damaged lines so you can repair or delete them."
+                    f"{count(len(result.failures), 'item')} could not be converted; "
+                    f"{'it is' if len(result.failures) == 1 else 'they are'} shown as damaged "
+                    "lines so you can repair or delete them."
                 )
         dataset.layout = SourceLayout.NEW
         self._copy_name = path.with_suffix(".jsonl").name
@@ -1466,10 +1471,15 @@ class MainWindow(QMainWindow):
         except SaveError as exc:
             self.show_error(str(exc))
             return []
-        lines = [f"Wrote {result.count:,} examples to {target.name}." for target, result in outputs]
+        lines = [
+            f"Wrote {count(result.count, 'example')} to {target.name}."
+            for target, result in outputs
+        ]
         dropped = sorted({sentence for _, result in outputs for sentence in result.dropped})
         if skipped:
-            dropped.append(f"{skipped:,} damaged line(s) were left out.")
+            dropped.append(
+                f"{count(skipped, 'damaged line')} {'was' if skipped == 1 else 'were'} left out."
+            )
         if dropped:
             lines.append("What this format could not keep:\n• " + "\n• ".join(dropped))
         self.show_info("Export", "\n\n".join(lines))
@@ -1526,8 +1536,8 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return []
         self.statusBar().showMessage(
-            f"Saved {len(train_ids):,} training examples to {targets[0].name} and "
-            f"{len(validation_ids):,} validation examples to {targets[1].name}.",
+            f"Saved {count(len(train_ids), 'training example')} to {targets[0].name} and "
+            f"{count(len(validation_ids), 'validation example')} to {targets[1].name}.",
             10_000,
         )
         self.save_settings()
