@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QSplitter,
+    QStyle,
     QTableView,
     QToolButton,
     QVBoxLayout,
@@ -50,6 +51,10 @@ from desktop.ui.workers import JobContext, Worker
 
 #: Pause after typing in the search box before searching (milliseconds).
 SEARCH_DEBOUNCE_MS = 200
+#: The user's and the reply's columns of the example list never get narrower than this...
+MIN_TEXT_COLUMN = 60
+#: ...and a window layout that left them narrower than this is not brought back (pixels).
+COMFORTABLE_TEXT_COLUMN = 100
 
 _SORT_KEYS = {
     COL_LINE: SortKey.POSITION,
@@ -99,6 +104,7 @@ class DatasetEditorPanel(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.addWidget(self._build_list())
+        self._keep_list_readable()
         self.editor = ExampleEditor(document, self)
         self.splitter.addWidget(self.editor)
         self.splitter.setStretchFactor(0, 1)
@@ -116,8 +122,31 @@ class DatasetEditorPanel(QWidget):
 
     # Building --------------------------------------------------------------------------------
 
+    def _keep_list_readable(self) -> None:
+        """Never let the list get so narrow that its headers and texts are cut to nothing."""
+        self.list_box.setMinimumWidth(self.list_width_for(MIN_TEXT_COLUMN))
+
+    def list_width_for(self, text_column: int) -> int:
+        """How wide the list must be to give its user and reply columns ``text_column``
+        pixels each, next to the other columns, the scroll bar and the margins."""
+        header = self.table.horizontalHeader()
+        fixed = sum(
+            header.sectionSize(column)
+            for column in range(self.model.columnCount())
+            if column not in (COL_USER, COL_REPLY)
+        )
+        scrollbar = self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        margins = self.list_box.layout().contentsMargins()
+        frame = 2 * self.table.frameWidth()
+        return fixed + 2 * text_column + scrollbar + frame + margins.left() + margins.right()
+
+    def comfortable_list_width(self) -> int:
+        """The narrowest list a saved window layout may bring back."""
+        return self.list_width_for(COMFORTABLE_TEXT_COLUMN)
+
     def _build_list(self) -> QWidget:
         box = QWidget()
+        self.list_box = box
         layout = QVBoxLayout(box)
         layout.setContentsMargins(8, 8, 4, 8)
         layout.setSpacing(6)
@@ -160,6 +189,7 @@ class DatasetEditorPanel(QWidget):
         header.setSortIndicator(COL_LINE, Qt.SortOrder.AscendingOrder)
         header.sortIndicatorChanged.connect(self._on_sort)
         header.setStretchLastSection(False)
+        header.setTextElideMode(Qt.TextElideMode.ElideRight)  # "User me…", not "er messa"
         header.setSectionResizeMode(COL_USER, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(COL_REPLY, QHeaderView.ResizeMode.Stretch)
         for column, width in (

@@ -576,8 +576,11 @@ class MainWindow(QMainWindow):
             self.restoreState(QByteArray.fromBase64(settings.window_state.encode()))
         for name, splitter in self._splitters().items():
             sizes = settings.splitter_sizes.get(name)
-            if sizes and len(sizes) == splitter.count() and all(s > 0 for s in sizes):
-                splitter.setSizes(sizes)
+            if not sizes or len(sizes) != splitter.count() or any(s <= 0 for s in sizes):
+                continue
+            if name == "editor" and sizes[0] < self.editor_panel.comfortable_list_width():
+                continue  # saved with the example list squashed: start from the default
+            splitter.setSizes(sizes)
 
     def _splitters(self) -> dict[str, QSplitter]:
         return {
