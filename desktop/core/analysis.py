@@ -18,7 +18,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from desktop.core.catalog import Catalog, ModelInfo
-from desktop.core.dataset import LineState, Record, parse_json_bytes
+from desktop.core.dataset import (
+    OLD_MAC_LINE_ENDINGS,
+    STRAY_BYTE_ORDER_MARK,
+    LineState,
+    Record,
+    parse_json_bytes,
+)
 from desktop.core.estimate import Estimate, RunningTotals
 from desktop.core.findings import Finding, Severity
 from desktop.core.tokens import ExampleTokens, TokenCounter, counter_for_model, encoding_for_model
@@ -32,7 +38,7 @@ from desktop.core.validation import (
 
 #: Codes found while reading lines, before any example can be validated.
 READ_FINDING_CODES: Mapping[str, str] = {
-    "invalid_json": "A line is not valid JSON (or not valid UTF-8 text).",
+    "invalid_json": "A line cannot be read: not valid JSON or UTF-8 text, cut off, or too deep.",
     "blank_line": "The file has empty lines.",
 }
 
@@ -77,6 +83,20 @@ def analyze_record(record: Record, counter: TokenCounter) -> RecordAnalysis:
     return RecordAnalysis(record.id, tokens, tuple(findings), facts)
 
 
+_REPAIR_FIX = "Correct the line's text in the editor, or delete the line."
+#: Fixes for reading problems that editing the one line does not solve best.
+_FIXES = {
+    OLD_MAC_LINE_ENDINGS: (
+        "Open the file in a text editor, save it with Windows (CRLF) or Unix (LF) line "
+        "endings, and open it here again."
+    ),
+    STRAY_BYTE_ORDER_MARK: (
+        "Delete the invisible first character of the line (put the cursor at the very start "
+        "and press Delete), or delete the line."
+    ),
+}
+
+
 def _analyze_broken(record: Record) -> RecordAnalysis:
     value, error = parse_json_bytes(record.to_bytes())
     if error is not None:
@@ -85,7 +105,7 @@ def _analyze_broken(record: Record) -> RecordAnalysis:
             severity=Severity.ERROR,
             text=error,
             line=record.line,
-            fix="Correct the line's text in the editor, or delete the line.",
+            fix=_FIXES.get(error, _REPAIR_FIX),
             record_id=record.id,
         )
         return RecordAnalysis(record.id, None, (finding,), None)

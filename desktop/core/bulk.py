@@ -9,15 +9,12 @@ because edited records share their value with the undo history.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import orjson
-
-from desktop.core.dataset import Record
+from desktop.core.dataset import Record, canonical_json_bytes
 from desktop.core.kinds import ExampleKind
 
 Messages = list[Any]
@@ -149,13 +146,7 @@ def _plan(
 
 def _canonical_digest(value: Any) -> bytes:
     """A fingerprint of a value that ignores key order and spacing."""
-    try:
-        data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
-        # Integers beyond 64 bits, which orjson cannot write but JSON allows.
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        data = text.encode("utf-8")
-    return hashlib.sha256(data).digest()
+    return hashlib.sha256(canonical_json_bytes(value)).digest()
 
 
 def plan_remove_duplicates(records: Iterable[Record]) -> list[int]:

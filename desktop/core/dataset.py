@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -101,7 +104,7 @@ class Record:
         if self.raw is not None:
             return self.raw
         if self.edited_text is not None:
-            return self.edited_text.encode("utf-8")
+            return escape_surrogates(self.edited_text).encode("utf-8")
         if self.state is LineState.BLANK:
             return b""
         return serialize_value(self.edited_value)
@@ -111,16 +114,108 @@ class JsonLineError(ValueError):
     """A line that is not valid JSON, with a plain-language reason."""
 
 
+#: The deepest nesting of lists and objects an example may have. orjson writes no deeper, and
+#: at this depth every reader, check, count and save in the app stays far from Python's
+#: recursion limit, on any thread; a deeper line is kept as a broken line that says why.
+MAX_NESTING = 254
+
+#: Why a line that starts with a byte-order mark is broken (files joined, most often).
+STRAY_BYTE_ORDER_MARK = (
+    "This line starts with an invisible character (a byte-order mark) that belongs only at "
+    "the very start of a file; it is often left over from joining files."
+)
+#: Why a line holding several examples split by a carriage return alone is broken.
+OLD_MAC_LINE_ENDINGS = (
+    "This line holds several examples separated by old Mac line endings (a carriage return "
+    "without a line feed), so they read as one line."
+)
+#: Why a line or item nested deeper than MAX_NESTING is not read as an example.
+NESTED_TOO_DEEPLY = (
+    f"This line nests lists or groups more than {MAX_NESTING} levels deep; no example needs "
+    "that many, and the app cannot check or save it safely."
+)
+
+#: A JSON string, closed or cut off at the end (for measuring nesting outside strings).
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+#: Maps digits to "0" and everything else to ".", to find long runs of digits quickly.
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E for b in range(256))
+#: orjson reads integers of 19 or more digits beyond 64 bits as floats, losing digits.
+_LONG_NUMBER = b"0" * 19
+
+
+def nesting_depth(data: bytes) -> int:
+    """How deeply lists and objects nest in JSON text, brackets inside strings not counted.
+
+    Works on damaged text too and never recurses, so it can judge any line.
+    """
+    brackets = _JSON_STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    return max(itertools.accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
+
+
+def _may_nest_too_deeply(data: bytes) -> bool:
+    """False when the line has too few brackets to nest deeper than MAX_NESTING (cheap)."""
+    return data.count(b"[") + data.count(b"{") > MAX_NESTING
+
+
 def parse_json_bytes(data: bytes) -> tuple[Any, str | None]:
     """Parse one line; return (value, None) or (None, reason).
 
-    orjson is strict and fast; the standard library is used only to explain a failure in
-    words people can act on, and to accept integers too large for orjson.
+    Integers are exact at any size; a line nested deeper than MAX_NESTING, or holding a number
+    too large to keep, is refused with a reason. The verdict is the same as
+    ``classify_bytes``'s, on any thread and at any call depth.
     """
+    value, error = _parse(data)
+    if error is None and _LONG_NUMBER in data.translate(_DIGITS_AS_ZERO):
+        # orjson may have rounded an integer beyond 64 bits to a float.
+        return _parse_slowly(data)
+    return value, error
+
+
+def _parse(data: bytes) -> tuple[Any, str | None]:
+    """``parse_json_bytes`` without the exact-integer pass: enough to classify a line.
+
+    orjson is strict and fast; the standard library is used only to explain a failure in
+    words people can act on, and to accept what orjson refuses but JSON allows (integers
+    beyond 64 bits, escaped halves of characters).
+    """
+    maybe_deep = _may_nest_too_deeply(data)
     try:
-        return orjson.loads(data), None
+        value = orjson.loads(data)
     except orjson.JSONDecodeError:
-        pass
+        if maybe_deep and nesting_depth(data) > MAX_NESTING:
+            return None, NESTED_TOO_DEEPLY
+        return _parse_slowly(data)
+    if maybe_deep and not _orjson_writes(value):
+        return None, NESTED_TOO_DEEPLY
+    return value, None
+
+
+def json_text_error(data: bytes) -> str | None:
+    """Why ``data`` is not JSON the app can read, in plain words; None when it is.
+
+    Judged exactly as a line of a file is, e.g. for JSON written inside an example.
+    """
+    return _parse(data)[1]
+
+
+def _orjson_writes(value: Any) -> bool:
+    """True when orjson can write ``value``. It refuses whatever nests deeper than
+    MAX_NESTING, and otherwise only integers beyond 64 bits and halves of characters, which
+    a value orjson has just read cannot hold."""
+    try:
+        orjson.dumps(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _parse_slowly(data: bytes) -> tuple[Any, str | None]:
+    """The standard library's reading, with exact integers and plain reasons for failures.
+
+    Only called for lines at most MAX_NESTING deep, so its recursion stays bounded.
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -128,19 +223,77 @@ def parse_json_bytes(data: bytes) -> tuple[Any, str | None]:
             f"This line is not valid UTF-8 text (unreadable byte at position {exc.start + 1}); "
             "it may have been saved in another text encoding."
         )
+    if text.startswith("\ufeff"):
+        return None, STRAY_BYTE_ORDER_MARK
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        try:
+            value = _DECODER.decode(text)
+        except RecursionError:
+            # The caller's stack is nearly used up (the line itself is at most MAX_NESTING
+            # deep): read it again on a fresh stack, so the verdict never depends on where
+            # the reading was called from.
+            value = _on_fresh_stack(_DECODER.decode, text)
     except JsonLineError as exc:
         return None, str(exc)
     except json.JSONDecodeError as exc:
         return None, _explain_json_error(text, exc)
-    except RecursionError:
-        return None, "This line is nested too deeply to read."
+    except RecursionError:  # not even a fresh stack holds it
+        return None, NESTED_TOO_DEEPLY
     return value, None
+
+
+def _on_fresh_stack(function: Callable[[str], Any], text: str) -> Any:
+    """``function(text)`` run in a new thread, which starts with an empty call stack."""
+    outcome: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(function(text))
+        except Exception as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="read-deep-line")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def _reject_constant(name: str) -> Any:
     raise JsonLineError(f"This line contains {name}, which is not allowed in JSON.")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise JsonLineError(
+            f"This line holds the number {text[:20]}{'…' if len(text) > 20 else ''}, which is "
+            "too large to work with; write it in quotes as text, or use a smaller number."
+        )
+    return number
+
+
+def _exact_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts at once
+        raise JsonLineError(
+            f"This line holds a whole number with {len(text.lstrip('-')):,} digits, which is "
+            "too long to work with; write it in quotes as text, or shorten it."
+        ) from None
+
+
+#: Reads like ``json.loads``, but refuses NaN and Infinity and numbers it cannot keep.
+_DECODER = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_exact_int
+)
+
+
+def json_decoder() -> json.JSONDecoder:
+    """The decoder the app reads JSON with when orjson cannot: exact integers, no NaN."""
+    return _DECODER
 
 
 #: The standard library's JSON errors, said for people who have never seen JSON.
@@ -153,32 +306,73 @@ _PLAIN_JSON_ERRORS = (
     ("Extra data", "there is more text after the end of the example"),
     ("Invalid control character", "the text holds a raw line break or tab; write \\n or \\t"),
     ("Invalid \\escape", "a backslash is followed by a character JSON does not allow"),
+    ("Invalid \\uXXXX escape", "a \\u is not followed by four hexadecimal digits"),
+    ("Illegal trailing comma", "a comma is extra before a closing bracket"),
 )
+
+#: How a line cut off in the middle of a word, a number or an escape can end.
+_UNFINISHED_WORD = re.compile(r"(?:t(?:r(?:ue?)?)?|f(?:a(?:l(?:se?)?)?)?|n(?:u(?:ll?)?)?)\Z")
+_UNFINISHED_NUMBER = re.compile(r"-?(?:(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][-+]?[0-9]*)?)?\Z")
+_UNFINISHED_ESCAPE = re.compile(r"u[0-9a-fA-F]{0,4}\Z")
 
 
 def _explain_json_error(text: str, exc: json.JSONDecodeError) -> str:
+    if _cut_off(text, exc):
+        return (
+            "This line stops before the example is complete: it looks cut off, for example by "
+            "a copy or a download that did not finish."
+        )
+    if exc.msg.startswith("Extra data") and "\r" in text[: exc.pos]:
+        return OLD_MAC_LINE_ENDINGS
+    if exc.msg.startswith("Invalid control character") and text[exc.pos : exc.pos + 1] == "\0":
+        return (
+            "This line holds a NUL character (a zero byte), which often means the file is "
+            "damaged or is not a text file; delete the NUL character or the line "
+            f"(column {exc.colno})."
+        )
     reason = next((plain for start, plain in _PLAIN_JSON_ERRORS if exc.msg.startswith(start)), None)
     reason = reason or exc.msg[:1].lower() + exc.msg[1:]
-    cut_off = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
-    if cut_off:
-        return (
-            "This line ends before the example is complete; it may have been cut off "
-            f"({reason}, column {exc.colno})."
-        )
     return f"This line is not valid JSON: {reason} (column {exc.colno})."
+
+
+def _cut_off(text: str, exc: json.JSONDecodeError) -> bool:
+    """True when the text is the start of some JSON that stops too early.
+
+    The reader fails at the end of such text, or inside an unclosed text in quotes, or where
+    an unfinished word (``tr``), number (``1.``, ``2e``) or escape (a backslash, ``u00``).
+    """
+    if exc.msg.startswith("Unterminated string"):
+        return True
+    rest = text[exc.pos :].rstrip(" \t\r\n")
+    if not rest:
+        return True
+    if exc.msg.startswith("Invalid \\uXXXX"):  # the reader points just past the backslash
+        return _UNFINISHED_ESCAPE.match(rest) is not None
+    if not exc.msg.startswith(("Expecting value", "Expecting ',' delimiter")):
+        return False
+    if _UNFINISHED_WORD.match(rest):
+        return True
+    # A number is read up to where it stops making sense ("1." stops at the "."), so look
+    # at it whole, from its first character.
+    start = exc.pos
+    while start > 0 and text[start - 1] in "-0123456789.eE+":
+        start -= 1
+    return _UNFINISHED_NUMBER.match(text[start:].rstrip(" \t\r\n")) is not None
 
 
 def classify_bytes(raw: bytes) -> tuple[LineState, ExampleKind, str | None]:
     """Decide what a raw line holds, without keeping the parsed value."""
     if not raw.strip():
         return LineState.BLANK, ExampleKind.NOT_AN_EXAMPLE, None
-    value, error = parse_json_bytes(raw)
+    value, error = _parse(raw)
     if error is not None:
         return LineState.BROKEN, ExampleKind.NOT_AN_EXAMPLE, error
     return _classify_value(value)
 
 
 def _classify_value(value: Any) -> tuple[LineState, ExampleKind, str | None]:
+    if not _orjson_writes(value) and value_depth(value) > MAX_NESTING:
+        return LineState.BROKEN, ExampleKind.NOT_AN_EXAMPLE, NESTED_TOO_DEEPLY
     kind = classify(value)
     if kind is ExampleKind.NOT_AN_EXAMPLE:
         if isinstance(value, dict):
@@ -247,13 +441,177 @@ def canonical_order(value: Any) -> Any:
 
 
 def serialize_value(value: Any) -> bytes:
-    """Compact UTF-8 JSON with keys in a stable order, as written for edited records."""
+    """Compact UTF-8 JSON with keys in a stable order, as written for edited records.
+
+    Never raises for a value read from JSON, however deep: integers beyond 64 bits are
+    written exactly and an escaped half of a character (``\\ud83d``) stays escaped.
+    """
     ordered = canonical_order(value)
     try:
         return orjson.dumps(ordered)
     except TypeError:
-        # Integers beyond 64 bits, which orjson cannot write but JSON allows.
-        return json.dumps(ordered, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return dump_json(ordered).encode("utf-8")
+
+
+def canonical_json_bytes(value: Any) -> bytes:
+    """Compact JSON with sorted keys: equal values give equal bytes, whatever the key order.
+
+    For fingerprints; never raises for a value read from JSON.
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return dump_json(value, sort_keys=True).encode("utf-8")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with every surrogate code point written as a ``\\udXXX`` escape.
+
+    Such a code point (half of a character, e.g. of a cut emoji) cannot be written as UTF-8;
+    in JSON text it only occurs inside strings, where the escape means the same thing.
+    """
+    if text.isascii():
+        return text
+    return _SURROGATE.sub(_surrogate_escape, text)
+
+
+def _surrogate_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+class _Close:
+    """Closing text of a container ``dump_json`` is inside of, and the container's id."""
+
+    __slots__ = ("container", "text")
+
+    def __init__(self, container: int, text: str) -> None:
+        self.container = container
+        self.text = text
+
+
+def dump_json(value: Any, *, sort_keys: bool = False, indent: int | None = None) -> str:
+    """JSON text of ``value`` that never recurses, for what orjson refuses to write.
+
+    Integers of any size are exact; NaN and infinities become null (as orjson writes them);
+    surrogates are escaped (see ``escape_surrogates``); anything that is not JSON is written
+    as its ``str``. Compact, or indented by ``indent`` spaces. A value that contains itself
+    raises ValueError.
+    """
+    parts: list[str] = []
+    inside: set[int] = set()
+    stack: list[Any] = [(value, 0)]
+    while stack:
+        entry = stack.pop()
+        if type(entry) is str:
+            parts.append(entry)
+            continue
+        if type(entry) is _Close:
+            inside.discard(entry.container)
+            parts.append(entry.text)
+            continue
+        item, level = entry
+        if isinstance(item, dict):
+            pairs = [(_key_text(key), child) for key, child in item.items()]
+            if sort_keys:
+                pairs.sort(key=lambda pair: pair[0])
+            children = [
+                (f"{_encode_string(key)}:{' ' if indent else ''}", child) for key, child in pairs
+            ]
+            brackets = "{}"
+        elif isinstance(item, (list, tuple)):
+            children = [("", child) for child in item]
+            brackets = "[]"
+        else:
+            parts.append(_scalar_text(item))
+            continue
+        if not children:
+            parts.append(brackets)
+            continue
+        if id(item) in inside:
+            raise ValueError("This value contains itself, so it cannot be written as JSON.")
+        inside.add(id(item))
+        if indent:
+            start = "\n" + " " * (indent * (level + 1))
+            separator, end = "," + start, "\n" + " " * (indent * level)
+        else:
+            start, separator, end = "", ",", ""
+        parts.append(brackets[0] + start)
+        stack.append(_Close(id(item), end + brackets[1]))
+        for position in range(len(children) - 1, -1, -1):
+            prefix, child = children[position]
+            stack.append((child, level + 1))
+            if prefix:
+                stack.append(prefix)
+            if position:
+                stack.append(separator)
+    return escape_surrogates("".join(parts))
+
+
+def _key_text(key: object) -> str:
+    """An object key as JSON has it: text (Python's json turns simple keys into text too)."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, (bool, int, float)):
+        return _scalar_text(key)
+    return str(key)
+
+
+def _scalar_text(value: object) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return _encode_string(value)
+    if isinstance(value, int):
+        return _int_text(int(value))
+    if isinstance(value, float):
+        return float.__repr__(value) if math.isfinite(value) else "null"
+    return _encode_string(str(value))
+
+
+_encode_string = json.encoder.encode_basestring
+
+#: Decimal digits converted per step for integers longer than Python converts at once.
+_INT_CHUNK_DIGITS = 1000
+
+
+def _int_text(number: int) -> str:
+    try:
+        return int.__repr__(number)
+    except ValueError:  # more digits than Python converts at once
+        pass
+    sign, number = ("-", -number) if number < 0 else ("", number)
+    chunks: list[str] = []
+    base = 10**_INT_CHUNK_DIGITS
+    while number >= base:
+        number, chunk = divmod(number, base)
+        chunks.append(str(chunk).zfill(_INT_CHUNK_DIGITS))
+    chunks.append(str(number))
+    return sign + "".join(reversed(chunks))
+
+
+def value_depth(value: Any) -> int:
+    """How deeply lists and objects nest in ``value`` (0 for a plain value); never recurses."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        stack.extend((child, depth) for child in children)
+    return deepest
 
 
 def with_value(record: Record, value: Any) -> Record:
@@ -502,7 +860,7 @@ class Dataset:
         stays a broken record showing why.
         """
         old = self.record(record_id)
-        raw = text.encode("utf-8")
+        raw = escape_surrogates(text).encode("utf-8")
         state, kind, error = classify_bytes(raw)
         new = replace(
             old, raw=raw, state=state, kind=kind, error=error, edited_value=None, edited_text=None

@@ -11,6 +11,7 @@ import csv
 import io
 import itertools
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,19 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from desktop.core.dataset import Dataset, Record, SourceLayout
+import orjson
+
+from desktop.core.dataset import (
+    MAX_NESTING,
+    NESTED_TOO_DEEPLY,
+    Dataset,
+    JsonLineError,
+    LineState,
+    Record,
+    SourceLayout,
+    json_decoder,
+    nesting_depth,
+)
 from desktop.core.jsonl_io import Progress, dominant_newline, read_jsonl_bytes, split_bom
 from desktop.core.kinds import ExampleKind
 
@@ -93,6 +106,14 @@ def sniff_container(data: bytes, suffix: str = "") -> SourceLayout:
 
 
 def _is_json_array(body: bytes) -> bool:
+    """True when ``body`` is one JSON array; the same answer on any thread and at any depth."""
+    try:
+        return isinstance(orjson.loads(body), list)
+    except orjson.JSONDecodeError:
+        pass  # not JSON, or JSON that only the standard library reads (big numbers, say)
+    deep = body.count(b"[") + body.count(b"{") > MAX_NESTING + 1
+    if deep and nesting_depth(body) > MAX_NESTING + 1:
+        return False  # too deep to read without risking the call stack
     try:
         return isinstance(json.loads(body.decode("utf-8")), list)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
@@ -137,10 +158,13 @@ def read_dataset(path: Path, progress: Progress | None = None) -> Dataset:
 
 
 def read_json_array_bytes(data: bytes) -> Dataset:
-    """Read a JSON array; each item becomes a record numbered by the line it starts on."""
+    """Read a JSON array; each item becomes a record numbered by the line it starts on.
+
+    An item that cannot be an example (too deep, a number too large to keep) becomes a
+    broken record that says why, so one bad item never stops the file from opening.
+    """
     _, body = split_bom(data)
     text = body.decode("utf-8")
-    decoder = json.JSONDecoder()
     ids = itertools.count(1)
     dataset = Dataset(newline=dominant_newline(body), layout=SourceLayout.JSON_ARRAY, id_source=ids)
     records: list[Record] = []
@@ -152,12 +176,82 @@ def read_json_array_bytes(data: bytes) -> Dataset:
             break
         line += text.count("\n", counted_to, position)
         counted_to = position
-        value, position = decoder.raw_decode(text, position)
-        records.append(dataset.make_record(value, line=line))
+        item, position = decode_array_item(text, position, line)
+        if item.error is None:
+            records.append(dataset.make_record(item.value, line=line))
+        else:
+            records.append(_broken_record(dataset, line, item.text or "", item.error))
     for record in records:
         dataset.insert(len(dataset), record)
     dataset.mark_saved()
     return dataset
+
+
+@dataclass(frozen=True, slots=True)
+class ArrayItem:
+    """One item of a JSON array: its value, or its text on one line and why it is unreadable."""
+
+    line: int
+    value: Any = None
+    text: str | None = None
+    error: str | None = None
+
+
+def decode_array_item(text: str, position: int, line: int) -> tuple[ArrayItem, int]:
+    """The JSON array item that starts at ``position`` (on ``line``), and where it ends.
+
+    Raises json.JSONDecodeError when the text there is not JSON at all.
+    """
+    try:
+        value, end = json_decoder().raw_decode(text, position)
+    except JsonLineError as exc:
+        error = str(exc)
+    except RecursionError:
+        error = NESTED_TOO_DEEPLY
+    else:
+        return ArrayItem(line, value=value), end
+    end = _item_end(text, position)
+    one_line = _LINE_BREAKS.sub(" ", text[position:end].rstrip())
+    return ArrayItem(line, text=one_line, error=error), end
+
+
+#: Line breaks in JSON are spacing (inside texts in quotes they would be invalid).
+_LINE_BREAKS = re.compile(r"[\r\n]+")
+#: Texts in quotes, brackets and commas: what finding the end of an item needs.
+_ITEM_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},]', re.DOTALL)
+
+
+def _item_end(text: str, position: int) -> int:
+    """Where the array item starting at ``position`` ends, found without recursion."""
+    depth = 0
+    for match in _ITEM_TOKENS.finditer(text, position):
+        kind = match.group()[0]
+        if kind in "[{":
+            depth += 1
+        elif kind in "]}" and depth:
+            depth -= 1
+            if not depth:
+                return match.end()
+        elif kind == '"':
+            if not depth:
+                return match.end()
+        elif not depth:  # the comma or bracket after a number, true, false or null
+            return match.start()
+    return len(text)
+
+
+def _broken_record(dataset: Dataset, line: int, text: str, error: str) -> Record:
+    """A record for an item or row that cannot be an example, keeping its text to repair."""
+    return Record(
+        id=dataset.new_id(),
+        line=line,
+        raw=None,
+        eol=dataset.newline,
+        state=LineState.BROKEN,
+        kind=ExampleKind.NOT_AN_EXAMPLE,
+        error=error,
+        edited_text=text,
+    )
 
 
 def _skip_separators(text: str, position: int) -> int:
@@ -179,11 +273,18 @@ def read_csv_bytes(data: bytes, delimiter: str = ",") -> Dataset:
     except UnicodeDecodeError:
         # Spreadsheet programs on Windows often save CSV in the legacy Windows code page.
         text = body.decode("cp1252", errors="replace")
+    # No cell can be longer than the whole text; the default limit (131,072) refuses long
+    # texts that are fine in an example.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
         header = []
+    except csv.Error as exc:
+        raise DatasetReadError(
+            f"The first row of this spreadsheet, its column names, cannot be read ({exc})."
+        ) from exc
     columns = [name.strip().lower() for name in header]
     first, second = _pick_columns(columns)
     ids = itertools.count(1)
@@ -196,8 +297,29 @@ def read_csv_bytes(data: bytes, delimiter: str = ",") -> Dataset:
     target = "response" if columns[second] == "response" else "completion"
     extra = [i for i in range(len(columns)) if i not in (first, second) and columns[i]]
     records: list[Record] = []
+    source_lines: list[str] | None = None
     start_line = reader.line_num + 1
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            if source_lines is None:
+                source_lines = io.StringIO(text, newline="").readlines()
+            row_text = " ".join(
+                line.rstrip("\r\n") for line in source_lines[start_line - 1 : reader.line_num]
+            )
+            records.append(
+                _broken_record(
+                    dataset,
+                    start_line,
+                    row_text,
+                    f"This row cannot be read as a spreadsheet row ({exc}); it is kept as text.",
+                )
+            )
+            start_line = reader.line_num + 1
+            continue
         if not any(cell.strip() for cell in row):
             start_line = reader.line_num + 1
             continue

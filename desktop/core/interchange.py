@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from desktop.core.bulk import split_train_validation
-from desktop.core.dataset import parse_json_bytes, serialize_value
-from desktop.core.formats import legacy_to_chat
+from desktop.core.dataset import dump_json, parse_json_bytes, serialize_value
+from desktop.core.formats import decode_array_item, legacy_to_chat
 from desktop.core.jsonl_io import iter_lines, split_bom
 from desktop.core.kinds import ExampleKind, classify
 
@@ -449,15 +449,12 @@ def _to_gemini(chat: dict[str, Any], losses: _Losses) -> dict[str, Any]:
 
 
 def _dumps(value: Any, *, indent: bool = False) -> bytes:
-    """Compact (or two-space indented) UTF-8 JSON, keeping integers beyond 64 bits."""
+    """Compact (or two-space indented) UTF-8 JSON, keeping integers beyond 64 bits and
+    escaped halves of characters, at any depth."""
     try:
         return orjson.dumps(value, option=orjson.OPT_INDENT_2 if indent else 0)
     except TypeError:
-        separators = None if indent else (",", ":")
-        text = json.dumps(
-            value, ensure_ascii=False, indent=2 if indent else None, separators=separators
-        )
-        return text.encode("utf-8")
+        return dump_json(value, indent=2 if indent else None).encode("utf-8")
 
 
 def export_values(values: Iterable[dict[str, Any]], fmt: ExportFormat) -> ExportResult:
@@ -777,7 +774,7 @@ def _read_items(data: bytes, suffix: str) -> tuple[list[tuple[int, Any]], list[t
     """(line, item) for every item of a JSONL file or JSON array, and lines that are not JSON."""
     _, body = split_bom(data)
     if body.lstrip().startswith(b"[") and (suffix.lower() != ".jsonl" or _spans_lines(body)):
-        return _read_array(body), []
+        return _read_array(body)
     items: list[tuple[int, Any]] = []
     failures: list[tuple[int, str]] = []
     for line, raw, _eol, _end in iter_lines(body):
@@ -795,32 +792,35 @@ def _spans_lines(body: bytes) -> bool:
     return b"\n" in body.strip()
 
 
-def _read_array(body: bytes) -> list[tuple[int, Any]]:
+def _read_array(body: bytes) -> tuple[list[tuple[int, Any]], list[tuple[int, str]]]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InterchangeError(
             f"This file is not UTF-8 text (unreadable byte at position {exc.start + 1})."
         ) from exc
-    decoder = json.JSONDecoder()
     position = text.index("[") + 1
     line, counted_to = 1, 0
     items: list[tuple[int, Any]] = []
+    failures: list[tuple[int, str]] = []
     while True:
         position = _skip_separators(text, position)
         if position >= len(text):
             raise InterchangeError("This JSON list ends before its closing bracket.")
         if text[position] == "]":
-            return items
+            return items, failures
         line += text.count("\n", counted_to, position)
         counted_to = position
         try:
-            value, position = decoder.raw_decode(text, position)
+            item, position = decode_array_item(text, position, line)
         except json.JSONDecodeError as exc:
             raise InterchangeError(
                 f"This JSON list is damaged at line {exc.lineno}, column {exc.colno}: {exc.msg}."
             ) from exc
-        items.append((line, value))
+        if item.error is None:
+            items.append((line, item.value))
+        else:
+            failures.append((line, item.error))
 
 
 def _skip_separators(text: str, position: int) -> int:

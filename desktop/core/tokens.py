@@ -68,6 +68,7 @@ from pathlib import Path
 
 import tiktoken
 
+from desktop.core.dataset import dump_json
 from desktop.core.kinds import ExampleKind, classify
 from desktop.core.paths import resources_dir
 
@@ -349,7 +350,12 @@ _Plan = tuple[int, int, list[str], list[str], bool]
 
 
 def _compact_json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    except (RecursionError, ValueError):
+        # Deeper than the call stack allows here, or an integer too long to write at once:
+        # the same text, written without recursion.
+        return dump_json(value)
 
 
 def _plan_tool_call(call: object, texts: list[str], asst: list[str] | None) -> int:

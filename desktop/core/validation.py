@@ -30,7 +30,6 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from typing import Any
 
 import orjson
 
+from desktop.core.dataset import canonical_json_bytes, escape_surrogates, json_text_error
 from desktop.core.findings import Finding, Severity
 from desktop.core.kinds import ExampleKind, classify
 
@@ -103,6 +103,7 @@ _CODES: dict[str, tuple[Severity, str]] = {
     "dpo_same_outputs": (_W, "Preferred and non-preferred replies are the same"),
     "legacy_format": (_I, "Example uses the older prompt/completion layout"),
     "legacy_shape": (_E, "Prompt/completion example is badly formed"),
+    "broken_character": (_E, "Text holds half of a character, such as a cut emoji"),
     # Whole-dataset checks.
     "too_few_examples": (_E, "Too few examples to fine-tune"),
     "few_examples": (_I, f"Fewer than {RECOMMENDED_EXAMPLES} examples"),
@@ -171,9 +172,11 @@ _KIND_NAMES: dict[ExampleKind, tuple[str, str]] = {
 
 
 def _short(text: str, limit: int = 40) -> str:
-    """Cut long text so a finding stays one readable sentence."""
+    """Cut long text so a finding stays one readable sentence (halves of characters escaped,
+    so the finding can always be printed)."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return escape_surrogates(text)
 
 
 def _describe(value: object) -> str:
@@ -185,7 +188,7 @@ def _describe(value: object) -> str:
     if value is False:
         return "false"
     if isinstance(value, (int, float)):
-        return f"the number {value}"
+        return f"the number {_short(_number_text(value))}"
     if isinstance(value, str):
         return f'"{_short(value)}"' if value else "empty"
     if isinstance(value, list):
@@ -216,23 +219,16 @@ def _is_function_name(name: str) -> bool:
     return not rest or rest.isalnum()
 
 
+def _number_text(value: float) -> str:
+    try:
+        return str(value)
+    except ValueError:  # an integer with more digits than Python writes at once
+        return "with thousands of digits"
+
+
 def _is_json_text(text: str) -> bool:
-    """True when text parses as JSON (orjson first; the standard library for its edge cases)."""
-    try:
-        orjson.loads(text)
-    except orjson.JSONDecodeError:
-        pass
-    else:
-        return True
-    try:
-        json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        return False
-    return True
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(name)
+    """True when text parses as JSON, judged exactly as a line of the file would be."""
+    return json_text_error(escape_surrogates(text).encode("utf-8")) is None
 
 
 class _Report:
@@ -278,6 +274,7 @@ def validate_example(
     Never raises, whatever JSON value it is given.
     """
     r = _Report(line, record_id)
+    _check_characters(data, r)
     if not isinstance(data, dict):
         r.add(
             "data_type",
@@ -296,6 +293,76 @@ def validate_example(
     else:
         _check_not_an_example(data, r)
     return r.findings
+
+
+def _check_characters(data: object, r: _Report) -> None:
+    """Half of a character (``\\ud83d``, e.g. an emoji cut in two): JSON lets it be
+    written, but it is not text, and OpenAI cannot read it."""
+    try:
+        orjson.dumps(data)
+    except TypeError:  # orjson refuses such halves (and a few other things)
+        pass
+    else:
+        return
+    index = None
+    found = None
+    messages = _messages_of(data)
+    for i, message in enumerate(messages):
+        found = _text_with_surrogate(message)
+        if found is not None:
+            index = i
+            break
+    else:
+        found = _text_with_surrogate(data)
+    if found is None:
+        return
+    where = f"Message {index + 1}" if index is not None else "This example"
+    r.add(
+        "broken_character",
+        f"{where} holds half of a character ({_around_surrogate(found)}), probably an emoji "
+        "or other symbol cut in two; OpenAI cannot read it as text.",
+        "Delete the broken character, or type the whole character again in its place.",
+        index,
+    )
+
+
+def _messages_of(data: object) -> list[Any]:
+    """The conversation of a chat example or of a preference pair's prompt (else empty)."""
+    if not isinstance(data, dict):
+        return []
+    messages = data.get("messages")
+    if messages is None and isinstance(data.get("input"), dict):
+        messages = data["input"].get("messages")
+    return messages if type(messages) is list else []
+
+
+def _text_with_surrogate(value: object) -> str | None:
+    """The first text (value or field name) in ``value`` holding a surrogate; never recurses."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _has_surrogate(item):
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+            stack.extend(item.keys())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    return escape_surrogates(text) != text
+
+
+def _around_surrogate(text: str) -> str:
+    """A few characters either side of the first surrogate, which shows as ``\\udXXX``."""
+    at = next(i for i, char in enumerate(text) if "\ud800" <= char <= "\udfff")
+    start, end = max(0, at - 15), at + 16
+    before = "…" if start else ""
+    after = "…" if end < len(text) else ""
+    return f'"{before}{escape_surrogates(text[start:end])}{after}"'
 
 
 def _check_chat(data: dict[str, Any], r: _Report) -> None:
@@ -1153,18 +1220,8 @@ class ExampleFacts:
 
 def fingerprint(data: object) -> str:
     """A stable digest of a JSON value: sorted keys, compact, UTF-8 (spacing and key order
-    do not matter). Never raises for a parsed JSON value."""
-    try:
-        canonical = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
-        # Integers beyond 64 bits, lone surrogates or very deep nesting, which orjson refuses.
-        try:
-            canonical = json.dumps(
-                data, sort_keys=True, ensure_ascii=False, separators=(",", ":")
-            ).encode("utf-8", "surrogatepass")
-        except (TypeError, ValueError, RecursionError):
-            canonical = repr(data).encode("utf-8", "surrogatepass")
-    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
+    do not matter). Never raises for a parsed JSON value, however deep."""
+    return hashlib.blake2b(canonical_json_bytes(data), digest_size=16).hexdigest()
 
 
 def example_facts(

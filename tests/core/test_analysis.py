@@ -161,3 +161,29 @@ def test_parallel_analysis_equals_serial_and_keeps_file_order(catalog, monkeypat
     parallel = analysis_module.analyze_records_parallel(records, MODEL, workers=3)
     assert [r.record_id for r in parallel] == [r.id for r in records]
     assert parallel == serial
+
+
+@pytest.mark.parametrize("depth", [985, 1000, 1023])
+def test_a_deeply_nested_line_is_one_finding_even_in_a_worker_with_a_small_stack(depth):
+    """A Qt worker thread may have a 512 KiB stack; the line must not stop the whole file."""
+    import threading
+
+    inner = depth - 1
+    deep = b'{"messages":[],"x":' + b"[" * inner + b"]" * inner + b"}\n"
+    dataset = build([chat(f"question {i}") for i in range(3)], extra=deep)
+    counter = DatasetAnalysis(Catalog.load(), MODEL).counter
+    results: list = []
+    old = threading.stack_size(512 * 1024)
+    try:
+        worker = threading.Thread(
+            target=lambda: results.extend(analyze_records(list(dataset), counter))
+        )
+        worker.start()
+        worker.join()
+    finally:
+        threading.stack_size(old)
+    assert len(results) == 4
+    assert [r.findings for r in results[:3]] == [(), (), ()]
+    (finding,) = results[3].findings
+    assert finding.code == "invalid_json" and finding.line == 4
+    assert "levels deep" in finding.text

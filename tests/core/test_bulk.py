@@ -247,3 +247,11 @@ def test_split_parts_keep_order_and_cover_every_id_once(ids, percent, seed):
     assert [position[r] for r in validation] == sorted(position[r] for r in validation)
     if len(ids) >= 2 and percent > 0:
         assert 1 <= len(validation) <= len(ids) - 1
+
+
+def test_duplicates_holding_halves_of_characters_or_huge_numbers_are_found():
+    line = (
+        '{"messages":[{"role":"user","content":"hi \\ud83d"}],"n":123456789012345678901234567890}'
+    )
+    ds = dataset_of(line, line, line.replace("hi", "yo"))
+    assert plan_remove_duplicates(ds) == [ds[1].id]

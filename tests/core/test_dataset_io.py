@@ -599,3 +599,300 @@ def test_json_errors_are_explained_in_plain_words(line, words):
     assert ds[0].state is LineState.BROKEN
     assert words in ds[0].error
     assert "Expecting" not in ds[0].error
+
+
+# Pathological lines: each is a finding on its own line, never a failure of the file -----------
+
+GOOD = CHAT + b"\n"
+
+
+def nested(depth: int, text: bytes = b"") -> bytes:
+    """A chat example whose extra field nests ``depth`` levels in all (the line's depth)."""
+    inner = depth - 1  # the example object is the first level
+    return b'{"messages":[],"x":' + b"[" * inner + b'"' + text + b'"' + b"]" * inner + b"}"
+
+
+def call_at_depth(frames: int, function):
+    """``function()`` called with about ``frames`` more frames on the Python stack."""
+    if frames <= 0:
+        return function()
+    return call_at_depth(frames - 1, function)
+
+
+def small_stack_thread(function, stack_size: int = 512 * 1024):
+    """``function()`` run in a thread with a small stack (macOS gives Qt workers 512 KiB)."""
+    import threading
+
+    results: list = []
+    old = threading.stack_size(stack_size)
+    try:
+        thread = threading.Thread(target=lambda: results.append(function()))
+        thread.start()
+        thread.join()
+    finally:
+        threading.stack_size(old)
+    assert results, "the function raised in the thread"
+    return results[0]
+
+
+@pytest.mark.parametrize("depth", [255, 300, 985, 1000, 1023, 1024, 1025, 5000])
+def test_a_deeply_nested_line_is_broken_on_its_own_and_the_file_round_trips(depth, tmp_path):
+    from desktop.core.dataset import MAX_NESTING
+    from desktop.core.jsonl_io import save_jsonl
+
+    data = GOOD + nested(depth) + b"\n" + GOOD
+    ds = read_jsonl_bytes(data)
+    assert [r.state for r in ds] == [LineState.EXAMPLE, LineState.BROKEN, LineState.EXAMPLE]
+    assert f"more than {MAX_NESTING} levels deep" in ds[1].error
+    path = tmp_path / "deep.jsonl"
+    save_jsonl(ds, path)
+    assert path.read_bytes() == data
+
+
+def test_the_deepest_allowed_line_is_an_example_that_edits_and_saves(tmp_path):
+    from desktop.core.dataset import MAX_NESTING
+    from desktop.core.jsonl_io import save_jsonl
+
+    line = nested(MAX_NESTING)
+    ds = read_jsonl_bytes(line + b"\n")
+    assert ds[0].state is LineState.EXAMPLE
+    value = ds[0].value
+    value["messages"] = [{"role": "user", "content": "hi"}]
+    ds.set_value(ds[0].id, value)
+    save_jsonl(ds, tmp_path / "out.jsonl")
+    assert json.loads((tmp_path / "out.jsonl").read_bytes()) == value
+
+
+def test_orjson_writes_exactly_the_nesting_the_app_allows():
+    """The nesting check leans on orjson refusing to write deeper than MAX_NESTING."""
+    import orjson
+
+    from desktop.core.dataset import MAX_NESTING
+
+    orjson.dumps(json.loads(b"[" * MAX_NESTING + b"]" * MAX_NESTING))
+    with pytest.raises(TypeError):
+        orjson.dumps(json.loads(b"[" * (MAX_NESTING + 1) + b"]" * (MAX_NESTING + 1)))
+
+
+@pytest.mark.parametrize("depth", [254, 255, 990, 1023])
+@pytest.mark.parametrize("text", [b"", b"half \\ud83d", b"9" * 30], ids=["plain", "half", "big"])
+def test_the_nesting_verdict_does_not_depend_on_the_call_stack(depth, text):
+    """The standard library reads what orjson cannot (halves of characters, big numbers)."""
+    import sys
+
+    from desktop.core.analysis import analyze_record
+    from desktop.core.tokens import counter_for_model
+
+    counter = counter_for_model("gpt-4.1-mini")
+    data = nested(depth, text) + b"\n" + b'{"messages":[{"role":"user","content":"hi"}]}\n'
+
+    def verdict():
+        ds = read_jsonl_bytes(data)
+        results = [analyze_record(record, counter) for record in ds]
+        return [
+            (r.state, r.error, a.tokens, [f.text for f in a.findings])
+            for r, a in zip(ds, results, strict=True)
+        ]
+
+    expected = verdict()
+    assert expected[0][0] is (LineState.EXAMPLE if depth <= 254 else LineState.BROKEN)
+    # Nearly all of the stack used already (a deep UI call chain), and a small worker stack.
+    assert call_at_depth(sys.getrecursionlimit() - 200, verdict) == expected
+    assert small_stack_thread(verdict) == expected
+
+
+def test_a_deep_value_set_by_an_editor_becomes_a_broken_record_that_saves(tmp_path):
+    from desktop.core.jsonl_io import save_jsonl
+
+    ds = read_jsonl_bytes(GOOD)
+    deep: list = []
+    for _ in range(3000):
+        deep = [deep]
+    ds.set_value(ds[0].id, {"messages": [], "x": deep})
+    assert ds[0].state is LineState.BROKEN
+    assert "levels deep" in ds[0].error
+    save_jsonl(ds, tmp_path / "out.jsonl")
+    assert (tmp_path / "out.jsonl").read_bytes().count(b"[") == 1 + 3001  # messages, then x
+
+
+@pytest.mark.parametrize("depth", [300, 1000])
+def test_a_json_array_with_a_too_deep_item_opens_with_that_item_broken(depth):
+    deep = b"[" * depth + b"]" * depth
+    data = b"[\n" + CHAT + b",\n" + deep + b",\n" + CHAT + b"\n]"
+    ds = read_dataset_bytes(data, ".json")
+    assert ds.layout is SourceLayout.JSON_ARRAY
+    assert [r.line for r in ds] == [2, 3, 4]
+    assert [r.state for r in ds] == [LineState.EXAMPLE, LineState.BROKEN, LineState.EXAMPLE]
+    assert "levels deep" in ds[1].error
+    # Saved as JSON Lines, each item stays on one line.
+    assert len(ds.to_bytes().splitlines()) == 3
+
+
+def test_a_json_array_item_with_a_number_too_large_is_broken_and_exact_numbers_stay():
+    data = b'[\n  {"prompt": 1e400, "completion": "x"},\n  {"prompt": "\\ud83d",\n'
+    data += b'   "completion": ' + b"9" * 30 + b"}\n]"
+    ds = read_dataset_bytes(data, ".json")
+    assert ds.layout is SourceLayout.JSON_ARRAY
+    assert [r.line for r in ds] == [2, 3]
+    assert [r.state for r in ds] == [LineState.BROKEN, LineState.EXAMPLE]
+    assert "too large" in ds[0].error
+    assert ds[0].text == '{"prompt": 1e400, "completion": "x"}'
+    assert ds[1].value == {"prompt": "\ud83d", "completion": int("9" * 30)}
+
+
+# Halves of characters (lone surrogates) -------------------------------------------------------
+
+SURROGATE_LINE = (
+    b'{"messages":[{"role":"user","content":"Nice \\ud83d"},'
+    b'{"role":"assistant","content":"Thanks"}],"\\uD83D":1}'
+)
+
+
+def test_an_edited_example_holding_half_a_character_saves_with_the_escape_kept(tmp_path):
+    from desktop.core.jsonl_io import save_jsonl
+
+    data = GOOD + SURROGATE_LINE + b"\n" + GOOD
+    ds = read_jsonl_bytes(data)
+    assert ds[1].state is LineState.EXAMPLE
+    value = ds[1].value
+    assert value["messages"][0]["content"] == "Nice \ud83d"
+    value["messages"][1]["content"] = "Thanks a lot"
+    ds.set_value(ds[1].id, value)
+    assert "\\ud83d" in ds[1].text
+    path = tmp_path / "out.jsonl"
+    save_jsonl(ds, path)
+    saved = path.read_bytes()
+    saved.decode("utf-8")  # the file is still UTF-8
+    lines = saved.split(b"\n")
+    assert lines[0] + b"\n" == GOOD and lines[2] + b"\n" == GOOD
+    assert b'"Nice \\ud83d"' in lines[1] and b'"\\ud83d":1' in lines[1]
+    assert read_jsonl_bytes(saved)[1].value == value
+
+
+def test_text_typed_with_half_a_character_is_kept_as_an_escape():
+    ds = read_jsonl_bytes(GOOD)
+    ds.set_text(ds[0].id, '{"messages":[{"role":"user","content":"a\ud83d"}]}')
+    assert ds[0].state is LineState.EXAMPLE
+    assert ds[0].to_bytes() == b'{"messages":[{"role":"user","content":"a\\ud83d"}]}'
+    assert ds[0].value["messages"][0]["content"] == "a\ud83d"
+
+
+# Numbers --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        b"123456789012345678901234567890",
+        b"18446744073709551616",
+        b"-9223372036854775809",
+        b"9" * 400,
+        b"-" + b"7" * 4000,
+    ],
+)
+def test_integers_beyond_64_bits_survive_an_edit_of_another_field(number, tmp_path):
+    from desktop.core.jsonl_io import save_jsonl
+
+    line = (
+        b'{"messages":[{"role":"user","content":"hi"}],"n":' + number + b',"m":[' + number + b"]}"
+    )
+    ds = read_jsonl_bytes(GOOD + line + b"\n")
+    assert ds[1].state is LineState.EXAMPLE
+    value = ds[1].value
+    assert value["n"] == int(number) and type(value["n"]) is int
+    value["messages"][0]["content"] = "hello"
+    ds.set_value(ds[1].id, value)
+    path = tmp_path / "out.jsonl"
+    save_jsonl(ds, path)
+    saved = path.read_bytes().split(b"\n")[1]
+    assert b'"n":' + number + b"," in saved and b'"m":[' + number + b"]" in saved
+
+
+@pytest.mark.parametrize(
+    ("number", "words"),
+    [(b"1e400", "too large"), (b"-2.5E+999", "too large"), (b"1" * 5000, "5,000 digits")],
+)
+def test_numbers_too_large_to_keep_make_a_broken_line_that_says_so(number, words):
+    data = GOOD + b'{"messages":[],"n":' + number + b"}\n"
+    ds = read_jsonl_bytes(data)
+    assert ds[1].state is LineState.BROKEN
+    assert words in ds[1].error
+    assert ds.to_bytes() == data
+
+
+# Spreadsheet cells ----------------------------------------------------------------------------
+
+
+def test_a_csv_cell_longer_than_the_default_field_limit_is_read():
+    long_text = "word " * 60_000
+    data = f'prompt,completion\n"{long_text}",short\nnext,row\n'.encode()
+    ds = read_dataset_bytes(data, ".csv")
+    assert [r.line for r in ds] == [2, 3]
+    assert ds[0].value == {"prompt": long_text, "completion": "short"}
+    assert ds[1].value == {"prompt": "next", "completion": "row"}
+
+
+def test_a_csv_row_that_cannot_be_read_is_a_broken_line_and_the_rest_opens(monkeypatch):
+    import csv
+
+    # The module's default limit, kept as if raising it had not been possible.
+    set_limit = csv.field_size_limit
+    before = set_limit(131_072)
+    monkeypatch.setattr(csv, "field_size_limit", lambda *limit: 131_072)
+    data = f'prompt,completion\nfirst,one\n"{"x" * 200_000}",two\nthird,three\n'.encode()
+    try:
+        ds = read_dataset_bytes(data, ".csv")
+    finally:
+        set_limit(before)
+    assert [r.line for r in ds] == [2, 3, 4]
+    assert [r.state for r in ds] == [LineState.EXAMPLE, LineState.BROKEN, LineState.EXAMPLE]
+    assert "cannot be read" in ds[1].error
+    assert ds[1].text.startswith('"xxx') and ds[1].text.endswith(",two")
+
+
+# Wording of read problems ---------------------------------------------------------------------
+
+CUT_LINES = [
+    b'{"messages":[{"role":"user","content":"caf\\u00e9 \\"q\\" 1"},'
+    b'{"role":"assistant","content":"ok","weight":1,"x":[true,false,null,-1.5e+3,0,12]}]}',
+    b'{"a": -0.25E-7, "b": [ {"c" : null} ] }',
+]
+
+
+@pytest.mark.parametrize("line", CUT_LINES)
+def test_every_cut_off_line_is_said_to_be_cut_off_without_a_misleading_reason(line):
+    for end in range(1, len(line)):
+        ds = read_jsonl_bytes(GOOD + line[:end])
+        error = ds[1].error
+        assert ds[1].state is LineState.BROKEN
+        assert "cut off" in error, (line[:end], error)
+        assert "comma" not in error and "column" not in error
+
+
+def test_old_mac_line_endings_are_named_with_what_to_do():
+    from desktop.core.analysis import analyze_record
+    from desktop.core.tokens import counter_for_model
+
+    ds = read_jsonl_bytes(CHAT + b"\r" + CHAT + b"\r" + CHAT + b"\r")
+    assert len(ds) == 1
+    assert "old Mac line endings" in ds[0].error
+    assert "more text after the end" not in ds[0].error
+    (finding,) = analyze_record(ds[0], counter_for_model("gpt-4.1")).findings
+    assert "line endings" in finding.fix
+
+
+def test_a_byte_order_mark_in_the_middle_of_a_file_is_named_plainly():
+    from desktop.core.analysis import analyze_record
+    from desktop.core.tokens import counter_for_model
+
+    ds = read_jsonl_bytes(GOOD + b"\xef\xbb\xbf" + GOOD)
+    assert ds[1].state is LineState.BROKEN
+    assert "byte-order mark" in ds[1].error
+    assert "utf-8-sig" not in ds[1].error and "decode" not in ds[1].error
+    (finding,) = analyze_record(ds[1], counter_for_model("gpt-4.1")).findings
+    assert "invisible first character" in finding.fix
+
+
+def test_a_nul_byte_is_named_plainly():
+    ds = read_jsonl_bytes(b'{"messages":[{"role":"user","content":"a\x00b"}]}\n')
+    assert "NUL character" in ds[0].error

@@ -621,3 +621,28 @@ def test_the_older_functions_form_exports_to_sharegpt_calls():
         "arguments": '{"c":"Oslo"}',
     }
     assert back["tools"] == [{"type": "function", "function": value["functions"][0]}]
+
+
+@pytest.mark.parametrize("fmt", list(ExportFormat))
+def test_halves_of_characters_and_huge_numbers_export_as_valid_utf8(fmt):
+    value = {
+        "messages": [
+            {"role": "user", "content": "Nice \ud83d"},
+            {"role": "assistant", "content": "Thanks \udc00", "weight": 1},
+        ],
+        "n": 123456789012345678901234567890,
+    }
+    result = export_values([value], fmt)
+    text = result.data.decode("utf-8")
+    assert "\\ud83d" in text and "\\udc00" in text
+
+
+def test_an_array_item_too_deep_or_too_large_is_reported_on_its_line():
+    deep = "[" * 2000 + "]" * 2000
+    good = '{"instruction": "Hi", "input": "", "output": "Hello"}'
+    data = f'[\n{good},\n{deep},\n{{"instruction": 1e400, "output": "x"}},\n{good}\n]'.encode()
+    result = import_foreign(data, ".json")
+    assert [line for line, _ in result.values] == [2, 5]
+    reasons = dict(result.failures)
+    assert "levels deep" in reasons[3]
+    assert "too large" in reasons[4]

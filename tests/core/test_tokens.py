@@ -547,3 +547,24 @@ def test_counting_many_pauses_between_texts_with_the_same_results(threads):
     assert counter.count_many(examples, lambda: paused.append(1)) == plain
     # once per example and once per text encoded
     assert len(paused) == len(examples) + counter.cache_info().misses
+
+
+def test_a_value_nested_deeper_than_the_call_stack_allows_is_counted():
+    """Non-text values count as their compact JSON, whatever their depth."""
+    deep: list = []
+    for _ in range(3000):
+        deep = [deep]
+    example = {"messages": [{"role": "user", "content": "hi", "x": deep}]}
+    counter = TokenCounter(O200K)
+    counted = counter.count(example)
+    compact = "[" * 3001 + "]" * 3001
+    texts = len(O200K.encode_ordinary("user")) + len(O200K.encode_ordinary("hi"))
+    expected = 3 + 3 + texts + counter.count_text(compact)
+    assert counted == ExampleTokens(expected, 0, True)
+    assert counter.count_many([example]) == [counted]
+
+
+def test_halves_of_characters_in_an_example_are_counted_without_failing():
+    counter = TokenCounter(O200K)
+    example = {"messages": [{"role": "user", "content": "hi \ud83d"}, {"weird": ["\udc00"]}]}
+    assert counter.count(example).total > 0

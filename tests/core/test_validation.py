@@ -243,6 +243,12 @@ EXAMPLE_CASES = [
         {"prompt": "Capital of France?", "completion": " Paris"},
         None,
     ),
+    (
+        "broken_character",
+        chat(user("Nice \ud83d"), assistant()),
+        chat(user("Nice \U0001f600"), assistant()),
+        0,
+    ),
 ]
 
 
@@ -906,3 +912,32 @@ def test_validate_example_is_fast_on_100000_chat_examples():
     elapsed = time.perf_counter() - started
     assert total == 0
     assert elapsed < 5.0  # about 0.3 s here; generous for slow CI machines
+
+
+def test_fingerprints_of_values_deeper_than_the_call_stack_allows():
+    def deep(leaf: object) -> list:
+        value: list = [leaf]
+        for _ in range(3000):
+            value = [value]
+        return value
+
+    assert fingerprint(deep(1)) == fingerprint(deep(1))
+    assert fingerprint(deep(1)) != fingerprint(deep(2))
+    assert fingerprint({"a": 2**70, "b": "\ud83d"}) == fingerprint({"b": "\ud83d", "a": 2**70})
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        chat(user("Nice \ud83d"), assistant()),
+        chat({"role": "hum\udc00n", "content": "Hi"}, assistant()),
+        chat(user(), assistant(), **{"extra \ud83d": 1}),
+        chat(user(name="al\ud83dce"), assistant()),
+    ],
+)
+def test_findings_that_quote_half_a_character_can_always_be_printed(bad):
+    findings = validate_example(bad, line=2)
+    assert "broken_character" in codes(findings)
+    for finding in findings:
+        finding.text.encode("utf-8")
+        (finding.fix or "").encode("utf-8")
