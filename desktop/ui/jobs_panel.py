@@ -446,6 +446,8 @@ class JobsPanel(QWidget):
             monitor.stop()
         if self._list_worker is not None:
             self._list_worker.cancel()
+        if self.wizard is not None:
+            self.wizard.stop_waiting()
         if self._tray is not None:
             self._tray.hide()
 

@@ -46,7 +46,13 @@ from PySide6.QtWidgets import (
 
 from desktop.api import fine_tuning as ft
 from desktop.api import jobs_service as svc
-from desktop.api.errors import ErrorKind, FriendlyError, ProviderError, friendly_error
+from desktop.api.errors import (
+    ErrorKind,
+    FriendlyError,
+    ProviderError,
+    friendly_error,
+    unknown_outcome,
+)
 from desktop.api.models import ModelInfo as ListedModel
 from desktop.api.models import list_models
 from desktop.api.profiles import ProfileStore, ProviderKind, ProviderProfile
@@ -160,6 +166,15 @@ class TrainingData:
 
 
 DatasetProvider = Callable[[], TrainingData | None]
+
+
+def _disk_failure(exc: Exception) -> FriendlyError:
+    return FriendlyError(
+        kind=ErrorKind.UNKNOWN,
+        message=f"The files could not be saved on this computer: {exc}",
+        next_step="Check that the disk is not full, then try again.",
+        retryable=True,
+    )
 
 
 class AutoOrValue(QWidget):
@@ -609,9 +624,15 @@ class TrainWizard(QDialog):
             "made is used and no second job is created."
         )
         self.retry_button.clicked.connect(lambda: self.start(retry=True))
+        self.look_button = QPushButton("Look again")
+        self.look_button.setToolTip(
+            "Ask the provider once more whether it has the job; nothing is sent or billed."
+        )
+        self.look_button.clicked.connect(self.look_again)
+        self.look_button.hide()
         buttons = QHBoxLayout()
         buttons.addStretch(1)
-        for button in (self.stop_button, self.change_button, self.retry_button):
+        for button in (self.stop_button, self.change_button, self.look_button, self.retry_button):
             buttons.addWidget(button)
         layout = QVBoxLayout(page)
         layout.addWidget(self.send_title)
@@ -1196,19 +1217,10 @@ class TrainWizard(QDialog):
             self.client_factory,
             self.transfer,
         )
-        self._stop.clear()
-        stop = self._stop
-        self.failure = None
-        self.error_box.hide()
-        self.progress.show()
-        self.progress.setValue(0)
-        self.stage.setText("Connecting to the provider…")
+        self._begin_sending("Connecting to the provider…")
         self.stop_button.show()
         self.stop_button.setEnabled(True)
-        self.change_button.hide()
-        self.retry_button.hide()
-        self.send_title.setText("Sending your job")
-        self.go_to(PAGE_SEND)
+        stop = self._stop
 
         def job(context: JobContext) -> object:
             try:
@@ -1222,20 +1234,61 @@ class TrainWizard(QDialog):
                         should_cancel=stop.is_set,
                         options=transfer,
                         look_first=retry,
+                        sleep=stop.wait,  # closing the app or the wizard ends a wait at once
                     )
             except ft.UploadCancelled:
                 return ft.UploadCancelled()
             except (ProviderError, openai.OpenAIError) as exc:
                 return friendly_error(exc)
             except (ArchiveError, OSError) as exc:
-                return FriendlyError(
-                    kind=ErrorKind.UNKNOWN,
-                    message=f"The files could not be saved on this computer: {exc}",
-                    next_step="Check that the disk is not full, then try again.",
-                    retryable=True,
-                )
+                return _disk_failure(exc)
 
-        worker = Worker(job, name="starting the training job")
+        self._send(Worker(job, name="starting the training job"))
+
+    def look_again(self) -> None:
+        """Ask the provider whether it has the job whose outcome is unknown; sends nothing."""
+        previous, plan = self.failure, self.plan
+        if self._send_worker is not None or previous is None or plan is None:
+            return
+        archive, factory = self.archive, self.client_factory
+        self._begin_sending("Looking for the job in the provider's job list…")
+
+        def job(_context: JobContext) -> object:
+            try:
+                with factory(plan.profile) as client:
+                    found = svc.find_started_job(client, archive, plan)
+            except (ProviderError, openai.OpenAIError) as exc:
+                cause = friendly_error(exc)
+                return unknown_outcome(
+                    cause,
+                    message=f"The provider's job list could not be read: {cause.message}",
+                    next_step=previous.next_step,
+                )
+            except (ArchiveError, OSError) as exc:
+                return _disk_failure(exc)
+            if found is not None:
+                return found
+            return unknown_outcome(
+                previous,
+                message="The job is still not in the provider's job list.",
+                next_step=previous.next_step,
+            )
+
+        self._send(Worker(job, name="looking for the training job"))
+
+    def _begin_sending(self, stage: str) -> None:
+        self._stop.clear()
+        self.failure = None
+        self.error_box.hide()
+        self.progress.show()
+        self.progress.setValue(0)
+        self.stage.setText(stage)
+        for button in (self.stop_button, self.change_button, self.retry_button, self.look_button):
+            button.hide()
+        self.send_title.setText("Sending your job")
+        self.go_to(PAGE_SEND)
+
+    def _send(self, worker: Worker) -> None:
         worker.signals.progress.connect(self._on_progress)
         worker.signals.yielded.connect(self._on_stage)
         worker.signals.result.connect(self._on_sent)
@@ -1279,6 +1332,10 @@ class TrainWizard(QDialog):
         assert isinstance(value, FriendlyError)
         self._show_failure(value)
 
+    def stop_waiting(self) -> None:
+        """End any wait of the send at once (the app is quitting); a created job is kept."""
+        self._stop.set()
+
     def _on_send_error(self, message: str) -> None:
         self._show_failure(
             FriendlyError(
@@ -1291,17 +1348,31 @@ class TrainWizard(QDialog):
 
     def _show_failure(self, friendly: FriendlyError) -> None:
         self.failure = friendly
-        self.send_title.setText("The job was not started")
         said = (
             f"<br><span style='color:#5f6368'>The provider said: {friendly.provider_message}</span>"
             if friendly.provider_message
             else ""
         )
-        self.error_box.setText(f"<b>{friendly.message}</b> {friendly.next_step}{said}")
-        self.error_box.show()
         self.progress.hide()  # a full bar would read as success
         self.stage.setText("")
+        if friendly.kind is ErrorKind.UNKNOWN_OUTCOME:
+            # The job may exist: sending it again is the user's decision, asked in plain words.
+            self.send_title.setText("Was the job started?")
+            self.error_box.setText(
+                f"<b>{friendly.message}</b> {friendly.next_step}{said}<br><br>"
+                "Do you want to look again, or send the job again?"
+            )
+            self.error_box.show()
+            self.change_button.hide()
+            self.look_button.show()
+            self.retry_button.setText("Send again")
+            self.retry_button.show()
+            return
+        self.send_title.setText("The job was not started")
+        self.error_box.setText(f"<b>{friendly.message}</b> {friendly.next_step}{said}")
+        self.error_box.show()
         self.change_button.show()
+        self.look_button.hide()
         self.retry_button.setText("Try again")
         self.retry_button.setVisible(friendly.retryable or friendly.kind is ErrorKind.UNKNOWN)
 
