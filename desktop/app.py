@@ -217,6 +217,7 @@ def build_jobs_panel(
             examples=[record.value for record in document.dataset.examples()],
             analysis=document.analysis,
             still_checking=document.checking,
+            epochs=document.analysis.epochs,
         )
 
     panel = JobsPanel(
@@ -241,6 +242,7 @@ def build_jobs_panel(
     window.train_requested.connect(train)
     window.providers_changed.connect(panel.reload_sources)
     panel.chat_with_model.connect(chat_with)
+    panel.epochs_chosen.connect(window.estimator.choose_epochs)  # one epochs choice for both
     return panel
 
 

@@ -1,7 +1,9 @@
-"""The cost estimator: pick a model and epochs, see tokens, billable tokens and the price.
+"""The cost estimator: pick a model and epochs, see tokens, billable tokens and the price,
+then press Train.
 
 It reads running totals from the document's analysis (cheap: no re-count) whenever tokens
-change, so the figures follow typing within a fraction of a second.
+change, so the figures follow typing within a fraction of a second. Under Automatic the epochs
+box shows (greyed) the number the estimate uses, never a number that is not used.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.core.catalog import Availability, Catalog
-from desktop.core.estimate import MAX_EPOCHS, MIN_EPOCHS, Estimate
+from desktop.core.estimate import MAX_EPOCHS, MIN_EPOCHS, Estimate, auto_epochs
 from desktop.ui.document import DatasetDocument
 
 PROVIDER_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI"}
@@ -59,6 +62,10 @@ TIPS = {
         "during training."
     ),
     "histogram": "How many examples have each length, in tokens; the red line is the limit.",
+    "train": (
+        "Train a model on these examples: choose the provider and settings, see the cost, "
+        "then send. Nothing is sent or billed before you confirm."
+    ),
 }
 
 
@@ -91,6 +98,8 @@ class EstimatorPanel(QWidget):
     model_selected = Signal(str)
     #: The user chose epochs (None for automatic).
     epochs_selected = Signal(object)
+    #: The user pressed Train.
+    train_requested = Signal()
 
     def __init__(
         self,
@@ -164,6 +173,14 @@ class EstimatorPanel(QWidget):
         self.price_note.setWordWrap(True)
         self.price_note.setStyleSheet("color: #5f6368; font-size: 9pt;")
         layout.addWidget(self.price_note)
+        self.train_button = QPushButton("Train a model…")
+        self.train_button.setObjectName("estimatorTrain")
+        self.train_button.setToolTip(TIPS["train"])
+        self.train_button.clicked.connect(self.train_requested)
+        train_row = QHBoxLayout()
+        train_row.addStretch(1)
+        train_row.addWidget(self.train_button)
+        layout.addLayout(train_row)
         self.plot = pg.PlotWidget(background=None)
         self.plot.setToolTip(TIPS["histogram"])
         self.plot.setMinimumHeight(90)
@@ -221,6 +238,19 @@ class EstimatorPanel(QWidget):
         self.epochs_spin.setEnabled(epochs is not None)
         for widget in (self.auto_epochs, self.epochs_spin):
             widget.blockSignals(False)
+        self._show_automatic_epochs()
+
+    def choose_epochs(self, epochs: int | None) -> None:
+        """Take an epochs choice made elsewhere (the training wizard) and announce it, so
+        the estimate and the wizard share one choice."""
+        self.select_epochs(epochs)
+        self.epochs_selected.emit(epochs)
+        self.refresh_totals()
+
+    @property
+    def epochs(self) -> int | None:
+        """The epochs chosen here (None for automatic)."""
+        return None if self.auto_epochs.isChecked() else self.epochs_spin.value()
 
     def _on_model(self) -> None:
         model_id = self.model_combo.currentData()
@@ -230,7 +260,20 @@ class EstimatorPanel(QWidget):
     def _on_epochs(self) -> None:
         automatic = self.auto_epochs.isChecked()
         self.epochs_spin.setEnabled(not automatic)
-        self.epochs_selected.emit(None if automatic else self.epochs_spin.value())
+        self._show_automatic_epochs()  # unticking keeps the number shown, which was in use
+        self.epochs_selected.emit(self.epochs)
+        self.refresh_totals()
+
+    def _show_automatic_epochs(self) -> None:
+        """Under Automatic, show (greyed) the epochs the automatic rule picks for the dataset."""
+        if not self.auto_epochs.isChecked():
+            return
+        estimate = self.estimate()
+        if estimate is None or estimate.examples == 0:
+            return
+        self.epochs_spin.blockSignals(True)
+        self.epochs_spin.setValue(auto_epochs(estimate.examples))
+        self.epochs_spin.blockSignals(False)
 
     def _show_model_status(self) -> None:
         info = self.catalog.get(self.model_combo.currentData() or "")
@@ -286,6 +329,7 @@ class EstimatorPanel(QWidget):
             for label in self.values.values():
                 label.setText("—")
             return
+        self._show_automatic_epochs()
         busy = " (counting…)" if self.document.checking else ""
         self.values["examples"].setText(f"{estimate.examples:,}{busy}")
         self.values["tokens"].setText(f"{estimate.total_tokens:,}")
@@ -319,8 +363,9 @@ class EstimatorPanel(QWidget):
         if estimate.price_is_override:
             note.append("using your own prices")
         if estimate.estimated:
+            n = estimate.estimated_examples
             note.append(
-                f"{estimate.estimated_examples:,} example(s) hold parts (tools, images) whose "
+                f"{n:,} example{'s hold' if n != 1 else ' holds'} parts (tools, images) whose "
                 "tokens are estimated"
             )
         self.price_note.setText("; ".join(note) + ("." if note else ""))

@@ -259,6 +259,8 @@ class JobsPanel(QWidget):
     chat_with_model = Signal(str)
     #: A job that was being followed ended: job id and status ("succeeded", "failed", …).
     job_finished = Signal(str, str)
+    #: The user changed the epochs in the training wizard (an int, or None for automatic).
+    epochs_chosen = Signal(object)
 
     def __init__(
         self,
@@ -409,6 +411,7 @@ class JobsPanel(QWidget):
             parent=self,
         )
         wizard.job_started.connect(self._on_job_started)
+        wizard.epochs_chosen.connect(self.epochs_chosen)
         self.wizard = wizard
         wizard.open()
         return wizard

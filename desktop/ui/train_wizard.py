@@ -60,7 +60,7 @@ from desktop.core.analysis import DatasetAnalysis
 from desktop.core.archive import ArchiveError, JobArchive
 from desktop.core.bulk import split_train_validation
 from desktop.core.catalog import Availability, Catalog, ModelInfo
-from desktop.core.estimate import Estimate, estimate_from_tokens
+from desktop.core.estimate import Estimate, auto_epochs, estimate_from_tokens
 from desktop.core.findings import Finding
 from desktop.core.interchange import ExportFormat, export_split, export_values
 from desktop.core.kinds import ExampleKind, classify
@@ -141,13 +141,15 @@ class TrainingData:
 
     ``examples`` are the example values in file order (damaged lines left out);
     ``analysis`` holds the editor's checks, whose blocking findings stop an upload;
-    ``still_checking`` is True while the editor has not finished checking every line.
+    ``still_checking`` is True while the editor has not finished checking every line;
+    ``epochs`` is the estimator's choice (None: automatic), so the wizard starts from it.
     """
 
     name: str
     examples: Sequence[Any]
     analysis: DatasetAnalysis | None = None
     still_checking: bool = False
+    epochs: int | None = None
 
     def kind(self) -> ExampleKind:
         """Chat or preference: what most examples are."""
@@ -207,6 +209,15 @@ class AutoOrValue(QWidget):
         self.auto.setChecked(value is None)
         if value is not None:
             self.spin.setValue(value)  # type: ignore[arg-type]
+
+    def show_automatic(self, value: float) -> None:
+        """Show (greyed) the number Automatic stands for, so the box never shows a number that
+        is not used, and unticking Automatic starts from it. Changes no choice."""
+        if not self.auto.isChecked():
+            return
+        self.spin.blockSignals(True)
+        self.spin.setValue(value)  # type: ignore[arg-type]
+        self.spin.blockSignals(False)
 
 
 def _spin(low: int, high: int, value: int) -> QSpinBox:
@@ -271,6 +282,9 @@ class TrainWizard(QDialog):
     """Choose, review, send. Emits ``job_started`` with the StartedJob once the job exists."""
 
     job_started = Signal(object)
+    #: The user changed the epochs (an int, or None for automatic), to be shared with the
+    #: estimator so there is one epochs choice.
+    epochs_chosen = Signal(object)
 
     def __init__(
         self,
@@ -328,6 +342,8 @@ class TrainWizard(QDialog):
 
         self._estimate_timer = QTimer(self, singleShot=True, interval=_ESTIMATE_DELAY_MS)
         self._estimate_timer.timeout.connect(self._update_estimate)
+        self.epochs.set_value(data.epochs if data is not None else None)
+        self.epochs.changed.connect(lambda: self.epochs_chosen.emit(self.epochs.value()))
         self._fill_profiles()
         self.go_to(PAGE_SETUP)
 
@@ -1014,6 +1030,8 @@ class TrainWizard(QDialog):
 
     def _schedule_estimate(self, *_args: object) -> None:
         self._validate()
+        if self.data is not None and self.data.examples:
+            self.epochs.show_automatic(auto_epochs(len(self.training_indices())))
         self._estimate_timer.start()
 
     def _update_estimate(self) -> None:
