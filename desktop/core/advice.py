@@ -305,8 +305,8 @@ def _small_dataset(n_examples: int | None) -> Advice | None:
     return Advice(
         AdviceKind.SMALL_DATASET,
         Severity.INFO,
-        f"The dataset has only {n_examples} examples; fine-tuning usually shows clear gains "
-        "from 50 to 100.",
+        f"The dataset has only {n_examples} example{'s' if n_examples != 1 else ''}; "
+        "fine-tuning usually shows clear gains from 50 to 100.",
         "Add more examples, and make them varied: different questions, phrasings and cases.",
         (("examples", float(n_examples)),),
     )
@@ -353,14 +353,21 @@ def advise(
     """
     train = series["train_loss"]
     if len(train) < MIN_POINTS:
+        steps = len(train)
+        if steps == 0:
+            told = "No training steps reported yet, so it is too early to judge training."
+        else:
+            told = (
+                f"Only {steps} training step{'s' if steps != 1 else ''} reported so far: too "
+                "few to judge how training is going."
+            )
         return [
             Advice(
                 AdviceKind.NOT_ENOUGH_DATA,
                 Severity.INFO,
-                f"Only {len(train)} training step{'s' if len(train) != 1 else ''} reported so "
-                "far: too few to judge how training is going.",
+                told,
                 f"Wait for more steps; advice appears once {MIN_POINTS} steps are in.",
-                (("training steps", float(len(train))),),
+                (("training steps", float(steps)),),
             )
         ]
     params = hyperparameters or {}

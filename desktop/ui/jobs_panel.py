@@ -431,9 +431,11 @@ class JobsPanel(QWidget):
             noun = "job" if resumed == 1 else "jobs"
             self._say(f"Following {resumed} {noun} that had not finished when the app closed.")
         if skipped:
+            many = len(skipped) != 1
             self._say(
-                f"{len(skipped)} unfinished job(s) belong to a provider profile that no longer "
-                "exists; add the profile again in Settings to follow them."
+                f"{len(skipped)} unfinished {'jobs belong' if many else 'job belongs'} to a "
+                "provider profile that no longer exists; add the profile again in Settings to "
+                f"follow {'them' if many else 'it'}."
             )
         return resumed
 
@@ -531,10 +533,15 @@ class JobsPanel(QWidget):
         if source.live:
             self._refresh_list()
         else:
-            self._say(
-                f"{len(archived)} archived job(s). There is no provider profile for these "
-                "jobs, so they are shown as they were last seen."
-            )
+            if archived:
+                many = len(archived) != 1
+                self._say(
+                    f"{len(archived)} archived job{'s' if many else ''}. There is no provider "
+                    f"profile for {'these jobs' if many else 'this job'}, so "
+                    f"{'they are' if many else 'it is'} shown as last seen."
+                )
+            else:
+                self._say("No archived jobs.")
         if self.table_model.rowCount():
             wanted = self._selected[1] if self._selected else None
             if wanted is None or not self.select_job(wanted):
@@ -592,10 +599,12 @@ class JobsPanel(QWidget):
         self.load_more_button.setVisible(value.next_after is not None)
         followed = sum(1 for m in self.monitors.values() if m.following)
         shown = self.table_model.rowCount()
-        self._say(
-            f"{shown} job(s) at {source.label.removesuffix(' (active)')}"
-            + (f"; following {followed} that have not finished." if followed else ".")
-        )
+        jobs = f"{shown} job{'s' if shown != 1 else ''}" if shown else "No jobs"
+        following = ""
+        if followed:
+            verb = "have" if followed != 1 else "has"
+            following = f"; following {followed} that {verb} not finished"
+        self._say(f"{jobs} at {source.label.removesuffix(' (active)')}{following}.")
         if self._selected is None and shown:
             self.table.selectRow(0)
 

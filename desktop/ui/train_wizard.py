@@ -382,7 +382,9 @@ class TrainWizard(QDialog):
         data_layout = QVBoxLayout(data_box)
         name = self.data.name if self.data is not None else "no dataset"
         count = len(self.data.examples) if self.data is not None else 0
-        self.training_label = QLabel(f"Training on <b>{name}</b>: {count:,} examples")
+        self.training_label = QLabel(
+            f"Training on <b>{name}</b>: {count:,} example{'s' if count != 1 else ''}"
+        )
         self.training_label.setWordWrap(True)
         data_layout.addWidget(self.training_label)
         validation_title = QLabel("Validation set")
@@ -1106,8 +1108,9 @@ class TrainWizard(QDialog):
         if self.split_validation.isChecked():
             held = len(data.examples) - training
             validation = (
-                f"{held:,} examples set aside for validation ({self.split_percent.value():g} %,"
-                f" seed {self.split_seed.value()}); they are not billed"
+                f"{held:,} example{'s' if held != 1 else ''} set aside for validation "
+                f"({self.split_percent.value():g} %, seed {self.split_seed.value()}); "
+                f"{'they are' if held != 1 else 'it is'} not billed"
             )
         elif self.file_validation.isChecked() and self.validation_file is not None:
             validation = f"validation examples from {self.validation_file.name} (not billed)"
@@ -1132,9 +1135,10 @@ class TrainWizard(QDialog):
             items.append(f"Curves also go to the Weights & Biases project “{integration.project}”.")
         self._fill_tiles(training, estimate)
         if estimate is not None and estimate.over_limit:
+            over = estimate.over_limit
             items.append(
-                f"{estimate.over_limit:,} example(s) are longer than the model's limit and will "
-                "be cut off (only the limit is billed)."
+                f"{over:,} example{'s are' if over != 1 else ' is'} longer than the model's "
+                "limit and will be cut off (only the limit is billed)."
             )
         self.review_text.setText("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
         blocked = self._review_blocked()

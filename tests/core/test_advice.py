@@ -244,6 +244,16 @@ def test_too_few_points_gives_no_advice_but_says_so():
     assert kinds(advise(MetricSeries.empty())) == [AdviceKind.NOT_ENOUGH_DATA]
 
 
+def test_step_and_example_counts_read_naturally():
+    none = advise(MetricSeries.empty())[0]
+    assert none.message.startswith("No training steps reported yet")
+    assert "0 training" not in none.message
+    one = advise(curves(healthy_train, n=1))[0]
+    assert one.message.startswith("Only 1 training step reported so far")
+    small = advise(curves(healthy_train, healthy_valid), hyperparameters=HP, n_examples=1)
+    assert "only 1 example;" in only(small, AdviceKind.SMALL_DATASET).message
+
+
 # ------------------------------------------------------------------------------ general
 
 
