@@ -208,6 +208,7 @@ class LossChart(QWidget):
         self._redraw_timer.timeout.connect(self._draw)
         self.loss_plot.getViewBox().sigXRangeChanged.connect(self._on_range)
         self.graphics.scene().sigMouseMoved.connect(self._on_mouse)
+        self._show_axes(False)
         self._place_empty_text()
 
     # Public --------------------------------------------------------------------------------
@@ -228,10 +229,30 @@ class LossChart(QWidget):
 
     def set_series(self, series: MetricSeries) -> None:
         """Show a job's curves (new steps of the same job only extend the smoothing)."""
+        was_blank = self._blank
         self._series = series
         self.empty_text.setVisible(series.is_empty)
         self._place_epoch_lines(series)
-        self._draw()
+        self._show_axes(not self._blank)
+        if was_blank and not self._blank:
+            self.reset_zoom()  # the first steps: fit the view to them
+        else:
+            self._draw()
+
+    @property
+    def _blank(self) -> bool:
+        """True when there is nothing to draw (no steps, nothing to compare with)."""
+        return self._series.is_empty and not self._overlays
+
+    def _show_axes(self, shown: bool) -> None:
+        """Axes with numbers around curves; without curves, a plain frame and the notice
+        (numbers there would only be a previous job's range, or a meaningless 0 to 1)."""
+        for plot in (self.loss_plot, self.accuracy_plot):
+            for side in ("left", "bottom"):
+                plot.getAxis(side).setStyle(showValues=shown)
+            if not shown:
+                plot.disableAutoRange()
+                plot.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
 
     def clear(self) -> None:
         """Show nothing (another job is being opened)."""
@@ -249,8 +270,13 @@ class LossChart(QWidget):
             color = OVERLAY_COLORS[len(self._overlays) % len(OVERLAY_COLORS)]
             pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine)
             item = self.loss_plot.plot(name=label, pen=pen)
+        was_blank = self._blank
         self._overlays[key] = (label, series, item)
-        self._draw()
+        self._show_axes(True)
+        if was_blank:
+            self.reset_zoom()
+        else:
+            self._draw()
 
     def remove_overlay(self, key: str) -> None:
         """Stop comparing with one job."""
@@ -262,6 +288,8 @@ class LossChart(QWidget):
         legend = self.loss_plot.legend
         if legend is not None:
             legend.removeItem(entry[2])
+        if self._blank:
+            self._show_axes(False)
 
     def overlay_keys(self) -> list[str]:
         """The jobs drawn for comparison."""
@@ -277,8 +305,11 @@ class LossChart(QWidget):
 
     def reset_zoom(self) -> None:
         """Show the whole run."""
-        for plot in (self.loss_plot, self.accuracy_plot):
-            plot.enableAutoRange()
+        if self._blank:
+            self._show_axes(False)
+        else:
+            for plot in (self.loss_plot, self.accuracy_plot):
+                plot.enableAutoRange()
         self._draw()
 
     def save_png(self, path: Path) -> Path:

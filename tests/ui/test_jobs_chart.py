@@ -332,3 +332,27 @@ def test_checkpoints_show_their_metrics_latest_first():
 )
 def test_durations_read_naturally(seconds, text):
     assert format_duration(timedelta(seconds=seconds)) == text
+
+
+def _axis_numbers(chart: LossChart) -> list[bool]:
+    return [
+        plot.getAxis(side).style["showValues"]
+        for plot in (chart.loss_plot, chart.accuracy_plot)
+        for side in ("left", "bottom")
+    ]
+
+
+def test_an_empty_chart_shows_no_numbers_and_forgets_the_previous_job(qtbot, chart):
+    box = chart.loss_plot.getViewBox()
+    assert not any(_axis_numbers(chart))  # no meaningless 0.1 to 0.9 before any step
+    chart.set_series(small_series(300))
+    assert all(_axis_numbers(chart))
+    qtbot.waitUntil(lambda: box.viewRange()[0][1] > 290)
+    chart.clear()  # another job, with no steps yet
+    assert chart.empty_text.isVisible() and not any(_axis_numbers(chart))
+    assert box.viewRange()[0][1] < 290  # not the previous job's range
+    chart.set_series(small_series(20))
+    assert all(_axis_numbers(chart))
+    qtbot.waitUntil(lambda: 20 <= box.viewRange()[0][1] < 25)
+    chart.set_series(MetricSeries.empty())
+    assert not any(_axis_numbers(chart))
