@@ -6,9 +6,11 @@ Exit codes: 0 ready, 1 when a finding blocks the upload, 2 for a usage or file p
 from __future__ import annotations
 
 import argparse
+import codecs
+import io
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -16,7 +18,7 @@ from typing import Any, TextIO
 from desktop import APP_ID
 from desktop.core.analysis import DatasetAnalysis, analyze_records_parallel
 from desktop.core.catalog import Catalog
-from desktop.core.dataset import Dataset, LineState
+from desktop.core.dataset import Dataset, LineState, escape_surrogates
 from desktop.core.findings import Finding, Severity
 from desktop.core.formats import DatasetReadError, Layout, detect_layout, read_dataset
 from desktop.core.tokens import EncodingFileError, encoding_choice
@@ -169,17 +171,18 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
     counts = {s.value: 0 for s in Severity}
     for finding in report["findings"]:
         counts[finding["severity"]] += 1
-    write = out.write
+    write = _safe_writer(out)
     write(f"Checked {report['file']}\n")
-    write(
-        f"  Format: {_LAYOUT_NAMES.get(report['format'], report['format'])}, "
-        f"{report['examples']:,} examples, {report['broken_lines']:,} broken lines\n"
-    )
+    layout = _LAYOUT_NAMES.get(report["format"], report["format"])
+    examples = f", {_count(report['examples'], 'example')}" if report["examples"] else ""
+    write(f"  Format: {layout}{examples}, {_count(report['broken_lines'], 'broken line')}\n")
     guess = " (a guess: the model is not in the catalog)" if report["encoding_is_guess"] else ""
     write(f"  Model: {report['model']}, tokenizer {report['encoding']}{guess}\n")
     if "validation" in report:
         val = report["validation"]
-        write(f"  Validation file: {val['file']}, {val['examples']:,} examples (not billed)\n")
+        write(
+            f"  Validation file: {val['file']}, {_count(val['examples'], 'example')} (not billed)\n"
+        )
     write("\n")
     if report["findings"]:
         write(
@@ -200,12 +203,15 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
         f"Tokens: {tokens['total']:,} in total{approx}, {tokens['assistant']:,} in replies; "
         f"largest example {tokens['max_example']:,}{limit}\n"
     )
-    if tokens["over_limit"]:
-        write(f"  {tokens['over_limit']:,} examples are over the limit and will be cut short\n")
+    over = tokens["over_limit"]
+    if over:
+        verb = "is" if over == 1 else "are"
+        write(f"  {_count(over, 'example')} {verb} over the limit and will be cut short\n")
     auto = " (chosen automatically)" if report["epochs_auto"] else ""
     write(
-        f"Training: {report['epochs']} epochs{auto} x {tokens['billable_per_epoch']:,} "
-        f"billable tokens = {tokens['billable_total']:,} tokens\n"
+        f"Training: {_count(report['epochs'], 'epoch')}{auto} x "
+        f"{_count(tokens['billable_per_epoch'], 'billable token', none='0')} = "
+        f"{_count(tokens['billable_total'], 'token', none='0')}\n"
     )
     cost = report["estimated_cost_usd"]
     if cost is None:
@@ -218,11 +224,52 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
         )
     if report["ready"]:
         write("Ready to train: yes\n")
+    elif counts["error"] == 1:
+        write("Ready to train: no, fix the error first\n")
     else:
-        write(f"Ready to train: no, fix the {_count(counts['error'], 'error')} first\n")
+        write(f"Ready to train: no, fix the {counts['error']:,} errors first\n")
 
 
-def _count(n: int, noun: str) -> str:
+def print_json_report(report: dict[str, Any], out: TextIO) -> None:
+    """The report as one JSON object; valid JSON whatever the terminal can show."""
+    ascii_only = not _writes_unicode(out)
+    text = json.dumps(report, ensure_ascii=ascii_only, indent=2)
+    out.write(escape_surrogates(text) + "\n")
+
+
+def _safe_writer(out: TextIO) -> Callable[[str], object]:
+    """``out.write`` for report text: halves of characters escaped, since no terminal can
+    show them (and printing them would fail)."""
+
+    def write(text: str) -> object:
+        return out.write(escape_surrogates(text))
+
+    return write
+
+
+def _writes_unicode(out: TextIO) -> bool:
+    """True when ``out`` can take any character (a UTF encoding, or text kept in memory)."""
+    encoding = getattr(out, "encoding", None)
+    if not encoding:
+        return True
+    try:
+        return codecs.lookup(encoding).name.startswith("utf")
+    except LookupError:
+        return False
+
+
+def _tolerant(stream: TextIO) -> TextIO:
+    """``stream`` writing what its encoding cannot show as backslash escapes, rather than
+    failing (a terminal or pipe in the C locale only takes ASCII)."""
+    if isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(errors="backslashreplace")
+    return stream
+
+
+def _count(n: int, noun: str, *, none: str = "no") -> str:
+    """``n`` and the noun as people say it: "no errors", "1 error", "2,500 errors"."""
+    if n == 0:
+        return f"{none} {noun}s"
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
@@ -254,9 +301,9 @@ def _format_finding(finding: dict[str, Any]) -> str:
 
 
 def run_check(args: Sequence[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run ``finetune-studio check`` and return its exit code."""
-    out = out or sys.stdout
-    err = err or sys.stderr
+    """Run ``finetune-studio check`` and return its exit code (a report, never a traceback)."""
+    out = out or _tolerant(sys.stdout)
+    err = err or _tolerant(sys.stderr)
     try:
         options = build_parser().parse_args(list(args))
         epochs = parse_epochs(options.epochs)
@@ -269,21 +316,31 @@ def run_check(args: Sequence[str], out: TextIO | None = None, err: TextIO | None
             if options.validation is not None
             else None
         )
+        report = build_report(training, validation, catalog)
     except UsageError as exc:
-        err.write(f"{APP_ID} check: {exc}\n")
-        err.write(
+        _tell(err, f"{APP_ID} check: {exc}\n")
+        _tell(
+            err,
             f"Usage: {APP_ID} check FILE [--model ID] [--epochs N|auto] "
-            "[--validation FILE] [--json]\n"
+            "[--validation FILE] [--json]\n",
         )
         return EXIT_USAGE
     except (DatasetReadError, EncodingFileError, ValueError, OSError) as exc:
-        err.write(f"{APP_ID} check: {exc}\n")
+        _tell(err, f"{APP_ID} check: {exc}\n")
         return EXIT_USAGE
-    report = build_report(training, validation, catalog)
+    except MemoryError:
+        _tell(err, f"{APP_ID} check: the file is too large to check with the memory available.\n")
+        return EXIT_USAGE
+    except Exception as exc:  # a defect in the app: still a sentence, never a traceback
+        _tell(
+            err,
+            f"{APP_ID} check: the file could not be checked because of an unexpected problem "
+            f"in the app ({type(exc).__name__}: {exc}). Please report it.\n",
+        )
+        return EXIT_USAGE
     try:
         if options.json:
-            json.dump(report, out, ensure_ascii=False, indent=2)
-            out.write("\n")
+            print_json_report(report, out)
         else:
             print_report(report, out)
         out.flush()
@@ -291,3 +348,7 @@ def run_check(args: Sequence[str], out: TextIO | None = None, err: TextIO | None
         # The reader (e.g. ``| head``) stopped early; that is not the dataset's fault.
         sys.stderr.close()
     return EXIT_READY if report["ready"] else EXIT_BLOCKED
+
+
+def _tell(err: TextIO, text: str) -> None:
+    err.write(escape_surrogates(text))

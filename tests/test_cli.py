@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -205,3 +206,142 @@ def test_console_entry_point_runs_check_without_qt(ready_file):
     )
     assert result.returncode == 0, result.stderr
     assert "Ready to train: yes" in result.stdout
+
+
+# Any file, any locale: a report or a plain sentence, never a traceback -------------------------
+
+HALF_EMOJI = (
+    '{"messages":[{"role":"user","content":"Caf\u00e9 \\ud83d"},'
+    '{"role":"assistant","content":"Bien s\u00fbr"}],"\\ud83d":1}\n'
+)
+
+
+def run_installed(args: list[str], **env: str | None) -> subprocess.CompletedProcess:
+    """The command as a user runs it: its own process, output to a pipe, not a terminal."""
+    environment = dict(os.environ)
+    for key, value in env.items():
+        if value is None:
+            environment.pop(key, None)
+        else:
+            environment[key] = value
+    return subprocess.run(
+        [sys.executable, "-m", "desktop", "check", *args],
+        capture_output=True,
+        cwd=ROOT,
+        env=environment,
+        timeout=120,
+    )
+
+
+def assert_report(result: subprocess.CompletedProcess, json_output: bool) -> dict | None:
+    stderr = result.stderr.decode("utf-8", "replace")
+    assert "Traceback" not in stderr, stderr
+    assert result.returncode in (0, 1), stderr
+    if json_output:
+        return json.loads(result.stdout)
+    assert b"Ready to train: " in result.stdout
+    return None
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["plain", "json"])
+def test_a_finding_quoting_half_a_character_prints_in_full(tmp_path, json_output):
+    path = tmp_path / "half.jsonl"
+    path.write_text(HALF_EMOJI * 2 + "".join(json.dumps(chat(i)) + "\n" for i in range(10)))
+    result = run_installed([str(path), *(["--json"] if json_output else [])])
+    report = assert_report(result, json_output)
+    text = result.stdout.decode("utf-8")
+    assert "\\ud83d" in text
+    if report is not None:
+        assert {f["code"] for f in report["findings"]} >= {"broken_character"}
+        # Quoted as the escape the file holds, so any terminal can show it.
+        assert any('("Caf\u00e9 \\ud83d")' in f["text"] for f in report["findings"])
+
+
+@pytest.mark.parametrize("json_output", [False, True], ids=["plain", "json"])
+def test_the_report_prints_in_the_c_locale_on_an_ascii_pipe(tmp_path, json_output):
+    path = tmp_path / "caf\u00e9.jsonl"
+    lines = [HALF_EMOJI, '{"messages":[{"role":"hum\u00e1n","content":"\u00bfQu\u00e9?"}]}\n']
+    path.write_text("".join(lines * 30), encoding="utf-8")  # more findings than are printed
+    result = run_installed(
+        [str(path), *(["--json"] if json_output else [])],
+        LC_ALL="C",
+        LANG="C",
+        PYTHONUTF8="0",
+        PYTHONIOENCODING=None,
+    )
+    report = assert_report(result, json_output)
+    result.stdout.decode("ascii")
+    if report is not None:
+        # The C locale cannot decode the name; its bytes show as escapes.
+        assert report["file"].endswith("caf\udcc3\udca9.jsonl")
+        assert any("hum\u00e1n" in f["text"] for f in report["findings"])
+    else:
+        assert b"more (use --json to see them all)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"messages":[],"x":' + b"[" * 1000 + b"]" * 1000 + b"}\n",
+        b'{"messages":[],"n":1e400}\n{"messages":[],"n":' + b"1" * 5000 + b"}\n",
+        b'{"messages":[{"role":"user","content":"a\x00b"}]}\r{"messages":[]}\r\n\xef\xbb\xbf{}\n',
+        b"\xff\xfe\x00\x00binary\x00\x01\x02" * 100,
+        b"",
+        b"\n\n\n",
+    ],
+    ids=["deep", "huge-numbers", "nul-cr-bom", "binary", "empty", "blank"],
+)
+@pytest.mark.parametrize("json_output", [False, True], ids=["plain", "json"])
+def test_damaged_files_give_a_report(tmp_path, content, json_output):
+    path = tmp_path / "damaged.jsonl"
+    path.write_bytes(content)
+    code, out, err = run([str(path), *(["--json"] if json_output else [])])
+    assert "Traceback" not in err
+    if code == 2 and content.startswith(b"\xff\xfe"):  # a binary file may be refused
+        assert out == "" and err.startswith("finetune-studio check: ")
+        return
+    assert code == 1, err
+    if json_output:
+        json.loads(out)
+    else:
+        assert "Ready to train: no" in out
+
+
+def test_a_spreadsheet_cell_over_the_csv_field_limit_is_checked(tmp_path):
+    path = tmp_path / "long.csv"
+    rows = "".join(f'"question {i}","answer {i}"\n' for i in range(12))
+    path.write_text(f'prompt,completion\n"{"word " * 40_000}",short\n{rows}', encoding="utf-8")
+    code, out, err = run([str(path), "--json"])
+    assert code in (0, 1), err
+    report = json.loads(out)
+    assert report["examples"] == 13
+    assert report["broken_lines"] == 0
+
+
+@pytest.mark.parametrize(
+    ("target", "words"),
+    [("folder", "is a folder"), ("/proc/self/mem", "could not be read")],
+)
+def test_folders_and_unreadable_files_are_refused_in_one_sentence(tmp_path, target, words):
+    path = tmp_path if target == "folder" else Path(target)
+    if not path.exists():
+        pytest.skip("needs Linux's /proc")
+    result = run_installed([str(path)])
+    assert result.returncode == 2
+    assert result.stdout == b""
+    stderr = result.stderr.decode()
+    assert stderr.startswith("finetune-studio check: ") and words in stderr
+    assert "Traceback" not in stderr
+
+
+def test_counts_read_naturally(tmp_path):
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(chat(1)) + "\n{broken\n", encoding="utf-8")
+    code, out, _ = run([str(path), "--epochs", "1"])
+    assert code == 1
+    assert "chat examples, 1 example, 1 broken line\n" in out
+    assert "Training: 1 epoch x " in out
+    assert "fix the 2 errors first" in out
+    code, out, _ = run([str(write_lines(tmp_path / "ok.jsonl", [chat(i) for i in range(12)]))])
+    assert "12 examples, no broken lines" in out
+    assert "Problems: none found" in out or "no errors" in out
