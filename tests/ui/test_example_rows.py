@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 from desktop.core.findings import Severity
 from desktop.core.jsonl_io import read_jsonl_bytes
 from desktop.ui import example_rows
-from desktop.ui.example_rows import RowFacts, SortKey, ViewQuery, compute_view, summarize
+from desktop.ui.example_rows import (
+    SNIPPET_CHARS,
+    RowFacts,
+    SortKey,
+    ViewQuery,
+    compute_view,
+    summarize,
+)
 
 SEVERITIES = [None, Severity.INFO, Severity.WARNING, Severity.ERROR]
 RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2, None: 3}
@@ -69,3 +76,26 @@ def test_a_cancelled_sort_returns_nothing():
         return len(checks) < 75  # past the filtering (50 rows), stopped while ordering
 
     assert compute_view(records, facts, ViewQuery(sort=SortKey.TOKENS), go_on) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from("ab \n\t\u00a0"), max_size=2000))
+def test_a_cell_shows_the_start_of_the_text_with_its_spaces_collapsed(text):
+    flat = " ".join(text.split())
+    expected = flat if len(flat) <= SNIPPET_CHARS else flat[: SNIPPET_CHARS - 1] + "…"
+    assert example_rows._one_line(text) == expected
+
+
+def test_a_cell_reads_only_the_start_of_a_long_message():
+    """The row of a 10 MB message is drawn after every keystroke in it."""
+
+    split_lengths: list[int] = []
+
+    class Watched(str):
+        def split(self, *args, **kwargs):
+            split_lengths.append(len(self))
+            return super().split(*args, **kwargs)
+
+    text = Watched("word " * 2_000_000)
+    assert example_rows._one_line(text) == ("word " * 40)[: SNIPPET_CHARS - 1] + "…"
+    assert split_lengths == []  # the whole text was never split; only a slice of it
