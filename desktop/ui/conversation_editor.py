@@ -68,9 +68,13 @@ def pretty_arguments(arguments: Any) -> str:
     return json.dumps(parsed, ensure_ascii=False, indent=2)
 
 
-def compact_arguments(text: str, original: Any) -> Any:
-    """Arguments to store for edited text: the original if unchanged, compact JSON if valid."""
-    if text == pretty_arguments(original):
+def compact_arguments(text: str, original: Any, shown: str | None = None) -> Any:
+    """Arguments to store for edited text: the original if unchanged, compact JSON if valid.
+
+    ``shown`` is ``pretty_arguments(original)`` when the caller already has it (long
+    arguments are not parsed again on every keystroke).
+    """
+    if text == (pretty_arguments(original) if shown is None else shown):
         return original
     try:
         parsed = json.loads(text)
@@ -111,7 +115,8 @@ class ToolCallEditor(QFrame):
         layout.addLayout(top)
         self.arguments_edit = GrowingTextEdit(self, monospace=True, max_lines=16)
         self.arguments_edit.setToolTip("The function's arguments, as JSON.")
-        self.arguments_edit.set_text(pretty_arguments(function.get("arguments", "")))
+        self._shown_arguments = pretty_arguments(function.get("arguments", ""))
+        self.arguments_edit.set_text(self._shown_arguments)
         layout.addWidget(self.arguments_edit)
         self.name_edit.textEdited.connect(self._emit)
         self.arguments_edit.text_edited.connect(self._emit)
@@ -120,7 +125,9 @@ class ToolCallEditor(QFrame):
         function = dict(self._call.get("function") or {})
         function["name"] = self.name_edit.text()
         function["arguments"] = compact_arguments(
-            self.arguments_edit.text(), (self._call.get("function") or {}).get("arguments", "")
+            self.arguments_edit.text(),
+            (self._call.get("function") or {}).get("arguments", ""),
+            self._shown_arguments,
         )
         call = dict(self._call)
         call["function"] = function

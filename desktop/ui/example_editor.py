@@ -206,8 +206,8 @@ class LegacyEditor(QWidget):
 class RawEditor(QWidget):
     """The text of a line: to repair a damaged line in place, or to edit any example as JSON."""
 
-    #: The user typed; (text, whether it is a single JSONL line to store as typed).
-    text_edited = Signal(str)
+    #: The user typed (the new text, a str sent as an object: a long one is not copied).
+    text_edited = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
