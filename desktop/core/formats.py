@@ -115,9 +115,19 @@ def _is_json_array(body: bytes) -> bool:
     if deep and nesting_depth(body) > MAX_NESTING + 1:
         return False  # too deep to read without risking the call stack
     try:
-        return isinstance(json.loads(body.decode("utf-8")), list)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return isinstance(_SYNTAX_ONLY.decode(body.decode("utf-8")), list)
+    except (ValueError, RecursionError):  # not UTF-8, or not JSON
         return False
+
+
+def _no_value(_text: str) -> None:
+    return None
+
+
+#: Checks that text is JSON without converting its numbers (a long one cannot fail it).
+_SYNTAX_ONLY = json.JSONDecoder(
+    parse_int=_no_value, parse_float=_no_value, parse_constant=_no_value
+)
 
 
 def _looks_like_csv(body: bytes) -> bool:

@@ -730,14 +730,15 @@ def test_a_json_array_with_a_too_deep_item_opens_with_that_item_broken(depth):
 
 def test_a_json_array_item_with_a_number_too_large_is_broken_and_exact_numbers_stay():
     data = b'[\n  {"prompt": 1e400, "completion": "x"},\n  {"prompt": "\\ud83d",\n'
-    data += b'   "completion": ' + b"9" * 30 + b"}\n]"
+    data += b'   "completion": ' + b"9" * 30 + b"},\n  " + b"1" * 5000 + b"\n]"
     ds = read_dataset_bytes(data, ".json")
     assert ds.layout is SourceLayout.JSON_ARRAY
-    assert [r.line for r in ds] == [2, 3]
-    assert [r.state for r in ds] == [LineState.BROKEN, LineState.EXAMPLE]
+    assert [r.line for r in ds] == [2, 3, 5]
+    assert [r.state for r in ds] == [LineState.BROKEN, LineState.EXAMPLE, LineState.BROKEN]
     assert "too large" in ds[0].error
     assert ds[0].text == '{"prompt": 1e400, "completion": "x"}'
     assert ds[1].value == {"prompt": "\ud83d", "completion": int("9" * 30)}
+    assert "5,000 digits" in ds[2].error
 
 
 # Halves of characters (lone surrogates) -------------------------------------------------------
