@@ -1075,10 +1075,17 @@ def _check_dpo_output(value: Any, which: str, r: _Report) -> str | None:
         )
         return None
     if type(value) is not list or len(value) != 1 or not isinstance(value[0], dict):
+        if type(value) is not list:
+            what = _describe(value)
+        elif not value:
+            what = "an empty list"
+        elif len(value) == 1:
+            what = f"a list holding {_describe(value[0])}"
+        else:
+            what = f"a list of {len(value):,} items"
         r.add(
             "dpo_shape",
-            f"{label} must be exactly one assistant message, but it is {_describe(value)}"
-            + (f" of {len(value)} items." if type(value) is list else "."),
+            f"{label} must be exactly one assistant message, but it is {what}.",
             "Keep a single assistant reply on each side of the pair.",
         )
         return None

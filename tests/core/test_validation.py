@@ -941,3 +941,17 @@ def test_findings_that_quote_half_a_character_can_always_be_printed(bad):
     for finding in findings:
         finding.text.encode("utf-8")
         (finding.fix or "").encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("preferred", "words"),
+    [
+        ([], "but it is an empty list."),
+        (["Hello"], 'but it is a list holding "Hello".'),
+        ([assistant("a"), assistant("b")], "but it is a list of 2 items."),
+        ("Hello", 'but it is "Hello".'),
+    ],
+)
+def test_a_badly_formed_preference_reply_is_described_in_natural_words(preferred, words):
+    found = [f for f in validate_example(preference(preferred=preferred)) if f.code == "dpo_shape"]
+    assert words in found[0].text
