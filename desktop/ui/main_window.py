@@ -558,6 +558,7 @@ class MainWindow(QMainWindow):
         self.estimator.model_selected.connect(self._on_model_selected)
         self.document.model_applied.connect(self._on_model_applied)
         self.estimator.epochs_selected.connect(self._on_epochs_selected)
+        self.estimator.train_requested.connect(self.train_requested)
         self.welcome.open_requested.connect(self.open_dialog)
         self.welcome.new_requested.connect(self.new_dataset)
         self.welcome.sample_requested.connect(self.open_sample)

@@ -102,8 +102,9 @@ class WelcomePage(QWidget):
         ),
         (
             "2  Train",
-            "When the dataset is ready, press Train: it is uploaded to your provider, which "
-            "teaches a copy of the model. You watch it learn in the Jobs tab.",
+            "When the dataset is ready, press Train a model… under the cost estimate: it is "
+            "uploaded to your provider, which teaches a copy of the model. You watch it learn "
+            "in the Jobs tab.",
         ),
         (
             "3  Chat",

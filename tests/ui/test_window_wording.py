@@ -67,3 +67,16 @@ def test_the_restore_question_counts_in_words():
     text = describe_entry(entry)
     assert text.startswith("1 example edited or added, last autosaved ")
     assert "removed" not in text
+
+
+def test_the_train_button_the_welcome_page_names_sits_beside_the_estimate(
+    qtbot, window, sample_copy
+):
+    button = window.estimator.train_button
+    steps = " ".join(text for _title, text in window.welcome.STEPS)
+    assert f"press {button.text()}" in steps
+    window.open_path(sample_copy)
+    wait_idle(qtbot, window)
+    assert button.isVisible() and button.isEnabled()
+    with qtbot.waitSignal(window.train_requested, timeout=2000):
+        button.click()
