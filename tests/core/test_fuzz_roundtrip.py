@@ -194,6 +194,9 @@ def test_any_file_reads_checks_reports_edits_and_saves(file):
         except DatasetReadError as exc:  # a spreadsheet without the columns it needs
             assert suffix == ".csv" and str(exc)
             return
+        for record in dataset:  # reading it exactly agrees with how the line was sorted
+            if record.state is LineState.EXAMPLE and record.raw is not None:
+                assert parse_json_bytes(record.raw)[1] is None
         if dataset.layout is SourceLayout.JSONL:
             untouched = Path(folder) / "untouched.jsonl"
             save_jsonl(dataset, untouched)
