@@ -91,6 +91,9 @@ def build_client(
         timeout=openai.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT_SECONDS)),
         max_retries=max_retries,
         default_headers=headers or None,
+        # A redirect is never followed: the key headers (Azure's api-key above all) would go
+        # along to whatever address the server names, perhaps over plain http.
+        http_client=openai.DefaultHttpxClient(follow_redirects=False),
     )
 
 

@@ -310,6 +310,18 @@ def _from_status(exc: openai.APIStatusError, secrets: list[str | Secret | None])
         "code": code,
         "secrets": secrets,
     }
+    if 300 <= status < 400:
+        location = exc.response.headers.get("location", "")
+        where = f" ({location})" if location else ""
+        return _make(
+            ErrorKind.INVALID_REQUEST,
+            message=(
+                f"The server pointed the request to another address{where}. It was not "
+                "followed, so your key goes nowhere you did not choose."
+            ),
+            next_step="If that address is right, enter it for this provider in Settings.",
+            **details,
+        )
     if status == 401:
         return _make(ErrorKind.WRONG_KEY, **details)
     if status == 403:

@@ -132,6 +132,25 @@ def test_plain_http_key_never_reaches_another_computer(network_server: FakeOpenA
     assert network_server.requests[-1].key_ok is True
 
 
+def test_a_redirect_is_not_followed_so_an_azure_key_stays_put(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    with FakeOpenAIServer(api_key=None) as elsewhere:
+        fake_openai.inject("redirect", path="/models", message=f"{elsewhere.base_url}/models")
+        profile = ProviderProfile(
+            id="az",
+            display_name="Azure",
+            kind=ProviderKind.AZURE,
+            base_url=fake_openai.azure_base_url,
+            capabilities=AZURE_CAPABILITIES,
+        )
+        result = api_client.test_connection(profile, fake_openai.api_key)
+        assert elsewhere.requests == []  # neither the api-key header nor anything else went
+    assert result.ok is False
+    assert "pointed the request to another address" in result.sentence
+    assert elsewhere.base_url in result.sentence
+
+
 def test_this_computer_by_name_needs_no_permission(fake_openai: FakeOpenAIServer) -> None:
     by_name = _profile(fake_openai, base_url=fake_openai.base_url.replace("127.0.0.1", "localhost"))
     assert api_client.test_connection(by_name, fake_openai.api_key).ok is True

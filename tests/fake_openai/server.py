@@ -56,6 +56,7 @@ FaultKind = Literal[
     "drop",
     "malformed_json",
     "no_answer",
+    "redirect",
 ]
 FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
 
@@ -730,6 +731,13 @@ def _fault_error(rule: FaultRule) -> ApiError | None:
             or "You exceeded your current quota, please check your plan and billing details.",
             type_="insufficient_quota",
             code="insufficient_quota",
+        )
+    if kind == "redirect":
+        # ``message`` is where to: a server moved, or one that would like the key elsewhere.
+        return ApiError(
+            rule.status or 307,
+            "Moved.",
+            headers={"Location": rule.message or "http://127.0.0.2/v1/models"},
         )
     if kind == "server_error":
         return ApiError(
