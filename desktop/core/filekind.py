@@ -11,6 +11,8 @@ from pathlib import Path
 
 #: How much of a file is looked at: enough for any header, little enough to read at once.
 SNIFF_BYTES = 64 * 1024
+#: A smaller file is never called something else: a few damaged bytes are shown as lines.
+MIN_JUDGED_BYTES = 512
 
 _UTF16 = "text saved as UTF-16 or UTF-32; save it again as UTF-8 and open that"
 _UTF16_32_MARKS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff", b"\xff\xfe", b"\xfe\xff")
@@ -32,6 +34,9 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"7z\xbc\xaf\x27\x1c", "a compressed (7-Zip) archive; extract it first"),
     (b"SQLite format 3\x00", "a database"),
     (b"PAR1", "a Parquet file; export it as JSON Lines first"),
+    (b"\x89PNG", "an image"),
+    (b"\xff\xd8\xff", "an image"),
+    (b"GIF8", "an image"),
 )
 
 
@@ -63,19 +68,33 @@ def not_a_dataset(path: Path) -> str | None:
 
 
 def binary_kind(head: bytes) -> str | None:
-    """What the first bytes of a file say it is when that is not text ("a binary file",
-    "a PDF document"…), or None for text (UTF-8 or near enough to show its lines)."""
+    """What the first bytes of a file say it is when that is plainly not text ("a binary
+    file", "a PDF document"…), or None for text, damaged text included.
+
+    Only strong evidence counts, because a dataset with damaged lines must still open (its
+    damage shown line by line): a known signature, text in UTF-16, or many NUL bytes, in a
+    start of file large enough to judge and with no line that begins like a JSON example.
+    """
+    if len(head) < MIN_JUDGED_BYTES or _has_example_line(head):
+        return None
     for mark in _UTF16_32_MARKS:
         if head.startswith(mark):
             return _UTF16
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind
-    if b"\x00" in head:
-        sample = head[:4096]
-        zeros = sorted((sample[0::2].count(0), sample[1::2].count(0)))
-        if zeros[0] * 4 < len(sample) < zeros[1] * 4:
-            # Nearly every other byte is zero: plain text written as UTF-16 without a mark.
-            return _UTF16
+    sample = head[:4096]
+    zeros = sorted((sample[0::2].count(0), sample[1::2].count(0)))
+    if zeros[0] * 4 < len(sample) < zeros[1] * 4:
+        # Nearly every other byte is zero: plain text written as UTF-16 without a mark.
+        return _UTF16
+    if head.count(0) * 10 >= len(head):
         return "a binary file (a program, an image or another kind of document)"
     return None
+
+
+def _has_example_line(head: bytes) -> bool:
+    """True when some line starts the way a JSON Lines example does."""
+    return any(
+        line.lstrip(b"\xef\xbb\xbf \t\r").startswith((b'{"', b"{ ")) for line in head.split(b"\n")
+    )

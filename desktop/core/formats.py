@@ -32,6 +32,7 @@ from desktop.core.dataset import (
     json_decoder,
     nesting_depth,
 )
+from desktop.core.filekind import SNIFF_BYTES, binary_kind
 from desktop.core.jsonl_io import Progress, dominant_newline, read_jsonl_bytes, split_bom
 from desktop.core.kinds import ExampleKind
 
@@ -147,18 +148,25 @@ def read_dataset_bytes(data: bytes, suffix: str = "", progress: Progress | None 
 
 
 def read_file_bytes(path: Path) -> bytes:
-    """A dataset file's bytes; unreadable files raise DatasetReadError with a plain reason."""
+    """A dataset file's bytes; unreadable files, and files that are plainly something else
+    (a program, an archive, UTF-16 text), raise DatasetReadError with a plain reason."""
     path = Path(path)
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise DatasetReadError(f"{path.name} was not found.") from exc
     except IsADirectoryError as exc:
-        raise DatasetReadError(f"{path.name} is a folder, not a dataset file.") from exc
+        raise DatasetReadError(
+            f"{path.name} is a folder, not a dataset. Open a .jsonl, .json or .csv file inside it."
+        ) from exc
     except PermissionError as exc:
         raise DatasetReadError(f"You do not have permission to read {path.name}.") from exc
     except OSError as exc:
         raise DatasetReadError(f"{path.name} could not be read: {exc.strerror}.") from exc
+    kind = binary_kind(data[:SNIFF_BYTES])
+    if kind is not None:
+        raise DatasetReadError(f"{path.name} is not a dataset: it is {kind}.")
+    return data
 
 
 def read_dataset(path: Path, progress: Progress | None = None) -> Dataset:
