@@ -614,6 +614,17 @@ def value_depth(value: Any) -> int:
     return deepest
 
 
+def with_text(record: Record, text: str) -> Record:
+    """``record`` (same id, line and line ending) holding text the user typed: valid JSON is
+    an example again, written back exactly as typed; anything else stays broken, saying why.
+    Halves of characters become ``\\udXXX`` escapes, so the text can always be saved."""
+    raw = escape_surrogates(text).encode("utf-8")
+    state, kind, error = classify_bytes(raw)
+    return replace(
+        record, raw=raw, state=state, kind=kind, error=error, edited_value=None, edited_text=None
+    )
+
+
 def with_value(record: Record, value: Any) -> Record:
     """``record`` (same id, line and line ending) holding ``value`` instead of its bytes.
 
@@ -859,13 +870,7 @@ class Dataset:
         Valid JSON becomes an example again, written back exactly as typed; anything else
         stays a broken record showing why.
         """
-        old = self.record(record_id)
-        raw = escape_surrogates(text).encode("utf-8")
-        state, kind, error = classify_bytes(raw)
-        new = replace(
-            old, raw=raw, state=state, kind=kind, error=error, edited_value=None, edited_text=None
-        )
-        return self.put(new)
+        return self.put(with_text(self.record(record_id), text))
 
     def move(self, record_id: int, new_position: int) -> int:
         """Move a record to ``new_position``; return its old position (for undo)."""

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from PySide6.QtGui import QUndoCommand
 
-from desktop.core.dataset import Dataset, Record, classify_bytes, with_value
+from desktop.core.dataset import Dataset, Record, with_text, with_value
 from desktop.ui.workers import release_in_background
 
 #: Typing pauses longer than this (seconds) start a new undo step.
@@ -59,15 +58,6 @@ class ReplaceRecordsCommand(QUndoCommand):
         release_in_background(self._pairs)
 
 
-def _with_text(old: Record, text: str) -> Record:
-    """The record ``old`` would become with typed text (valid JSON becomes an example)."""
-    raw = text.encode("utf-8")
-    state, kind, error = classify_bytes(raw)
-    return replace(
-        old, raw=raw, state=state, kind=kind, error=error, edited_value=None, edited_text=None
-    )
-
-
 class EditRecordCommand(QUndoCommand):
     """One edit of one example; consecutive edits of the same field merge while typing."""
 
@@ -100,7 +90,7 @@ class EditRecordCommand(QUndoCommand):
     ) -> EditRecordCommand:
         """Plan replacing one record with typed line text (repairs of damaged lines)."""
         old = dataset.record(record_id)
-        return cls(dataset, old, _with_text(old, text), label, merge_key)
+        return cls(dataset, old, with_text(old, text), label, merge_key)
 
     def id(self) -> int:
         return _EDIT_ID if self.merge_key is not None else -1

@@ -91,3 +91,16 @@ def test_leftovers_of_an_interrupted_save_go_when_the_file_opens(
     window.open_path(sample_copy)
     wait_idle(qtbot, window)
     assert not leftover.exists()
+
+
+def test_a_line_typed_with_half_a_character_saves(qtbot, window, sample_copy):
+    window.open_path(sample_copy)
+    wait_idle(qtbot, window)
+    record = window.document.dataset[0]
+    typed = '{"messages": [{"role": "user", "content": "cut \ud83d"}]}'
+    window.document.edit_text(record.id, typed)
+    assert window.save()
+    first_line = sample_copy.read_bytes().splitlines()[0]
+    assert first_line == b'{"messages": [{"role": "user", "content": "cut \\ud83d"}]}'
+    window.document.undo_stack.undo()
+    assert window.document.dataset[0].raw == record.raw
