@@ -257,6 +257,8 @@ class ExampleEditor(QWidget):
         self._as_json = False
         #: Why the JSON text being typed is not applied (None when it is, or nothing is typed).
         self._unapplied: str | None = None
+        #: The record last parsed and its example (see ``_value``).
+        self._parsed: tuple[Record, Any] | None = None
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
@@ -353,6 +355,16 @@ class ExampleEditor(QWidget):
         self.pages.setCurrentIndex(page)
         self.pages.adjustSize()
 
+    def _value(self, record: Record) -> Any:
+        """The record's example, parsed once while it is shown (never changed in place).
+
+        An untouched record parses its line on every ``value``; a 10 MB line takes tens of
+        milliseconds, and showing or editing it asked several times.
+        """
+        if self._parsed is None or self._parsed[0] is not record:
+            self._parsed = (record, record.value)
+        return self._parsed[1]
+
     def _on_dataset_replaced(self) -> None:
         self._raw_timer.stop()  # typed into the dataset that is gone (it was offered for saving)
         self._unapplied = None
@@ -417,13 +429,13 @@ class ExampleEditor(QWidget):
         if self._as_json:
             self._drop_unapplied(record)  # the text shown is the example's own again
             self.raw.show_text(
-                json.dumps(record.value, ensure_ascii=False, indent=2),
+                json.dumps(self._value(record), ensure_ascii=False, indent=2),
                 None,
                 "Changes apply as soon as the text is a valid example.",
             )
             self._show_page(PAGE_RAW)
             return
-        value = record.value
+        value = self._value(record)
         if record.kind is ExampleKind.CHAT:
             self.chat.set_messages(_messages_of(value))
             self._show_page(PAGE_CHAT)
@@ -463,7 +475,7 @@ class ExampleEditor(QWidget):
         result = self.document.analysis.get(record.id)
         details = [kind]
         if record.kind is ExampleKind.CHAT:
-            details.append(f"{len(_messages_of(record.value))} messages")
+            details.append(f"{len(_messages_of(self._value(record)))} messages")
         if result is not None and result.tokens is not None:
             details.append(f"{result.tokens.total:,} tokens")
         self.subtitle.setText(" · ".join(details))
@@ -553,7 +565,7 @@ class ExampleEditor(QWidget):
     def _on_messages(self, messages: list[Any], merge_key: object) -> None:
         if self.record is None:
             return
-        value = self.record.value
+        value = self._value(self.record)
         value = value if isinstance(value, dict) else {}
         self._apply_value(_with(value, "messages", messages), merge_key)
         self._update_header()
@@ -641,7 +653,7 @@ class ExampleEditor(QWidget):
             return
         self._unapplied = None
         self.raw.show_problem(None)
-        if value != record.value:
+        if value != self._value(record):
             self.document.edit_value(record.id, value, "Edit example as text", (record.id, "json"))
 
 

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PySide6.QtCore import QMimeData
 
+from desktop.core import dataset
 from desktop.core.dataset import LineState
 from desktop.core.kinds import ExampleKind
 from desktop.ui import conversation_editor, text_edit
@@ -196,6 +197,27 @@ def test_10_mb_preference_replies_and_legacy_texts_are_shown_in_pages(qtbot, win
     select_row(window, 1)
     prompt = window.editor_panel.editor.legacy.prompt_edit
     assert prompt.text() == big and held(prompt) <= BOX_LIMIT
+
+
+def test_showing_and_typing_into_a_long_example_parses_its_line_once(
+    qtbot, window, tmp_path, monkeypatch
+):
+    big = long_text("words", 1_000_000)
+    value = {
+        "messages": [{"role": "user", "content": "Sum up"}, {"role": "assistant", "content": big}]
+    }
+    open_lines(qtbot, window, tmp_path, value)
+    parsed: list[int] = []
+    real = dataset.parse_json_bytes
+    monkeypatch.setattr(
+        dataset, "parse_json_bytes", lambda raw: parsed.append(len(raw)) or real(raw)
+    )
+    record_id = select_row(window, 0)
+    edit = window.editor_panel.editor.chat.cards[1].text_edit
+    edit.setFocus()
+    qtbot.keyClicks(edit, "So: ")
+    assert window.document.dataset.record(record_id).value["messages"][1]["content"] == "So: " + big
+    assert len([size for size in parsed if size > len(big)]) == 1
 
 
 def test_typing_in_long_tool_arguments_does_not_format_them_again(qtbot, monkeypatch):
