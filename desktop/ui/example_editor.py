@@ -116,8 +116,9 @@ class PreferenceEditor(QWidget):
         self.preferred_edit.setStyleSheet("QTextEdit { background: #e6f4ea; }")
         self.rejected_edit = GrowingTextEdit(self, min_lines=4)
         self.rejected_edit.setStyleSheet("QTextEdit { background: #fce8e6; }")
-        grid.addWidget(self.preferred_edit, 1, 0)
-        grid.addWidget(self.rejected_edit, 1, 1)
+        # Both replies start at the top, however long the other one is.
+        grid.addWidget(self.preferred_edit, 1, 0, Qt.AlignmentFlag.AlignTop)
+        grid.addWidget(self.rejected_edit, 1, 1, Qt.AlignmentFlag.AlignTop)
         layout.addLayout(grid)
         layout.addStretch(1)
         self.preferred_edit.text_edited.connect(

@@ -190,6 +190,8 @@ def test_10_mb_preference_replies_and_legacy_texts_are_shown_in_pages(qtbot, win
     record_id = select_row(window, 0)
     preferred = window.editor_panel.editor.preference.preferred_edit
     assert preferred.text() == big and held(preferred) <= BOX_LIMIT
+    rejected = window.editor_panel.editor.preference.rejected_edit
+    qtbot.waitUntil(lambda: rejected.y() == preferred.y(), timeout=2000)  # both start at the top
     preferred.setFocus()
     qtbot.keyClicks(preferred, "!")
     value = window.document.dataset.record(record_id).value
