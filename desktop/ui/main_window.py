@@ -835,7 +835,7 @@ class MainWindow(QMainWindow):
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle("Unsaved work cannot be restored")
-        box.setText(f"The unsaved edits to {name} cannot be restored as a whole.")
+        box.setText(f"Unsaved edits to {name} were left by an earlier run.")
         detail = reason
         save = None
         if salvageable:
