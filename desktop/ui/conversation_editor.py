@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.dataset import dump_json
 from desktop.ui.icons import tool_icon
 from desktop.ui.text_edit import GrowingTextEdit
 
@@ -60,12 +61,12 @@ WEIGHT_TIP = (
 def pretty_arguments(arguments: Any) -> str:
     """Tool-call arguments shown readably: pretty JSON when they parse, else as they are."""
     if not isinstance(arguments, str):
-        return json.dumps(arguments, ensure_ascii=False, indent=2)
+        return dump_json(arguments, indent=2)
     try:
         parsed = json.loads(arguments)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not JSON, or a number too long to read
         return arguments
-    return json.dumps(parsed, ensure_ascii=False, indent=2)
+    return dump_json(parsed, indent=2)
 
 
 def compact_arguments(text: str, original: Any, shown: str | None = None) -> Any:
@@ -78,9 +79,9 @@ def compact_arguments(text: str, original: Any, shown: str | None = None) -> Any
         return original
     try:
         parsed = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
         return text
-    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
+    return dump_json(parsed)
 
 
 class ToolCallEditor(QFrame):
@@ -271,7 +272,7 @@ class MessageCard(QFrame):
             elif isinstance(part, dict) and part.get("type") == "image_url":
                 lines.append("[image]")
             else:
-                lines.append(json.dumps(part, ensure_ascii=False))
+                lines.append(dump_json(part))
         return "\n".join(lines)
 
     def _changed(self, key: str, value: Any, *, remove: bool = False) -> None:

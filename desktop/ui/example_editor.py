@@ -25,7 +25,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.dataset import Change, Dataset, LineState, Record
+from desktop.core.dataset import (
+    Change,
+    Dataset,
+    LineState,
+    Record,
+    dump_json,
+    escape_surrogates,
+    parse_json_bytes,
+)
 from desktop.core.findings import Severity
 from desktop.core.kinds import ExampleKind
 from desktop.ui.conversation_editor import ConversationEditor
@@ -430,7 +438,7 @@ class ExampleEditor(QWidget):
         if self._as_json:
             self._drop_unapplied(record)  # the text shown is the example's own again
             self.raw.show_text(
-                json.dumps(self._value(record), ensure_ascii=False, indent=2),
+                dump_json(self._value(record), indent=2),  # halves of characters stay escapes
                 None,
                 "Changes apply as soon as the text is a valid example.",
             )
@@ -642,10 +650,10 @@ class ExampleEditor(QWidget):
             self._update_header()
 
     def _apply_json(self, record: Record, text: str) -> None:
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            self._unapplied = f"the text is not valid JSON ({exc.msg}, line {exc.lineno})"
+        # The same rules as a line of the file: exact integers, no NaN, bounded nesting.
+        value, error = parse_json_bytes(escape_surrogates(text).encode("utf-8"))
+        if error is not None:
+            self._unapplied = _json_problem(text, error)
             self.raw.show_problem(f"Not applied yet: {self._unapplied}.")
             return
         if not isinstance(value, dict):
@@ -656,6 +664,20 @@ class ExampleEditor(QWidget):
         self.raw.show_problem(None)
         if value != self._value(record):
             self.document.edit_value(record.id, value, "Edit example as text", (record.id, "json"))
+
+
+def _json_problem(text: str, reason: str) -> str:
+    """Why typed JSON cannot be applied, as a clause: where a syntax error is, when there is
+    one, else the reason a file line would be refused for."""
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"the text is not valid JSON ({exc.msg}, line {exc.lineno})"
+    except (ValueError, RecursionError):
+        pass
+    # The reasons speak of a line of the file; here it is the text being typed.
+    reason = reason.rstrip(".").replace("This line ", "it ", 1)
+    return f"the text cannot be used as it is ({reason[:1].lower()}{reason[1:]})"
 
 
 def _escape(text: str) -> str:
