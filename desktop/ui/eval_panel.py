@@ -9,13 +9,14 @@ cancelled run keeps its answers and resumes with only the pairs still pending.
 
 from __future__ import annotations
 
+import html
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QItemSelection, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelection, QObject, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -52,6 +53,7 @@ from desktop.api.profiles import ProviderProfile
 from desktop.core.conversations import StoreError
 from desktop.core.dataset import Record
 from desktop.core.evaluation import (
+    EvalCostEstimate,
     EvalItem,
     EvalRun,
     EvalScheduler,
@@ -65,6 +67,7 @@ from desktop.core.evaluation import (
 )
 from desktop.core.jobs import JobStatus, JobSummary
 from desktop.core.jsonl_io import read_jsonl_bytes
+from desktop.core.wording import count
 from desktop.ui.chat_models import (
     ADDED_NOTE,
     MUTED,
@@ -108,6 +111,65 @@ class _Answer:
     tokens_out: int | None = None
     latency_s: float | None = None
     error: ChatError | None = None
+
+
+@dataclass(frozen=True)
+class CostWords:
+    """What a run will send and cost, in sentences for the page and for the question."""
+
+    headline: str
+    total: str
+    lines: tuple[str, ...]
+
+    def question(self) -> str:
+        """The question asked before the first request."""
+        bullets = "\n".join(f"• {line}" for line in self.lines)
+        return f"{self.headline} {self.total}\n\n{bullets}\n\nStart the evaluation?"
+
+
+def describe_cost(estimate: EvalCostEstimate, labels: Sequence[str], items: int) -> CostWords:
+    """Requests and cost of a run in plain words; a model without a known price says so
+    rather than showing a number."""
+    requests = items * len(labels)
+    who = "1 model" if len(labels) == 1 else f"each of {len(labels)} models"
+    headline = f"This sends {count(requests, 'request')} ({count(items, 'example')} to {who})."
+    known = [(label, m.cost_usd) for label, m in zip(labels, estimate.models, strict=True)]
+    priced = [(label, usd) for label, usd in known if usd is not None]
+    unpriced = [label for label, usd in known if usd is None]
+    total_usd = estimate.total_usd
+    if not unpriced and total_usd is not None:
+        total = f"Estimated cost: about {format_cost(total_usd)}."
+    elif not priced:
+        total = (
+            f"The cost cannot be estimated for {_joined(unpriced)}: the app does not know "
+            f"{'its' if len(unpriced) == 1 else 'their'} price. The provider bills each request."
+        )
+    else:
+        total = (
+            f"Estimated cost: about {format_cost(total_usd)} for {_joined([p[0] for p in priced])}"
+            f", plus what {_joined(unpriced)} costs: the app does not know "
+            f"{'its' if len(unpriced) == 1 else 'their'} price."
+        )
+    lines = []
+    for label, model in zip(labels, estimate.models, strict=True):
+        price = (
+            f"about {format_cost(model.cost_usd)}"
+            if model.cost_usd is not None
+            else "cost cannot be estimated for this model"
+        )
+        lines.append(
+            f"{label}: {count(items, 'request')}, about {count(model.prompt_tokens, 'token')} "
+            f"sent and {model.output_tokens:,} back (replies as long as the reference ones), "
+            f"{price}"
+        )
+    return CostWords(headline, total, tuple(lines))
+
+
+def _joined(names: Sequence[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _ask(
@@ -315,8 +377,11 @@ class EvalPage(QWidget):
         # Records are immutable and replaced on every edit, so identity tells a change.
         self._dataset_cache: tuple[list[Record], ItemSelection] | None = None
         self._suggested = False
-        self.choose_csv_path: Callable[[QWidget, str], Path | None] = _ask_csv_path
-        self.choose_jsonl_path: Callable[[QWidget], Path | None] = _ask_jsonl_path
+        self.choose_csv_path: Callable[[QWidget, Path], Path | None] = _ask_csv_path
+        self.choose_jsonl_path: Callable[[QWidget, Path], Path | None] = _ask_jsonl_path
+        #: Where the open dataset is saved (None while it has no file): file dialogs start
+        #: beside it. The window that owns the dataset sets this.
+        self.dataset_path: Callable[[], Path | None] = lambda: None
 
         self.source = QComboBox()
         self.source.addItem("A sample of the open dataset", SOURCE_SAMPLE)
@@ -346,6 +411,10 @@ class EvalPage(QWidget):
         self.concurrency.setToolTip("How many requests may be on their way at once.")
         self.auto_box = QCheckBox("Evaluate automatically when a training job finishes")
         self.auto_box.setChecked(auto_evaluate)
+        self.auto_box.setToolTip(
+            "When a training job finishes, send its validation examples to the new model and "
+            "its base model at once, without asking first. The provider bills these requests."
+        )
         self.estimate = QLabel()
         self.estimate.setWordWrap(True)
         self.estimate.setTextFormat(Qt.TextFormat.RichText)
@@ -383,6 +452,7 @@ class EvalPage(QWidget):
 
         self._build_layout()
         self._connect()
+        self._keep_models_apart()  # the model lists may have been loaded already
         self._fill_runs()
         self._on_source_changed()
         self._update_buttons()
@@ -473,8 +543,10 @@ class EvalPage(QWidget):
         for signal in (self.sample_size.valueChanged, self.seed.valueChanged):
             signal.connect(self._on_settings_changed)
         self.file_button.clicked.connect(self._choose_file)
-        self.picker_a.changed.connect(self._on_settings_changed)
-        self.picker_b.changed.connect(self._on_settings_changed)
+        for picker in (self.picker_a, self.picker_b):
+            picker.changed.connect(self._keep_models_apart)
+            picker.changed.connect(self._on_settings_changed)
+        self.compare_box.toggled.connect(lambda: self._keep_models_apart(offer_another=True))
         self.compare_box.toggled.connect(self._on_settings_changed)
         self.auto_box.toggled.connect(self.auto_evaluate_changed)
         self.start_button.clicked.connect(self.start)
@@ -495,6 +567,24 @@ class EvalPage(QWidget):
         self._suggested = True
         self.picker_a.select(entry.profile_id, base)
         self.picker_b.select(entry.profile_id, entry.model_id)
+        self.compare_box.setChecked(True)
+
+    def _keep_models_apart(self, *, offer_another: bool = False) -> None:
+        """Never compare a model with itself: "Compare with" falls back to a fine-tune's base
+        model, else to nothing (unticked). ``offer_another``: the box was just ticked, so any
+        other chat model of the profile will do."""
+        a, b = self.picker_a.current(), self.picker_b.current()
+        if not self.compare_box.isChecked() or a is None or b is None:
+            return
+        if (a.profile_id, a.model_id) != (b.profile_id, b.model_id):
+            return
+        other = a.base_model if a.is_fine_tuned else None
+        if other is None and offer_another:
+            other = self.services.directory.counterpart(a)
+        if other is not None and other != a.model_id:
+            self.picker_b.select(a.profile_id, other)
+        elif not offer_another:
+            self.compare_box.setChecked(False)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -524,9 +614,17 @@ class EvalPage(QWidget):
         self._on_settings_changed()
 
     def _choose_file(self) -> None:
-        path = self.choose_jsonl_path(self)
+        path = self.choose_jsonl_path(self, self.start_folder())
         if path is not None:
             self.use_file(path)
+
+    def start_folder(self) -> Path:
+        """Where file dialogs open: beside the validation file or the open dataset, else in
+        the user's documents (never the folder the app happens to run in)."""
+        for path in (self._file_path, self.dataset_path()):
+            if path is not None and path.parent.is_dir():
+                return path.parent
+        return documents_folder()
 
     def use_file(self, path: Path) -> None:
         """Evaluate on the examples of a JSONL file (a validation file)."""
@@ -594,25 +692,26 @@ class EvalPage(QWidget):
             self.estimate.setText("Choose examples and a model to see the estimated cost.")
             self._update_buttons()
             return
-        estimate = estimate_eval_cost(items, [m.model_id for m in models], self.services.catalog)
-        lines = [
-            f"{model.model}: {model.prompt_tokens:,} tokens in, about {model.output_tokens:,} out "
-            f"(as long as the reference replies), {format_cost(model.cost_usd)}"
-            for model in estimate.models
-        ]
-        total = estimate.total_usd
-        head = f"<b>{len(items)} examples × {len(models)} model{'s' if len(models) > 1 else ''}"
-        head += f" = {len(items) * len(models)} requests"
-        head += f", about {format_cost(total)}</b>" if total is not None else "</b>"
-        if estimate.unknown_price_models:
-            head += " (price unknown for " + ", ".join(estimate.unknown_price_models) + ")"
-        self.estimate.setText(head + "<br>" + "<br>".join(lines))
+        cost = self._cost(items, models)
+        self.estimate.setText(
+            f"<b>{html.escape(cost.headline)}</b> {html.escape(cost.total)}<br>"
+            + "<br>".join(html.escape(line) for line in cost.lines)
+        )
         self._update_buttons()
+
+    def _cost(self, items: Sequence[EvalItem], models: Sequence[ModelEntry]) -> CostWords:
+        estimate = estimate_eval_cost(items, [m.model_id for m in models], self.services.catalog)
+        return describe_cost(estimate, [m.label for m in models], len(items))
+
+    def ask_to_start(self, cost: CostWords) -> bool:
+        """Ask before the first request of a run: requests are billed by the provider."""
+        return self.services.confirm(self, "Start evaluation", cost.question())
 
     # Running --------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start a new run with the chosen examples and models."""
+    def start(self, *, ask: bool = True) -> None:
+        """Start a new run with the chosen examples and models, after asking (unless the user
+        chose to evaluate finished jobs without being asked)."""
         if self.running:
             return
         items = self.selection().items
@@ -622,6 +721,8 @@ class EvalPage(QWidget):
             return
         if not models or len({m.model_id for m in models}) != len(models):
             self.notice.show_note("Pick a model (and a different second one to compare).")
+            return
+        if ask and not self.ask_to_start(self._cost(items, models)):
             return
         run = EvalRun(
             items,
@@ -791,7 +892,7 @@ class EvalPage(QWidget):
         self.retry_button.setEnabled(not running and failed)
         self.export_button.setEnabled(self.run is not None)
         self.runs.setEnabled(not running)
-        self.picker_b.setEnabled(self.compare_box.isChecked())
+        self.picker_b.setVisible(self.compare_box.isChecked())
 
     # Saved runs -----------------------------------------------------------------------------
 
@@ -827,7 +928,7 @@ class EvalPage(QWidget):
         """Save the shown run as a CSV file for a spreadsheet."""
         if self.run is None:
             return
-        path = self.choose_csv_path(self, f"evaluation-{self.run.id[:8]}.csv")
+        path = self.choose_csv_path(self, self.start_folder() / f"evaluation-{self.run.id[:8]}.csv")
         if path is None:
             return
         try:
@@ -947,7 +1048,7 @@ class EvalPage(QWidget):
         self._selection = None
         self.update_estimate()
         if self.auto_evaluate and not self.running:
-            self.start()
+            self.start(ask=False)
         else:
             self.notice.show_note(
                 f"Training finished: press Start evaluation to compare {self._job_label} with "
@@ -983,15 +1084,23 @@ def _text_block(text: str, *, markdown: bool) -> QWidget:
     return frame
 
 
-def _ask_csv_path(parent: QWidget, suggested: str) -> Path | None:
+def documents_folder() -> Path:
+    """The user's documents folder (their home folder when the system names none)."""
+    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    if location and Path(location).is_dir():
+        return Path(location)
+    return Path.home()
+
+
+def _ask_csv_path(parent: QWidget, suggested: Path) -> Path | None:
     name, _ = QFileDialog.getSaveFileName(
-        parent, "Export evaluation", suggested, "CSV files (*.csv)"
+        parent, "Export evaluation", str(suggested), "CSV files (*.csv)"
     )
     return Path(name) if name else None
 
 
-def _ask_jsonl_path(parent: QWidget) -> Path | None:
+def _ask_jsonl_path(parent: QWidget, folder: Path) -> Path | None:
     name, _ = QFileDialog.getOpenFileName(
-        parent, "Choose a validation file", "", "JSONL files (*.jsonl);;All files (*)"
+        parent, "Choose a validation file", str(folder), "JSONL files (*.jsonl);;All files (*)"
     )
     return Path(name) if name else None

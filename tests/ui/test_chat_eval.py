@@ -6,13 +6,21 @@ import csv
 import io
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 
 from desktop.core.dataset import Dataset
-from desktop.core.evaluation import RunState, Thumb
+from desktop.core.evaluation import (
+    EvalCostEstimate,
+    EvalRun,
+    ModelCostEstimate,
+    RunState,
+    Thumb,
+)
 from desktop.core.jobs import JobSummary
+from desktop.ui.eval_panel import EvalPage, describe_cost, documents_folder
 from tests.ui.test_chat_helpers import (
     BASE,
     FINE_TUNED,
@@ -72,10 +80,115 @@ def test_the_estimated_cost_is_shown_before_anything_is_sent(harness):
     page.update_estimate()
 
     text = page.estimate.text()
-    assert "4 examples × 2 models = 8 requests" in text
-    assert f"price unknown for {BASE}" in text
-    assert f"{FINE_TUNED}: " in text and "tokens in" in text
+    assert "This sends 8 requests (4 examples to each of 2 models)." in text
+    assert f"plus what {BASE} costs: the app does not know its price" in text
+    assert "support-bot" in text and "tokens sent" in text
     assert harness.server.requests_to("POST", "/chat/completions") == []
+
+
+def test_starting_asks_with_the_cost_before_any_request_is_sent(qtbot, harness):
+    page = harness.panel.evaluate
+    asked: list[tuple[str, int]] = []
+    answer = False
+
+    def ask(cost) -> bool:
+        sent = len(harness.server.requests_to("POST", "/chat/completions"))
+        asked.append((cost.question(), sent))
+        return answer
+
+    page.ask_to_start = ask
+    start(qtbot, page)
+
+    assert len(asked) == 1
+    question, sent_before = asked[0]
+    assert sent_before == 0
+    assert question.startswith("This sends 8 requests (4 examples to each of 2 models).")
+    assert f"• {BASE}: 4 requests, about " in question
+    assert "cost cannot be estimated for this model" in question
+    assert "Estimated cost: about $" in question and question.endswith("Start the evaluation?")
+    assert page.run is None and not page.running
+    assert harness.server.requests_to("POST", "/chat/completions") == []
+
+    answer = True
+    start(qtbot, page)
+    qtbot.waitUntil(lambda: page.run is not None and not page.running, timeout=10_000)
+    assert len(asked) == 2
+    assert len(harness.server.requests_to("POST", "/chat/completions")) == 8
+
+
+def test_declining_the_default_question_sends_nothing(qtbot, harness):
+    page = harness.panel.evaluate
+    harness.confirm_answer = False
+    start(qtbot, page)
+    assert page.run is None
+    assert harness.server.requests_to("POST", "/chat/completions") == []
+
+
+def test_a_model_price_nobody_knows_is_said_in_words():
+    estimate = EvalCostEstimate((ModelCostEstimate(BASE, 1200, 300, None),))
+    cost = describe_cost(estimate, [BASE], 12)
+    assert cost.headline == "This sends 12 requests (12 examples to 1 model)."
+    assert cost.total == (
+        f"The cost cannot be estimated for {BASE}: the app does not know its price. "
+        "The provider bills each request."
+    )
+    assert cost.lines == (
+        f"{BASE}: 12 requests, about 1,200 tokens sent and 300 back (replies as long as the "
+        "reference ones), cost cannot be estimated for this model",
+    )
+
+
+def test_compare_with_never_defaults_to_the_model_itself(qtbot, harness):
+    fresh = EvalPage(harness.panel.services)
+    qtbot.addWidget(fresh)
+    qtbot.waitUntil(lambda: fresh.picker_a.current() is not None, timeout=5000)
+    # Both lists start on the newest fine-tune: compare it with its base model.
+    assert fresh.picker_a.current().model_id == FINE_TUNED
+    assert fresh.compare_box.isChecked()
+    assert [m.model_id for m in fresh.models()] == [FINE_TUNED, BASE]
+
+    # A base model has no base: compare with nothing rather than with itself.
+    fresh.picker_b.select(PROFILE, BASE)
+    fresh.picker_a.select(PROFILE, BASE)
+    assert not fresh.compare_box.isChecked()
+    assert [m.model_id for m in fresh.models()] == [BASE]
+    assert fresh.picker_b.isHidden()
+
+    # Ticking "Compare with" then offers another model, never the same one.
+    fresh.compare_box.setChecked(True)
+    other = fresh.picker_b.current()
+    assert other is not None and other.model_id != BASE
+    assert fresh.picker_b.isVisibleTo(fresh)
+
+
+def test_file_dialogs_open_beside_the_data_or_in_documents(qtbot, harness, tmp_path):
+    page = harness.panel.evaluate
+    page.show_run(EvalRun(page.selection().items, [BASE], label="four examples"))
+    offered: list[Path] = []
+
+    def choose(_parent, suggested: Path) -> None:
+        offered.append(suggested)
+
+    page.choose_csv_path = choose
+    page.choose_jsonl_path = choose
+    page.export_csv()
+    assert offered[-1].parent == documents_folder() and offered[-1].is_absolute()
+    assert offered[-1].name == f"evaluation-{page.run.id[:8]}.csv"
+
+    dataset = tmp_path / "data" / "support.jsonl"
+    dataset.parent.mkdir()
+    page.dataset_path = lambda: dataset
+    page.export_csv()
+    assert offered[-1].parent == dataset.parent
+    page._choose_file()
+    assert offered[-1] == dataset.parent
+
+    validation = tmp_path / "held" / "validation.jsonl"
+    validation.parent.mkdir()
+    validation.write_text("")
+    page.use_file(validation)
+    page.export_csv()
+    assert offered[-1].parent == validation.parent
 
 
 def test_a_run_scores_every_answer_and_sums_up_each_model(qtbot, harness, tmp_path):
