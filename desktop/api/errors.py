@@ -69,6 +69,10 @@ class MissingKeyError(openai.OpenAIError):
     """A profile that needs a key has none."""
 
 
+class UploadCancelled(Exception):
+    """The user stopped an upload; nothing was left behind on the provider."""
+
+
 class ProviderError(Exception):
     """Raised by the app's provider wrappers; ``friendly`` says what to tell the user."""
 

@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import io
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,22 +30,20 @@ from desktop.api.errors import (
     ErrorKind,
     FriendlyError,
     ProviderError,
+    UploadCancelled,
     friendly_error,
     may_have_acted,
     unknown_outcome,
     wait_words,
 )
 from desktop.api.profiles import ProviderProfile
+from desktop.core.training import REQUEST_KEY, SUFFIX_KEY, WandbIntegration
 
 T = TypeVar("T")
 
 DIRECT_UPLOAD_LIMIT = 512 * 1024 * 1024
 PART_SIZE = 64 * 1024 * 1024
 JSONL_MIME = "text/jsonl"
-#: The metadata key that carries the id a client gave one create request.
-REQUEST_KEY = "studio_request"
-#: The metadata key that repeats the suffix, so a job can be named before its model exists.
-SUFFIX_KEY = "studio_suffix"
 #: How many pages of the job list to search for a job whose create answer was lost.
 LOOKUP_PAGES = 3
 #: Seconds to wait before each look for a job whose create answer was lost: 79 s in all,
@@ -59,10 +56,6 @@ CancelCheck = Callable[[], bool]
 Sleep = Callable[[float], object]
 #: Told before each look for a lost result: (this look's number, how many looks in all).
 LookCallback = Callable[[int, int], None]
-
-
-class UploadCancelled(Exception):
-    """The user stopped an upload; nothing was left behind on the provider."""
 
 
 @dataclass(frozen=True)
@@ -262,40 +255,16 @@ def find_uploaded_file(
     return None
 
 
-MAX_WANDB_TAGS = 50
-MAX_WANDB_TAG_LENGTH = 64
-
-
-@dataclass(frozen=True)
-class WandbIntegration:
-    """Send the job's metrics to Weights & Biases (the W&B key must be set up at the provider)."""
-
-    project: str
-    name: str | None = None
-    entity: str | None = None
-    tags: tuple[str, ...] = ()
-
-    def problem(self) -> str | None:
-        """A plain sentence saying why the provider would refuse this, or None."""
-        if not self.project.strip():
-            return "Weights & Biases needs a project name."
-        if len(self.tags) > MAX_WANDB_TAGS:
-            return f"Weights & Biases allows at most {MAX_WANDB_TAGS} tags."
-        long = [t for t in self.tags if len(t) > MAX_WANDB_TAG_LENGTH]
-        if long:
-            return f"Each tag can be at most {MAX_WANDB_TAG_LENGTH} characters (“{long[0][:20]}…”)."
-        return None
-
-    def to_api(self) -> dict[str, Any]:
-        """The ``integrations`` entry of a create request."""
-        wandb: dict[str, Any] = {"project": self.project.strip()}
-        if self.name:
-            wandb["name"] = self.name
-        if self.entity:
-            wandb["entity"] = self.entity
-        if self.tags:
-            wandb["tags"] = list(self.tags)
-        return {"type": "wandb", "wandb": wandb}
+def wandb_entry(integration: WandbIntegration) -> dict[str, Any]:
+    """The ``integrations`` entry of a create request for Weights & Biases."""
+    wandb: dict[str, Any] = {"project": integration.project.strip()}
+    if integration.name:
+        wandb["name"] = integration.name
+    if integration.entity:
+        wandb["entity"] = integration.entity
+    if integration.tags:
+        wandb["tags"] = list(integration.tags)
+    return {"type": "wandb", "wandb": wandb}
 
 
 @dataclass(frozen=True)
@@ -351,7 +320,7 @@ def _create_arguments(profile: ProviderProfile, request: JobRequest) -> dict[str
     if request.metadata:
         arguments["metadata"] = dict(request.metadata)
     if request.integrations:
-        arguments["integrations"] = [i.to_api() for i in request.integrations]
+        arguments["integrations"] = [wandb_entry(i) for i in request.integrations]
     if caps.extra_body:
         arguments["extra_body"] = dict(caps.extra_body)
     return arguments
@@ -386,11 +355,6 @@ def create_job(
     )
     arguments = _create_arguments(profile, request)
     return with_retries(lambda: client.fine_tuning.jobs.create(**arguments), idempotent=False)
-
-
-def new_request_id() -> str:
-    """A fresh id for one create request (kept by the caller to retry the same request)."""
-    return uuid.uuid4().hex
 
 
 def find_job_by_request(

@@ -1,11 +1,12 @@
 """Training jobs from start to finish, without Qt: upload once, create once, poll and archive.
 
 Why a module of its own: the Jobs screen runs these steps on worker threads, and each must be
-safe to repeat after a crash or a lost answer. An upload is skipped when the provider already
-holds the same bytes: the archive remembers what was sent (by SHA-256), and since an answer
-to an upload can be lost, each uploaded file's name carries the start of its SHA-256 so the
+safe to repeat after a crash or a lost answer. Everything goes through a ``TrainingBackend``,
+so the same steps serve every service. An upload is skipped when the provider already holds
+the same bytes: the archive remembers what was sent (by SHA-256), and since an answer to an
+upload can be lost, each uploaded file's name carries the start of its SHA-256 so the
 provider's file list (name and size) tells whether it arrived. A job is created at most once
-(see ``fine_tuning.create_job_once``); and every poll saves what it learnt to the archive
+(see ``TrainingBackend.create_job_once``); and every poll saves what it learnt to the archive
 before reporting it, so nothing seen is lost if the app stops mid-poll.
 """
 
@@ -19,28 +20,28 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import openai
-
 from desktop.api import fine_tuning as ft
-from desktop.api.client import build_client
-from desktop.api.credentials import KeyStore
-from desktop.api.errors import FriendlyError, ProviderError, may_have_acted
+from desktop.api.backends.base import (
+    CancelCheck,
+    CreateOptions,
+    ProgressCallback,
+    Sleep,
+    TrainingBackend,
+    UploadCancelled,
+)
+from desktop.api.errors import ProviderError, may_have_acted
 from desktop.api.profiles import ProviderProfile
 from desktop.core.advice import Advice, advise
 from desktop.core.archive import ArchiveError, JobArchive
 from desktop.core.jobs import CheckpointSummary, JobStatus, JobSummary
 from desktop.core.metrics import MetricsAccumulator, MetricSeries, MetricsFormatError
+from desktop.core.training import TrainingRequest, WandbIntegration
 
-ClientFactory = Callable[[ProviderProfile], openai.OpenAI]
 #: What the screen shows of an event: (created_at, level, message). A plain tuple of atoms,
 #: which Python's garbage collector stops tracking: a long job's tens of thousands of event
 #: dicts kept alive would make every full collection in the app (which pauses the UI) slower.
 EventLine = tuple[float, str, str]
 StageCallback = Callable[[str], None]
-#: Events asked for per page while catching up (the API's maximum).
-EVENTS_PAGE = 100
-#: A provider that keeps saying "more" is not followed further than this in one poll.
-MAX_EVENT_PAGES = 1000
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -57,15 +58,6 @@ def event_line(event: Mapping[str, Any]) -> EventLine:
     )
 
 
-def key_client_factory(keys: KeyStore) -> ClientFactory:
-    """Clients built with the profile's key from the key store (read on the calling thread)."""
-
-    def make(profile: ProviderProfile) -> openai.OpenAI:
-        return build_client(profile, keys.get(profile.id))
-
-    return make
-
-
 # --------------------------------------------------------------------------------------------
 # Starting a job
 # --------------------------------------------------------------------------------------------
@@ -79,11 +71,9 @@ FILE_LOOKUP_WAITS: tuple[float, ...] = (1.0, 3.0, 6.0)
 
 @dataclass(frozen=True)
 class TransferOptions:
-    """Upload and create tuning; tests lower the limits to exercise the Uploads API path,
-    and shorten the waits before looking for what a lost answer may have made."""
+    """Create tuning: tests shorten the waits before looking for what a lost answer may have
+    made, and before sending again after a rate limit."""
 
-    direct_limit: int = ft.DIRECT_UPLOAD_LIMIT
-    part_size: int = ft.PART_SIZE
     retry_delay: float = 2.0
     lookup_waits: tuple[float, ...] = ft.LOOKUP_WAITS
     file_lookup_waits: tuple[float, ...] = FILE_LOOKUP_WAITS
@@ -117,7 +107,7 @@ class TrainingPlan:
     hyperparameters: Mapping[str, Any] = field(default_factory=dict)
     suffix: str | None = None
     seed: int | None = None
-    integrations: Sequence[ft.WandbIntegration] = ()
+    integrations: Sequence[WandbIntegration] = ()
 
 
 @dataclass(frozen=True)
@@ -147,27 +137,26 @@ def tagged_name(filename: str, sha256: str) -> str:
     return f"{stem}-{tag}.{extension}" if extension else f"{stem}-{tag}"
 
 
-def _held_by_name(client: openai.OpenAI, name: str, size: int) -> str | None:
+def _held_by_name(backend: TrainingBackend, name: str, size: int) -> str | None:
     """The id of a file the provider lists with this (content-tagged) name and size."""
     try:
-        found = ft.find_uploaded_file(client, name, size, attempts=1)
+        return backend.find_file(name, size)
     except ProviderError:
         return None  # the list cannot be read (or is not offered): nothing is known
-    return found.id if found is not None else None
 
 
 def upload_dataset(
-    client: openai.OpenAI,
+    backend: TrainingBackend,
     archive: JobArchive,
     provider_id: str,
     data: bytes,
     *,
     role: str,
     filename: str,
-    progress: ft.ProgressCallback | None = None,
-    should_cancel: ft.CancelCheck | None = None,
+    progress: ProgressCallback | None = None,
+    should_cancel: CancelCheck | None = None,
     options: TransferOptions | None = None,
-    sleep: ft.Sleep = time.sleep,
+    sleep: Sleep = time.sleep,
 ) -> UploadedFile:
     """Send ``data`` unless the provider already holds the same bytes from an earlier upload.
 
@@ -187,28 +176,18 @@ def upload_dataset(
         return UploadedFile(role, file_id, sha256, size, reused=True)
 
     known = archive.find_upload(provider_id, sha256)
-    if known is not None:
-        held = ft.retrieve_file(client, known)
-        if held is not None and held.purpose == "fine-tune" and held.bytes in (None, size):
-            return reused(known)
-    listed = _held_by_name(client, name, size)
+    if known is not None and backend.file_usable(known, size):
+        return reused(known)
+    listed = _held_by_name(backend, name, size)
     if listed is not None:
         archive.record_upload(provider_id, listed, data, role)
         return reused(listed)
     try:
-        created = ft.upload_file(
-            client,
-            data,
-            filename=name,
-            progress=progress,
-            should_cancel=should_cancel,
-            direct_limit=options.direct_limit,
-            part_size=options.part_size,
-        ).id
+        created = backend.upload(data, name, progress, should_cancel)
     except ProviderError as exc:
         if not may_have_acted(exc):
             raise
-        created = _look_for_file(client, name, size, options.file_lookup_waits, sleep)
+        created = _look_for_file(backend, name, size, options.file_lookup_waits, sleep)
         if created is None:
             raise
     archive.record_upload(provider_id, created, data, role)
@@ -216,12 +195,12 @@ def upload_dataset(
 
 
 def _look_for_file(
-    client: openai.OpenAI, name: str, size: int, waits: Sequence[float], sleep: ft.Sleep
+    backend: TrainingBackend, name: str, size: int, waits: Sequence[float], sleep: Sleep
 ) -> str | None:
     """Whether an upload whose answer was lost arrived: the file list, after each wait."""
     for wait in waits:
         sleep(wait)
-        found = _held_by_name(client, name, size)
+        found = _held_by_name(backend, name, size)
         if found is not None:
             return found
     return None
@@ -236,16 +215,16 @@ def _size_text(size: int) -> str:
 
 
 def start_training(
-    client: openai.OpenAI,
+    backend: TrainingBackend,
     archive: JobArchive,
     plan: TrainingPlan,
     *,
-    progress: ft.ProgressCallback | None = None,
+    progress: ProgressCallback | None = None,
     stage: StageCallback | None = None,
-    should_cancel: ft.CancelCheck | None = None,
+    should_cancel: CancelCheck | None = None,
     options: TransferOptions | None = None,
     look_first: bool = False,
-    sleep: ft.Sleep = time.sleep,
+    sleep: Sleep = time.sleep,
 ) -> StartedJob:
     """Upload the files (or reuse them), create the job once, and archive it.
 
@@ -270,7 +249,7 @@ def start_training(
         say(f"Sending the {role} examples ({_size_text(len(data))})…")
         offset = done_before
         uploaded = upload_dataset(
-            client,
+            backend,
             archive,
             provider_id,
             data,
@@ -288,12 +267,12 @@ def start_training(
         uploads.append(uploaded)
         done_before += len(data)
     if cancelled():
-        raise ft.UploadCancelled
+        raise UploadCancelled
     say("Creating the training job…")
     ids = {u.role: u.file_id for u in uploads}
 
-    def retrying(friendly: FriendlyError) -> None:
-        say(f"{friendly.message} Trying again in a moment…")
+    def retrying(message: str) -> None:
+        say(f"{message} Trying again in a moment…")
 
     def looking(number: int, total: int) -> None:
         say(
@@ -301,42 +280,40 @@ def start_training(
             f"(look {number} of {total}) before anything is sent again…"
         )
 
-    job = ft.create_job_once(
-        client,
-        plan.profile,
-        request=ft.JobRequest(
+    record = backend.create_job_once(
+        TrainingRequest(
             model=plan.model,
             training_file=ids["training"],
             validation_file=ids.get("validation"),
             method=plan.method,
-            hyperparameters=dict(plan.hyperparameters),
+            parameters=dict(plan.hyperparameters),
             suffix=plan.suffix or None,
             seed=plan.seed,
-            integrations=plan.integrations,
+            integrations=tuple(plan.integrations),
         ),
-        request_id=plan.request_id,
-        look_first=look_first,
-        retry_delay=options.retry_delay,
-        lookup_waits=options.lookup_waits,
-        sleep=sleep,
-        on_retry=retrying,
-        on_look=looking,
-        give_up=cancelled,
+        plan.request_id,
+        CreateOptions(
+            lookup_waits=options.lookup_waits,
+            retry_delay=options.retry_delay,
+            look_first=look_first,
+            sleep=sleep,
+            on_retry=retrying,
+            on_look=looking,
+            give_up=cancelled,
+        ),
     )
-    record = job.model_dump()
     summary = archive.save_job(provider_id, record)
     return StartedJob(provider_id, summary, record, tuple(uploads))
 
 
 def find_started_job(
-    client: openai.OpenAI, archive: JobArchive, plan: TrainingPlan
+    backend: TrainingBackend, archive: JobArchive, plan: TrainingPlan
 ) -> StartedJob | None:
     """The job an earlier attempt at ``plan`` made, archived, or None when the provider does
     not list one (yet): the user's "Look again" after an unknown outcome, sending nothing."""
-    job = ft.find_job_by_request(client, plan.request_id)
-    if job is None:
+    record = backend.find_job(plan.request_id)
+    if record is None:
         return None
-    record = job.model_dump()
     summary = archive.save_job(plan.profile.id, record)
     return StartedJob(plan.profile.id, summary, record, ())
 
@@ -357,7 +334,7 @@ class JobPage:
 
 
 def list_job_page(
-    client: openai.OpenAI,
+    backend: TrainingBackend,
     archive: JobArchive,
     provider_id: str,
     *,
@@ -367,31 +344,22 @@ def list_job_page(
     """A page of jobs, newest first. Jobs the archive does not know yet (started elsewhere)
     are archived; known ones are left to their monitor, so a listing never makes a job look
     as if it had already been seen ending (which would swallow the "finished" notice)."""
-    page = ft.list_jobs(client, after=after, limit=limit)
+    page = backend.list_jobs(after=after, limit=limit)
     known = {s.id for s in archive.list_jobs(provider_id)}
     summaries = []
-    for job in page.items:
-        record = job.model_dump()
-        if job.id in known:
+    for record in page.records:
+        if record.get("id") in known:
             summaries.append(JobSummary.from_dict(record, provider_id=provider_id))
         else:
             summaries.append(archive.save_job(provider_id, record))
     return JobPage(provider_id, tuple(summaries), page.next_after, after is None)
 
 
-ACTIONS: Mapping[str, Callable[[openai.OpenAI, str], Any]] = {
-    "cancel": ft.cancel_job,
-    "pause": ft.pause_job,
-    "resume": ft.resume_job,
-}
-
-
 def act_on_job(
-    client: openai.OpenAI, archive: JobArchive, provider_id: str, job_id: str, action: str
+    backend: TrainingBackend, archive: JobArchive, provider_id: str, job_id: str, action: str
 ) -> JobSummary:
     """Cancel, pause or resume a job and archive the answer."""
-    job = ACTIONS[action](client, job_id)
-    return archive.save_job(provider_id, job.model_dump())
+    return archive.save_job(provider_id, backend.act(job_id, action))
 
 
 # --------------------------------------------------------------------------------------------
@@ -566,22 +534,21 @@ class JobTracker:
             n_examples=self._n_examples,
         )
 
-    def poll(self, client: openai.OpenAI, *, attempts: int = 1) -> JobSnapshot:
+    def poll(self, backend: TrainingBackend, *, attempts: int = 1) -> JobSnapshot:
         """Fetch the job, its new events, its checkpoints and (at the end) its results file.
 
         Each piece is archived before the next request, so a failure part-way loses nothing
         that was received; the next poll carries on from there. Raises ``ProviderError``.
         """
         before = self.summary.status if self.summary is not None else None
-        job = ft.retrieve_job(client, self.job_id, attempts=attempts)
-        record = job.model_dump()
+        record = backend.retrieve_job(self.job_id, attempts=attempts)
         self.summary = self.archive.save_job(self.provider_id, record)
         if not self._counted_examples:  # once: the first save links the archived dataset
             self._counted_examples = True
             with contextlib.suppress(ArchiveError, OSError):
                 loaded = self.archive.load(self.provider_id, self.job_id)
                 self._n_examples = loaded.training_examples()
-        fresh = self._fetch_events(client, attempts)
+        fresh = backend.new_events(self.job_id, self._seen_events, attempts=attempts)
         if fresh:
             self.archive.add_events(self.provider_id, self.job_id, fresh)
             self._metrics.add_events(fresh)
@@ -596,16 +563,12 @@ class JobTracker:
         if status is JobStatus.SUCCEEDED and not self._checkpoints_after_end:
             wants_checkpoints = True
         if wants_checkpoints:
-            page = ft.list_checkpoints(client, self.job_id, limit=EVENTS_PAGE, attempts=attempts)
-            raw = [c.model_dump() for c in page.items]
+            raw = backend.checkpoints(self.job_id, attempts=attempts)
             self.archive.save_checkpoints(self.provider_id, self.job_id, raw)
             self._add_checkpoints(raw)
         if status.is_terminal:
             self._checkpoints_after_end = True
-            for file_id in self.summary.result_files:
-                if file_id in self._results:
-                    continue
-                text = ft.download_results_csv(client, file_id, attempts=attempts)
+            for file_id, text in backend.results(self.summary, self._results, attempts=attempts):
                 self.archive.save_result_file(self.provider_id, self.job_id, file_id, text)
                 with contextlib.suppress(MetricsFormatError):
                     self._metrics.merge_results_csv(text)
@@ -613,20 +576,3 @@ class JobTracker:
         new_events = tuple(self._events) if first else tuple(lines)
         self._opened = True
         return self._make_snapshot(new_events, full=first)
-
-    def _fetch_events(self, client: openai.OpenAI, attempts: int) -> list[dict[str, Any]]:
-        """Events not seen before, newest first: pages until one holds a known event."""
-        fresh: list[dict[str, Any]] = []
-        after: str | None = None
-        for _ in range(MAX_EVENT_PAGES):
-            page = ft.list_events(
-                client, self.job_id, after=after, limit=EVENTS_PAGE, attempts=attempts
-            )
-            for event in page.items:
-                if event.id in self._seen_events:
-                    return fresh
-                fresh.append(event.model_dump())
-            after = page.next_after
-            if after is None:
-                break
-        return fresh

@@ -14,7 +14,21 @@ from typing import Any
 
 import openai
 
+from desktop.core.catalog import Catalog as ModelCatalog
+
 Catalog = Mapping[str, Mapping[str, Any]]
+
+
+def catalog_facts(catalog: ModelCatalog) -> Catalog:
+    """What ``list_models`` needs of the app's catalog, as plain data."""
+    return {
+        m.id: {
+            "training_price_per_1m": m.training_price_per_1m,
+            "max_tokens_per_example": m.max_tokens_per_example,
+            "shutdown_date": m.shutdown_date.isoformat() if m.shutdown_date else None,
+        }
+        for m in catalog.models()
+    }
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
-from desktop.api.fine_tuning import SUFFIX_KEY
 from desktop.api.jobs_service import EventLine
 from desktop.core.catalog import Catalog
 from desktop.core.jobs import (
@@ -24,6 +23,7 @@ from desktop.core.jobs import (
     model_display_name,
     to_datetime,
 )
+from desktop.core.training import SUFFIX_KEY
 
 Index = QModelIndex | QPersistentModelIndex
 _ROOT = QModelIndex()

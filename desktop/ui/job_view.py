@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.api.fine_tuning import REQUEST_KEY, SUFFIX_KEY
 from desktop.api.jobs_service import EventLine, JobSnapshot
 from desktop.core.advice import Advice
 from desktop.core.advice import Severity as AdviceSeverity
@@ -43,6 +42,7 @@ from desktop.core.catalog import Catalog
 from desktop.core.findings import Severity
 from desktop.core.jobs import CheckpointSummary, JobStatus, JobSummary
 from desktop.core.metrics import MetricSeries
+from desktop.core.training import REQUEST_KEY, SUFFIX_KEY
 from desktop.ui.icons import status_icon
 from desktop.ui.job_models import (
     STATUS_COLORS,

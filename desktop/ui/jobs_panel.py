@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-import openai
 from PySide6.QtCore import QModelIndex, QObject, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QIcon
 from PySide6.QtWidgets import (
@@ -37,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import jobs_service as svc
+from desktop.api.backends import BackendFactory, key_backend_factory, trains
 from desktop.api.credentials import KeyStore
 from desktop.api.errors import ErrorKind, FriendlyError, ProviderError, friendly_error
 from desktop.api.profiles import ProfileStore, ProviderProfile
@@ -122,7 +122,7 @@ class JobMonitor(QObject):
         archive: JobArchive,
         key: JobKey,
         profile_of: Callable[[str], ProviderProfile | None],
-        client_factory: svc.ClientFactory,
+        backend_factory: BackendFactory,
         policy: svc.PollPolicy,
         parent: QObject | None = None,
     ) -> None:
@@ -130,7 +130,7 @@ class JobMonitor(QObject):
         self.archive = archive
         self.key = key
         self._profile_of = profile_of
-        self._factory = client_factory
+        self._factory = backend_factory
         self._policy = policy
         self._tracker: svc.JobTracker | None = None
         self._worker: Worker | None = None
@@ -188,9 +188,9 @@ class JobMonitor(QObject):
                         return current, current.snapshot()  # nothing left to ask
                 if profile is None:
                     return current, current.snapshot()
-                with factory(profile) as client:
-                    return current, current.poll(client)
-            except (ProviderError, openai.OpenAIError, ArchiveError, OSError) as exc:
+                with factory(profile) as backend:
+                    return current, current.poll(backend)
+            except (ProviderError, ArchiveError, OSError) as exc:
                 if isinstance(exc, ArchiveError):
                     log.warning("Could not read or save job %s: %s", key, exc)
                 return current, _failure(exc)
@@ -250,7 +250,7 @@ class JobsPanel(QWidget):
     call ``resume_monitoring()`` once at start and ``shutdown()`` before the app quits.
     ``start_training(dataset_provider)`` opens the wizard; the panel's own "Train a model"
     button uses ``dataset_provider`` (given here or by the last ``start_training``), which
-    returns the open dataset or None. ``client_factory``, ``poll_policy``,
+    returns the open dataset or None. ``backend_factory``, ``poll_policy``,
     ``transfer``, ``now`` and ``today`` exist for tests (a fake provider, fast polling, small
     upload parts, a fixed clock).
     """
@@ -271,7 +271,7 @@ class JobsPanel(QWidget):
         settings: AppSettings,
         *,
         dataset_provider: DatasetProvider | None = None,
-        client_factory: svc.ClientFactory | None = None,
+        backend_factory: BackendFactory | None = None,
         poll_policy: svc.PollPolicy | None = None,
         transfer: svc.TransferOptions | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
@@ -285,7 +285,7 @@ class JobsPanel(QWidget):
         self.archive = archive
         self.catalog = catalog
         self.settings = settings
-        self.client_factory = client_factory or svc.key_client_factory(keys)
+        self.backend_factory = backend_factory or key_backend_factory(keys)
         self.poll_policy = poll_policy or svc.PollPolicy()
         self.transfer = transfer or svc.TransferOptions()
         self.now = now
@@ -404,7 +404,7 @@ class JobsPanel(QWidget):
             self.catalog,
             self.settings,
             dataset_provider(),
-            client_factory=self.client_factory,
+            backend_factory=self.backend_factory,
             transfer=self.transfer,
             today=self.today,
             hold=self._keeper.hold,
@@ -485,7 +485,7 @@ class JobsPanel(QWidget):
         if provider_id not in self.profiles:
             return None
         profile = self.profiles.get(provider_id)
-        return profile if profile.capabilities.fine_tuning else None
+        return profile if trains(profile) else None
 
     def reload_sources(self) -> None:
         """Rebuild the provider choice from the profiles and the archive."""
@@ -493,7 +493,7 @@ class JobsPanel(QWidget):
         active = self.profiles.active_id
         sources = []
         for profile in self.profiles.profiles:
-            if profile.capabilities.fine_tuning:
+            if trains(profile):
                 label = profile.display_name + (" (active)" if profile.id == active else "")
                 sources.append(Source(profile.id, label, profile))
         live = {s.provider_id for s in sources}
@@ -559,15 +559,15 @@ class JobsPanel(QWidget):
         source = self.source
         if source is None or source.profile is None or self._list_worker is not None:
             return
-        profile, archive, factory = source.profile, self.archive, self.client_factory
+        profile, archive, factory = source.profile, self.archive, self.backend_factory
 
         def job(_context: JobContext) -> object:
             try:
-                with factory(profile) as client:
+                with factory(profile) as backend:
                     return svc.list_job_page(
-                        client, archive, profile.id, after=after, limit=PAGE_SIZE
+                        backend, archive, profile.id, after=after, limit=PAGE_SIZE
                     )
-            except (ProviderError, openai.OpenAIError, OSError, ArchiveError) as exc:
+            except (ProviderError, OSError, ArchiveError) as exc:
                 return _failure(exc)
 
         worker = Worker(job, name="listing jobs")
@@ -622,7 +622,7 @@ class JobsPanel(QWidget):
         monitor = self.monitors.get(key)
         if monitor is None:
             monitor = JobMonitor(
-                self.archive, key, self._profile, self.client_factory, self.poll_policy, self
+                self.archive, key, self._profile, self.backend_factory, self.poll_policy, self
             )
             monitor.snapshot_ready.connect(self._on_snapshot)
             monitor.poll_failed.connect(
@@ -723,13 +723,13 @@ class JobsPanel(QWidget):
         profile = self._profile(key[0]) if key is not None else None
         if key is None or profile is None:
             return
-        archive, factory = self.archive, self.client_factory
+        archive, factory = self.archive, self.backend_factory
 
         def job(_context: JobContext) -> object:
             try:
-                with factory(profile) as client:
-                    return svc.act_on_job(client, archive, key[0], key[1], action)
-            except (ProviderError, openai.OpenAIError, OSError, ArchiveError) as exc:
+                with factory(profile) as backend:
+                    return svc.act_on_job(backend, archive, key[0], key[1], action)
+            except (ProviderError, OSError, ArchiveError) as exc:
                 return _failure(exc)
 
         def done(value: object) -> None:

@@ -18,7 +18,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import openai
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QStandardItemModel
 from PySide6.QtWidgets import (
@@ -44,17 +43,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.api import fine_tuning as ft
 from desktop.api import jobs_service as svc
+from desktop.api.backends import BackendFactory, trains
 from desktop.api.errors import (
     ErrorKind,
     FriendlyError,
     ProviderError,
-    friendly_error,
+    UploadCancelled,
     unknown_outcome,
 )
-from desktop.api.models import ModelInfo as ListedModel
-from desktop.api.models import list_models
 from desktop.api.profiles import ProfileStore, ProviderKind, ProviderProfile
 from desktop.core.analysis import DatasetAnalysis
 from desktop.core.archive import ArchiveError, JobArchive
@@ -66,6 +63,7 @@ from desktop.core.interchange import ExportFormat, export_split, export_values
 from desktop.core.kinds import ExampleKind, classify
 from desktop.core.settings import AppSettings
 from desktop.core.tokens import ExampleTokens, counter_for_model, encoding_for_model
+from desktop.core.training import TrainableModel, WandbIntegration, new_request_id
 from desktop.ui.workers import JobContext, Worker, WorkerKeeper
 
 log = logging.getLogger(__name__)
@@ -274,7 +272,7 @@ class _Models:
     """The provider's models (or why they could not be listed)."""
 
     profile_id: str
-    models: list[ListedModel]
+    models: list[TrainableModel]
     problem: FriendlyError | None
 
 
@@ -294,7 +292,7 @@ class TrainWizard(QDialog):
         settings: AppSettings,
         data: TrainingData | None,
         *,
-        client_factory: svc.ClientFactory,
+        backend_factory: BackendFactory,
         transfer: svc.TransferOptions | None = None,
         today: Callable[[], date] = date.today,
         hold: Callable[[Worker], None] | None = None,
@@ -310,12 +308,12 @@ class TrainWizard(QDialog):
         self.catalog = catalog
         self.settings = settings
         self.data = data
-        self.client_factory = client_factory
+        self.backend_factory = backend_factory
         self.transfer = transfer or svc.TransferOptions()
         self.today = today
         self.data_kind = data.kind() if data is not None and data.examples else ExampleKind.CHAT
         self.blocking = data.blocking() if data is not None else []
-        self.models: list[ListedModel] = []
+        self.models: list[TrainableModel] = []
         self.counted: _Counted | None = None
         self.estimate: Estimate | None = None
         self.plan: svc.TrainingPlan | None = None
@@ -703,12 +701,12 @@ class TrainWizard(QDialog):
         active = self.profiles.active_id
         chosen = -1
         for profile in self.profiles.profiles:
-            trains = profile.capabilities.fine_tuning
-            label = profile.display_name if trains else f"{profile.display_name} (chat only)"
+            can_train = trains(profile)
+            label = profile.display_name if can_train else f"{profile.display_name} (chat only)"
             self.profile_combo.addItem(label, profile.id)
             item = items.item(items.rowCount() - 1)
-            item.setEnabled(trains)
-            if trains and (chosen < 0 or profile.id == active):
+            item.setEnabled(can_train)
+            if can_train and (chosen < 0 or profile.id == active):
                 chosen = self.profile_combo.count() - 1
         self.profile_combo.setCurrentIndex(chosen)
         self.profile_combo.blockSignals(False)
@@ -743,22 +741,14 @@ class TrainWizard(QDialog):
             )
         self.profile_note.setText(note or "Fetching the models this provider offers…")
         self._fill_models([], profile)
-        factory, catalog = self.client_factory, self.catalog
-        catalog_map = {
-            m.id: {
-                "training_price_per_1m": m.training_price_per_1m,
-                "max_tokens_per_example": m.max_tokens_per_example,
-                "shutdown_date": m.shutdown_date.isoformat() if m.shutdown_date else None,
-            }
-            for m in catalog.models()
-        }
+        factory, catalog = self.backend_factory, self.catalog
 
         def job(_context: JobContext) -> _Models:
             try:
-                with factory(profile) as client:
-                    return _Models(profile.id, list_models(client, catalog_map), None)
-            except (ProviderError, openai.OpenAIError) as exc:
-                return _Models(profile.id, [], friendly_error(exc))
+                with factory(profile) as backend:
+                    return _Models(profile.id, backend.trainable_models(catalog), None)
+            except ProviderError as exc:
+                return _Models(profile.id, [], exc.friendly)
 
         self._run(Worker(job, name="listing models"), self._on_models)
 
@@ -777,30 +767,21 @@ class TrainWizard(QDialog):
         self.models = value.models
         self._fill_models(value.models, profile)
 
-    def _trainable(self, models: list[ListedModel], profile: ProviderProfile) -> list[str]:
-        """The ids worth offering: the provider's fine-tunable models and the user's own."""
-        known = set(profile.capabilities.catalog_models)
-        if not models:
-            return list(profile.capabilities.catalog_models)
-        listed = [m.id for m in models]
-        if not known and not any(self.catalog.get(i) for i in listed):
-            return listed  # a host the catalog does not know: offer all it lists
-        base = [
-            i
-            for i in listed
-            if not i.startswith("ft:")
-            and (i in known or ((info := self.catalog.get(i)) is not None and info.id == i))
-        ]
-        own = [i for i in listed if i.startswith("ft:") and ":ckpt-step-" not in i]
-        return base + own
+    def _offered(self, models: list[TrainableModel], profile: ProviderProfile) -> list[str]:
+        """The ids to offer: what the provider lists, or what it usually offers when its list
+        could not be read."""
+        if models:
+            return [m.id for m in models]
+        return list(profile.capabilities.catalog_models)
 
-    def _fill_models(self, models: list[ListedModel], profile: ProviderProfile) -> None:
+    def _fill_models(self, models: list[TrainableModel], profile: ProviderProfile) -> None:
         wanted = self.model_combo.currentData() or self.settings.last_model
         self.model_combo.blockSignals(True)
         items = QStandardItemModel(self.model_combo)
         self.model_combo.setModel(items)
         usable: list[int] = []
-        for model_id in self._trainable(models, profile):
+        listed = {m.id: m for m in models}
+        for model_id in self._offered(models, profile):
             info = self.catalog.get(model_id)
             status = info.status_on(self.today()) if info is not None else None
             if model_id.startswith("ft:"):
@@ -813,6 +794,11 @@ class TrainWizard(QDialog):
                 price = info.training_price_per_1m
                 cost = f" · ${price:g} per 1M tokens" if price is not None else ""
                 label = f"{info.display_name}{cost}{mark}"
+            elif model_id in listed:
+                offered = listed[model_id]
+                price = offered.training_price_per_1m
+                cost = f" · ${price:g} per 1M tokens" if price is not None else ""
+                label = f"{offered.label}{cost}"
             else:
                 label = model_id
             self.model_combo.addItem(label, model_id)
@@ -863,13 +849,8 @@ class TrainWizard(QDialog):
             parts.append(info.status_on(self.today()).sentence)
         elif model_id:
             parts.append("The app has no price for this model, so the cost cannot be estimated.")
-        catalog_date = info.shutdown_date.isoformat() if info and info.shutdown_date else None
-        if (
-            listed is not None
-            and listed.shutdown_source == "provider"
-            and listed.shutdown_date != catalog_date
-        ):
-            parts.append(f"The provider says it shuts down on {listed.shutdown_date}.")
+        if listed is not None and listed.note:
+            parts.append(listed.note)
         self.model_note.setText(" ".join(parts))
         self._fill_methods()
         self._schedule_estimate()
@@ -957,12 +938,12 @@ class TrainWizard(QDialog):
             values["beta"] = self.beta.value()
         return {k: v for k, v in values.items() if v is not None}
 
-    def wandb(self) -> ft.WandbIntegration | None:
+    def wandb(self) -> WandbIntegration | None:
         """The W&B settings, when switched on."""
         if not self.wandb_box.isChecked():
             return None
         tags = tuple(t.strip() for t in self.wandb_tags.text().split(",") if t.strip())
-        return ft.WandbIntegration(
+        return WandbIntegration(
             project=self.wandb_project.text().strip(),
             name=self.wandb_name.text().strip() or None,
             entity=self.wandb_entity.text().strip() or None,
@@ -1219,7 +1200,7 @@ class TrainWizard(QDialog):
             training=training,
             validation=validation,
             model=model_id,
-            request_id=ft.new_request_id(),
+            request_id=new_request_id(),
             method=self.method,
             hyperparameters=self.hyperparameters(),
             suffix=self.suffix.text().strip() or None,
@@ -1236,7 +1217,7 @@ class TrainWizard(QDialog):
         plan, archive, factory, transfer = (
             self.plan,
             self.archive,
-            self.client_factory,
+            self.backend_factory,
             self.transfer,
         )
         self._begin_sending("Connecting to the provider…")
@@ -1246,9 +1227,9 @@ class TrainWizard(QDialog):
 
         def job(context: JobContext) -> object:
             try:
-                with factory(plan.profile) as client:
+                with factory(plan.profile) as backend:
                     return svc.start_training(
-                        client,
+                        backend,
                         archive,
                         plan,
                         progress=context.progress,
@@ -1258,10 +1239,10 @@ class TrainWizard(QDialog):
                         look_first=retry,
                         sleep=stop.wait,  # closing the app or the wizard ends a wait at once
                     )
-            except ft.UploadCancelled:
-                return ft.UploadCancelled()
-            except (ProviderError, openai.OpenAIError) as exc:
-                return friendly_error(exc)
+            except UploadCancelled:
+                return UploadCancelled()
+            except ProviderError as exc:
+                return exc.friendly
             except (ArchiveError, OSError) as exc:
                 return _disk_failure(exc)
 
@@ -1272,15 +1253,15 @@ class TrainWizard(QDialog):
         previous, plan = self.failure, self.plan
         if self._send_worker is not None or previous is None or plan is None:
             return
-        archive, factory = self.archive, self.client_factory
+        archive, factory = self.archive, self.backend_factory
         self._begin_sending("Looking for the job in the provider's job list…")
 
         def job(_context: JobContext) -> object:
             try:
-                with factory(plan.profile) as client:
-                    found = svc.find_started_job(client, archive, plan)
-            except (ProviderError, openai.OpenAIError) as exc:
-                cause = friendly_error(exc)
+                with factory(plan.profile) as backend:
+                    found = svc.find_started_job(backend, archive, plan)
+            except ProviderError as exc:
+                cause = exc.friendly
                 return unknown_outcome(
                     cause,
                     message=f"The provider's job list could not be read: {cause.message}",
@@ -1342,7 +1323,7 @@ class TrainWizard(QDialog):
             self._closing = True
             self.accept()
             return
-        if isinstance(value, ft.UploadCancelled):
+        if isinstance(value, UploadCancelled):
             self.send_title.setText("Upload stopped")
             self.stage.setText("Nothing was created and nothing is billed.")
             self.change_button.show()

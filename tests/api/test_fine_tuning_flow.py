@@ -13,10 +13,12 @@ import pytest
 
 from desktop.api import fine_tuning as ft
 from desktop.api import jobs_service as svc
+from desktop.api.backends.openai_protocol import OpenAIProtocolBackend
 from desktop.api.errors import ErrorKind, ProviderError
 from desktop.api.profiles import OPENAI_CAPABILITIES, ProviderKind, ProviderProfile
 from desktop.core.archive import JobArchive
 from desktop.core.jobs import JobStatus
+from desktop.core.training import new_request_id
 from tests.fake_openai import FakeOpenAIServer, Timing
 from tests.fake_openai.samples import chat_jsonl
 
@@ -40,6 +42,12 @@ def profile(fake_openai: FakeOpenAIServer) -> ProviderProfile:
 
 
 @pytest.fixture
+def backend(openai_client, profile) -> OpenAIProtocolBackend:
+    """The OpenAI-protocol backend over the real SDK client pointed at the fake server."""
+    return OpenAIProtocolBackend(profile, openai_client)
+
+
+@pytest.fixture
 def archive(tmp_path) -> JobArchive:
     return JobArchive(tmp_path / "archive")
 
@@ -51,7 +59,7 @@ def plan(profile: ProviderProfile, **changes) -> svc.TrainingPlan:
         "training": chat_jsonl(40),
         "validation": chat_jsonl(10, topic="billing"),
         "model": BASE,
-        "request_id": ft.new_request_id(),
+        "request_id": new_request_id(),
         "hyperparameters": {"n_epochs": 2, "batch_size": 4},
         "suffix": "support",
         "seed": 7,
@@ -60,11 +68,11 @@ def plan(profile: ProviderProfile, **changes) -> svc.TrainingPlan:
     return svc.TrainingPlan(**values)
 
 
-def test_upload_streams_progress_and_is_recorded(fake_openai, openai_client, archive, profile):
+def test_upload_streams_progress_and_is_recorded(fake_openai, backend, archive, profile):
     data = chat_jsonl(3000)  # ~300 KB: several chunks through the Files API
     seen: list[int] = []
     uploaded = svc.upload_dataset(
-        openai_client,
+        backend,
         archive,
         profile.id,
         data,
@@ -79,16 +87,11 @@ def test_upload_streams_progress_and_is_recorded(fake_openai, openai_client, arc
     assert fake_openai.requests_to("POST", "/uploads") == []
 
 
-def test_upload_above_the_limit_goes_in_parts(fake_openai, openai_client, archive, profile):
+def test_upload_above_the_limit_goes_in_parts(fake_openai, backend, archive, profile):
     data = chat_jsonl(40)
+    in_parts = OpenAIProtocolBackend(profile, backend.client, direct_limit=1000, part_size=1000)
     uploaded = svc.upload_dataset(
-        openai_client,
-        archive,
-        profile.id,
-        data,
-        role="training",
-        filename="d-training.jsonl",
-        options=svc.TransferOptions(direct_limit=1000, part_size=1000),
+        in_parts, archive, profile.id, data, role="training", filename="d-training.jsonl"
     )
     parts = fake_openai.requests_to("POST", "/uploads/*/parts")
     assert len(parts) == -(-len(data) // 1000)
@@ -97,13 +100,13 @@ def test_upload_above_the_limit_goes_in_parts(fake_openai, openai_client, archiv
 
 
 def test_identical_file_is_reused_while_the_provider_still_has_it(
-    fake_openai, openai_client, archive, profile
+    fake_openai, backend, archive, profile
 ):
     data = chat_jsonl(20)
 
     def send():
         return svc.upload_dataset(
-            openai_client, archive, profile.id, data, role="training", filename="a.jsonl"
+            backend, archive, profile.id, data, role="training", filename="a.jsonl"
         )
 
     first = send()
@@ -118,10 +121,10 @@ def test_identical_file_is_reused_while_the_provider_still_has_it(
     assert len(fake_openai.requests_to("POST", "/files")) == 2
 
 
-def test_start_training_uploads_creates_and_archives(fake_openai, openai_client, archive, profile):
+def test_start_training_uploads_creates_and_archives(fake_openai, backend, archive, profile):
     stages: list[str] = []
     started = svc.start_training(
-        openai_client,
+        backend,
         archive,
         plan(profile, integrations=(ft.WandbIntegration("studio", tags=("a", "b")),)),
         stage=stages.append,
@@ -148,11 +151,9 @@ def test_start_training_uploads_creates_and_archives(fake_openai, openai_client,
     assert stages[-1] == "Creating the training job…"
 
 
-def test_create_whose_answer_is_lost_is_not_sent_twice(
-    fake_openai, openai_client, archive, profile
-):
+def test_create_whose_answer_is_lost_is_not_sent_twice(fake_openai, backend, archive, profile):
     fake_openai.inject("drop", method="POST", path="/fine_tuning/jobs")
-    started = svc.start_training(openai_client, archive, plan(profile), options=FAST, sleep=no_wait)
+    started = svc.start_training(backend, archive, plan(profile), options=FAST, sleep=no_wait)
     assert len(fake_openai.state.jobs) == 1
     assert started.summary.id in fake_openai.state.jobs
     assert len(fake_openai.requests_to("POST", "/fine_tuning/jobs")) == 1
@@ -161,30 +162,28 @@ def test_create_whose_answer_is_lost_is_not_sent_twice(
 
 
 def test_create_answered_by_a_server_error_is_not_sent_again_unasked(
-    fake_openai, openai_client, archive, profile
+    fake_openai, backend, archive, profile
 ):
     fake_openai.inject("server_error", method="POST", path="/fine_tuning/jobs")
     confirmed = plan(profile)
     with pytest.raises(ProviderError) as info:  # the error may come after the job was made
-        svc.start_training(openai_client, archive, confirmed, options=FAST, sleep=no_wait)
+        svc.start_training(backend, archive, confirmed, options=FAST, sleep=no_wait)
     assert info.value.friendly.kind is ErrorKind.UNKNOWN_OUTCOME
     assert len(fake_openai.requests_to("POST", "/fine_tuning/jobs")) == 1
-    again = svc.start_training(openai_client, archive, confirmed, options=FAST, look_first=True)
+    again = svc.start_training(backend, archive, confirmed, options=FAST, look_first=True)
     assert list(fake_openai.state.jobs) == [again.summary.id]  # the user chose to send again
     assert len(fake_openai.requests_to("POST", "/fine_tuning/jobs")) == 2
 
 
-def test_user_retry_finds_the_job_an_earlier_attempt_made(
-    fake_openai, openai_client, archive, profile
-):
+def test_user_retry_finds_the_job_an_earlier_attempt_made(fake_openai, backend, archive, profile):
     fake_openai.inject("drop", method="POST", path="/fine_tuning/jobs")
     fake_openai.inject("drop", method="GET", path="/fine_tuning/jobs", times=None)
     confirmed = plan(profile)
     with pytest.raises(ProviderError) as info:
-        svc.start_training(openai_client, archive, confirmed, options=FAST, sleep=no_wait)
+        svc.start_training(backend, archive, confirmed, options=FAST, sleep=no_wait)
     assert info.value.friendly.kind is ErrorKind.UNKNOWN_OUTCOME
     fake_openai.clear_faults()
-    again = svc.start_training(openai_client, archive, confirmed, options=FAST, look_first=True)
+    again = svc.start_training(backend, archive, confirmed, options=FAST, look_first=True)
     assert list(fake_openai.state.jobs) == [again.summary.id]
     assert len(fake_openai.requests_to("POST", "/files")) == 2  # files reused on the retry
 
@@ -196,22 +195,22 @@ def test_user_retry_finds_the_job_an_earlier_attempt_made(
         ("insufficient_quota", ErrorKind.OUT_OF_CREDIT),
     ],
 )
-def test_refusals_are_not_retried(fake_openai, openai_client, archive, profile, fault, kind):
+def test_refusals_are_not_retried(fake_openai, backend, archive, profile, fault, kind):
     fake_openai.inject(fault, method="POST", path="/fine_tuning/jobs")
     with pytest.raises(ProviderError) as info:
-        svc.start_training(openai_client, archive, plan(profile), options=FAST)
+        svc.start_training(backend, archive, plan(profile), options=FAST)
     assert info.value.friendly.kind is kind
     assert len(fake_openai.requests_to("POST", "/fine_tuning/jobs")) == 1
     assert fake_openai.state.jobs == {}
 
 
-def test_lookup_matches_only_its_own_request(fake_openai, openai_client, archive, profile):
+def test_lookup_matches_only_its_own_request(fake_openai, backend, archive, profile):
     file_id = svc.upload_dataset(
-        openai_client, archive, profile.id, chat_jsonl(12), role="training", filename="x.jsonl"
+        backend, archive, profile.id, chat_jsonl(12), role="training", filename="x.jsonl"
     ).file_id
     made = {
         rid: ft.create_job(
-            openai_client,
+            backend.client,
             profile,
             model=BASE,
             training_file=file_id,
@@ -219,12 +218,12 @@ def test_lookup_matches_only_its_own_request(fake_openai, openai_client, archive
         ).id
         for rid in ("one", "two")
     }
-    assert ft.find_job_by_request(openai_client, "one").id == made["one"]
-    assert ft.find_job_by_request(openai_client, "two").id == made["two"]
-    assert ft.find_job_by_request(openai_client, "three") is None
+    assert ft.find_job_by_request(backend.client, "one").id == made["one"]
+    assert ft.find_job_by_request(backend.client, "two").id == made["two"]
+    assert ft.find_job_by_request(backend.client, "three") is None
 
 
-def test_wandb_settings_are_checked_before_sending(fake_openai, openai_client, profile):
+def test_wandb_settings_are_checked_before_sending(fake_openai, backend, profile):
     too_many = ft.WandbIntegration("p", tags=tuple(str(i) for i in range(51)))
     for integration in (
         ft.WandbIntegration(" "),
@@ -233,36 +232,36 @@ def test_wandb_settings_are_checked_before_sending(fake_openai, openai_client, p
     ):
         with pytest.raises(ProviderError) as info:
             ft.create_job(
-                openai_client, profile, model=BASE, training_file="f", integrations=(integration,)
+                backend.client, profile, model=BASE, training_file="f", integrations=(integration,)
             )
         assert info.value.friendly.param == "integrations"
     assert fake_openai.requests_to("POST", "/fine_tuning/jobs") == []
 
 
 def test_poll_follows_a_job_to_success_and_archives_everything(
-    fake_openai, openai_client, archive, profile
+    fake_openai, backend, archive, profile
 ):
     started = svc.start_training(
-        openai_client,
+        backend,
         archive,
         plan(profile, hyperparameters={"n_epochs": 3, "batch_size": 1}),
         options=FAST,
     )
     job_id = started.summary.id
     tracker = svc.JobTracker.open(archive, profile.id, job_id)
-    first = tracker.poll(openai_client)
+    first = tracker.poll(backend)
     assert first.full and first.summary.status is JobStatus.VALIDATING_FILES
     assert not first.complete and not first.just_finished
 
     fake_openai.advance(5 + 60)  # validated, queued, 60 of 120 steps
-    running = tracker.poll(openai_client)
+    running = tracker.poll(backend)
     assert running.summary.status is JobStatus.RUNNING and not running.full
     assert running.series is not None and len(running.series["train_loss"]) == 60
     assert [c.step for c in running.checkpoints] == [40]
     assert running.summary.estimated_finish is not None
 
     fake_openai.advance(100)
-    done = tracker.poll(openai_client)
+    done = tracker.poll(backend)
     assert done.just_finished and done.complete
     assert done.summary.status is JobStatus.SUCCEEDED
     assert [c.step for c in done.checkpoints] == [40, 80, 120]
@@ -281,79 +280,77 @@ def test_poll_follows_a_job_to_success_and_archives_everything(
     assert json.loads((archived.folder / "job.json").read_text())["status"] == "succeeded"
 
 
-def test_poll_recovers_after_a_dropped_connection(fake_openai, openai_client, archive, profile):
+def test_poll_recovers_after_a_dropped_connection(fake_openai, backend, archive, profile):
     job_id = svc.start_training(
-        openai_client,
+        backend,
         archive,
         plan(profile, hyperparameters={"n_epochs": 1, "batch_size": 4}),
         options=FAST,
     ).summary.id
     tracker = svc.JobTracker.open(archive, profile.id, job_id)
-    tracker.poll(openai_client)
+    tracker.poll(backend)
     fake_openai.advance(8)
     fake_openai.inject("drop", method="GET", path="/fine_tuning/jobs/*/events")
     with pytest.raises(ProviderError) as info:
-        tracker.poll(openai_client)
+        tracker.poll(backend)
     assert info.value.friendly.retryable
-    after = tracker.poll(openai_client)
+    after = tracker.poll(backend)
     assert after.summary.status is JobStatus.RUNNING
     assert after.series is not None and len(after.series["train_loss"]) == 3
     ids = [e["id"] for e in archive.load(profile.id, job_id).events]
     assert len(ids) == len(set(ids)) == len(fake_openai.job(job_id).events)
 
 
-def test_a_reopened_tracker_fetches_only_what_is_new(fake_openai, openai_client, archive, profile):
+def test_a_reopened_tracker_fetches_only_what_is_new(fake_openai, backend, archive, profile):
     job_id = svc.start_training(
-        openai_client,
+        backend,
         archive,
         plan(profile, hyperparameters={"n_epochs": 1, "batch_size": 1}),
         options=FAST,
     ).summary.id
-    svc.JobTracker.open(archive, profile.id, job_id).poll(openai_client)
+    svc.JobTracker.open(archive, profile.id, job_id).poll(backend)
     fake_openai.advance(20)
-    svc.JobTracker.open(archive, profile.id, job_id).poll(openai_client)
+    svc.JobTracker.open(archive, profile.id, job_id).poll(backend)
     known = len(archive.load(profile.id, job_id).events)
 
     fake_openai.clear_requests()
     reopened = svc.JobTracker.open(archive, profile.id, job_id)  # as after a restart
     fake_openai.advance(2)
-    snapshot = reopened.poll(openai_client)
+    snapshot = reopened.poll(backend)
     assert snapshot.full and len(snapshot.new_events) == known + 2
     assert snapshot.previous_status is JobStatus.RUNNING
     assert len(fake_openai.requests_to("GET", "/fine_tuning/jobs/*/events")) == 1
 
 
-def test_jobs_started_elsewhere_are_listed_and_archived(
-    fake_openai, openai_client, archive, profile
-):
+def test_jobs_started_elsewhere_are_listed_and_archived(fake_openai, backend, archive, profile):
     file_id = fake_openai.add_file("other.jsonl", chat_jsonl(12))
     for _ in range(3):
-        openai_client.fine_tuning.jobs.create(model=BASE, training_file=file_id)
-    first = svc.list_job_page(openai_client, archive, profile.id, limit=2)
-    rest = svc.list_job_page(openai_client, archive, profile.id, after=first.next_after, limit=2)
+        backend.client.fine_tuning.jobs.create(model=BASE, training_file=file_id)
+    first = svc.list_job_page(backend, archive, profile.id, limit=2)
+    rest = svc.list_job_page(backend, archive, profile.id, after=first.next_after, limit=2)
     assert len(first.summaries) == 2 and first.next_after is not None and first.first_page
     assert len(rest.summaries) == 1 and rest.next_after is None and not rest.first_page
     assert len(archive.list_jobs(profile.id)) == 3
     job_id = first.summaries[0].id
-    assert svc.act_on_job(openai_client, archive, profile.id, job_id, "cancel").status is (
+    assert svc.act_on_job(backend, archive, profile.id, job_id, "cancel").status is (
         JobStatus.CANCELLED
     )
     assert archive.load(profile.id, job_id).summary.status is JobStatus.CANCELLED
-    again = svc.list_job_page(openai_client, archive, profile.id, limit=2)
+    again = svc.list_job_page(backend, archive, profile.id, limit=2)
     assert again.summaries[0].status is JobStatus.CANCELLED
 
 
-def test_pause_and_resume_through_the_service(fake_openai, openai_client, archive, profile):
-    job_id = svc.start_training(openai_client, archive, plan(profile), options=FAST).summary.id
+def test_pause_and_resume_through_the_service(fake_openai, backend, archive, profile):
+    job_id = svc.start_training(backend, archive, plan(profile), options=FAST).summary.id
     fake_openai.advance(6)
-    assert svc.act_on_job(openai_client, archive, profile.id, job_id, "pause").status is (
+    assert svc.act_on_job(backend, archive, profile.id, job_id, "pause").status is (
         JobStatus.PAUSED
     )
     fake_openai.advance(1000)  # paused jobs do not move
     tracker = svc.JobTracker.open(archive, profile.id, job_id)
-    assert tracker.poll(openai_client).summary.status is JobStatus.PAUSED
-    svc.act_on_job(openai_client, archive, profile.id, job_id, "resume")
-    assert tracker.poll(openai_client).summary.status is JobStatus.RUNNING
+    assert tracker.poll(backend).summary.status is JobStatus.PAUSED
+    svc.act_on_job(backend, archive, profile.id, job_id, "resume")
+    assert tracker.poll(backend).summary.status is JobStatus.RUNNING
 
 
 def test_poll_policy_backs_off_and_stops():
@@ -372,45 +369,46 @@ def test_results_in_base64_are_archived_decoded(tmp_path, profile):
         FakeOpenAIServer(results_base64=True, timing=Timing(1, 1, 1)) as server,
         openai.OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0) as client,
     ):
+        backend = OpenAIProtocolBackend(profile, client)
         job_id = svc.start_training(
-            client,
+            backend,
             archive,
             plan(profile, validation=None, hyperparameters={"n_epochs": 1, "batch_size": 10}),
             options=FAST,
         ).summary.id
         server.advance(100)
-        done = svc.JobTracker.open(archive, profile.id, job_id).poll(client)
+        done = svc.JobTracker.open(archive, profile.id, job_id).poll(backend)
     assert done.complete
     (path,) = archive.load(profile.id, job_id).result_files.values()
     assert path.read_text().startswith("step,train_loss")
 
 
-def test_a_listing_never_swallows_the_finished_notice(fake_openai, openai_client, archive, profile):
+def test_a_listing_never_swallows_the_finished_notice(fake_openai, backend, archive, profile):
     job_id = svc.start_training(
-        openai_client,
+        backend,
         archive,
         plan(profile, hyperparameters={"n_epochs": 1, "batch_size": 10}),
         options=FAST,
     ).summary.id
-    svc.JobTracker.open(archive, profile.id, job_id).poll(openai_client)
+    svc.JobTracker.open(archive, profile.id, job_id).poll(backend)
     fake_openai.advance(100)
-    page = svc.list_job_page(openai_client, archive, profile.id)
+    page = svc.list_job_page(backend, archive, profile.id)
     assert page.summaries[0].status is JobStatus.SUCCEEDED  # shown as the provider says
     assert archive.load(profile.id, job_id).summary.status is JobStatus.VALIDATING_FILES
-    snapshot = svc.JobTracker.open(archive, profile.id, job_id).poll(openai_client)
+    snapshot = svc.JobTracker.open(archive, profile.id, job_id).poll(backend)
     assert snapshot.just_finished
 
 
 def test_checkpoints_come_even_when_steps_arrive_with_an_older_status(
-    fake_openai, openai_client, archive, profile
+    fake_openai, backend, archive, profile
 ):
-    job_id = svc.start_training(openai_client, archive, plan(profile), options=FAST).summary.id
+    job_id = svc.start_training(backend, archive, plan(profile), options=FAST).summary.id
     tracker = svc.JobTracker.open(archive, profile.id, job_id)
-    tracker.poll(openai_client)
+    tracker.poll(backend)
     retrieved = len(fake_openai.requests_to("GET", f"/fine_tuning/jobs/{job_id}"))
     fake_openai.inject("slow", method="GET", path="/fine_tuning/jobs/*/events", delay=0.5)
     done: list[svc.JobSnapshot] = []
-    poll = threading.Thread(target=lambda: done.append(tracker.poll(openai_client)))
+    poll = threading.Thread(target=lambda: done.append(tracker.poll(backend)))
     poll.start()
     deadline = time.monotonic() + 5
     while len(fake_openai.requests_to("GET", f"/fine_tuning/jobs/{job_id}")) == retrieved:
@@ -421,6 +419,6 @@ def test_checkpoints_come_even_when_steps_arrive_with_an_older_status(
     (raced,) = done
     assert raced.summary.status is JobStatus.VALIDATING_FILES  # the job as first retrieved
     assert len(raced.series["train_loss"]) == 12 and raced.checkpoints == ()
-    after = tracker.poll(openai_client)  # no new events, but the status moved on
+    after = tracker.poll(backend)  # no new events, but the status moved on
     assert after.summary.status is JobStatus.RUNNING
     assert [c.step for c in after.checkpoints] == [10]

@@ -16,9 +16,11 @@ import pytest
 
 from desktop.api import fine_tuning as ft
 from desktop.api import jobs_service as svc
+from desktop.api.backends.openai_protocol import OpenAIProtocolBackend
 from desktop.api.errors import ErrorKind, ProviderError
 from desktop.api.profiles import OPENAI_CAPABILITIES, ProviderKind, ProviderProfile
 from desktop.core.archive import JobArchive
+from desktop.core.training import new_request_id
 from tests.fake_openai import FakeOpenAIServer
 from tests.fake_openai.samples import chat_jsonl
 
@@ -200,9 +202,11 @@ def test_start_training_reports_a_job_whose_answer_was_cut_off_as_started(
         training=chat_jsonl(20),
         validation=None,
         model=BASE,
-        request_id=ft.new_request_id(),
+        request_id=new_request_id(),
     )
-    started = svc.start_training(openai_client, archive, plan, sleep=clock)
+    started = svc.start_training(
+        OpenAIProtocolBackend(profile, openai_client), archive, plan, sleep=clock
+    )
     assert list(fake_openai.state.jobs) == [started.summary.id]
     assert archive.load(profile.id, started.summary.id).summary.id == started.summary.id
 
@@ -212,7 +216,7 @@ def test_start_training_reports_a_job_whose_answer_was_cut_off_as_started(
 
 def _upload(client, archive, profile, clock, data: bytes, **options: object) -> svc.UploadedFile:
     return svc.upload_dataset(
-        client,
+        OpenAIProtocolBackend(profile, client),
         archive,
         profile.id,
         data,

@@ -9,12 +9,11 @@ import pytest
 from PySide6.QtCore import Qt, QThreadPool
 from PySide6.QtWidgets import QApplication
 
-from desktop.api.fine_tuning import REQUEST_KEY, SUFFIX_KEY
-from desktop.api.jobs_service import TransferOptions
 from desktop.core.archive import JobArchive
 from desktop.core.interchange import ExportFormat, export_split
 from desktop.core.jobs import JobStatus
 from desktop.core.metrics import ema
+from desktop.core.training import REQUEST_KEY, SUFFIX_KEY
 from desktop.ui.train_wizard import PAGE_SEND
 from desktop.ui.workers import Worker
 from tests.fake_openai.samples import chat_jsonl
@@ -84,9 +83,7 @@ def test_training_uploads_the_split_and_creates_one_tagged_job(qtbot, harness):
 
 
 def test_the_uploads_api_is_used_above_the_limit_with_progress(qtbot, tmp_path):
-    with jobs_harness(
-        qtbot, tmp_path, transfer=TransferOptions(direct_limit=2000, part_size=2000)
-    ) as harness:
+    with jobs_harness(qtbot, tmp_path, upload_parts=2000) as harness:
         panel = harness.panel()
         wizard = harness.open_wizard(panel)
         seen: list[int] = []
@@ -101,9 +98,7 @@ def test_the_uploads_api_is_used_above_the_limit_with_progress(qtbot, tmp_path):
 
 
 def test_stopping_an_upload_creates_nothing(qtbot, tmp_path):
-    with jobs_harness(
-        qtbot, tmp_path, transfer=TransferOptions(direct_limit=2000, part_size=2000)
-    ) as harness:
+    with jobs_harness(qtbot, tmp_path, upload_parts=2000) as harness:
         harness.server.inject("slow", method="POST", path="/uploads/*/parts", times=None, delay=0.2)
         panel = harness.panel()
         wizard = harness.open_wizard(panel)

@@ -13,6 +13,9 @@ import shiboken6
 from PySide6.QtCore import QThreadPool
 from PySide6.QtWidgets import QWidget
 
+from desktop.api.backends import TrainingBackend, key_backend_factory
+from desktop.api.backends.openai_protocol import OpenAIProtocolBackend
+from desktop.api.client import build_client
 from desktop.api.credentials import KeyStore
 from desktop.api.jobs_service import PollPolicy, TransferOptions
 from desktop.api.profiles import OPENAI_CAPABILITIES, ProfileStore, ProviderKind, ProviderProfile
@@ -55,6 +58,8 @@ class JobsHarness:
     root: Path
     catalog: Catalog
     transfer: TransferOptions
+    #: Files over this many bytes go up in parts of this size (None: the backend's own).
+    upload_parts: int | None = None
     profiles: ProfileStore = field(init=False)
     keys: KeyStore = field(init=False)
     keyring: MemoryKeyring = field(init=False)
@@ -84,9 +89,18 @@ class JobsHarness:
         """The archive in this test's data folder (a new object each time, as after a restart)."""
         return JobArchive(self.root / "archive")
 
+    def backend(self, profile: ProviderProfile) -> TrainingBackend:
+        """The profile's backend, with this harness's upload part size."""
+        if self.upload_parts is None:
+            return key_backend_factory(self.keys)(profile)
+        client = build_client(profile, self.keys.get(profile.id))
+        parts = self.upload_parts
+        return OpenAIProtocolBackend(profile, client, direct_limit=parts, part_size=parts)
+
     def panel(self, **changes: object) -> JobsPanel:
         """A Jobs panel on this harness's stores, polling every few milliseconds."""
         options: dict[str, object] = {
+            "backend_factory": self.backend,
             "poll_policy": FAST,
             "transfer": self.transfer,
             "now": self.now,
@@ -147,6 +161,7 @@ def jobs_harness(
     *,
     timing: Timing | None = None,
     transfer: TransferOptions | None = None,
+    upload_parts: int | None = None,
 ) -> Iterator[JobsHarness]:
     """A started fake provider and a harness; everything is stopped and checked afterwards."""
     server = FakeOpenAIServer(timing=timing or Timing(validating=1, queued=1, per_step=1))
@@ -157,6 +172,7 @@ def jobs_harness(
         tmp_path,
         Catalog.load(),
         transfer or QUICK,
+        upload_parts,
     )
     try:
         yield harness
