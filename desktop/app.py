@@ -195,6 +195,7 @@ def build_chat_panel(window: MainWindow, services: Services, catalog: Catalog) -
         dataset_records=lambda: list(document.dataset),
         add_example=add_example,
     )
+    panel.evaluate.dataset_path = lambda: document.path
     panel.status_message.connect(lambda text: window.statusBar().showMessage(text, 8000))
     window.providers_changed.connect(panel.reload_profiles)
     return panel
@@ -213,7 +214,7 @@ def build_jobs_panel(
         if len(document.dataset) == 0:
             return None
         return TrainingData(
-            name=document.display_name,
+            name=window.dataset_name(),
             examples=[record.value for record in document.dataset.examples()],
             analysis=document.analysis,
             still_checking=document.checking,

@@ -681,14 +681,16 @@ class MainWindow(QMainWindow):
         """True when the editor (not the welcome page) is shown."""
         return self.pages.currentIndex() == PAGE_EDITOR
 
-    def _display_name(self) -> str:
+    def dataset_name(self) -> str:
+        """What the open dataset is called: its file name, or the name it will be saved under
+        (the sample's, an import's), never "Untitled" for those."""
         if self.document.path is None and self._copy_name:
             return self._copy_name
         return self.document.display_name
 
     def _update_title(self) -> None:
         if self.editor_visible:
-            self.setWindowTitle(f"{self._display_name()}[*] — {APP_NAME}")
+            self.setWindowTitle(f"{self.dataset_name()}[*] — {APP_NAME}")
         else:
             self.setWindowTitle(APP_NAME)
         self.setWindowModified(self.document.is_modified)
@@ -733,7 +735,7 @@ class MainWindow(QMainWindow):
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle(APP_NAME)
-        box.setText(f"Save the changes to {self._display_name()}?")
+        box.setText(f"Save the changes to {self.dataset_name()}?")
         box.setInformativeText("If you don't save, your changes will be lost.")
         box.setStandardButtons(
             QMessageBox.StandardButton.Save
@@ -767,7 +769,7 @@ class MainWindow(QMainWindow):
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle(APP_NAME)
-        box.setText(f"{self._display_name()} was changed by another program.")
+        box.setText(f"{self.dataset_name()} was changed by another program.")
         box.setInformativeText(
             "Reload it from disk (your unsaved edits here are dropped), or keep the version "
             "open in the app (saving will replace the file on disk)?"
@@ -783,7 +785,7 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.warning(
             self,
             APP_NAME,
-            f"{self._display_name()} was changed by another program since you opened it. "
+            f"{self.dataset_name()} was changed by another program since you opened it. "
             "Replace it with your version?",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel,
@@ -1420,7 +1422,8 @@ class MainWindow(QMainWindow):
                     "lines so you can repair or delete them."
                 )
         dataset.layout = SourceLayout.NEW
-        self._copy_name = path.with_suffix(".jsonl").name
+        # A name of its own: saving must never offer to overwrite the file it came from.
+        self._copy_name = f"{path.stem}-chat.jsonl"
         self.show_editor()
         self.document.adopt(dataset, None, modified=True)
         self._update_title()

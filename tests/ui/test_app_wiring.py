@@ -11,6 +11,7 @@ from desktop.app import build_app_window
 from desktop.core.settings import SettingsStore
 from desktop.ui.chat_panel import ChatPanel
 from desktop.ui.jobs_panel import JobsPanel
+from desktop.ui.main_window import sample_path
 from tests.api.keyrings import MemoryKeyring
 
 
@@ -65,3 +66,25 @@ def test_train_action_opens_the_wizard_on_the_jobs_tab(built, qtbot):
     assert window.tabs.currentWidget() is built.jobs
     assert built.jobs.wizard is not None
     built.jobs.wizard.reject()
+
+
+def test_the_wizard_trains_on_the_sample_by_its_name(built, qtbot):
+    window = built.window
+    built.services.profiles.add(profile_from_template("openai"), make_active=True)
+    window.open_sample()
+    qtbot.waitUntil(lambda: not window.document.checking, timeout=10000)
+    window.actions["train"].trigger()
+    wizard = built.jobs.wizard
+    assert wizard is not None
+    assert wizard.data.name == "customer_support (sample).jsonl"
+    wizard.reject()
+
+
+def test_evaluation_dialogs_start_beside_the_open_dataset(built, qtbot, tmp_path):
+    window = built.window
+    path = tmp_path / "support" / "support.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(sample_path().read_bytes())
+    window.open_path(path)
+    qtbot.waitUntil(lambda: not window.document.busy, timeout=10000)
+    assert built.chat.evaluate.start_folder() == path.parent
