@@ -266,6 +266,9 @@ class ChatTarget:
     model: str
     route: ChatRoute
     instructions: str | None = None
+    #: What serving it costs while it is up, when that is billed by the minute (said every
+    #: time before it starts, and while it runs).
+    billing_warning: str | None = None
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
@@ -159,6 +160,35 @@ class TrainingBackend(Protocol):
 
     def chat_target(self, job: JobSummary, checkpoint_model: str | None = None) -> ChatTarget:
         """How to chat with the job's model (or one of its checkpoints)."""
+        ...
+
+    # Using the result ----------------------------------------------------------------------
+
+    def prepare_chat(
+        self,
+        target: ChatTarget,
+        progress: Callable[[str], None] | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> str:
+        """Make ``target`` answer (deploy it, start its endpoint, wait until it is up) and
+        return the model name to chat with through this profile. A target that needs nothing
+        comes back as it is; one that cannot be prepared in the app (Azure) raises a
+        ``ProviderError`` whose next step says what to do instead."""
+        ...
+
+    def stop_serving(self, name: str) -> None:
+        """Stop what ``prepare_chat`` started when it costs money while up (an endpoint)."""
+        ...
+
+    def download_result(
+        self,
+        job: JobSummary,
+        destination: Path,
+        progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> Path:
+        """Download the trained weights (an adapter) into ``destination`` (a folder) and
+        return the file written; ``ProviderError`` when the provider does not offer them."""
         ...
 
 

@@ -9,9 +9,10 @@ this class adds what the seam asks of every backend.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -373,6 +374,49 @@ class OpenAIProtocolBackend(TrainingBackend):
                 instructions=_AZURE_DEPLOY_STEPS.format(model=model or "MODEL"),
             )
         return ChatTarget(model=model, route=ChatRoute.SAME_PROFILE)
+
+    # Using the result ----------------------------------------------------------------------
+
+    def prepare_chat(
+        self,
+        target: ChatTarget,
+        progress: Callable[[str], None] | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> str:
+        """The model answers by its name already, except on Azure, where it must first be
+        deployed outside the app."""
+        if target.route is ChatRoute.DEPLOY_ELSEWHERE:
+            raise ProviderError(
+                FriendlyError(
+                    kind=ErrorKind.INVALID_REQUEST,
+                    message="Azure serves a fine-tuned model only after it is deployed.",
+                    next_step=target.instructions or "Deploy it in the Azure AI Foundry portal.",
+                    retryable=False,
+                )
+            )
+        return target.model
+
+    def stop_serving(self, name: str) -> None:
+        """Nothing runs on its own here: a model is billed only for what it answers."""
+
+    def download_result(
+        self,
+        job: JobSummary,
+        destination: Path,
+        progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> Path:
+        raise ProviderError(
+            FriendlyError(
+                kind=ErrorKind.INVALID_REQUEST,
+                message=f"{self.traits.name} does not let a trained model be downloaded.",
+                next_step=(
+                    "Keep the job's archive (the exact training data is in it) to train the "
+                    "same model elsewhere, for example with Together AI or on this computer."
+                ),
+                retryable=False,
+            )
+        )
 
 
 #: Events asked for per page while catching up (the API's maximum).
