@@ -147,6 +147,12 @@ _SENTENCES: dict[str, tuple[str, str]] = {
         "1 assistant turn marked not to be trained on (weight 0) lost that mark.",
         "{n} assistant turns marked not to be trained on (weight 0) lost that mark.",
     ),
+    "turn_weight": (
+        "1 training weight on a turn that is not an assistant reply, or that is not 0 or 1, "
+        "was left out (only replies can be weighted, with 0 or 1).",
+        "{n} training weights on turns that are not assistant replies, or that are not 0 or "
+        "1, were left out (only replies can be weighted, with 0 or 1).",
+    ),
     "name": (
         "1 speaker name on a message was left out.",
         "{n} speaker names on messages were left out.",
@@ -172,6 +178,7 @@ class _Losses:
     def __init__(self) -> None:
         self._counts: Counter[str] = Counter()
         self._fields: Counter[str] = Counter()
+        self._turn_fields: Counter[str] = Counter()
 
     def add(self, key: str, count: int = 1) -> None:
         """Count ``count`` losses of the kind ``key`` (a key of ``_SENTENCES``)."""
@@ -181,6 +188,10 @@ class _Losses:
     def add_field(self, name: str) -> None:
         """Count one example whose top-level field ``name`` had no place in the target."""
         self._fields[name] += 1
+
+    def add_turn_field(self, name: str) -> None:
+        """Count one turn whose field ``name`` has no place on a chat message."""
+        self._turn_fields[name] += 1
 
     def sentences(self) -> list[str]:
         """One plain sentence per kind of loss, in a stable order."""
@@ -195,6 +206,12 @@ class _Losses:
                 for name, n in sorted(self._fields.items())
             )
             result.append(f"Fields this format has no place for were left out: {listed}.")
+        if self._turn_fields:
+            listed = ", ".join(
+                f"{name} ({n} turn{'s' if n != 1 else ''})"
+                for name, n in sorted(self._turn_fields.items())
+            )
+            result.append(f"Turn fields a chat message has no place for were left out: {listed}.")
         return result
 
 
@@ -541,11 +558,12 @@ def _from_sharegpt(item: dict[str, Any], losses: _Losses) -> dict[str, Any]:
             raise _ItemError(
                 f"Turn {number} of this ShareGPT item has an unknown speaker {speaker!r}."
             )
+        weight = _turn_details(turn, role in ("assistant", "function_call"), losses)
         if role == "function_call":
             calls = _parse_calls(text)
             if calls is None:
                 losses.add("call_as_text")
-                messages.append({"role": "assistant", "content": text})
+                messages.append({"role": "assistant", "content": text, **weight})
                 continue
             tool_calls = []
             waiting = []
@@ -560,7 +578,7 @@ def _from_sharegpt(item: dict[str, Any], losses: _Losses) -> dict[str, Any]:
                         "function": {"name": name, "arguments": arguments},
                     }
                 )
-            messages.append({"role": "assistant", "tool_calls": tool_calls})
+            messages.append({"role": "assistant", "tool_calls": tool_calls, **weight})
         elif role == "observation":
             if waiting:
                 messages.append({"role": "tool", "tool_call_id": waiting.pop(0), "content": text})
@@ -568,7 +586,7 @@ def _from_sharegpt(item: dict[str, Any], losses: _Losses) -> dict[str, Any]:
                 losses.add("result_as_text")
                 messages.append({"role": "user", "content": text})
         else:
-            messages.append({"role": role, "content": text})
+            messages.append({"role": role, "content": text, **weight})
     result: dict[str, Any] = {"messages": messages}
     if "tools" in item:
         tools = _parse_tools(item["tools"])
@@ -578,6 +596,22 @@ def _from_sharegpt(item: dict[str, Any], losses: _Losses) -> dict[str, Any]:
             result["tools"] = tools
     _keep_other_fields(item, result, {key, "system", "tools"})
     return result
+
+
+def _turn_details(turn: dict[str, Any], reply: bool, losses: _Losses) -> dict[str, int]:
+    """A ShareGPT turn's ``weight`` as the chat format holds it (on replies only, 0 or 1);
+    any other detail of the turn is counted as left out."""
+    kept: dict[str, int] = {}
+    for key, value in turn.items():
+        if key in ("from", "value"):
+            continue
+        if key != "weight":
+            losses.add_turn_field(key)
+        elif reply and type(value) in (bool, int, float) and value in (0, 1):
+            kept["weight"] = int(value)
+        else:
+            losses.add("turn_weight")
+    return kept
 
 
 def _parse_calls(text: str) -> list[tuple[str, str]] | None:

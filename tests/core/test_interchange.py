@@ -462,6 +462,36 @@ def test_sharegpt_calls_that_cannot_be_read_become_text_and_are_counted():
     ]
 
 
+def test_sharegpt_turn_weights_carry_over_and_the_rest_is_listed():
+    item = {
+        "conversations": [
+            {"from": "human", "value": "Hi", "weight": 0},
+            {"from": "gpt", "value": "Hello, how may I help?", "weight": 0},
+            {"from": "human", "value": "Price?"},
+            {"from": "gpt", "value": "€5", "weight": 1.0, "mood": "brief"},
+            {"from": "gpt", "value": "Anything else?", "weight": 0.5},
+            {"from": "function_call", "value": '{"name": "stock", "arguments": {}}', "weight": 0},
+            {"from": "observation", "value": "12"},
+            {"from": "gpt", "value": "12 left.", "weight": False},
+        ]
+    }
+    result = import_foreign((json.dumps(item) + "\n").encode())
+    messages = result.values[0][1]["messages"]
+    assert [m.get("weight") for m in messages] == [None, 0, None, 1, None, 0, None, 0]
+    assert type(messages[3]["weight"]) is int
+    assert result.dropped == [
+        "2 training weights on turns that are not assistant replies, or that are not 0 or 1, "
+        "were left out (only replies can be weighted, with 0 or 1).",
+        "Turn fields a chat message has no place for were left out: mood (1 turn).",
+    ]
+    exported = json.loads(export_values([result.values[0][1]], ExportFormat.OPENAI_CHAT).data)
+    assert exported["messages"][1] == {
+        "role": "assistant",
+        "content": "Hello, how may I help?",
+        "weight": 0,
+    }
+
+
 def test_parallel_calls_pair_with_their_results_in_order():
     item = {
         "conversations": [
