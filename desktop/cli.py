@@ -10,7 +10,7 @@ import codecs
 import io
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,9 +18,11 @@ from typing import Any, TextIO
 from desktop import APP_ID
 from desktop.core.analysis import DatasetAnalysis, analyze_records_parallel
 from desktop.core.catalog import Catalog
-from desktop.core.dataset import Dataset, LineState, escape_surrogates
+from desktop.core.dataset import Dataset, LineState, escape_surrogates, parse_json_bytes
 from desktop.core.findings import Finding, Severity
 from desktop.core.formats import DatasetReadError, Layout, detect_layout, read_dataset
+from desktop.core.interchange import ForeignFormat, foreign_format_of
+from desktop.core.kinds import ExampleKind
 from desktop.core.tokens import EncodingFileError, encoding_choice
 
 DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
@@ -86,11 +88,34 @@ class CheckedFile:
     path: Path
     dataset: Dataset
     analysis: DatasetAnalysis
+    #: The other trainer's layout the file is in (not checked line by line), if it is.
+    foreign: ForeignFormat | None = None
 
     @property
     def layout(self) -> Layout:
         """What kind of examples the file holds."""
         return detect_layout(self.dataset)
+
+    @property
+    def format(self) -> str:
+        """The layout's name in the JSON report: a foreign one, or the examples' layout."""
+        return self.foreign.value if self.foreign is not None else self.layout.value
+
+    def findings(self) -> list[Finding]:
+        """What blocks or concerns the file: for a foreign file, that it must be converted."""
+        if self.foreign is None:
+            return self.analysis.findings()
+        return [
+            Finding(
+                code="foreign_format",
+                severity=Severity.ERROR,
+                text=f"This file holds {_foreign_name(self.foreign)} examples, not OpenAI chat "
+                "examples, so it cannot be uploaded as it is.",
+                fix="Open it with File > Import in the app, which converts it to chat "
+                "examples, and save the result; or export it in OpenAI's chat format from the "
+                "tool that made it. Then check the converted file.",
+            )
+        ]
 
     @property
     def broken_lines(self) -> int:
@@ -99,11 +124,37 @@ class CheckedFile:
 
 
 def check_file(path: Path, catalog: Catalog, model: str, epochs: int | None) -> CheckedFile:
-    """Read and analyse one file."""
+    """Read and analyse one file (a ShareGPT, Alpaca or Gemini file is only recognised)."""
     dataset = read_dataset(path)
     analysis = DatasetAnalysis(catalog, model, epochs)
-    analysis.merge(analyze_records_parallel(list(dataset), model))
-    return CheckedFile(path, dataset, analysis)
+    foreign = foreign_format_of(_items_to_recognise(dataset))
+    if foreign is None:
+        analysis.merge(analyze_records_parallel(list(dataset), model))
+    return CheckedFile(path, dataset, analysis, foreign)
+
+
+#: Stands for a chat example that needs no second look: no message of it names a speaker.
+_AN_OPENAI_CHAT: dict[str, Any] = {"messages": []}
+
+
+def _foreign_name(fmt: ForeignFormat) -> str:
+    """ "ShareGPT", "Alpaca", "Gemini / Vertex AI tuning"."""
+    return fmt.label.split(" (")[0]
+
+
+def _items_to_recognise(dataset: Dataset) -> Iterator[Any]:
+    """Items that may be in another trainer's layout: lines that are not OpenAI examples, and
+    chats whose text names a speaker with "from" (ShareGPT's other spelling); the rest count
+    as OpenAI examples without being parsed again."""
+    for record in dataset:
+        if record.state is LineState.BLANK:
+            continue
+        if record.kind is ExampleKind.CHAT and b'"from"' not in record.to_bytes():
+            yield _AN_OPENAI_CHAT
+        elif record.state is LineState.BROKEN:
+            yield parse_json_bytes(record.to_bytes())[0]
+        else:
+            yield record.value
 
 
 def build_report(
@@ -111,18 +162,18 @@ def build_report(
 ) -> dict[str, Any]:
     """The JSON report (also the source of the plain-text one)."""
     analysis = training.analysis
-    if validation is not None:
+    if validation is not None and validation.foreign is None:
         analysis.set_validation_facts(validation.analysis.example_facts())
     estimate = analysis.estimate()
-    findings = [_finding_json(f, "training") for f in analysis.findings()]
+    findings = [_finding_json(f, "training") for f in training.findings()]
     if validation is not None:
-        findings += [_finding_json(f, "validation") for f in validation.analysis.findings()]
+        findings += [_finding_json(f, "validation") for f in validation.findings()]
     blocking = any(f["severity"] == Severity.ERROR.value for f in findings)
     choice = encoding_choice(analysis.model_id)
     info = analysis.model_info
     report: dict[str, Any] = {
         "file": str(training.path),
-        "format": training.layout.value,
+        "format": training.format,
         "container": training.dataset.layout.value,
         "model": analysis.model_id,
         "model_known": info is not None,
@@ -151,7 +202,7 @@ def build_report(
     if validation is not None:
         report["validation"] = {
             "file": str(validation.path),
-            "format": validation.layout.value,
+            "format": validation.format,
             "examples": validation.analysis.estimate().examples,
             "broken_lines": validation.broken_lines,
             "tokens": validation.analysis.estimate().total_tokens,
@@ -174,8 +225,10 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
     write = _safe_writer(out)
     write(f"Checked {report['file']}\n")
     layout = _LAYOUT_NAMES.get(report["format"], report["format"])
+    foreign = report["format"] in _FOREIGN_FORMATS
     examples = f", {_count(report['examples'], 'example')}" if report["examples"] else ""
-    write(f"  Format: {layout}{examples}, {_count(report['broken_lines'], 'broken line')}\n")
+    broken = "" if foreign else f", {_count(report['broken_lines'], 'broken line')}"
+    write(f"  Format: {layout}{examples}{broken}\n")
     guess = " (a guess: the model is not in the catalog)" if report["encoding_is_guess"] else ""
     write(f"  Model: {report['model']}, tokenizer {report['encoding']}{guess}\n")
     if "validation" in report:
@@ -197,6 +250,10 @@ def print_report(report: dict[str, Any], out: TextIO) -> None:
         write("\n")
     else:
         write("Problems: none found\n\n")
+    if foreign:
+        write("Tokens and cost: not counted until the file is converted\n")
+        write("Ready to train: no, convert it first\n")
+        return
     limit = f" of {tokens['limit']:,} allowed" if tokens["limit"] else ""
     approx = " (some parts estimated)" if tokens["estimated"] else ""
     write(
@@ -280,7 +337,9 @@ _LAYOUT_NAMES = {
     Layout.PROMPT_RESPONSE.value: "legacy prompt/response pairs",
     Layout.MIXED.value: "a mix of layouts",
     Layout.EMPTY.value: "no examples",
+    **{f.value: f"{_foreign_name(f)} examples (another trainer's layout)" for f in ForeignFormat},
 }
+_FOREIGN_FORMATS = frozenset(f.value for f in ForeignFormat)
 
 _SEVERITY_LABELS = {"error": "ERROR", "warning": "WARNING", "info": "NOTE"}
 

@@ -345,3 +345,47 @@ def test_counts_read_naturally(tmp_path):
     code, out, _ = run([str(write_lines(tmp_path / "ok.jsonl", [chat(i) for i in range(12)]))])
     assert "12 examples, no broken lines" in out
     assert "Problems: none found" in out or "no errors" in out
+
+
+SHAREGPT = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+SHAREGPT_MESSAGES = {
+    "messages": [{"from": "user", "value": "Hi"}, {"from": "assistant", "value": "Hey"}]
+}
+ALPACA = {"instruction": "Say hi", "input": "", "output": "Hi"}
+GEMINI = {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}
+
+
+@pytest.mark.parametrize(
+    ("item", "name", "fmt"),
+    [
+        (SHAREGPT, "ShareGPT", "sharegpt"),
+        (SHAREGPT_MESSAGES, "ShareGPT", "sharegpt"),
+        (ALPACA, "Alpaca", "alpaca"),
+        (GEMINI, "Gemini / Vertex AI tuning", "gemini"),
+    ],
+    ids=["sharegpt", "sharegpt-messages", "alpaca", "gemini"],
+)
+def test_another_trainers_file_is_named_once_with_what_to_do(tmp_path, item, name, fmt):
+    path = write_lines(tmp_path / "other.jsonl", [item] * 12)
+    code, out, err = run([str(path)])
+    assert code == 1, err
+    assert f"This file holds {name} examples, not OpenAI chat examples" in out
+    assert "File > Import in the app" in out
+    assert out.count("ERROR") == 1 and "no conversation" not in out
+    assert "Tokens and cost: not counted until the file is converted" in out
+    assert "Ready to train: no, convert it first" in out
+    out.encode("ascii")  # says it in words any terminal can show
+
+    code, out, _ = run([str(path), "--json"])
+    report = json.loads(out)
+    assert code == 1 and report["format"] == fmt and not report["ready"]
+    assert [f["code"] for f in report["findings"]] == ["foreign_format"]
+
+
+def test_a_stray_foreign_line_in_an_openai_file_is_checked_as_a_line(tmp_path):
+    path = write_lines(tmp_path / "train.jsonl", [chat(i) for i in range(12)] + [SHAREGPT])
+    code, out, _ = run([str(path), "--json"])
+    report = json.loads(out)
+    assert code == 1  # the stray line is a broken example
+    assert report["format"] == "chat" and report["examples"] == 12
+    assert "foreign_format" not in {f["code"] for f in report["findings"]}

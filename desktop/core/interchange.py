@@ -753,6 +753,22 @@ def _detect(item: Any) -> ForeignFormat | None:
     return None
 
 
+def foreign_format_of(items: Iterable[Any]) -> ForeignFormat | None:
+    """The layout of a file whose items are mostly ShareGPT, Alpaca or Gemini examples (the
+    most common of them, as Import would read them); None when most are not foreign."""
+    formats: Counter[ForeignFormat] = Counter()
+    others = 0
+    for item in items:
+        fmt = _detect(item)
+        if fmt is not None:
+            formats[fmt] += 1
+        elif classify(item) is not ExampleKind.NOT_AN_EXAMPLE:
+            others += 1
+    if sum(formats.values()) <= others:
+        return None
+    return formats.most_common(1)[0][0]
+
+
 def _unrecognised(item: Any) -> str:
     if not isinstance(item, dict):
         return "This item is not a JSON object."

@@ -16,6 +16,7 @@ from desktop.core.interchange import (
     InterchangeError,
     export_split,
     export_values,
+    foreign_format_of,
     import_foreign,
 )
 
@@ -490,6 +491,16 @@ def test_sharegpt_turn_weights_carry_over_and_the_rest_is_listed():
         "content": "Hello, how may I help?",
         "weight": 0,
     }
+
+
+def test_a_file_is_foreign_when_most_of_its_items_are():
+    sharegpt = {"conversations": [{"from": "human", "value": "Hi"}]}
+    alpaca = {"instruction": "Hi", "output": "Hello"}
+    assert foreign_format_of([sharegpt, sharegpt, alpaca, "junk"]) is ForeignFormat.SHAREGPT
+    assert foreign_format_of([alpaca, SIMPLE]) is None
+    assert foreign_format_of([alpaca, alpaca, SIMPLE]) is ForeignFormat.ALPACA
+    assert foreign_format_of([SIMPLE, "junk", None]) is None
+    assert foreign_format_of([]) is None
 
 
 def test_parallel_calls_pair_with_their_results_in_order():
