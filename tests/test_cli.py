@@ -389,3 +389,15 @@ def test_a_stray_foreign_line_in_an_openai_file_is_checked_as_a_line(tmp_path):
     assert code == 1  # the stray line is a broken example
     assert report["format"] == "chat" and report["examples"] == 12
     assert "foreign_format" not in {f["code"] for f in report["findings"]}
+
+
+@pytest.mark.parametrize(
+    ("model", "ready"), [("gpt-4.1-mini-2025-04-14", False), ("babbage-002", True)]
+)
+def test_prompt_completion_pairs_are_ready_only_for_a_model_that_takes_them(tmp_path, model, ready):
+    pairs = [{"prompt": f"Question {i}?", "completion": f" Answer {i}."} for i in range(12)]
+    path = write_lines(tmp_path / "pairs.jsonl", pairs)
+    code, out, _ = run([str(path), "--model", model])
+    assert (code == 0) is ready
+    assert ("Ready to train: yes" in out) is ready
+    assert (f"{model} trains only on chat examples" in out) is not ready

@@ -331,6 +331,7 @@ class DatasetAnalysis:
                 token_limit=info.max_tokens_per_example if info is not None else None,
                 model_id=self._model_id,
                 validation_facts=self._validation_facts,
+                trains_on_legacy=info.supports("completion") if info is not None else None,
             )
             blank = [r for r in self._results.values() if r.blank]
             if blank:

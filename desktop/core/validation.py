@@ -112,6 +112,7 @@ _CODES: dict[str, tuple[Severity, str]] = {
     "train_validation_overlap": (_E, "Example is also in the validation file"),
     "inconsistent_system_message": (_W, "System message differs between examples"),
     "mixed_formats": (_E, "File mixes different layouts"),
+    "legacy_needs_conversion": (_E, "Model trains only on chat examples"),
     "dpo_dataset": (_I, "File holds preference pairs (DPO)"),
 }
 
@@ -1335,8 +1336,12 @@ def validate_dataset(
     validation_facts: Sequence[ExampleFacts] | None = None,
     min_examples: int = 10,
     max_findings_per_code: int = 500,
+    trains_on_legacy: bool | None = None,
 ) -> list[Finding]:
     """Whole-file checks over the examples' facts; O(n), fast enough to re-run after each edit.
+
+    ``trains_on_legacy`` says whether the model takes prompt/completion pairs (False: chat
+    only, so such pairs block the upload; None: unknown, nothing is said).
 
     Lines that are not examples (``NOT_AN_EXAMPLE``) are left out: validate_example already
     reports them. Per-line findings of each code are listed up to ``max_findings_per_code``;
@@ -1362,6 +1367,9 @@ def validate_dataset(
                 "(DPO): the model learns to prefer one reply over the other.",
             )
         )
+    legacy = kind_counts[ExampleKind.PROMPT_COMPLETION] + kind_counts[ExampleKind.PROMPT_RESPONSE]
+    if legacy and trains_on_legacy is False:
+        out.append(_legacy_needs_conversion(legacy, model_id))
     with_messages = kind_counts[ExampleKind.CHAT] + kind_counts[ExampleKind.PREFERENCE]
     _check_systems(facts, kinds, with_messages, cap, out)
     fingerprints = list(map(_get_fingerprint, facts))
@@ -1410,6 +1418,22 @@ def _check_count(n: int, min_examples: int, out: list[Finding]) -> None:
                 fix=f"Add examples; about {RECOMMENDED_EXAMPLES} good ones is a good start.",
             )
         )
+
+
+def _legacy_needs_conversion(count: int, model_id: str | None) -> Finding:
+    """Prompt/completion pairs sent to a chat model are refused: say so once, and how to
+    convert them."""
+    model = model_id or "This model"
+    pairs = _plural(count, "prompt/completion pair", "prompt/completion pairs")
+    return Finding(
+        "legacy_needs_conversion",
+        _E,
+        f"{model} trains only on chat examples, and the file holds {pairs}; they are not "
+        "converted on upload, so they must be converted first.",
+        fix="Convert them with Tools › Convert to Chat Examples in the app: each prompt "
+        "becomes the user's message and each completion the assistant's reply (a system "
+        "message can be added to all).",
+    )
 
 
 def _report_mixed(

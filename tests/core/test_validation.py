@@ -745,6 +745,25 @@ def test_a_file_of_preference_pairs_is_a_dpo_dataset():
     assert "dpo_dataset" not in dataset_codes(CLEAN)
 
 
+def test_prompt_completion_pairs_block_a_chat_only_model_and_say_how_to_convert():
+    pairs = facts_of({"prompt": f"Q{i}", "completion": f" A{i}"} for i in range(60))
+    found = validate_dataset(
+        pairs, token_limit=None, model_id="gpt-4.1-mini-2025-04-14", trains_on_legacy=False
+    )
+    assert [(f.code, f.severity, f.line) for f in found] == [
+        ("legacy_needs_conversion", Severity.ERROR, None)
+    ]
+    assert found[0].text == (
+        "gpt-4.1-mini-2025-04-14 trains only on chat examples, and the file holds 60 "
+        "prompt/completion pairs; they are not converted on upload, so they must be converted "
+        "first."
+    )
+    assert "each prompt becomes the user's message" in found[0].fix
+    assert validate_dataset(pairs, token_limit=None, trains_on_legacy=True) == []
+    assert validate_dataset(pairs, token_limit=None) == []  # an unknown model: nothing said
+    assert "legacy_needs_conversion" not in dataset_codes(CLEAN, trains_on_legacy=False)
+
+
 def test_findings_stay_bounded_for_100000_facts():
     base = ExampleFacts(None, None, ExampleKind.CHAT, "same", "S", True, 10**6)
     facts = []
@@ -798,6 +817,11 @@ DATASET_SCENARIOS = [
     ),
     lambda: validate_dataset([*CLEAN, *facts_of([preference()])], token_limit=None),
     lambda: validate_dataset(facts_of([preference()] * 12), token_limit=None),
+    lambda: validate_dataset(
+        facts_of([{"prompt": "Q", "completion": " A"}] * 12),
+        token_limit=None,
+        trains_on_legacy=False,
+    ),
 ]
 
 
