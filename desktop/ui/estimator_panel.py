@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
 
 from desktop.core.catalog import Availability, Catalog
 from desktop.core.estimate import MAX_EPOCHS, MIN_EPOCHS, Estimate, auto_epochs
+from desktop.core.kinds import ExampleKind
+from desktop.core.wording import count
 from desktop.ui.document import DatasetDocument
 
 PROVIDER_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI"}
@@ -204,8 +206,12 @@ class EstimatorPanel(QWidget):
         self._shown: tuple[bytes, bytes, int | None] | None = None
         self._histogram_timer = QTimer(self, singleShot=True, interval=HISTOGRAM_INTERVAL_MS)
         self._histogram_timer.timeout.connect(self.refresh_histogram)
+        #: Records whose tokens are estimated because they are preference pairs, whose
+        #: counting OpenAI does not publish (not because of tools or images); kept per edit.
+        self._estimated_pairs: set[int] = set()
         document.analysis_updated.connect(self._on_analysis_updated)
         document.findings_changed.connect(self.refresh)
+        document.dataset_replaced.connect(self._estimated_pairs.clear)
         document.dataset_replaced.connect(self.refresh)
         self.select_model(document.analysis.model_id)
         self.refresh()
@@ -305,7 +311,20 @@ class EstimatorPanel(QWidget):
 
     # Figures ---------------------------------------------------------------------------------
 
-    def _on_analysis_updated(self, _ids: object) -> None:
+    def _on_analysis_updated(self, ids: object) -> None:
+        analysis = self.document.analysis
+        for record_id in ids if isinstance(ids, list) else ():
+            result = analysis.get(record_id)
+            if (
+                result is not None
+                and result.tokens is not None
+                and result.tokens.estimated
+                and result.facts is not None
+                and result.facts.kind is ExampleKind.PREFERENCE
+            ):
+                self._estimated_pairs.add(record_id)
+            else:
+                self._estimated_pairs.discard(record_id)
         self.refresh_totals()
         if not self._histogram_timer.isActive():
             self._histogram_timer.start()
@@ -363,11 +382,19 @@ class EstimatorPanel(QWidget):
         if estimate.price_is_override:
             note.append("using your own prices")
         if estimate.estimated:
-            n = estimate.estimated_examples
-            note.append(
-                f"{n:,} example{'s hold' if n != 1 else ' holds'} parts (tools, images) whose "
-                "tokens are estimated"
-            )
+            pairs = min(len(self._estimated_pairs), estimate.estimated_examples)
+            others = estimate.estimated_examples - pairs
+            if pairs:
+                note.append(
+                    f"the tokens of {count(pairs, 'preference pair')} are estimated, as OpenAI "
+                    "does not publish how it counts them"
+                )
+            if others:
+                note.append(
+                    f"the tokens of {count(others, 'example')} are estimated, as "
+                    f"{'it holds' if others == 1 else 'they hold'} tools, images or other parts "
+                    "that are not plain text"
+                )
         self.price_note.setText("; ".join(note) + ("." if note else ""))
 
     def refresh_histogram(self) -> None:
