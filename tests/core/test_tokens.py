@@ -251,16 +251,21 @@ def test_encoding_cache_loads_once_and_shares_counters(tmp_path: Path):
 # -- the text cache ------------------------------------------------------------------------------
 
 
-def test_identical_texts_are_encoded_once(monkeypatch: pytest.MonkeyPatch):
-    counter = TokenCounter(O200K)
+def _spying_counter(encoding: tiktoken.Encoding, **options) -> tuple[TokenCounter, list[str]]:
+    """A counter whose fast counter is tiktoken itself, recording what it counts."""
     calls: list[str] = []
-    real = counter._encode
 
-    def spy(text: str) -> list[int]:
+    def spy(text: str) -> int:
         calls.append(text)
-        return real(text)
+        return len(encoding.encode_ordinary(text))
 
-    monkeypatch.setattr(counter, "_encode", spy)
+    counter = TokenCounter(encoding, fast=spy, **options)
+    calls.clear()  # the start-up check
+    return counter, calls
+
+
+def test_identical_texts_are_encoded_once():
+    counter, calls = _spying_counter(O200K)
     system = {"role": "system", "content": "You are terse."}
     examples = [{"messages": [system, {"role": "user", "content": f"q{i}"}]} for i in range(3)]
     for example in examples:
@@ -271,24 +276,42 @@ def test_identical_texts_are_encoded_once(monkeypatch: pytest.MonkeyPatch):
     info = counter.cache_info()
     assert info.misses == len(calls) == 6
     assert info.hits == 6  # "system", its content and "user" in examples 2 and 3
+    calls.clear()
+    assert counter.count_many(examples) == [counter.count(e) for e in examples]
+    assert calls == []  # every text was cached
 
 
-def test_cache_is_bounded_by_entries_and_characters():
-    counter = TokenCounter(O200K, max_cached_texts=3, max_cached_chars=10_000)
+def test_cache_is_bounded_and_drops_its_older_half_when_full():
+    counter, calls = _spying_counter(O200K, max_cached_texts=4)
     for text in ["a", "bb", "ccc", "dddd", "eeeee"]:
         counter.count_text(text)
-    info = counter.cache_info()
-    assert info.entries == 3
-    assert info.chars == 3 + 4 + 5  # the oldest were evicted
-    counter = TokenCounter(O200K, max_cached_texts=100, max_cached_chars=10)
-    counter.count_text("x" * 8)
-    counter.count_text("y" * 8)
-    assert counter.cache_info().chars == 8
-    long_text = "word " * 10
-    assert counter.count_text(long_text) == n(O200K, long_text)  # too long to cache, still right
-    assert counter.cache_info().entries == 1
+    assert counter.cache_info().entries == 3  # "ccc", "dddd" and the new "eeeee"
+    calls.clear()
+    for text in ["ccc", "dddd", "eeeee"]:
+        assert counter.count_text(text) == n(O200K, text)
+    assert calls == []
+    assert counter.count_text("a") == 1
+    assert calls == ["a"]
     counter.clear_cache()
     assert counter.cache_info().entries == 0
+    assert TokenCounter(O200K, max_cached_texts=0).count_text("hi") == 1
+
+
+def test_the_cache_keeps_no_text_alive():
+    counter = TokenCounter(O200K)
+    counter.count_many([{"messages": [{"role": "user", "content": "x" * 10_000}]}])
+    assert counter.cache_info().entries == 2
+    assert all(type(key) is int for key in counter._cache._data)
+
+
+def test_a_text_with_the_same_hash_but_another_length_is_not_taken_for_it():
+    counter, calls = _spying_counter(O200K)
+    counter.count_text("one two three")
+    cache = counter._cache
+    packed = cache._data.pop(hash("one two three"))
+    cache._data[hash("four")] = packed  # as if "four" collided with it
+    assert counter.count_text("four") == n(O200K, "four")
+    assert calls[-1] == "four"
 
 
 @settings(max_examples=200, deadline=None)
@@ -297,31 +320,27 @@ def test_cache_is_bounded_by_entries_and_characters():
         st.lists(st.text(alphabet="abcd", min_size=1, max_size=4), max_size=6) | st.just(None),
         max_size=12,
     ),
-    max_texts=st.integers(0, 5),
-    max_chars=st.integers(1, 12),
+    max_texts=st.integers(0, 6),
 )
-def test_cache_evicts_oldest_first_like_a_plain_queue(batches, max_texts, max_chars):
-    counter = TokenCounter(O200K, max_cached_texts=max_texts, max_cached_chars=max_chars)
+def test_cache_evicts_its_oldest_half_like_the_policy_spelled_out(batches, max_texts):
+    counter = TokenCounter(O200K, fast=False, max_cached_texts=max_texts)
     cache = counter._cache
-    queue: list[str] = []  # the same policy, spelled out
+    kept: dict[str, int] = {}  # the same policy, spelled out
     for batch in batches:
         if batch is None:
             cache.clear()
-            queue.clear()
+            kept.clear()
             continue
-        cache.put_many((text, len(text)) for text in batch)
+        cache.put_many((text, len(text) + 1) for text in batch)
         for text in batch:
-            if len(text) > max_chars or text in queue:
-                continue
-            while queue and (
-                len(queue) >= max_texts or sum(map(len, queue)) + len(text) > max_chars
-            ):
-                queue.pop(0)
             if max_texts <= 0:
                 break
-            queue.append(text)
-        assert list(cache._data) == queue
-        assert cache.info().chars == sum(map(len, queue))
+            if len(kept) >= max_texts:
+                kept = dict(list(kept.items())[len(kept) - max_texts // 2 :])
+            kept[text] = len(text) + 1
+        assert cache.info().entries == len(kept)
+        for text, count in kept.items():
+            assert cache.get(text) == count
 
 
 # -- estimates for what the notebook cannot count ----------------------------------------------
@@ -476,13 +495,12 @@ def _mixed_examples() -> list[object]:
     return examples
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_count_many_equals_count(threads):
+def test_count_many_equals_count():
     examples = _mixed_examples()
     singles = [TokenCounter(O200K).count(e) for e in examples]
-    batch = TokenCounter(O200K, num_threads=threads).count_many(examples)
+    batch = TokenCounter(O200K).count_many(examples)
     assert batch == singles
-    tiny = TokenCounter(O200K, num_threads=threads, max_cached_texts=5)
+    tiny = TokenCounter(O200K, max_cached_texts=5)
     tiny.CHUNK_EXAMPLES = 50  # several rounds with eviction in between
     assert tiny.count_many(iter(examples)) == singles
     assert tiny.count_many(examples) == singles  # second pass, partly cached
@@ -535,15 +553,14 @@ def test_single_count_is_fast_enough_for_keystrokes():
     assert statistics.median(durations) < 0.005
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_counting_many_pauses_between_texts_with_the_same_results(threads):
+def test_counting_many_pauses_between_texts_with_the_same_results():
     examples = [
         {"messages": [{"role": "user", "content": f"question {i} " * (i % 7 + 1)}]}
         for i in range(600)
     ]
-    plain = TokenCounter(O200K, num_threads=threads).count_many(examples)
+    plain = TokenCounter(O200K).count_many(examples)
     paused: list[int] = []
-    counter = TokenCounter(O200K, num_threads=threads)
+    counter = TokenCounter(O200K)
     assert counter.count_many(examples, lambda: paused.append(1)) == plain
     # once per example and once per text encoded
     assert len(paused) == len(examples) + counter.cache_info().misses

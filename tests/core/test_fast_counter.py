@@ -1,0 +1,148 @@
+"""The fast counter (quicktok) counts exactly what tiktoken counts, or is not used at all."""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+
+import pytest
+import quicktok
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from desktop.core import tokens
+from desktop.core.tokens import (
+    SELF_CHECK_TEXTS,
+    SUPPORTED_ENCODINGS,
+    ExampleTokens,
+    TokenCounter,
+    get_counter,
+    get_encoding,
+)
+from tests.benchmarks.generate import SYSTEM_PROMPTS, WORDS, example, paragraph
+
+CODE = (
+    "import os\n\n\ndef main(argv: list[str]) -> int:\n    for i, arg in enumerate(argv):\n"
+    "        print(f'{i:>3}: {arg!r}')  # show each\n    return 0\n",
+    "SELECT id, name FROM users WHERE email LIKE '%@example.com' ORDER BY 2 DESC;",
+    '#include <stdio.h>\nint main(void){printf("%d\\n", 42);return 0;}',
+    "const x = async () => { await fetch(`/api/${id}?q=${encodeURIComponent(q)}`); };",
+    '{"role": "assistant", "tool_calls": [{"id": "call_1", "type": "function"}]}',
+    "    \t\t    \n\n\n\r\n\r\n        indented\u3000\u3000全角",
+)
+SPECIAL = (
+    "<|endoftext|>",
+    "before<|endoftext|>after",
+    "<|fim_prefix|><|fim_middle|><|fim_suffix|>",
+    "<|endofprompt|> <|im_start|>system<|im_end|>",
+    "<|begin_of_text|><|start_header_id|>user<|end_header_id|><|eot_id|>",
+    "<|reserved_special_token_0|> <tool_call></tool_call> <|vision_start|>",
+)
+
+
+def corpus() -> list[str]:
+    """Multilingual prose, emoji, code, whitespace runs and special-token strings."""
+    rng = random.Random(16)
+    texts = list(SELF_CHECK_TEXTS) + list(CODE) + list(SPECIAL) + list(SYSTEM_PROMPTS)
+    for language in WORDS:
+        texts.extend(paragraph(rng, language, 40) for _ in range(25))
+    for _ in range(100):
+        for message in example(rng)["messages"]:
+            texts.append(message["content"])
+    emoji = "😀🚀🔥👍🏽👨‍👩‍👧‍👦🇩🇪❤️☕️1️⃣🙂"
+    for _ in range(50):
+        pieces = rng.choices(
+            [*emoji, " ", "\n", "  ", "a", "Ä", "日", "1", "'s", "<|endoftext|>"], k=40
+        )
+        texts.append("".join(pieces))
+    for size in (1, 2, 3, 10, 100, 1000, 5000):
+        texts.extend([" " * size, "\n" * size, "\t" * size, "x" * size, "9" * size, "é" * size])
+    return texts
+
+
+@pytest.mark.parametrize("name", SUPPORTED_ENCODINGS)
+def test_the_fast_counter_agrees_with_tiktoken_on_the_corpus(name):
+    reference = get_encoding(name)
+    fast = tokens._fast_counter(name)
+    texts = corpus()
+    mismatches = []
+    for text in texts:
+        expected = len(reference.encode_ordinary(text))
+        counted = fast(text)
+        if counted != expected:
+            mismatches.append((text[:40], counted, expected))
+    assert len(texts) > 700
+    assert mismatches == []
+
+
+_ANY_TEXT = st.text(
+    alphabet=st.characters(codec=None, exclude_categories=()),
+    max_size=200,
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_ANY_TEXT | st.lists(st.sampled_from(corpus()[:60]), max_size=5).map("".join))
+def test_the_fast_counter_agrees_with_tiktoken_on_any_text(text):
+    for name in SUPPORTED_ENCODINGS:
+        expected = len(get_encoding(name).encode_ordinary(text))
+        assert tokens._fast_counter(name)(text) == expected
+
+
+def test_the_app_counts_with_the_fast_counter_when_it_is_installed():
+    assert quicktok.__version__
+    for name in SUPPORTED_ENCODINGS:
+        assert get_counter(name).accelerated, get_counter(name).fallback_reason
+
+
+def test_a_counter_that_fails_the_start_up_check_is_not_used(caplog):
+    caplog.set_level(logging.WARNING, logger="desktop.core.tokens")
+    wrong = TokenCounter(get_encoding("o200k_base"), fast=len)  # counts characters
+    assert not wrong.accelerated
+    assert "tiktoken from now on" in caplog.text
+    assert wrong.count_text("Hello, world!") == 4
+
+
+def test_a_disagreement_on_a_dataset_switches_to_tiktoken_and_counts_the_batch_again(caplog):
+    caplog.set_level(logging.WARNING, logger="desktop.core.tokens")
+    encoding = get_encoding("o200k_base")
+    real = tokens._fast_counter("o200k_base")
+
+    def off_by_one_on_zebras(text: str) -> int:
+        return real(text) + ("zebra" in text)
+
+    counter = TokenCounter(encoding, fast=off_by_one_on_zebras)
+    assert counter.accelerated  # the start-up corpus has no zebra
+    examples = [{"messages": [{"role": "user", "content": f"question {i}"}]} for i in range(200)]
+    examples.append({"messages": [{"role": "user", "content": "a zebra crossing " * 50}]})
+    expected = [TokenCounter(encoding, fast=False).count(e) for e in examples]
+    assert counter.count_many(examples) == expected
+    assert not counter.accelerated
+    assert "zebra" not in caplog.text  # the text itself is private
+    assert "o200k_base" in caplog.text and "tiktoken from now on" in caplog.text
+
+
+def test_the_sample_holds_the_longest_and_the_non_ascii_texts():
+    texts = [f"text {i}" for i in range(1000)] + ["x" * 5000, "日本語", "y" * 80_000]
+    sample = tokens._sample(texts, 24)
+    assert len(sample) <= 24
+    assert "x" * 5000 in sample and "日本語" in sample
+    assert "y" * 80_000 not in sample  # too long to count twice cheaply
+
+
+def test_a_failed_import_falls_back_to_tiktoken_silently(monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="desktop.core.tokens")
+    monkeypatch.setitem(sys.modules, "quicktok", None)  # "import quicktok" raises ImportError
+    assert tokens._fast_counter("o200k_base") is None
+    counter = TokenCounter(get_encoding("o200k_base"))
+    assert not counter.accelerated
+    assert counter.count({"messages": [{"role": "user", "content": "hi"}]}) == ExampleTokens(
+        3 + 1 + 1 + 3, 0
+    )
+    assert caplog.text == ""
+
+
+def test_the_fast_counter_can_be_turned_off(monkeypatch):
+    monkeypatch.setenv(tokens.FAST_COUNTER_VARIABLE, "0")
+    assert not TokenCounter(get_encoding("cl100k_base")).accelerated
