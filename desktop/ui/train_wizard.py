@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import jobs_service as svc
-from desktop.api.backends import BackendFactory, trains
+from desktop.api.backends import BackendFactory, TrainingBackend, trains, traits_of
 from desktop.api.errors import (
     ErrorKind,
     FriendlyError,
@@ -52,18 +52,29 @@ from desktop.api.errors import (
     UploadCancelled,
     unknown_outcome,
 )
-from desktop.api.profiles import ProfileStore, ProviderKind, ProviderProfile
+from desktop.api.profiles import ProfileStore, ProviderProfile
 from desktop.core.analysis import DatasetAnalysis
 from desktop.core.archive import ArchiveError, JobArchive
 from desktop.core.bulk import split_train_validation
 from desktop.core.catalog import Availability, Catalog, ModelInfo
-from desktop.core.estimate import Estimate, auto_epochs, estimate_from_tokens
+from desktop.core.estimate import Estimate, auto_epochs, estimate_from_tokens, unknown_model
 from desktop.core.findings import Finding
 from desktop.core.interchange import ExportFormat, export_split, export_values
 from desktop.core.kinds import ExampleKind, classify
 from desktop.core.settings import AppSettings
 from desktop.core.tokens import ExampleTokens, counter_for_model, encoding_for_model
-from desktop.core.training import TrainableModel, WandbIntegration, new_request_id
+from desktop.core.training import (
+    BackendTraits,
+    ChatRoute,
+    ParameterRole,
+    ParameterSpec,
+    PriceEstimate,
+    TrainableModel,
+    TrainingRequest,
+    WandbIntegration,
+    new_request_id,
+)
+from desktop.ui.parameter_form import ParameterField, ParameterForm
 from desktop.ui.workers import JobContext, Worker, WorkerKeeper
 
 log = logging.getLogger(__name__)
@@ -72,7 +83,17 @@ MIN_TRAINING_EXAMPLES = 10
 MAX_SUFFIX = 64
 MAX_SEED = 2_147_483_647
 _ESTIMATE_DELAY_MS = 250
+#: A provider's last day for new jobs is mentioned this many days ahead.
+NOTICE_DAYS = 90
 PAGE_SETUP, PAGE_REVIEW, PAGE_SEND = range(3)
+APPROXIMATE = (
+    "; approximate: the app cannot count this model's tokens exactly the way its provider does"
+)
+REASSURANCE = (
+    "Nothing has been sent yet. Start training uploads the examples and creates the job; the "
+    "provider bills your account for it. The estimate counts tokens on this computer, and the "
+    "provider's invoice is final."
+)
 METHOD_LABELS = {
     "supervised": "Supervised: learn from example answers",
     "dpo": "Preference (DPO): prefer one answer over another",
@@ -90,23 +111,6 @@ TIPS = {
     "method": (
         "Supervised training copies the answers in your examples. Preference training (DPO) "
         "needs pairs of a better and a worse answer and teaches the model to prefer the first."
-    ),
-    "epochs": (
-        "An epoch is one pass over all your examples. More epochs teach them more firmly, "
-        "cost more and can make the model repeat them word for word. Automatic lets the "
-        "provider choose for your dataset size (1 to 50)."
-    ),
-    "batch_size": (
-        "How many examples the model looks at before each small adjustment. Larger batches "
-        "learn more smoothly but more slowly; Automatic is right for most datasets (1 to 256)."
-    ),
-    "learning_rate": (
-        "How big each adjustment is, as a multiple of the provider's normal step. Lower it "
-        "(e.g. 0.5) if the loss swings up and down; raise it if the model barely changes."
-    ),
-    "beta": (
-        "How strongly preference training pushes toward the preferred answers (above 0, up "
-        "to 2). Higher values follow your preferences more strictly."
     ),
     "validation": (
         "A validation set is a few examples kept out of training, used only to check the "
@@ -168,6 +172,55 @@ class TrainingData:
 DatasetProvider = Callable[[], TrainingData | None]
 
 
+def upload_plan(
+    backend: TrainingBackend,
+    archive: JobArchive,
+    plan: svc.TrainingPlan,
+    transfer: svc.TransferOptions,
+    stop: threading.Event,
+) -> dict[str, str]:
+    """Upload the plan's files the way Start does (a file the provider holds is reused), so
+    asking for a price first sends nothing twice. Returns the file ids by role."""
+    files = [("training", plan.training)]
+    if plan.validation is not None:
+        files.append(("validation", plan.validation))
+    return {
+        role: svc.upload_dataset(
+            backend,
+            archive,
+            plan.profile.id,
+            data,
+            role=role,
+            filename=svc.upload_name(plan.dataset_name, role),
+            should_cancel=stop.is_set,
+            options=transfer,
+            sleep=stop.wait,
+        ).file_id
+        for role, data in files
+    }
+
+
+def request_for(plan: svc.TrainingPlan, ids: dict[str, str]) -> TrainingRequest:
+    """The job the plan describes, with its uploaded files."""
+    return TrainingRequest(
+        model=plan.model,
+        training_file=ids["training"],
+        validation_file=ids.get("validation"),
+        method=plan.method,
+        parameters=dict(plan.hyperparameters),
+        suffix=plan.suffix,
+        seed=plan.seed,
+        integrations=tuple(plan.integrations),
+    )
+
+
+def _lower_first(label: str) -> str:
+    """ "Batch size" → "batch size" inside a sentence; "LoRA rank" stays as it is."""
+    if len(label) > 1 and label[1].islower():
+        return label[0].lower() + label[1:]
+    return label
+
+
 def _disk_failure(exc: Exception) -> FriendlyError:
     return FriendlyError(
         kind=ErrorKind.UNKNOWN,
@@ -175,47 +228,6 @@ def _disk_failure(exc: Exception) -> FriendlyError:
         next_step="Check that the disk is not full, then try again.",
         retryable=True,
     )
-
-
-class AutoOrValue(QWidget):
-    """ "Automatic" or a number within the API's range, for one hyperparameter."""
-
-    changed = Signal()
-
-    def __init__(self, spin: QSpinBox | QDoubleSpinBox, tip: str) -> None:
-        super().__init__()
-        self.spin = spin
-        self.auto = QCheckBox("Automatic")
-        self.auto.setChecked(True)
-        for widget in (self, self.spin, self.auto):
-            widget.setToolTip(tip)
-        self.spin.setEnabled(False)
-        self.auto.toggled.connect(lambda on: self.spin.setEnabled(not on))
-        self.auto.toggled.connect(self.changed)
-        self.spin.valueChanged.connect(self.changed)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.auto)
-        layout.addWidget(self.spin, 1)
-
-    def value(self) -> int | float | None:
-        """None for automatic, else the number."""
-        return None if self.auto.isChecked() else self.spin.value()
-
-    def set_value(self, value: float | None) -> None:
-        """Automatic (None) or a number."""
-        self.auto.setChecked(value is None)
-        if value is not None:
-            self.spin.setValue(value)  # type: ignore[arg-type]
-
-    def show_automatic(self, value: float) -> None:
-        """Show (greyed) the number Automatic stands for, so the box never shows a number that
-        is not used, and unticking Automatic starts from it. Changes no choice."""
-        if not self.auto.isChecked():
-            return
-        self.spin.blockSignals(True)
-        self.spin.setValue(value)  # type: ignore[arg-type]
-        self.spin.blockSignals(False)
 
 
 def _spin(low: int, high: int, value: int) -> QSpinBox:
@@ -268,12 +280,15 @@ class _Counted:
 
 
 @dataclass(frozen=True)
-class _Models:
-    """The provider's models (or why they could not be listed)."""
+class _Offer:
+    """What the provider offers: the settings of each method and its models (or why they
+    could not be listed; ``unreachable`` when the provider could not be asked at all)."""
 
     profile_id: str
+    parameters: dict[str, tuple[ParameterSpec, ...]]
     models: list[TrainableModel]
     problem: FriendlyError | None
+    unreachable: FriendlyError | None
 
 
 class TrainWizard(QDialog):
@@ -327,6 +342,21 @@ class TrainWizard(QDialog):
         self._closing = False
         self.stage_log: list[str] = []
         self._counting = False
+        #: The settings each training method takes at the chosen provider (None: not read yet).
+        self._parameters: dict[str, tuple[ParameterSpec, ...]] | None = None
+        self._unreachable: FriendlyError | None = None
+        self._form_key: tuple[str, str] | None = None
+        self._building_form = False
+        self._profile_notice = ""
+        #: The provider's own price (``price_estimate`` backends), for the settings in
+        #: ``_priced_for``; a problem getting it, and the worker asking.
+        self.price: PriceEstimate | None = None
+        self._priced_for: tuple[object, ...] | None = None
+        self._price_problem: FriendlyError | None = None
+        self._price_worker: Worker | None = None
+        self._price_stop = threading.Event()
+        #: The epochs chosen here or in the estimator (None: automatic), kept across providers.
+        self._epochs_choice: int | None = data.epochs if data is not None else None
 
         self.steps = QLabel()
         self.steps.setTextFormat(Qt.TextFormat.RichText)
@@ -340,8 +370,6 @@ class TrainWizard(QDialog):
 
         self._estimate_timer = QTimer(self, singleShot=True, interval=_ESTIMATE_DELAY_MS)
         self._estimate_timer.timeout.connect(self._update_estimate)
-        self.epochs.set_value(data.epochs if data is not None else None)
-        self.epochs.changed.connect(lambda: self.epochs_chosen.emit(self.epochs.value()))
         self._fill_profiles()
         self.go_to(PAGE_SETUP)
 
@@ -362,7 +390,7 @@ class TrainWizard(QDialog):
         self.method_combo.setToolTip(TIPS["method"])
         for method, label in METHOD_LABELS.items():
             self.method_combo.addItem(label, method)
-        self.method_combo.currentIndexChanged.connect(self._validate)
+        self.method_combo.currentIndexChanged.connect(self._on_method)
         self.method_note = Note()
         model_box = QGroupBox("Provider and model")
         form = QFormLayout(model_box)
@@ -432,22 +460,12 @@ class TrainWizard(QDialog):
         self.split_percent.valueChanged.connect(self._schedule_estimate)
         self.split_seed.valueChanged.connect(self._schedule_estimate)
 
-        self.epochs = AutoOrValue(_spin(1, 50, 3), TIPS["epochs"])
-        self.batch_size = AutoOrValue(_spin(1, 256, 8), TIPS["batch_size"])
-        self.learning_rate = AutoOrValue(_double(0.01, 50.0, 1.0, 2), TIPS["learning_rate"])
-        self.beta = AutoOrValue(_double(0.01, 2.0, 0.1, 2), TIPS["beta"])
-        self.epochs.changed.connect(self._schedule_estimate)
-        for widget in (self.batch_size, self.learning_rate, self.beta):
-            widget.changed.connect(self._validate)
+        self.parameter_form = ParameterForm()
+        self.parameter_form.setObjectName("parameterForm")
+        self.parameter_form.changed.connect(self._on_parameter)
         settings_box = QGroupBox("Training settings")
-        settings_form = QFormLayout(settings_box)
-        settings_form.addRow(self._label("Epochs", "epochs"), self.epochs)
-        settings_form.addRow(self._label("Batch size", "batch_size"), self.batch_size)
-        settings_form.addRow(
-            self._label("Learning-rate multiplier", "learning_rate"), self.learning_rate
-        )
-        self.beta_label = self._label("Beta", "beta")
-        settings_form.addRow(self.beta_label, self.beta)
+        settings_layout = QVBoxLayout(settings_box)
+        settings_layout.addWidget(self.parameter_form)
 
         self.suffix = QLineEdit()
         self.suffix.setMaxLength(MAX_SUFFIX)
@@ -537,9 +555,12 @@ class TrainWizard(QDialog):
         self.review_headline.setWordWrap(True)
         self.review_headline.setStyleSheet("font-size: 13pt;")
         self.tiles: dict[str, tuple[QLabel, QLabel]] = {}
+        self.tile_frames: dict[str, QFrame] = {}
+        self.tile_captions: dict[str, QLabel] = {}
         tiles = QHBoxLayout()
         for key, caption in (
             ("cost", "Estimated cost"),
+            ("price", "Provider's price"),
             ("tokens", "Billable tokens"),
             ("examples", "Training examples"),
             ("epochs", "Epochs"),
@@ -549,18 +570,27 @@ class TrainWizard(QDialog):
             frame.setStyleSheet(
                 "QFrame#tile { background: white; border: 1px solid #dadce0; border-radius: 8px; }"
             )
+            title = QLabel(caption)
             value = QLabel("—")
             value.setStyleSheet("font-size: 20pt; font-weight: 600;")
+            value.setWordWrap(True)
             detail = QLabel()
             detail.setWordWrap(True)
             detail.setStyleSheet("color: #5f6368;")
             box = QVBoxLayout(frame)
-            box.addWidget(QLabel(caption))
+            box.addWidget(title)
             box.addWidget(value)
             box.addWidget(detail)
+            if key == "price":
+                self.price_button = QPushButton("Ask for the price")
+                self.price_button.setObjectName("askPrice")
+                self.price_button.clicked.connect(self.ask_price)
+                box.addWidget(self.price_button)
             box.addStretch(1)
             tiles.addWidget(frame, 1)
             self.tiles[key] = (value, detail)
+            self.tile_frames[key] = frame
+            self.tile_captions[key] = title
         self.review_text = QLabel()
         self.review_text.setObjectName("reviewText")
         self.review_text.setWordWrap(True)
@@ -581,11 +611,7 @@ class TrainWizard(QDialog):
             "4. When it finishes, the app tells you, and you can chat with your model.",
             color="#3c4043",
         )
-        reassurance = Note(
-            "Nothing has been sent yet. Start training uploads the examples and creates the "
-            "job; the provider bills your account for it. The estimate counts tokens on this "
-            "computer, and the provider's invoice is final."
-        )
+        self.reassurance = Note(REASSURANCE)
         self.back_button = QPushButton("← Change settings")
         self.back_button.clicked.connect(lambda: self.go_to(PAGE_SETUP))
         self.start_button = QPushButton("Start training")
@@ -607,7 +633,7 @@ class TrainWizard(QDialog):
         layout.addWidget(next_steps)
         layout.addStretch(1)
         layout.addWidget(self.review_blocking)
-        layout.addWidget(reassurance)
+        layout.addWidget(self.reassurance)
         layout.addLayout(buttons)
         return page
 
@@ -722,48 +748,93 @@ class TrainWizard(QDialog):
         profile = self.profile
         self.model_combo.clear()
         self.models = []
+        self._parameters = None
+        self._unreachable = None
+        self._form_key = None
+        self.parameter_form.set_specs(())
         if profile is None:
             self.profile_note.setText(
                 "There is no provider profile that can train models. Add one in Settings "
-                "(OpenAI, Azure OpenAI or an OpenAI-compatible host)."
+                "(for example Together AI, Nebius, OpenAI or Azure OpenAI)."
             )
             self._validate()
             return
-        note = ""
-        if profile.kind is ProviderKind.OPENAI and not self.catalog.jobs_allowed_on(self.today()):
-            note = (
-                "OpenAI no longer accepts new fine-tuning jobs; choose another provider "
-                "profile if the job is refused."
-            )
-        if profile.capabilities.deploy_before_chat:
-            note = (note + " " if note else "") + (
-                "The trained model must be deployed in Azure before you can chat with it."
-            )
-        self.profile_note.setText(note or "Fetching the models this provider offers…")
+        self.parameter_form.set_specs((), placeholder=f"Reading {profile.display_name}'s settings…")
+        self._profile_notice = self._profile_facts(profile)
+        self.profile_note.setText(
+            self._profile_notice or "Fetching the models this provider offers…"
+        )
         self._fill_models([], profile)
         factory, catalog = self.backend_factory, self.catalog
+        traits = traits_of(profile)
+        methods = traits.methods if traits is not None else tuple(METHOD_LABELS)
 
-        def job(_context: JobContext) -> _Models:
+        def job(_context: JobContext) -> _Offer:
             try:
-                with factory(profile) as backend:
-                    return _Models(profile.id, backend.trainable_models(catalog), None)
+                backend = factory(profile)
             except ProviderError as exc:
-                return _Models(profile.id, [], exc.friendly)
+                return _Offer(profile.id, {}, [], exc.friendly, exc.friendly)
+            with backend:
+                parameters = {method: backend.parameters(method) for method in methods}
+                try:
+                    models = backend.trainable_models(catalog)
+                except ProviderError as exc:
+                    return _Offer(profile.id, parameters, [], exc.friendly, None)
+            return _Offer(profile.id, parameters, models, None, None)
 
         self._run(Worker(job, name="listing models"), self._on_models)
 
+    def _profile_facts(self, profile: ProviderProfile) -> str:
+        """What to know about training here before choosing: the provider's last days, and
+        a deployment step before chatting."""
+        traits = traits_of(profile)
+        if traits is None:
+            return ""
+        notes: list[str] = []
+        today = self.today()
+        last = traits.takes_jobs_until
+        if last is not None and today > last:
+            notes.append(
+                f"{traits.name} takes no new fine-tuning jobs since {last.isoformat()}; choose "
+                "another provider profile if the job is refused."
+            )
+        elif last is not None and (last - today).days <= NOTICE_DAYS:
+            served = (
+                f", and trained models stop answering on {traits.serves_until.isoformat()}"
+                if traits.serves_until is not None
+                else ""
+            )
+            notes.append(
+                f"{traits.name} takes new fine-tuning jobs only until {last.isoformat()}{served}."
+            )
+        if ChatRoute.DEPLOY_ELSEWHERE in traits.chat_routes:
+            notes.append(
+                f"The trained model must be deployed in {traits.name}'s own portal before you "
+                "can chat with it."
+            )
+        elif ChatRoute.DEPLOY_IN_APP in traits.chat_routes:
+            notes.append(
+                "To chat with the trained model, the app first deploys it at the provider (the "
+                "Jobs tab says what that costs before it starts)."
+            )
+        return " ".join(notes)
+
     def _on_models(self, value: object) -> None:
-        assert isinstance(value, _Models)
+        assert isinstance(value, _Offer)
         profile = self.profile
         if profile is None or profile.id != value.profile_id:
             return
+        notice = self._profile_notice
         if value.problem is not None:
             self.profile_note.setText(
                 f"Could not get the provider's model list: {value.problem.message} "
                 "Showing the models this provider usually offers."
+                + (f" {notice}" if notice else "")
             )
-        elif self.profile_note.text().startswith("Fetching"):
-            self.profile_note.setText("")
+        else:
+            self.profile_note.setText(notice)
+        self._parameters = value.parameters
+        self._unreachable = value.unreachable
         self.models = value.models
         self._fill_models(value.models, profile)
 
@@ -827,10 +898,39 @@ class TrainWizard(QDialog):
         """The catalog's facts about the chosen model."""
         return self.catalog.get(self.model_id) if self.model_id else None
 
+    @property
+    def trainable(self) -> TrainableModel | None:
+        """What the provider said about the chosen model (None before its list arrives)."""
+        return next((m for m in self.models if m.id == self.model_id), None)
+
+    def _model_facts(self) -> ModelInfo | None:
+        """The chosen model's limit and price for the estimate: the catalog's, or else what
+        the provider's list says."""
+        info, listed, model_id = self.model_info, self.trainable, self.model_id
+        if info is not None or listed is None or model_id is None:
+            return info
+        return replace(
+            unknown_model(model_id),
+            display_name=listed.label,
+            max_tokens_per_example=listed.context_limit,
+            training_price_per_1m=listed.training_price_per_1m,
+            methods=listed.methods,
+            shutdown_date=listed.retires_on,
+            source="the provider's price list",
+        )
+
+    @property
+    def exact_tokens(self) -> bool:
+        """False when the app cannot count the chosen model's tokens the way its provider does."""
+        listed = self.trainable
+        if listed is not None:
+            return listed.exact_tokens
+        return self.model_info is not None
+
     def _on_model(self, *_args: object) -> None:
         model_id = self.model_id
         info = self.model_info
-        listed = next((m for m in self.models if m.id == model_id), None)
+        listed = self.trainable
         parts: list[str] = []
         if info is not None:
             if info.training_price_per_1m is not None:
@@ -847,6 +947,8 @@ class TrainWizard(QDialog):
             if info.max_tokens_per_example:
                 parts.append(f"Each example can hold up to {info.max_tokens_per_example:,} tokens.")
             parts.append(info.status_on(self.today()).sentence)
+        elif listed is not None:
+            parts.extend(self._listed_facts(listed))
         elif model_id:
             parts.append("The app has no price for this model, so the cost cannot be estimated.")
         if listed is not None and listed.note:
@@ -855,12 +957,43 @@ class TrainWizard(QDialog):
         self._fill_methods()
         self._schedule_estimate()
 
+    def _listed_facts(self, listed: TrainableModel) -> list[str]:
+        """What the provider's own list says of a model the app's catalog does not know."""
+        traits = traits_of(self.profile) if self.profile is not None else None
+        quotes = traits is not None and traits.price_estimate
+        parts: list[str] = []
+        if listed.training_price_per_1m is not None:
+            parts.append(
+                f"Training costs ${listed.training_price_per_1m:g} per million tokens "
+                "(the provider's price list)."
+            )
+        elif not quotes:
+            parts.append("The provider gives no price for this model, so the cost is unknown.")
+        if quotes:
+            parts.append("The provider quotes its own price for the job on the next page.")
+        if listed.context_limit:
+            parts.append(f"Each example can hold up to {listed.context_limit:,} tokens.")
+        if listed.retires_on is not None:
+            parts.append(f"The provider retires it on {listed.retires_on.isoformat()}.")
+        if not listed.exact_tokens:
+            parts.append(
+                "The app counts this model's tokens only approximately, so its estimate is "
+                "approximate."
+            )
+        return parts
+
     def _fill_methods(self) -> None:
         profile = self.profile
         info = self.model_info
+        listed = self.trainable
         offered = set(profile.capabilities.methods) if profile is not None else set()
+        traits = traits_of(profile) if profile is not None else None
+        if traits is not None:
+            offered &= set(traits.methods)
         if info is not None:
             offered &= set(info.methods) | set(info.methods_unconfirmed)
+        elif listed is not None:
+            offered &= set(listed.methods)
         preference = self.data_kind is ExampleKind.PREFERENCE
         model = self.method_combo.model()
         assert isinstance(model, QStandardItemModel)
@@ -879,17 +1012,78 @@ class TrainWizard(QDialog):
                     else "your examples are preference pairs"
                 )
         wanted = "dpo" if preference else "supervised"
+        self.method_combo.blockSignals(True)
         self.method_combo.setCurrentIndex(self.method_combo.findData(wanted))
+        self.method_combo.blockSignals(False)
         unavailable = [f"{METHOD_LABELS[m].split(':')[0]}: {r}" for m, r in reasons.items()]
         self.method_note.setText(
             "Not available — " + "; ".join(unavailable) + "." if unavailable else ""
         )
+        self._rebuild_parameters()
         self._validate()
 
     @property
     def method(self) -> str:
         """The chosen training method."""
         return str(self.method_combo.currentData())
+
+    # Training settings ---------------------------------------------------------------------
+
+    def _on_method(self, *_args: object) -> None:
+        self._rebuild_parameters()
+        self._validate()
+
+    def _rebuild_parameters(self) -> None:
+        """Show the settings the chosen provider takes for the chosen method; a change of
+        method keeps the values of settings both have, a change of provider only the epochs."""
+        profile = self.profile
+        if profile is None or self._parameters is None:
+            return
+        key = (profile.id, self.method)
+        if key == self._form_key:
+            return
+        same_provider = self._form_key is not None and self._form_key[0] == profile.id
+        kept = self.parameter_form.all_values() if same_provider else {}
+        specs = tuple(s for s in self._parameters.get(self.method, ()) if s.applies_to(key[1]))
+        placeholder = ""
+        if self._unreachable is not None:
+            placeholder = (
+                f"The settings appear once {profile.display_name} can be reached: "
+                f"{self._unreachable.text()}"
+            )
+        elif not specs:
+            placeholder = "This provider chooses every setting itself."
+        self._building_form = True
+        try:
+            self.parameter_form.set_specs(specs, kept, placeholder)
+            epochs = self.epochs
+            if epochs is not None:
+                epochs.set_value(self._epochs_choice)
+        finally:
+            self._building_form = False
+        self._form_key = key
+        self._schedule_estimate()
+
+    def _on_parameter(self, name: str) -> None:
+        if self._building_form:
+            return
+        epochs = self.epochs
+        if epochs is not None and epochs.spec.name == name:
+            self._epochs_choice = epochs.value()
+            self.epochs_chosen.emit(self._epochs_choice)
+            self._schedule_estimate()
+        else:
+            self._validate()
+
+    @property
+    def epochs(self) -> ParameterField | None:
+        """The epochs setting, whatever the provider calls it (shared with the estimator)."""
+        return self.parameter_form.field_for(ParameterRole.EPOCHS)
+
+    def parameter(self, name: str) -> ParameterField | None:
+        """The field of the setting called ``name`` at the chosen provider and method; None
+        when it takes no such setting."""
+        return self.parameter_form.field(name)
 
     # Validation set ------------------------------------------------------------------------
 
@@ -927,16 +1121,9 @@ class TrainWizard(QDialog):
 
     # Checks and the estimate ---------------------------------------------------------------
 
-    def hyperparameters(self) -> dict[str, int | float]:
-        """The numbers the user chose (automatic ones left out)."""
-        values: dict[str, int | float | None] = {
-            "n_epochs": self.epochs.value(),
-            "batch_size": self.batch_size.value(),
-            "learning_rate_multiplier": self.learning_rate.value(),
-        }
-        if self.method == "dpo":
-            values["beta"] = self.beta.value()
-        return {k: v for k, v in values.items() if v is not None}
+    def hyperparameters(self) -> dict[str, Any]:
+        """The settings the user fixed, by the provider's names (automatic ones left out)."""
+        return self.parameter_form.values()
 
     def wandb(self) -> WandbIntegration | None:
         """The W&B settings, when switched on."""
@@ -961,6 +1148,13 @@ class TrainWizard(QDialog):
             return "Choose a base model."
         if not self.method_combo.model().item(self.method_combo.currentIndex()).isEnabled():
             return self.method_note.text() or "This method is not available here."
+        if self._unreachable is not None:
+            return f"{self._unreachable.message} {self._unreachable.next_step}"
+        if self._parameters is None:
+            return f"Reading {profile.display_name}'s settings…"
+        problem = self.parameter_form.problem()
+        if problem is not None:
+            return problem
         suffix = self.suffix.text().strip()
         problem = profile.capabilities.suffix_problem(suffix) if suffix else None
         if problem is not None:
@@ -978,9 +1172,6 @@ class TrainWizard(QDialog):
         return None
 
     def _validate(self, *_args: object) -> None:
-        preference = self.method == "dpo"
-        self.beta.setVisible(preference)
-        self.beta_label.setVisible(preference)
         suffix = self.suffix.text().strip()
         profile = self.profile
         self.suffix_note.setText(
@@ -1013,8 +1204,9 @@ class TrainWizard(QDialog):
 
     def _schedule_estimate(self, *_args: object) -> None:
         self._validate()
-        if self.data is not None and self.data.examples:
-            self.epochs.show_automatic(auto_epochs(len(self.training_indices())))
+        epochs = self.epochs
+        if epochs is not None and self.data is not None and self.data.examples:
+            epochs.show_automatic(auto_epochs(len(self.training_indices())))
         self._estimate_timer.start()
 
     def _update_estimate(self) -> None:
@@ -1055,10 +1247,11 @@ class TrainWizard(QDialog):
         if counted is None or model_id is None:
             return
         subset = [counted.counts[i] for i in self.training_indices()]
+        epochs = self.epochs
         self.estimate = estimate_from_tokens(
             subset,
-            self.model_info,
-            self.epochs.value(),  # type: ignore[arg-type]
+            self._model_facts(),
+            epochs.value() if epochs is not None else None,
             encoding=counted.encoding,
             model_id=model_id,
         )
@@ -1098,14 +1291,13 @@ class TrainWizard(QDialog):
         else:
             validation = "no validation set"
         items.append(validation[0].upper() + validation[1:] + ".")
-        hp = self.hyperparameters()
         settings = [
-            f"batch size {hp.get('batch_size', 'automatic')}",
-            f"learning-rate multiplier {hp.get('learning_rate_multiplier', 'automatic')}",
+            f"{_lower_first(field.spec.label)} {field.text()}"
+            for field in self.parameter_form.fields()
+            if field.spec.role is not ParameterRole.EPOCHS
         ]
-        if self.method == "dpo":
-            settings.append(f"beta {hp.get('beta', 'automatic')}")
-        items.append("Settings: " + ", ".join(settings) + ".")
+        if settings:
+            items.append("Settings: " + ", ".join(settings) + ".")
         suffix = self.suffix.text().strip()
         if suffix:
             items.append(f"The model's name will contain “{suffix}”.")
@@ -1122,10 +1314,15 @@ class TrainWizard(QDialog):
                 "limit and will be cut off (only the limit is billed)."
             )
         self.review_text.setText("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+        price = self._fill_price()
         blocked = self._review_blocked()
         self.review_blocking.setText(blocked or "")
         self.start_button.setEnabled(blocked is None and estimate is not None)
-        if estimate is not None and estimate.estimated_cost_usd is not None:
+        traits = traits_of(profile)
+        if price is not None and price.total_usd is not None and traits is not None:
+            money = self.settings.format_money(price.total_usd)
+            self.start_button.setText(f"Start training ({money}, {traits.name}'s price)")
+        elif estimate is not None and estimate.estimated_cost_usd is not None:
             money = self.settings.format_money(estimate.estimated_cost_usd)
             self.start_button.setText(f"Start training (about {money})")
         else:
@@ -1141,20 +1338,27 @@ class TrainWizard(QDialog):
             for key in ("cost", "tokens", "epochs"):
                 put(key, "…", "counting tokens")
             return
+        approximate = "" if self.exact_tokens else APPROXIMATE
         if estimate.estimated_cost_usd is not None:
-            source = "your price" if estimate.price_is_override else "the app's price list"
+            if self.model_info is None:
+                source = "the provider's price list"
+            elif estimate.price_is_override:
+                source = "your price"
+            else:
+                source = "the app's price list"
             as_of = f" of {estimate.price_as_of.isoformat()}" if estimate.price_as_of else ""
             put(
                 "cost",
                 f"about {self.settings.format_money(estimate.estimated_cost_usd)}",
-                f"${estimate.price_per_1m:g} per million tokens, from {source}{as_of}",
+                f"${estimate.price_per_1m:g} per million tokens, from {source}{as_of}"
+                + approximate,
             )
         else:
-            put("cost", "unknown", estimate.cost_note or "no price is known for this model")
+            put("cost", "unknown", (estimate.cost_note or "no price is known for this model"))
         put(
             "tokens",
-            f"{estimate.billable_tokens_total:,}",
-            f"{estimate.billable_tokens_per_epoch:,} per epoch × {estimate.epochs}",
+            f"{'about ' if approximate else ''}{estimate.billable_tokens_total:,}",
+            f"{estimate.billable_tokens_per_epoch:,} per epoch × {estimate.epochs}" + approximate,
         )
         how = (
             "automatic: estimated with the provider's usual rule"
@@ -1171,7 +1375,154 @@ class TrainWizard(QDialog):
         info = self.model_info
         if info is not None and info.status_on(self.today()).availability is Availability.SHUT_DOWN:
             return info.status_on(self.today()).sentence
+        price = self.current_price()
+        if price is not None and not price.allowed:
+            return self._refusal_text(price)
         return None
+
+    # The provider's own price --------------------------------------------------------------
+
+    def _price_key(self) -> tuple[object, ...]:
+        """What the provider's price depends on: a price asked for other settings is stale."""
+        return (
+            self.profile.id if self.profile is not None else None,
+            self.model_id,
+            self.method,
+            tuple(sorted(self.hyperparameters().items())),
+            tuple(self.training_indices()),
+            self.file_validation.isChecked() and self.validation_file,
+            self.split_validation.isChecked(),
+        )
+
+    def current_price(self) -> PriceEstimate | None:
+        """The provider's price for the job as it is set up now (None: not asked yet)."""
+        if self.price is None or self._priced_for != self._price_key():
+            return None
+        return self.price
+
+    def _quoting_traits(self) -> BackendTraits | None:
+        traits = traits_of(self.profile) if self.profile is not None else None
+        return traits if traits is not None and traits.price_estimate else None
+
+    def _fill_price(self) -> PriceEstimate | None:
+        """Show the provider's price tile (for a provider that quotes one) and return the
+        price when it is current."""
+        traits = self._quoting_traits()
+        self.tile_frames["price"].setVisible(traits is not None)
+        if traits is None:
+            self.reassurance.setText(REASSURANCE)
+            return None
+        name = traits.name
+        value, detail = self.tiles["price"]
+        self.tile_captions["price"].setText(f"{name}'s price")
+        self.reassurance.setText(
+            f"Nothing has been sent yet. Asking {name} for its price uploads the examples "
+            "(uploading is free) but trains nothing. Start training creates the job, which "
+            f"{name} bills to your account; {name}'s price is the one to trust, and its "
+            "invoice is final."
+        )
+        price = self.current_price()
+        button = self.price_button
+        button.setText(f"Ask {name}")
+        button.setToolTip(
+            f"Upload the examples to {name} (free) and ask what this job will cost. Nothing "
+            "is trained or billed."
+        )
+        button.setEnabled(self._price_worker is None and self._send_worker is None)
+        value.setStyleSheet("font-size: 20pt; font-weight: 600;")
+        if self._price_worker is not None:
+            value.setText("…")
+            detail.setText(f"Asking {name}…")
+        elif self._price_problem is not None and self._priced_for == self._price_key():
+            value.setText("unknown")
+            detail.setText(f"{self._price_problem.message} {self._price_problem.next_step}")
+            button.setText("Ask again")
+        elif price is None:
+            value.setText("—")
+            detail.setText(
+                f"{name} quotes the job before it starts; ask it to see the figure to trust."
+            )
+        else:
+            total = price.total_usd
+            value.setText(self.settings.format_money(total) if total is not None else "no figure")
+            notes = [f"{name}'s own price for this job: the figure to trust."]
+            if not price.allowed:
+                value.setStyleSheet("font-size: 20pt; font-weight: 600; color: #b3261e;")
+                notes = [self._refusal_text(price)]
+            elif price.limit_usd is not None:
+                notes.append(
+                    f"Within your account's limit of {self.settings.format_money(price.limit_usd)}."
+                )
+            if price.note:
+                notes.append(price.note)
+            detail.setText(" ".join(notes))
+            button.setText("Ask again")
+        return price
+
+    def _refusal_text(self, price: PriceEstimate) -> str:
+        traits = self._quoting_traits()
+        name = traits.name if traits is not None else "The provider"
+        limit = (
+            f" (your limit is {self.settings.format_money(price.limit_usd)})"
+            if price.limit_usd is not None
+            else ""
+        )
+        return (
+            f"{name} would not start this job: it costs more than your account may spend"
+            f"{limit}. Raise the limit in {name}'s billing settings, or train on fewer "
+            "examples or epochs."
+        )
+
+    def ask_price(self) -> None:
+        """Upload the examples (free; reused by Start) and ask the provider for its price."""
+        if self._price_worker is not None or self.sending or self.setup_problem():
+            return
+        plan = self.build_plan()
+        key = self._price_key()
+        archive, factory, transfer, stop = (
+            self.archive,
+            self.backend_factory,
+            self.transfer,
+            self._price_stop,
+        )
+        stop.clear()
+
+        def job(_context: JobContext) -> object:
+            try:
+                with factory(plan.profile) as backend:
+                    ids = upload_plan(backend, archive, plan, transfer, stop)
+                    return key, backend.estimate_price(request_for(plan, ids))
+            except UploadCancelled:
+                return key, UploadCancelled()
+            except ProviderError as exc:
+                return key, exc.friendly
+            except (ArchiveError, OSError) as exc:
+                return key, _disk_failure(exc)
+
+        worker = Worker(job, name="asking for the price")
+        worker.signals.finished.connect(self._on_price_finished)
+        self._price_worker = worker
+        self._price_problem = None
+        self._run(worker, self._on_price)
+        self._fill_review()
+
+    def _on_price(self, value: object) -> None:
+        key, outcome = value  # type: ignore[misc]
+        self._priced_for = key
+        self.price = outcome if isinstance(outcome, PriceEstimate) else None
+        self._price_problem = outcome if isinstance(outcome, FriendlyError) else None
+        if outcome is None:
+            self._price_problem = FriendlyError(
+                kind=ErrorKind.UNKNOWN,
+                message="The provider gave no price for this job.",
+                next_step="Rely on the app's estimate; the invoice is final.",
+                retryable=False,
+            )
+
+    def _on_price_finished(self) -> None:
+        self._price_worker = None
+        if self.pages.currentIndex() == PAGE_REVIEW:
+            self._fill_review()
 
     # Sending -------------------------------------------------------------------------------
 
@@ -1338,6 +1689,7 @@ class TrainWizard(QDialog):
     def stop_waiting(self) -> None:
         """End any wait of the send at once (the app is quitting); a created job is kept."""
         self._stop.set()
+        self._price_stop.set()
 
     def _on_send_error(self, message: str) -> None:
         self._show_failure(

@@ -38,8 +38,10 @@ def test_every_control_a_newcomer_may_not_know_has_a_tooltip(harness):
         "file_validation",
     ):
         assert getattr(wizard, name).toolTip(), name
-    for widget in (wizard.epochs, wizard.batch_size, wizard.learning_rate, wizard.beta):
-        assert widget.toolTip() and widget.spin.toolTip() and widget.auto.toolTip()
+    names = [field.spec.name for field in wizard.parameter_form.fields()]
+    assert names == ["n_epochs", "batch_size", "learning_rate_multiplier"]
+    for field in wizard.parameter_form.fields():
+        assert field.toolTip() and field.spin.toolTip() and field.auto.toolTip()
     assert "one pass over all your examples" in wizard.epochs.toolTip()
     assert "not billed" in wizard.no_validation.toolTip()
     page = wizard.pages.widget(PAGE_SETUP)
@@ -108,8 +110,8 @@ def test_the_estimate_matches_the_core_for_the_training_part(harness):
 def test_hyperparameters_and_wandb_are_sent_as_chosen(qtbot, harness):
     wizard = harness.open_wizard(harness.panel())
     wizard.epochs.set_value(2)
-    wizard.batch_size.set_value(4)
-    wizard.learning_rate.set_value(0.5)
+    wizard.parameter_form.set_value("batch_size", 4)
+    wizard.parameter_form.set_value("learning_rate_multiplier", 0.5)
     wizard.no_validation.setChecked(True)
     wizard.wandb_box.setChecked(True)
     assert "needs a project name" in wizard.problem_note.text()
@@ -139,8 +141,8 @@ def test_preference_data_uses_dpo_with_beta(harness):
     assert wizard.method == "dpo"
     supervised = wizard.method_combo.findData("supervised")
     assert not wizard.method_combo.model().item(supervised).isEnabled()
-    assert wizard.beta.isVisible()
-    wizard.beta.set_value(0.3)
+    assert wizard.parameter("beta").isVisible()
+    wizard.parameter("beta").set_value(0.3)
     harness.send(wizard)
     body = harness.server.requests_to("POST", "/fine_tuning/jobs")[0].json
     assert body["method"]["type"] == "dpo"
@@ -152,7 +154,7 @@ def test_chat_data_cannot_choose_dpo(harness):
     dpo = wizard.method_combo.findData("dpo")
     assert not wizard.method_combo.model().item(dpo).isEnabled()
     assert "preferred and a non-preferred answer" in wizard.method_note.text()
-    assert not wizard.beta.isVisible()
+    assert wizard.parameter("beta") is None
 
 
 def test_suffix_rules_follow_the_profile(harness):
