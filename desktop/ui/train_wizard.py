@@ -348,6 +348,7 @@ class TrainWizard(QDialog):
         self._form_key: tuple[str, str] | None = None
         self._building_form = False
         self._profile_notice = ""
+        self._review_when_ready = False
         #: The provider's own price (``price_estimate`` backends), for the settings in
         #: ``_priced_for``; a problem getting it, and the worker asking.
         self.price: PriceEstimate | None = None
@@ -676,11 +677,33 @@ class TrainWizard(QDialog):
         buttons.addStretch(1)
         for button in (self.stop_button, self.change_button, self.look_button, self.retry_button):
             buttons.addWidget(button)
+        self.elsewhere_box = QGroupBox("Train on another provider")
+        self.elsewhere_box.setObjectName("elsewhere")
+        self.elsewhere_note = Note(color="#3c4043")
+        self.elsewhere_combo = QComboBox()
+        self.elsewhere_combo.setToolTip(
+            "Another provider profile that can train. The same examples, validation set and "
+            "epochs are used; you see its models and cost before anything is sent."
+        )
+        self.elsewhere_button = QPushButton("Review the cost there →")
+        self.elsewhere_button.setObjectName("trainElsewhere")
+        self.elsewhere_button.setToolTip(self.elsewhere_combo.toolTip())
+        self.elsewhere_button.clicked.connect(
+            lambda: self.switch_provider(str(self.elsewhere_combo.currentData()))
+        )
+        elsewhere_row = QHBoxLayout()
+        elsewhere_row.addWidget(self.elsewhere_combo, 1)
+        elsewhere_row.addWidget(self.elsewhere_button)
+        elsewhere_layout = QVBoxLayout(self.elsewhere_box)
+        elsewhere_layout.addWidget(self.elsewhere_note)
+        elsewhere_layout.addLayout(elsewhere_row)
+        self.elsewhere_box.hide()
         layout = QVBoxLayout(page)
         layout.addWidget(self.send_title)
         layout.addWidget(self.progress)
         layout.addWidget(self.stage)
         layout.addWidget(self.error_box)
+        layout.addWidget(self.elsewhere_box)
         layout.addStretch(1)
         layout.addLayout(buttons)
         return page
@@ -837,6 +860,9 @@ class TrainWizard(QDialog):
         self._unreachable = value.unreachable
         self.models = value.models
         self._fill_models(value.models, profile)
+        if self._review_when_ready:
+            self._review_when_ready = False
+            self.go_to(PAGE_REVIEW)  # stays on the first step when something is missing
 
     def _offered(self, models: list[TrainableModel], profile: ProviderProfile) -> list[str]:
         """The ids to offer: what the provider lists, or what it usually offers when its list
@@ -1634,6 +1660,7 @@ class TrainWizard(QDialog):
         self._stop.clear()
         self.failure = None
         self.error_box.hide()
+        self.elsewhere_box.hide()
         self.progress.show()
         self.progress.setValue(0)
         self.stage.setText(stage)
@@ -1730,6 +1757,44 @@ class TrainWizard(QDialog):
         self.look_button.hide()
         self.retry_button.setText("Try again")
         self.retry_button.setVisible(friendly.retryable or friendly.kind is ErrorKind.UNKNOWN)
+        if friendly.kind is ErrorKind.TRAINING_NOT_AVAILABLE:
+            self._offer_elsewhere()
+
+    def _offer_elsewhere(self) -> None:
+        """The provider takes no more jobs: offer the other profiles that can train."""
+        current = self.profile.id if self.profile is not None else None
+        others = [p for p in self.profiles.profiles if trains(p) and p.id != current]
+        self.elsewhere_combo.clear()
+        for profile in others:
+            self.elsewhere_combo.addItem(profile.display_name, profile.id)
+        self.elsewhere_combo.setVisible(len(others) > 1)
+        self.elsewhere_button.setVisible(bool(others))
+        if len(others) == 1:
+            self.elsewhere_button.setText(f"Train on {others[0].display_name} instead →")
+        else:
+            self.elsewhere_button.setText("Train there instead →")
+        self.elsewhere_note.setText(
+            "Your examples are ready to go to another provider: its models and its cost are "
+            "shown before anything is sent."
+            if others
+            else "Add a provider that still takes fine-tuning jobs in Settings (Together AI, "
+            "or Nebius as an OpenAI-compatible host), then train again: your examples and "
+            "settings stay here."
+        )
+        self.elsewhere_box.show()
+
+    def switch_provider(self, profile_id: str) -> None:
+        """Set the same job up at another provider profile and show its cost (one click after
+        a refusal); nothing is sent until Start."""
+        index = self.profile_combo.findData(profile_id)
+        if index < 0 or self.sending:
+            return
+        self.elsewhere_box.hide()
+        self.plan = None  # a new provider is a new job, never a retry of the refused one
+        self.failure = None
+        self._review_when_ready = True
+        self.go_to(PAGE_SETUP)
+        self.profile_combo.setCurrentIndex(index)
 
     def _on_send_finished(self) -> None:
         self._send_worker = None

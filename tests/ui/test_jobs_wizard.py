@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit
 
-from desktop.api.profiles import AZURE_CAPABILITIES, ProviderKind, ProviderProfile
+from desktop.api.errors import ErrorKind
+from desktop.api.profiles import (
+    AZURE_CAPABILITIES,
+    COMPATIBLE_CAPABILITIES,
+    ProviderKind,
+    ProviderProfile,
+)
 from desktop.core.estimate import estimate_from_tokens
 from desktop.core.tokens import counter_for_model
 from desktop.ui.train_wizard import PAGE_REVIEW, PAGE_SETUP, TrainingData
@@ -211,3 +217,48 @@ def test_no_profile_that_can_train_is_explained(qtbot, harness):
     wizard = panel.start_training(lambda: training_data(harness.catalog, SAMPLE.read_bytes()))
     assert "Add one in Settings" in wizard.profile_note.text()
     assert not wizard.next_button.isEnabled()
+
+
+def test_a_provider_that_takes_no_more_jobs_offers_another_in_one_click(qtbot, harness):
+    harness.profiles.add(
+        ProviderProfile(
+            id="other",
+            display_name="Other host",
+            kind=ProviderKind.COMPATIBLE,
+            base_url=harness.server.base_url,
+            capabilities=COMPATIBLE_CAPABILITIES,
+        )
+    )
+    harness.keys.set("other", harness.server.api_key)
+    harness.server.inject("training_not_available", method="POST", path="/fine_tuning/jobs")
+    wizard = harness.open_wizard(harness.panel())
+    wizard.epochs.set_value(2)
+    wizard.suffix.setText("support-bot")
+    harness.send(wizard)
+    assert wizard.failure is not None
+    assert wizard.failure.kind is ErrorKind.TRAINING_NOT_AVAILABLE
+    assert wizard.elsewhere_box.isVisible()
+    assert wizard.elsewhere_button.text() == "Train on Other host instead →"
+    assert "shown before anything is sent" in wizard.elsewhere_note.text()
+
+    wizard.elsewhere_button.click()  # one click: the same job, set up at the other provider
+    qtbot.waitUntil(
+        lambda: wizard.pages.currentIndex() == PAGE_REVIEW and wizard.estimate is not None,
+        timeout=10_000,
+    )
+    assert wizard.profile.id == "other" and "Other host" in wizard.review_headline.text()
+    assert wizard.epochs.value() == 2 and wizard.suffix.text() == "support-bot"
+    assert harness.server.state.jobs == {}  # nothing is sent before Start
+    harness.send(wizard)
+    assert wizard.started is not None, wizard.failure
+    assert wizard.started.provider_id == "other"
+    body = harness.server.requests_to("POST", "/fine_tuning/jobs")[-1].json
+    assert body["method"]["supervised"]["hyperparameters"] == {"n_epochs": 2}
+
+
+def test_with_no_other_provider_the_refusal_says_where_training_still_works(harness):
+    harness.server.inject("training_not_available", method="POST", path="/fine_tuning/jobs")
+    wizard = harness.open_wizard(harness.panel())
+    harness.send(wizard)
+    assert wizard.elsewhere_box.isVisible() and not wizard.elsewhere_button.isVisible()
+    assert "Together AI" in wizard.elsewhere_note.text()
