@@ -1,25 +1,27 @@
 """Live training curves: loss and token accuracy against step, with epochs marked.
 
 Why it thins the data itself: a long job reports tens of thousands of steps, and drawing them
-all makes every repaint slow. Each curve is smoothed once (an exponential moving average the
-user controls; long curves on the thread pool, new steps only extend it), then only the part
-in view is handed to pyqtgraph, cut down to a couple of points per pixel column that keep its
-shape (``core.metrics.downsample``); zooming in brings the detail back.
+all makes every repaint slow. Each curve is smoothed once (a debiased exponential moving
+average the user controls, ``core.smoothing``; long curves on the thread pool, new steps only
+extend it), then only the part in view is handed to pyqtgraph, cut down to a couple of points
+per pixel column that keep its shape (``core.metrics.downsample``); zooming in brings the
+detail back. Another job drawn for comparison shows its loss and its accuracy.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from array import array
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -31,16 +33,22 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.jsonl_io import atomic_write
-from desktop.core.metrics import Curve, MetricSeries, downsample, ema, to_csv
+from desktop.core.metrics import Curve, MetricSeries, downsample, to_csv
+from desktop.core.smoothing import DebiasedEma
 from desktop.ui.workers import JobContext, Worker, WorkerKeeper
 
 #: Points drawn per curve for the part in view (a minimum and a maximum per pixel column).
 MAX_DRAWN_POINTS = 1600
 #: Curves longer than this are smoothed on the thread pool; the raw curve shows meanwhile.
 SYNC_SMOOTHING_POINTS = 20_000
-#: Smoothing slider positions: 0 (raw) to 99 (heavy); the EMA weight is 1 - position / 100.
-MAX_SMOOTHING = 99
+#: Smoothing slider positions: 0 (raw) to 95; the average carries position / 100 over at each
+#: step. At 0.95 it reaches back about 20 steps, close enough to follow a loss that falls fast;
+#: heavier smoothing would draw the trend far behind the loss.
+MAX_SMOOTHING = 95
 DEFAULT_SMOOTHING = 60
+#: However strong the smoothing, an average reaches back at most about a tenth of a curve's
+#: points, so on a short run the smoothed line still follows the loss.
+SHORTEST_SPAN_SHARE = 10
 _REDRAW_DELAY_MS = 40
 
 LOSS_CURVES: tuple[tuple[str, str, str], ...] = (
@@ -60,8 +68,9 @@ LABELS = {name: label for name, label, _ in (*LOSS_CURVES, *ACCURACY_CURVES)}
 
 TIPS = {
     "smoothing": (
-        "Step-by-step loss is noisy. Smoothing averages nearby steps so the trend is easier to "
-        "see; the faint line underneath is the raw value."
+        "Step-by-step loss is noisy. Smoothing averages recent steps so the trend is easier to "
+        "see; the faint line underneath is the raw value. Even the strongest setting averages "
+        "only the last 20 or so steps (fewer on a short run), so the trend keeps up with the loss."
     ),
     "log": "Show the loss on a logarithmic scale, which makes late small improvements visible.",
     "reset": "Show the whole run again after zooming (drag with the mouse or scroll to zoom).",
@@ -78,14 +87,142 @@ class _Smoothed:
     steps: array
     raw: array
     smooth: array
+    state: DebiasedEma
+
+
+@dataclass
+class _Overlay:
+    """Another job drawn for comparison: its loss and its accuracy, dashed in one colour."""
+
+    label: str
+    series: MetricSeries
+    loss_item: pg.PlotDataItem
+    accuracy_item: pg.PlotDataItem
+
+
+#: Leading digits of the labelled values in each decade, from the sparsest choice to the
+#: densest: the densest whose labels do not touch is used.
+_LOG_LABEL_DIGITS: tuple[tuple[int, ...], ...] = (
+    (1,),
+    (1, 3),
+    (1, 2, 5),
+    (1, 2, 3, 5),
+    (1, 2, 3, 4, 5, 6, 7, 8, 9),
+)
+#: Smallest room between two unlabelled ticks, in pixels.
+_MIN_MINOR_GAP = 4.0
+
+
+def log_ticks(
+    low: float, high: float, pixels: float, min_gap: float
+) -> tuple[list[float], list[float]]:
+    """Labelled and unlabelled tick positions for a logarithmic axis showing 10**low to
+    10**high over ``pixels``, labels at least ``min_gap`` pixels apart.
+
+    Labels are 1, 2, 5… of each decade (every few decades on a very tall range), or evenly
+    spaced round values (0.4, 0.6, 0.8) when those give more labels on a short range.
+    Positions are logarithms, as pyqtgraph places them; the unlabelled ticks mark 1 to 9 of
+    each decade.
+    """
+    low, high = sorted((low, high))
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low or pixels <= 0:
+        return [], []
+    per_decade = pixels / (high - low)
+    first, last = math.floor(low), math.ceil(high)
+    labelled: list[float] = []
+    for digits in reversed(_LOG_LABEL_DIGITS):
+        candidates = _decade_positions(first, last, digits, low, high)
+        if len(candidates) >= 2 and _min_gap(candidates) * per_decade >= min_gap:
+            labelled = candidates
+            break
+    if not labelled:
+        every = max(1, math.ceil(min_gap / per_decade))
+        labelled = [float(d) for d in range(first, last + 1) if d % every == 0 and low <= d <= high]
+    even = _even_ticks(low, high, per_decade, min_gap)
+    if len(even) > len(labelled):
+        labelled = even
+    minor = [
+        p
+        for p in _decade_positions(first, last, _LOG_LABEL_DIGITS[-1], low, high)
+        if not any(abs(p - q) < 1e-9 for q in labelled)
+    ]
+    if len(minor) >= 2 and _min_gap(minor) * per_decade < _MIN_MINOR_GAP:
+        minor = []
+    return labelled, minor
+
+
+def _decade_positions(
+    first: int, last: int, digits: tuple[int, ...], low: float, high: float
+) -> list[float]:
+    positions = (d + math.log10(digit) for d in range(first, last + 1) for digit in digits)
+    return [p for p in positions if low - 1e-9 <= p <= high + 1e-9]
+
+
+def _min_gap(positions: list[float]) -> float:
+    return min((b - a for a, b in itertools.pairwise(positions)), default=math.inf)
+
+
+def _even_ticks(low: float, high: float, per_decade: float, min_gap: float) -> list[float]:
+    """Round values evenly spaced between 10**low and 10**high, as far apart as the labels
+    need where they are closest (at the top of a logarithmic axis)."""
+    if not -300 < low < high < 300:
+        return []  # beyond what a float holds (a view zoomed far out)
+    bottom, top = 10.0**low, 10.0**high
+    if top - bottom <= top * 1e-6:
+        return []  # labels of six significant digits could not tell the values apart
+    step = 10.0 ** math.floor(math.log10(top - bottom))
+    for factor in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0):
+        candidate = step * factor
+        values = [
+            candidate * k
+            for k in range(math.ceil(bottom / candidate), math.floor(top / candidate) + 1)
+        ]
+        positions = [math.log10(v) for v in values if v > 0]
+        if len(positions) < 2 or _min_gap(positions) * per_decade >= min_gap:
+            return positions
+    return []
+
+
+def _log_label(position: float) -> str:
+    """The value at a logarithmic position as people write it: 0.2, 1, 50, 0.045."""
+    if not -300 < position < 300:
+        return f"1e{round(position)}"
+    return f"{10.0**position:.6g}"
+
+
+class LossAxis(pg.AxisItem):
+    """pyqtgraph's axis, with ticks that suit a logarithmic scale: labels that never overlap
+    and read as plain numbers, and unlabelled ticks between them."""
+
+    def tickValues(self, low: float, high: float, size: float) -> list:
+        """Labelled ticks, then unlabelled ones (pyqtgraph override)."""
+        if not self.logMode:
+            return super().tickValues(low, high, size)
+        font = self.style["tickFont"] or QFont()
+        min_gap = QFontMetricsF(font).height() * 1.4
+        labelled, minor = log_ticks(low, high, size, min_gap)
+        return [(1.0, labelled), (None, minor)]
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float | None) -> list[str]:
+        """Plain numbers for labelled ticks, nothing for the others (pyqtgraph override)."""
+        if not self.logMode:
+            return super().tickStrings(values, scale, spacing)
+        if spacing is None:
+            return ["" for _ in values]
+        return [_log_label(value) for value in values]
+
+
+def _smoothed(alpha: float, curve: Curve) -> _Smoothed:
+    state = DebiasedEma(1.0 - alpha)
+    return _Smoothed(alpha, curve.steps, curve.values, state.extend(curve.values), state)
 
 
 class LossChart(QWidget):
     """Two linked plots (loss above, token accuracy below) with a toolbar and a read-out.
 
-    ``set_series`` shows a job's curves; ``set_overlay`` adds another job's training loss for
-    comparison. The export buttons only ask (signals): the owner knows the job's name and where
-    to save; ``save_png`` and ``save_csv`` write the files.
+    ``set_series`` shows a job's curves; ``set_overlay`` adds another job's training loss and
+    training accuracy for comparison. The export buttons only ask (signals): the owner knows
+    the job's name and where to save; ``save_png`` and ``save_csv`` write the files.
     """
 
     #: The user moved the smoothing slider (EMA weight of a new value, 1.0 = raw).
@@ -99,7 +236,7 @@ class LossChart(QWidget):
         super().__init__(parent)
         self._series = MetricSeries.empty()
         self._smoothed: dict[str, _Smoothed] = {}
-        self._overlays: dict[str, tuple[str, MetricSeries, pg.PlotDataItem]] = {}
+        self._overlays: dict[str, _Overlay] = {}
         self._epoch_lines: list[tuple[pg.PlotItem, pg.InfiniteLine]] = []
         self._epoch_positions: list[float] = []
         self._drawing = False
@@ -111,7 +248,9 @@ class LossChart(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
         self.graphics.setMinimumHeight(260)
-        self.loss_plot = self.graphics.addPlot(row=0, col=0)
+        self.loss_plot = self.graphics.addPlot(
+            row=0, col=0, axisItems={"left": LossAxis(orientation="left")}
+        )
         self.accuracy_plot = self.graphics.addPlot(row=1, col=0)
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
         self.graphics.ci.layout.setRowStretchFactor(1, 2)
@@ -227,6 +366,14 @@ class LossChart(QWidget):
         """The EMA weight of a new value for the slider's position (1.0 = no smoothing)."""
         return 1.0 - self.smoothing.value() / 100.0
 
+    def _alpha_for(self, points: int) -> float:
+        """The weight of a new value for a curve of ``points``: the slider's, raised so the
+        average reaches back no more than about a tenth of the curve."""
+        alpha = self.alpha
+        if alpha >= 1.0:
+            return alpha
+        return max(alpha, SHORTEST_SPAN_SHARE / (points + SHORTEST_SPAN_SHARE))
+
     def set_series(self, series: MetricSeries) -> None:
         """Show a job's curves (new steps of the same job only extend the smoothing)."""
         was_blank = self._blank
@@ -263,15 +410,18 @@ class LossChart(QWidget):
         self.reset_zoom()
 
     def set_overlay(self, key: str, label: str, series: MetricSeries) -> None:
-        """Draw another job's training loss over this one (dashed) to compare runs."""
-        if key in self._overlays:
-            item = self._overlays[key][2]
+        """Draw another job's training loss and training accuracy over this one (dashed) to
+        compare runs."""
+        known = self._overlays.get(key)
+        if known is not None:
+            loss_item, accuracy_item = known.loss_item, known.accuracy_item
         else:
             color = OVERLAY_COLORS[len(self._overlays) % len(OVERLAY_COLORS)]
             pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine)
-            item = self.loss_plot.plot(name=label, pen=pen)
+            loss_item = self.loss_plot.plot(name=label, pen=pen)
+            accuracy_item = self.accuracy_plot.plot(name=label, pen=pen)
         was_blank = self._blank
-        self._overlays[key] = (label, series, item)
+        self._overlays[key] = _Overlay(label, series, loss_item, accuracy_item)
         self._show_axes(True)
         if was_blank:
             self.reset_zoom()
@@ -283,11 +433,15 @@ class LossChart(QWidget):
         entry = self._overlays.pop(key, None)
         if entry is None:
             return
-        self.loss_plot.removeItem(entry[2])
-        self._smoothed.pop(f"overlay:{key}", None)
-        legend = self.loss_plot.legend
-        if legend is not None:
-            legend.removeItem(entry[2])
+        for plot, item in (
+            (self.loss_plot, entry.loss_item),
+            (self.accuracy_plot, entry.accuracy_item),
+        ):
+            plot.removeItem(item)
+            if plot.legend is not None:
+                plot.legend.removeItem(item)
+        for name in _OVERLAY_CURVES:
+            self._smoothed.pop(f"overlay:{key}:{name}", None)
         if self._blank:
             self._show_axes(False)
 
@@ -347,15 +501,13 @@ class LossChart(QWidget):
                 and curve.steps[:n] == cached.steps
                 and (curve.values[:n] == cached.raw)
             ):
-                # ema's first output is its first input, so this continues the same average
-                tail = ema(array("d", [cached.smooth[-1]]) + curve.values[n:], alpha)
-                smooth = cached.smooth + tail[1:]
-                self._smoothed[key] = _Smoothed(alpha, curve.steps, curve.values, smooth)
+                state = replace(cached.state)
+                smooth = cached.smooth + state.extend(curve.values[n:])
+                self._smoothed[key] = _Smoothed(alpha, curve.steps, curve.values, smooth, state)
                 return smooth
         if len(curve) <= SYNC_SMOOTHING_POINTS:
-            smooth = ema(curve.values, alpha)
-            self._smoothed[key] = _Smoothed(alpha, curve.steps, curve.values, smooth)
-            return smooth
+            smoothed = self._smoothed[key] = _smoothed(alpha, curve)
+            return smoothed.smooth
         self._smooth_in_background(key, curve, alpha)
         return None
 
@@ -366,7 +518,7 @@ class LossChart(QWidget):
         self._pending.add(token)
 
         def job(_context: JobContext) -> tuple[tuple[str, float, int], _Smoothed]:
-            return token, _Smoothed(alpha, curve.steps, curve.values, ema(curve.values, alpha))
+            return token, _smoothed(alpha, curve)
 
         worker = Worker(job, name="smoothing a curve")
         worker.signals.result.connect(self._on_smoothed)
@@ -378,7 +530,7 @@ class LossChart(QWidget):
         token, smoothed = value  # type: ignore[misc]
         self._pending.discard(token)
         key = token[0]
-        if smoothed.alpha == self.alpha:
+        if smoothed.alpha == self._alpha_for(len(smoothed.steps)):
             current = self._smoothed.get(key)
             if current is None or len(current.steps) < len(smoothed.steps):
                 self._smoothed[key] = smoothed
@@ -432,7 +584,7 @@ class LossChart(QWidget):
                 if name in SPARSE:
                     item.setData(*raw)
                     continue
-                smooth = self._smooth(name, curve, alpha)
+                smooth = self._smooth(name, curve, self._alpha_for(len(curve)))
                 raw_item = self.raw_items[name]
                 if smooth is None or alpha >= 1.0:  # raw only, until the smoothing is ready
                     item.setData(*raw)
@@ -441,11 +593,14 @@ class LossChart(QWidget):
                 item.setData(*self._thin(name, curve.steps, smooth, window))
                 raw_item.setData(*raw)
                 raw_item.show()
-            for key, (_label, series, item) in self._overlays.items():
-                curve = series["train_loss"]
-                smooth = self._smooth(f"overlay:{key}", curve, alpha)
-                values = curve.values if smooth is None else smooth
-                item.setData(*self._thin(f"overlay:{key}", curve.steps, values, window))
+            for key, overlay in self._overlays.items():
+                items = (overlay.loss_item, overlay.accuracy_item)
+                for name, item in zip(_OVERLAY_CURVES, items, strict=True):
+                    curve = overlay.series[name]
+                    token = f"overlay:{key}:{name}"
+                    smooth = self._smooth(token, curve, self._alpha_for(len(curve)))
+                    values = curve.values if smooth is None else smooth
+                    item.setData(*self._thin(token, curve.steps, values, window))
         finally:
             self._drawing = False
         self._place_empty_text()
@@ -542,6 +697,8 @@ def _value_at(curve: Curve, step: int) -> float | None:
         return value if math.isfinite(value) else None
     return None
 
+
+_OVERLAY_CURVES = ("train_loss", "train_mean_token_accuracy")
 
 _COLORS: Mapping[str, str] = {
     name: color for name, _label, color in (*LOSS_CURVES, *ACCURACY_CURVES)

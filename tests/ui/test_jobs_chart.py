@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import random
 import sys
@@ -10,15 +11,18 @@ import time
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PySide6.QtCore import QElapsedTimer, Qt, QThreadPool, QTimer
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QColor, QImage, QPainter
 
 from desktop.app import tune_interpreter
 from desktop.core.archive import JobArchive
 from desktop.core.catalog import Catalog
 from desktop.core.jobs import CheckpointSummary
-from desktop.core.metrics import MetricsAccumulator, MetricSeries, ema
+from desktop.core.metrics import MetricsAccumulator, MetricSeries
 from desktop.core.settings import AppSettings
+from desktop.core.smoothing import debiased_ema
 from desktop.ui.job_models import (
     CheckpointsTableModel,
     EventsTableModel,
@@ -26,7 +30,7 @@ from desktop.ui.job_models import (
 )
 from desktop.ui.job_view import JobRecord, JobView
 from desktop.ui.jobs_panel import JobsPanel
-from desktop.ui.loss_chart import MAX_DRAWN_POINTS, LossChart
+from desktop.ui.loss_chart import MAX_DRAWN_POINTS, LossChart, log_ticks
 from tests.api.keyrings import MemoryKeyring
 from tests.ui.test_jobs_helpers import destroy
 
@@ -234,13 +238,17 @@ def test_smoothing_log_scale_and_readout(qtbot, chart):
     series = small_series()
     chart.set_series(series)
     raw = list(series["train_loss"].values)
-    assert list(chart.curve_items["train_loss"].yData) == pytest.approx(list(ema(raw, 0.4)))
+    smoothed = list(chart.curve_items["train_loss"].yData)
+    assert smoothed == pytest.approx(list(debiased_ema(raw, 0.6)))
     assert chart.raw_items["train_loss"].isVisible()
     chart.smoothing.setValue(0)
     assert list(chart.curve_items["train_loss"].yData) == raw
     assert not chart.raw_items["train_loss"].isVisible()
     chart.smoothing.setValue(90)
-    assert list(chart.curve_items["train_loss"].yData) == pytest.approx(list(ema(raw, 0.1)))
+    # 30 steps are too few to average over the last ten or so: a tenth of them at most
+    assert list(chart.curve_items["train_loss"].yData) == pytest.approx(
+        list(debiased_ema(raw, 0.75))
+    )
 
     chart.log_scale.setChecked(True)
     assert chart.loss_plot.getAxis("left").logMode
@@ -258,11 +266,97 @@ def test_smoothing_log_scale_and_readout(qtbot, chart):
 
 def test_other_runs_can_be_overlaid_and_removed(chart):
     chart.set_series(small_series(30))
-    chart.set_overlay("p/other", "other run", small_series(40))
-    item = chart._overlays["p/other"][2]
-    assert len(item.xData) == 40 and item in chart.loss_plot.listDataItems()
+    other = small_series(40)
+    chart.set_overlay("p/other", "other run", other)
+    overlay = chart._overlays["p/other"]
+    loss, accuracy = overlay.loss_item, overlay.accuracy_item
+    assert len(loss.xData) == 40 and loss in chart.loss_plot.listDataItems()
+    # The other run's accuracy is drawn too, smoothed the same way, in the same colour.
+    assert len(accuracy.xData) == 40 and accuracy in chart.accuracy_plot.listDataItems()
+    raw = list(other["train_mean_token_accuracy"].values)
+    assert list(accuracy.yData) == pytest.approx(list(debiased_ema(raw, 0.6)))
+    assert accuracy.opts["pen"].color() == loss.opts["pen"].color()
+    assert "other run" in [label.text for _sample, label in chart.accuracy_plot.legend.items]
     chart.remove_overlay("p/other")
-    assert chart.overlay_keys() == [] and item not in chart.loss_plot.listDataItems()
+    assert chart.overlay_keys() == [] and loss not in chart.loss_plot.listDataItems()
+    assert accuracy not in chart.accuracy_plot.listDataItems()
+    assert "other run" not in [label.text for _sample, label in chart.accuracy_plot.legend.items]
+
+
+def falling_series(steps: int = 120) -> MetricSeries:
+    """A loss that falls from 3 to 0.2 within the first quarter of the run, then stays."""
+    rng = random.Random(7)
+    events = []
+    for step in range(1, steps + 1):
+        loss = 0.2 + 2.8 * math.exp(-step / 12) + rng.gauss(0, 0.03)
+        data = {"step": step, "train_loss": loss, "train_mean_token_accuracy": 1 - loss / 3.5}
+        events.append({"id": f"e{step}", "type": "metrics", "data": data})
+    metrics = MetricsAccumulator()
+    metrics.add_events(events)
+    return metrics.series(n_epochs=3)
+
+
+def test_the_strongest_smoothing_keeps_up_with_a_falling_loss(qtbot, chart):
+    series = falling_series()
+    chart.set_series(series)
+    chart.smoothing.setValue(chart.smoothing.maximum())
+    raw = list(series["train_loss"].values)
+    smoothed = chart.curve_items["train_loss"].yData
+    recent = sum(raw[-20:]) / 20
+    assert abs(smoothed[-1] - recent) < 0.05  # not stuck near the start of the run
+    assert chart.raw_items["train_loss"].isVisible()
+    assert smoothed[0] == pytest.approx(raw[0])  # starts on the loss, not at zero
+
+
+def drawn_labels(axis) -> list[tuple[float, float, str]]:
+    """(top, bottom, text) of each label the axis draws, top first."""
+    image = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(image)
+    try:
+        _axis, _ticks, texts = axis.generateDrawSpecs(painter)
+    finally:
+        painter.end()
+    return sorted((rect.top(), rect.bottom(), text) for rect, _flags, text in texts)
+
+
+@pytest.mark.parametrize(("start", "floor"), [(1.1, 0.45), (3.0, 0.2), (30.0, 0.01)])
+def test_log_scale_labels_are_plain_numbers_that_never_overlap(qtbot, owned, start, floor):
+    chart = LossChart()
+    owned.append(chart)
+    chart.resize(1000, 380)
+    chart.show()
+    metrics = MetricsAccumulator()
+    rng = random.Random(3)
+    events = []
+    for step in range(1, 121):
+        loss = floor + (start - floor) * math.exp(-step / 12) + rng.gauss(0, 0.02)
+        events.append(
+            {"id": f"e{step}", "type": "metrics", "data": {"step": step, "train_loss": loss}}
+        )
+    metrics.add_events(events)
+    chart.set_series(metrics.series(n_epochs=3))
+    chart.log_scale.setChecked(True)
+    qtbot.waitUntil(lambda: chart.loss_plot.getAxis("left").logMode)
+    labels = drawn_labels(chart.loss_plot.getAxis("left"))
+    assert len(labels) >= 3
+    assert all(upper[1] <= lower[0] for upper, lower in itertools.pairwise(labels))
+    values = [float(text) for _top, _bottom, text in labels]  # "0.5", "1", never "10¹"
+    assert values == sorted(values, reverse=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(-8, 8),
+    st.floats(1e-6, 12),
+    st.floats(20, 2000),
+    st.floats(8, 40),
+)
+def test_log_ticks_keep_their_labels_apart_and_in_view(low, span, pixels, gap):
+    labelled, minor = log_ticks(low, low + span, pixels, gap)
+    per_decade = pixels / span
+    assert all(low - 1e-9 <= p <= low + span + 1e-9 for p in labelled + minor)
+    assert all((b - a) * per_decade >= gap - 1e-6 for a, b in itertools.pairwise(labelled))
+    assert not set(labelled) & set(minor)
 
 
 def test_an_empty_job_says_so(chart):

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 from desktop.core.archive import JobArchive
 from desktop.core.interchange import ExportFormat, export_split
 from desktop.core.jobs import JobStatus
-from desktop.core.metrics import ema
+from desktop.core.smoothing import debiased_ema
 from desktop.core.training import REQUEST_KEY, SUFFIX_KEY
 from desktop.ui.train_wizard import PAGE_SEND
 from desktop.ui.workers import Worker
@@ -155,7 +155,9 @@ def test_a_job_is_followed_to_success_with_curves_checkpoints_and_results(qtbot,
     chart = panel.view.chart
     raw = [m["train_loss"] for m in server.job(job_id).metrics]
     assert list(chart.raw_items["train_loss"].yData) == raw
-    assert list(chart.curve_items["train_loss"].yData) == pytest.approx(list(ema(raw, 0.4)))
+    assert list(chart.curve_items["train_loss"].yData) == pytest.approx(
+        list(debiased_ema(raw, 0.6))
+    )
     assert list(chart.curve_items["train_loss"].xData) == list(range(1, 51))
     assert len(chart.curve_items["valid_loss"].xData) == 50
     assert list(chart.curve_items["full_valid_loss"].xData) == [36.0]
@@ -378,8 +380,9 @@ def test_another_job_can_be_drawn_for_comparison(qtbot, harness):
     actions[0].setChecked(True)
     chart = panel.view.chart
     qtbot.waitUntil(lambda: chart.overlay_keys() == [f"{PROFILE_ID}/{first}"], timeout=10_000)
-    overlay = chart._overlays[f"{PROFILE_ID}/{first}"][2]
-    assert len(overlay.xData) == 108
+    overlay = chart._overlays[f"{PROFILE_ID}/{first}"]
+    assert len(overlay.loss_item.xData) == 108
+    assert len(overlay.accuracy_item.xData) == 108
     actions[0].setChecked(False)
     assert chart.overlay_keys() == []
 
