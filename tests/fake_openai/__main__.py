@@ -4,6 +4,9 @@ The clock follows wall time (``--speed`` to hurry it), so fine-tuning jobs progr
 own and the app can be tried end to end without an account. It needs only what the app's
 plain install brings; with ``jsonschema`` installed (the test extras) it also checks every
 request against the OpenAPI description and prints what does not match.
+
+``--flavor nebius`` serves Nebius Token Factory instead: its own job fields (checked, always),
+the loss with each checkpoint, and ``/v0/models`` to deploy a trained LoRA for chat.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from tests.fake_openai.server import (
     MissingDependency,
     require_schema_support,
 )
-from tests.fake_openai.state import Timing
+from tests.fake_openai.state import FLAVORS, Timing
 
 
 def _complain(text: str) -> None:
@@ -37,6 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-seconds", type=float, default=1.0, help="duration of a step")
     parser.add_argument("--queue-seconds", type=float, default=5.0)
     parser.add_argument("--validate-seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--deploy-seconds",
+        type=float,
+        default=20.0,
+        help="how long a deployed custom model takes to become active (nebius)",
+    )
+    parser.add_argument(
+        "--flavor", choices=FLAVORS, default="openai", help="which provider to imitate"
+    )
     checks = parser.add_mutually_exclusive_group()
     checks.add_argument(
         "--check-schemas",
@@ -62,9 +74,11 @@ def main(argv: list[str] | None = None) -> int:
             validating=args.validate_seconds,
             queued=args.queue_seconds,
             per_step=args.step_seconds,
+            deploying=args.deploy_seconds,
         ),
         check_schemas=check_schemas,
         on_problem=_complain,
+        flavor=args.flavor,
     )
     try:
         server.start()
@@ -72,8 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         _complain(f"Cannot start: {exc}")
         return 2
     server.start_realtime(speed=args.speed)
-    print(f"Fake OpenAI-compatible server at {server.base_url}", flush=True)
-    print(f"Azure-style base URL:            {server.azure_base_url}", flush=True)
+    if args.flavor == "nebius":
+        print(f"Fake Nebius Token Factory at {server.base_url}", flush=True)
+        print(f"Custom models (deployments):  {server.nebius_models_url}", flush=True)
+    else:
+        print(f"Fake OpenAI-compatible server at {server.base_url}", flush=True)
+        print(f"Azure-style base URL:            {server.azure_base_url}", flush=True)
     print("API key: " + ("(none needed)" if args.no_key else args.key), flush=True)
     print("Press Ctrl+C to stop.", flush=True)
     try:

@@ -29,6 +29,20 @@ def fake_openai() -> Iterator[FakeOpenAIServer]:
 
 
 @pytest.fixture
+def fake_nebius() -> Iterator[FakeOpenAIServer]:
+    """A started fake in the Nebius Token Factory flavour, expecting ``DEFAULT_TEST_KEY``."""
+    server = FakeOpenAIServer(api_key=DEFAULT_TEST_KEY, flavor="nebius")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert server.internal_errors == [], "the fake server itself failed:\n" + "\n".join(
+        server.internal_errors
+    )
+
+
+@pytest.fixture
 def openai_client(fake_openai: FakeOpenAIServer) -> Iterator[openai.OpenAI]:
     """The real SDK client pointed at ``fake_openai``, with SDK retries off."""
     client = openai.OpenAI(

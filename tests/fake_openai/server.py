@@ -8,6 +8,10 @@ error handling can be tested end to end.
 
 Checking requests against the OpenAPI description needs ``jsonschema``; a server asked to
 check (the default) without it refuses to start, rather than failing on every request.
+
+``flavor="nebius"`` makes it Nebius Token Factory: the same ``/v1`` paths with Nebius's own
+job fields (checked by ``tests.fake_openai.nebius``, not by the OpenAPI description), no pause,
+resume or Uploads API, and ``/v0/models`` to deploy a trained LoRA as a custom model.
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.fake_openai import replies
+from tests.fake_openai import nebius, replies
 from tests.fake_openai.state import (
     DEFAULT_MODELS,
     DEFAULT_START,
+    NEBIUS_MODELS,
     ApiError,
     FakeClock,
     FakeState,
@@ -43,6 +48,7 @@ from tests.fake_openai.state import (
 
 DEFAULT_TEST_KEY = "sk-fake-" + "test-4f3c2a1b0e9d8c7b6a5f4e3d"
 _PREFIX = re.compile(r"^(?:/openai)?/v1(?=/|$)")
+_V0 = re.compile(r"^/v0(?=/|$)")
 
 FaultKind = Literal[
     "invalid_api_key",
@@ -147,17 +153,22 @@ class FakeOpenAIServer:
         timing: Timing | None = None,
         seed: int = 1234,
         start_time: float = DEFAULT_START,
-        models: Iterable[StoredModel] = DEFAULT_MODELS,
+        models: Iterable[StoredModel] | None = None,
         max_file_bytes: int = 512 * 1024 * 1024,
         max_part_bytes: int = 64 * 1024 * 1024,
         results_base64: bool = False,
         check_schemas: bool = True,
         on_problem: Callable[[str], None] | None = None,
+        flavor: str = "openai",
     ) -> None:
         """``on_problem`` hears of every bug inside the fake and every request that breaks the
-        OpenAPI description, as they happen (a server run by hand prints them)."""
+        OpenAPI description, as they happen (a server run by hand prints them). ``models``
+        defaults to the flavour's own list."""
         self.api_key = api_key
+        self.flavor = flavor
         self.clock = FakeClock(start_time)
+        if models is None:
+            models = NEBIUS_MODELS if flavor == "nebius" else DEFAULT_MODELS
         self.state = FakeState(
             self.clock,
             timing=timing,
@@ -166,6 +177,7 @@ class FakeOpenAIServer:
             max_file_bytes=max_file_bytes,
             max_part_bytes=max_part_bytes,
             results_base64=results_base64,
+            flavor=flavor,
         )
         self.check_schemas = check_schemas
         self._host = host
@@ -235,6 +247,11 @@ class FakeOpenAIServer:
     def base_url(self) -> str:
         """Base URL for ``openai.OpenAI(base_url=...)``."""
         return f"{self.root_url}/v1"
+
+    @property
+    def nebius_models_url(self) -> str:
+        """Where Nebius's custom models live (``/v0/models``, beside ``/v1``)."""
+        return f"{self.root_url}/v0/models"
 
     @property
     def azure_base_url(self) -> str:
@@ -507,7 +524,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 record.json = call.json
         except (ValueError, UnicodeDecodeError):
             record.schema_errors.append("request body is not valid JSON or multipart")
-        route = _match_route(method, path) if _PREFIX.match(raw_path) else None
+        route: tuple[str, Handler, dict[str, str]] | None = None
+        if _PREFIX.match(raw_path):
+            route = _match_route(method, path, fake.flavor)
+        elif fake.flavor == "nebius" and _V0.match(raw_path):
+            route = _match_nebius_route(method, _V0.sub("", raw_path) or "/")
         handler: Handler | None = None
         if route is not None:
             record.operation_id, handler, call.params = route
@@ -529,6 +550,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _check_request_schema(self, record: RecordedRequest) -> None:
+        if self.fake.flavor == "nebius" and record.operation_id in _NEBIUS_OWN:
+            check = _NEBIUS_CHECKS.get(record.operation_id)
+            problems = check(record.json) if check is not None else []
+            record.schema_errors.extend(f"{p.param}: {p.message}" for p in problems)
+            return
         if not self.fake.check_schemas or record.operation_id is None:
             return
         from tests.fake_openai import openapi
@@ -1108,9 +1134,63 @@ _ROUTES += [
 ]
 
 
-def _match_route(method: str, path: str) -> tuple[str, Handler, dict[str, str]] | None:
+def h_create_custom_model(fake: FakeOpenAIServer, call: _Call) -> _Reply:
+    return _Reply(body=fake.state.create_custom_model(_json_object(call)).to_api())
+
+
+def h_list_custom_models(fake: FakeOpenAIServer, call: _Call) -> _Reply:
+    data = [m.to_api() for m in fake.state.list_custom_models()]
+    return _Reply(body={"object": "list", "data": data})
+
+
+def h_get_custom_model(fake: FakeOpenAIServer, call: _Call) -> _Reply:
+    return _Reply(body=fake.state.get_custom_model(call.params["name"]).to_api())
+
+
+#: Nebius's custom models, under ``/v0`` (names hold '/' and ':', so one takes the rest).
+_NEBIUS_ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
+    ("POST", re.compile(r"^/models$"), "createCustomModel", h_create_custom_model),
+    ("GET", re.compile(r"^/models$"), "listCustomModels", h_list_custom_models),
+    ("GET", re.compile(r"^/models/(?P<name>.+)$"), "getCustomModel", h_get_custom_model),
+]
+#: OpenAI routes Nebius does not offer.
+_NOT_AT_NEBIUS = frozenset(
+    {
+        "pauseFineTuningJob",
+        "resumeFineTuningJob",
+        "createUpload",
+        "addUploadPart",
+        "completeUpload",
+        "cancelUpload",
+        "deleteModel",
+    }
+)
+#: Request bodies the Nebius flavour checks with its own schema instead of OpenAI's.
+_NEBIUS_CHECKS: dict[str, Callable[[Any], list[nebius.Problem]]] = {
+    "createFineTuningJob": nebius.job_problems,
+    "createCustomModel": nebius.custom_model_problems,
+}
+
+
+#: Operations whose requests the OpenAPI description of OpenAI's API does not describe.
+_NEBIUS_OWN = frozenset(_NEBIUS_CHECKS) | {op for _m, _p, op, _h in _NEBIUS_ROUTES}
+
+
+def _match_nebius_route(method: str, path: str) -> tuple[str, Handler, dict[str, str]] | None:
+    for route_method, pattern, operation_id, handler in _NEBIUS_ROUTES:
+        found = pattern.match(path)
+        if route_method == method and found:
+            return operation_id, handler, {k: unquote(v) for k, v in found.groupdict().items()}
+    return None
+
+
+def _match_route(
+    method: str, path: str, flavor: str = "openai"
+) -> tuple[str, Handler, dict[str, str]] | None:
     for route_method, pattern, operation_id, handler in _ROUTES:
         if route_method != method:
+            continue
+        if flavor == "nebius" and operation_id in _NOT_AT_NEBIUS:
             continue
         found = pattern.match(path)
         if found:
@@ -1122,4 +1202,10 @@ def _match_route(method: str, path: str) -> tuple[str, Handler, dict[str, str]] 
 def iter_routes() -> Iterator[tuple[str, str]]:
     """(method, operationId) for every route the server answers."""
     for method, _pattern, operation_id, _handler in _ROUTES:
+        yield method, operation_id
+
+
+def iter_nebius_routes() -> Iterator[tuple[str, str]]:
+    """(method, operationId) of the routes only the Nebius flavour answers (under ``/v0``)."""
+    for method, _pattern, operation_id, _handler in _NEBIUS_ROUTES:
         yield method, operation_id

@@ -4,6 +4,11 @@ Everything here is plain Python with one lock, independent of HTTP, so the simul
 driven and inspected directly. Jobs only move when the clock is advanced, which keeps tests
 fast and deterministic: ``validating_files`` -> ``queued`` -> ``running`` (one metrics event per
 step) -> ``succeeded``. Paused jobs do not consume time; cancelled jobs stay cancelled.
+
+The ``nebius`` flavour keeps the same paths but behaves like Nebius Token Factory: its own
+hyperparameters (checked by ``nebius``), no metrics in the events (the loss comes with each
+checkpoint, one per epoch, with the adapter's files), no pause, and a trained LoRA answers only
+once it is deployed as a custom model that turns ``active`` on the clock.
 """
 
 from __future__ import annotations
@@ -18,12 +23,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.fake_openai import nebius
+
 DEFAULT_START = 1_763_769_600.0  # 2025-11-22T00:00:00Z, fixed so created_at values are stable
 ORG_NAME = "fake-org"
 TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
 FILE_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision")
 MIN_TRAINING_EXAMPLES = 10
+FLAVORS = ("openai", "nebius")
 
 
 class ApiError(Exception):
@@ -98,6 +106,8 @@ class Timing:
     validating: float = 2.0
     queued: float = 3.0
     per_step: float = 1.0
+    #: How long a deployed custom model (Nebius) takes to become ``active``.
+    deploying: float = 20.0
 
 
 @dataclass
@@ -198,6 +208,44 @@ DEFAULT_MODELS: tuple[StoredModel, ...] = (
 )
 
 
+#: The base models the Nebius flavour lists; the first two can be fine-tuned (LoRA).
+NEBIUS_MODELS: tuple[StoredModel, ...] = (
+    StoredModel("meta-llama/Meta-Llama-3.1-8B-Instruct", 1721347200, "meta", fine_tunable=True),
+    StoredModel("meta-llama/Llama-3.3-70B-Instruct", 1733443200, "meta", fine_tunable=True),
+    StoredModel("deepseek-ai/DeepSeek-R1-0528", 1748390400, "deepseek"),
+)
+
+
+@dataclass
+class CustomModel:
+    """A LoRA checkpoint deployed at Nebius (``POST /v0/models``), answering once ``active``."""
+
+    name: str
+    short_name: str
+    base_model: str
+    source: str
+    job_id: str
+    checkpoint_id: str
+    created_at: int
+    ready_at: float
+    description: str | None = None
+    status: str = "validating"
+
+    def to_api(self) -> dict[str, Any]:
+        """The custom model's JSON shape."""
+        return {
+            "name": self.name,
+            "base_model": self.base_model,
+            "source": self.source,
+            "created_at": self.created_at,
+            "status": self.status,
+            "description": self.description,
+            "job_id": self.job_id,
+            "checkpoint_id": self.checkpoint_id,
+            "status_reason": None,
+        }
+
+
 @dataclass
 class Job:
     """One simulated fine-tuning job."""
@@ -252,13 +300,18 @@ class FakeState:
         max_file_bytes: int = 512 * 1024 * 1024,
         max_part_bytes: int = 64 * 1024 * 1024,
         results_base64: bool = False,
+        flavor: str = "openai",
     ) -> None:
+        if flavor not in FLAVORS:
+            raise ValueError(f"unknown flavor {flavor!r}; expected one of {FLAVORS}")
+        self.flavor = flavor
         self.clock = clock
         self.timing = timing or Timing()
         self.lock = threading.RLock()
         self.files: dict[str, StoredFile] = {}
         self.uploads: dict[str, StoredUpload] = {}
         self.jobs: dict[str, Job] = {}
+        self.custom_models: dict[str, CustomModel] = {}
         self.models: dict[str, StoredModel] = {
             m.id: StoredModel(m.id, m.created, m.owned_by, m.shutdown_date, m.fine_tunable)
             for m in models
@@ -494,6 +547,8 @@ class FakeState:
         ``hidden_for`` (fake seconds) makes a slow provider: the job exists and runs, but is
         neither listed nor found by id until the clock has moved that far.
         """
+        if self.flavor == "nebius":
+            return self._create_nebius_job(body, hidden_for=hidden_for)
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise ApiError(400, "Missing required parameter: 'model'.", param="model")
@@ -553,13 +608,60 @@ class FakeState:
             created_at=self.now_int(),
             listed_from=self.clock.now() + hidden_for,
         )
+        return self._open_job(job)
+
+    def _open_job(self, job: Job) -> Job:
         self._event(job, f"Created fine-tuning job: {job.id}", at=job.created_at)
-        self._event(job, f"Validating training file: {training_file}", at=job.created_at)
-        if validation_file:
-            self._event(job, f"Validating validation file: {validation_file}", at=job.created_at)
+        self._event(job, f"Validating training file: {job.training_file}", at=job.created_at)
+        if job.validation_file:
+            self._event(
+                job, f"Validating validation file: {job.validation_file}", at=job.created_at
+            )
         with self.lock:
             self.jobs[job.id] = job
         return job
+
+    def _create_nebius_job(self, body: Mapping[str, Any], *, hidden_for: float) -> Job:
+        """Nebius's create: every field checked against its own schema, the defaults filled in
+        (Nebius reports concrete values, never "auto")."""
+        problems = nebius.job_problems(body)
+        if problems:
+            first = problems[0]
+            raise ApiError(400, first.message, param=first.param, code=first.code)
+        model = str(body["model"])
+        with self.lock:
+            known = self.models.get(model)
+        if known is None or not known.fine_tunable:
+            raise ApiError(
+                400,
+                f"Model {model} is not available for fine-tuning.",
+                param="model",
+                code="model_not_available",
+            )
+        training_file = str(body["training_file"])
+        self._fine_tune_file(training_file, "training_file")
+        validation_file = body.get("validation_file")
+        if validation_file is not None:
+            self._fine_tune_file(validation_file, "validation_file")
+        seed = body.get("seed")
+        if seed is None:
+            with self.lock:
+                seed = self._rng.randrange(0, 2**31 - 1)
+        job = Job(
+            id=self.new_id("ftjob-"),
+            model=model,
+            training_file=training_file,
+            validation_file=validation_file,
+            suffix=body.get("suffix"),
+            seed=int(seed),
+            method_type="supervised",
+            requested={**nebius.HYPERPARAMETER_DEFAULTS, **nebius.job_hyperparameters(body)},
+            metadata=None,
+            integrations=body.get("integrations"),
+            created_at=self.now_int(),
+            listed_from=self.clock.now() + hidden_for,
+        )
+        return self._open_job(job)
 
     def _fine_tune_file(self, file_id: str, param: str) -> StoredFile:
         with self.lock:
@@ -652,7 +754,9 @@ class FakeState:
         return job
 
     def job_to_api(self, job: Job) -> dict[str, Any]:
-        """The ``FineTuningJob`` JSON shape."""
+        """The ``FineTuningJob`` JSON shape (Nebius's own in that flavour)."""
+        if self.flavor == "nebius":
+            return self._nebius_job_to_api(job)
         with self.lock:
             hp = _hp_shown(job)
             common = {k: hp[k] for k in ("batch_size", "learning_rate_multiplier", "n_epochs")}
@@ -684,6 +788,101 @@ class FakeState:
                 "metadata": dict(job.metadata) if job.metadata else None,
             }
 
+    def _nebius_job_to_api(self, job: Job) -> dict[str, Any]:
+        """A job as Nebius shows it: top-level hyperparameters, steps counted, no ``method``,
+        ``metadata`` or ``fine_tuned_model`` (a trained LoRA is named when it is deployed)."""
+        with self.lock:
+            return {
+                "id": job.id,
+                "object": "fine_tuning.job",
+                "created_at": job.created_at,
+                "model": job.model,
+                "status": job.status,
+                "training_file": job.training_file,
+                "validation_file": job.validation_file,
+                "error": dict(job.error) if job.error else None,
+                "finished_at": job.finished_at,
+                "hyperparameters": _hp_shown(job),
+                "integrations": job.integrations,
+                "organization_id": "",
+                "result_files": [],
+                "seed": job.seed,
+                "suffix": job.suffix,
+                "trained_tokens": job.trained_tokens,
+                "estimated_finish": job.estimated_finish,
+                "trained_steps": job.steps_done,
+                "total_steps": job.total_steps or None,
+            }
+
+    # ---- custom models (Nebius) ----------------------------------------------------------
+    def create_custom_model(self, body: Mapping[str, Any]) -> CustomModel:
+        """Deploy a LoRA checkpoint: ``validating`` now, ``active`` once the clock has moved
+        ``timing.deploying``; its name is the base model's, the given name and a random tail."""
+        problems = nebius.custom_model_problems(body)
+        if problems:
+            first = problems[0]
+            raise ApiError(400, first.message, param=first.param, code=first.code)
+        source = str(body["source"])
+        found = nebius.CHECKPOINT_SOURCE.match(source)
+        assert found is not None  # checked above
+        with self.lock:
+            job = self.jobs.get(found["job"])
+        if job is None:
+            raise ApiError(400, f"Fine-tuning job {found['job']} not found.", param="source")
+        if not any(c["id"] == found["checkpoint"] for c in job.checkpoints):
+            raise ApiError(
+                400, f"Checkpoint {found['checkpoint']} not found in {job.id}.", param="source"
+            )
+        if not _hp_shown(job).get("lora"):
+            raise ApiError(
+                400,
+                "Only LoRA adapters can be deployed as custom models; this job trained all"
+                " weights.",
+                param="source",
+            )
+        if body["base_model"] != job.model:
+            raise ApiError(
+                400,
+                f"The base model must be the one the job trained ({job.model}).",
+                param="base_model",
+            )
+        short = f"{body['name']}-{self.new_id('', 4).lower()}"
+        now = self.clock.now()
+        model = CustomModel(
+            name=f"{job.model}-LoRa:{short}",
+            short_name=short,
+            base_model=job.model,
+            source=source,
+            job_id=job.id,
+            checkpoint_id=found["checkpoint"],
+            created_at=int(now),
+            ready_at=now + self.timing.deploying,
+            description=body.get("description"),
+        )
+        with self.lock:
+            self.custom_models[model.name] = model
+        return model
+
+    def list_custom_models(self) -> list[CustomModel]:
+        """Custom models, newest first (deleted ones are not listed)."""
+        with self.lock:
+            models = [m for m in self.custom_models.values() if m.status != "deleted"]
+        return list(reversed(models))
+
+    def get_custom_model(self, name: str) -> CustomModel:
+        """A custom model by its full or short name, or the API's 404."""
+        with self.lock:
+            for model in self.custom_models.values():
+                if name in (model.name, model.short_name) and model.status != "deleted":
+                    return model
+        raise ApiError(404, f"Custom model {name} not found.", param="name", code="not_found")
+
+    def _settle_custom_models(self, now: float) -> None:
+        for model in self.custom_models.values():
+            if model.status == "validating" and now >= model.ready_at:
+                model.status = "active"
+                self.models[model.name] = StoredModel(model.name, int(now), owned_by="custom")
+
     # ---- simulation ----------------------------------------------------------------------
     def _on_advance(self, previous: float, now: float) -> None:
         dt = now - previous
@@ -696,6 +895,7 @@ class FakeState:
             for upload in self.uploads.values():
                 if upload.status == "pending" and now >= upload.expires_at:
                     upload.status = "expired"
+            self._settle_custom_models(now)
 
     def _when(self, job: Job, elapsed_mark: float, now: float) -> int:
         """Clock time at which a job reached ``elapsed_mark`` of active time."""
@@ -760,14 +960,15 @@ class FakeState:
         job.n_examples = len(examples)
         job.tokens_per_epoch = sum(max(1, len(json.dumps(e)) // 4) for e in examples)
         resolved = dict(job.requested)
-        if resolved.get("n_epochs", "auto") == "auto":
-            resolved["n_epochs"] = _auto_epochs(job.n_examples)
-        if resolved.get("batch_size", "auto") == "auto":
-            resolved["batch_size"] = max(1, min(256, job.n_examples // 50))
-        if resolved.get("learning_rate_multiplier", "auto") == "auto":
-            resolved["learning_rate_multiplier"] = 1.8
-        if job.method_type == "dpo" and resolved.get("beta", "auto") == "auto":
-            resolved["beta"] = 0.1
+        if self.flavor == "openai":
+            if resolved.get("n_epochs", "auto") == "auto":
+                resolved["n_epochs"] = _auto_epochs(job.n_examples)
+            if resolved.get("batch_size", "auto") == "auto":
+                resolved["batch_size"] = max(1, min(256, job.n_examples // 50))
+            if resolved.get("learning_rate_multiplier", "auto") == "auto":
+                resolved["learning_rate_multiplier"] = 1.8
+            if job.method_type == "dpo" and resolved.get("beta", "auto") == "auto":
+                resolved["beta"] = 0.1
         job.resolved = resolved
         job.steps_per_epoch = math.ceil(job.n_examples / int(resolved["batch_size"]))
         job.total_steps = job.steps_per_epoch * int(resolved["n_epochs"])
@@ -793,18 +994,19 @@ class FakeState:
             data["full_valid_loss"] = round(full, 6)
             data["full_valid_mean_token_accuracy"] = round(_accuracy(full), 6)
         job.metrics.append(data)
-        parts = [f"training loss={data['train_loss']:.2f}"]
-        if "valid_loss" in data:
-            parts.append(f"validation loss={data['valid_loss']:.2f}")
-        if "full_valid_loss" in data:
-            parts.append(f"full validation loss={data['full_valid_loss']:.2f}")
-        self._event(
-            job,
-            f"Step {step}/{job.total_steps}: {', '.join(parts)}",
-            at=at,
-            type_="metrics",
-            data=data,
-        )
+        if self.flavor == "openai":  # Nebius reports the loss only with each checkpoint
+            parts = [f"training loss={data['train_loss']:.2f}"]
+            if "valid_loss" in data:
+                parts.append(f"validation loss={data['valid_loss']:.2f}")
+            if "full_valid_loss" in data:
+                parts.append(f"full validation loss={data['full_valid_loss']:.2f}")
+            self._event(
+                job,
+                f"Step {step}/{job.total_steps}: {', '.join(parts)}",
+                at=at,
+                type_="metrics",
+                data=data,
+            )
         if epoch_end:
             self._checkpoint(job, step, at, data)
 
@@ -815,6 +1017,9 @@ class FakeState:
 
     def _checkpoint(self, job: Job, step: int, at: int, data: Mapping[str, Any]) -> None:
         metrics = {k: v for k, v in data.items() if k != "total_steps"}
+        if self.flavor == "nebius":
+            self._nebius_checkpoint(job, step, at, metrics)
+            return
         job.checkpoints.append(
             {
                 "id": self.new_id("ftckpt_"),
@@ -829,7 +1034,37 @@ class FakeState:
         del job.checkpoints[:-3]  # only the last three epochs are kept
         self._event(job, f"Checkpoint created at step {step}", at=at)
 
+    def _nebius_checkpoint(self, job: Job, step: int, at: int, metrics: dict[str, Any]) -> None:
+        """A Nebius checkpoint: its metrics and the adapter's files; every one is kept."""
+        checkpoint_id = self.new_id("ftckpt_")
+        files = [
+            self.create_file(name, "fine-tune-results", content).id
+            for name, content in _adapter_files(job, step)
+        ]
+        for file_id in files:
+            self.files[file_id].created_at = at
+        job.checkpoints.append(
+            {
+                "id": checkpoint_id,
+                "object": "fine_tuning.job.checkpoint",
+                "created_at": at,
+                "fine_tuned_model_checkpoint": f"{job.id}:{checkpoint_id}",
+                "fine_tuning_job_id": job.id,
+                "step_number": step,
+                "metrics": metrics,
+                "result_files": files,
+            }
+        )
+        self._event(job, f"Checkpoint created at step {step}", at=at)
+
     def _succeed(self, job: Job, at: int) -> None:
+        if self.flavor == "nebius":
+            job.status = "succeeded"
+            job.finished_at = at
+            job.estimated_finish = None
+            job.trained_tokens = job.tokens_per_epoch * int(job.resolved["n_epochs"])
+            self._event(job, "The job has successfully completed", at=at)
+            return
         name = self._model_name(job)
         job.status = "succeeded"
         job.finished_at = at
@@ -1003,6 +1238,24 @@ def _auto_epochs(n_examples: int) -> int:
     elif n_examples * epochs > 25000:
         epochs = max(1, 25000 // n_examples)
     return epochs
+
+
+def _adapter_files(job: Job, step: int) -> list[tuple[str, bytes]]:
+    """A LoRA adapter's two files, small but recognisable (the weights are 40 KB of bytes)."""
+    hp = _hp_shown(job)
+    config = {
+        "base_model_name_or_path": job.model,
+        "peft_type": "LORA",
+        "r": hp.get("lora_r"),
+        "lora_alpha": hp.get("lora_alpha"),
+        "lora_dropout": hp.get("lora_dropout"),
+        "step": step,
+    }
+    weights = hashlib.sha256(f"{job.id}:{step}".encode()).digest() * 1280
+    return [
+        ("adapter_config.json", json.dumps(config, indent=2).encode()),
+        ("adapter_model.safetensors", weights),
+    ]
 
 
 def _accuracy(loss: float) -> float:
