@@ -54,6 +54,13 @@ AZURE_FINE_TUNABLE = (
     "gpt-4o-2024-08-06",
     "gpt-4o-mini-2024-07-18",
 )
+#: The base models Nebius's documentation says it trains with LoRA and then serves.
+NEBIUS_FINE_TUNABLE = (
+    "meta-llama/Meta-Llama-3.1-8B-Instruct",
+    "meta-llama/Llama-3.3-70B-Instruct",
+)
+#: Nebius takes a suffix of up to 64 characters; the app adds a 13-character tag to it.
+NEBIUS_SUFFIX_MAX_LENGTH = 51
 
 _AZURE_RESOURCE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?$")
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -70,6 +77,7 @@ class ProviderKind(str, Enum):
     AZURE = "azure"
     COMPATIBLE = "compatible"
     LOCAL = "local"
+    NEBIUS = "nebius"
 
 
 @dataclass(frozen=True)
@@ -153,6 +161,13 @@ AZURE_CAPABILITIES = Capabilities(
     catalog_models=AZURE_FINE_TUNABLE,
 )
 COMPATIBLE_CAPABILITIES = Capabilities(fine_tuning=True, methods=("supervised",))
+NEBIUS_CAPABILITIES = Capabilities(
+    fine_tuning=True,
+    methods=("supervised",),
+    suffix_max_length=NEBIUS_SUFFIX_MAX_LENGTH,
+    deploy_before_chat=True,
+    catalog_models=NEBIUS_FINE_TUNABLE,
+)
 LOCAL_CAPABILITIES = Capabilities(
     fine_tuning=False, methods=(), suffix_supported=False, needs_key=False
 )
@@ -180,6 +195,13 @@ class ProviderProfile:
             raise ProfileError("A provider profile needs a name.")
         object.__setattr__(self, "kind", ProviderKind(self.kind))
         object.__setattr__(self, "base_url", normalize_base_url(self.base_url))
+        if self.kind is ProviderKind.COMPATIBLE and is_nebius_address(self.base_url):
+            # Nebius speaks OpenAI's paths with payloads of its own, so its address is always
+            # trained through its own backend (profiles saved before it had one, and the
+            # compatible template's preset, said "compatible"); the id, and so the key and
+            # the archived jobs, stay.
+            object.__setattr__(self, "kind", ProviderKind.NEBIUS)
+            object.__setattr__(self, "capabilities", NEBIUS_CAPABILITIES)
         if not 1 <= float(self.timeout_seconds) <= 3600:
             raise ProfileError("The network timeout must be between 1 second and 1 hour.")
 
@@ -250,6 +272,14 @@ def normalize_base_url(url: str) -> str:
     if parts.query or parts.fragment:
         raise ProfileError("The address must not contain “?” or “#” parts.")
     return text
+
+
+def is_nebius_address(url: str) -> bool:
+    """Whether ``url`` is Nebius Token Factory's API (any region) or its former AI Studio's."""
+    host = (urlsplit((url or "").strip()).hostname or "").rstrip(".").lower()
+    return host == "api.studio.nebius.com" or (
+        host.startswith("api.tokenfactory.") and host.endswith(".nebius.com")
+    )
 
 
 def is_loopback_host(host: str) -> bool:
@@ -339,6 +369,18 @@ TEMPLATES: Mapping[str, ProfileTemplate] = MappingProxyType(
                 " its keys; a fine-tuned model must be deployed before you can chat with it."
             ),
             capabilities=AZURE_CAPABILITIES,
+        ),
+        "nebius": ProfileTemplate(
+            key="nebius",
+            display_name="Nebius Token Factory",
+            kind=ProviderKind.NEBIUS,
+            base_url=NEBIUS_BASE_URL,
+            description=(
+                "Nebius Token Factory trains open models (Llama) with LoRA. To chat with the"
+                " result, the app deploys it at Nebius, billed per token used. Needs an API key"
+                " from tokenfactory.nebius.com."
+            ),
+            capabilities=NEBIUS_CAPABILITIES,
         ),
         "compatible": ProfileTemplate(
             key="compatible",

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from desktop.api.backends.base import BackendFactory, TrainingBackend
+from desktop.api.backends.nebius import NebiusBackend
+from desktop.api.backends.nebius import traits_for as nebius_traits
 from desktop.api.backends.openai_protocol import OpenAIProtocolBackend
 from desktop.api.backends.openai_protocol import traits_for as openai_traits
 from desktop.api.client import build_client
@@ -27,6 +29,10 @@ def _openai_protocol(profile: ProviderProfile, key: Key) -> TrainingBackend:
     return OpenAIProtocolBackend(profile, build_client(profile, key))
 
 
+def _nebius(profile: ProviderProfile, key: Key) -> TrainingBackend:
+    return NebiusBackend(profile, build_client(profile, key))
+
+
 #: How to reach each kind of service that trains (chat-only kinds are absent).
 BACKENDS: Mapping[ProviderKind, Callable[[ProviderProfile, Key], TrainingBackend]] = (
     MappingProxyType(
@@ -34,6 +40,7 @@ BACKENDS: Mapping[ProviderKind, Callable[[ProviderProfile, Key], TrainingBackend
             ProviderKind.OPENAI: _openai_protocol,
             ProviderKind.AZURE: _openai_protocol,
             ProviderKind.COMPATIBLE: _openai_protocol,
+            ProviderKind.NEBIUS: _nebius,
         }
     )
 )
@@ -44,6 +51,7 @@ TRAITS: Mapping[ProviderKind, Callable[[ProviderProfile], BackendTraits]] = Mapp
         ProviderKind.OPENAI: openai_traits,
         ProviderKind.AZURE: openai_traits,
         ProviderKind.COMPATIBLE: openai_traits,
+        ProviderKind.NEBIUS: nebius_traits,
     }
 )
 
