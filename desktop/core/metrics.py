@@ -355,31 +355,6 @@ class MetricsAccumulator:
 # --------------------------------------------------------------------------------------------
 
 
-def ema(values: Iterable[float], alpha: float) -> array:
-    """Exponential moving average; ``alpha`` in (0, 1] is the weight of each new value.
-
-    ``alpha=1`` returns the values unchanged. Each output stays between the smallest and the
-    largest finite input so far (no overflow on extreme numbers); a non-finite input repeats
-    the previous output (NaN before the first finite value).
-    """
-    if not 0.0 < alpha <= 1.0:
-        raise ValueError(f"The smoothing weight must be above 0 and at most 1, not {alpha!r}.")
-    smoothed = array("d")
-    current: float | None = None
-    for raw in values:
-        value = float(raw)
-        if not math.isfinite(value):
-            smoothed.append(_MISSING if current is None else current)
-            continue
-        if current is None:
-            current = value
-        else:
-            mixed = (1.0 - alpha) * current + alpha * value
-            current = min(max(mixed, min(current, value)), max(current, value))
-        smoothed.append(current)
-    return smoothed
-
-
 def downsample(
     steps: Sequence[int], values: Sequence[float], max_points: int
 ) -> tuple[array, array]:

@@ -16,7 +16,6 @@ from desktop.core.metrics import (
     MetricsFormatError,
     decode_results,
     downsample,
-    ema,
     epoch_boundaries,
     parse_metrics_message,
     to_csv,
@@ -250,47 +249,6 @@ def test_series_places_epoch_lines():
     assert acc.series().epoch_starts == (5, 9)
     assert acc.series(n_epochs=2).epoch_starts == (7,)
     assert acc.series(n_epochs=2).n_epochs == 2
-
-
-# ------------------------------------------------------------------------------ smoothing
-
-finite = st.floats(min_value=-1e300, max_value=1e300, allow_nan=False)
-
-
-def test_ema_known_values():
-    assert list(ema([0.0, 10.0, 10.0], 0.5)) == [0.0, 5.0, 7.5]
-    assert list(ema([], 0.3)) == []
-
-
-@given(st.lists(finite, max_size=60))
-def test_ema_with_alpha_one_is_the_identity(xs):
-    assert list(ema(xs, 1.0)) == xs
-
-
-@given(st.lists(finite, min_size=1, max_size=60), st.floats(min_value=1e-6, max_value=1.0))
-def test_ema_stays_within_the_values_seen_so_far(xs, alpha):
-    smoothed = ema(xs, alpha)
-    assert len(smoothed) == len(xs)
-    for i, value in enumerate(smoothed):
-        assert min(xs[: i + 1]) <= value <= max(xs[: i + 1])
-        assert math.isfinite(value)
-
-
-@given(finite, st.integers(1, 50), st.floats(min_value=1e-6, max_value=1.0))
-def test_ema_of_a_constant_is_that_constant(c, n, alpha):
-    assert list(ema([c] * n, alpha)) == [c] * n
-
-
-def test_ema_carries_over_non_finite_values():
-    out = list(ema([math.nan, 1.0, math.inf, 3.0], 0.5))
-    assert math.isnan(out[0])
-    assert out[1:] == [1.0, 1.0, 2.0]
-
-
-@pytest.mark.parametrize("alpha", [0.0, -0.1, 1.5, math.nan])
-def test_ema_rejects_weights_outside_zero_to_one(alpha):
-    with pytest.raises(ValueError):
-        ema([1.0], alpha)
 
 
 # ------------------------------------------------------------------------------ downsampling
