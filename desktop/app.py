@@ -205,7 +205,8 @@ def build_jobs_panel(
     window: MainWindow, services: Services, catalog: Catalog, chat: ChatPanel
 ) -> JobsPanel:
     """The Jobs tab: "Train" reads the open dataset; finished models open in the Chat tab."""
-    from desktop.ui.jobs_panel import JobsPanel
+    from desktop.ui.jobs_panel import JobsPanel, QuitGuard
+    from desktop.ui.result_actions import Serving
     from desktop.ui.train_wizard import TrainingData
 
     document = window.document
@@ -234,15 +235,20 @@ def build_jobs_panel(
         window.show_panel("Jobs")
         panel.start_training(training_data)
 
-    def chat_with(model_id: str) -> None:
-        profile = services.profiles.active()
-        if profile is not None:
-            window.show_panel("Chat")
-            chat.open_model(profile.id, model_id)
+    def chat_with(profile_id: str, model_id: str) -> None:
+        window.show_panel("Chat")
+        chat.open_model(profile_id, model_id)
+
+    def show_serving(entries: list[Serving]) -> None:
+        names = {p.id: p.display_name for p in services.profiles.profiles}
+        chat.show_serving(entries, names)
 
     window.train_requested.connect(train)
     window.providers_changed.connect(panel.reload_sources)
-    panel.chat_with_model.connect(chat_with)
+    panel.chat_with_model.connect(chat_with)  # with the job's own profile, not the active one
+    panel.serving_changed.connect(show_serving)  # what bills stays in sight while chatting
+    chat.stop_serving_requested.connect(panel.stop_serving)
+    window.installEventFilter(QuitGuard(panel, window))  # stop what bills before quitting
     panel.epochs_chosen.connect(window.estimator.choose_epochs)  # one epochs choice for both
     return panel
 

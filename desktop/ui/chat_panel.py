@@ -9,7 +9,7 @@ is touched on the UI thread only.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -87,6 +87,7 @@ from desktop.ui.chat_view import (
 from desktop.ui.compare_view import ComparePage
 from desktop.ui.eval_panel import EvalPage
 from desktop.ui.model_picker import ModelDirectory, ModelEntry, ModelGroup, ModelPicker
+from desktop.ui.result_actions import Serving, ServingBanner
 
 DEFAULT_FEW_SHOT_EXAMPLES = 5
 
@@ -843,6 +844,8 @@ class ChatPanel(QWidget):
 
     status_message = Signal(str)
     auto_evaluate_changed = Signal(bool)
+    #: Stop something that bills while it runs (profile id, name), from the banner.
+    stop_serving_requested = Signal(str, str)
 
     def __init__(
         self,
@@ -890,8 +893,11 @@ class ChatPanel(QWidget):
         self.tabs.addTab(self.compare, "Compare two models")
         self.tabs.addTab(self.evaluate, "Evaluate")
         self.tabs.currentChanged.connect(self._on_tab_changed)
+        self.serving_banner = ServingBanner()
+        self.serving_banner.stop_requested.connect(self.stop_serving_requested)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.serving_banner)
         layout.addWidget(self.tabs)
 
     def _on_tab_changed(self) -> None:
@@ -910,6 +916,10 @@ class ChatPanel(QWidget):
         its base model on the job's validation examples; connect to the Jobs panel's
         ``job_finished``."""
         self.evaluate.evaluate_after_job(job, validation_records)
+
+    def show_serving(self, entries: Sequence[Serving], providers: Mapping[str, str]) -> None:
+        """Keep in sight what runs and bills by the minute while the user chats with it."""
+        self.serving_banner.set_serving(entries, providers)
 
     def reload_profiles(self) -> None:
         """Re-read provider profiles after Settings changed them."""

@@ -42,7 +42,7 @@ from desktop.core.catalog import Catalog
 from desktop.core.findings import Severity
 from desktop.core.jobs import CheckpointSummary, JobStatus, JobSummary
 from desktop.core.metrics import MetricSeries
-from desktop.core.training import REQUEST_KEY, SUFFIX_KEY
+from desktop.core.training import REQUEST_KEY, SUFFIX_KEY, BackendTraits, ChatRoute
 from desktop.ui.icons import status_icon
 from desktop.ui.job_models import (
     STATUS_COLORS,
@@ -73,6 +73,11 @@ TIPS = {
     "chat_checkpoint": (
         "Chat with the model as it was at this step. An earlier checkpoint can answer better "
         "when later training learnt the examples too literally."
+    ),
+    "download": (
+        "Save the trained adapter (the small set of weights training made) in this job's "
+        "archive folder, to run the model on this computer with its base model, e.g. in "
+        "Ollama, vLLM or llama.cpp."
     ),
     "compare": "Draw the training loss of other jobs on the same chart, to compare runs.",
     "checkpoints": (
@@ -254,6 +259,8 @@ class JobView(QWidget):
     chat_requested = Signal(str)
     #: Save the job's archive as a zip at this path.
     export_zip_requested = Signal(Path)
+    #: Download the trained adapter (for providers that hand it out).
+    download_requested = Signal()
     #: Draw (True) or stop drawing (False) another job's curves: the job's key as "provider/job".
     compare_toggled = Signal(str, bool)
 
@@ -270,6 +277,7 @@ class JobView(QWidget):
         self.now = now
         self.record: JobRecord | None = None
         self.archive_folder: Path | None = None
+        self.traits: BackendTraits | None = None
         self._checkpoint_ids: list[str] = []
 
         self.problem = QLabel()
@@ -347,11 +355,17 @@ class JobView(QWidget):
         self.chat_button = QPushButton("Chat with this model")
         self.chat_button.setToolTip(TIPS["chat"])
         self.chat_button.clicked.connect(self._chat_with_model)
+        self.download_button = QPushButton("Download the adapter…")
+        self.download_button.setObjectName("downloadAdapter")
+        self.download_button.setToolTip(TIPS["download"])
+        self.download_button.clicked.connect(self.download_requested)
+        self.download_button.hide()
         model_row = QHBoxLayout()
         model_row.addWidget(_caption("Fine-tuned model"))
         model_row.addWidget(self.model_name, 1)
         model_row.addWidget(self.copy_button)
         model_row.addWidget(self.chat_button)
+        model_row.addWidget(self.download_button)
 
         self.chart = LossChart()
         self.compare_button = QToolButton()
@@ -468,6 +482,26 @@ class JobView(QWidget):
 
     # Showing -------------------------------------------------------------------------------
 
+    def set_traits(self, traits: BackendTraits | None) -> None:
+        """What the selected job's provider allows (None: no profile for it any more), so
+        the buttons say what chatting with the result involves and downloading is offered
+        only where it exists."""
+        self.traits = traits
+        chat_tip = TIPS["chat"]
+        if traits is not None and ChatRoute.DEPLOY_IN_APP in traits.chat_routes:
+            chat_tip += (
+                f" {traits.name} must first deploy it; the app says what that costs and asks "
+                "before starting."
+            )
+        elif traits is not None and ChatRoute.DEPLOY_ELSEWHERE in traits.chat_routes:
+            chat_tip += (
+                f" {traits.name} needs it deployed in its own portal first; the app shows how."
+            )
+        self.chat_button.setToolTip(chat_tip)
+        self.download_button.setVisible(traits is not None and traits.downloadable)
+        if self.record is not None:
+            self._show_summary()
+
     def _show_nothing(self) -> None:
         self.title.setText("No job selected")
         self.status_chip.clear()
@@ -481,6 +515,7 @@ class JobView(QWidget):
             self.export_button,
             self.copy_button,
             self.chat_button,
+            self.download_button,
             self.compare_button,
         ):
             button.setEnabled(False)
@@ -571,7 +606,8 @@ class JobView(QWidget):
         self.resume_button.setVisible(status.can_resume)
         self.export_button.setEnabled(self.archive_folder is not None)
         self.copy_button.setEnabled(job.fine_tuned_model is not None)
-        self.chat_button.setEnabled(job.fine_tuned_model is not None)
+        self.chat_button.setEnabled(job.fine_tuned_model is not None and live)
+        self.download_button.setEnabled(status is JobStatus.SUCCEEDED and live)
         self.compare_button.setEnabled(bool(self.compare_menu.actions()))
         self._show_details(job)
         self._update_checkpoint_buttons()
@@ -605,7 +641,10 @@ class JobView(QWidget):
             "beta": "Beta (preference strength)",
         }
         rows: list[tuple[str, str]] = [("Job id", job.id)]
-        rows += [(names.get(k, k), str(v)) for k, v in sorted(job.hyperparameters.items())]
+        rows += [
+            (names.get(k, k.replace("_", " ").capitalize()), str(v))
+            for k, v in sorted(job.hyperparameters.items())
+        ]
         rows += [
             ("Suffix", job.suffix or "—"),
             ("Seed", str(job.seed) if job.seed is not None else "—"),

@@ -10,12 +10,23 @@ poll saves what it learns to the archive before the screen hears of it, so after
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QObject, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QDeadlineTimer,
+    QEvent,
+    QEventLoop,
+    QModelIndex,
+    QObject,
+    QPoint,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QAction, QGuiApplication, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -36,18 +47,33 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import jobs_service as svc
-from desktop.api.backends import BackendFactory, key_backend_factory, trains
+from desktop.api.backends import BackendFactory, key_backend_factory, trains, traits_of
 from desktop.api.credentials import KeyStore
-from desktop.api.errors import ErrorKind, FriendlyError, ProviderError, friendly_error
+from desktop.api.errors import (
+    ErrorKind,
+    FriendlyError,
+    ProviderError,
+    UploadCancelled,
+    friendly_error,
+)
 from desktop.api.profiles import ProfileStore, ProviderProfile
 from desktop.core.archive import ArchiveError, JobArchive
 from desktop.core.catalog import Catalog
 from desktop.core.jobs import JobStatus, JobSummary
 from desktop.core.metrics import MetricSeries
 from desktop.core.settings import AppSettings
+from desktop.core.training import ChatRoute, ChatTarget
 from desktop.ui.icons import status_icon
 from desktop.ui.job_models import JobsTableModel, format_duration, job_title
 from desktop.ui.job_view import JobRecord, JobView
+from desktop.ui.result_actions import (
+    DeploymentDialog,
+    DownloadDialog,
+    ServeDialog,
+    Serving,
+    ServingBanner,
+    ServingLedger,
+)
 from desktop.ui.train_wizard import DatasetProvider, TrainWizard
 from desktop.ui.workers import JobContext, Worker, WorkerKeeper
 
@@ -60,6 +86,8 @@ LIST_INTERVAL_MS = 60_000
 #: How often the elapsed and finish columns are repainted (milliseconds).
 CLOCK_INTERVAL_MS = 30_000
 PAGE_SIZE = 20
+#: How long quitting waits for endpoints to stop (milliseconds).
+QUIT_STOP_WAIT_MS = 30_000
 
 
 def key_text(key: JobKey) -> str:
@@ -70,6 +98,14 @@ def key_text(key: JobKey) -> str:
 def _text_key(text: str) -> JobKey:
     provider, _, job = text.partition("/")
     return provider, job
+
+
+_STOPPED = FriendlyError(
+    kind=ErrorKind.UNKNOWN,
+    message="Deploying was stopped.",
+    next_step="Press Try again to deploy the model after all.",
+    retryable=True,
+)
 
 
 @dataclass(frozen=True)
@@ -255,8 +291,11 @@ class JobsPanel(QWidget):
     upload parts, a fixed clock).
     """
 
-    #: The user wants to chat with a fine-tuned model or checkpoint (its model name).
-    chat_with_model = Signal(str)
+    #: Open a chat with a trained model: the profile id and the model name to ask for (a
+    #: deployment made ready first where the provider needs one).
+    chat_with_model = Signal(str, str)
+    #: What runs and bills changed (a list of ``Serving``), for the Chat tab's banner.
+    serving_changed = Signal(object)
     #: A job that was being followed ended: job id and status ("succeeded", "failed", …).
     job_finished = Signal(str, str)
     #: The user changed the epochs in the training wizard (an int, or None for automatic).
@@ -299,6 +338,16 @@ class JobsPanel(QWidget):
         self._next_after: str | None = None
         self._selected: JobKey | None = None
         self._tray: QSystemTrayIcon | None = None
+        #: What the app started that bills while up (an endpoint), and what is being stopped.
+        self.ledger = ServingLedger(archive.root)
+        self.serving: dict[JobKey, Serving] = {}
+        self._stopping: dict[JobKey, Worker] = {}
+        self._quit_settled = False
+        self.serve_dialog: ServeDialog | None = None
+        self.deploy_dialog: DeploymentDialog | None = None
+        self.download_dialog: DownloadDialog | None = None
+        self.banner = ServingBanner()
+        self.banner.stop_requested.connect(self.stop_serving)
 
         self.source_combo = QComboBox()
         self.source_combo.setToolTip(
@@ -361,7 +410,8 @@ class JobsPanel(QWidget):
 
         self.view = JobView(catalog, settings.format_money, now)
         self.view.action_requested.connect(self._act)
-        self.view.chat_requested.connect(self.chat_with_model)
+        self.view.chat_requested.connect(self.chat_with)
+        self.view.download_requested.connect(self.download_result)
         self.view.export_zip_requested.connect(self.export_selected)
         self.view.compare_toggled.connect(self._compare)
 
@@ -377,6 +427,7 @@ class JobsPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addLayout(top)
+        layout.addWidget(self.banner)
         layout.addWidget(splitter, 1)
 
         self._list_timer = QTimer(self, interval=LIST_INTERVAL_MS)
@@ -427,6 +478,7 @@ class JobsPanel(QWidget):
                 continue
             self._follow((provider, summary.id), summary)
             resumed += 1
+        self._load_serving()
         if resumed:
             noun = "job" if resumed == 1 else "jobs"
             self._say(f"Following {resumed} {noun} that had not finished when the app closed.")
@@ -678,6 +730,8 @@ class JobsPanel(QWidget):
             record = JobRecord(key[0], summary, source.live)
             self.records[key] = record
         folder = self.archive.job_folder(*key)
+        profile = self._profile(key[0])
+        self.view.set_traits(traits_of(profile) if profile is not None else None)
         self.view.show_record(record, folder if folder.is_dir() else None)
         others = [
             (key_text((source.provider_id, job.id)), job_title(job))
@@ -790,6 +844,281 @@ class JobsPanel(QWidget):
         self.select_job(started.summary.id)
         self._say(f"Started training “{job_title(started.summary)}”.")
 
+    # Using the result ----------------------------------------------------------------------
+
+    def chat_with(self, model: str) -> None:
+        """Chat with the selected job's model (or one of its checkpoints, by name) the way its
+        provider allows: at once, after deploying it here (asked first: it may bill), or
+        through a deployment the user made elsewhere."""
+        key = self._selected
+        record = self.records.get(key) if key is not None else None
+        if key is None or record is None:
+            return
+        profile = self._profile(key[0])
+        if profile is None:
+            self.view.show_error(
+                "The provider profile of this job no longer exists; add it again in Settings "
+                "to chat with its model."
+            )
+            return
+        summary = record.summary
+        checkpoint = model if model != summary.fine_tuned_model else None
+        factory = self.backend_factory
+
+        def job(_context: JobContext) -> object:
+            try:
+                with factory(profile) as backend:
+                    return backend.chat_target(summary, checkpoint)
+            except ProviderError as exc:
+                return _Failure(exc.friendly)
+
+        self._run(
+            Worker(job, name="finding how to chat"),
+            lambda value: self._on_chat_target(profile, value),
+        )
+
+    def _on_chat_target(self, profile: ProviderProfile, value: object) -> None:
+        if isinstance(value, _Failure):
+            self.view.show_error(value.friendly.text())
+            return
+        assert isinstance(value, ChatTarget)
+        traits = traits_of(profile)
+        provider = traits.name if traits is not None else profile.display_name
+        if value.route is ChatRoute.SAME_PROFILE:
+            self.chat_with_model.emit(profile.id, value.model)
+        elif value.route is ChatRoute.DEPLOY_ELSEWHERE:
+            dialog = DeploymentDialog(provider, value, self)
+            dialog.chosen.connect(lambda name, p=profile.id: self.chat_with_model.emit(p, name))
+            self.deploy_dialog = dialog
+            dialog.open()
+        elif value.route is ChatRoute.DEPLOY_IN_APP:
+            wanted = (profile.id, value.model)
+            running = next(
+                (s for s in self.serving.values() if (s.profile_id, s.model) == wanted), None
+            )
+            if running is not None:  # already up: never start (and pay for) a second one
+                self.chat_with_model.emit(profile.id, running.name)
+                return
+            dialog = ServeDialog(provider, value, self)
+            dialog.start_requested.connect(lambda: self._prepare(profile, value, dialog))
+            self.serve_dialog = dialog
+            dialog.open()
+        else:
+            self.view.show_error(
+                f"{provider} does not serve this model; download the adapter to run it on "
+                "this computer."
+            )
+
+    def _prepare(self, profile: ProviderProfile, target: ChatTarget, dialog: ServeDialog) -> None:
+        stop = threading.Event()
+        dialog.stop_requested.connect(stop.set)
+        factory, ledger = self.backend_factory, self.ledger
+
+        def job(context: JobContext) -> object:
+            try:
+                with factory(profile) as backend:
+                    name = backend.prepare_chat(target, context.yield_, stop.is_set)
+            except UploadCancelled:
+                return None
+            except ProviderError as exc:
+                return _Failure(exc.friendly)
+            if target.billing_warning:
+                serving = Serving(profile.id, name, target.model, target.billing_warning)
+                try:
+                    ledger.add(serving)
+                except OSError as exc:  # it runs all the same: the banner still shows it
+                    log.warning("Could not note the running endpoint %s: %s", name, exc)
+                return serving
+            return name
+
+        def done(value: object) -> None:
+            if isinstance(value, Serving):
+                self.serving[value.key] = value
+                self._quit_settled = False
+                self._show_serving()
+                if stop.is_set():  # stopped too late: it is up, so take it down again
+                    self.stop_serving(*value.key)
+                    dialog.show_failure(_STOPPED)
+                    return
+                name = value.name
+            elif isinstance(value, str):
+                name = value
+            else:
+                dialog.running = False
+                if isinstance(value, _Failure) and not stop.is_set():
+                    dialog.show_failure(value.friendly)
+                else:
+                    dialog.show_failure(_STOPPED)
+                return
+            dialog.running = False
+            dialog.accept()
+            self._say(f"{target.model} is ready; the chat is open.")
+            self.chat_with_model.emit(profile.id, name)
+
+        worker = Worker(job, name="deploying the trained model")
+        worker.signals.yielded.connect(lambda text: dialog.show_stage(str(text)))
+        self._run(worker, done)
+
+    def stop_serving(self, profile_id: str, name: str) -> Worker | None:
+        """Stop something the app started that bills while up; returns the worker doing it
+        (None when it is already being stopped or cannot be)."""
+        key = (profile_id, name)
+        if key in self._stopping:
+            return None
+        serving = self.serving.get(key)
+        label = serving.model if serving is not None else name
+        profile = self._profile(profile_id)
+        if profile is None:
+            self.view.show_error(
+                f"{label} cannot be stopped from here: its provider profile no longer exists. "
+                "Stop it in the provider's dashboard, or add the profile again in Settings."
+            )
+            return None
+        factory, ledger = self.backend_factory, self.ledger
+
+        def job(_context: JobContext) -> object:
+            try:
+                with factory(profile) as backend:
+                    backend.stop_serving(name)
+            except ProviderError as exc:
+                return _Failure(exc.friendly)
+            try:
+                ledger.remove(profile_id, name)
+            except OSError as exc:
+                log.warning("Could not note that %s stopped: %s", name, exc)
+            return None
+
+        def done(value: object) -> None:
+            if isinstance(value, _Failure):
+                self.view.show_error(
+                    f"{label} could not be stopped: {value.friendly.message} "
+                    f"{value.friendly.next_step} It still costs money until it stops."
+                )
+                return
+            self.serving.pop(key, None)
+            self._say(f"Stopped {label}; it no longer costs anything.")
+
+        worker = Worker(job, name="stopping an endpoint")
+        worker.signals.finished.connect(lambda: self._stopped(key))
+        self._stopping[key] = worker
+        self._show_serving()
+        self._run(worker, done)
+        return worker
+
+    def _stopped(self, key: JobKey) -> None:
+        self._stopping.pop(key, None)
+        self._show_serving()
+
+    def _show_serving(self) -> None:
+        entries = list(self.serving.values())
+        names = {p.id: p.display_name for p in self.profiles.profiles}
+        self.banner.set_serving(entries, names, list(self._stopping))
+        self.serving_changed.emit(entries)
+
+    def _load_serving(self) -> None:
+        ledger = self.ledger
+
+        def job(_context: JobContext) -> object:
+            return ledger.load()
+
+        def done(value: object) -> None:
+            assert isinstance(value, list)
+            for serving in value:
+                self.serving.setdefault(serving.key, serving)
+            if value:
+                self._show_serving()
+                many = len(value) != 1
+                self._say(
+                    f"{len(value)} endpoint{'s' if many else ''} started earlier may still be "
+                    f"running and costing money; stop {'them' if many else 'it'} above if "
+                    "you no longer need them."
+                )
+
+        self._run(Worker(job, name="reading the running endpoints"), done)
+
+    def download_result(self) -> None:
+        """Download the selected job's trained adapter into its archive folder."""
+        key = self._selected
+        record = self.records.get(key) if key is not None else None
+        profile = self._profile(key[0]) if key is not None else None
+        if key is None or record is None or profile is None:
+            return
+        summary = record.summary
+        folder = self.archive.job_folder(*key)
+        dialog = DownloadDialog(summary.fine_tuned_model or summary.id, folder, self)
+        stop = threading.Event()
+        dialog.stop_requested.connect(stop.set)
+        factory = self.backend_factory
+
+        def job(context: JobContext) -> object:
+            try:
+                with factory(profile) as backend:
+                    return backend.download_result(summary, folder, context.progress, stop.is_set)
+            except UploadCancelled:
+                return None
+            except ProviderError as exc:
+                return _Failure(exc.friendly)
+
+        def done(value: object) -> None:
+            if isinstance(value, Path):
+                dialog.show_done(value)
+                self._say(f"The adapter was saved as {value}.")
+            elif isinstance(value, _Failure) and not stop.is_set():
+                dialog.show_failure(value.friendly)
+            else:
+                dialog.show_failure(None)
+
+        worker = Worker(job, name="downloading the adapter")
+        worker.signals.progress.connect(dialog.show_progress)
+        self.download_dialog = dialog
+        dialog.open()
+        self._run(worker, done)
+
+    # Quitting ------------------------------------------------------------------------------
+
+    def ask_about_serving(self, entries: list[Serving]) -> str:
+        """Ask what to do with what still bills as the app quits: "stop", "keep" or
+        "cancel" (tests replace this)."""
+        names = ", ".join(s.model for s in entries)
+        box = QMessageBox(self.window())
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Still costing money")
+        box.setText(
+            f"{names} {'is' if len(entries) == 1 else 'are'} still running at the provider "
+            "and cost money until stopped, even with the app closed."
+        )
+        box.setInformativeText(entries[0].warning)
+        stop = box.addButton("Stop and quit", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton("Keep running and quit", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(stop)
+        box.exec()
+        clicked = box.clickedButton()
+        return "stop" if clicked is stop else "keep" if clicked is keep else "cancel"
+
+    def before_quit(self) -> bool:
+        """Offer to stop what still bills before the app quits; False: the user stays."""
+        entries = list(self.serving.values())
+        if not entries or self._quit_settled:
+            return True
+        answer = self.ask_about_serving(entries)
+        if answer == "cancel":
+            return False
+        self._quit_settled = True
+        if answer == "stop":
+            for serving in entries:
+                self.stop_serving(*serving.key)
+            self._wait_for(lambda: not self._stopping, QUIT_STOP_WAIT_MS)
+        return True
+
+    def _wait_for(self, done: Callable[[], bool], timeout_ms: int) -> None:
+        """Let the event loop run (without user input) until ``done`` or the time is up."""
+        deadline = QDeadlineTimer(timeout_ms)
+        loop = QEventLoop()
+        while not done() and not deadline.hasExpired():
+            QTimer.singleShot(50, loop.quit)
+            loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+
     # Helpers -------------------------------------------------------------------------------
 
     def _run(self, worker: Worker, on_result: Callable[[object], None]) -> None:
@@ -817,6 +1146,10 @@ class JobsPanel(QWidget):
         if isinstance(window, QMainWindow):
             window.statusBar().showMessage(f"{title}: {text}", 15_000)
 
+    def _chat_from_menu(self, job_id: str, model: str) -> None:
+        if self.select_job(job_id):
+            self.chat_with(model)
+
     def _table_menu(self, position: QPoint) -> None:
         index = self.table.indexAt(position)
         summary = self.table_model.job_at(index.row()) if index.isValid() else None
@@ -829,7 +1162,22 @@ class JobsPanel(QWidget):
         copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(model or ""))
         chat = QAction("Chat with this model", menu)
         chat.setEnabled(model is not None)
-        chat.triggered.connect(lambda: self.chat_with_model.emit(model or ""))
+        chat.triggered.connect(lambda: self._chat_from_menu(summary.id, model or ""))
         menu.addAction(copy)
         menu.addAction(chat)
         menu.exec(self.table.viewport().mapToGlobal(position))
+
+
+class QuitGuard(QObject):
+    """Watches the main window's close: the Jobs panel first offers to stop what still bills
+    (the user may stay instead)."""
+
+    def __init__(self, panel: JobsPanel, parent: QObject) -> None:
+        super().__init__(parent)
+        self.panel = panel
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Close and not self.panel.before_quit():
+            event.ignore()
+            return True
+        return False

@@ -12,6 +12,7 @@ from desktop.core.settings import SettingsStore
 from desktop.ui.chat_panel import ChatPanel
 from desktop.ui.jobs_panel import JobsPanel
 from desktop.ui.main_window import sample_path
+from desktop.ui.result_actions import Serving
 from tests.api.keyrings import MemoryKeyring
 
 
@@ -88,3 +89,31 @@ def test_evaluation_dialogs_start_beside_the_open_dataset(built, qtbot, tmp_path
     window.open_path(path)
     qtbot.waitUntil(lambda: not window.document.busy, timeout=10000)
     assert built.chat.evaluate.start_folder() == path.parent
+
+
+def test_a_trained_model_opens_in_chat_with_its_jobs_profile_and_what_bills_stays_seen(
+    built, qtbot
+):
+    store = built.services.profiles
+    store.add(profile_from_template("openai", profile_id="first"))
+    store.add(
+        profile_from_template("openai", display_name="Second", profile_id="second"),
+        make_active=True,
+    )
+    built.window.providers_changed.emit()
+    model = "ft:gpt-4.1-mini-2025-04-14:org:bot:abc123"
+    built.jobs.chat_with_model.emit("first", model)  # a job of the profile that is not active
+    assert built.window.tabs.currentWidget() is built.chat
+    picker = built.chat.chat.picker
+    assert picker.profile_id() == "first" and picker.current().model_id == model
+
+    running = Serving("first", "endpoint-1", model, "Billed for every minute it is up.")
+    built.jobs.serving_changed.emit([running])
+    banner = built.chat.serving_banner
+    assert not banner.isHidden() and "Billed for every minute" in banner.texts()[0]
+    problems: list[str] = []
+    built.jobs.view.show_error = problems.append
+    banner.stop_button("first", "endpoint-1").click()  # Stop in the Chat tab stops it
+    assert ("first", "endpoint-1") in built.jobs._stopping
+    qtbot.waitUntil(lambda: not built.jobs._stopping, timeout=10_000)
+    assert problems and "could not be stopped" in problems[0]  # no key: said, still listed

@@ -137,8 +137,8 @@ def test_a_job_is_followed_to_success_with_curves_checkpoints_and_results(qtbot,
     panel = harness.panel()
     finished = []
     panel.job_finished.connect(lambda job_id, status: finished.append((job_id, status)))
-    chats: list[str] = []
-    panel.chat_with_model.connect(chats.append)
+    chats: list[tuple[str, str]] = []
+    panel.chat_with_model.connect(lambda profile_id, model: chats.append((profile_id, model)))
     job_id = harness.start_job(panel)
     server = harness.server
 
@@ -190,8 +190,10 @@ def test_a_job_is_followed_to_success_with_curves_checkpoints_and_results(qtbot,
     view.select_checkpoint(0)
     assert view.checkpoint_chat_button.isEnabled()
     view.checkpoint_chat_button.click()
+    qtbot.waitUntil(lambda: len(chats) == 1, timeout=10_000)
     view.chat_button.click()
-    assert chats == [f"{model}:ckpt-step-108", model]
+    qtbot.waitUntil(lambda: len(chats) == 2, timeout=10_000)
+    assert chats == [(PROFILE_ID, f"{model}:ckpt-step-108"), (PROFILE_ID, model)]
     advice = view.advice.texts()
     assert any("only 36 examples" in text for text in advice)
     assert any(text.startswith("Training looks healthy") for text in advice)

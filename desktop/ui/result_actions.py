@@ -1,0 +1,440 @@
+"""Using a trained model: the dialogs and the banner around "Chat with this model" and
+"Download the adapter…".
+
+Why here: how a trained model is reached depends on the service (``ChatRoute``). Some answer
+by name at once; some must first be deployed through the provider's API, sometimes on an
+endpoint billed by the minute; Azure needs a deployment made outside the app. The money at
+stake is said before anything starts and stays on screen while it runs, with a one-click
+Stop; and what the app started is written down (``ServingLedger``) so a crash or a restart
+never hides an endpoint that still bills.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.api.errors import FriendlyError
+from desktop.core.jsonl_io import atomic_write
+from desktop.core.training import ChatTarget
+
+log = logging.getLogger(__name__)
+
+WARNING_STYLE = (
+    "background: #fef7e0; color: #3c4043; border: 1px solid #f9ab00; border-radius: 4px;"
+    " padding: 8px;"
+)
+ERROR_STYLE = (
+    "background: #fce8e6; color: #3c4043; border: 1px solid #d93025; border-radius: 4px;"
+    " padding: 8px;"
+)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Something the app started for a trained model that bills while it is up.
+
+    ``name`` is what the provider answers to (and what ``stop_serving`` takes), ``model`` the
+    trained model it serves, ``warning`` what it costs in the provider's words.
+    """
+
+    profile_id: str
+    name: str
+    model: str
+    warning: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(profile id, name): one running thing."""
+        return (self.profile_id, self.name)
+
+
+class ServingLedger:
+    """What the app started and has not stopped, in one small JSON file beside the job
+    archive, so that after a crash or a restart the app still offers to stop it. Safe to use
+    from worker threads."""
+
+    FILE_NAME = "serving.json"
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / self.FILE_NAME
+        self._lock = threading.Lock()
+
+    def load(self) -> list[Serving]:
+        """Everything still marked as running (an unreadable file counts as none)."""
+        with self._lock:
+            return self._read()
+
+    def add(self, serving: Serving) -> None:
+        """Note that ``serving`` runs (replacing an older note of the same name)."""
+        with self._lock:
+            kept = [s for s in self._read() if s.key != serving.key]
+            self._write([*kept, serving])
+
+    def remove(self, profile_id: str, name: str) -> None:
+        """Note that this is stopped."""
+        with self._lock:
+            kept = [s for s in self._read() if s.key != (profile_id, name)]
+            self._write(kept)
+
+    def _read(self) -> list[Serving]:
+        try:
+            data = json.loads(self.path.read_bytes())
+            return [Serving(**entry) for entry in data["serving"]]
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            log.warning("Could not read the list of running endpoints: %s", exc)
+            return []
+
+    def _write(self, entries: Sequence[Serving]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        body = {"serving": [asdict(s) for s in entries]}
+        atomic_write(self.path, json.dumps(body, indent=2).encode("utf-8"))
+
+
+def _box(text: str, style: str, name: str) -> QLabel:
+    label = QLabel(text)
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setStyleSheet(style)
+    return label
+
+
+class ServeDialog(QDialog):
+    """Deploy a trained model at its provider before chatting: what it costs first, then the
+    provider's progress with a way to stop. The Jobs panel does the work."""
+
+    start_requested = Signal()
+    stop_requested = Signal()
+
+    def __init__(self, provider: str, target: ChatTarget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Chat with your model")
+        self.setMinimumWidth(560)
+        self.target = target
+        intro = QLabel(
+            f"Before you can chat with <b>{target.model}</b>, the app deploys it at "
+            f"{provider}. This can take a few minutes; the chat opens when it is ready."
+        )
+        intro.setWordWrap(True)
+        intro.setTextFormat(Qt.TextFormat.RichText)
+        self.warning = _box(
+            f"<b>This costs money while it runs.</b> {target.billing_warning or ''} "
+            "Stop it from the Jobs tab (or when you quit the app) as soon as you are done.",
+            WARNING_STYLE,
+            "billingWarning",
+        )
+        self.warning.setVisible(bool(target.billing_warning))
+        self.stage = QLabel()
+        self.stage.setObjectName("serveStage")
+        self.stage.setWordWrap(True)
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.hide()
+        self.error = _box("", ERROR_STYLE, "serveError")
+        self.error.hide()
+        self.start_button = QPushButton("Deploy it and chat")
+        self.start_button.setObjectName("startServing")
+        self.start_button.setDefault(True)
+        self.start_button.setToolTip(
+            "Ask the provider to deploy the model now"
+            + ("; it bills until you stop it." if target.billing_warning else ".")
+        )
+        self.start_button.clicked.connect(self._start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Close without deploying anything.")
+        self.cancel_button.clicked.connect(self._cancel)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.start_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.warning)
+        layout.addWidget(self.stage)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.error)
+        layout.addStretch(1)
+        layout.addLayout(buttons)
+        self.running = False
+
+    def _start(self) -> None:
+        self.running = True
+        self.error.hide()
+        self.start_button.setEnabled(False)
+        self.cancel_button.setText("Stop")
+        self.cancel_button.setToolTip("Stop deploying; whatever the provider started is stopped.")
+        self.busy.show()
+        self.stage.setText("Asking the provider…")
+        self.start_requested.emit()
+
+    def _cancel(self) -> None:
+        if self.running:
+            self.cancel_button.setEnabled(False)
+            self.stage.setText("Stopping…")
+            self.stop_requested.emit()
+            return
+        self.reject()
+
+    def show_stage(self, text: str) -> None:
+        """The provider's progress, in a few words."""
+        self.stage.setText(text)
+
+    def show_failure(self, friendly: FriendlyError) -> None:
+        """Deploying did not work: say why, and let the user try again or close."""
+        self.running = False
+        self.busy.hide()
+        self.stage.setText("")
+        self.error.setText(f"<b>{friendly.message}</b> {friendly.next_step}")
+        self.error.show()
+        self.start_button.setText("Try again")
+        self.start_button.setEnabled(True)
+        self.cancel_button.setText("Close")
+        self.cancel_button.setEnabled(True)
+
+    def reject(self) -> None:
+        """Closing while deploying stops it first."""
+        if self.running:
+            self._cancel()
+            return
+        super().reject()
+
+
+class DeploymentDialog(QDialog):
+    """A model that must be deployed outside the app (Azure): the exact steps, then the
+    deployment's name to chat with."""
+
+    chosen = Signal(str)
+
+    def __init__(self, provider: str, target: ChatTarget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Deploy your model first")
+        self.setMinimumWidth(620)
+        intro = QLabel(
+            f"{provider} answers with a fine-tuned model only once it is deployed, and the app "
+            "cannot deploy it for you. Do this once:"
+        )
+        intro.setWordWrap(True)
+        self.steps = _box(target.instructions or "", WARNING_STYLE, "deploySteps")
+        self.model_line = QLineEdit(target.model)
+        self.model_line.setReadOnly(True)
+        self.model_line.setToolTip("The trained model's name, to pick it in the portal.")
+        self.name_edit = QLineEdit()
+        self.name_edit.setObjectName("deploymentName")
+        self.name_edit.setPlaceholderText("the deployment name you chose, e.g. support-bot")
+        self.name_edit.setToolTip(
+            "The name you gave the deployment in the portal; the chat asks for it by this name."
+        )
+        self.chat_button = QPushButton("Chat with this deployment")
+        self.chat_button.setObjectName("chatDeployment")
+        self.chat_button.setDefault(True)
+        self.chat_button.setEnabled(False)
+        self.chat_button.setToolTip("Open a chat with the deployment named above.")
+        self.name_edit.textChanged.connect(
+            lambda text: self.chat_button.setEnabled(bool(text.strip()))
+        )
+        self.chat_button.clicked.connect(self._chat)
+        close = QPushButton("Close")
+        close.setToolTip("Close; deploy the model and come back later.")
+        close.clicked.connect(self.reject)
+        model_row = QHBoxLayout()
+        model_row.addWidget(QLabel("Trained model"))
+        model_row.addWidget(self.model_line, 1)
+        name_row = QHBoxLayout()
+        name_row.addWidget(QLabel("Deployment name"))
+        name_row.addWidget(self.name_edit, 1)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(close)
+        buttons.addWidget(self.chat_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.steps)
+        layout.addLayout(model_row)
+        layout.addLayout(name_row)
+        layout.addLayout(buttons)
+
+    def _chat(self) -> None:
+        name = self.name_edit.text().strip()
+        if name:
+            self.chosen.emit(name)
+            self.accept()
+
+
+def _size(done: int) -> str:
+    if done < 1024 * 1024:
+        return f"{done / 1024:.0f} KB"
+    return f"{done / 1024 / 1024:.1f} MB"
+
+
+class DownloadDialog(QDialog):
+    """Downloading a trained adapter: progress, a way to stop, and where it went."""
+
+    stop_requested = Signal()
+
+    def __init__(self, model: str, folder: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Download the adapter")
+        self.setMinimumWidth(520)
+        self.folder = folder
+        self.file: Path | None = None
+        intro = QLabel(
+            f"Downloading the trained adapter of <b>{model}</b> into this job's archive "
+            f"folder:<br>{folder}"
+        )
+        intro.setWordWrap(True)
+        intro.setTextFormat(Qt.TextFormat.RichText)
+        intro.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.stage = QLabel("Asking the provider…")
+        self.stage.setObjectName("downloadStage")
+        self.stage.setWordWrap(True)
+        self.error = _box("", ERROR_STYLE, "downloadError")
+        self.error.hide()
+        self.folder_button = QPushButton("Show the folder")
+        self.folder_button.setToolTip("Open the folder that holds the adapter.")
+        self.folder_button.clicked.connect(self._open_folder)
+        self.folder_button.hide()
+        self.close_button = QPushButton("Stop")
+        self.close_button.setToolTip("Stop the download; nothing half-downloaded is kept.")
+        self.close_button.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.folder_button)
+        buttons.addWidget(self.close_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.stage)
+        layout.addWidget(self.error)
+        layout.addLayout(buttons)
+        self.running = True
+
+    def show_progress(self, done: int, total: int) -> None:
+        """Bytes received so far (``total`` 0 when the provider does not say)."""
+        if total > 0:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * done / total))
+            self.stage.setText(f"{_size(done)} of {_size(total)}")
+        else:
+            self.stage.setText(f"{_size(done)} so far")
+
+    def show_done(self, file: Path) -> None:
+        """The adapter is on this computer."""
+        self.running = False
+        self.file = file
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(1000)
+        self.stage.setText(
+            f"Saved as {file.name}. A local tool such as Ollama, vLLM or llama.cpp can run it "
+            "with its base model."
+        )
+        self.folder_button.show()
+        self.close_button.setText("Close")
+        self.close_button.setToolTip("Close this window.")
+
+    def show_failure(self, friendly: FriendlyError | None) -> None:
+        """The download stopped (None: the user stopped it)."""
+        self.running = False
+        self.progress.hide()
+        if friendly is None:
+            self.stage.setText("Stopped; nothing half-downloaded was kept.")
+        else:
+            self.stage.setText("")
+            self.error.setText(f"<b>{friendly.message}</b> {friendly.next_step}")
+            self.error.show()
+        self.close_button.setText("Close")
+
+    def reject(self) -> None:
+        """Closing while downloading stops the download first."""
+        if self.running:
+            self.close_button.setEnabled(False)
+            self.stage.setText("Stopping…")
+            self.stop_requested.emit()
+            return
+        super().reject()
+
+    def _open_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.folder)))
+
+
+class ServingBanner(QFrame):
+    """What is running and billing right now, each with a Stop button; hidden when nothing
+    is. The Jobs and Chat tabs both show it."""
+
+    stop_requested = Signal(str, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("servingBanner")
+        self.setStyleSheet(f"QFrame#servingBanner {{ {WARNING_STYLE} }}")
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(6, 4, 6, 4)
+        self._rows: dict[tuple[str, str], tuple[QWidget, QLabel, QPushButton]] = {}
+        self.hide()
+
+    def set_serving(
+        self,
+        entries: Sequence[Serving],
+        providers: Mapping[str, str],
+        stopping: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Show ``entries`` (``providers`` names each profile; ``stopping`` are on their way
+        down)."""
+        for row, _label, _button in self._rows.values():
+            row.deleteLater()
+        self._rows.clear()
+        for serving in entries:
+            row = QWidget()
+            line = QHBoxLayout(row)
+            line.setContentsMargins(0, 0, 0, 0)
+            provider = providers.get(serving.profile_id, serving.profile_id)
+            label = QLabel(
+                f"<b>{serving.model}</b> is running at {provider} and costs money while it "
+                f"runs. {serving.warning}"
+            )
+            label.setWordWrap(True)
+            label.setTextFormat(Qt.TextFormat.RichText)
+            button = QPushButton("Stop it now")
+            button.setToolTip(f"Stop {serving.name} at {provider}; billing stops with it.")
+            button.clicked.connect(
+                lambda _checked=False, s=serving: self.stop_requested.emit(s.profile_id, s.name)
+            )
+            if serving.key in stopping:
+                button.setEnabled(False)
+                button.setText("Stopping…")
+            line.addWidget(label, 1)
+            line.addWidget(button)
+            self._layout.addWidget(row)
+            self._rows[serving.key] = (row, label, button)
+        self.setVisible(bool(entries))
+
+    def texts(self) -> list[str]:
+        """What each row says (for tests and accessibility)."""
+        return [label.text() for _row, label, _button in self._rows.values()]
+
+    def stop_button(self, profile_id: str, name: str) -> QPushButton:
+        """The Stop button of one running thing."""
+        return self._rows[(profile_id, name)][2]
