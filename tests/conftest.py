@@ -9,7 +9,7 @@ os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
 
 import pytest
 
-pytest_plugins = ["tests.fake_openai.fixtures"]
+pytest_plugins = ["tests.fake_openai.fixtures", "tests.fake_together.fixtures"]
 
 
 @pytest.fixture(autouse=True)
