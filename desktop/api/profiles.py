@@ -25,6 +25,7 @@ PROFILES_FILE_NAME = "providers.json"
 DEFAULT_TIMEOUT_SECONDS = 60.0
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 NEBIUS_BASE_URL = "https://api.tokenfactory.nebius.com/v1/"
+TOGETHER_BASE_URL = "https://api.together.xyz/v1"
 
 LOCAL_PRESETS: Mapping[str, str] = MappingProxyType(
     {
@@ -78,6 +79,7 @@ class ProviderKind(str, Enum):
     COMPATIBLE = "compatible"
     LOCAL = "local"
     NEBIUS = "nebius"
+    TOGETHER = "together"
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,15 @@ NEBIUS_CAPABILITIES = Capabilities(
     suffix_max_length=NEBIUS_SUFFIX_MAX_LENGTH,
     deploy_before_chat=True,
     catalog_models=NEBIUS_FINE_TUNABLE,
+)
+#: Together takes a suffix of up to 40 characters; the app adds "-st" and 8 hex digits to it
+#: to find a job again whose create answer was lost (see ``backends.together``).
+TOGETHER_CAPABILITIES = Capabilities(
+    fine_tuning=True,
+    methods=("supervised", "dpo"),
+    suffix_max_length=29,
+    suffix_forbidden_chars=" /:\\",
+    deploy_before_chat=True,
 )
 LOCAL_CAPABILITIES = Capabilities(
     fine_tuning=False, methods=(), suffix_supported=False, needs_key=False
@@ -393,6 +404,19 @@ TEMPLATES: Mapping[str, ProfileTemplate] = MappingProxyType(
             ),
             capabilities=COMPATIBLE_CAPABILITIES,
             presets=COMPATIBLE_PRESETS,
+        ),
+        "together": ProfileTemplate(
+            key="together",
+            display_name="Together AI",
+            kind=ProviderKind.TOGETHER,
+            base_url=TOGETHER_BASE_URL,
+            description=(
+                "Together AI's own API: trains open models such as Llama and Qwen, gives its"
+                " price before training, and lets you download the trained adapter or chat with"
+                " it on a dedicated endpoint (billed per minute while it runs). Needs an API key"
+                " from api.together.ai."
+            ),
+            capabilities=TOGETHER_CAPABILITIES,
         ),
         "local": ProfileTemplate(
             key="local",

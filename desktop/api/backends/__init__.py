@@ -15,6 +15,8 @@ from desktop.api.backends.nebius import NebiusBackend
 from desktop.api.backends.nebius import traits_for as nebius_traits
 from desktop.api.backends.openai_protocol import OpenAIProtocolBackend
 from desktop.api.backends.openai_protocol import traits_for as openai_traits
+from desktop.api.backends.together import TogetherBackend
+from desktop.api.backends.together import traits_for as together_traits
 from desktop.api.client import build_client
 from desktop.api.credentials import KeyStore
 from desktop.api.errors import ErrorKind, FriendlyError, ProviderError, friendly_error
@@ -29,6 +31,10 @@ def _openai_protocol(profile: ProviderProfile, key: Key) -> TrainingBackend:
     return OpenAIProtocolBackend(profile, build_client(profile, key))
 
 
+def _together(profile: ProviderProfile, key: Key) -> TrainingBackend:
+    return TogetherBackend(profile, build_client(profile, key))
+
+
 def _nebius(profile: ProviderProfile, key: Key) -> TrainingBackend:
     return NebiusBackend(profile, build_client(profile, key))
 
@@ -40,6 +46,7 @@ BACKENDS: Mapping[ProviderKind, Callable[[ProviderProfile, Key], TrainingBackend
             ProviderKind.OPENAI: _openai_protocol,
             ProviderKind.AZURE: _openai_protocol,
             ProviderKind.COMPATIBLE: _openai_protocol,
+            ProviderKind.TOGETHER: _together,
             ProviderKind.NEBIUS: _nebius,
         }
     )
@@ -51,6 +58,7 @@ TRAITS: Mapping[ProviderKind, Callable[[ProviderProfile], BackendTraits]] = Mapp
         ProviderKind.OPENAI: openai_traits,
         ProviderKind.AZURE: openai_traits,
         ProviderKind.COMPATIBLE: openai_traits,
+        ProviderKind.TOGETHER: together_traits,
         ProviderKind.NEBIUS: nebius_traits,
     }
 )
