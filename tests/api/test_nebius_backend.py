@@ -484,9 +484,16 @@ def test_the_trained_adapter_downloads_with_progress_and_a_stop_leaves_nothing(
         fake_nebius.state.files[f].filename: fake_nebius.state.files[f].content
         for f in last["result_files"]
     }
-    with pytest.raises(UploadCancelled):
-        backend.download_result(summary, tmp_path / "stopped", should_cancel=lambda: True)
-    assert [p for p in (tmp_path / "stopped").rglob("*") if p.is_file()] == []
+    first_size = len(next(iter(expected.values())))
+    reached: list[int] = []
+    with pytest.raises(UploadCancelled):  # stopped once the first file is whole
+        backend.download_result(
+            summary,
+            tmp_path / "stopped",
+            progress=lambda done, _total: reached.append(done),
+            should_cancel=lambda: bool(reached) and reached[-1] >= first_size,
+        )
+    assert reached and list((tmp_path / "stopped").iterdir()) == []
 
     seen: list[tuple[int, int]] = []
     folder = backend.download_result(
@@ -496,6 +503,9 @@ def test_the_trained_adapter_downloads_with_progress_and_a_stop_leaves_nothing(
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == expected
     total = sum(len(v) for v in expected.values())
     assert seen[-1] == (total, total) and [d for d, _t in seen] == sorted(d for d, _t in seen)
+    again = backend.download_result(summary, tmp_path / "models")  # never over the first
+    assert again != folder and again.name == f"{folder.name}-2"
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == expected
 
 
 def test_a_preference_job_is_refused_before_it_is_created(fake_nebius, backend, archive, profile):

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
@@ -239,8 +240,8 @@ def traits_for(profile: ProviderProfile) -> BackendTraits:
             "A job cannot be paused, only cancelled.",
             "No price is given before training; the app's estimate is approximate, since it "
             "cannot count these models' tokens exactly.",
-            "The loss is reported with each checkpoint (once an epoch), not after every "
-            "step, so the chart has few points.",
+            "The loss is reported only with each checkpoint Nebius saves, not after every "
+            "step, so the chart has few points and the advice little to go on.",
             "Only supervised training (no preference training).",
             "A trained model must be deployed before it answers (the app does it, once per "
             "checkpoint); only LoRA training can be deployed, full training only downloaded.",
@@ -318,6 +319,16 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+def _text(raw: Mapping[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _whole(raw: Mapping[str, Any], key: str) -> int | None:
+    value = raw.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _items(page: object, what: str) -> tuple[list[Mapping[str, Any]], bool]:
     """The objects of a list answer (``{"data": [...]}`` or a bare list) and whether more follow."""
     data = page.get("data") if isinstance(page, Mapping) else page
@@ -335,7 +346,7 @@ def job_record_from(raw: object) -> Record:
     """
     if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
         raise _bad_answer("a training job")
-    status = str(raw.get("status") or "unknown")
+    status = _text(raw, "status") or "unknown"
     suffix, _tag = untagged_suffix(raw.get("suffix"))
     error = raw.get("error") if isinstance(raw.get("error"), Mapping) else {}
     hyperparameters = raw.get("hyperparameters")
@@ -343,24 +354,18 @@ def job_record_from(raw: object) -> Record:
         job_id=raw["id"],
         status=JobStatus.parse(status),
         provider_status=status,
-        model=str(raw.get("model") or ""),
+        model=_text(raw, "model") or "",
         created_at=_number(raw.get("created_at")),
         finished_at=_number(raw.get("finished_at")),
         estimated_finish=_number(raw.get("estimated_finish")),
         hyperparameters=hyperparameters if isinstance(hyperparameters, Mapping) else None,
         suffix=suffix,
-        seed=raw.get("seed") if isinstance(raw.get("seed"), int) else None,
-        training_file=raw.get("training_file")
-        if isinstance(raw.get("training_file"), str)
-        else None,
-        validation_file=raw.get("validation_file")
-        if isinstance(raw.get("validation_file"), str)
-        else None,
-        trained_tokens=raw.get("trained_tokens")
-        if isinstance(raw.get("trained_tokens"), int)
-        else None,
-        error_message=error.get("message") if isinstance(error.get("message"), str) else None,
-        error_code=error.get("code") if isinstance(error.get("code"), str) else None,
+        seed=_whole(raw, "seed"),
+        training_file=_text(raw, "training_file"),
+        validation_file=_text(raw, "validation_file"),
+        trained_tokens=_whole(raw, "trained_tokens"),
+        error_message=_text(error, "message"),
+        error_code=_text(error, "code"),
         provider_record=raw,
     )
 
@@ -479,8 +484,10 @@ class NebiusBackend(OpenAIProtocolBackend):
             attempts=attempts,
         )
 
-    def _pages(self, path: str, what: str, pages: int, attempts: int = 3) -> list[Mapping]:
-        """Every object of a paged list, oldest page first as the provider sends them."""
+    def _pages(
+        self, path: str, what: str, pages: int, attempts: int = 3
+    ) -> list[Mapping[str, Any]]:
+        """Every object of a paged list (up to ``pages`` pages), in the order it is sent."""
         found: list[Mapping[str, Any]] = []
         after: str | None = None
         for _ in range(pages):
@@ -804,7 +811,7 @@ class NebiusBackend(OpenAIProtocolBackend):
         stop = should_cancel or (lambda: False)
         deployment = self._find_deployment(target.model)
         if deployment is not None:
-            say("Nebius already has this model deployed; the app uses that deployment.")
+            say("Nebius is already serving (or deploying) this checkpoint; the app uses it.")
         else:
             if stop():
                 raise UploadCancelled
@@ -948,8 +955,9 @@ class NebiusBackend(OpenAIProtocolBackend):
         should_cancel: CancelCheck | None = None,
     ) -> Path:
         """Download the files of the job's last checkpoint that lists any (for a LoRA job,
-        the adapter) into a folder of their own inside ``destination``, which is returned.
-        Each file is written whole or not at all; ``UploadCancelled`` when stopped."""
+        the adapter) into a new folder inside ``destination``, which is returned. The folder
+        appears only once every file is whole (an earlier download is never overwritten);
+        ``UploadCancelled`` when stopped, leaving nothing behind."""
         checkpoints = [
             c
             for c in self._raw_checkpoints(job.id)
@@ -970,12 +978,26 @@ class NebiusBackend(OpenAIProtocolBackend):
             held = with_retries(lambda file_id=file_id: self.client.files.retrieve(file_id))
             files.append((file_id, _safe_name(held.filename or file_id), held.bytes or 0))
         step = _step_of(last)
-        folder = destination / _safe_name(f"{job.id}-step-{step}" if step else str(last["id"]))
-        folder.mkdir(parents=True, exist_ok=True)
+        stem = _safe_name(f"{job.id}-step-{step}" if step else str(last["id"]))
+        staging = destination / f"{stem}.part"
         total = sum(size for _id, _name, size in files)
         done = 0
-        for file_id, name, _size in files:
-            done = self._download_file(file_id, folder / name, done, total, progress, stop)
+        try:
+            shutil.rmtree(staging, ignore_errors=True)  # what a stopped download left
+            staging.mkdir(parents=True)
+            for file_id, name, _size in files:
+                done = self._download_file(file_id, staging / name, done, total, progress, stop)
+            folder = destination / stem
+            number = 1
+            while folder.exists():
+                number += 1
+                folder = destination / f"{stem}-{number}"
+            staging.rename(folder)
+        except BaseException as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, OSError):
+                raise _unsaved(destination) from exc
+            raise
         return folder
 
     def _download_file(
@@ -987,11 +1009,10 @@ class NebiusBackend(OpenAIProtocolBackend):
         progress: ProgressCallback | None,
         stop: CancelCheck,
     ) -> int:
-        partial = target.with_name(target.name + ".part")
         try:
             with (
                 self.client.files.with_streaming_response.content(file_id) as response,
-                partial.open("wb") as stream,
+                target.open("wb") as stream,
             ):
                 for chunk in response.iter_bytes(CHUNK_BYTES):
                     if stop():
@@ -1002,20 +1023,23 @@ class NebiusBackend(OpenAIProtocolBackend):
                         progress(done, max(total, done))
                 stream.flush()
                 os.fsync(stream.fileno())
-            os.replace(partial, target)
-        except UploadCancelled:
-            partial.unlink(missing_ok=True)
+        except (UploadCancelled, ProviderError):
             raise
+        except OSError as exc:
+            if isinstance(exc, (ConnectionError, TimeoutError)):
+                raise ProviderError(friendly_error(exc)) from exc
+            raise _unsaved(target.parent.parent) from exc
         except Exception as exc:
-            partial.unlink(missing_ok=True)
-            if isinstance(exc, OSError) and not isinstance(exc, (ConnectionError, TimeoutError)):
-                raise ProviderError(
-                    FriendlyError(
-                        kind=ErrorKind.INVALID_REQUEST,
-                        message=f"The trained model could not be saved in {target.parent}.",
-                        next_step="Choose a folder you can write to, with enough free space.",
-                        retryable=False,
-                    )
-                ) from exc
             raise ProviderError(friendly_error(exc)) from exc
         return done
+
+
+def _unsaved(folder: Path) -> ProviderError:
+    return ProviderError(
+        FriendlyError(
+            kind=ErrorKind.INVALID_REQUEST,
+            message=f"The trained model could not be saved in {folder}.",
+            next_step="Choose a folder you can write to, with enough free space.",
+            retryable=False,
+        )
+    )
