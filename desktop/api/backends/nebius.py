@@ -238,15 +238,12 @@ def traits_for(profile: ProviderProfile) -> BackendTraits:
         metrics="per checkpoint",
         limits=(
             "A job cannot be paused, only cancelled.",
-            "No price is given before training; the app's estimate is approximate, since it "
-            "cannot count these models' tokens exactly.",
-            "The loss is reported only with each checkpoint Nebius saves, not after every "
-            "step, so the chart has few points and the advice little to go on.",
-            "Only supervised training (no preference training).",
-            "A trained model must be deployed before it answers (the app does it, once per "
-            "checkpoint); only LoRA training can be deployed, full training only downloaded.",
-            "Nebius's API does not say which models it can train: the app offers those its "
-            "documentation names.",
+            "No price before training; the app's estimate is approximate (it cannot count "
+            "these models' tokens exactly).",
+            "The loss comes only with each saved checkpoint, so the chart has few points.",
+            "Only LoRA training can be deployed for chat; a full fine-tune can only be downloaded.",
+            "Supervised training only, on the models Nebius's documentation names (its API "
+            "does not list them).",
         ),
     )
 
