@@ -27,6 +27,7 @@ from desktop.api.errors import (
     ProviderError,
     friendly_error,
 )
+from desktop.api.models import provider_models
 from desktop.api.profiles import ProviderKind, ProviderProfile
 from desktop.api.redaction import Secret, register_secret, reveal
 
@@ -153,7 +154,7 @@ def test_connection(
     """Try one cheap call (list models) and say in one sentence whether it worked."""
     try:
         with build_client(profile, key, timeout=timeout) as client:
-            count = len(client.models.list().data)
+            count = len(provider_models(client))
     except Exception as exc:
         friendly = friendly_error(exc, secrets=(key,))
         return ConnectionResult(ok=False, sentence=friendly.message, error=friendly)

@@ -107,6 +107,19 @@ def merge_model(
     )
 
 
+def provider_models(client: openai.OpenAI) -> list[dict[str, Any]]:
+    """Every model the provider lists, as plain objects with an ``id``.
+
+    OpenAI answers ``{"object": "list", "data": [...]}``; Together AI answers a bare array,
+    which the SDK's ``models.list()`` cannot read, so the list is asked for as it comes.
+    """
+    answer = client.get("/models", cast_to=object)
+    rows = answer.get("data") if isinstance(answer, dict) else answer
+    if not isinstance(rows, list):
+        raise ValueError("The provider's model list is not a list.")
+    return [r for r in rows if isinstance(r, dict) and isinstance(r.get("id"), str) and r["id"]]
+
+
 def list_models(
     client: openai.OpenAI,
     catalog: Catalog | None = None,
@@ -116,12 +129,13 @@ def list_models(
     """Every model the provider lists, with catalog data; optionally catalog-only ones too."""
     catalog = catalog or {}
     found: dict[str, ModelInfo] = {}
-    for model in client.models.list():
-        found[model.id] = merge_model(
-            model.id,
-            owned_by=model.owned_by,
-            created=model.created,
-            provider_shutdown=getattr(model, "shutdown_date", None),
+    for model in provider_models(client):
+        owner, created, shutdown = (model.get(k) for k in ("owned_by", "created", "shutdown_date"))
+        found[model["id"]] = merge_model(
+            model["id"],
+            owned_by=owner if isinstance(owner, str) else None,
+            created=created if isinstance(created, int) and not isinstance(created, bool) else None,
+            provider_shutdown=shutdown if isinstance(shutdown, str) else None,
             listed=True,
             catalog=catalog,
         )

@@ -21,8 +21,9 @@ from desktop.api.backends.together import (
     split_suffix,
 )
 from desktop.api.chat import stream_chat, token_limit_field
-from desktop.api.client import build_client
+from desktop.api.client import build_client, test_connection
 from desktop.api.errors import ErrorKind, ProviderError, UploadCancelled
+from desktop.api.models import list_models
 from desktop.api.profiles import TEMPLATES, ProviderKind, profile_from_template
 from desktop.core.advice import advise
 from desktop.core.archive import JobArchive
@@ -120,6 +121,18 @@ def test_the_together_template_makes_a_profile_that_trains_through_its_own_backe
         backend_for(local, None)
     assert info.value.friendly.kind is ErrorKind.NO_KEY
     assert fake_together.requests == []
+
+
+def test_a_together_profile_connects_and_lists_its_models_for_the_chat_panel(
+    fake_together, together_profile
+):
+    """Together answers ``GET /models`` with a bare array, not OpenAI's page."""
+    result = test_connection(together_profile, fake_together.api_key)
+    assert result.ok and result.model_count == 3, result.sentence
+    with build_client(together_profile, fake_together.api_key) as client:
+        models = list_models(client)
+    assert [m.id for m in models] == sorted(fake_together.state.listed)
+    assert all(m.listed_by_provider and m.created for m in models)
 
 
 def test_the_settings_are_together_s_own_with_plain_help(backend):
