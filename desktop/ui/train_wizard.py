@@ -214,11 +214,35 @@ def request_for(plan: svc.TrainingPlan, ids: dict[str, str]) -> TrainingRequest:
     )
 
 
+def _next_steps(traits: BackendTraits | None) -> str:
+    """What happens after Start, for this provider."""
+    act = "pause or cancel it" if traits is None or traits.can_pause else "cancel it"
+    if traits is not None and ChatRoute.SAME_PROFILE not in traits.chat_routes:
+        after = (
+            "4. When it finishes, the app tells you; before you can chat with your model, "
+            "it must be deployed (the Jobs tab says how and what that costs)"
+        )
+        if traits.downloadable:
+            after += ", or you can download it"
+        after += "."
+    else:
+        after = "4. When it finishes, the app tells you, and you can chat with your model."
+    return (
+        "1. The examples are uploaded (an identical file sent before is reused, not sent "
+        "again).\n"
+        "2. The provider checks the files, usually in a few minutes, and the job waits its "
+        "turn.\n"
+        f"3. Training runs; the Jobs tab shows the loss going down, and you can {act} "
+        "there.\n" + after
+    )
+
+
 def _lower_first(label: str) -> str:
     """ "Batch size" → "batch size" inside a sentence; "LoRA rank" stays as it is."""
-    if len(label) > 1 and label[1].islower():
-        return label[0].lower() + label[1:]
-    return label
+    first = label.split(" ", 1)[0]
+    if first[1:] and not first[1:].islower():
+        return label
+    return label[:1].lower() + label[1:]
 
 
 def _disk_failure(exc: Exception) -> FriendlyError:
@@ -602,16 +626,7 @@ class TrainWizard(QDialog):
         self.review_blocking.setObjectName("reviewBlocking")
         next_title = QLabel("What happens next")
         next_title.setStyleSheet("font-weight: 600;")
-        next_steps = Note(
-            "1. The examples are uploaded (an identical file sent before is reused, not sent "
-            "again).\n"
-            "2. The provider checks the files, usually in a few minutes, and the job waits "
-            "its turn.\n"
-            "3. Training runs; the Jobs tab shows the loss going down, and you can pause or "
-            "cancel it there.\n"
-            "4. When it finishes, the app tells you, and you can chat with your model.",
-            color="#3c4043",
-        )
+        self.next_steps = Note(color="#3c4043")
         self.reassurance = Note(REASSURANCE)
         self.back_button = QPushButton("← Change settings")
         self.back_button.clicked.connect(lambda: self.go_to(PAGE_SETUP))
@@ -631,7 +646,7 @@ class TrainWizard(QDialog):
         layout.addLayout(tiles)
         layout.addWidget(self.review_text)
         layout.addWidget(next_title)
-        layout.addWidget(next_steps)
+        layout.addWidget(self.next_steps)
         layout.addStretch(1)
         layout.addWidget(self.review_blocking)
         layout.addWidget(self.reassurance)
@@ -985,8 +1000,8 @@ class TrainWizard(QDialog):
 
     def _listed_facts(self, listed: TrainableModel) -> list[str]:
         """What the provider's own list says of a model the app's catalog does not know."""
-        traits = traits_of(self.profile) if self.profile is not None else None
-        quotes = traits is not None and traits.price_estimate
+        traits = self._quoting_traits()
+        quotes = traits is not None
         parts: list[str] = []
         if listed.training_price_per_1m is not None:
             parts.append(
@@ -995,13 +1010,13 @@ class TrainWizard(QDialog):
             )
         elif not quotes:
             parts.append("The provider gives no price for this model, so the cost is unknown.")
-        if quotes:
-            parts.append("The provider quotes its own price for the job on the next page.")
+        if traits is not None:
+            parts.append(f"{traits.name} quotes its own price for the job on the next page.")
         if listed.context_limit:
             parts.append(f"Each example can hold up to {listed.context_limit:,} tokens.")
         if listed.retires_on is not None:
             parts.append(f"The provider retires it on {listed.retires_on.isoformat()}.")
-        if not listed.exact_tokens:
+        if not listed.exact_tokens and not listed.note:
             parts.append(
                 "The app counts this model's tokens only approximately, so its estimate is "
                 "approximate."
@@ -1282,13 +1297,16 @@ class TrainWizard(QDialog):
             model_id=model_id,
         )
         estimate = self.estimate
-        cost = (
-            f"about {self.settings.format_money(estimate.estimated_cost_usd)}"
-            if estimate.estimated_cost_usd is not None
-            else "cost unknown"
-        )
+        quoting = self._quoting_traits()
+        if estimate.estimated_cost_usd is not None:
+            cost = f"about {self.settings.format_money(estimate.estimated_cost_usd)}"
+        elif quoting is not None:
+            cost = f"{quoting.name} quotes the price on the next page"
+        else:
+            cost = "cost unknown"
+        about = "" if self.exact_tokens else "about "
         self.estimate_line.setText(
-            f"{estimate.billable_tokens_total:,} billable tokens "
+            f"{about}{estimate.billable_tokens_total:,} billable tokens "
             f"({estimate.epochs} epoch{'s' if estimate.epochs != 1 else ''}) · {cost}"
         )
         if self.pages.currentIndex() == PAGE_REVIEW:
@@ -1317,13 +1335,17 @@ class TrainWizard(QDialog):
         else:
             validation = "no validation set"
         items.append(validation[0].upper() + validation[1:] + ".")
-        settings = [
-            f"{_lower_first(field.spec.label)} {field.text()}"
-            for field in self.parameter_form.fields()
-            if field.spec.role is not ParameterRole.EPOCHS
+        others = [
+            f for f in self.parameter_form.fields() if f.spec.role is not ParameterRole.EPOCHS
         ]
-        if settings:
-            items.append("Settings: " + ", ".join(settings) + ".")
+        fixed = [
+            f"{_lower_first(f.spec.label)} {f.text()}" for f in others if f.value() is not None
+        ]
+        if fixed:
+            rest = "; the rest automatic" if len(fixed) < len(others) else ""
+            items.append("Settings: " + ", ".join(fixed) + rest + ".")
+        elif others:
+            items.append("Settings: all automatic (the provider chooses).")
         suffix = self.suffix.text().strip()
         if suffix:
             items.append(f"The model's name will contain “{suffix}”.")
@@ -1340,6 +1362,7 @@ class TrainWizard(QDialog):
                 "limit and will be cut off (only the limit is billed)."
             )
         self.review_text.setText("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+        self.next_steps.setText(_next_steps(traits_of(profile)))
         price = self._fill_price()
         blocked = self._review_blocked()
         self.review_blocking.setText(blocked or "")
@@ -1379,8 +1402,15 @@ class TrainWizard(QDialog):
                 f"${estimate.price_per_1m:g} per million tokens, from {source}{as_of}"
                 + approximate,
             )
+        elif (quoting := self._quoting_traits()) is not None:
+            put(
+                "cost",
+                "unknown",
+                f"the app has no price list for this model; {quoting.name}'s own price is "
+                "next to this",
+            )
         else:
-            put("cost", "unknown", (estimate.cost_note or "no price is known for this model"))
+            put("cost", "unknown", estimate.cost_note or "no price is known for this model")
         put(
             "tokens",
             f"{'about ' if approximate else ''}{estimate.billable_tokens_total:,}",
