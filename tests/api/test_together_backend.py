@@ -333,6 +333,27 @@ def test_a_job_logs_per_step_metrics_as_metric_points(fake_together, backend):
     assert backend.new_events(job["id"], {e["id"] for e in events}) == []
 
 
+def test_the_job_list_is_paged_newest_first_and_archived(
+    fake_together, backend, archive, together_profile
+):
+    file_id = uploaded(fake_together)
+    made = []
+    for _ in range(3):
+        made.append(
+            backend.create_job_once(
+                TrainingRequest(model=LLAMA, training_file=file_id),
+                new_request_id(),
+                options(fake_together),
+            )["id"]
+        )
+        fake_together.advance(1)
+    first = svc.list_job_page(backend, archive, together_profile.id, limit=2)
+    assert [s.id for s in first.summaries] == made[:0:-1] and first.next_after == made[1]
+    rest = svc.list_job_page(backend, archive, together_profile.id, after=first.next_after)
+    assert [s.id for s in rest.summaries] == [made[0]] and rest.next_after is None
+    assert {s.id for s in archive.list_jobs(together_profile.id)} == set(made)
+
+
 def test_together_statuses_map_onto_the_app_s(fake_together):
     expected = {
         "pending": JobStatus.QUEUED,
@@ -638,6 +659,8 @@ def test_a_lost_endpoint_answer_is_found_in_the_list(fake_together, backend):
     assert len(fake_together.state.endpoints) == 1
     assert len(fake_together.requests_to("POST", "/endpoints")) == 1
     assert name == next(iter(fake_together.state.endpoints.values())).name
+    backend.stop_serving(job.fine_tuned_model or "")  # the model's name stops it too
+    assert fake_together.state.endpoints == {}
 
 
 def test_chat_before_the_endpoint_is_up_is_refused_by_together(

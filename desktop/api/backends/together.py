@@ -258,19 +258,15 @@ def traits_for(profile: ProviderProfile) -> BackendTraits:
         metrics="per step",
         limits=(
             "A job cannot be paused, only cancelled.",
-            "To chat with a trained model, the app starts a dedicated endpoint, billed per "
-            f"minute while it is up (until you stop it, or after {IDLE_STOP_MINUTES} minutes "
-            "without a question).",
-            "Only a job's final model can be served or downloaded in the app; earlier "
-            "checkpoints only with Together's own tools.",
-            "The app counts tokens only approximately for these open models; Together's price, "
-            "given once the files are uploaded, is the figure to trust.",
-            "Weights & Biases reporting would need your W&B key sent with every job, which the "
-            "app does not keep, so it is not offered.",
-            "The trained model's name carries a short code after your suffix, which lets the "
-            "app find a job again when the provider's answer was lost.",
-            "Chat examples must start with a system or user message, then alternate between "
-            "user and assistant.",
+            "Chatting needs a dedicated endpoint, billed per minute while it is up (until you "
+            f"stop it, or after {IDLE_STOP_MINUTES} minutes without a question).",
+            "Only the final model can be served or downloaded in the app, not earlier checkpoints.",
+            "Tokens are counted only approximately; Together's price before training is the "
+            "one to trust.",
+            "No Weights & Biases reporting: Together would need your W&B key with every job.",
+            "The model's name carries a short code after your suffix, so a job whose answer "
+            "was lost can be found.",
+            "Chat examples must start with a system or user message, then alternate.",
         ),
     )
 
