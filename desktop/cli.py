@@ -10,19 +10,18 @@ import codecs
 import io
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from desktop import APP_ID
-from desktop.core.analysis import DatasetAnalysis, analyze_records_parallel
 from desktop.core.catalog import Catalog
-from desktop.core.dataset import Dataset, LineState, escape_surrogates, parse_json_bytes
+from desktop.core.dataset import SourceLayout, escape_surrogates
+from desktop.core.filecheck import Columns, FileAnalysis, check_path
 from desktop.core.findings import Finding, Severity
-from desktop.core.formats import DatasetReadError, Layout, detect_layout, read_dataset
-from desktop.core.interchange import ForeignFormat, foreign_format_of
-from desktop.core.kinds import ExampleKind
+from desktop.core.formats import DatasetReadError, Layout
+from desktop.core.interchange import ForeignFormat
 from desktop.core.tokens import EncodingFileError, encoding_choice
 
 DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
@@ -86,15 +85,15 @@ class CheckedFile:
     """A file read and analysed for the report."""
 
     path: Path
-    dataset: Dataset
-    analysis: DatasetAnalysis
+    #: What the file was read as (JSON Lines, a JSON array, CSV).
+    container: SourceLayout
+    #: What kind of examples the file holds.
+    layout: Layout
+    #: Lines kept but not readable as examples.
+    broken_lines: int
+    analysis: FileAnalysis
     #: The other trainer's layout the file is in (not checked line by line), if it is.
     foreign: ForeignFormat | None = None
-
-    @property
-    def layout(self) -> Layout:
-        """What kind of examples the file holds."""
-        return detect_layout(self.dataset)
 
     @property
     def format(self) -> str:
@@ -117,44 +116,26 @@ class CheckedFile:
             )
         ]
 
-    @property
-    def broken_lines(self) -> int:
-        """Lines kept but not readable as examples."""
-        return sum(1 for r in self.dataset if r.state is LineState.BROKEN)
-
 
 def check_file(path: Path, catalog: Catalog, model: str, epochs: int | None) -> CheckedFile:
-    """Read and analyse one file (a ShareGPT, Alpaca or Gemini file is only recognised)."""
-    dataset = read_dataset(path)
-    analysis = DatasetAnalysis(catalog, model, epochs)
-    foreign = foreign_format_of(_items_to_recognise(dataset))
-    if foreign is None:
-        analysis.merge(analyze_records_parallel(list(dataset), model))
-    return CheckedFile(path, dataset, analysis, foreign)
+    """Read and analyse one file (a ShareGPT, Alpaca or Gemini file is only recognised).
 
-
-#: Stands for a chat example that needs no second look: no message of it names a speaker.
-_AN_OPENAI_CHAT: dict[str, Any] = {"messages": []}
+    The file is streamed, not held whole, and lines known from an earlier check come from the
+    count cache (see ``filecheck``).
+    """
+    checked = check_path(path, catalog, model, epochs)
+    foreign = checked.foreign
+    analysis = checked.analysis
+    if foreign is not None:  # no tokens nor cost for a file that cannot be uploaded
+        analysis = FileAnalysis(catalog, model, epochs, Columns())
+    return CheckedFile(
+        path, checked.container, checked.layout, checked.broken_lines, analysis, foreign
+    )
 
 
 def _foreign_name(fmt: ForeignFormat) -> str:
     """ "ShareGPT", "Alpaca", "Gemini / Vertex AI tuning"."""
     return fmt.label.split(" (")[0]
-
-
-def _items_to_recognise(dataset: Dataset) -> Iterator[Any]:
-    """Items that may be in another trainer's layout: lines that are not OpenAI examples, and
-    chats whose text names a speaker with "from" (ShareGPT's other spelling); the rest count
-    as OpenAI examples without being parsed again."""
-    for record in dataset:
-        if record.state is LineState.BLANK:
-            continue
-        if record.kind is ExampleKind.CHAT and b'"from"' not in record.to_bytes():
-            yield _AN_OPENAI_CHAT
-        elif record.state is LineState.BROKEN:
-            yield parse_json_bytes(record.to_bytes())[0]
-        else:
-            yield record.value
 
 
 def build_report(
@@ -174,7 +155,7 @@ def build_report(
     report: dict[str, Any] = {
         "file": str(training.path),
         "format": training.format,
-        "container": training.dataset.layout.value,
+        "container": training.container.value,
         "model": analysis.model_id,
         "model_known": info is not None,
         "encoding": choice.encoding,

@@ -9,14 +9,19 @@ current within milliseconds whatever the size of the dataset.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
+import functools
 import sys
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from desktop import __version__
+from desktop.core.analysis_cache import (
+    AnalysisCache,
+    CachedLine,
+    LineKey,
+    code_signature,
+    line_key,
+)
 from desktop.core.catalog import Catalog, ModelInfo
 from desktop.core.dataset import (
     OLD_MAC_LINE_ENDINGS,
@@ -27,7 +32,16 @@ from desktop.core.dataset import (
 )
 from desktop.core.estimate import Estimate, RunningTotals
 from desktop.core.findings import Finding, Severity
-from desktop.core.tokens import ExampleTokens, TokenCounter, counter_for_model, encoding_for_model
+from desktop.core.tokens import (
+    SUPPORTED_ENCODINGS,
+    ExampleTokens,
+    TokenCounter,
+    counter_for_model,
+    encoding_for_model,
+    get_counter,
+    loaded_encodings,
+    plan_example,
+)
 from desktop.core.validation import (
     FINDING_CODES,
     ExampleFacts,
@@ -45,22 +59,25 @@ READ_FINDING_CODES: Mapping[str, str] = {
 #: Every code the analysis can report, for filters and documentation.
 ALL_FINDING_CODES: Mapping[str, str] = {**READ_FINDING_CODES, **FINDING_CODES}
 
-#: Count the tokens of this many records at a time (large enough for parallel encoding,
-#: small enough that a worker soon reaches its next checkpoint).
+#: Analyse this many records at a time (one cache query and one counting round each).
 BATCH_SIZE = 2048
-#: Below this many records, starting other processes costs more than it saves.
-PARALLEL_MIN_RECORDS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
 class RecordAnalysis:
-    """The findings and token counts of one record."""
+    """The findings and token counts of one record.
+
+    ``tokens`` are counted with the analysis' encoding; ``counts`` holds the tokens with every
+    encoding counted so far (that one included), so a model with another tokenizer can be
+    chosen without counting again.
+    """
 
     record_id: int
     tokens: ExampleTokens | None
     findings: tuple[Finding, ...]
     facts: ExampleFacts | None
     blank: bool = False
+    counts: tuple[tuple[str, ExampleTokens], ...] = ()
 
     @property
     def severity(self) -> Severity | None:
@@ -69,18 +86,72 @@ class RecordAnalysis:
             return None
         return min((f.severity for f in self.findings), key=lambda s: s.rank)
 
+    def for_encoding(self, encoding: str) -> RecordAnalysis | None:
+        """This result with the tokens of ``encoding``; None when they were not counted."""
+        if self.tokens is None:
+            return self
+        for name, tokens in self.counts:
+            if name == encoding:
+                if tokens is self.tokens:
+                    return self
+                facts = self.facts
+                if facts is not None:
+                    facts = replace(facts, tokens=tokens.total)
+                return replace(self, tokens=tokens, facts=facts)
+        return None
 
-def analyze_record(record: Record, counter: TokenCounter) -> RecordAnalysis:
+
+@functools.cache
+def default_cache() -> AnalysisCache:
+    """The count cache in the user cache folder, for the code of this version of the app."""
+    from desktop.core import analysis_cache, dataset, findings, kinds, tokens, validation
+
+    modules = [sys.modules[__name__], analysis_cache, dataset, findings, kinds, tokens, validation]
+    return AnalysisCache(signature=code_signature(modules, __version__))
+
+
+def other_counters(counter: TokenCounter, *, load: bool = True) -> tuple[TokenCounter, ...]:
+    """Counters for the other shipped encodings, worth running beside ``counter``.
+
+    Only while counting is fast: then counting every text again costs a fraction of reading
+    and checking it, and switching to a model with another tokenizer needs no new count.
+    Without ``load``, only encodings already loaded are used (loading one takes a moment).
+    """
+    if not counter.accelerated:
+        return ()
+    loaded = loaded_encodings()
+    others = []
+    for name in SUPPORTED_ENCODINGS:
+        if name == counter.encoding_name or not (load or name in loaded):
+            continue
+        other = get_counter(name)
+        if other.accelerated:
+            others.append(other)
+    return tuple(others)
+
+
+def analyze_record(
+    record: Record, counter: TokenCounter, others: Sequence[TokenCounter] = ()
+) -> RecordAnalysis:
     """Validate and count one record (pure: safe on any thread)."""
     if record.state is LineState.BLANK:
         return RecordAnalysis(record.id, None, (), None, blank=True)
     if record.state is LineState.BROKEN:
         return _analyze_broken(record)
     value = record.value
+    plan = plan_example(value)
+    counts = tuple((each.encoding_name, each.count_plans([plan])[0]) for each in (counter, *others))
+    return _result(record, value, counts)
+
+
+def _result(
+    record: Record, value: object, counts: tuple[tuple[str, ExampleTokens], ...]
+) -> RecordAnalysis:
+    """The analysis of an example record whose tokens are counted (first: the main encoding)."""
+    tokens = counts[0][1]
     findings = validate_example(value, line=record.line, record_id=record.id)
-    tokens = counter.count(value)
     facts = example_facts(value, line=record.line, record_id=record.id, tokens=tokens.total)
-    return RecordAnalysis(record.id, tokens, tuple(findings), facts)
+    return RecordAnalysis(record.id, tokens, tuple(findings), facts, counts=counts)
 
 
 _REPAIR_FIX = "Correct the line's text in the editor, or delete the line."
@@ -99,119 +170,185 @@ _FIXES = {
 
 def _analyze_broken(record: Record) -> RecordAnalysis:
     value, error = parse_json_bytes(record.to_bytes())
+    findings = broken_line_findings(error, value, record.line, record.id)
+    return RecordAnalysis(record.id, None, findings, None)
+
+
+def broken_line_findings(
+    error: str | None, value: object, line: int | None, record_id: int | None
+) -> tuple[Finding, ...]:
+    """The findings of a line that is no example: why it cannot be read (``error``), or what
+    is wrong with the JSON ``value`` it holds."""
     if error is not None:
         finding = Finding(
             code="invalid_json",
             severity=Severity.ERROR,
             text=error,
-            line=record.line,
+            line=line,
             fix=_FIXES.get(error, _REPAIR_FIX),
-            record_id=record.id,
+            record_id=record_id,
         )
-        return RecordAnalysis(record.id, None, (finding,), None)
-    findings = validate_example(value, line=record.line, record_id=record.id)
-    return RecordAnalysis(record.id, None, tuple(findings), None)
+        return (finding,)
+    return tuple(validate_example(value, line=line, record_id=record_id))
+
+
+def whole_file_findings(
+    facts: Sequence[ExampleFacts],
+    model_id: str,
+    info: ModelInfo | None,
+    validation_facts: Sequence[ExampleFacts] | None,
+    blank: int,
+) -> list[Finding]:
+    """Findings about a file as a whole (count, duplicates, consistency, limits, empty lines)
+    from its examples' facts in file order and its number of empty lines."""
+    findings = validate_dataset(
+        facts,
+        token_limit=info.max_tokens_per_example if info is not None else None,
+        model_id=model_id,
+        validation_facts=validation_facts,
+        trains_on_legacy=info.supports("completion") if info is not None else None,
+    )
+    if blank:
+        findings.append(blank_line_finding(blank))
+    return findings
+
+
+def blank_line_finding(count: int) -> Finding:
+    """The finding about a file's empty lines."""
+    lines = "1 empty line" if count == 1 else f"{count} empty lines"
+    return Finding(
+        code="blank_line",
+        severity=Severity.WARNING,
+        text=f"The file has {lines}; some providers reject files with empty lines.",
+        fix="Use 'Remove empty lines', or delete them in a text editor.",
+    )
+
+
+def cached_line(result: RecordAnalysis) -> CachedLine | None:
+    """What the count cache keeps of an example record's analysis (None for other records)."""
+    facts = result.facts
+    if facts is None or result.tokens is None:
+        return None
+    return CachedLine(
+        kind=facts.kind,
+        findings=CachedLine.unplaced(result.findings),
+        fingerprint=facts.fingerprint,
+        system_text=facts.system_text,
+        has_system=facts.has_system,
+        counts={name: (t.total, t.assistant, t.estimated) for name, t in result.counts},
+    )
+
+
+def from_cache(record: Record, line: CachedLine, encodings: Sequence[str]) -> RecordAnalysis | None:
+    """The analysis of ``record`` rebuilt from the count cache (None when a count is missing)."""
+    counts = []
+    for name in encodings:
+        found = line.counts.get(name)
+        if found is None:
+            return None
+        counts.append((name, ExampleTokens(*found)))
+    tokens = counts[0][1]
+    facts = ExampleFacts(
+        record.id,
+        record.line,
+        line.kind,
+        line.fingerprint,
+        line.system_text,
+        line.has_system,
+        tokens.total,
+    )
+    findings = line.findings_at(record.line, record.id)
+    return RecordAnalysis(record.id, tokens, findings, facts, counts=tuple(counts))
 
 
 def analyze_records(
     records: Sequence[Record],
     counter: TokenCounter,
     should_continue: Callable[[], bool] | None = None,
+    *,
+    others: Sequence[TokenCounter] = (),
+    cache: AnalysisCache | None = None,
 ) -> list[RecordAnalysis]:
-    """Analyse many records, counting tokens in parallel batches (pure: safe in a worker).
+    """Analyse many records (pure: safe in a worker), parsing and planning each example once.
 
-    ``should_continue`` is called between records (a worker passes its checkpoint, which
-    also lets the UI thread go first); when it returns False the analysis stops early and
-    returns what it has.
+    ``counter`` counts the tokens the results carry; ``others`` count them again with other
+    encodings (see ``other_counters``). With a ``cache``, untouched lines it knows are not
+    parsed nor counted, and what was analysed is stored in it. ``should_continue`` is called
+    between records and between texts counted (a worker passes its checkpoint, which also lets
+    the UI thread go first); when it returns False the analysis stops early and returns the
+    results it has, in order.
     """
+    counters = (counter, *others)
     results: list[RecordAnalysis] = []
     for start in range(0, len(records), BATCH_SIZE):
         if should_continue is not None and not should_continue():
             break
         batch = records[start : start + BATCH_SIZE]
-        examples = [r for r in batch if r.state is LineState.EXAMPLE]
-        values = [r.value for r in examples]
-        counts = counter.count_many(values, should_continue)
-        counted = {r.id: (v, t) for r, v, t in zip(examples, values, counts, strict=True)}
-        for record in batch:
-            if should_continue is not None and not should_continue():
-                return results
+        done = _analyze_batch(batch, counters, should_continue, cache)
+        results.extend(done)
+        if len(done) < len(batch):
+            break
+    return results
+
+
+def _analyze_batch(
+    batch: Sequence[Record],
+    counters: Sequence[TokenCounter],
+    should_continue: Callable[[], bool] | None,
+    cache: AnalysisCache | None,
+) -> list[RecordAnalysis]:
+    encodings = [counter.encoding_name for counter in counters]
+    known: dict[int, RecordAnalysis] = {}
+    keys: dict[int, LineKey] = {}
+    if cache is not None:
+        untouched = [r for r in batch if r.state is LineState.EXAMPLE and r.raw is not None]
+        for record in untouched:
+            keys[record.id] = line_key(record.raw)  # type: ignore[arg-type]
+        lines = cache.lookup([keys[r.id] for r in untouched], encodings[0])
+        for record, line in zip(untouched, lines, strict=True):
+            if line is not None:
+                result = from_cache(record, line, encodings)
+                if result is not None:
+                    known[record.id] = result
+    todo = [r for r in batch if r.state is LineState.EXAMPLE and r.id not in known]
+    values: list[object] = []
+    for record in todo:
+        if should_continue is not None and not should_continue():
+            return []
+        values.append(record.value)
+    plans = [plan_example(value) for value in values]
+    pause = should_continue
+    columns = [counter.count_plans(plans, pause) for counter in counters]
+    results: list[RecordAnalysis] = []
+    fresh: list[tuple[LineKey, CachedLine]] = []
+    counted = {r.id: (r, v, i) for i, (r, v) in enumerate(zip(todo, values, strict=True))}
+    for record in batch:
+        if should_continue is not None and not should_continue():
+            break
+        result = known.get(record.id)
+        if result is None:
             entry = counted.get(record.id)
             if entry is None:
-                results.append(analyze_record(record, counter))
-                continue
-            value, tokens = entry
-            findings = validate_example(value, line=record.line, record_id=record.id)
-            facts = example_facts(value, line=record.line, record_id=record.id, tokens=tokens.total)
-            results.append(RecordAnalysis(record.id, tokens, tuple(findings), facts))
+                result = analyze_record(record, counters[0])
+            else:
+                _, value, index = entry
+                counts = tuple(
+                    (name, column[index]) for name, column in zip(encodings, columns, strict=True)
+                )
+                result = _result(record, value, counts)
+                key = keys.get(record.id)
+                line = cached_line(result) if key is not None else None
+                if line is not None:
+                    fresh.append((key, line))  # type: ignore[arg-type]
+        results.append(result)
+    if cache is not None and fresh:
+        cache.store(fresh)
     return results
 
 
 def _file_order(facts: ExampleFacts) -> tuple[bool, int, int]:
     line = facts.line
     return (line is None, line or 0, facts.record_id or 0)
-
-
-def analyze_records_parallel(
-    records: Sequence[Record], model_id: str, workers: int | None = None
-) -> list[RecordAnalysis]:
-    """Analyse a large dataset on every core (for the check command and other batch use).
-
-    Token counting holds the interpreter lock, so threads do not help; contiguous slices go to
-    other processes while this one analyses the first slice. Results come back in file order.
-    Forked workers inherit the records; only spawned ones (other systems) receive a copy.
-    """
-    workers = workers or os.cpu_count() or 1
-    counter = counter_for_model(model_id)
-    if workers <= 1 or len(records) < PARALLEL_MIN_RECORDS:
-        return analyze_records(records, counter)
-    size = -(-len(records) // workers)
-    bounds = [(start, min(start + size, len(records))) for start in range(0, len(records), size)]
-    context = _process_context()
-    shared = records if context.get_start_method() == "fork" else None
-    with ProcessPoolExecutor(
-        len(bounds) - 1,
-        mp_context=context,
-        initializer=_receive_records,
-        initargs=(shared, model_id),
-    ) as pool:
-        futures = [
-            pool.submit(_analyze_slice, start, end, None if shared else records[start:end])
-            for start, end in bounds[1:]
-        ]
-        first_start, first_end = bounds[0]
-        results = analyze_records(records[first_start:first_end], counter)
-        for future in futures:
-            results.extend(future.result())
-    return results
-
-
-@dataclass
-class _WorkerState:
-    """What a worker process was handed when it started (it lives only in that process)."""
-
-    records: Sequence[Record] | None = None
-    model_id: str = ""
-
-
-_worker_state = _WorkerState()
-
-
-def _receive_records(records: Sequence[Record] | None, model_id: str) -> None:
-    _worker_state.records = records
-    _worker_state.model_id = model_id
-
-
-def _analyze_slice(start: int, end: int, records: Sequence[Record] | None) -> list[RecordAnalysis]:
-    part = records if records is not None else (_worker_state.records or ())[start:end]
-    return analyze_records(part, counter_for_model(_worker_state.model_id))
-
-
-def _process_context() -> multiprocessing.context.BaseContext:
-    """Fork where it is safe (Linux, no other threads): children inherit loaded encodings."""
-    if sys.platform == "linux" and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
 
 
 class DatasetAnalysis:
@@ -281,7 +418,7 @@ class DatasetAnalysis:
 
     def update(self, record: Record) -> RecordAnalysis:
         """Re-analyse one edited record; other records are not touched."""
-        result = analyze_record(record, self._counter)
+        result = analyze_record(record, self._counter, other_counters(self._counter, load=False))
         self._store(result)
         self._dataset_findings = None
         return result
@@ -325,28 +462,11 @@ class DatasetAnalysis:
     def dataset_findings(self) -> list[Finding]:
         """Findings about the dataset as a whole (count, duplicates, consistency, limits)."""
         if self._dataset_findings is None:
-            info = self.model_info
-            findings = validate_dataset(
-                self.example_facts(),
-                token_limit=info.max_tokens_per_example if info is not None else None,
-                model_id=self._model_id,
-                validation_facts=self._validation_facts,
-                trains_on_legacy=info.supports("completion") if info is not None else None,
+            blank = sum(1 for r in self._results.values() if r.blank)
+            self._dataset_findings = whole_file_findings(
+                self.example_facts(), self._model_id, self.model_info, self._validation_facts, blank
             )
-            blank = [r for r in self._results.values() if r.blank]
-            if blank:
-                findings.append(self._blank_line_finding(len(blank)))
-            self._dataset_findings = findings
         return self._dataset_findings
-
-    def _blank_line_finding(self, count: int) -> Finding:
-        lines = "1 empty line" if count == 1 else f"{count} empty lines"
-        return Finding(
-            code="blank_line",
-            severity=Severity.WARNING,
-            text=f"The file has {lines}; some providers reject files with empty lines.",
-            fix="Use 'Remove empty lines', or delete them in a text editor.",
-        )
 
     def findings(self) -> list[Finding]:
         """Every finding, errors first, then by line."""

@@ -370,9 +370,31 @@ def classify_bytes(raw: bytes) -> tuple[LineState, ExampleKind, str | None]:
     return _classify_value(value)
 
 
+def read_line(raw: bytes) -> tuple[LineState, ExampleKind, str | None, Any]:
+    """``classify_bytes`` and the parsed value at once, parsing the line only once.
+
+    The value is what ``Record.value`` gives for an example, and the value read for a line
+    that is valid JSON but no example; None for blank lines and lines that are not JSON.
+    """
+    if not raw.strip():
+        return LineState.BLANK, ExampleKind.NOT_AN_EXAMPLE, None, None
+    value, error = parse_json_bytes(raw)
+    if error is not None:
+        return LineState.BROKEN, ExampleKind.NOT_AN_EXAMPLE, error, None
+    # A line with too few brackets cannot nest too deeply: no need to write it to find out.
+    deep = _may_nest_too_deeply(raw)
+    state, kind, error = _classify_value(value) if deep else _classify_shallow(value)
+    return state, kind, error, value
+
+
 def _classify_value(value: Any) -> tuple[LineState, ExampleKind, str | None]:
     if not _orjson_writes(value) and value_depth(value) > MAX_NESTING:
         return LineState.BROKEN, ExampleKind.NOT_AN_EXAMPLE, NESTED_TOO_DEEPLY
+    return _classify_shallow(value)
+
+
+def _classify_shallow(value: Any) -> tuple[LineState, ExampleKind, str | None]:
+    """``_classify_value`` for a value known not to nest too deeply."""
     kind = classify(value)
     if kind is ExampleKind.NOT_AN_EXAMPLE:
         if isinstance(value, dict):

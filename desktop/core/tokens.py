@@ -670,15 +670,24 @@ class _CountCache:
         return packed & _COUNT_MASK
 
     def put_many(self, items: Iterable[tuple[str, int]]) -> None:
-        if self.max_entries <= 0:
+        """Add counts, up to half the cache at a time: when a part does not fit, only the
+        newest half of the entries is kept before it goes in."""
+        maximum = self.max_entries
+        if maximum <= 0:
             return
+        pairs = list(items)
+        step = max(1, maximum // 2)
         with self._lock:
-            data = self._data
-            for text, count in items:
-                if len(data) >= self.max_entries:
-                    keep = self.max_entries // 2
+            for start in range(0, len(pairs), step):
+                part = pairs[start : start + step]
+                data = self._data
+                if len(data) + len(part) > maximum:
+                    keep = maximum // 2
                     data = self._data = dict(itertools.islice(data.items(), len(data) - keep, None))
-                data[hash(text)] = len(text) << _COUNT_BITS | count
+                texts = [text for text, _count in part]
+                lengths = map(operator.lshift, map(len, texts), itertools.repeat(_COUNT_BITS))
+                packed = map(operator.or_, lengths, [count for _text, count in part])
+                data.update(zip(map(hash, texts), packed, strict=True))
 
     def clear(self) -> None:
         with self._lock:

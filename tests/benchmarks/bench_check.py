@@ -1,15 +1,24 @@
-"""Benchmark: the full dataset check against the data-prep notebook's way of counting.
+"""Benchmark: ``finetune-studio check`` against the data-prep notebook's way of counting.
 
-Run by hand: ``python -m tests.benchmarks.bench_check [--examples 100000]``.
+Run by hand from the repository root::
 
-Baseline (named ``notebook``): ``json.loads`` per line plus one tiktoken ``encode`` per string
-value of every message, as OpenAI's data-prep notebook counts (with o200k_base, the encoding
-of the models it is compared on). Candidate (named ``check``): what ``finetune-studio check``
-does: read every line losslessly, validate every example and the dataset, count tokens and
-estimate the cost. Each side runs in a fresh interpreter, in the same run, so neither inherits
-the other's caches; the script prints both times, their ratio, whether the token totals are
-identical, the candidate's peak memory against the file size, and the time to re-estimate after
-one example changes.
+    python -m tests.benchmarks.bench_check [--examples 100000] [--before /path/to/old/tree]
+
+Every side runs in a fresh interpreter, in the same run, on the same generated file, so none
+inherits another's caches. It prints each time with its ratio to the named baselines:
+
+* ``notebook``: ``json.loads`` per line plus one tiktoken ``encode`` per string value of every
+  message, as OpenAI's data-prep notebook counts (assistant texts encoded twice, once for
+  the total and once for the assistant tokens), with o200k_base;
+* ``tiktoken alone``: tiktoken encoding the file's distinct texts once each, the floor of any
+  check that tokenizes with tiktoken;
+* ``quicktok alone``: the same with the fast counter;
+* ``check, cold``: the whole check (read, validate, count, estimate, findings) with an empty
+  count cache; ``check, warm``: the same again with the cache filled by the cold run;
+* ``check, before`` (with ``--before``): the check of another source tree, e.g. the commit
+  before a change, on the same file.
+
+It also prints whether every token total is identical, and the check's peak memory.
 """
 
 from __future__ import annotations
@@ -17,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +36,7 @@ from tests.benchmarks.generate import write_dataset
 
 ENCODING = "o200k_base"
 MODEL = "gpt-4.1-mini-2025-04-14"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def rss_kib(field: str) -> int:
@@ -45,6 +54,7 @@ def run_notebook(path: Path) -> dict[str, float]:
     encoding = get_encoding(ENCODING)
     start = time.perf_counter()
     total = 0
+    assistant = 0
     with path.open(encoding="utf-8") as stream:
         for line in stream:
             example = json.loads(line)
@@ -55,13 +65,47 @@ def run_notebook(path: Path) -> dict[str, float]:
                     tokens += len(encoding.encode(value))
                     if key == "name":
                         tokens += 1
+                if message["role"] == "assistant":
+                    assistant += len(encoding.encode(message["content"]))
             total += tokens + 3
-    return {"seconds": time.perf_counter() - start, "tokens": total}
+    return {"seconds": time.perf_counter() - start, "tokens": total, "assistant": assistant}
+
+
+def _distinct_texts(path: Path) -> list[str]:
+    import orjson
+
+    texts: dict[str, None] = {}
+    with path.open("rb") as stream:
+        for line in stream:
+            for message in orjson.loads(line)["messages"]:
+                texts.update(dict.fromkeys(message.values()))
+    return list(texts)
+
+
+def run_tiktoken(path: Path) -> dict[str, float]:
+    """tiktoken alone over the distinct texts (reading them is not timed)."""
+    from desktop.core.tokens import get_encoding
+
+    texts = _distinct_texts(path)
+    encode = get_encoding(ENCODING).encode_ordinary
+    start = time.perf_counter()
+    tokens = sum(len(encode(text)) for text in texts)
+    return {"seconds": time.perf_counter() - start, "texts": len(texts), "tokens": tokens}
+
+
+def run_quicktok(path: Path) -> dict[str, float]:
+    """The fast counter alone over the distinct texts (reading them is not timed)."""
+    import quicktok
+
+    texts = _distinct_texts(path)
+    count = quicktok.get_encoding(ENCODING).count
+    start = time.perf_counter()
+    tokens = sum(map(count, texts))
+    return {"seconds": time.perf_counter() - start, "texts": len(texts), "tokens": tokens}
 
 
 def run_check(path: Path) -> dict[str, float]:
-    """The candidate: the full check, then timed single-example re-estimates."""
-    import random
+    """The whole check, as the command runs it (the encoding is loaded first, as at start)."""
     import resource
 
     from desktop.cli import check_file
@@ -69,117 +113,109 @@ def run_check(path: Path) -> dict[str, float]:
     from desktop.core.tokens import counter_for_model
 
     catalog = Catalog.load()
-    counter_for_model(MODEL)  # load the encoding before measuring, as the app does at start
+    counter = counter_for_model(MODEL)
     before = rss_kib("VmRSS")
     start = time.perf_counter()
     checked = check_file(path, catalog, MODEL, None)
-    dataset, analysis = checked.dataset, checked.analysis
+    analysis = checked.analysis
     estimate = analysis.estimate()
     findings = analysis.findings()
     seconds = time.perf_counter() - start
-    peak = rss_kib("VmHWM")
-    worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
-
-    rng = random.Random(3)
-    update_ms = []
-    findings_ms = []
-    for record in rng.sample(list(dataset.examples()), 25):
-        value = record.value
-        value["messages"][-1]["content"] += " Thanks again for your patience!"
-        dataset.set_value(record.id, value)
-        edited = dataset.record(record.id)
-        t0 = time.perf_counter()
-        analysis.update(edited)
-        analysis.estimate()
-        update_ms.append((time.perf_counter() - t0) * 1000)
-        t0 = time.perf_counter()
-        analysis.findings()
-        findings_ms.append((time.perf_counter() - t0) * 1000)
     return {
         "seconds": seconds,
         "tokens": estimate.total_tokens,
+        "assistant": estimate.assistant_tokens,
         "examples": estimate.examples,
         "findings": len(findings),
-        "peak_kib_over_start": peak - before,
-        "worker_peak_kib": worker_peak,
-        "reestimate_ms_median": statistics.median(update_ms),
-        "reestimate_ms_max": max(update_ms),
-        "findings_ms_median": statistics.median(findings_ms),
+        "peak_kib_over_start": rss_kib("VmHWM") - before,
+        "children_peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        "accelerated": getattr(counter, "accelerated", False),
     }
 
 
-def run_parsers(path: Path) -> dict[str, float]:
-    """Whether orjson pays: parse every line and write its canonical (sorted) form, both ways."""
-    import orjson
-
-    lines = path.read_bytes().splitlines()
-
-    def timed(loads: object, dumps: object) -> float:
-        start = time.perf_counter()
-        for line in lines:
-            dumps(loads(line))  # type: ignore[operator]
-        return time.perf_counter() - start
-
-    return {
-        "json": timed(
-            json.loads,
-            lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
-        ),
-        "orjson": timed(orjson.loads, lambda v: orjson.dumps(v, option=orjson.OPT_SORT_KEYS)),
-    }
-
-
-def in_fresh_interpreter(side: str, path: Path) -> dict[str, float]:
-    """Run one side in a new Python process and return what it measured."""
+def in_fresh_interpreter(side: str, path: Path, home: Path, tree: Path = ROOT) -> dict[str, float]:
+    """Run one side in a new Python process (with its own app folders) and return its figures."""
+    environment = {**os.environ, "FINETUNE_STUDIO_HOME": str(home), "PYTHONPATH": str(tree)}
     output = subprocess.run(
         [sys.executable, "-m", "tests.benchmarks.bench_check", "--side", side, str(path)],
         check=True,
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=tree,
+        env=environment,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
 def main() -> None:
-    """Generate the dataset, run both sides, print the comparison."""
+    """Generate the dataset, run every side, print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=100_000)
-    parser.add_argument("--side", choices=("notebook", "check", "parsers"))
-    parser.add_argument("path", nargs="?", type=Path)
+    parser.add_argument("--before", type=Path, help="another source tree to compare with")
+    parser.add_argument("--skip-baselines", action="store_true", help="only the checks")
+    parser.add_argument(
+        "--side", choices=("notebook", "tiktoken", "quicktok", "check"), help=argparse.SUPPRESS
+    )
+    parser.add_argument("path", nargs="?", type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.side:
-        runners = {"notebook": run_notebook, "check": run_check, "parsers": run_parsers}
+        runners = {
+            "notebook": run_notebook,
+            "tiktoken": run_tiktoken,
+            "quicktok": run_quicktok,
+            "check": run_check,
+        }
         print(json.dumps(runners[options.side](options.path)))
         return
     with tempfile.TemporaryDirectory() as folder:
         path = write_dataset(Path(folder) / "bench.jsonl", options.examples)
         size = path.stat().st_size
-        print(f"dataset: {options.examples:,} examples, {size / 1e6:.1f} MB, {os.cpu_count()} CPUs")
-        notebook = in_fresh_interpreter("notebook", path)
-        check = in_fresh_interpreter("check", path)
-        parsers = in_fresh_interpreter("parsers", path)
-    ratio = notebook["seconds"] / check["seconds"]
-    same = "identical" if notebook["tokens"] == check["tokens"] else "DIFFERENT"
-    memory = check["peak_kib_over_start"] * 1024
-    print(f"baseline 'notebook' (json.loads + encode per value): {notebook['seconds']:.2f} s")
-    print(f"'check' (read, validate, count, estimate):            {check['seconds']:.2f} s")
-    print(f"speed-up over the baseline: {ratio:.2f}x")
-    print(f"token totals: notebook {notebook['tokens']:,}, check {check['tokens']:,} ({same})")
-    print(
-        f"peak memory of the check over its start: {memory / 1e6:.0f} MB "
-        f"= {memory / size:.2f}x the file size (worker process peak RSS, encodings "
-        f"included: {check['worker_peak_kib'] * 1024 / 1e6:.0f} MB)"
-    )
-    print(
-        f"re-estimate after one example changes: median {check['reestimate_ms_median']:.3f} ms, "
-        f"max {check['reestimate_ms_max']:.3f} ms"
-    )
-    print(f"dataset-wide findings after that edit: median {check['findings_ms_median']:.1f} ms")
-    print(
-        f"parse + canonical dump of every line: json {parsers['json']:.2f} s, "
-        f"orjson {parsers['orjson']:.2f} s ({parsers['json'] / parsers['orjson']:.1f}x)"
-    )
+        print(
+            f"dataset: {options.examples:,} examples, {size / 1e6:.1f} MB, "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+        )
+        results: dict[str, dict[str, float]] = {}
+        if not options.skip_baselines:
+            results["notebook"] = in_fresh_interpreter("notebook", path, Path(folder) / "n")
+            results["tiktoken alone"] = in_fresh_interpreter("tiktoken", path, Path(folder) / "t")
+            results["quicktok alone"] = in_fresh_interpreter("quicktok", path, Path(folder) / "q")
+        if options.before is not None:
+            old_home = Path(folder) / "before"
+            results["check, before"] = in_fresh_interpreter(
+                "check", path, old_home, options.before.resolve()
+            )
+        home = Path(folder) / "home"
+        results["check, cold"] = in_fresh_interpreter("check", path, home)
+        results["check, warm"] = in_fresh_interpreter("check", path, home)
+    print(f"load average after the run: {os.getloadavg()[0]:.2f}")
+    notebook = results.get("notebook", {}).get("seconds")
+    cold = results["check, cold"]["seconds"]
+    for name, figures in results.items():
+        ratios = []
+        if notebook:
+            ratios.append(f"{notebook / figures['seconds']:.2f}x the notebook")
+        if name != "check, cold":
+            ratios.append(f"{cold / figures['seconds']:.2f}x the cold check")
+        print(f"{name + ':':17} {figures['seconds']:7.2f} s  ({', '.join(ratios)})")
+    totals = {name: figures["tokens"] for name, figures in results.items()}
+    print(f"distinct texts: {results.get('tiktoken alone', {}).get('texts', 0):,}")
+    reference = totals.get("notebook", totals["check, cold"])
+    for name, figures in results.items():
+        if name.startswith("check") or name == "notebook":
+            same = "identical" if totals[name] == reference else "DIFFERENT"
+            assistant = f", assistant {figures['assistant']:,}" if "assistant" in figures else ""
+            print(f"token total, {name}: {totals[name]:,}{assistant} ({same})")
+    for name in ("check, before", "check, cold", "check, warm"):
+        if name in results:
+            figures = results[name]
+            memory = figures["peak_kib_over_start"] * 1024
+            children = figures["children_peak_kib"] * 1024
+            print(
+                f"peak memory, {name}: {memory / 1e6:.0f} MB over its start "
+                f"= {memory / size:.2f}x the file (largest worker process: "
+                f"{children / 1e6:.0f} MB resident, encodings included)"
+            )
+    print(f"fast counter used by the check: {results['check, cold'].get('accelerated')}")
 
 
 if __name__ == "__main__":

@@ -15,10 +15,14 @@ from desktop.core.analysis import (
     BATCH_SIZE,
     DatasetAnalysis,
     analyze_records,
+    other_counters,
 )
+from desktop.core.analysis_cache import AnalysisCache
 from desktop.core.catalog import Catalog
+from desktop.core.dataset import Record
 from desktop.core.findings import Severity
 from desktop.core.jsonl_io import read_jsonl_bytes
+from desktop.core.tokens import TokenCounter, get_counter, get_encoding
 
 MODEL = "gpt-4.1-mini-2025-04-14"
 
@@ -151,16 +155,67 @@ def test_cancelled_analysis_returns_what_it_has(catalog):
     assert [r.record_id for r in results] == [r.id for r in records[: len(results)]]
 
 
-def test_parallel_analysis_equals_serial_and_keeps_file_order(catalog, monkeypatch):
-    import desktop.core.analysis as analysis_module
+def _cache(tmp_path) -> AnalysisCache:
+    return AnalysisCache(tmp_path / "counts.sqlite3", signature="test")
 
-    monkeypatch.setattr(analysis_module, "PARALLEL_MIN_RECORDS", 10)
-    dataset = build([chat(f"q{i} " * (i % 7 + 1)) for i in range(101)], b"{broken\n\n")
+
+def test_a_second_analysis_with_the_cache_counts_nothing_and_gives_the_same_results(
+    catalog, tmp_path, monkeypatch
+):
+    values = [chat(f"question {i} " * (i % 7 + 1)) for i in range(60)] + [chat("question 0 ")]
+    dataset = build(values, b"{broken\n\n")
     records = list(dataset)
-    serial = analyze_records(records, DatasetAnalysis(catalog, MODEL).counter)
-    parallel = analysis_module.analyze_records_parallel(records, MODEL, workers=3)
-    assert [r.record_id for r in parallel] == [r.id for r in records]
-    assert parallel == serial
+    cache = _cache(tmp_path)
+    counter = TokenCounter(get_encoding("o200k_base"))
+    plain = analyze_records(records, counter)
+    first = analyze_records(records, counter, cache=cache)
+    assert first == plain
+    parsed = []
+    original = Record.value.fget
+
+    def spy(record):
+        parsed.append(record.id)
+        return original(record)
+
+    monkeypatch.setattr(Record, "value", property(spy))
+    fresh = TokenCounter(get_encoding("o200k_base"))
+    second = analyze_records(records, fresh, cache=cache)
+    assert second == plain
+    assert parsed == [] and fresh.cache_info().misses == 0
+
+
+def test_cached_lines_are_placed_where_they_are_now_and_changed_lines_analysed_again(
+    catalog, tmp_path
+):
+    cache = _cache(tmp_path)
+    counter = DatasetAnalysis(catalog, MODEL).counter
+    values = [chat(f"q{i}", system=None if i == 3 else "Be kind.") for i in range(12)]
+    values[5]["messages"][1]["content"] = ""  # a finding on line 6
+    analyze_records(list(build(values)), counter, cache=cache)
+    moved = [chat("a new first line"), *values]
+    moved[8] = chat("changed")
+    dataset = build(moved)
+    with_cache = analyze_records(list(dataset), counter, cache=cache)
+    assert with_cache == analyze_records(list(dataset), counter)
+    lines = [f.line for r in with_cache for f in r.findings]
+    assert lines == [7]
+
+
+def test_other_encodings_are_counted_beside_the_chosen_one_when_counting_is_fast(catalog):
+    dataset = build([chat("héllo wörld " * 5), chat("second")])
+    counter = get_counter("o200k_base")
+    others = other_counters(counter)
+    assert [o.encoding_name for o in others] == ["cl100k_base"]
+    results = analyze_records(list(dataset), counter, others=others)
+    cl100k = analyze_records(list(dataset), get_counter("cl100k_base"))
+    for result, expected in zip(results, cl100k, strict=True):
+        assert [name for name, _ in result.counts] == ["o200k_base", "cl100k_base"]
+        switched = result.for_encoding("cl100k_base")
+        assert switched.tokens == expected.tokens
+        assert switched.facts == expected.facts
+        assert switched.findings == expected.findings
+    assert results[0].for_encoding("llama3") is None
+    assert other_counters(TokenCounter(get_encoding("o200k_base"), fast=False)) == ()
 
 
 @pytest.mark.parametrize("depth", [985, 1000, 1023])

@@ -322,7 +322,7 @@ def test_a_text_with_the_same_hash_but_another_length_is_not_taken_for_it():
     ),
     max_texts=st.integers(0, 6),
 )
-def test_cache_evicts_its_oldest_half_like_the_policy_spelled_out(batches, max_texts):
+def test_cache_keeps_its_newest_half_when_full_like_the_policy_spelled_out(batches, max_texts):
     counter = TokenCounter(O200K, fast=False, max_cached_texts=max_texts)
     cache = counter._cache
     kept: dict[str, int] = {}  # the same policy, spelled out
@@ -332,12 +332,13 @@ def test_cache_evicts_its_oldest_half_like_the_policy_spelled_out(batches, max_t
             kept.clear()
             continue
         cache.put_many((text, len(text) + 1) for text in batch)
-        for text in batch:
-            if max_texts <= 0:
-                break
-            if len(kept) >= max_texts:
+        step = max(1, max_texts // 2)
+        for start in range(0, len(batch) if max_texts > 0 else 0, step):
+            part = batch[start : start + step]
+            if len(kept) + len(part) > max_texts:
                 kept = dict(list(kept.items())[len(kept) - max_texts // 2 :])
-            kept[text] = len(text) + 1
+            for text in part:
+                kept[text] = len(text) + 1
         assert cache.info().entries == len(kept)
         for text, count in kept.items():
             assert cache.get(text) == count

@@ -1,0 +1,429 @@
+"""The persistent count cache: what the app learnt about each line of a file, kept between runs.
+
+Why: tokenizing is the slowest part of checking a file, and most files are opened or checked
+again unchanged or nearly so. Each example line's token counts (per encoding), findings and
+facts depend only on its bytes, so they are stored under a hash of those bytes, in an SQLite
+file in the user's cache folder; opening or checking the file again looks the lines up
+instead of parsing and tokenizing them. A changed line has another hash and is analysed anew.
+
+Safety
+    * It is only a cache: every failure (a damaged file, a full disk, a lock held too long by
+      another process) is logged and answered with "not cached"; a damaged file is deleted
+      and started again once per process.
+    * Several processes may read and write at once: SQLite's write-ahead log lets readers go
+      on while one writer writes, and a writer waits a moment for another to finish.
+    * Bounded: past ``max_rows`` lines, those used least recently (by day) are deleted.
+    * A new version of the app (or of the code that analyses lines) starts with an empty
+      cache, since its findings or counts may differ: the cache remembers a signature of that
+      code.
+    * Keys are 128 bits of SHA-256 (the first 64 as the row id, the next 64 checked), so
+      two different lines are never taken for each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import orjson
+
+from desktop.core.findings import Finding, Severity
+from desktop.core.kinds import ExampleKind
+from desktop.core.locations import cache_dir
+
+log = logging.getLogger(__name__)
+
+#: The file's name in the cache folder.
+FILE_NAME = "token-counts.sqlite3"
+#: Lines kept before the ones used least recently are deleted (a 1 GB dataset has about
+#: 700,000; the file holds roughly 150-250 bytes per line).
+DEFAULT_MAX_ROWS = 1_500_000
+#: Rows looked up per query (SQLite's limit on parameters is 32,766 in current builds).
+LOOKUP_BATCH = 4000
+#: A row not used for this many days is marked used again when it is found.
+REFRESH_AFTER_DAYS = 7
+#: How long a writer waits for another process's write to finish (milliseconds).
+BUSY_TIMEOUT_MS = 3000
+#: Check the size after writing this many rows.
+SIZE_CHECK_EVERY = 20_000
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS lines("
+    "k INTEGER PRIMARY KEY, chk INTEGER NOT NULL, day INTEGER NOT NULL, data BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS texts(k INTEGER PRIMARY KEY, text TEXT NOT NULL)",
+)
+_KINDS = tuple(ExampleKind)
+_KIND_INDEX = {kind: index for index, kind in enumerate(_KINDS)}
+_SEVERITIES = tuple(Severity)
+_SEVERITY_INDEX = {severity: index for index, severity in enumerate(_SEVERITIES)}
+
+
+LineKey = tuple[int, int]
+#: A finding's code, severity, text, message index and fix.
+UnplacedFinding = tuple[str, Severity, str, int | None, str | None]
+
+
+def line_key(raw: bytes) -> LineKey:
+    """The cache key of a line's bytes: 128 bits of its SHA-256, as two signed integers."""
+    digest = hashlib.sha256(raw).digest()
+    return (
+        int.from_bytes(digest[:8], "little", signed=True),
+        int.from_bytes(digest[8:16], "little", signed=True),
+    )
+
+
+def _text_key(text: str) -> int:
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "little", signed=True)
+
+
+@dataclass(frozen=True, slots=True)
+class CachedLine:
+    """Everything the analysis of one example line found, without its place in a file.
+
+    ``findings`` hold (code, severity, text, message index, fix); ``counts`` map an encoding's
+    name to (total, assistant, estimated).
+    """
+
+    kind: ExampleKind
+    findings: tuple[UnplacedFinding, ...]
+    fingerprint: str
+    system_text: str | None
+    has_system: bool
+    counts: dict[str, tuple[int, int, bool]]
+
+    def findings_at(self, line: int | None, record_id: int | None) -> tuple[Finding, ...]:
+        """The findings, placed at ``line`` of the record ``record_id``."""
+        return tuple(
+            Finding(code, severity, text, line, index, fix, record_id)
+            for code, severity, text, index, fix in self.findings
+        )
+
+    @staticmethod
+    def unplaced(findings: Iterable[Finding]) -> tuple[UnplacedFinding, ...]:
+        """Findings without their line and record, as a CachedLine holds them."""
+        return tuple((f.code, f.severity, f.text, f.message_index, f.fix) for f in findings)
+
+
+def _today() -> int:
+    return int(time.time() // 86_400)
+
+
+def code_signature(modules: Sequence[ModuleType], version: str) -> str:
+    """A digest of the app's version and the source of the modules that analyse lines.
+
+    Where the source cannot be read (a frozen app), the version alone stands for it.
+    """
+    digest = hashlib.sha256(version.encode())
+    for module in modules:
+        path = getattr(module, "__file__", None)
+        if path and path.endswith(".py"):
+            with contextlib.suppress(OSError):
+                digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:32]
+
+
+class AnalysisCache:
+    """The SQLite file of analysed lines; every method is safe to call from any thread.
+
+    ``signature`` names the code that produced the rows (see :func:`code_signature`); rows
+    from other code are dropped when the file is first opened by this one.
+    """
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        signature: str,
+        max_rows: int = DEFAULT_MAX_ROWS,
+    ) -> None:
+        self._path = path
+        self.signature = signature
+        self.max_rows = max_rows
+        self._lock = threading.Lock()
+        self._checked: set[Path] = set()
+        self._recreated: set[Path] = set()
+        self._disabled = False
+        self._written = 0
+
+    @property
+    def path(self) -> Path:
+        """The cache file (in the user cache folder unless given)."""
+        return self._path if self._path is not None else cache_dir() / FILE_NAME
+
+    # Opening -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection | None]:
+        """A connection, or None when the cache cannot be used now (the reason is logged)."""
+        if self._disabled:
+            yield None
+            return
+        path = self.path
+        for attempt in (1, 2):
+            try:
+                connection = self._open(path)
+            except sqlite3.OperationalError as exc:  # locked too long, read-only, disk full
+                log.info("The count cache %s cannot be used now: %s", path, exc)
+                yield None
+                return
+            except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
+                if attempt == 1 and self._start_again(path, exc):
+                    continue
+                yield None
+                return
+            except OSError as exc:
+                log.info("The count cache %s cannot be used: %s", path, exc)
+                yield None
+                return
+            try:
+                yield connection
+                if write:
+                    connection.execute("COMMIT")
+            except sqlite3.OperationalError as exc:  # locked too long, disk full, read-only
+                log.info("The count cache %s was not updated: %s", path, exc)
+                with contextlib.suppress(sqlite3.Error):
+                    connection.rollback()
+            except sqlite3.DatabaseError as exc:
+                log.warning("The count cache %s is damaged: %s", path, exc)
+                connection.close()
+                self._start_again(path, exc)
+                return
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.close()
+            return
+
+    def _open(self, path: Path) -> sqlite3.Connection:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
+            connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            if path not in self._checked:
+                self._prepare(connection)
+                self._checked.add(path)
+            connection.execute("BEGIN")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+    def _prepare(self, connection: sqlite3.Connection) -> None:
+        """Create the tables, and empty them when another version of the code wrote them."""
+        with contextlib.suppress(sqlite3.OperationalError):  # no such table yet
+            row = connection.execute("SELECT value FROM meta WHERE key='signature'").fetchone()
+            if row is not None and row[0] == self.signature:
+                return
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA:
+                connection.execute(statement)
+            row = connection.execute("SELECT value FROM meta WHERE key='signature'").fetchone()
+            if row is None or row[0] != self.signature:
+                connection.execute("DELETE FROM lines")
+                connection.execute("DELETE FROM texts")
+                connection.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('signature', ?)",
+                    (self.signature,),
+                )
+            connection.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            raise
+
+    def _start_again(self, path: Path, exc: Exception) -> bool:
+        """Delete a damaged cache file (once per process); True when it may be tried again."""
+        with self._lock:
+            if path in self._recreated:
+                log.warning("The count cache %s is not used in this session: %s", path, exc)
+                self._disabled = True
+                return False
+            self._recreated.add(path)
+            self._checked.discard(path)
+        log.warning("The count cache %s is damaged (%s); starting it again.", path, exc)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError, OSError):
+                os.remove(f"{path}{suffix}")
+        return True
+
+    # Reading -----------------------------------------------------------------------------
+
+    def lookup(
+        self, keys: Sequence[LineKey], encoding: str | None = None
+    ) -> list[CachedLine | None]:
+        """The cached analysis of each key's line (None when unknown), in order.
+
+        With ``encoding``, a line whose counts for that encoding are missing is unknown too.
+        """
+        found: list[CachedLine | None] = [None] * len(keys)
+        stale: list[int] = []
+        if not keys:
+            return found
+        with self._connect(write=False) as connection:
+            if connection is None:
+                return found
+            rows: dict[int, tuple[int, int, bytes]] = {}
+            wanted = [key for key, _check in keys]
+            for start in range(0, len(wanted), LOOKUP_BATCH):
+                part = wanted[start : start + LOOKUP_BATCH]
+                marks = ",".join("?" * len(part))
+                for k, chk, day, data in connection.execute(
+                    f"SELECT k, chk, day, data FROM lines WHERE k IN ({marks})", part
+                ):
+                    rows[k] = (chk, day, data)
+            decoded: dict[int, list[object]] = {}
+            text_keys: set[int] = set()
+            old = _today() - REFRESH_AFTER_DAYS
+            for k, (_chk, day, data) in rows.items():
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    item = orjson.loads(data)
+                    decoded[k] = item
+                    if type(item) is list and len(item) > 2 and type(item[2]) is int:
+                        text_keys.add(item[2])
+                    if day < old:
+                        stale.append(k)
+            texts = self._texts(connection, text_keys)
+            for position, (k, chk) in enumerate(keys):
+                row = rows.get(k)
+                item = decoded.get(k)
+                if row is None or item is None or row[0] != chk:
+                    continue
+                line = _decode(item, texts)
+                if line is None or (encoding is not None and encoding not in line.counts):
+                    continue
+                found[position] = line
+        if stale:
+            self._refresh(stale)
+        return found
+
+    def _texts(self, connection: sqlite3.Connection, keys: set[int]) -> dict[int, str]:
+        texts: dict[int, str] = {}
+        ordered = list(keys)
+        for start in range(0, len(ordered), LOOKUP_BATCH):
+            part = ordered[start : start + LOOKUP_BATCH]
+            marks = ",".join("?" * len(part))
+            texts.update(
+                connection.execute(f"SELECT k, text FROM texts WHERE k IN ({marks})", part)
+            )
+        return texts
+
+    def _refresh(self, keys: list[int]) -> None:
+        with self._connect(write=True) as connection:
+            if connection is not None:
+                connection.executemany(
+                    "UPDATE lines SET day=? WHERE k=?", ((_today(), k) for k in keys)
+                )
+
+    # Writing -----------------------------------------------------------------------------
+
+    def store(self, items: Sequence[tuple[LineKey, CachedLine]]) -> None:
+        """Remember the analysis of lines (replacing what was stored under their keys)."""
+        if not items:
+            return
+        day = _today()
+        rows = []
+        texts: dict[int, str] = {}
+        for (k, chk), line in items:
+            text_key = None
+            if line.system_text is not None:
+                text_key = _text_key(line.system_text)
+                texts[text_key] = line.system_text
+            rows.append((k, chk, day, _encode(line, text_key)))
+        with self._connect(write=True) as connection:
+            if connection is None:
+                return
+            connection.executemany(
+                "INSERT OR IGNORE INTO texts(k, text) VALUES (?, ?)", texts.items()
+            )
+            connection.executemany(
+                "INSERT OR REPLACE INTO lines(k, chk, day, data) VALUES (?, ?, ?, ?)", rows
+            )
+            self._written += len(rows)
+            if self._written >= SIZE_CHECK_EVERY:
+                self._written = 0
+                self._bound(connection)
+
+    def _bound(self, connection: sqlite3.Connection) -> None:
+        """Delete the rows used least recently while there are more than allowed.
+
+        Counted in rows, not bytes: deleting scattered rows frees space inside pages that
+        later rows reuse, so the file stops growing without ever being rewritten.
+        """
+        rows = connection.execute("SELECT COUNT(*) FROM lines").fetchone()[0]
+        if rows <= self.max_rows:
+            return
+        goal = int(self.max_rows * 0.7)
+        excess = rows - goal
+        for day, count in connection.execute(
+            "SELECT day, COUNT(*) FROM lines GROUP BY day ORDER BY day"
+        ).fetchall():
+            if excess <= 0:
+                break
+            if count <= excess:
+                connection.execute("DELETE FROM lines WHERE day=?", (day,))
+            else:  # part of one day: the keys are hashes, so the lowest are a fair share
+                connection.execute(
+                    "DELETE FROM lines WHERE k IN (SELECT k FROM lines WHERE day=? LIMIT ?)",
+                    (day, excess),
+                )
+            excess -= count
+        if connection.execute("SELECT COUNT(*) FROM texts").fetchone()[0] > goal:
+            connection.execute("DELETE FROM texts")  # their lines become unknown, not wrong
+        log.info("The count cache %s was trimmed to about %d lines.", self.path, goal)
+
+    def clear(self) -> None:
+        """Forget every line."""
+        with self._connect(write=True) as connection:
+            if connection is not None:
+                connection.execute("DELETE FROM lines")
+                connection.execute("DELETE FROM texts")
+
+
+def _encode(line: CachedLine, text_key: int | None) -> bytes:
+    findings = [
+        [code, _SEVERITY_INDEX[severity], text, index, fix]
+        for code, severity, text, index, fix in line.findings
+    ]
+    counts = {name: [total, asst, int(est)] for name, (total, asst, est) in line.counts.items()}
+    return orjson.dumps(
+        [_KIND_INDEX[line.kind], line.fingerprint, text_key, line.has_system, findings, counts]
+    )
+
+
+def _decode(item: list[object], texts: dict[int, str]) -> CachedLine | None:
+    try:
+        kind, fingerprint, text_key, has_system, findings, counts = item
+        system_text = None
+        if text_key is not None:
+            system_text = texts.get(text_key)  # type: ignore[call-overload]
+            if system_text is None:
+                return None
+        return CachedLine(
+            kind=_KINDS[kind],  # type: ignore[index]
+            findings=tuple(
+                (str(code), _SEVERITIES[severity], str(text), index, fix)
+                for code, severity, text, index, fix in findings  # type: ignore[attr-defined]
+            ),
+            fingerprint=str(fingerprint),
+            system_text=system_text,
+            has_system=bool(has_system),
+            counts={
+                str(name): (int(total), int(asst), bool(est))
+                for name, (total, asst, est) in counts.items()  # type: ignore[attr-defined]
+            },
+        )
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+        return None  # a row written by other code, or damaged: not cached

@@ -1,0 +1,214 @@
+"""Checking a whole file streamed, cached and in several processes gives what the app reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from desktop.core import filecheck
+from desktop.core.analysis import DatasetAnalysis, analyze_records
+from desktop.core.analysis_cache import AnalysisCache
+from desktop.core.catalog import Catalog
+from desktop.core.filecheck import check_path
+from desktop.core.formats import detect_layout, read_dataset
+from desktop.core.tokens import counter_for_model
+
+ROOT = Path(__file__).resolve().parents[2]
+MODEL = "gpt-4.1-mini-2025-04-14"
+CATALOG = Catalog.load()
+
+
+def chat(i: int, system: str | None = "Be kind.") -> dict:
+    messages = [{"role": "system", "content": system}] if system is not None else []
+    messages += [
+        {"role": "user", "content": f"Question {i}? " * (i % 5 + 1)},
+        {"role": "assistant", "content": f"Answer {i}, with 日本語 and 🚀. " * (i % 3 + 1)},
+    ]
+    return {"messages": messages}
+
+
+def messy_bytes() -> bytes:
+    """Every kind of line the reader keeps, in a file with a byte-order mark."""
+    lines = [json.dumps(chat(i), ensure_ascii=i % 2 == 0).encode() for i in range(40)]
+    lines[3] = json.dumps(chat(3, system="Another system message.")).encode()
+    lines[5] = lines[1]  # a duplicate
+    lines[7] = b""  # empty
+    lines[8] = b"   "  # blank
+    lines[9] = b'{"messages": [{"role": "user", "content": "cut off'
+    lines[10] = b'{"messages":[{"role":"user","content":"caf\xe9"}]}'  # not UTF-8
+    lines[11] = json.dumps({"prompt": "Old style ->", "completion": " answer"}).encode()
+    lines[12] = b'{"messages": [], "n": 123456789012345678901234567890}'
+    lines[13] = b"[1, 2, 3]"
+    lines[14] = json.dumps({"input": {"messages": [{"role": "user", "content": "Hi"}]},
+                            "preferred_output": [{"role": "assistant", "content": "Hello!"}],
+                            "non_preferred_output": [{"role": "assistant", "content": "Go."}]}
+                           ).encode()  # fmt: skip
+    lines[15] = json.dumps(chat(15)).encode() + b"\r"  # CRLF
+    lines[16] = json.dumps({"messages": [{"role": "user", "content": "x " * 5000}]}).encode()
+    lines[17] = json.dumps(chat(17, system="")).encode()
+    lines[18] = json.dumps({"conversations": [{"from": "human", "value": "hi"}]}).encode()
+    body = b"\n".join(lines[:-1]) + b"\n" + lines[-1]  # no line ending at the end
+    return b"\xef\xbb\xbf" + body
+
+
+def reference(path: Path, model: str = MODEL, validation: Path | None = None) -> dict:
+    """What the app reports for the file: read whole, analysed record by record."""
+    dataset = read_dataset(path)
+    analysis = DatasetAnalysis(CATALOG, model)
+    analysis.merge(analyze_records(list(dataset), counter_for_model(model)))
+    if validation is not None:
+        other = reference(validation, model)["analysis"]
+        analysis.set_validation_facts(other.example_facts())
+    return {
+        "analysis": analysis,
+        "container": dataset.layout,
+        "layout": detect_layout(dataset),
+        "broken": sum(1 for r in dataset if r.state.value == "broken"),
+    }
+
+
+def assert_same(checked, expected) -> None:
+    analysis = expected["analysis"]
+    assert checked.analysis.estimate() == analysis.estimate()
+    assert checked.analysis.findings() == analysis.findings()
+    assert checked.analysis.example_facts() == analysis.example_facts()
+    assert checked.container is expected["container"]
+    assert checked.layout is expected["layout"]
+    assert checked.broken_lines == expected["broken"]
+
+
+@pytest.fixture
+def messy(tmp_path) -> Path:
+    path = tmp_path / "messy.jsonl"
+    path.write_bytes(messy_bytes())
+    return path
+
+
+@pytest.mark.parametrize("range_bytes", [1, 700, 3000, 10**7])
+def test_a_streamed_check_reports_what_the_app_reports(messy, monkeypatch, range_bytes):
+    monkeypatch.setattr(filecheck, "RANGE_BYTES", range_bytes)
+    checked = check_path(messy, CATALOG, MODEL, cache=False)
+    assert_same(checked, reference(messy))
+
+
+def test_the_shipped_messy_sample_is_checked_the_same(tmp_path):
+    path = ROOT / "tests" / "data" / "messy.jsonl"
+    assert_same(check_path(path, CATALOG, MODEL, cache=False), reference(path))
+
+
+def test_a_changed_file_checked_again_with_the_cache_gives_the_same_report(
+    messy, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(filecheck, "RANGE_BYTES", 2000)
+    cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="test")
+    check_path(messy, CATALOG, MODEL, cache=cache)
+    changed = messy_bytes().replace(b"\n\n", b"\n", 1).replace(b"Answer 2,", b"Answer two,")
+    messy.write_bytes(changed)  # lines moved up by one, one line edited
+    assert_same(check_path(messy, CATALOG, MODEL, cache=cache), reference(messy))
+    other_model = check_path(messy, CATALOG, "gpt-3.5-turbo-0125", cache=cache)
+    assert_same(other_model, reference(messy, "gpt-3.5-turbo-0125"))
+
+
+def test_a_cached_check_parses_no_known_line(messy, tmp_path, monkeypatch):
+    cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="test")
+    check_path(messy, CATALOG, MODEL, cache=cache)
+    parsed: list[bytes] = []
+    real = filecheck.read_line
+
+    def spy(raw: bytes):
+        parsed.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(filecheck, "read_line", spy)
+    assert_same(check_path(messy, CATALOG, MODEL, cache=cache), reference(messy))
+    # Only lines that are no examples (they are not cached) are read again.
+    assert len(parsed) == 6
+
+
+def test_ranges_end_at_line_endings_even_inside_a_long_line(tmp_path):
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(b"a" * 200_000 + b"\nb\n" + b"c" * 10 + b"\n")
+    ranges = list(filecheck._ranges(path, 0, path.stat().st_size, 1000))
+    assert ranges == [(0, 200_001), (200_001, 200_014)]
+    assert list(filecheck._ranges(path, 200_001, path.stat().st_size, 1)) == [
+        (200_001, 200_003),
+        (200_003, 200_014),
+    ]
+
+
+def test_several_processes_report_what_one_does(messy, monkeypatch):
+    monkeypatch.setattr(filecheck, "RANGE_BYTES", 1500)
+    monkeypatch.setattr(filecheck, "FANOUT_MIN_SECONDS", 0.0)
+    monkeypatch.setattr(filecheck, "FANOUT_MIN_SECONDS_SPAWN", 0.0)
+    monkeypatch.setattr(filecheck, "_cpus", lambda: 2)
+    checked = check_path(messy, CATALOG, MODEL, cache=False)
+    assert checked.workers == 2
+    assert_same(checked, reference(messy))
+
+
+def test_json_arrays_and_csv_files_are_read_whole_as_the_app_reads_them(tmp_path):
+    array = tmp_path / "train.json"
+    array.write_text(json.dumps([chat(i) for i in range(12)], indent=2))
+    assert_same(check_path(array, CATALOG, MODEL, cache=False), reference(array))
+    table = tmp_path / "train.csv"
+    table.write_text('prompt,completion\nHi,Hello\n"Bye","See you"\n')
+    assert_same(check_path(table, CATALOG, MODEL, cache=False), reference(table))
+
+
+def test_a_validation_file_is_compared_the_same_way(messy, tmp_path):
+    validation = tmp_path / "valid.jsonl"
+    validation.write_text("".join(json.dumps(chat(i)) + "\n" for i in (1, 2, 50)))
+    checked = check_path(messy, CATALOG, MODEL, cache=False)
+    checked.analysis.set_validation_facts(
+        check_path(validation, CATALOG, MODEL, cache=False).analysis.example_facts()
+    )
+    assert_same(checked, reference(messy, validation=validation))
+
+
+def test_another_trainers_file_is_recognised_while_streaming(tmp_path, monkeypatch):
+    monkeypatch.setattr(filecheck, "RANGE_BYTES", 100)
+    path = tmp_path / "sharegpt.jsonl"
+    item = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}
+    path.write_text("".join(json.dumps(item) + "\n" for _ in range(5)) + json.dumps(chat(1)))
+    assert check_path(path, CATALOG, MODEL, cache=False).foreign.value == "sharegpt"
+    path.write_text("".join(json.dumps(chat(i)) + "\n" for i in range(5)) + json.dumps(item))
+    assert check_path(path, CATALOG, MODEL, cache=False).foreign is None
+
+
+def test_a_large_file_is_checked_without_holding_it(tmp_path):
+    """Peak memory stays well under the file's size (reading it whole took several times)."""
+    script = textwrap.dedent(
+        """
+        import json, resource, sys
+        from pathlib import Path
+        from desktop.core.catalog import Catalog
+        from desktop.core.filecheck import check_path
+        from desktop.core.tokens import counter_for_model
+        from tests.benchmarks.generate import write_dataset
+
+        path = write_dataset(Path(sys.argv[1]), 25_000)
+        catalog = Catalog.load()
+        counter_for_model("gpt-4.1-mini")
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        checked = check_path(path, catalog, "gpt-4.1-mini", cache=False, workers=1)
+        checked.analysis.findings()
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps({"kib": after - before, "size": path.stat().st_size,
+                          "examples": checked.analysis.estimate().examples}))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "big.jsonl")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
+    measured = json.loads(result.stdout.strip().splitlines()[-1])
+    assert measured["examples"] == 25_000
+    assert measured["kib"] * 1024 < measured["size"] / 2
