@@ -22,6 +22,13 @@ from typing import Any
 from desktop.core.metrics import Curve, MetricSeries
 
 MIN_POINTS = 20
+#: Points this many steps apart or more come from checkpoints (one an epoch, say), not from
+#: every step: a few of them are all there will ever be, so they are judged as they are.
+CHECKPOINT_GAP = 5
+#: A training loss that ends above this share of where it started barely moved.
+BARELY_FELL = 0.9
+#: A validation loss this far above its lowest point has turned up.
+TURNED_UP = 1.05
 SMALL_DATASET_EXAMPLES = 50
 VARIED_EXAMPLES_HINT = 100
 MAX_EPOCHS = 50
@@ -333,6 +340,66 @@ def _good_fit(series: MetricSeries, ctx: _Context) -> Advice:
     )
 
 
+def _from_checkpoints(train: Curve) -> bool:
+    """True for a curve of a few points far apart (a provider that reports the loss only
+    at each checkpoint), which will never have MIN_POINTS steps to judge."""
+    steps = train.steps
+    if len(steps) < 2:
+        return False
+    return min(b - a for a, b in itertools.pairwise(steps)) >= CHECKPOINT_GAP
+
+
+def _checkpoint_advice(series: MetricSeries, n_examples: int | None) -> list[Advice]:
+    """What a few checkpoints can say: whether the loss fell, and whether the validation
+    loss turned up at the end while the training loss kept falling."""
+    train = series["train_loss"]
+    points = len(train)
+    first, last = train.values[0], train.values[-1]
+    valid = series["valid_loss"]
+    found: list[Advice] = []
+    across = f"Across {points} checkpoints"
+    evidence = (("training loss at the first checkpoint", first), ("at the last", last))
+    if len(valid) >= 2 and valid.values[-1] > min(valid.values) * TURNED_UP and last < first:
+        lowest = min(range(len(valid)), key=lambda i: valid.values[i])
+        found.append(
+            Advice(
+                AdviceKind.OVERFITTING,
+                Severity.WARNING,
+                f"{across} the training loss kept falling, but the validation loss turned up "
+                f"after step {valid.steps[lowest]:,} (from {_fmt(valid.values[lowest])} to "
+                f"{_fmt(valid.values[-1])}): the model may be starting to memorise.",
+                f"Use the checkpoint at step {valid.steps[lowest]:,}, or train again for fewer "
+                "epochs.",
+                (*evidence, ("lowest validation loss", valid.values[lowest])),
+            )
+        )
+    elif last > first * BARELY_FELL:
+        found.append(
+            Advice(
+                AdviceKind.UNDERFITTING,
+                Severity.WARNING,
+                f"{across} the training loss barely fell (from {_fmt(first)} to "
+                f"{_fmt(last)}): the model has not learnt much from the examples yet.",
+                "Train for 1 or 2 more epochs, or raise the learning rate a little.",
+                evidence,
+            )
+        )
+    small = _small_dataset(n_examples)
+    if small is not None:
+        found.append(small)
+    if not any(a.severity is Severity.WARNING for a in found):
+        found.append(
+            Advice(
+                AdviceKind.GOOD_FIT,
+                Severity.GOOD,
+                f"{across} the training loss fell from {_fmt(first)} to {_fmt(last)}.",
+                "Try the model in the chat and compare its answers with your examples.",
+                evidence,
+            )
+        )
+    return sorted(found, key=lambda a: (_RANK[a.severity], _KIND_ORDER[a.kind]))
+
+
 # --------------------------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------------------------
@@ -352,6 +419,8 @@ def advise(
     :data:`MIN_POINTS` training-loss points the only finding is that there is too little data.
     """
     train = series["train_loss"]
+    if len(train) < MIN_POINTS and _from_checkpoints(train):
+        return _checkpoint_advice(series, n_examples)
     if len(train) < MIN_POINTS:
         steps = len(train)
         if steps == 0:

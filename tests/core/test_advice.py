@@ -263,3 +263,45 @@ def test_advice_is_deterministic_and_warnings_come_first():
     assert first == advise(series, hyperparameters=HP, n_examples=30)
     assert kinds(first) == [AdviceKind.OVERFITTING, AdviceKind.SMALL_DATASET]
     assert all(a.message.endswith(".") and a.suggestion.endswith(".") for a in first)
+
+
+# ------------------------------------------------------------------ losses only at checkpoints
+
+
+def checkpoints(
+    train: list[float], valid: list[float] | None = None, gap: int = 30
+) -> MetricSeries:
+    """A provider that reports the loss once per checkpoint (an epoch), ``gap`` steps apart."""
+    events = []
+    for i, loss in enumerate(train):
+        data = {"step": (i + 1) * gap, "train_loss": loss}
+        if valid is not None:
+            data["valid_loss"] = valid[i]
+        events.append({"id": f"c{i}", "type": "metrics", "data": data})
+    acc = MetricsAccumulator()
+    acc.add_events(events)
+    return acc.series()
+
+
+def test_a_few_checkpoints_are_judged_instead_of_waiting_for_steps_that_never_come():
+    (advice,) = advise(checkpoints([1.9, 0.9, 0.5, 0.4], [2.0, 1.0, 0.6, 0.55]))
+    assert advice.kind is AdviceKind.GOOD_FIT
+    assert advice.message == "Across 4 checkpoints the training loss fell from 1.9 to 0.4."
+
+
+def test_a_validation_loss_that_turns_up_at_the_last_checkpoints_is_named():
+    advice = advise(checkpoints([1.9, 0.9, 0.5, 0.3], [2.0, 1.0, 1.1, 1.3]))
+    assert advice[0].kind is AdviceKind.OVERFITTING
+    assert "turned up after step 60" in advice[0].message
+    assert advice[0].suggestion.startswith("Use the checkpoint at step 60")
+
+
+def test_a_loss_that_barely_moved_across_checkpoints_says_so():
+    advice = advise(checkpoints([1.9, 1.85, 1.8]))
+    assert advice[0].kind is AdviceKind.UNDERFITTING
+    assert "barely fell (from 1.9 to 1.8)" in advice[0].message
+
+
+def test_a_few_dense_steps_still_wait_for_more():
+    (advice,) = advise(checkpoints([1.9, 1.5, 1.2], gap=1))
+    assert advice.kind is AdviceKind.NOT_ENOUGH_DATA
