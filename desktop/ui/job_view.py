@@ -255,7 +255,8 @@ class JobView(QWidget):
 
     #: "cancel", "pause" or "resume" (cancel already confirmed by the user).
     action_requested = Signal(str)
-    #: A model or checkpoint name to chat with.
+    #: A checkpoint's model name to chat with, or the job's own model ("" when the provider
+    #: names it only once it is deployed).
     chat_requested = Signal(str)
     #: Save the job's archive as a zip at this path.
     export_zip_requested = Signal(Path)
@@ -596,17 +597,28 @@ class JobView(QWidget):
         self.facts["examples"].setText(
             f"{record.n_examples:,}" if record.n_examples is not None else "—"
         )
-        self.model_name.setText(job.fine_tuned_model or "Ready when training finishes")
+        finished = status is JobStatus.SUCCEEDED
+        self.model_name.setText(
+            job.fine_tuned_model
+            or (
+                "Named when it is deployed for chat" if finished else "Ready when training finishes"
+            )
+        )
         self._refresh_times()
         live = record.live
-        self.pause_button.setEnabled(live and status.can_pause)
-        self.resume_button.setEnabled(live and status.can_resume)
-        self.cancel_button.setEnabled(live and status.can_cancel)
-        self.pause_button.setVisible(not status.can_resume)
+        traits = self.traits
+        pausable = traits is None or traits.can_pause
+        self.pause_button.setEnabled(live and pausable and status.can_pause)
+        self.resume_button.setEnabled(live and pausable and status.can_resume)
+        self.cancel_button.setEnabled(
+            live and (traits is None or traits.can_cancel) and status.can_cancel
+        )
+        self.pause_button.setVisible(pausable and not status.can_resume)
         self.resume_button.setVisible(status.can_resume)
         self.export_button.setEnabled(self.archive_folder is not None)
         self.copy_button.setEnabled(job.fine_tuned_model is not None)
-        self.chat_button.setEnabled(job.fine_tuned_model is not None and live)
+        # a provider that names the model only once it is deployed still chats with it
+        self.chat_button.setEnabled(live and (job.fine_tuned_model is not None or finished))
         self.download_button.setEnabled(status is JobStatus.SUCCEEDED and live)
         self.compare_button.setEnabled(bool(self.compare_menu.actions()))
         self._show_details(job)
@@ -742,8 +754,8 @@ class JobView(QWidget):
             QGuiApplication.clipboard().setText(self.record.summary.fine_tuned_model)
 
     def _chat_with_model(self) -> None:
-        if self.record is not None and self.record.summary.fine_tuned_model:
-            self.chat_requested.emit(self.record.summary.fine_tuned_model)
+        if self.record is not None:
+            self.chat_requested.emit(self.record.summary.fine_tuned_model or "")
 
     def selected_checkpoint(self) -> CheckpointSummary | None:
         """The checkpoint selected in the table."""

@@ -862,7 +862,7 @@ class JobsPanel(QWidget):
             )
             return
         summary = record.summary
-        checkpoint = model if model != summary.fine_tuned_model else None
+        checkpoint = model if model and model != summary.fine_tuned_model else None
         factory = self.backend_factory
 
         def job(_context: JobContext) -> object:
@@ -1161,7 +1161,7 @@ class JobsPanel(QWidget):
         copy.setEnabled(model is not None)
         copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(model or ""))
         chat = QAction("Chat with this model", menu)
-        chat.setEnabled(model is not None)
+        chat.setEnabled(model is not None or summary.status is JobStatus.SUCCEEDED)
         chat.triggered.connect(lambda: self._chat_from_menu(summary.id, model or ""))
         menu.addAction(copy)
         menu.addAction(chat)
