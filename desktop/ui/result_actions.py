@@ -231,10 +231,7 @@ class DeploymentDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Deploy your model first")
         self.setMinimumWidth(620)
-        intro = QLabel(
-            f"{provider} answers with a fine-tuned model only once it is deployed, and the app "
-            "cannot deploy it for you. Do this once:"
-        )
+        intro = QLabel(f"{provider} needs one step outside the app before you can chat:")
         intro.setWordWrap(True)
         self.steps = _box(target.instructions or "", WARNING_STYLE, "deploySteps")
         self.model_line = QLineEdit(target.model)
@@ -273,7 +270,9 @@ class DeploymentDialog(QDialog):
         layout.addWidget(self.steps)
         layout.addLayout(model_row)
         layout.addLayout(name_row)
+        layout.addStretch(1)
         layout.addLayout(buttons)
+        self.name_edit.setFocus()
 
     def _chat(self) -> None:
         name = self.name_edit.text().strip()
@@ -348,8 +347,8 @@ class DownloadDialog(QDialog):
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000)
         self.stage.setText(
-            f"Saved as {file.name}. A local tool such as Ollama, vLLM or llama.cpp can run it "
-            "with its base model."
+            f"Saved as {file.name}. To run it on this computer, load it (unpacked first if it is "
+            "an archive) with its base model in a local tool such as Ollama, vLLM or llama.cpp."
         )
         self.folder_button.show()
         self.close_button.setText("Close")
