@@ -401,7 +401,11 @@ class JobSummary:
         """``support-bot · 2026-11-20`` for the model this job makes (local date by default)."""
         moment = self.finished_at or self.created_at
         local = moment.astimezone(tz) if moment is not None else None
-        return model_display_name(self.fine_tuned_model or self.suffix or self.base_model, local)
+        # An OpenAI-style ``ft:`` name carries the suffix; other hosts' names are long account
+        # paths, so the suffix the user chose names them better.
+        model = self.fine_tuned_model
+        named = model if model is not None and model.startswith("ft:") else None
+        return model_display_name(named or self.suffix or model or self.base_model, local)
 
 
 @dataclass(frozen=True)

@@ -297,3 +297,21 @@ def test_checkpoint_summary():
     assert c.display_name(UTC) == "support-bot · step 88 · 2026-11-20"
     with pytest.raises(ValueError):
         CheckpointSummary.from_dict({"id": "ftckpt_2"})
+
+
+def test_a_hosts_long_model_path_is_named_by_the_users_suffix():
+    job = JobSummary.from_dict(
+        {
+            "id": "ft-1",
+            "status": "succeeded",
+            "model": "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference",
+            "fine_tuned_model": "acct/Meta-Llama-3.1-8B-Instruct-Reference-bot-st1a2b3c4d-9f8e",
+            "suffix": "bot",
+            "finished_at": 1_764_000_000,
+        }
+    )
+    assert job.display_name(timezone.utc) == "bot · 2025-11-24"
+    unnamed = JobSummary.from_dict(
+        {"id": "ft-2", "status": "succeeded", "model": "m", "fine_tuned_model": "acct/m-x"}
+    )
+    assert unnamed.display_name() == "acct/m-x"
