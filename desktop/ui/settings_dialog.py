@@ -11,6 +11,8 @@ unsaved edits asks whether to save them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import date
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -37,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import client as api_client
+from desktop.api.backends import traits_of
 from desktop.api.credentials import KeyringUnavailableError, KeyStorage, KeyStore
 from desktop.api.profiles import (
     TEMPLATES,
@@ -50,6 +53,8 @@ from desktop.api.profiles import (
 )
 from desktop.api.redaction import Secret
 from desktop.core import locations
+from desktop.core.catalog import Availability, Catalog, CatalogError
+from desktop.core.training import ChatRoute
 from desktop.ui.workers import JobContext, Worker
 
 log = logging.getLogger(__name__)
@@ -57,16 +62,15 @@ log = logging.getLogger(__name__)
 TEST_TIMEOUT_CAP_SECONDS = 15
 ADDRESS_HINT = "https://…/v1"
 COMPATIBLE_ADDRESS_HINT = "the address the service gives you, e.g. https://api.example.com/v1"
-_KIND_TEMPLATE = {
-    ProviderKind.OPENAI: "openai",
-    ProviderKind.AZURE: "azure",
-    ProviderKind.COMPATIBLE: "compatible",
-    ProviderKind.LOCAL: "local",
-}
 # Workers must outlive the dialog that started them (the pool still runs them), and a little
 # beyond "finished", which is emitted while the pool thread is still inside run().
 _RUNNING: set[Worker] = set()
 _RELEASE_DELAY_MS = 1000
+
+
+def _template_key(kind: ProviderKind) -> str:
+    """The template a profile of this kind was made from."""
+    return next(key for key, template in TEMPLATES.items() if template.kind is kind)
 
 
 def _release_later(worker: Worker) -> None:
@@ -87,17 +91,161 @@ def _path_label(text: str) -> QLabel:
     return label
 
 
+def _preview_profile(template_key: str) -> ProviderProfile:
+    """A profile of this template, only to ask what its kind of service can do."""
+    template = TEMPLATES[template_key]
+    return ProviderProfile(
+        id="preview",
+        display_name=template.display_name,
+        kind=template.kind,
+        base_url=template.base_url or "https://example.com/v1",
+        capabilities=template.capabilities,
+    )
+
+
+def _day(day: date) -> str:
+    """A date as the user reads it; a first of the month stands for a month announced
+    without its day ("about 2027-04")."""
+    return f"about {day:%Y-%m}" if day.day == 1 else day.isoformat()
+
+
+def _price_range(prices: list[float]) -> str:
+    low, high = min(prices), max(prices)
+    return f"${low:g}" if low == high else f"${low:g} to ${high:g}"
+
+
+def provider_facts(
+    profile: ProviderProfile, description: str, catalog: Catalog | None, today: date
+) -> list[tuple[str, str]]:
+    """What someone choosing a provider needs to know, as (topic, plain sentences) rows:
+    what training and using the result cost, whether it can be downloaded, which models,
+    until when, and what it cannot do."""
+    traits = traits_of(profile)
+    if traits is None:
+        return [
+            ("What it is", description),
+            ("Training", "Not here: this profile is for chatting with models only."),
+        ]
+    name = traits.name
+    offered = profile.capabilities.catalog_models
+    known = [catalog.get(m) for m in offered] if catalog is not None else []
+    models = [
+        m
+        for m in known
+        if m is not None and m.status_on(today).availability is not Availability.SHUT_DOWN
+    ]
+    rows = [("What it is", description)]
+    training = [m.training_price_per_1m for m in models if m.training_price_per_1m is not None]
+    if training:
+        cost = (
+            f"{_price_range(training)} per million trained tokens, depending on the model "
+            "(the app's price list); the wizard estimates each job before it is sent."
+        )
+    elif traits.price_estimate:
+        cost = f"{name} quotes the price of each job before it starts; the wizard shows it."
+    else:
+        cost = (
+            f"Billed by {name} per trained token; the wizard estimates it where the app "
+            "knows the model's price."
+        )
+    rows.append(("Cost of training", cost))
+    answering = [m.inference_output_per_1m for m in models if m.inference_output_per_1m]
+    if ChatRoute.SAME_PROFILE in traits.chat_routes:
+        use = "Chat with it right away, billed per token"
+        if answering:
+            use += f" ({_price_range(answering)} per million tokens it writes)"
+        use += "."
+    elif ChatRoute.DEPLOY_IN_APP in traits.chat_routes:
+        use = (
+            f"{name} must deploy the trained model before it answers; the app does it for "
+            "you and says what that costs before anything starts."
+        )
+    elif ChatRoute.DEPLOY_ELSEWHERE in traits.chat_routes:
+        use = (
+            f"You deploy the trained model yourself in {name}'s portal (the app shows the "
+            "steps), then chat with it here; the portal says what the kind of deployment you "
+            "choose costs (some are billed by the hour while deployed)."
+        )
+    else:
+        use = "Download it and run it on your own computer."
+    rows.append(("Using the result", use))
+    rows.append(
+        (
+            "Download",
+            "Yes: the trained adapter can be downloaded and run on your own computer."
+            if traits.downloadable
+            else f"No: the trained model stays at {name}; keep each job's archive to train "
+            "it again elsewhere.",
+        )
+    )
+    names = [m.display_name for m in models] if models else list(offered)
+    if names:
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        rows.append(("Models", shown + "."))
+    else:
+        rows.append(("Models", f"The ones {name} lists for your account (shown in the wizard)."))
+    until: list[str] = []
+    if traits.takes_jobs_until is not None:
+        until.append(f"No new training jobs after {_day(traits.takes_jobs_until)}.")
+    if traits.serves_until is not None:
+        until.append(f"Trained models stop answering after {_day(traits.serves_until)}.")
+    rows.append(("Until when", " ".join(until) or "No end date has been announced."))
+    if traits.limits:
+        rows.append(("Limits", "\n".join(f"• {limit}" for limit in traits.limits)))
+    return rows
+
+
+class ProviderFacts(QGroupBox):
+    """The facts of ``provider_facts`` for the profile on screen."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("What you get", parent)
+        self.setObjectName("providerFacts")
+        self.form = QFormLayout(self)
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.rows: dict[str, QLabel] = {}
+
+    def show_facts(self, title: str, rows: list[tuple[str, str]]) -> None:
+        """Replace what is shown."""
+        self.setTitle(f"What you get with {title}")
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.rows = {}
+        for topic, text in rows:
+            label = _path_label(text)
+            caption = QLabel(topic)
+            caption.setStyleSheet("font-weight: 600;")
+            self.form.addRow(caption, label)
+            self.rows[topic] = label
+
+    def text(self) -> str:
+        """Everything shown, as plain text (for tests and accessibility)."""
+        return "\n".join(f"{topic}: {label.text()}" for topic, label in self.rows.items())
+
+
 class SettingsDialog(QDialog):
     """Manage provider profiles and keys; emits ``profiles_changed`` after every change."""
 
     profiles_changed = Signal()
     connection_tested = Signal(object)  # api_client.ConnectionResult, once the test is over
 
-    def __init__(self, store: ProfileStore, keys: KeyStore, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        store: ProfileStore,
+        keys: KeyStore,
+        parent: QWidget | None = None,
+        *,
+        catalog: Catalog | None = None,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        """``catalog`` prices the providers' models (the shipped one when not given);
+        ``today`` says which of them are still offered."""
         super().__init__(parent)
+        self.today = today
         self.setWindowTitle("Settings")
         self.store = store
         self.keys = keys
+        self._catalog = catalog
         self._editing_id: str | None = None
         self._new_template: str | None = None
         self._dirty = False
@@ -216,9 +364,11 @@ class SettingsDialog(QDialog):
         self.preset_combo.currentIndexChanged.connect(self._on_preset)
         self.session_only.toggled.connect(self._mark_dirty)
 
+        self.facts = ProviderFacts()
         body = QHBoxLayout()
         body.addLayout(left, 1)
         body.addWidget(self.form_box, 2)
+        body.addWidget(self.facts, 2)
 
         self.where_labels: dict[str, QLabel] = {}
         where = QGroupBox("Where your data lives")
@@ -247,6 +397,16 @@ class SettingsDialog(QDialog):
         if not self.store.profiles:
             self._show_empty()
         self._dirty = False
+
+    @property
+    def catalog(self) -> Catalog | None:
+        """The model catalog, read when first needed (None when it cannot be read)."""
+        if self._catalog is None:
+            try:
+                self._catalog = Catalog.load()
+            except CatalogError as exc:
+                log.warning("No model prices for the provider facts: %s", exc)
+        return self._catalog
 
     # ---- list ----------------------------------------------------------------------------
     def _reload_list(self, select_id: str | None) -> None:
@@ -325,8 +485,12 @@ class SettingsDialog(QDialog):
         project: str,
         timeout: float,
         allow_plain_http: bool = False,
+        profile: ProviderProfile | None = None,
     ) -> None:
         template = TEMPLATES[template_key]
+        shown = profile or _preview_profile(template_key)
+        facts = provider_facts(shown, template.description, self.catalog, self.today())
+        self.facts.show_facts(template.display_name, facts)
         self._loading = True
         try:
             self.form_box.setEnabled(True)
@@ -371,7 +535,7 @@ class SettingsDialog(QDialog):
         self._editing_id = profile.id
         self._new_template = None
         self._fill(
-            _KIND_TEMPLATE[profile.kind],
+            _template_key(profile.kind),
             name=profile.display_name,
             url=profile.base_url,
             azure_resource=profile.azure_resource or "",
@@ -379,6 +543,7 @@ class SettingsDialog(QDialog):
             project=profile.project or "",
             timeout=profile.timeout_seconds,
             allow_plain_http=profile.allow_plain_http,
+            profile=profile,
         )
         self._update_key_status()
 
@@ -420,7 +585,7 @@ class SettingsDialog(QDialog):
     def _form_http_warning(self) -> str | None:
         template = self._new_template
         if template is None and self._editing_id is not None:
-            template = _KIND_TEMPLATE[self.store.get(self._editing_id).kind]
+            template = _template_key(self.store.get(self._editing_id).kind)
         sends_key = template is None or TEMPLATES[template].capabilities.needs_key
         return plain_http_warning(self.url_edit.text(), sends_key=sends_key)
 

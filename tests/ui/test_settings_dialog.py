@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -475,3 +476,57 @@ def test_the_keyring_is_named_in_plain_words(qtbot, store: ProfileStore) -> None
     qtbot.keyClicks(dialog.key_edit, KEY)
     assert dialog.save()
     assert dialog.key_status.text().startswith("A key is saved in GNOME Keyring.")
+
+
+def _facts_dialog(qtbot, store: ProfileStore, keys: KeyStore) -> SettingsDialog:
+    widget = SettingsDialog(store, keys, today=lambda: date(2026, 12, 4))
+    qtbot.addWidget(widget)
+    return widget
+
+
+def test_each_provider_says_what_it_costs_what_you_get_and_until_when(qtbot, store, keys):
+    openai = profile_from_template("openai")
+    azure = profile_from_template("azure", azure_resource="contoso")
+    together = profile_from_template("together")
+    nebius = profile_from_template("nebius")
+    for profile in (openai, azure, together, nebius):
+        store.add(profile)
+    dialog = _facts_dialog(qtbot, store, keys)
+
+    dialog.select_profile(openai.id)
+    facts = dialog.facts.text()
+    assert dialog.facts.title() == "What you get with OpenAI"
+    assert "No new training jobs after 2027-01-06" in facts
+    assert "Trained models stop answering after 2027-01-14" in facts
+    assert "Download: No: the trained model stays at OpenAI" in facts
+    assert "Chat with it right away, billed per token" in facts
+    assert "GPT-4.1 mini" in facts and "GPT-4.1 nano" not in facts  # shut down by then
+    assert "per million trained tokens" in facts
+
+    dialog.select_profile(azure.id)
+    facts = dialog.facts.text()
+    assert "No new training jobs after about 2027-04." in facts
+    assert "stop answering after about 2027-10." in facts
+    assert "You deploy the trained model yourself in Azure OpenAI's portal" in facts
+
+    dialog.select_profile(together.id)
+    facts = dialog.facts.text()
+    assert "Together AI quotes the price of each job before it starts" in facts
+    assert "Download: Yes: the trained adapter can be downloaded" in facts
+    assert "must deploy the trained model before it answers" in facts
+    assert "No end date has been announced." in facts
+    assert "billed per minute" in facts  # from what the backend says it cannot avoid
+
+    dialog.select_profile(nebius.id)  # a kind the dialog has no special case for
+    facts = dialog.facts.text()
+    assert "meta-llama/Meta-Llama-3.1-8B-Instruct" in facts
+    assert dialog.kind_label.text() == "Nebius Token Factory"
+
+
+def test_a_provider_being_added_is_described_before_it_is_saved(qtbot, store, keys):
+    dialog = _facts_dialog(qtbot, store, keys)
+    dialog.add_from_template("together")
+    assert dialog.facts.title() == "What you get with Together AI"
+    assert "quotes the price" in dialog.facts.text()
+    dialog.add_from_template("local")
+    assert "Not here: this profile is for chatting with models only." in dialog.facts.text()
