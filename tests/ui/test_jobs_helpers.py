@@ -14,11 +14,19 @@ from PySide6.QtCore import QThreadPool
 from PySide6.QtWidgets import QWidget
 
 from desktop.api.backends import TrainingBackend, key_backend_factory
+from desktop.api.backends.nebius import NebiusBackend
 from desktop.api.backends.openai_protocol import OpenAIProtocolBackend
+from desktop.api.backends.together import TogetherBackend
 from desktop.api.client import build_client
 from desktop.api.credentials import KeyStore
 from desktop.api.jobs_service import PollPolicy, TransferOptions
-from desktop.api.profiles import OPENAI_CAPABILITIES, ProfileStore, ProviderKind, ProviderProfile
+from desktop.api.profiles import (
+    OPENAI_CAPABILITIES,
+    ProfileStore,
+    ProviderKind,
+    ProviderProfile,
+    profile_from_template,
+)
 from desktop.core.analysis import DatasetAnalysis, analyze_records
 from desktop.core.archive import JobArchive
 from desktop.core.catalog import Catalog
@@ -28,11 +36,15 @@ from desktop.core.settings import AppSettings
 from desktop.ui.jobs_panel import JobsPanel
 from desktop.ui.train_wizard import PAGE_REVIEW, TrainingData, TrainWizard
 from tests.api.keyrings import MemoryKeyring
-from tests.fake_openai import DEFAULT_TEST_KEY, FakeOpenAIServer, Timing
+from tests.fake_openai import FakeOpenAIServer, Timing
+from tests.fake_together.server import FakeTogetherServer
+from tests.fake_together.state import Timing as TogetherTiming
 
 BASE = "gpt-4.1-mini-2025-04-14"
 TODAY = date(2026, 11, 22)
 PROFILE_ID = "openai-main"
+#: The profile each kind of fake provider is reached through.
+PROFILE_IDS = {"openai": PROFILE_ID, "nebius": "nebius-main", "together": "together-main"}
 FAST = PollPolicy(
     running=0.02, waiting=0.02, paused=0.02, unknown=0.02, error_base=0.05, error_max=0.2
 )
@@ -54,7 +66,7 @@ class JobsHarness:
     """Everything a Jobs test needs; ``panel()`` makes panels that are shut down at the end."""
 
     qtbot: object
-    server: FakeOpenAIServer
+    server: FakeOpenAIServer | FakeTogetherServer
     root: Path
     catalog: Catalog
     transfer: TransferOptions
@@ -65,21 +77,32 @@ class JobsHarness:
     keyring: MemoryKeyring = field(init=False)
     settings: AppSettings = field(default_factory=AppSettings)
     panels: list[JobsPanel] = field(default_factory=list)
+    #: Which provider the fake imitates: "openai", "nebius" or "together".
+    flavor: str = "openai"
 
     def __post_init__(self) -> None:
         self.profiles = ProfileStore(self.root / "config")
-        self.profiles.add(
-            ProviderProfile(
+        if self.flavor == "openai":
+            profile = ProviderProfile(
                 id=PROFILE_ID,
                 display_name="OpenAI",
                 kind=ProviderKind.OPENAI,
                 base_url=self.server.base_url,
                 capabilities=OPENAI_CAPABILITIES,
             )
-        )
+        else:
+            profile = profile_from_template(
+                self.flavor, base_url=self.server.base_url, profile_id=self.profile_id
+            )
+        self.profiles.add(profile)
         self.keyring = MemoryKeyring()
         self.keys = KeyStore(self.keyring)
-        self.keys.set(PROFILE_ID, DEFAULT_TEST_KEY)
+        self.keys.set(self.profile_id, self.server.api_key)
+
+    @property
+    def profile_id(self) -> str:
+        """The id of the profile the fake provider is reached through."""
+        return PROFILE_IDS[self.flavor]
 
     def now(self) -> datetime:
         """The fake provider's clock, so elapsed times read like the real thing."""
@@ -90,7 +113,13 @@ class JobsHarness:
         return JobArchive(self.root / "archive")
 
     def backend(self, profile: ProviderProfile) -> TrainingBackend:
-        """The profile's backend, with this harness's upload part size."""
+        """The profile's backend, with this harness's upload part size; its waits move the
+        fake provider's clock instead of taking time."""
+        key = self.keys.get(profile.id)
+        if profile.kind is ProviderKind.TOGETHER:
+            return TogetherBackend(profile, build_client(profile, key), sleep=self.server.advance)
+        if profile.kind is ProviderKind.NEBIUS:
+            return NebiusBackend(profile, build_client(profile, key), sleep=self.server.advance)
         if self.upload_parts is None:
             return key_backend_factory(self.keys)(profile)
         client = build_client(profile, self.keys.get(profile.id))
@@ -162,9 +191,17 @@ def jobs_harness(
     timing: Timing | None = None,
     transfer: TransferOptions | None = None,
     upload_parts: int | None = None,
+    flavor: str = "openai",
 ) -> Iterator[JobsHarness]:
-    """A started fake provider and a harness; everything is stopped and checked afterwards."""
-    server = FakeOpenAIServer(timing=timing or Timing(validating=1, queued=1, per_step=1))
+    """A started fake provider (OpenAI, or the ``flavor`` "nebius" or "together") and a
+    harness; everything is stopped and checked afterwards."""
+    server: FakeOpenAIServer | FakeTogetherServer
+    if flavor == "together":
+        server = FakeTogetherServer(timing=TogetherTiming(pending=1, queued=1, per_step=1))
+    else:
+        server = FakeOpenAIServer(
+            timing=timing or Timing(validating=1, queued=1, per_step=1), flavor=flavor
+        )
     server.start()
     harness = JobsHarness(
         qtbot,
@@ -173,6 +210,7 @@ def jobs_harness(
         Catalog.load(),
         transfer or QUICK,
         upload_parts,
+        flavor=flavor,
     )
     try:
         yield harness
@@ -184,5 +222,8 @@ def jobs_harness(
         for panel in harness.panels:
             destroy(panel)
     assert server.internal_errors == []
-    invalid = [(r.method, r.path, r.schema_errors) for r in server.requests if r.schema_errors]
-    assert invalid == []
+    if isinstance(server, FakeTogetherServer):
+        assert server.schema_problems == []
+    else:
+        invalid = [(r.method, r.path, r.schema_errors) for r in server.requests if r.schema_errors]
+        assert invalid == []
