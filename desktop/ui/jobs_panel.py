@@ -905,8 +905,8 @@ class JobsPanel(QWidget):
             dialog.open()
         else:
             self.view.show_error(
-                f"{provider} does not serve this model; download the adapter to run it on "
-                "this computer."
+                value.instructions
+                or f"{provider} does not serve this model; download it to run it yourself."
             )
 
     def _prepare(self, profile: ProviderProfile, target: ChatTarget, dialog: ServeDialog) -> None:

@@ -188,3 +188,14 @@ def test_the_adapter_downloads_into_the_jobs_archive_folder(qtbot, harness):
     assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
     assert dialog.progress.value() == 1000 and dialog.folder_button.isVisible()
     assert "Saved as" in dialog.stage.text()
+
+
+def test_a_checkpoint_together_cannot_serve_says_how_to_get_it(qtbot, harness):
+    panel = harness.panel()
+    finished_job(harness, panel)
+    said: list[str] = []
+    panel.view.show_error = said.append
+    panel.chat_with("ft-some-earlier-checkpoint:10")
+    qtbot.waitUntil(lambda: bool(said), timeout=10_000)
+    assert "together fine-tuning download ft-some-earlier-checkpoint:10" in said[0]
+    assert panel.serve_dialog is None and harness.server.state.endpoints == {}
