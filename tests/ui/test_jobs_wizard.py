@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit
 
@@ -262,3 +264,15 @@ def test_with_no_other_provider_the_refusal_says_where_training_still_works(harn
     harness.send(wizard)
     assert wizard.elsewhere_box.isVisible() and not wizard.elsewhere_button.isVisible()
     assert "Together AI" in wizard.elsewhere_note.text()
+
+
+def test_the_providers_last_days_are_said_before_choosing(harness):
+    wizard = harness.open_wizard(harness.panel())  # 2026-11-22: 45 days before the end
+    assert (
+        "OpenAI takes new fine-tuning jobs only until 2027-01-06, and trained models stop "
+        "answering on 2027-01-14." in wizard.profile_note.text()
+    )
+    wizard.reject()
+    later = harness.panel(today=lambda: date(2027, 1, 10))
+    wizard = harness.open_wizard(later)
+    assert "OpenAI takes no new fine-tuning jobs since 2027-01-06" in wizard.profile_note.text()
