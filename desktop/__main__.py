@@ -1,4 +1,5 @@
-"""Command line: ``finetune-studio [FILE]`` opens the app; ``check`` checks a dataset file."""
+"""Command line: ``finetune-studio [FILE]`` opens the app; ``check`` checks a dataset file;
+``train-local`` trains on this computer without the window."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from desktop.cli import run_check
 
         return run_check(args[1:])
+    if args and args[0] == "train-local":
+        from desktop.local_training.command import run_train_local
+
+        return run_train_local(args[1:])
     if args and args[0] == "selftest":
         from desktop.selftest import run_selftest
 
