@@ -80,6 +80,7 @@ class ProviderKind(str, Enum):
     LOCAL = "local"
     NEBIUS = "nebius"
     TOGETHER = "together"
+    LOCAL_TRAINING = "local_training"
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,17 @@ TOGETHER_CAPABILITIES = Capabilities(
 )
 LOCAL_CAPABILITIES = Capabilities(
     fine_tuning=False, methods=(), suffix_supported=False, needs_key=False
+)
+#: Training on this computer: no key, and nothing is sent anywhere (the address is a
+#: placeholder; chats go to the local server started for each model, see backends.local).
+LOCAL_TRAINING_URL = "http://127.0.0.1"
+LOCAL_TRAINING_CAPABILITIES = Capabilities(
+    fine_tuning=True,
+    methods=("supervised", "dpo"),
+    suffix_max_length=40,
+    suffix_forbidden_chars=" :/\\",
+    deploy_before_chat=True,
+    needs_key=False,
 )
 
 
@@ -429,6 +441,18 @@ TEMPLATES: Mapping[str, ProfileTemplate] = MappingProxyType(
             ),
             capabilities=LOCAL_CAPABILITIES,
             presets=LOCAL_PRESETS,
+        ),
+        "this_computer": ProfileTemplate(
+            key="this_computer",
+            display_name="This computer (LoRA)",
+            kind=ProviderKind.LOCAL_TRAINING,
+            base_url=LOCAL_TRAINING_URL,
+            description=(
+                "Train small open models (Qwen, Llama, Gemma, SmolLM) with LoRA on this"
+                " computer, then chat with the result here. No key, nothing is sent anywhere;"
+                " needs the optional training libraries."
+            ),
+            capabilities=LOCAL_TRAINING_CAPABILITIES,
         ),
     }
 )

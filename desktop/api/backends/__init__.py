@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
 from desktop.api.backends.base import BackendFactory, TrainingBackend
+from desktop.api.backends.local import LocalTrainingBackend
+from desktop.api.backends.local import traits_for as local_traits
 from desktop.api.backends.nebius import NebiusBackend
 from desktop.api.backends.nebius import traits_for as nebius_traits
 from desktop.api.backends.openai_protocol import OpenAIProtocolBackend
@@ -39,6 +41,10 @@ def _nebius(profile: ProviderProfile, key: Key) -> TrainingBackend:
     return NebiusBackend(profile, build_client(profile, key))
 
 
+def _this_computer(profile: ProviderProfile, key: Key) -> TrainingBackend:
+    return LocalTrainingBackend(profile)
+
+
 #: How to reach each kind of service that trains (chat-only kinds are absent).
 BACKENDS: Mapping[ProviderKind, Callable[[ProviderProfile, Key], TrainingBackend]] = (
     MappingProxyType(
@@ -48,6 +54,7 @@ BACKENDS: Mapping[ProviderKind, Callable[[ProviderProfile, Key], TrainingBackend
             ProviderKind.COMPATIBLE: _openai_protocol,
             ProviderKind.TOGETHER: _together,
             ProviderKind.NEBIUS: _nebius,
+            ProviderKind.LOCAL_TRAINING: _this_computer,
         }
     )
 )
@@ -60,6 +67,7 @@ TRAITS: Mapping[ProviderKind, Callable[[ProviderProfile], BackendTraits]] = Mapp
         ProviderKind.COMPATIBLE: openai_traits,
         ProviderKind.TOGETHER: together_traits,
         ProviderKind.NEBIUS: nebius_traits,
+        ProviderKind.LOCAL_TRAINING: local_traits,
     }
 )
 
