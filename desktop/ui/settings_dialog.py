@@ -136,7 +136,11 @@ def provider_facts(
     ]
     rows = [("What it is", description)]
     training = [m.training_price_per_1m for m in models if m.training_price_per_1m is not None]
-    if training:
+    # A service that needs no key has no account to bill (training on this computer).
+    billed = profile.capabilities.needs_key
+    if not billed:
+        cost = "Nothing is billed: no account is involved, it only takes time."
+    elif training:
         cost = (
             f"{_price_range(training)} per million trained tokens, depending on the model "
             "(the app's price list); the wizard estimates each job before it is sent."
@@ -155,6 +159,8 @@ def provider_facts(
         if answering:
             use += f" ({_price_range(answering)} per million tokens it writes)"
         use += "."
+    elif ChatRoute.DEPLOY_IN_APP in traits.chat_routes and not billed:
+        use = "The app starts the trained model for you when you chat with it; nothing is billed."
     elif ChatRoute.DEPLOY_IN_APP in traits.chat_routes:
         use = (
             f"{name} must deploy the trained model before it answers; the app does it for "
@@ -182,8 +188,10 @@ def provider_facts(
     if names:
         shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
         rows.append(("Models", shown + "."))
-    else:
+    elif billed:
         rows.append(("Models", f"The ones {name} lists for your account (shown in the wizard)."))
+    else:
+        rows.append(("Models", "The ones it offers, shown in the wizard."))
     until: list[str] = []
     if traits.takes_jobs_until is not None:
         until.append(f"No new training jobs after {_day(traits.takes_jobs_until)}.")

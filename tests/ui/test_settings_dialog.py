@@ -530,3 +530,13 @@ def test_a_provider_being_added_is_described_before_it_is_saved(qtbot, store, ke
     assert "quotes the price" in dialog.facts.text()
     dialog.add_from_template("local")
     assert "Not here: this profile is for chatting with models only." in dialog.facts.text()
+
+
+def test_training_that_needs_no_account_is_not_said_to_be_billed(qtbot, store, keys):
+    local = profile_from_template("this_computer", profile_id="local")
+    store.add(local)
+    dialog = _facts_dialog(qtbot, store, keys)
+    dialog.select_profile(local.id)
+    facts = dialog.facts.text()
+    assert "Cost of training: Nothing is billed" in facts
+    assert "Billed by" not in facts and "for your account" not in facts
