@@ -850,7 +850,7 @@ class TrainWizard(QDialog):
                 f"The trained model must be deployed in {traits.name}'s own portal before you "
                 "can chat with it."
             )
-        elif ChatRoute.DEPLOY_IN_APP in traits.chat_routes:
+        elif ChatRoute.DEPLOY_IN_APP in traits.chat_routes and profile.capabilities.needs_key:
             notes.append(
                 "To chat with the trained model, the app first deploys it at the provider (the "
                 "Jobs tab says what that costs before it starts)."
