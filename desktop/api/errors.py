@@ -99,8 +99,8 @@ _SENTENCES: dict[ErrorKind, tuple[str, str, bool]] = {
     ),
     ErrorKind.TRAINING_NOT_AVAILABLE: (
         "This provider no longer accepts new fine-tuning jobs from your account.",
-        "Choose another provider profile that offers fine-tuning, such as Azure OpenAI or an"
-        " OpenAI-compatible host.",
+        "Train the same dataset with another provider: Together AI or Nebius Token Factory"
+        " (add one in Settings), or on this computer.",
         False,
     ),
     ErrorKind.NOT_FOUND: (

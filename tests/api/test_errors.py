@@ -84,7 +84,7 @@ def test_training_not_available_points_to_another_profile(
     )
     error = friendly_error(exc)
     assert error.kind is ErrorKind.TRAINING_NOT_AVAILABLE
-    assert "another provider profile" in error.next_step
+    assert "another provider" in error.next_step and "Together AI" in error.next_step
     assert error.code == "training_not_available"
 
 
