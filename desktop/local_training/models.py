@@ -48,7 +48,8 @@ class BaseModel:
         return (
             f"{_parameters_words(self.parameters_billion)} parameters, a {self.download_gb:g} GB "
             f"download, licence: {self.licence}. On this computer's {hardware.description}, "
-            f"one epoch of 100 examples takes {duration_words(seconds)} (a rough guide).{gated}"
+            f"one epoch of 100 examples of about {example_tokens} tokens takes "
+            f"{duration_words(seconds)} (a rough guide).{gated}"
         )
 
 

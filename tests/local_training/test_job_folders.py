@@ -150,7 +150,7 @@ def test_every_listed_model_says_its_size_licence_and_time_here(tmp_path):
     for model in models:
         assert "parameters, a " in model.note and "GB download, licence: " in model.note
         assert (
-            "On this computer's processor (2 cores), one epoch of 100 examples takes about"
+            "On this computer's processor (2 cores), one epoch of 100 examples of about 300 tokens takes about"
             in model.note
         )
         assert model.methods == ("supervised", "dpo")
@@ -250,7 +250,7 @@ def test_a_job_folder_gives_every_step_to_the_chart_and_names_its_model(tmp_path
     messages = [m for _t, _l, m in snapshot.new_events]
     assert "Training started on the processor: 6 steps, 2 epochs, 3 examples." in messages
     assert (
-        "Step 2/6: training loss=2.8000, learning rate=2.00e-04, 120 tokens/s, about 4 seconds left"
+        "Step 2/6: training loss=2.8000, learning rate=2.00e-04, epoch 0.67, 120 tokens/s, about 4 seconds left"
         in messages
     )
     assert messages[-1] == "Training finished after 6 steps."

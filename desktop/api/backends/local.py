@@ -141,6 +141,8 @@ def _step_message(line: Mapping[str, Any]) -> str:
     parts = [f"training loss={_number(line.get('loss')) or 0:.4f}"]
     if (rate := _number(line.get("learning_rate"))) is not None:
         parts.append(f"learning rate={rate:.2e}")
+    if (epoch := _number(line.get("epoch"))) is not None:
+        parts.append(f"epoch {round(epoch, 2):g}")
     if (speed := _number(line.get("tokens_per_second"))) is not None:
         parts.append(f"{speed:,.0f} tokens/s")
     if (eta := _number(line.get("eta_seconds"))) is not None and eta > 0:
