@@ -105,6 +105,7 @@ def _build(
     encoding: str,
     epochs: int | None,
     *,
+    automatic_epochs: int | None = None,
     examples: int,
     total: int,
     assistant: int,
@@ -113,7 +114,10 @@ def _build(
     billable_per_epoch: int,
     estimated_examples: int,
 ) -> Estimate:
-    n_epochs = resolve_epochs(examples, epochs)
+    if epochs is None and automatic_epochs is not None:
+        n_epochs = automatic_epochs
+    else:
+        n_epochs = resolve_epochs(examples, epochs)
     billable_total = billable_per_epoch * n_epochs
     price = model.training_price_per_1m
     cost: float | None = None
@@ -164,10 +168,13 @@ def estimate_from_tokens(
     *,
     encoding: str | None = None,
     model_id: str | None = None,
+    automatic_epochs: int | None = None,
 ) -> Estimate:
     """Estimate from scratch over ``counts`` (one per training example); epochs None = auto.
 
     ``model`` None stands for a model the catalog does not know, as in RunningTotals.estimate.
+    ``automatic_epochs`` is what "automatic" means at a provider that uses a fixed number;
+    without it, automatic follows OpenAI's rule for the dataset's size.
     """
     if model is None:
         model = unknown_model(model_id or "", encoding)
@@ -188,6 +195,7 @@ def estimate_from_tokens(
         model,
         encoding or model.encoding,
         epochs,
+        automatic_epochs=automatic_epochs,
         examples=examples,
         total=total,
         assistant=assistant,

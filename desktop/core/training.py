@@ -80,6 +80,9 @@ class ParameterSpec:
         choices: (value, label) pairs of a choice.
         methods: the training methods it applies to (empty: all).
         automatic: whether it may be left to the provider ("Automatic").
+        automatic_value: what Automatic stands for at a provider that uses a fixed value
+            (None: the provider decides from the dataset; for epochs the app then follows
+            OpenAI's published rule, as the data-prep notebook does).
         role: what it means to the app (see ``ParameterRole``).
         advanced: shown folded away, for settings most people never touch.
     """
@@ -95,6 +98,7 @@ class ParameterSpec:
     choices: tuple[tuple[str, str], ...] = ()
     methods: tuple[str, ...] = ()
     automatic: bool = True
+    automatic_value: Any = None
     role: ParameterRole = ParameterRole.OTHER
     advanced: bool = False
 

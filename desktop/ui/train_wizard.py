@@ -1247,7 +1247,10 @@ class TrainWizard(QDialog):
         self._validate()
         epochs = self.epochs
         if epochs is not None and self.data is not None and self.data.examples:
-            epochs.show_automatic(auto_epochs(len(self.training_indices())))
+            fixed = epochs.spec.automatic_value
+            epochs.show_automatic(
+                fixed if fixed is not None else auto_epochs(len(self.training_indices()))
+            )
         self._estimate_timer.start()
 
     def _update_estimate(self) -> None:
@@ -1295,6 +1298,7 @@ class TrainWizard(QDialog):
             epochs.value() if epochs is not None else None,
             encoding=counted.encoding,
             model_id=model_id,
+            automatic_epochs=epochs.spec.automatic_value if epochs is not None else None,
         )
         estimate = self.estimate
         quoting = self._quoting_traits()

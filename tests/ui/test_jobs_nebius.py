@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from desktop.ui.train_wizard import PAGE_REVIEW
-from tests.ui.test_jobs_helpers import jobs_harness
+from tests.ui.test_jobs_helpers import SAMPLE, jobs_harness, training_data
 
 pytestmark = pytest.mark.gui
 
@@ -83,3 +83,14 @@ def test_the_trained_adapter_downloads_into_the_archive(qtbot, harness):
     qtbot.waitUntil(lambda: dialog.file is not None, timeout=15_000)
     folder = panel.archive.job_folder(NEBIUS_ID, job_id)
     assert dialog.file.parent == folder and any(dialog.file.iterdir())
+
+
+def test_automatic_epochs_mean_nebiuss_own_three_whatever_the_dataset_size(qtbot, harness):
+    lines = SAMPLE.read_bytes().splitlines(keepends=True)[:14]  # OpenAI's rule would say 7
+    small = training_data(harness.catalog, b"".join(lines))
+    wizard = harness.open_wizard(harness.panel(), small)
+    epochs = wizard.epochs
+    assert epochs.value() is None  # Automatic
+    assert epochs.spin.value() == 3  # the number Nebius will use, greyed
+    qtbot.waitUntil(lambda: wizard.estimate is not None)
+    assert wizard.estimate.epochs == 3 and wizard.estimate.epochs_auto

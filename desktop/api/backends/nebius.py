@@ -105,6 +105,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
         default=3,
         minimum=1,
         maximum=20,
+        automatic_value=3,
         role=ParameterRole.EPOCHS,
     ),
     ParameterSpec(
@@ -131,6 +132,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
             "learn more smoothly but take fewer steps. Automatic uses Nebius's choice (8)."
         ),
         default=8,
+        automatic_value=8,
         minimum=1,
         maximum=256,
         role=ParameterRole.BATCH_SIZE,
