@@ -195,6 +195,9 @@ class BackendTraits:
     price_estimate: bool = False
     chat_routes: tuple[ChatRoute, ...] = (ChatRoute.SAME_PROFILE,)
     metrics: str = "per step"
+    #: Services the curves can also be sent to (``"wandb"``), where the provider takes them
+    #: without secrets the app does not keep.
+    integrations: tuple[str, ...] = ()
     limits: tuple[str, ...] = ()
     takes_jobs_until: date | None = None
     serves_until: date | None = None

@@ -806,6 +806,10 @@ class TrainWizard(QDialog):
         factory, catalog = self.backend_factory, self.catalog
         traits = traits_of(profile)
         methods = traits.methods if traits is not None else tuple(METHOD_LABELS)
+        wandb = traits is not None and "wandb" in traits.integrations
+        if not wandb:
+            self.wandb_box.setChecked(False)  # the provider would refuse the job
+        self.wandb_box.setVisible(wandb)
 
         def job(_context: JobContext) -> _Offer:
             try:

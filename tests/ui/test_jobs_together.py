@@ -39,6 +39,7 @@ def test_the_wizard_shows_togethers_own_settings(harness):
     assert not form.field("lora_r").isVisible()  # folded under More settings
     form.more_button.click()
     assert form.field("lora_r").isVisible()
+    assert not wizard.wandb_box.isVisible()  # Together wants the W&B key in each job
     assert form.field("dpo_beta") is None  # chat examples: no preference setting
     assert "approximately" in wizard.model_note.text()
     assert wizard.estimate_line.text().startswith("about ")

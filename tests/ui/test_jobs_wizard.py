@@ -276,3 +276,8 @@ def test_the_providers_last_days_are_said_before_choosing(harness):
     later = harness.panel(today=lambda: date(2027, 1, 10))
     wizard = harness.open_wizard(later)
     assert "OpenAI takes no new fine-tuning jobs since 2027-01-06" in wizard.profile_note.text()
+
+
+def test_weights_and_biases_is_offered_where_the_provider_takes_it(harness):
+    wizard = harness.open_wizard(harness.panel())
+    assert wizard.wandb_box.isVisible()

@@ -135,6 +135,7 @@ def traits_for(profile: ProviderProfile) -> BackendTraits:
             name="OpenAI",
             methods=caps.methods,
             formats=formats,
+            integrations=("wandb",),
             can_pause=True,
             limits=(
                 "The trained model cannot be downloaded; it runs only at OpenAI.",
@@ -149,6 +150,7 @@ def traits_for(profile: ProviderProfile) -> BackendTraits:
             name="Azure OpenAI",
             methods=caps.methods,
             formats=formats,
+            integrations=("wandb",),
             can_pause=True,
             chat_routes=(ChatRoute.DEPLOY_ELSEWHERE,),
             limits=(
