@@ -214,6 +214,68 @@ def _size_text(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MB"
 
 
+def upload_plan(
+    backend: TrainingBackend,
+    archive: JobArchive,
+    plan: TrainingPlan,
+    *,
+    progress: ProgressCallback | None = None,
+    stage: StageCallback | None = None,
+    should_cancel: CancelCheck | None = None,
+    options: TransferOptions | None = None,
+    sleep: Sleep = time.sleep,
+) -> tuple[UploadedFile, ...]:
+    """Send the plan's files, or reuse them where the provider already holds them.
+
+    Asking a provider for its price needs the files uploaded; doing it through here means
+    Start finds them there and sends nothing twice. Progress counts both files together.
+    """
+    say = stage or (lambda _text: None)
+    files = [("training", plan.training)]
+    if plan.validation is not None:
+        files.append(("validation", plan.validation))
+    total = sum(len(data) for _, data in files)
+    done_before = 0
+    uploads: list[UploadedFile] = []
+    for role, data in files:
+        say(f"Sending the {role} examples ({_size_text(len(data))})…")
+        offset = done_before
+        uploaded = upload_dataset(
+            backend,
+            archive,
+            plan.profile.id,
+            data,
+            role=role,
+            filename=upload_name(plan.dataset_name, role),
+            progress=(lambda sent, _size, base=offset: progress(base + sent, total))
+            if progress is not None
+            else None,
+            should_cancel=should_cancel,
+            options=options,
+            sleep=sleep,
+        )
+        if uploaded.reused:
+            say(f"The provider already has these {role} examples; they are not sent again.")
+        uploads.append(uploaded)
+        done_before += len(data)
+    return tuple(uploads)
+
+
+def training_request(plan: TrainingPlan, uploads: Sequence[UploadedFile]) -> TrainingRequest:
+    """The job the plan describes, with its uploaded files."""
+    ids = {u.role: u.file_id for u in uploads}
+    return TrainingRequest(
+        model=plan.model,
+        training_file=ids["training"],
+        validation_file=ids.get("validation"),
+        method=plan.method,
+        parameters=dict(plan.hyperparameters),
+        suffix=plan.suffix or None,
+        seed=plan.seed,
+        integrations=tuple(plan.integrations),
+    )
+
+
 def start_training(
     backend: TrainingBackend,
     archive: JobArchive,
@@ -238,38 +300,19 @@ def start_training(
     options = options or TransferOptions()
     say = stage or (lambda _text: None)
     cancelled = should_cancel or (lambda: False)
-    provider_id = plan.profile.id
-    files = [("training", plan.training)]
-    if plan.validation is not None:
-        files.append(("validation", plan.validation))
-    total = sum(len(data) for _, data in files)
-    done_before = 0
-    uploads: list[UploadedFile] = []
-    for role, data in files:
-        say(f"Sending the {role} examples ({_size_text(len(data))})…")
-        offset = done_before
-        uploaded = upload_dataset(
-            backend,
-            archive,
-            provider_id,
-            data,
-            role=role,
-            filename=upload_name(plan.dataset_name, role),
-            progress=(lambda sent, _size, base=offset: progress(base + sent, total))
-            if progress is not None
-            else None,
-            should_cancel=cancelled,
-            options=options,
-            sleep=sleep,
-        )
-        if uploaded.reused:
-            say(f"The provider already has these {role} examples; they are not sent again.")
-        uploads.append(uploaded)
-        done_before += len(data)
+    uploads = upload_plan(
+        backend,
+        archive,
+        plan,
+        progress=progress,
+        stage=say,
+        should_cancel=cancelled,
+        options=options,
+        sleep=sleep,
+    )
     if cancelled():
         raise UploadCancelled
     say("Creating the training job…")
-    ids = {u.role: u.file_id for u in uploads}
 
     def retrying(message: str) -> None:
         say(f"{message} Trying again in a moment…")
@@ -281,16 +324,7 @@ def start_training(
         )
 
     record = backend.create_job_once(
-        TrainingRequest(
-            model=plan.model,
-            training_file=ids["training"],
-            validation_file=ids.get("validation"),
-            method=plan.method,
-            parameters=dict(plan.hyperparameters),
-            suffix=plan.suffix or None,
-            seed=plan.seed,
-            integrations=tuple(plan.integrations),
-        ),
+        training_request(plan, uploads),
         plan.request_id,
         CreateOptions(
             lookup_waits=options.lookup_waits,
@@ -302,8 +336,8 @@ def start_training(
             give_up=cancelled,
         ),
     )
-    summary = archive.save_job(provider_id, record)
-    return StartedJob(provider_id, summary, record, tuple(uploads))
+    summary = archive.save_job(plan.profile.id, record)
+    return StartedJob(plan.profile.id, summary, record, uploads)
 
 
 def find_started_job(

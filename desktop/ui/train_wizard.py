@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.api import jobs_service as svc
-from desktop.api.backends import BackendFactory, TrainingBackend, trains, traits_of
+from desktop.api.backends import BackendFactory, trains, traits_of
 from desktop.api.errors import (
     ErrorKind,
     FriendlyError,
@@ -70,7 +70,6 @@ from desktop.core.training import (
     ParameterSpec,
     PriceEstimate,
     TrainableModel,
-    TrainingRequest,
     WandbIntegration,
     new_request_id,
 )
@@ -170,48 +169,6 @@ class TrainingData:
 
 
 DatasetProvider = Callable[[], TrainingData | None]
-
-
-def upload_plan(
-    backend: TrainingBackend,
-    archive: JobArchive,
-    plan: svc.TrainingPlan,
-    transfer: svc.TransferOptions,
-    stop: threading.Event,
-) -> dict[str, str]:
-    """Upload the plan's files the way Start does (a file the provider holds is reused), so
-    asking for a price first sends nothing twice. Returns the file ids by role."""
-    files = [("training", plan.training)]
-    if plan.validation is not None:
-        files.append(("validation", plan.validation))
-    return {
-        role: svc.upload_dataset(
-            backend,
-            archive,
-            plan.profile.id,
-            data,
-            role=role,
-            filename=svc.upload_name(plan.dataset_name, role),
-            should_cancel=stop.is_set,
-            options=transfer,
-            sleep=stop.wait,
-        ).file_id
-        for role, data in files
-    }
-
-
-def request_for(plan: svc.TrainingPlan, ids: dict[str, str]) -> TrainingRequest:
-    """The job the plan describes, with its uploaded files."""
-    return TrainingRequest(
-        model=plan.model,
-        training_file=ids["training"],
-        validation_file=ids.get("validation"),
-        method=plan.method,
-        parameters=dict(plan.hyperparameters),
-        suffix=plan.suffix,
-        seed=plan.seed,
-        integrations=tuple(plan.integrations),
-    )
 
 
 def _next_steps(traits: BackendTraits | None) -> str:
@@ -1554,8 +1511,15 @@ class TrainWizard(QDialog):
         def job(_context: JobContext) -> object:
             try:
                 with factory(plan.profile) as backend:
-                    ids = upload_plan(backend, archive, plan, transfer, stop)
-                    return key, backend.estimate_price(request_for(plan, ids))
+                    uploads = svc.upload_plan(
+                        backend,
+                        archive,
+                        plan,
+                        should_cancel=stop.is_set,
+                        options=transfer,
+                        sleep=stop.wait,
+                    )
+                    return key, backend.estimate_price(svc.training_request(plan, uploads))
             except UploadCancelled:
                 return key, UploadCancelled()
             except ProviderError as exc:
