@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from desktop import __version__
@@ -19,6 +19,7 @@ from desktop.core.analysis_cache import (
     AnalysisCache,
     CachedLine,
     LineKey,
+    RowWriter,
     code_signature,
     line_key,
 )
@@ -29,6 +30,7 @@ from desktop.core.dataset import (
     LineState,
     Record,
     parse_json_bytes,
+    read_line,
 )
 from desktop.core.estimate import Estimate, RunningTotals
 from desktop.core.findings import Finding, Severity
@@ -224,18 +226,19 @@ def blank_line_finding(count: int) -> Finding:
     )
 
 
-def cached_line(result: RecordAnalysis) -> CachedLine | None:
-    """What the count cache keeps of an example record's analysis (None for other records)."""
+def learn(writer: RowWriter, key: LineKey, result: RecordAnalysis) -> None:
+    """Add what the count cache keeps of an example record's analysis to ``writer``."""
     facts = result.facts
     if facts is None or result.tokens is None:
-        return None
-    return CachedLine(
-        kind=facts.kind,
-        findings=CachedLine.unplaced(result.findings),
-        fingerprint=facts.fingerprint,
-        system_text=facts.system_text,
-        has_system=facts.has_system,
-        counts={name: (t.total, t.assistant, t.estimated) for name, t in result.counts},
+        return
+    writer.add(
+        key,
+        facts.kind,
+        result.findings,
+        facts.fingerprint,
+        facts.system_text,
+        facts.has_system,
+        result.counts,
     )
 
 
@@ -268,81 +271,164 @@ def analyze_records(
     *,
     others: Sequence[TokenCounter] = (),
     cache: AnalysisCache | None = None,
+    reuse: Callable[[Record], RecordAnalysis | None] | None = None,
+    learnt: RowWriter | None = None,
 ) -> list[RecordAnalysis]:
     """Analyse many records (pure: safe in a worker), parsing and planning each example once.
 
     ``counter`` counts the tokens the results carry; ``others`` count them again with other
     encodings (see ``other_counters``). With a ``cache``, untouched lines it knows are not
-    parsed nor counted, and what was analysed is stored in it. ``should_continue`` is called
+    parsed nor counted, and what was analysed is stored in it (or added to ``learnt``, for
+    the caller to store many at once). ``reuse`` may give a result
+    already known for a record (say, from before an undo). ``should_continue`` is called
     between records and between texts counted (a worker passes its checkpoint, which also lets
     the UI thread go first); when it returns False the analysis stops early and returns the
     results it has, in order.
     """
     counters = (counter, *others)
+    encodings = [each.encoding_name for each in counters]
     results: list[RecordAnalysis] = []
     for start in range(0, len(records), BATCH_SIZE):
         if should_continue is not None and not should_continue():
             break
         batch = records[start : start + BATCH_SIZE]
-        done = _analyze_batch(batch, counters, should_continue, cache)
+        known: dict[int, RecordAnalysis] = {}
+        if reuse is not None:
+            for record in batch:
+                result = reuse(record)
+                if result is not None:
+                    known[record.id] = result
+        keys = _look_up(batch, encodings, cache, known)
+        values: dict[int, object] = {}
+        for record in batch:
+            if record.state is LineState.EXAMPLE and record.id not in known:
+                if should_continue is not None and not should_continue():
+                    return results
+                values[record.id] = record.value
+        done = _finish(batch, counters, should_continue, cache, known, keys, values, learnt)
         results.extend(done)
         if len(done) < len(batch):
             break
     return results
 
 
-def _analyze_batch(
+def read_records(
+    lines: Sequence[tuple[int, bytes, bytes]],
+    ids: Iterator[int],
+    counter: TokenCounter,
+    should_continue: Callable[[], bool] | None = None,
+    *,
+    others: Sequence[TokenCounter] = (),
+    cache: AnalysisCache | None = None,
+    learnt: RowWriter | None = None,
+) -> tuple[list[Record], list[RecordAnalysis]]:
+    """Records for lines of a JSON Lines file, (line number, bytes, line ending) each, with
+    their analysis: each line is parsed once, and lines the ``cache`` knows not at all.
+
+    The records are those ``jsonl_io.iter_records`` makes. Stops early (fewer records) when
+    ``should_continue`` returns False. What was analysed goes to the cache, or to ``learnt``.
+    """
+    counters = (counter, *others)
+    encodings = [each.encoding_name for each in counters]
+    keys: dict[int, LineKey] = {}
+    found: list[CachedLine | None] = [None] * len(lines)
+    wanted = [i for i, (_number, raw, _eol) in enumerate(lines) if raw.strip()]
+    if cache is not None:
+        wanted_keys = [line_key(lines[i][1]) for i in wanted]
+        for i, line in zip(wanted, cache.lookup(wanted_keys, encodings[0]), strict=True):
+            found[i] = line
+    else:
+        wanted_keys = []
+    key_of = dict(zip(wanted, wanted_keys, strict=False))
+    records: list[Record] = []
+    known: dict[int, RecordAnalysis] = {}
+    values: dict[int, object] = {}
+    for i, (number, raw, eol) in enumerate(lines):
+        if should_continue is not None and not should_continue():
+            break
+        record_id = next(ids)
+        line = found[i]
+        result = None
+        if line is not None:
+            record = Record(record_id, number, raw, eol, LineState.EXAMPLE, line.kind)
+            result = from_cache(record, line, encodings)
+        if result is not None:
+            known[record_id] = result
+        else:
+            state, kind, error, value = read_line(raw)
+            record = Record(record_id, number, raw, eol, state, kind, error)
+            if state is LineState.EXAMPLE:
+                values[record_id] = value
+        key = key_of.get(i)
+        if key is not None:
+            keys[record_id] = key
+        records.append(record)
+    results = _finish(records, counters, should_continue, cache, known, keys, values, learnt)
+    return records[: len(results)], results
+
+
+def _look_up(
+    batch: Sequence[Record],
+    encodings: Sequence[str],
+    cache: AnalysisCache | None,
+    known: dict[int, RecordAnalysis],
+) -> dict[int, LineKey]:
+    """Fill ``known`` with what the cache knows of untouched example records; their keys."""
+    keys: dict[int, LineKey] = {}
+    if cache is None:
+        return keys
+    untouched = [
+        r for r in batch if r.state is LineState.EXAMPLE and r.raw is not None and r.id not in known
+    ]
+    for record in untouched:
+        keys[record.id] = line_key(record.raw)  # type: ignore[arg-type]
+    lines = cache.lookup([keys[r.id] for r in untouched], encodings[0])
+    for record, line in zip(untouched, lines, strict=True):
+        if line is not None:
+            result = from_cache(record, line, encodings)
+            if result is not None:
+                known[record.id] = result
+    return keys
+
+
+def _finish(
     batch: Sequence[Record],
     counters: Sequence[TokenCounter],
     should_continue: Callable[[], bool] | None,
     cache: AnalysisCache | None,
+    known: dict[int, RecordAnalysis],
+    keys: dict[int, LineKey],
+    values: dict[int, object],
+    learnt: RowWriter | None = None,
 ) -> list[RecordAnalysis]:
+    """Count the parsed ``values`` with every counter, then the results of the whole batch
+    in order; what was counted goes into the cache."""
     encodings = [counter.encoding_name for counter in counters]
-    known: dict[int, RecordAnalysis] = {}
-    keys: dict[int, LineKey] = {}
-    if cache is not None:
-        untouched = [r for r in batch if r.state is LineState.EXAMPLE and r.raw is not None]
-        for record in untouched:
-            keys[record.id] = line_key(record.raw)  # type: ignore[arg-type]
-        lines = cache.lookup([keys[r.id] for r in untouched], encodings[0])
-        for record, line in zip(untouched, lines, strict=True):
-            if line is not None:
-                result = from_cache(record, line, encodings)
-                if result is not None:
-                    known[record.id] = result
-    todo = [r for r in batch if r.state is LineState.EXAMPLE and r.id not in known]
-    values: list[object] = []
-    for record in todo:
-        if should_continue is not None and not should_continue():
-            return []
-        values.append(record.value)
-    plans = [plan_example(value) for value in values]
-    pause = should_continue
-    columns = [counter.count_plans(plans, pause) for counter in counters]
+    order = list(values)
+    plans = [plan_example(values[record_id]) for record_id in order]
+    columns = [counter.count_plans(plans, should_continue) for counter in counters]
+    position = {record_id: index for index, record_id in enumerate(order)}
     results: list[RecordAnalysis] = []
-    fresh: list[tuple[LineKey, CachedLine]] = []
-    counted = {r.id: (r, v, i) for i, (r, v) in enumerate(zip(todo, values, strict=True))}
+    writer = learnt if learnt is not None else RowWriter()
     for record in batch:
         if should_continue is not None and not should_continue():
             break
         result = known.get(record.id)
         if result is None:
-            entry = counted.get(record.id)
-            if entry is None:
+            index = position.get(record.id)
+            if index is None:
                 result = analyze_record(record, counters[0])
             else:
-                _, value, index = entry
                 counts = tuple(
                     (name, column[index]) for name, column in zip(encodings, columns, strict=True)
                 )
-                result = _result(record, value, counts)
+                result = _result(record, values[record.id], counts)
                 key = keys.get(record.id)
-                line = cached_line(result) if key is not None else None
-                if line is not None:
-                    fresh.append((key, line))  # type: ignore[arg-type]
+                if key is not None:
+                    learn(writer, key, result)
         results.append(result)
-    if cache is not None and fresh:
-        cache.store(fresh)
+    if learnt is None and cache is not None:
+        cache.store_rows(writer.rows())
     return results
 
 

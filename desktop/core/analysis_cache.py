@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple, Protocol
 
 import orjson
 
@@ -155,6 +156,9 @@ class AnalysisCache:
         self._recreated: set[Path] = set()
         self._disabled = False
         self._written = 0
+        self._local = threading.local()
+        self._generation = 0
+        self._inherited: list[sqlite3.Connection] = []
 
     @property
     def path(self) -> Path:
@@ -165,19 +169,23 @@ class AnalysisCache:
 
     @contextlib.contextmanager
     def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection | None]:
-        """A connection, or None when the cache cannot be used now (the reason is logged)."""
+        """A connection in a transaction, or None when the cache cannot be used now (the
+        reason is logged). The transaction ends when the block does."""
         if self._disabled:
             yield None
             return
         path = self.path
         for attempt in (1, 2):
             try:
-                connection = self._open(path)
+                connection = self._connection(path)
+                connection.execute("BEGIN")
             except sqlite3.OperationalError as exc:  # locked too long, read-only, disk full
                 log.info("The count cache %s cannot be used now: %s", path, exc)
+                self._drop()
                 yield None
                 return
             except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
+                self._drop()
                 if attempt == 1 and self._start_again(path, exc):
                     continue
                 yield None
@@ -188,32 +196,67 @@ class AnalysisCache:
                 return
             try:
                 yield connection
-                if write:
-                    connection.execute("COMMIT")
+                connection.execute("COMMIT")
             except sqlite3.OperationalError as exc:  # locked too long, disk full, read-only
-                log.info("The count cache %s was not updated: %s", path, exc)
+                log.info(
+                    "The count cache %s was not %s: %s", path, "updated" if write else "read", exc
+                )
                 with contextlib.suppress(sqlite3.Error):
-                    connection.rollback()
+                    connection.execute("ROLLBACK")
             except sqlite3.DatabaseError as exc:
                 log.warning("The count cache %s is damaged: %s", path, exc)
-                connection.close()
+                self._drop()
                 self._start_again(path, exc)
-                return
-            finally:
+            except BaseException:
                 with contextlib.suppress(sqlite3.Error):
-                    connection.close()
+                    connection.execute("ROLLBACK")
+                raise
             return
+
+    def _connection(self, path: Path) -> sqlite3.Connection:
+        """This thread's open connection to ``path``, opened now if need be.
+
+        Connections stay open: closing the last one makes SQLite fold its log into the file,
+        which cost more than the work itself when done after every batch. A connection is
+        never used in a process it was not opened in (a forked worker opens its own).
+        """
+        local = self._local
+        connection = getattr(local, "connection", None)
+        if connection is not None:
+            same = (local.pid, local.path, local.generation)
+            if same == (os.getpid(), path, self._generation):
+                return connection
+            self._drop()
+        connection = self._open(path)
+        local.connection = connection
+        local.pid, local.path, local.generation = os.getpid(), path, self._generation
+        return connection
+
+    def _drop(self) -> None:
+        """Forget this thread's connection (closing it, if this process opened it)."""
+        local = self._local
+        connection = getattr(local, "connection", None)
+        local.connection = None
+        if connection is None:
+            return
+        if local.pid == os.getpid():
+            with contextlib.suppress(sqlite3.Error):
+                connection.close()
+        else:  # the parent process's: closing it here could disturb the parent's locks
+            self._inherited.append(connection)
 
     def _open(self, path: Path) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        connection = sqlite3.connect(
+            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+        )
         try:
             connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA cache_size=-32768")  # 32 MB: a large write in memory
             if path not in self._checked:
                 self._prepare(connection)
                 self._checked.add(path)
-            connection.execute("BEGIN")
         except BaseException:
             connection.close()
             raise
@@ -253,6 +296,7 @@ class AnalysisCache:
                 return False
             self._recreated.add(path)
             self._checked.discard(path)
+            self._generation += 1  # every thread opens the new file
         log.warning("The count cache %s is damaged (%s); starting it again.", path, exc)
         for suffix in ("", "-wal", "-shm", "-journal"):
             with contextlib.suppress(FileNotFoundError, OSError):
@@ -330,28 +374,29 @@ class AnalysisCache:
     # Writing -----------------------------------------------------------------------------
 
     def store(self, items: Sequence[tuple[LineKey, CachedLine]]) -> None:
-        """Remember the analysis of lines (replacing what was stored under their keys)."""
-        if not items:
+        """Remember the analysis of lines (replacing what was stored under their keys).
+
+        Storing many lines at once costs far less than storing them a few at a time: rows
+        go to random places in the file, so each write touches about one page per row.
+        """
+        self.store_rows(encode_rows(items))
+
+    def store_rows(self, rows: EncodedRows) -> None:
+        """Store rows made by :func:`encode_rows` (in another process, say)."""
+        lines, texts = rows
+        if not lines:
             return
-        day = _today()
-        rows = []
-        texts: dict[int, str] = {}
-        for (k, chk), line in items:
-            text_key = None
-            if line.system_text is not None:
-                text_key = _text_key(line.system_text)
-                texts[text_key] = line.system_text
-            rows.append((k, chk, day, _encode(line, text_key)))
+        lines = sorted(lines)  # neighbouring keys share pages
         with self._connect(write=True) as connection:
             if connection is None:
                 return
             connection.executemany(
-                "INSERT OR IGNORE INTO texts(k, text) VALUES (?, ?)", texts.items()
+                "INSERT OR IGNORE INTO texts(k, text) VALUES (?, ?)", sorted(texts.items())
             )
             connection.executemany(
-                "INSERT OR REPLACE INTO lines(k, chk, day, data) VALUES (?, ?, ?, ?)", rows
+                "INSERT OR REPLACE INTO lines(k, chk, day, data) VALUES (?, ?, ?, ?)", lines
             )
-            self._written += len(rows)
+            self._written += len(lines)
             if self._written >= SIZE_CHECK_EVERY:
                 self._written = 0
                 self._bound(connection)
@@ -392,15 +437,79 @@ class AnalysisCache:
                 connection.execute("DELETE FROM texts")
 
 
-def _encode(line: CachedLine, text_key: int | None) -> bytes:
-    findings = [
-        [code, _SEVERITY_INDEX[severity], text, index, fix]
-        for code, severity, text, index, fix in line.findings
-    ]
-    counts = {name: [total, asst, int(est)] for name, (total, asst, est) in line.counts.items()}
-    return orjson.dumps(
-        [_KIND_INDEX[line.kind], line.fingerprint, text_key, line.has_system, findings, counts]
-    )
+#: Rows ready to store: (key, check, day, data) per line, and the system texts by key.
+EncodedRows = tuple[list[tuple[int, int, int, bytes]], dict[int, str]]
+
+
+class _Counts(Protocol):
+    total: int
+    assistant: int
+    estimated: bool
+
+
+class _Stored(NamedTuple):
+    total: int
+    assistant: int
+    estimated: bool
+
+
+class RowWriter:
+    """Rows for the cache, made one line at a time without intermediate objects (a worker
+    process may make them; the process that writes the cache stores them in one go)."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[int, int, int, bytes]] = []
+        self.texts: dict[int, str] = {}
+        self._text_keys: dict[str, int] = {}
+        self._day = _today()
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def add(
+        self,
+        key: LineKey,
+        kind: ExampleKind,
+        findings: Iterable[Finding],
+        fingerprint: str,
+        system_text: str | None,
+        has_system: bool,
+        counts: Iterable[tuple[str, _Counts]],
+    ) -> None:
+        """Add what one example line holds (its findings may be placed: places are dropped)."""
+        text_key = None
+        if system_text is not None:
+            text_key = self._text_keys.get(system_text)
+            if text_key is None:
+                text_key = self._text_keys[system_text] = _text_key(system_text)
+                self.texts[text_key] = system_text
+        found = [
+            [f.code, _SEVERITY_INDEX[f.severity], f.text, f.message_index, f.fix] for f in findings
+        ]
+        counted = {name: [c.total, c.assistant, int(c.estimated)] for name, c in counts}
+        data = orjson.dumps([_KIND_INDEX[kind], fingerprint, text_key, has_system, found, counted])
+        self.lines.append((key[0], key[1], self._day, data))
+
+    def rows(self) -> EncodedRows:
+        """The rows made so far (and a fresh start)."""
+        rows = (self.lines, self.texts)
+        self.lines, self.texts = [], {}
+        return rows
+
+
+def encode_rows(items: Iterable[tuple[LineKey, CachedLine]]) -> EncodedRows:
+    """The rows that store ``items``."""
+    writer = RowWriter()
+    for key, line in items:
+        findings = [
+            Finding(code, severity, text, None, index, fix)
+            for code, severity, text, index, fix in line.findings
+        ]
+        counts = [(name, _Stored(*found)) for name, found in line.counts.items()]
+        writer.add(
+            key, line.kind, findings, line.fingerprint, line.system_text, line.has_system, counts
+        )
+    return writer.rows()
 
 
 def _decode(item: list[object], texts: dict[int, str]) -> CachedLine | None:

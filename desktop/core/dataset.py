@@ -765,6 +765,13 @@ class Dataset:
         """A fresh record id, unique within this dataset."""
         return next(self._ids)
 
+    def release(self) -> list[Record]:
+        """Empty the dataset and hand over its records, so a caller closing it can free them
+        elsewhere (freeing 100,000 records takes a noticeable moment)."""
+        records, self._records = self._records, []
+        self._positions = None
+        return records
+
     # Listening -----------------------------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> None:

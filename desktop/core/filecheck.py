@@ -32,11 +32,17 @@ from desktop.core.analysis import (
     RecordAnalysis,
     analyze_records,
     broken_line_findings,
-    cached_line,
     default_cache,
     whole_file_findings,
 )
-from desktop.core.analysis_cache import AnalysisCache, CachedLine, LineKey, line_key
+from desktop.core.analysis_cache import (
+    AnalysisCache,
+    CachedLine,
+    EncodedRows,
+    LineKey,
+    RowWriter,
+    line_key,
+)
 from desktop.core.catalog import Catalog, ModelInfo
 from desktop.core.dataset import LineState, Record, SourceLayout, parse_json_bytes, read_line
 from desktop.core.estimate import Estimate, estimate_from_tokens
@@ -92,6 +98,8 @@ class Columns:
     system_texts: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     fallback: str | None = None
+    #: What these lines taught the count cache, for the process that writes it.
+    learnt: EncodedRows = field(default_factory=lambda: ([], {}))
     #: Lines in another trainer's layout, per layout, and lines that are OpenAI examples.
     foreign: Counter[ForeignFormat] = field(default_factory=Counter)
     not_foreign: int = 0
@@ -186,6 +194,8 @@ class Columns:
         self.fallback = self.fallback or other.fallback
         self.foreign.update(other.foreign)
         self.not_foreign += other.not_foreign
+        self.learnt[0].extend(other.learnt[0])
+        self.learnt[1].update(other.learnt[1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,7 +239,7 @@ def analyze_lines(
                 examples.append(i)
     plans = [plan_example(read[i][3]) for i in examples]
     counted = dict(zip(examples, counter.count_plans(plans), strict=True))
-    fresh: list[tuple[LineKey, CachedLine]] = []
+    writer = RowWriter()
     texts: dict[str, int] = {}
     for i in range(len(raws)):
         number = i + 1
@@ -273,16 +283,19 @@ def analyze_lines(
             texts,
         )
         columns.findings.extend(findings)
-        key = keys[i] if keys[i] is not None else (line_key(raws[i]) if cache else None)
-        if key is not None:
-            result = RecordAnalysis(
-                number, tokens, tuple(findings), facts, counts=((encoding, tokens),)
+        if cache is not None:
+            key = keys[i] if keys[i] is not None else line_key(raws[i])
+            writer.add(
+                key,
+                kind,
+                findings,
+                facts.fingerprint,
+                facts.system_text,
+                facts.has_system,
+                ((encoding, tokens),),
             )
-            stored = cached_line(result)
-            if stored is not None:
-                fresh.append((key, stored))
-    if cache is not None and fresh:
-        cache.store(fresh)
+    if cache is not None:
+        columns.learnt = writer.rows()
     columns.fallback = counter.fallback_reason
     return columns
 
@@ -430,14 +443,13 @@ def check_path(
     )
     if not streamed:
         return _check_whole(path, catalog, model_id, epochs, counter, cache)
-    columns = Columns()
-    texts: dict[str, int] = {}
+    whole = _Assembly(cache)
     ranges = _ranges(path, len(bom), size, RANGE_BYTES)
     first = next(ranges, None)
     used = 1
     if first is not None:
         began = time.perf_counter()
-        columns.extend(analyze_lines(_read_range(path, *first), counter, cache), texts)
+        whole.add(analyze_lines(_read_range(path, *first), counter, cache))
         elapsed = time.perf_counter() - began
         rest = size - first[1]
         context = _process_context()
@@ -447,19 +459,48 @@ def check_path(
         budget = min(workers or _cpus(), _cpus(), -(-rest // RANGE_BYTES))
         if budget > 1 and elapsed * rest / max(1, first[1] - first[0]) >= enough:
             used = budget
-            _check_in_processes(path, ranges, columns, texts, model_id, cache, context, budget)
+            _check_in_processes(path, ranges, whole, model_id, cache, context, budget)
         else:
             for start, end in ranges:
-                columns.extend(analyze_lines(_read_range(path, start, end), counter, cache), texts)
+                whole.add(analyze_lines(_read_range(path, start, end), counter, cache))
+    columns = whole.finish()
     analysis = FileAnalysis(catalog, model_id, epochs, columns)
     return CheckedFile(path, SourceLayout.JSONL, columns, analysis, used)
+
+
+class _Assembly:
+    """The columns of a file, put together range after range; what the ranges taught the
+    count cache is written in large batches (much cheaper than many small ones)."""
+
+    #: Rows written to the cache at once.
+    STORE_EVERY = 200_000
+
+    def __init__(self, cache: AnalysisCache | None) -> None:
+        self.columns = Columns()
+        self.cache = cache
+        self._texts: dict[str, int] = {}
+
+    def add(self, part: Columns) -> None:
+        """Append the next range's columns."""
+        self.columns.extend(part, self._texts)
+        if len(self.columns.learnt[0]) >= self.STORE_EVERY:
+            self._store()
+
+    def finish(self) -> Columns:
+        """The whole file's columns, once the cache has everything they taught it."""
+        self._store()
+        return self.columns
+
+    def _store(self) -> None:
+        learnt, self.columns.learnt = self.columns.learnt, ([], {})
+        if self.cache is not None:
+            self.cache.store_rows(learnt)
 
 
 def _check_in_processes(
     path: Path,
     ranges: Iterator[tuple[int, int]],
-    columns: Columns,
-    texts: dict[str, int],
+    whole: _Assembly,
     model_id: str,
     cache: AnalysisCache | None,
     context: multiprocessing.context.BaseContext,
@@ -477,7 +518,7 @@ def _check_in_processes(
             pool.submit(_analyze_range, path, start, end) for start, end in ranges
         )
         while pending:  # in file order; each range's columns go once they are added
-            columns.extend(pending.popleft().result(), texts)
+            whole.add(pending.popleft().result())
 
 
 def _check_whole(
@@ -496,7 +537,10 @@ def _check_whole(
         raise DatasetReadError(f"{path.name} could not be read: {exc}") from exc
     del data
     records = list(dataset)
-    results = analyze_records(records, counter, cache=cache)
+    learnt = RowWriter()
+    results = analyze_records(records, counter, cache=cache, learnt=learnt)
+    if cache is not None:
+        cache.store_rows(learnt.rows())
     columns = columns_of(records, results)
     analysis = FileAnalysis(catalog, model_id, epochs, columns)
     return CheckedFile(path, dataset.layout, columns, analysis)

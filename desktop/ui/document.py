@@ -11,15 +11,25 @@ import contextlib
 import itertools
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEventLoop, QFileSystemWatcher, QObject, QTimer, Signal
+from PySide6.QtCore import QEventLoop, QFileSystemWatcher, QObject, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from desktop.core.analysis import DatasetAnalysis, RecordAnalysis, analyze_records
+from desktop.core.analysis import (
+    DatasetAnalysis,
+    RecordAnalysis,
+    analyze_records,
+    default_cache,
+    other_counters,
+    read_records,
+    whole_file_findings,
+)
+from desktop.core.analysis_cache import AnalysisCache, RowWriter
 from desktop.core.catalog import Catalog
 from desktop.core.dataset import Change, Dataset, Record, SourceLayout
 from desktop.core.findings import Finding, Severity
@@ -30,10 +40,9 @@ from desktop.core.formats import (
     sniff_container,
 )
 from desktop.core.jsonl_io import (
-    ReadCancelled,
     SaveError,
     StagedWrite,
-    iter_records,
+    iter_lines,
     newline_by_count,
     remove_stale_temps,
     saved_as_jsonl,
@@ -47,9 +56,10 @@ from desktop.core.tokens import (
     get_counter,
     loaded_encodings,
 )
+from desktop.core.validation import ExampleFacts
 from desktop.ui.commands import EditRecordCommand, InsertRecordsCommand
 from desktop.ui.dataset_model import ExampleTableModel
-from desktop.ui.workers import JobContext, Worker, freeze_survivors
+from desktop.ui.workers import JobContext, Worker, freeze_survivors, release_in_background
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +75,12 @@ ANALYSIS_DEBOUNCE_MS = 150
 FINDINGS_DEBOUNCE_MS = 250
 #: Above this many edited records at once, re-check them in a worker.
 INLINE_ANALYSIS_LIMIT = 300
+#: Reading reports its progress after each step of this many bytes.
+REPORT_EVERY = 1 << 20
+#: Progress is passed on to the window at most this often (seconds).
+PROGRESS_EVERY_S = 0.25
+#: Results of records that left the dataset (by an edit or a removal) kept for an undo.
+RETIRED_MAX = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,27 +149,44 @@ def _findings_job(
     Stops at checkpoints between steps so the UI thread goes first; a cancelled check's
     report is never shown.
     """
-    copy = DatasetAnalysis(catalog, model_id)
+    facts = []
+    found: list[Finding] = []
+    blank = 0
     for start in range(0, len(results), FINDINGS_SLICE):
-        copy.merge(results[start : start + FINDINGS_SLICE])
+        for result in results[start : start + FINDINGS_SLICE]:
+            if result.facts is not None:
+                facts.append(result.facts)
+            if result.findings:
+                found.extend(result.findings)
+            blank += result.blank
         context.checkpoint()
-    copy.dataset_findings()  # the longest single step; cached for findings() below
+    facts.sort(key=_file_order)  # nearly sorted already: one quick pass
     context.checkpoint()
-    findings = copy.findings()
+    dataset_findings = whole_file_findings(facts, model_id, catalog.get(model_id), None, blank)
+    context.checkpoint()
+    found.extend(dataset_findings)
+    found.sort(key=lambda f: (f.severity.rank, f.line if f.line is not None else 0))
     counts = dict.fromkeys(Severity, 0)
-    for finding in findings:
+    for finding in found:
         counts[finding.severity] += 1
-    codes = frozenset(f.code for f in findings if f.record_id is not None)
-    return FindingsReport(findings, copy.dataset_findings(), counts, codes)
+    codes = frozenset(f.code for f in found if f.record_id is not None)
+    return FindingsReport(found, dataset_findings, counts, codes)
+
+
+def _file_order(facts: ExampleFacts) -> tuple[bool, int, int]:
+    line = facts.line
+    return (line is None, line or 0, facts.record_id or 0)
 
 
 def _read_job(path: Path, counter: TokenCounter, context: JobContext) -> None:
     """Read, classify and analyse a file in chunks, handing each chunk to the UI thread.
 
-    Calls the context's checkpoint after every record so that the UI thread, which paints
-    the rows as they arrive, always goes first.
+    Each line is parsed once, and lines the count cache knows are not parsed at all. Calls
+    the context's checkpoint after every line so that the UI thread, which paints the rows
+    as they arrive, always goes first.
     """
     checkpoint = context.checkpoint
+    cache = default_cache()
     data = read_file_bytes(path)
     target = write_target(path)
     remove_stale_temps(target.parent, target.name)  # left by saves a crash cut short
@@ -164,55 +197,120 @@ def _read_job(path: Path, counter: TokenCounter, context: JobContext) -> None:
             raise DatasetReadError(f"{path.name} could not be read: {exc}") from exc
         context.yield_(_Whole(dataset))
         records = list(dataset)
-        for start in range(0, len(records), LOAD_CHUNK):
-            results = analyze_records(records[start : start + LOAD_CHUNK], counter, checkpoint)
-            if context.cancelled:
-                return
-            context.yield_(_Rows([], results))
+        others = other_counters(counter)
+        with _Learning(cache) as learnt:
+            for start in range(0, len(records), LOAD_CHUNK):
+                chunk = records[start : start + LOAD_CHUNK]
+                results = analyze_records(
+                    chunk, counter, checkpoint, others=others, cache=cache, learnt=learnt.rows
+                )
+                if context.cancelled:
+                    return
+                context.yield_(_Rows([], results))
+                learnt.store_some()
         return
     bom, body = split_bom(data)
     ids = itertools.count(1)
     context.yield_(_Start(bom, ids, len(body)))
-    chunk: list[Record] = []
+    # The first rows must not wait for another tokenizer to load: it is loaded after them.
+    others = other_counters(counter, load=False)
+    pending: list[tuple[int, bytes, bytes]] = []
     limit = FIRST_CHUNK
     crlf = newlines = 0  # the file's line endings, counted on the way (not in a pass before)
-    try:
-        for record in iter_records(body, ids, context.progress):
-            if record.eol:
+    total = len(body)
+    next_report = REPORT_EVERY
+    with _Learning(cache) as learnt:
+        for number, raw, eol, end in iter_lines(body):
+            if eol:
                 newlines += 1
-                crlf += record.eol == b"\r\n"
-            chunk.append(record)
-            if len(chunk) >= limit:
-                results = analyze_records(chunk, counter, checkpoint)
+                crlf += eol == b"\r\n"
+            pending.append((number, raw, eol))
+            if len(pending) >= limit:
+                records, results = read_records(
+                    pending,
+                    ids,
+                    counter,
+                    checkpoint,
+                    others=others,
+                    cache=cache,
+                    learnt=learnt.rows,
+                )
                 if context.cancelled:
                     return
-                context.yield_(_Rows(chunk, results))
-                chunk = []
-                limit = LOAD_CHUNK
-            elif not checkpoint():
-                return
-    except ReadCancelled:
-        return
-    results = analyze_records(chunk, counter, checkpoint)
-    if context.cancelled:
-        return
-    if chunk:
-        context.yield_(_Rows(chunk, results))
+                context.yield_(_Rows(records, results))
+                learnt.store_some()
+                pending = []
+                if limit == FIRST_CHUNK:
+                    limit = LOAD_CHUNK
+                    others = other_counters(counter)
+            if end >= next_report:
+                next_report = end + REPORT_EVERY
+                if not context.progress(end, total):
+                    return
+        records, results = read_records(
+            pending, ids, counter, checkpoint, others=others, cache=cache, learnt=learnt.rows
+        )
+        if context.cancelled:
+            return
+        if records:
+            context.yield_(_Rows(records, results))
+    context.progress(total, total)
     context.yield_(_End(newline_by_count(crlf=crlf, newlines=newlines)))
 
 
+class _Learning:
+    """What a job's analysis taught the count cache, written in large batches (each write
+    touches about a page per row, so many small writes cost more than the analysis), and
+    whatever is left when the job ends, even early."""
+
+    #: Rows written to the cache at once.
+    STORE_EVERY = 50_000
+
+    def __init__(self, cache: AnalysisCache) -> None:
+        self.cache = cache
+        self.rows = RowWriter()
+
+    def __enter__(self) -> _Learning:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.cache.store_rows(self.rows.rows())
+
+    def store_some(self) -> None:
+        """Write what was learnt once there is enough of it."""
+        if len(self.rows) >= self.STORE_EVERY:
+            self.cache.store_rows(self.rows.rows())
+
+
 def _analyze_job(
-    records: list[Record], counter: TokenCounter, generation: int, context: JobContext
+    records: list[Record],
+    counter: TokenCounter,
+    generation: int,
+    reuse: Callable[[Record], RecordAnalysis | None],
+    context: JobContext,
 ) -> None:
-    """Analyse records in chunks (after a model change or a large bulk edit)."""
+    """Analyse records in chunks (after a model change or a large bulk edit); results still
+    valid for a record (after an undo, or counted for another model too) are reused."""
     total = len(records)
-    for start in range(0, total, LOAD_CHUNK):
-        chunk = records[start : start + LOAD_CHUNK]
-        results = analyze_records(chunk, counter, context.checkpoint)
-        if context.cancelled:
-            return
-        context.yield_((generation, chunk, results))
-        context.progress(min(total, start + LOAD_CHUNK), total)
+    others = other_counters(counter)
+    cache = default_cache()
+    with _Learning(cache) as learnt:
+        for start in range(0, total, LOAD_CHUNK):
+            chunk = records[start : start + LOAD_CHUNK]
+            results = analyze_records(
+                chunk,
+                counter,
+                context.checkpoint,
+                others=others,
+                cache=cache,
+                reuse=reuse,
+                learnt=learnt.rows,
+            )
+            if context.cancelled:
+                return
+            context.yield_((generation, chunk, results))
+            context.progress(min(total, start + LOAD_CHUNK), total)
+            learnt.store_some()
 
 
 class DatasetDocument(QObject):
@@ -250,6 +348,10 @@ class DatasetDocument(QObject):
         self.catalog = catalog
         self.dataset = Dataset()
         self.analysis = DatasetAnalysis(catalog, model_id)
+        # The other shipped tokenizers are loaded now, while nothing else waits: loading one
+        # holds the interpreter for a few tenths of a second, which later would freeze the
+        # window, and with them every count is made for each, so a switch needs no recount.
+        other_counters(self.analysis.counter)
         self.undo_stack = QUndoStack(self)
         self.table = ExampleTableModel(self)
         self.table.set_dataset(self.dataset, self.analysis)
@@ -267,8 +369,16 @@ class DatasetDocument(QObject):
         self._analysis_worker: Worker | None = None
         self._generation = 0
         self._dirty: set[int] = set()
-        # The same results the analysis holds, so a worker can get a snapshot at C speed.
+        # The same results the analysis holds, so a worker can get a snapshot at C speed,
+        # and the record each was worked out for.
         self._results: dict[int, RecordAnalysis] = {}
+        self._sources: dict[int, Record] = {}
+        # Results of records that were replaced or removed, by the record object (kept with
+        # it): an undo brings those very records back, and their results with them.
+        self._retired: dict[int, tuple[Record, RecordAnalysis]] = {}
+        # The records and results of the tokenizer used before the last switch (they may
+        # hold counts for the new one too).
+        self._previous: tuple[dict[int, Record], dict[int, RecordAnalysis]] = ({}, {})
         self._report = FindingsReport([], [], dict.fromkeys(Severity, 0))
         self._findings_worker: Worker | None = None
         self._tokenizer_worker: Worker | None = None
@@ -345,11 +455,32 @@ class DatasetDocument(QObject):
         """A copy of every record's analysis (for filtering in a worker)."""
         return dict(self._results)
 
+    def _paced(self, signal: SignalInstance) -> Callable[[int, int], None]:
+        """Pass progress on to ``signal`` at most every PROGRESS_EVERY_S (and when done):
+        each step repaints a progress bar, which took as long as the step itself."""
+        last = [0.0]
+
+        def forward(done: int, total: int) -> None:
+            now = time.monotonic()
+            if done >= total or now - last[0] >= PROGRESS_EVERY_S:
+                last[0] = now
+                signal.emit(done, total)
+
+        return forward
+
     # Keeping the analysis and its mirror in step -------------------------------------------
 
-    def _merge(self, results: list[RecordAnalysis]) -> None:
+    def _merge(self, records: list[Record], results: list[RecordAnalysis]) -> None:
+        """Take over the results of these records (in the same order); the results they
+        replace are kept for an undo."""
+        sources, previous = self._sources, self._results
+        for record in records:
+            old = sources.get(record.id)
+            if old is not None and old is not record:
+                self._keep(old, previous[record.id])
         self.analysis.merge(results)
         self._results.update((r.record_id, r) for r in results)
+        self._sources.update((r.id, r) for r in records)
         # Records and results live as long as the file is open: keep the cyclic garbage
         # collector from scanning them again and again (each full scan of 100,000 records
         # would freeze the window for a few hundred milliseconds).
@@ -358,6 +489,42 @@ class DatasetDocument(QObject):
     def _reset_analysis(self) -> None:
         self.analysis.reset()
         self._results.clear()
+        self._sources.clear()
+
+    def _retire(self, record_id: int) -> None:
+        """Keep the result of a record leaving the dataset, in case an undo brings it back."""
+        result = self._results.pop(record_id, None)
+        record = self._sources.pop(record_id, None)
+        if result is not None and record is not None:
+            self._keep(record, result)
+
+    def _keep(self, record: Record, result: RecordAnalysis) -> None:
+        retired = self._retired
+        if len(retired) >= RETIRED_MAX:  # the older half goes, freed in the background
+            items = list(retired.items())
+            self._retired = retired = dict(items[len(items) // 2 :])
+            release_in_background(items[: len(items) // 2])
+            del items
+        retired[id(record)] = (record, result)
+
+    def _reuse(self, encoding: str) -> Callable[[Record], RecordAnalysis | None]:
+        """What a worker may ask for a record's known result (read from any thread: these
+        dictionaries are only looked up there, never iterated)."""
+        retired = self._retired
+        pairs = [(self._sources, self._results), self._previous]
+
+        def reuse(record: Record) -> RecordAnalysis | None:
+            entry = retired.get(id(record))
+            if entry is not None and entry[0] is record:
+                return entry[1].for_encoding(encoding)
+            for sources, results in pairs:
+                if sources.get(record.id) is record:
+                    result = results.get(record.id)
+                    if result is not None:
+                        return result.for_encoding(encoding)
+            return None
+
+        return reuse
 
     # Opening -------------------------------------------------------------------------------
 
@@ -366,8 +533,19 @@ class DatasetDocument(QObject):
         self._stop_workers(announce=False)
         with contextlib.suppress(ValueError):
             self.dataset.unsubscribe(self._on_change)
+        old = self.dataset
         self.dataset = dataset
+        # Freeing 100,000 records and their results takes a few hundred milliseconds: the
+        # references go to a worker that lets them go a slice at a time.
+        garbage: list[Any] = [*self._results.values(), *self._retired.values()]
+        garbage.extend(self._previous[1].values())
+        garbage.extend(self._report.findings)
+        self._retired = {}
+        self._previous = ({}, {})
         self._reset_analysis()
+        if old is not dataset:
+            garbage.extend(old.release())
+        release_in_background(garbage)
         self._dirty.clear()
         self._report = FindingsReport([], [], dict.fromkeys(Severity, 0))
         self._findings_generation += 1
@@ -413,7 +591,7 @@ class DatasetDocument(QObject):
             name=f"reading {path.name}",
         )
         worker.signals.yielded.connect(self._on_load_chunk)
-        worker.signals.progress.connect(self.load_progress)
+        worker.signals.progress.connect(self._paced(self.load_progress))
         worker.signals.error.connect(self._on_load_error)
         worker.signals.finished.connect(self._on_load_finished)
         self._load_worker = worker
@@ -441,7 +619,8 @@ class DatasetDocument(QObject):
         dataset = self.dataset
         for record in item.records:
             dataset.insert(len(dataset), record)
-        self._merge(item.results)
+        records = item.records or [dataset.record(r.record_id) for r in item.results]
+        self._merge(records, item.results)
         if item.records:
             self.table.sync_appended()
         else:
@@ -533,7 +712,9 @@ class DatasetDocument(QObject):
     def _apply_model(self, model_id: str) -> None:
         self._pending_model = None
         if self.analysis.set_model(model_id):
-            self._results.clear()
+            # Results that hold counts for the new tokenizer too are taken over, not redone.
+            self._previous = (self._sources, self._results)
+            self._sources, self._results = {}, {}
             self.reanalyze()
         else:
             self._refresh_findings()
@@ -556,12 +737,13 @@ class DatasetDocument(QObject):
         self._generation += 1
         generation = self._generation
         counter = self.analysis.counter
+        reuse = self._reuse(counter.encoding_name)
         worker = Worker(
-            lambda context: _analyze_job(records, counter, generation, context),
+            lambda context: _analyze_job(records, counter, generation, reuse, context),
             name="checking the examples",
         )
         worker.signals.yielded.connect(self._on_analysis_chunk)
-        worker.signals.progress.connect(self.analysis_progress)
+        worker.signals.progress.connect(self._paced(self.analysis_progress))
         worker.signals.error.connect(self.failed)
         worker.signals.finished.connect(self._on_analysis_finished)
         self._analysis_worker = worker
@@ -572,6 +754,7 @@ class DatasetDocument(QObject):
         if generation != self._generation:
             return
         fresh = []
+        fresh_records = []
         for record, result in zip(records, results, strict=False):
             try:
                 current = self.dataset.record(record.id)
@@ -579,7 +762,8 @@ class DatasetDocument(QObject):
                 continue
             if current is record:
                 fresh.append(result)
-        self._merge(fresh)
+                fresh_records.append(record)
+        self._merge(fresh_records, fresh)
         ids = [r.record_id for r in fresh]
         self.table.refresh_analysis_columns(ids)
         self.analysis_updated.emit(ids)
@@ -589,13 +773,15 @@ class DatasetDocument(QObject):
         worker = self.sender()
         if self._analysis_worker is not None and worker is self._analysis_worker.signals:
             self._analysis_worker = None
+            previous, self._previous = self._previous, ({}, {})
+            release_in_background(list(previous[1].values()))
             self._refresh_findings()
             self.analysis_progress.emit(1, 1)
 
     def _on_change(self, change: Change) -> None:
         if change.kind == "remove":
             self.analysis.remove(change.record_id)
-            self._results.pop(change.record_id, None)
+            self._retire(change.record_id)
             self._dirty.discard(change.record_id)
             self._findings_timer.start()
             self.analysis_updated.emit([change.record_id])
@@ -607,10 +793,13 @@ class DatasetDocument(QObject):
             self._dirty.update(change.record_ids)
             self._analysis_timer.start()
         elif change.kind == "remove_many":
+            remove = self.analysis.remove
+            retire = self._retire
+            dirty = self._dirty
             for record_id in change.record_ids:
-                self.analysis.remove(record_id)
-                self._results.pop(record_id, None)
-                self._dirty.discard(record_id)
+                remove(record_id)
+                retire(record_id)
+                dirty.discard(record_id)
             self._findings_timer.start()
             self.analysis_updated.emit(list(change.record_ids))
 
@@ -628,9 +817,18 @@ class DatasetDocument(QObject):
         if len(records) > INLINE_ANALYSIS_LIMIT:
             self.reanalyze(records)
             return
+        reuse = self._reuse(self.analysis.counter.encoding_name)
         for record in records:
-            result = self.analysis.update(record)
-            self._results[result.record_id] = result
+            old = self._sources.get(record.id)
+            if old is not None and old is not record:
+                self._keep(old, self._results[record.id])
+            result = reuse(record)
+            if result is None:
+                result = self.analysis.update(record)
+            else:
+                self.analysis.merge([result])
+            self._results[record.id] = result
+            self._sources[record.id] = record
         ids = [r.id for r in records]
         self.table.refresh_analysis_columns(ids)
         self.analysis_updated.emit(ids)

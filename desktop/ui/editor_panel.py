@@ -41,16 +41,18 @@ from desktop.ui.dataset_model import (
 from desktop.ui.document import DatasetDocument
 from desktop.ui.example_editor import ExampleEditor
 from desktop.ui.example_rows import (
+    BytesIndex,
     SortKey,
     StatusFilter,
     ViewQuery,
     build_row_facts,
     compute_view,
 )
-from desktop.ui.workers import JobContext, Worker
+from desktop.ui.workers import JobContext, Worker, WorkerKeeper, release_in_background
 
-#: Pause after typing in the search box before searching (milliseconds).
-SEARCH_DEBOUNCE_MS = 200
+#: Pause after typing in the search box before searching (milliseconds): a search takes
+#: well under a tenth of a second, and a newer keystroke cancels one still running.
+SEARCH_DEBOUNCE_MS = 80
 #: The user's and the reply's columns of the example list never get narrower than this...
 MIN_TEXT_COLUMN = 60
 #: ...and a window layout that left them narrower than this is not brought back (pixels).
@@ -98,7 +100,11 @@ class DatasetEditorPanel(QWidget):
         self.model = document.table
         self._query = ViewQuery()
         self._view_worker: Worker | None = None
-        self._searched_ids: set[int] = set()
+        self._searched: tuple[Dataset | None, int, list[Record]] = (None, 0, [])
+        # Which lines' bytes a search may look at as they are; filled after a file is read.
+        self._bytes_index = BytesIndex()
+        self._keeper = WorkerKeeper(self)
+        self._index_worker: Worker | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -114,6 +120,7 @@ class DatasetEditorPanel(QWidget):
         self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DEBOUNCE_MS)
         self._search_timer.timeout.connect(self._apply_query)
         document.dataset_replaced.connect(self._on_dataset_replaced)
+        document.load_finished.connect(self._index_in_background)
         document.findings_changed.connect(self._refresh_code_filter)
         self.model.rowsInserted.connect(self._update_count)
         self.model.rowsRemoved.connect(self._update_count)
@@ -310,8 +317,22 @@ class DatasetEditorPanel(QWidget):
         self.table.horizontalHeader().setSortIndicator(COL_LINE, Qt.SortOrder.AscendingOrder)
         self.table.horizontalHeader().blockSignals(False)
         self._query = ViewQuery()
+        self._searched = (None, 0, [])
+        if self._index_worker is not None:
+            self._index_worker.cancel()
+            self._index_worker = None
+        release_in_background(self._bytes_index.release())
+        self._bytes_index = BytesIndex()
         self._cancel_view_worker()
         self._update_count()
+
+    def _index_in_background(self, _complete: bool) -> None:
+        """Prepare the next search: which lines need more than a look at their bytes."""
+        index, records = self._bytes_index, list(self.document.dataset)
+        worker = Worker(lambda context: index.fill(records, context.checkpoint), name="indexing")
+        self._keeper.hold(worker)
+        self._index_worker = worker
+        worker.start()
 
     # Search, filter, sort ------------------------------------------------------------------
 
@@ -359,7 +380,7 @@ class DatasetEditorPanel(QWidget):
             self._reselect(selected)
             return
         records: list[Record] = list(self.document.dataset)
-        self._searched_ids = {r.id for r in records}
+        self._searched = (self.document.dataset, self.document.dataset.version, records)
         needs_facts = (
             query.status is not StatusFilter.ALL
             or query.code is not None
@@ -367,6 +388,7 @@ class DatasetEditorPanel(QWidget):
         )
         results = self.document.results_snapshot() if needs_facts else {}
         severity, codes = self.model.dataset_finding_maps()
+        index = self._bytes_index
 
         def job(context: JobContext) -> list[int]:
             facts = (
@@ -374,7 +396,7 @@ class DatasetEditorPanel(QWidget):
                 if needs_facts
                 else {}
             )
-            return compute_view(records, facts, query, context.checkpoint)
+            return compute_view(records, facts, query, context.checkpoint, index)
 
         worker = Worker(job, name="searching")
         worker.signals.result.connect(self._on_view_result)
@@ -396,8 +418,11 @@ class DatasetEditorPanel(QWidget):
             return
         selected = self.current_id()
         # Examples added while the search ran are shown too, so a new one never vanishes.
-        searched = self._searched_ids
-        added_since = [r.id for r in self.document.dataset if r.id not in searched]
+        dataset, version, records = self._searched
+        added_since: list[int] = []
+        if dataset is not self.document.dataset or version != dataset.version:
+            searched = {r.id for r in records}
+            added_since = [r.id for r in self.document.dataset if r.id not in searched]
         self.model.show_ids([*ids, *added_since])  # type: ignore[misc]
         self._reselect(selected)
 

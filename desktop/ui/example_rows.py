@@ -7,7 +7,8 @@ demand and a worker can filter or sort 100,000 rows without touching the UI thre
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -150,6 +151,73 @@ def record_matches(record: Record, needle: str) -> bool:
     return any(needle in text.lower() for text in _strings(record.value))
 
 
+#: Characters outside ASCII whose lower case holds an ASCII letter: a line holding one may
+#: match a needle with that letter although its bytes do not (checked by a test, for every
+#: character Python knows).
+LOWER_CASE_TO_ASCII = {"i": "\u0130", "k": "\u212a"}
+#: Bytes that make a line's bytes a poor guide to its text: a ``\\u`` escape (JSON may write
+#: any character so), and the characters above.
+_DOUBTFUL = (b"\\u", *(char.encode("utf-8") for char in LOWER_CASE_TO_ASCII.values()))
+
+
+class BytesIndex:
+    """Which lines' bytes can be searched as they are, remembered per record.
+
+    Searching looks for a piece of the needle in each line's lower-cased bytes, which is
+    right for every line but those holding what ``_DOUBTFUL`` lists; those are searched in
+    full. Finding them takes a pass over every line, so it is remembered (per record object:
+    an edited record is a new object) and can be filled in the background.
+    """
+
+    def __init__(self) -> None:
+        self._doubtful: dict[int, tuple[Record, bool]] = {}
+
+    def doubtful(self, record: Record) -> bool:
+        """True when the line's bytes may hold text its lower-cased bytes do not show."""
+        entry = self._doubtful.get(record.id)
+        if entry is not None and entry[0] is record:
+            return entry[1]
+        raw = record.raw
+        found = raw is None or any(mark in raw for mark in _DOUBTFUL)
+        self._doubtful[record.id] = (record, found)
+        return found
+
+    def fill(self, records: Iterable[Record], should_continue: Callable[[], bool]) -> None:
+        """Look at every record now (a worker does it after a file is read)."""
+        for record in records:
+            if not should_continue():
+                return
+            self.doubtful(record)
+
+    def release(self) -> list[tuple[Record, bool]]:
+        """Forget every record, handing over what was held (to free it elsewhere)."""
+        entries, self._doubtful = list(self._doubtful.values()), {}
+        return entries
+
+
+def searchable_piece(needle: str) -> bytes | None:
+    """The longest run of the (lower-case) needle that a line holds in its lower-cased bytes
+    whenever its text holds the needle, unless the line is doubtful (see ``BytesIndex``).
+
+    Its characters are printable ASCII but quotes, backslashes and slashes (JSON writes them
+    as they are, and only ASCII letters change case), and letters without case such as CJK.
+    None when the needle has no such character.
+    """
+    best = ""
+    run: list[str] = []
+    for char in [*needle, "\0"]:
+        safe = (char.isascii() and char.isprintable() and char not in '"\\/') or (
+            not char.isascii() and unicodedata.category(char) == "Lo"
+        )
+        if safe:
+            run.append(char)
+            continue
+        if len(run) > len(best):
+            best = "".join(run)
+        run = []
+    return best.encode("utf-8") if best else None
+
+
 class StatusFilter(str, Enum):
     """Which rows the status filter keeps."""
 
@@ -234,14 +302,19 @@ def build_row_facts(
     for record in records:
         if pause is not None:
             pause()
-        result = results.get(record.id)
-        extra = extra_codes.get(record.id, no_codes)
+        record_id = record.id
+        result = results.get(record_id)
+        extra = extra_codes.get(record_id, no_codes)
         if result is None:
-            facts[record.id] = RowFacts(None, extra_severity.get(record.id), extra)
+            facts[record_id] = RowFacts(None, extra_severity.get(record_id), extra)
             continue
-        facts[record.id] = RowFacts(
-            result.tokens.total if result.tokens is not None else None,
-            _worst(result.severity, extra_severity.get(record.id)),
+        tokens = result.tokens.total if result.tokens is not None else None
+        if not result.findings and not extra and record_id not in extra_severity:
+            facts[record_id] = RowFacts(tokens, None, no_codes)  # most rows: nothing found
+            continue
+        facts[record_id] = RowFacts(
+            tokens,
+            _worst(result.severity, extra_severity.get(record_id)),
             frozenset(f.code for f in result.findings).union(extra),
         )
     return facts
@@ -255,28 +328,54 @@ def compute_view(
     facts: Mapping[int, RowFacts],
     query: ViewQuery,
     should_continue: Any = None,
+    index: BytesIndex | None = None,
 ) -> list[int]:
     """The record ids to show for ``query``, in order (pure: runs in a worker).
 
     ``should_continue`` is an optional callable; when it returns False the work stops early
-    and an empty list is returned (the caller ignores it).
+    and an empty list is returned (the caller ignores it). A search reads only the lines
+    whose bytes may hold the needle (``index`` remembers which lines need a closer look).
     """
     needle = query.text.strip().lower()
+    piece = searchable_piece(needle) if needle else None
+    if index is None:
+        index = BytesIndex()
+    filtering = query.status is not StatusFilter.ALL or query.code is not None
     empty = RowFacts(None, None, frozenset())
     kept: list[tuple[int, Record]] = []
     for position, record in enumerate(records):
         if should_continue is not None and not should_continue():
             return []
-        fact = facts.get(record.id, empty)
-        if not query.status.keeps(fact.severity):
-            continue
-        if query.code is not None and query.code not in fact.codes:
-            continue
-        if needle and not record_matches(record, needle):
-            continue
+        if filtering:
+            fact = facts.get(record.id, empty)
+            if not query.status.keeps(fact.severity):
+                continue
+            if query.code is not None and query.code not in fact.codes:
+                continue
+        if needle:
+            raw = record.raw
+            if (
+                piece is not None
+                and raw is not None
+                and record.state is LineState.EXAMPLE
+                and piece not in raw.lower()
+                and not index.doubtful(record)
+            ):
+                continue
+            if not record_matches(record, needle):
+                continue
         kept.append((position, record))
     if query.sort is SortKey.POSITION:
         ids = [record.id for _, record in kept]
+    elif query.sort in (SortKey.TOKENS, SortKey.STATUS):
+        # Numbers: one stable sort of the ids in file order keeps ties in file order, and
+        # holds the interpreter for a few milliseconds only.
+        ids = [record.id for _, record in kept]
+        if query.sort is SortKey.TOKENS:
+            tokens = {i: facts.get(i, empty).tokens for i in ids}
+            ids.sort(key=lambda i: -1 if tokens[i] is None else tokens[i])
+        else:
+            ids.sort(key=lambda i: _SEVERITY_ORDER[facts.get(i, empty).severity])
     else:
         keyed = []
         for item in kept:

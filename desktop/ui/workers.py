@@ -52,15 +52,34 @@ def freeze_survivors() -> None:
 #: Lists shorter than this are freed where they fall; longer ones in the background.
 RELEASE_IN_BACKGROUND_MIN = 5000
 #: Items freed between two checkpoints of the background release.
-RELEASE_SLICE = 1000
+RELEASE_SLICE = 200
+
+
+class _Releases:
+    """Background releases under way (counted on the UI thread), and whether a full garbage
+    collection waits for them to end."""
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.collect_after = False
+
+    def finished(self) -> None:
+        self.pending -= 1
+        if self.pending == 0 and self.collect_after:
+            self.collect_after = False
+            release_frozen()
+
+
+_RELEASES = _Releases()
 
 
 def release_in_background(items: list[Any]) -> None:
     """Free a large list's items on the thread pool, a slice at a time.
 
-    Freeing 100,000 examples (a discarded bulk change, say) takes a few hundred milliseconds
-    holding the interpreter; done in one go on the UI thread it would pause the window.
-    The caller hands over ``items`` and keeps no other reference to it.
+    Freeing 100,000 examples (a discarded bulk change, a closed dataset) takes a few hundred
+    milliseconds holding the interpreter; done in one go on the UI thread it would pause the
+    window. The caller hands over ``items`` and keeps no other reference to it. Call it on
+    the UI thread.
     """
     if len(items) < RELEASE_IN_BACKGROUND_MIN or QCoreApplication.instance() is None:
         return
@@ -70,7 +89,10 @@ def release_in_background(items: list[Any]) -> None:
             del items[-RELEASE_SLICE:]
             context.checkpoint()
 
-    Worker(job, name="freeing memory").start()
+    worker = Worker(job, name="freeing memory")
+    _RELEASES.pending += 1
+    worker.signals.finished.connect(_RELEASES.finished)
+    worker.start()
 
 
 def release_frozen() -> None:
@@ -78,8 +100,12 @@ def release_frozen() -> None:
 
     Called when the dataset is closed and nothing large is left: the full collection then
     costs tens of milliseconds (with a 100,000-example dataset alive it takes a few hundred,
-    so opening one file over another does not do it).
+    so opening one file over another does not do it). While large lists are still being
+    freed in the background, it waits for them: it runs when the last one is done.
     """
+    if _RELEASES.pending:
+        _RELEASES.collect_after = True
+        return
     gc.unfreeze()
     gc.collect()
 

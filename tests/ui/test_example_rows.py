@@ -75,7 +75,8 @@ def test_a_cancelled_sort_returns_nothing():
         checks.append(1)
         return len(checks) < 75  # past the filtering (50 rows), stopped while ordering
 
-    assert compute_view(records, facts, ViewQuery(sort=SortKey.TOKENS), go_on) == []
+    # Text keys are ordered in runs with checks between them; numbers in one quick sort.
+    assert compute_view(records, facts, ViewQuery(sort=SortKey.FIRST_USER), go_on) == []
 
 
 @settings(max_examples=300, deadline=None)
@@ -99,3 +100,61 @@ def test_a_cell_reads_only_the_start_of_a_long_message():
     text = Watched("word " * 2_000_000)
     assert example_rows._one_line(text) == ("word " * 40)[: SNIPPET_CHARS - 1] + "…"
     assert split_lengths == []  # the whole text was never split; only a slice of it
+
+
+def test_the_characters_whose_lower_case_holds_an_ascii_letter_are_all_known():
+    import sys
+
+    found: dict[str, str] = {}
+    for code in range(128, sys.maxunicode + 1):
+        for char in chr(code).lower():
+            if char.isascii():
+                assert char not in found
+                found[char] = chr(code)
+    assert found == example_rows.LOWER_CASE_TO_ASCII
+
+
+_TEXT = st.text(
+    alphabet=st.sampled_from(list('aBkKIiİ\u212a日本éÉ "\\/\nßS-1\t')),
+    max_size=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(st.tuples(_TEXT, st.booleans()), min_size=1, max_size=8),
+    needle=_TEXT,
+    pick=st.integers(0, 7),
+    start=st.integers(0, 12),
+    size=st.integers(1, 6),
+)
+def test_searching_with_the_byte_prefilter_finds_exactly_what_a_full_search_finds(
+    texts, needle, pick, start, size
+):
+    lines = [
+        json.dumps({"messages": [{"role": "user", "content": text}]}, ensure_ascii=ascii_only)
+        for text, ascii_only in texts
+    ]
+    lines.append('{"messages": [{"role": "user", "content": "cut off')
+    records = list(read_jsonl_bytes("\n".join(lines).encode() + b"\n"))
+    own = texts[pick % len(texts)][0][start : start + size]  # often a real piece of a text
+    for query in (needle, own, own.upper(), own.lower()):
+        wanted = query.strip().lower()
+        if not wanted:
+            continue
+        expected = [r.id for r in records if example_rows.record_matches(r, wanted)]
+        assert compute_view(records, {}, ViewQuery(text=query)) == expected
+
+
+def test_a_search_reads_only_the_lines_whose_bytes_may_match(monkeypatch):
+    records = build([(f"question {i}", i) for i in range(300)] + [("FH-99999 arrived", 1)])
+    read = []
+    real = example_rows.record_matches
+
+    def spy(record, needle):
+        read.append(record.id)
+        return real(record, needle)
+
+    monkeypatch.setattr(example_rows, "record_matches", spy)
+    assert compute_view(records, {}, ViewQuery(text="fh-99999")) == [records[-1].id]
+    assert read == [records[-1].id]
