@@ -246,7 +246,12 @@ def _train(
     files.spec.write_bytes(spec.to_json())
     printer = _Printer(out, bool(options.json))
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        # What the libraries print (and any traceback) goes to the log, not the terminal.
+        with (
+            files.log.open("a", encoding="utf-8") as log,
+            contextlib.redirect_stdout(log),
+            contextlib.redirect_stderr(log),
+        ):
             outcome = run_training(spec, emit=printer, stop=lambda: stop_request(files))
     except KeyboardInterrupt:
         printer(line("end", status="cancelled", message="Training was stopped."))

@@ -151,3 +151,9 @@ def test_preference_pairs_train_with_dpo(tmp_path, tiny_model):
     assert lines[-1]["status"] == "succeeded"
     settings = json.loads((tmp_path / "r" / "training" / "spec.json").read_text())
     assert settings["method"] == "dpo"
+
+
+def test_what_the_libraries_print_goes_to_the_log_not_the_terminal(trained):
+    assert trained["err"] == ""
+    log = (trained["folder"] / "result" / "training" / "trainer.log").read_text()
+    assert "'loss':" in log  # the Trainer's own printed logs
