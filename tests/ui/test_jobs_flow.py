@@ -268,7 +268,7 @@ def test_monitoring_resumes_after_a_restart(qtbot, harness):
         (
             "training_not_available",
             "This provider no longer accepts new fine-tuning jobs from your account.",
-            "Choose another provider profile",
+            "Train the same dataset with another provider",
         ),
         (
             "insufficient_quota",
