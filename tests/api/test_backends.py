@@ -103,3 +103,10 @@ def test_azure_explains_the_deployment_it_needs(fake_openai):
             backend.prepare_chat(target)
     assert "deployment" in info.value.friendly.next_step
     assert backend.traits.can_pause and not backend.traits.downloadable
+
+
+def test_a_hosted_model_is_chatted_with_through_its_own_profile(fake_openai):
+    openai_profile = profile(fake_openai)
+    with backend_for(openai_profile, fake_openai.api_key) as backend:
+        name = backend.prepare_chat(backend.chat_target(finished_job()))
+        assert backend.chat_profile(name) is openai_profile

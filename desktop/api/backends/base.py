@@ -176,6 +176,12 @@ class TrainingBackend(Protocol):
         ``ProviderError`` whose next step says what to do instead."""
         ...
 
+    def chat_profile(self, name: str) -> ProviderProfile:
+        """The profile to chat with ``name`` through, once ``prepare_chat`` returned it: this
+        backend's own for a hosted service; a local server's for a model served on this
+        computer (``ProviderError`` when that stopped: prepare it again)."""
+        ...
+
     def stop_serving(self, name: str) -> None:
         """Stop what ``prepare_chat`` started when it costs money while up (an endpoint)."""
         ...

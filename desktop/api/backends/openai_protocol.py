@@ -398,6 +398,10 @@ class OpenAIProtocolBackend(TrainingBackend):
             )
         return target.model
 
+    def chat_profile(self, name: str) -> ProviderProfile:
+        """A hosted model answers through this same profile."""
+        return self.profile
+
     def stop_serving(self, name: str) -> None:
         """Nothing runs on its own here: a model is billed only for what it answers."""
 

@@ -1173,6 +1173,10 @@ class TogetherBackend(TrainingBackend):
             if exc.friendly.kind is not ErrorKind.NOT_FOUND:
                 raise
 
+    def chat_profile(self, name: str) -> ProviderProfile:
+        """A hosted model answers through this same profile."""
+        return self.profile
+
     def stop_serving(self, name: str) -> None:
         """Delete every dedicated endpoint serving ``name`` (an endpoint's name, or the model
         it serves), so nothing goes on billing."""
