@@ -27,13 +27,13 @@ import hashlib
 import logging
 import os
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -74,13 +74,13 @@ LineKey = tuple[int, int]
 UnplacedFinding = tuple[str, Severity, str, int | None, str | None]
 
 
+_TWO_INTEGERS = struct.Struct("<qq").unpack_from
+_sha256 = hashlib.sha256
+
+
 def line_key(raw: bytes) -> LineKey:
     """The cache key of a line's bytes: 128 bits of its SHA-256, as two signed integers."""
-    digest = hashlib.sha256(raw).digest()
-    return (
-        int.from_bytes(digest[:8], "little", signed=True),
-        int.from_bytes(digest[8:16], "little", signed=True),
-    )
+    return _TWO_INTEGERS(_sha256(raw).digest())  # type: ignore[return-value]
 
 
 def _text_key(text: str) -> int:
@@ -88,12 +88,12 @@ def _text_key(text: str) -> int:
     return int.from_bytes(digest[:8], "little", signed=True)
 
 
-@dataclass(frozen=True, slots=True)
-class CachedLine:
+class CachedLine(NamedTuple):
     """Everything the analysis of one example line found, without its place in a file.
 
     ``findings`` hold (code, severity, text, message index, fix); ``counts`` map an encoding's
-    name to (total, assistant, estimated).
+    name to (total, assistant, estimated). A named tuple: a check of a large file makes one
+    per line, and they cost a fraction of a data class.
     """
 
     kind: ExampleKind
@@ -319,7 +319,9 @@ class AnalysisCache:
         with self._connect(write=False) as connection:
             if connection is None:
                 return found
-            rows: dict[int, tuple[int, int, bytes]] = {}
+            rows: dict[int, tuple[int, list[object]]] = {}
+            text_keys: set[int] = set()
+            old = _today() - REFRESH_AFTER_DAYS
             wanted = [key for key, _check in keys]
             for start in range(0, len(wanted), LOOKUP_BATCH):
                 part = wanted[start : start + LOOKUP_BATCH]
@@ -327,25 +329,22 @@ class AnalysisCache:
                 for k, chk, day, data in connection.execute(
                     f"SELECT k, chk, day, data FROM lines WHERE k IN ({marks})", part
                 ):
-                    rows[k] = (chk, day, data)
-            decoded: dict[int, list[object]] = {}
-            text_keys: set[int] = set()
-            old = _today() - REFRESH_AFTER_DAYS
-            for k, (_chk, day, data) in rows.items():
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    item = orjson.loads(data)
-                    decoded[k] = item
-                    if type(item) is list and len(item) > 2 and type(item[2]) is int:
-                        text_keys.add(item[2])
+                    try:
+                        item = orjson.loads(data)
+                        text_key = item[2]
+                    except (orjson.JSONDecodeError, TypeError, IndexError, KeyError):
+                        continue
+                    rows[k] = (chk, item)
+                    if text_key is not None:
+                        text_keys.add(text_key)
                     if day < old:
                         stale.append(k)
             texts = self._texts(connection, text_keys)
             for position, (k, chk) in enumerate(keys):
                 row = rows.get(k)
-                item = decoded.get(k)
-                if row is None or item is None or row[0] != chk:
+                if row is None or row[0] != chk:
                     continue
-                line = _decode(item, texts)
+                line = _decode(row[1], texts)
                 if line is None or (encoding is not None and encoding not in line.counts):
                     continue
                 found[position] = line
@@ -512,27 +511,26 @@ def encode_rows(items: Iterable[tuple[LineKey, CachedLine]]) -> EncodedRows:
     return writer.rows()
 
 
-def _decode(item: list[object], texts: dict[int, str]) -> CachedLine | None:
+def _decode(item: list[Any], texts: dict[int, str]) -> CachedLine | None:
     try:
         kind, fingerprint, text_key, has_system, findings, counts = item
         system_text = None
         if text_key is not None:
-            system_text = texts.get(text_key)  # type: ignore[call-overload]
+            system_text = texts.get(text_key)
             if system_text is None:
                 return None
         return CachedLine(
-            kind=_KINDS[kind],  # type: ignore[index]
-            findings=tuple(
-                (str(code), _SEVERITIES[severity], str(text), index, fix)
-                for code, severity, text, index, fix in findings  # type: ignore[attr-defined]
-            ),
-            fingerprint=str(fingerprint),
-            system_text=system_text,
-            has_system=bool(has_system),
-            counts={
-                str(name): (int(total), int(asst), bool(est))
-                for name, (total, asst, est) in counts.items()  # type: ignore[attr-defined]
-            },
+            _KINDS[kind],
+            tuple(
+                (code, _SEVERITIES[severity], text, index, fix)
+                for code, severity, text, index, fix in findings
+            )
+            if findings
+            else (),
+            fingerprint,
+            system_text,
+            bool(has_system),
+            {name: (total, asst, bool(est)) for name, (total, asst, est) in counts.items()},
         )
     except (ValueError, TypeError, IndexError, KeyError, AttributeError):
         return None  # a row written by other code, or damaged: not cached

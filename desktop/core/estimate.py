@@ -13,7 +13,7 @@ examples must not be added here.
 from __future__ import annotations
 
 from bisect import bisect_right, insort
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -203,6 +203,40 @@ def estimate_from_tokens(
         over_limit=over,
         billable_per_epoch=billable,
         estimated_examples=estimated,
+    )
+
+
+def estimate_from_columns(
+    totals: Sequence[int],
+    assistants: Sequence[int],
+    estimated_examples: int,
+    model: ModelInfo | None,
+    epochs: int | None = None,
+) -> Estimate:
+    """``estimate_from_tokens`` over columns of counts (one entry per training example),
+    summed in C: a check of a large file has them in arrays."""
+    if model is None:
+        model = unknown_model("")
+    limit = model.max_tokens_per_example
+    total = sum(totals)
+    over = billable = 0
+    if limit is not None:
+        longer = [tokens for tokens in totals if tokens > limit]
+        over = len(longer)
+        billable = total - (sum(longer) - limit * over)
+    else:
+        billable = total
+    return _build(
+        model,
+        model.encoding,
+        epochs,
+        examples=len(totals),
+        total=total,
+        assistant=sum(assistants),
+        max_tokens=max(totals, default=0),
+        over_limit=over,
+        billable_per_epoch=billable,
+        estimated_examples=estimated_examples,
     )
 
 

@@ -836,45 +836,66 @@ class TokenCounter:
         self, plans: Sequence[Plan | None], pause: Callable[[], object] | None = None
     ) -> list[ExampleTokens]:
         """Token counts of planned examples (see :func:`plan_example`), in order."""
-        counts = self.count_texts(_distinct_texts(plans), pause)
+        flat: list[str] = []
+        extend = flat.extend
+        for plan in plans:
+            if plan is not None:
+                extend(plan[2])
+                extend(plan[3])
+        values = self.counts_of(flat, pause)
         results: list[ExampleTokens] = []
         append = results.append
-        get = counts.__getitem__
+        start = 0
         for plan in plans:
             if plan is None:
                 append(_NOT_AN_EXAMPLE)
                 continue
             fixed, asst_fixed, texts, asst, estimated = plan
+            middle = start + len(texts)
+            end = middle + len(asst)
             append(
                 ExampleTokens(
-                    fixed + sum(map(get, texts)), asst_fixed + sum(map(get, asst)), estimated
+                    fixed + sum(values[start:middle]),
+                    asst_fixed + sum(values[middle:end]),
+                    estimated,
                 )
             )
+            start = end
         return results
+
+    def counts_of(
+        self, texts: Sequence[str], pause: Callable[[], object] | None = None
+    ) -> list[int]:
+        """The token count of every text, in order, from the cache or counted now (each
+        distinct text not in the cache is counted once)."""
+        cache = self._cache
+        # Looked up with C-level maps: a Python loop here cost as much as counting.
+        packed = list(map(cache._data.get, map(hash, texts), itertools.repeat(0)))
+        lengths = map(operator.rshift, packed, itertools.repeat(_COUNT_BITS))
+        unknown = list(map(operator.ne, lengths, map(len, texts)))
+        counts = list(map(operator.and_, packed, itertools.repeat(_COUNT_MASK)))
+        if not any(unknown):
+            cache.hits += len(texts)
+            return counts
+        positions = list(itertools.compress(range(len(texts)), unknown))
+        missing = list(dict.fromkeys(texts[i] for i in positions))
+        cache.hits += len(texts) - len(positions)
+        cache.misses += len(missing)
+        counted = self._count_all(missing, pause)
+        if self._fast is not None and not self.verify(_sample(missing, SAMPLE_PER_BATCH)):
+            counted = self._count_all(missing, pause)  # again, with tiktoken
+        cache.put_many(zip(missing, counted, strict=True))
+        new = dict(zip(missing, counted, strict=True))
+        for i in positions:
+            counts[i] = new[texts[i]]
+        return counts
 
     def count_texts(
         self, texts: Iterable[str], pause: Callable[[], object] | None = None
     ) -> dict[str, int]:
         """The token count of each distinct text, from the cache or counted now."""
         unique = list(dict.fromkeys(texts))
-        cache = self._cache
-        # Looked up with C-level maps: a Python loop here cost as much as counting.
-        packed = list(map(cache._data.get, map(hash, unique), itertools.repeat(0)))
-        lengths = map(operator.rshift, packed, itertools.repeat(_COUNT_BITS))
-        found = map(operator.eq, lengths, map(len, unique))
-        known = dict(
-            zip(unique, map(operator.and_, packed, itertools.repeat(_COUNT_MASK)), strict=False)
-        )
-        missing = list(itertools.compress(unique, map(operator.not_, found)))
-        cache.hits += len(unique) - len(missing)
-        cache.misses += len(missing)
-        if missing:
-            counts = self._count_all(missing, pause)
-            if self._fast is not None and not self.verify(_sample(missing, SAMPLE_PER_BATCH)):
-                counts = self._count_all(missing, pause)  # again, with tiktoken
-            known.update(zip(missing, counts, strict=True))
-            cache.put_many(zip(missing, counts, strict=True))
-        return known
+        return dict(zip(unique, self.counts_of(unique, pause), strict=True))
 
     def _count_all(self, texts: list[str], pause: Callable[[], object] | None) -> list[int]:
         count = self._fast
@@ -903,12 +924,6 @@ def plan_example(example: object) -> Plan | None:
     example once, whatever the number of encodings.
     """
     return _plan(example)
-
-
-def _distinct_texts(plans: Iterable[Plan | None]) -> Iterator[str]:
-    for plan in plans:
-        if plan is not None:
-            yield from plan[2]
 
 
 def _chunks(items: Iterable[object], size: int) -> Iterator[list[object]]:

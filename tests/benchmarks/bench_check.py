@@ -209,7 +209,7 @@ def main() -> None:
         if name in results:
             figures = results[name]
             memory = figures["peak_kib_over_start"] * 1024
-            children = figures["children_peak_kib"] * 1024
+            children = figures.get("children_peak_kib", 0) * 1024
             print(
                 f"peak memory, {name}: {memory / 1e6:.0f} MB over its start "
                 f"= {memory / size:.2f}x the file (largest worker process: "

@@ -6,7 +6,11 @@ Run from the repository root:
 
 Prints the time until the first rows are painted, the time until the totals cover every
 example, the longest stall of the UI thread while loading (a 10 ms heartbeat timer measures the
-gaps between its ticks), and the time from a keystroke in a message to updated totals.
+gaps between its ticks), the time from a keystroke in a message to updated totals, then the time
+and the longest stall of each bulk action (a search counts from the text typed, so it includes
+the short pause that waits for more typing). With ``--before TREE`` it first runs the same
+benchmark from another source tree (the commit before a change, say), so both sets of figures
+come from one run on one machine.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,7 +91,21 @@ def main() -> int:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=100_000)
+    parser.add_argument("--before", type=Path, help="another source tree to run first")
     options = parser.parse_args()
+    if options.before is not None:
+        print(f"--- before ({options.before}):", flush=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(options.before / "tests" / "benchmarks" / "bench_gui.py"),
+                "--examples",
+                str(options.examples),
+            ],
+            check=True,
+            cwd=options.before,
+        )
+        print("--- after (this tree):", flush=True)
     home = Path(tempfile.mkdtemp(prefix="ft-bench-"))
     os.environ["FINETUNE_STUDIO_HOME"] = str(home)
     path = home / "support-100k.jsonl"
@@ -304,6 +323,12 @@ def main() -> int:
     measure("undo that", document.undo_stack.undo, lambda: not document.busy)
     saved_copy = home / "saved-copy.jsonl"
     measure("save as a new file", lambda: document.save_to(saved_copy), saved_copy.exists)
+    pool = QThreadPool.globalInstance()
+    measure(
+        "close the dataset",
+        window.close_dataset,
+        lambda: len(document.dataset) == 0 and pool.activeThreadCount() == 0,
+    )
 
     heartbeat.stop()
     document.undo_stack.clear()

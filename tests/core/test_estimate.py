@@ -15,6 +15,7 @@ from desktop.core.catalog import Catalog, ModelInfo
 from desktop.core.estimate import (
     RunningTotals,
     auto_epochs,
+    estimate_from_columns,
     estimate_from_tokens,
     resolve_epochs,
 )
@@ -242,3 +243,25 @@ def test_running_totals_match_recomputation(ops, epochs):
         assert got == estimate_from_tokens(values, info, epochs)
         expected_lengths = sorted(Counter(v.total for v in values).items())
         assert totals.length_counts() == expected_lengths
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    counts=st.lists(
+        st.tuples(st.integers(0, 200_000), st.integers(0, 1000), st.booleans()), max_size=30
+    ),
+    model_id=st.sampled_from(["gpt-4.1-mini-2025-04-14", "gpt-3.5-turbo-0125", None]),
+    epochs=st.none() | st.integers(1, 50),
+)
+def test_an_estimate_from_columns_equals_one_from_counts(counts, model_id, epochs):
+    info = CATALOG.get(model_id) if model_id is not None else None
+    tokens = [ExampleTokens(*c) for c in counts]
+    expected = estimate_from_tokens(tokens, info, epochs)
+    got = estimate_from_columns(
+        [t.total for t in tokens],
+        [t.assistant for t in tokens],
+        sum(c[2] for c in counts),
+        info,
+        epochs,
+    )
+    assert got == expected
