@@ -1,0 +1,168 @@
+"""A large dataset in the window: counts are reused, not redone, and freed off the UI thread."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from desktop.core import analysis as analysis_module
+from desktop.core import dataset as dataset_module
+from desktop.core.analysis import DatasetAnalysis, analyze_records
+from desktop.core.bulk import plan_set_system_message
+from desktop.core.dataset import Record
+from desktop.core.tokens import get_counter
+from desktop.ui import document as document_module
+from desktop.ui.commands import ReplaceRecordsCommand
+from desktop.ui.document import DatasetDocument
+
+pytestmark = pytest.mark.gui
+
+MODEL = "gpt-4.1-mini-2025-04-14"
+OTHER_TOKENIZER = "gpt-3.5-turbo-0125"
+EXAMPLES = 700  # more than the document re-checks inline
+
+
+def write_file(path, count=EXAMPLES):
+    lines = [
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "system", "content": "You are Bea, of Fernhill Coffee."},
+                    {"role": "user", "content": f"Where is order FH-{i}? " * (i % 4 + 1)},
+                    {"role": "assistant", "content": f"It left on day {i} — über schnell 🚚."},
+                ]
+            },
+            ensure_ascii=False,
+        )
+        for i in range(count)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def document(qtbot, catalog):
+    document = DatasetDocument(catalog, MODEL)
+    yield document
+    document.cancel_work()
+
+
+def open_and_wait(qtbot, document, path):
+    document.open(path)
+    qtbot.waitUntil(lambda: not document.busy, timeout=30_000)
+    document.flush_analysis()
+
+
+class Parses:
+    """Counts how often example lines are parsed (``Record.value`` and the reader's parse)."""
+
+    def __init__(self, monkeypatch):
+        self.count = 0
+        real_value = Record.value.fget
+        real_read = dataset_module.read_line
+
+        def value(record):
+            self.count += 1
+            return real_value(record)
+
+        def read(raw):
+            self.count += 1
+            return real_read(raw)
+
+        monkeypatch.setattr(Record, "value", property(value))
+        monkeypatch.setattr(analysis_module, "read_line", read)
+
+
+def fresh_estimate(catalog, document, model):
+    analysis = DatasetAnalysis(catalog, model)
+    analysis.merge(analyze_records(list(document.dataset), analysis.counter))
+    return analysis.estimate()
+
+
+def test_choosing_a_model_with_another_tokenizer_counts_nothing_again(
+    qtbot, document, catalog, tmp_path, monkeypatch
+):
+    open_and_wait(qtbot, document, write_file(tmp_path / "train.jsonl"))
+    parses = Parses(monkeypatch)
+    before = get_counter("cl100k_base").cache_info().misses
+    document.set_model(OTHER_TOKENIZER)
+    qtbot.waitUntil(lambda: not document.busy, timeout=30_000)
+    document.flush_analysis()
+    assert document.analysis.counter.encoding_name == "cl100k_base"
+    assert parses.count == 0
+    assert get_counter("cl100k_base").cache_info().misses == before
+    monkeypatch.undo()
+    assert document.analysis.estimate() == fresh_estimate(catalog, document, OTHER_TOKENIZER)
+
+
+def test_undoing_a_bulk_edit_brings_its_results_back_without_analysing(
+    qtbot, document, catalog, tmp_path, monkeypatch
+):
+    open_and_wait(qtbot, document, write_file(tmp_path / "train.jsonl"))
+    original = document.analysis.estimate()
+    values = plan_set_system_message(list(document.dataset), "You are Bea.")
+    document.push(ReplaceRecordsCommand.from_values(document.dataset, values, "Set system"))
+    qtbot.waitUntil(lambda: not document.busy, timeout=30_000)
+    document.flush_analysis()
+    edited = document.analysis.estimate()
+    assert edited.total_tokens < original.total_tokens
+    parses = Parses(monkeypatch)
+    document.undo_stack.undo()
+    qtbot.waitUntil(lambda: not document.busy, timeout=30_000)
+    document.flush_analysis()
+    assert parses.count == 0
+    assert document.analysis.estimate() == original
+    document.undo_stack.redo()  # the edited results come back too
+    qtbot.waitUntil(lambda: not document.busy, timeout=30_000)
+    document.flush_analysis()
+    assert parses.count == 0
+    assert document.analysis.estimate() == edited
+
+
+def test_opening_a_file_again_takes_its_lines_from_the_count_cache(
+    qtbot, document, catalog, tmp_path, monkeypatch
+):
+    path = write_file(tmp_path / "train.jsonl")
+    open_and_wait(qtbot, document, path)
+    first = document.analysis.estimate()
+    findings = document.findings
+    parses = Parses(monkeypatch)
+    open_and_wait(qtbot, document, path)
+    assert parses.count == 0
+    assert document.analysis.estimate() == first
+    assert document.findings == findings
+
+
+def test_closing_a_large_dataset_hands_it_to_a_worker_to_free(
+    qtbot, document, tmp_path, monkeypatch
+):
+    open_and_wait(qtbot, document, write_file(tmp_path / "train.jsonl", 6000))
+    records = list(document.dataset)
+    handed: list[list] = []
+    real = getattr(document_module, "release_in_background", lambda items: None)
+
+    def capture(items):
+        handed.append(items)
+        real(items)
+
+    monkeypatch.setattr(document_module, "release_in_background", capture, raising=False)
+    document.new()
+    freed = [item for items in handed for item in items]
+    assert len(document.dataset) == 0
+    assert {id(r) for r in records} <= {id(item) for item in freed}
+    results = [item for item in freed if isinstance(item, analysis_module.RecordAnalysis)]
+    assert len(results) == len(records)
+
+
+def test_progress_reaches_the_window_a_few_times_a_second(qtbot, document, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(document_module.time, "monotonic", lambda: clock[0])
+    shown: list[tuple[int, int]] = []
+    document.analysis_progress.connect(lambda done, total: shown.append((done, total)))
+    forward = document._paced(document.analysis_progress)
+    for done in range(1, 101):
+        clock[0] += 0.01  # a step every 10 ms
+        forward(done, 100)
+    assert len(shown) == 5  # every 250 ms (100 steps of 10 ms: 1 s), and the last
+    assert shown[-1] == (100, 100)
