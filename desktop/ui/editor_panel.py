@@ -52,7 +52,7 @@ from desktop.ui.workers import JobContext, Worker, WorkerKeeper, release_in_back
 
 #: Pause after typing in the search box before searching (milliseconds): a search takes
 #: well under a tenth of a second, and a newer keystroke cancels one still running.
-SEARCH_DEBOUNCE_MS = 80
+SEARCH_DEBOUNCE_MS = 60
 #: The user's and the reply's columns of the example list never get narrower than this...
 MIN_TEXT_COLUMN = 60
 #: ...and a window layout that left them narrower than this is not brought back (pixels).
