@@ -16,6 +16,8 @@ Files that are not JSON Lines (a JSON array, CSV) are read whole, as the app rea
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import multiprocessing
 import os
 import sys
@@ -349,6 +351,7 @@ _worker = _WorkerState()
 
 
 def _start_worker(model_id: str, cache_path: Path | None, signature: str | None) -> None:
+    gc.disable()  # see _no_cycle_collection; this process only checks
     _worker.model_id = model_id
     _worker.cache = (
         AnalysisCache(cache_path, signature=signature) if signature is not None else None
@@ -439,6 +442,34 @@ def check_path(
     ``cache`` True uses the count cache in the user cache folder; ``workers`` caps the
     processes used (None: as many as pay, up to one per CPU).
     """
+    with _no_cycle_collection():
+        return _check_path(path, catalog, model_id, epochs, cache, workers)
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause Python's collector of reference cycles while a file is checked.
+
+    Parsed lines hold no cycles and are freed as soon as they are analysed, but the collector
+    keeps scanning the many objects made meanwhile: a fifth of the check's time went to it.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _check_path(
+    path: Path,
+    catalog: Catalog,
+    model_id: str,
+    epochs: int | None,
+    cache: AnalysisCache | bool | None,
+    workers: int | None,
+) -> CheckedFile:
     path = Path(path)
     if cache is True:
         cache = default_cache()

@@ -869,26 +869,27 @@ class TokenCounter:
         """The token count of every text, in order, from the cache or counted now (each
         distinct text not in the cache is counted once)."""
         cache = self._cache
-        # Looked up with C-level maps: a Python loop here cost as much as counting.
-        packed = list(map(cache._data.get, map(hash, texts), itertools.repeat(0)))
-        lengths = map(operator.rshift, packed, itertools.repeat(_COUNT_BITS))
+        repeat = itertools.repeat
+        # Every step is a C-level map over the texts: a Python loop over them here cost as
+        # much as counting.
+        packed = list(map(cache._data.get, map(hash, texts), repeat(0)))
+        lengths = map(operator.rshift, packed, repeat(_COUNT_BITS))
         unknown = list(map(operator.ne, lengths, map(len, texts)))
-        counts = list(map(operator.and_, packed, itertools.repeat(_COUNT_MASK)))
+        counts = list(map(operator.and_, packed, repeat(_COUNT_MASK)))
         if not any(unknown):
             cache.hits += len(texts)
             return counts
-        positions = list(itertools.compress(range(len(texts)), unknown))
-        missing = list(dict.fromkeys(texts[i] for i in positions))
-        cache.hits += len(texts) - len(positions)
+        missing = list(dict.fromkeys(itertools.compress(texts, unknown)))
+        cache.hits += len(texts) - sum(unknown)
         cache.misses += len(missing)
         counted = self._count_all(missing, pause)
         if self._fast is not None and not self.verify(_sample(missing, SAMPLE_PER_BATCH)):
             counted = self._count_all(missing, pause)  # again, with tiktoken
         cache.put_many(zip(missing, counted, strict=True))
         new = dict(zip(missing, counted, strict=True))
-        for i in positions:
-            counts[i] = new[texts[i]]
-        return counts
+        # Known texts keep their count, the others get theirs (a text is one or the other).
+        kept = map(operator.mul, counts, map(operator.not_, unknown))
+        return list(map(operator.add, kept, map(new.get, texts, repeat(0))))
 
     def count_texts(
         self, texts: Iterable[str], pause: Callable[[], object] | None = None

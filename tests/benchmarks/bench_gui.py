@@ -329,6 +329,11 @@ def main() -> int:
         window.close_dataset,
         lambda: len(document.dataset) == 0 and pool.activeThreadCount() == 0,
     )
+    measure(
+        "open it again, to full totals",
+        lambda: window.open_path(path),
+        lambda: len(document.dataset) == options.examples and not document.busy,
+    )
 
     heartbeat.stop()
     document.undo_stack.clear()
