@@ -38,6 +38,7 @@ from desktop.core.tokens import (
     SUPPORTED_ENCODINGS,
     ExampleTokens,
     TokenCounter,
+    count_plans_with,
     counter_for_model,
     encoding_for_model,
     get_counter,
@@ -406,7 +407,7 @@ def _finish(
     encodings = [counter.encoding_name for counter in counters]
     order = list(values)
     plans = [plan_example(values[record_id]) for record_id in order]
-    columns = [counter.count_plans(plans, should_continue) for counter in counters]
+    columns = count_plans_with(counters, plans, should_continue)
     position = {record_id: index for index, record_id in enumerate(order)}
     results: list[RecordAnalysis] = []
     writer = learnt if learnt is not None else RowWriter()

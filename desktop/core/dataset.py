@@ -831,15 +831,12 @@ class Dataset:
         exactly. Removing one at a time re-indexed the whole dataset after each removal.
         """
         wanted = set(record_ids)
-        removed: list[tuple[int, Record]] = []
-        kept: list[Record] = []
-        for position, record in enumerate(self._records):
-            if record.id in wanted:
-                removed.append((position, record))
-            else:
-                kept.append(record)
+        records = self._records
+        # Sorted out in C: the UI thread removes 10,000 of 100,000 records at once.
+        going = list(map(wanted.__contains__, map(_record_id, records)))
+        removed: list[tuple[int, Record]] = list(itertools.compress(enumerate(records), going))
         if removed:
-            self._records = kept
+            self._records = list(itertools.compress(records, map(operator.not_, going)))
             ids = tuple(record.id for _, record in removed)
             self._changed(Change("remove_many", -1, -1, record_ids=ids))
         return removed

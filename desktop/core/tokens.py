@@ -572,8 +572,10 @@ SELF_CHECK_TEXTS: tuple[str, ...] = (
 
 #: Set to 0 to count with tiktoken alone.
 FAST_COUNTER_VARIABLE = "FINETUNE_STUDIO_FAST_TOKENS"
-#: Texts of a batch checked against the reference counter (see ``TokenCounter.verify``).
-SAMPLE_PER_BATCH = 24
+#: Texts of a batch checked against the reference counter (see ``TokenCounter.verify``): a
+#: file is counted in batches of a few thousand examples, so a few hundred texts of a
+#: 100,000-example file are checked, the longest and non-ASCII ones among them.
+SAMPLE_PER_BATCH = 9
 #: Longer texts are not put in a sample: the reference counter slows down on them.
 SAMPLE_MAX_CHARS = 50_000
 
@@ -836,32 +838,7 @@ class TokenCounter:
         self, plans: Sequence[Plan | None], pause: Callable[[], object] | None = None
     ) -> list[ExampleTokens]:
         """Token counts of planned examples (see :func:`plan_example`), in order."""
-        flat: list[str] = []
-        extend = flat.extend
-        for plan in plans:
-            if plan is not None:
-                extend(plan[2])
-                extend(plan[3])
-        values = self.counts_of(flat, pause)
-        results: list[ExampleTokens] = []
-        append = results.append
-        start = 0
-        for plan in plans:
-            if plan is None:
-                append(_NOT_AN_EXAMPLE)
-                continue
-            fixed, asst_fixed, texts, asst, estimated = plan
-            middle = start + len(texts)
-            end = middle + len(asst)
-            append(
-                ExampleTokens(
-                    fixed + sum(values[start:middle]),
-                    asst_fixed + sum(values[middle:end]),
-                    estimated,
-                )
-            )
-            start = end
-        return results
+        return count_plans_with((self,), plans, pause)[0]
 
     def counts_of(
         self, texts: Sequence[str], pause: Callable[[], object] | None = None
@@ -916,6 +893,38 @@ class TokenCounter:
 
 
 Plan = _Plan
+
+
+def count_plans_with(
+    counters: Sequence[TokenCounter],
+    plans: Sequence[Plan | None],
+    pause: Callable[[], object] | None = None,
+) -> list[list[ExampleTokens]]:
+    """The token counts of planned examples with each counter (one list per counter), the
+    plans' texts gathered once for all of them."""
+    flat: list[str] = []
+    extend = flat.extend
+    for plan in plans:
+        if plan is not None:
+            extend(plan[2])
+            extend(plan[3])
+    columns = [counter.counts_of(flat, pause) for counter in counters]
+    results: list[list[ExampleTokens]] = [[] for _ in counters]
+    pairs = list(zip(results, columns, strict=True))
+    start = 0
+    for plan in plans:
+        if plan is None:
+            for result, _values in pairs:
+                result.append(_NOT_AN_EXAMPLE)
+            continue
+        fixed, asst_fixed, texts, asst, estimated = plan
+        middle = start + len(texts)
+        end = middle + len(asst)
+        for result, values in pairs:
+            total = fixed + sum(values[start:middle])
+            result.append(ExampleTokens(total, asst_fixed + sum(values[middle:end]), estimated))
+        start = end
+    return results
 
 
 def plan_example(example: object) -> Plan | None:

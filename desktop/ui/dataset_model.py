@@ -8,6 +8,7 @@ visible row, and an edit invalidates exactly one cache entry.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -264,7 +265,7 @@ class ExampleTableModel(QAbstractTableModel):
             self._cache.pop(record_id, None)
             self._dataset_severity.pop(record_id, None)
         self.beginResetModel()
-        self._ids = [record_id for record_id in self._ids if record_id not in gone]
+        self._ids = list(itertools.filterfalse(gone.__contains__, self._ids))
         self._rows = None
         self.endResetModel()
 

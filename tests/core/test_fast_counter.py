@@ -146,3 +146,31 @@ def test_a_failed_import_falls_back_to_tiktoken_silently(monkeypatch, caplog):
 def test_the_fast_counter_can_be_turned_off(monkeypatch):
     monkeypatch.setenv(tokens.FAST_COUNTER_VARIABLE, "0")
     assert not TokenCounter(get_encoding("cl100k_base")).accelerated
+
+
+def test_each_batch_of_new_texts_has_its_longest_and_non_ascii_texts_checked():
+    encoding = get_encoding("o200k_base")
+    counter = TokenCounter(encoding)
+    checked: list[str] = []
+
+    def reference(text: str) -> list[int]:
+        checked.append(text)
+        return encoding.encode_ordinary(text)
+
+    counter._reference = reference
+    counter.CHUNK_EXAMPLES = 300
+    examples = []
+    for batch in range(3):
+        for i in range(300):
+            content = f"batch {batch} question {i}"
+            if i == 100:
+                content = f"the longest text of batch {batch} " * 40
+            if i == 200:
+                content = f"Größe {batch} — 日本語"
+            examples.append({"messages": [{"role": "user", "content": content}]})
+    counter.count_many(examples)
+    for batch in range(3):
+        assert f"the longest text of batch {batch} " * 40 in checked
+        assert f"Größe {batch} — 日本語" in checked
+    assert len(checked) <= 3 * tokens.SAMPLE_PER_BATCH
+    assert counter.accelerated
