@@ -5,6 +5,11 @@ so workers can analyse thousands of records in the background and hand the resul
 `DatasetAnalysis` that owns the results lives on one thread (the UI thread in the app); after an
 edit it re-analyses only the edited record and adjusts the running totals, so the estimate is
 current within milliseconds whatever the size of the dataset.
+
+Each example is parsed and planned once, and its texts counted with every counter asked for
+(the app counts with each shipped tokenizer while counting is fast, so choosing a model with
+another tokenizer takes the counts over). Untouched lines the count cache knows (see
+``analysis_cache``) are neither parsed nor counted, and what is analysed is stored in it.
 """
 
 from __future__ import annotations

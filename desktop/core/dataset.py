@@ -671,9 +671,8 @@ def _with_value(record: Record, value: Any) -> Record:
             edited_value=None,
             edited_text=text,
         )
-    return replace(
-        record, raw=None, state=state, kind=kind, error=None, edited_value=value, edited_text=None
-    )
+    # Made directly: ``replace`` costs three times as much, and bulk edits make 100,000.
+    return Record(record.id, record.line, None, record.eol, state, kind, None, value, None)
 
 
 @dataclass(frozen=True, slots=True)
