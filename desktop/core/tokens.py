@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import heapq
 import itertools
@@ -73,6 +74,7 @@ import logging
 import operator
 import os
 import threading
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +151,27 @@ _SPECS: dict[str, _EncodingSpec] = {
 
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_SPECS)
 
+LLAMA3 = "llama3"
+QWEN3 = "qwen3"
+
+_LLAMA3_PAT_STR = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""  # noqa: E501
+_QWEN_PAT_STR = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""  # noqa: E501
+
+
+@dataclass(frozen=True, slots=True)
+class _OpenSpec:
+    """An open model family's encoding, whose vocabulary only quicktok ships."""
+
+    pat_str: str
+    nfc: bool  # the tokenizer puts text in Unicode normal form C first
+
+
+#: Encodings of open models (Llama 3, Qwen 2 to 3). The app counts with them only when
+#: quicktok is installed: their vocabularies come with it, and tiktoken, built from the same
+#: vocabulary with the model family's own pre-tokenizer, checks it as for OpenAI's encodings.
+OPEN_MODEL_ENCODINGS: tuple[str, ...] = (LLAMA3, QWEN3)
+_OPEN_SPECS = {LLAMA3: _OpenSpec(_LLAMA3_PAT_STR, False), QWEN3: _OpenSpec(_QWEN_PAT_STR, True)}
+
 
 class EncodingFileError(RuntimeError):
     """A shipped encoding file is missing, unreadable or damaged; the message is one sentence."""
@@ -168,15 +191,19 @@ def _spec(name: str) -> _EncodingSpec:
     try:
         return _SPECS[name]
     except KeyError:
-        known = ", ".join(SUPPORTED_ENCODINGS)
-        raise ValueError(f"Unknown token encoding {name!r}; the app ships {known}.") from None
+        known = ", ".join((*SUPPORTED_ENCODINGS, *OPEN_MODEL_ENCODINGS))
+        raise ValueError(f"Unknown token encoding {name!r}; the app knows {known}.") from None
 
 
 def load_encoding(name: str, directory: Path | None = None) -> tiktoken.Encoding:
     """Build the encoding ``name`` from its shipped file, verifying its SHA-256; never downloads.
 
-    Not cached: use :class:`EncodingCache` (or :func:`get_encoding`) for that.
+    An open model's encoding is built from quicktok's vocabulary (EncodingFileError when
+    quicktok cannot provide it). Not cached: use :class:`EncodingCache` (or
+    :func:`get_encoding`) for that.
     """
+    if name in _OPEN_SPECS:
+        return _load_open_encoding(name)
     spec = _spec(name)
     path = (directory if directory is not None else encodings_dir()) / spec.file_name
     try:
@@ -211,6 +238,30 @@ def load_encoding(name: str, directory: Path | None = None) -> tiktoken.Encoding
     )
 
 
+def _load_open_encoding(name: str) -> tiktoken.Encoding:
+    """tiktoken's encoding of an open model, from quicktok's vocabulary (rank = token id)."""
+    try:
+        import quicktok
+
+        vocabulary = quicktok.get_encoding(name)
+        size = len(vocabulary.token_byte_values())
+        ranks = {vocabulary.decode_single_token_bytes(rank): rank for rank in range(size)}
+    except Exception as exc:
+        raise EncodingFileError(
+            f"Tokens for {name} models cannot be counted here: the quicktok package that "
+            "brings their vocabulary is missing or damaged; reinstall the app to restore it."
+        ) from exc
+    return tiktoken.Encoding(
+        name, pat_str=_OPEN_SPECS[name].pat_str, mergeable_ranks=ranks, special_tokens={}
+    )
+
+
+@functools.cache
+def open_model_encodings() -> tuple[str, ...]:
+    """The open models' encodings this installation can count with (quicktok brings them)."""
+    return tuple(name for name in OPEN_MODEL_ENCODINGS if _fast_counter(name) is not None)
+
+
 class EncodingCache:
     """Loads each encoding at most once, and keeps one shared :class:`TokenCounter` per encoding.
 
@@ -238,7 +289,9 @@ class EncodingCache:
         with self._lock:
             counter = self._counters.get(name)
             if counter is None:
-                counter = TokenCounter(encoding)
+                spec = _OPEN_SPECS.get(name)
+                nfc = spec is not None and spec.nfc
+                counter = TokenCounter(encoding, normalize=_nfc if nfc else None)
                 self._counters[name] = counter
             return counter
 
@@ -264,6 +317,10 @@ def get_counter(name: str) -> TokenCounter:
 def loaded_encodings() -> tuple[str, ...]:
     """Encodings already loaded in this process (loading one takes a few hundred ms)."""
     return _DEFAULT_CACHE.loaded()
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
 
 
 def counter_for_model(model_id: str) -> TokenCounter:
@@ -326,12 +383,30 @@ def base_model_id(model_id: str) -> str:
     return model
 
 
+# Open model families, matched on the name after the last "/" (``meta-llama/Llama-3.1-8B…``):
+# their tokens are counted exactly when quicktok brings their vocabulary.
+_OPEN_FAMILIES: tuple[tuple[str, str], ...] = (
+    ("meta-llama-3", LLAMA3),
+    ("llama-3", LLAMA3),
+    ("llama3", LLAMA3),
+    ("qwen2.5", QWEN3),
+    ("qwen3", QWEN3),
+    ("qwen2", QWEN3),
+)
+
+
 def encoding_choice(model_id: str) -> EncodingChoice:
     """Map a model id (base, snapshot, alias, ``ft:`` or checkpoint) to its encoding."""
     base = base_model_id(model_id)
     for family, encoding in _FAMILIES:
         if base == family or base.startswith(family + "-"):
             return EncodingChoice(encoding=encoding, base_model=base, is_guess=False)
+    name = base.rsplit("/", 1)[-1]
+    for family, encoding in _OPEN_FAMILIES:
+        if name == family or name.startswith((family + "-", family + ".")):
+            if encoding in open_model_encodings():
+                return EncodingChoice(encoding=encoding, base_model=base, is_guess=False)
+            break
     return EncodingChoice(encoding=DEFAULT_ENCODING, base_model=base, is_guess=True)
 
 
@@ -722,10 +797,18 @@ class TokenCounter:
         *,
         fast: Callable[[str], int] | bool | None = True,
         max_cached_texts: int = 2_000_000,
+        normalize: Callable[[str], str] | None = None,
     ) -> None:
         self.encoding = encoding
         self._cache = _CountCache(max_cached_texts)
-        self._reference = encoding.encode_ordinary
+        if normalize is None:
+            self._reference = encoding.encode_ordinary
+        else:  # a tokenizer that normalizes text first (Qwen: Unicode normal form C)
+
+            def reference(text: str) -> list[int]:
+                return encoding.encode_ordinary(normalize(text))
+
+            self._reference = reference
         if fast is True:
             fast = _fast_counter(encoding.name)
         self._fast: Callable[[str], int] | None = fast or None

@@ -13,14 +13,18 @@ from hypothesis import strategies as st
 
 from desktop.core import tokens
 from desktop.core.tokens import (
+    OPEN_MODEL_ENCODINGS,
     SELF_CHECK_TEXTS,
     SUPPORTED_ENCODINGS,
     ExampleTokens,
     TokenCounter,
+    encoding_choice,
     get_counter,
     get_encoding,
 )
 from tests.benchmarks.generate import SYSTEM_PROMPTS, WORDS, example, paragraph
+
+ALL_ENCODINGS = (*SUPPORTED_ENCODINGS, *OPEN_MODEL_ENCODINGS)
 
 CODE = (
     "import os\n\n\ndef main(argv: list[str]) -> int:\n    for i, arg in enumerate(argv):\n"
@@ -61,14 +65,14 @@ def corpus() -> list[str]:
     return texts
 
 
-@pytest.mark.parametrize("name", SUPPORTED_ENCODINGS)
+@pytest.mark.parametrize("name", ALL_ENCODINGS)
 def test_the_fast_counter_agrees_with_tiktoken_on_the_corpus(name):
-    reference = get_encoding(name)
+    counter = get_counter(name)
     fast = tokens._fast_counter(name)
     texts = corpus()
     mismatches = []
     for text in texts:
-        expected = len(reference.encode_ordinary(text))
+        expected = counter.reference_count(text)
         counted = fast(text)
         if counted != expected:
             mismatches.append((text[:40], counted, expected))
@@ -85,14 +89,14 @@ _ANY_TEXT = st.text(
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=_ANY_TEXT | st.lists(st.sampled_from(corpus()[:60]), max_size=5).map("".join))
 def test_the_fast_counter_agrees_with_tiktoken_on_any_text(text):
-    for name in SUPPORTED_ENCODINGS:
-        expected = len(get_encoding(name).encode_ordinary(text))
+    for name in ALL_ENCODINGS:
+        expected = get_counter(name).reference_count(text)
         assert tokens._fast_counter(name)(text) == expected
 
 
 def test_the_app_counts_with_the_fast_counter_when_it_is_installed():
     assert quicktok.__version__
-    for name in SUPPORTED_ENCODINGS:
+    for name in ALL_ENCODINGS:
         assert get_counter(name).accelerated, get_counter(name).fallback_reason
 
 
@@ -174,3 +178,42 @@ def test_each_batch_of_new_texts_has_its_longest_and_non_ascii_texts_checked():
         assert f"Größe {batch} — 日本語" in checked
     assert len(checked) <= 3 * tokens.SAMPLE_PER_BATCH
     assert counter.accelerated
+
+
+@pytest.mark.parametrize(
+    ("model_id", "encoding"),
+    [
+        ("meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", "llama3"),
+        ("meta-llama/Llama-3.3-70B-Instruct", "llama3"),
+        ("ft:meta-llama/Llama-3.2-3B-Instruct:team:run:1", "llama3"),
+        ("Qwen/Qwen2.5-7B-Instruct", "qwen3"),
+        ("Qwen/Qwen3-14B", "qwen3"),
+        ("qwen2-72b-instruct", "qwen3"),
+    ],
+)
+def test_open_models_are_counted_with_their_own_tokenizer(model_id, encoding):
+    choice = encoding_choice(model_id)
+    assert (choice.encoding, choice.is_guess) == (encoding, False)
+    counter = tokens.counter_for_model(model_id)
+    assert counter.encoding_name == encoding and counter.accelerated
+    text = "Straße — 日本語 🚀 don't <|begin_of_text|> e\u0301"
+    assert counter.count_text(text) == counter.reference_count(text)
+
+
+def test_qwen_counts_text_in_normal_form_c_as_its_tokenizer_does():
+    counter = get_counter("qwen3")
+    assert counter.count_text("e\u0301") == counter.count_text("\u00e9")
+    llama = get_counter("llama3")
+    assert llama.count_text("e\u0301") != llama.count_text("\u00e9")
+
+
+def test_other_open_models_are_a_guess(monkeypatch):
+    for model_id in ("meta-llama/Llama-4-Scout-17B", "mistralai/Mistral-7B", "Qwen/QwQ-32B"):
+        assert encoding_choice(model_id).is_guess
+    monkeypatch.setenv(tokens.FAST_COUNTER_VARIABLE, "0")  # as without quicktok
+    tokens.open_model_encodings.cache_clear()
+    try:
+        choice = encoding_choice("meta-llama/Llama-3.3-70B-Instruct")
+        assert (choice.encoding, choice.is_guess) == ("o200k_base", True)
+    finally:
+        tokens.open_model_encodings.cache_clear()
