@@ -128,9 +128,28 @@ class _Context:
     n_epochs: int | None
     batch_size: int | None
     learning_rate: float | None
+    #: What the job calls its learning rate: OpenAI's is a multiplier, other services (and
+    #: this computer) take the rate itself.
+    rate_name: str
     n_examples: int | None
     end_step: int
     complete: bool
+
+
+def _change_rate(ctx: _Context, *, lower: bool) -> str:
+    """ "Lower the learning rate from 2e-05 to 1e-05", or, while the provider chooses it, how
+    to set it (a multiplier has an obvious scale; a rate itself is said relative)."""
+    value = ctx.learning_rate
+    if value is not None:
+        target = value / 2 if lower else value * 2
+        verb = "Lower" if lower else "Raise"
+        return f"{verb} the {ctx.rate_name} from {value:g} to {target:g}"
+    if ctx.rate_name == "learning-rate multiplier":
+        if lower:
+            return "Set a lower learning-rate multiplier than the automatic choice, e.g. 0.5"
+        return "Set the learning-rate multiplier above the automatic choice, e.g. 2"
+    amount = "about half" if lower else "about twice"
+    return f"Set the learning rate to {amount} the automatic choice"
 
 
 def _train_level_after(train: Curve, step: int) -> float | None:
@@ -161,13 +180,8 @@ def _overfitting(series: MetricSeries, ctx: _Context) -> Advice | None:
     if n is not None and n > 1:
         best_epoch = min(n - 1, max(1, math.ceil(best_step * n / ctx.end_step)))
         suggestion = f"Try {best_epoch} epoch{'s' if best_epoch > 1 else ''} instead of {n}."
-    elif n == 1 and ctx.learning_rate is not None:
-        suggestion = (
-            f"Lower the learning-rate multiplier from {ctx.learning_rate:g} to "
-            f"{ctx.learning_rate / 2:g}."
-        )
     elif n == 1:
-        suggestion = "Set a lower learning-rate multiplier than the automatic choice, e.g. 0.5."
+        suggestion = _change_rate(ctx, lower=True) + "."
     else:
         suggestion = "Train for fewer epochs (1 or 2 fewer than this job used)."
     if ctx.n_examples is not None and ctx.n_examples < VARIED_EXAMPLES_HINT:
@@ -227,13 +241,7 @@ def _underfitting(ctx: _Context, *, swinging: bool) -> Advice | None:
     drop = start - end
     evidence = (("training loss at the start", start), ("training loss at the end", end))
     if drop < 0.10 * abs(start) and end > 0.25:
-        if ctx.learning_rate is not None:
-            suggestion = (
-                f"Raise the learning-rate multiplier from {ctx.learning_rate:g} to "
-                f"{ctx.learning_rate * 2:g}."
-            )
-        else:
-            suggestion = "Set the learning-rate multiplier above the automatic choice, e.g. 2."
+        suggestion = _change_rate(ctx, lower=False) + "."
         return Advice(
             AdviceKind.UNDERFITTING,
             Severity.WARNING,
@@ -282,13 +290,8 @@ def _oscillation(ctx: _Context) -> Advice | None:
         return None
     swing = statistics.median(abs(m) for m in moves)
     parts = []
-    if ctx.learning_rate is not None:
-        parts.append(
-            f"lower the learning-rate multiplier from {ctx.learning_rate:g} to "
-            f"{ctx.learning_rate / 2:g}"
-        )
-    else:
-        parts.append("set a lower learning-rate multiplier than the automatic choice, e.g. 0.5")
+    change = _change_rate(ctx, lower=True)
+    parts.append(change[0].lower() + change[1:])
     if ctx.batch_size is not None and ctx.batch_size < MAX_BATCH_SIZE:
         parts.append(
             f"raise the batch size from {ctx.batch_size} to "
@@ -440,13 +443,18 @@ def advise(
             )
         ]
     params = hyperparameters or {}
+    if "learning_rate" in params and "learning_rate_multiplier" not in params:
+        rate_key, rate_name = "learning_rate", "learning rate"
+    else:
+        rate_key, rate_name = "learning_rate_multiplier", "learning-rate multiplier"
     last_step = train.steps[-1]
     end_step = max(series.total_steps or 0, last_step)
     ctx = _Context(
         train=train,
         n_epochs=_int_param(params, "n_epochs") or series.n_epochs,
         batch_size=_int_param(params, "batch_size"),
-        learning_rate=_float_param(params, "learning_rate_multiplier"),
+        learning_rate=_float_param(params, rate_key),
+        rate_name=rate_name,
         n_examples=n_examples,
         end_step=end_step,
         complete=last_step >= 0.95 * end_step,

@@ -199,6 +199,17 @@ def test_a_loss_that_barely_moved_suggests_a_higher_learning_rate(noise):
     assert "above the automatic choice" in only(auto, AdviceKind.UNDERFITTING).suggestion
 
 
+def test_a_service_that_takes_the_rate_itself_is_told_about_the_rate_not_a_multiplier():
+    found = advise(curves(flat_train), hyperparameters={"learning_rate": 2e-05, "n_epochs": 3})
+    assert only(found, AdviceKind.UNDERFITTING).suggestion == (
+        "Raise the learning rate from 2e-05 to 4e-05."
+    )
+    auto = advise(curves(flat_train), hyperparameters={"learning_rate": "auto"})
+    assert only(auto, AdviceKind.UNDERFITTING).suggestion == (
+        "Set the learning rate to about twice the automatic choice."
+    )
+
+
 def test_a_flat_but_already_low_loss_is_not_underfitting():
     found = advise(curves(lambda p: 0.1), hyperparameters=HP)
     assert kinds(found) == [AdviceKind.GOOD_FIT]
