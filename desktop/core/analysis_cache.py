@@ -156,9 +156,6 @@ class AnalysisCache:
         self._recreated: set[Path] = set()
         self._disabled = False
         self._written = 0
-        self._local = threading.local()
-        self._generation = 0
-        self._inherited: list[sqlite3.Connection] = []
 
     @property
     def path(self) -> Path:
@@ -169,23 +166,25 @@ class AnalysisCache:
 
     @contextlib.contextmanager
     def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection | None]:
-        """A connection in a transaction, or None when the cache cannot be used now (the
-        reason is logged). The transaction ends when the block does."""
+        """A new connection in a transaction, closed when the block ends; None when the cache
+        cannot be used now (the reason is logged).
+
+        A connection is opened per call and used by one thread only: callers write in large
+        batches, so opening costs little, and SQLite then never sees a connection cross
+        threads or processes.
+        """
         if self._disabled:
             yield None
             return
         path = self.path
         for attempt in (1, 2):
             try:
-                connection = self._connection(path)
-                connection.execute("BEGIN")
+                connection = self._open(path)
             except sqlite3.OperationalError as exc:  # locked too long, read-only, disk full
                 log.info("The count cache %s cannot be used now: %s", path, exc)
-                self._drop()
                 yield None
                 return
             except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
-                self._drop()
                 if attempt == 1 and self._start_again(path, exc):
                     continue
                 yield None
@@ -195,61 +194,27 @@ class AnalysisCache:
                 yield None
                 return
             try:
+                connection.execute("BEGIN")
                 yield connection
                 connection.execute("COMMIT")
             except sqlite3.OperationalError as exc:  # locked too long, disk full, read-only
-                log.info(
-                    "The count cache %s was not %s: %s", path, "updated" if write else "read", exc
-                )
+                done = "updated" if write else "read"
+                log.info("The count cache %s was not %s: %s", path, done, exc)
                 with contextlib.suppress(sqlite3.Error):
                     connection.execute("ROLLBACK")
             except sqlite3.DatabaseError as exc:
                 log.warning("The count cache %s is damaged: %s", path, exc)
-                self._drop()
-                self._start_again(path, exc)
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    connection.execute("ROLLBACK")
-                raise
-            return
-
-    def _connection(self, path: Path) -> sqlite3.Connection:
-        """This thread's open connection to ``path``, opened now if need be.
-
-        Connections stay open: closing the last one makes SQLite fold its log into the file,
-        which cost more than the work itself when done after every batch. A connection is
-        never used in a process it was not opened in (a forked worker opens its own).
-        """
-        local = self._local
-        connection = getattr(local, "connection", None)
-        if connection is not None:
-            same = (local.pid, local.path, local.generation)
-            if same == (os.getpid(), path, self._generation):
-                return connection
-            self._drop()
-        connection = self._open(path)
-        local.connection = connection
-        local.pid, local.path, local.generation = os.getpid(), path, self._generation
-        return connection
-
-    def _drop(self) -> None:
-        """Forget this thread's connection (closing it, if this process opened it)."""
-        local = self._local
-        connection = getattr(local, "connection", None)
-        local.connection = None
-        if connection is None:
-            return
-        if local.pid == os.getpid():
-            with contextlib.suppress(sqlite3.Error):
                 connection.close()
-        else:  # the parent process's: closing it here could disturb the parent's locks
-            self._inherited.append(connection)
+                self._start_again(path, exc)
+                return
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.close()
+            return
 
     def _open(self, path: Path) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(
-            path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
-        )
+        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         try:
             connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             connection.execute("PRAGMA synchronous=NORMAL")
@@ -296,7 +261,6 @@ class AnalysisCache:
                 return False
             self._recreated.add(path)
             self._checked.discard(path)
-            self._generation += 1  # every thread opens the new file
         log.warning("The count cache %s is damaged (%s); starting it again.", path, exc)
         for suffix in ("", "-wal", "-shm", "-journal"):
             with contextlib.suppress(FileNotFoundError, OSError):

@@ -391,10 +391,21 @@ def _cpus() -> int:
 
 
 def _process_context() -> multiprocessing.context.BaseContext:
-    """Fork where it is safe (Linux, no other threads): children inherit loaded encodings."""
-    if sys.platform == "linux" and threading.active_count() == 1:
+    """Fork where it is safe (Linux, no other threads): children inherit loaded encodings.
+
+    Threads are counted by the system, not by Python: a thread Qt or a library started
+    may hold a lock the child would wait for forever.
+    """
+    if sys.platform == "linux" and threading.active_count() == 1 and _system_threads() == 1:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
+
+
+def _system_threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0  # cannot tell: do not fork
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from PySide6.QtCore import QCoreApplication, QEvent, QThreadPool
 
 from desktop.core import analysis as analysis_module
 from desktop.core import dataset as dataset_module
@@ -46,6 +47,11 @@ def document(qtbot, catalog):
     document = DatasetDocument(catalog, MODEL)
     yield document
     document.cancel_work()
+    assert QThreadPool.globalInstance().waitForDone(10_000)
+    # Deleted here, on the UI thread: left to the garbage collector, its file watcher could
+    # be destroyed on a worker thread.
+    document.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def open_and_wait(qtbot, document, path):
@@ -143,7 +149,7 @@ def test_closing_a_large_dataset_hands_it_to_a_worker_to_free(
     real = getattr(document_module, "release_in_background", lambda items: None)
 
     def capture(items):
-        handed.append(items)
+        handed.append(list(items))  # the worker empties the list it is handed
         real(items)
 
     monkeypatch.setattr(document_module, "release_in_background", capture, raising=False)
@@ -166,3 +172,20 @@ def test_progress_reaches_the_window_a_few_times_a_second(qtbot, document, monke
         forward(done, 100)
     assert len(shown) == 5  # every 250 ms (100 steps of 10 ms: 1 s), and the last
     assert shown[-1] == (100, 100)
+
+
+def test_a_finished_job_leaves_the_count_cache_file_closed(qtbot, document, tmp_path):
+    import contextlib
+    import os
+    from pathlib import Path
+
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs Linux's /proc")
+    open_and_wait(qtbot, document, write_file(tmp_path / "train.jsonl", 50))
+    cache = analysis_module.default_cache().path
+    assert cache.exists()
+    opened = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
+            opened.append(os.readlink(f"/proc/self/fd/{fd}"))
+    assert not [name for name in opened if name.startswith(str(cache))]
