@@ -65,7 +65,7 @@ from desktop.core.tokens import ExampleTokens, TokenCounter, counter_for_model, 
 from desktop.core.validation import ExampleFacts, example_facts, validate_example
 
 #: Bytes of whole lines analysed as one piece of work.
-RANGE_BYTES = 4 * 1024 * 1024
+RANGE_BYTES = 8 * 1024 * 1024
 #: Other processes are started only when the rest of the file would take this long here.
 FANOUT_MIN_SECONDS = 0.5
 #: ... or this long, where they must start from scratch (no fork: macOS, Windows).
