@@ -206,7 +206,7 @@ def build_jobs_panel(
 ) -> JobsPanel:
     """The Jobs tab: "Train" reads the open dataset; finished models open in the Chat tab."""
     from desktop.ui.jobs_panel import JobsPanel, QuitGuard
-    from desktop.ui.result_actions import Serving
+    from desktop.ui.result_actions import ServedChat, Serving
     from desktop.ui.train_wizard import TrainingData
 
     document = window.document
@@ -239,6 +239,14 @@ def build_jobs_panel(
         window.show_panel("Chat")
         chat.open_model(profile_id, model_id)
 
+    def chat_here(served: ServedChat) -> None:
+        window.show_panel("Chat")
+        chat.open_served(served)
+
+    def compare_here(base: ServedChat, trained: ServedChat) -> None:
+        window.show_panel("Chat")
+        chat.compare_served(base, trained)
+
     def show_serving(entries: list[Serving]) -> None:
         names = {p.id: p.display_name for p in services.profiles.profiles}
         chat.show_serving(entries, names)
@@ -246,9 +254,11 @@ def build_jobs_panel(
     window.train_requested.connect(train)
     window.providers_changed.connect(panel.reload_sources)
     panel.chat_with_model.connect(chat_with)  # with the job's own profile, not the active one
+    panel.chat_with_served.connect(chat_here)  # a model served on this computer, by its label
+    panel.compare_served.connect(compare_here)
     panel.serving_changed.connect(show_serving)  # what bills stays in sight while chatting
     chat.stop_serving_requested.connect(panel.stop_serving)
-    window.installEventFilter(QuitGuard(panel, window))  # stop what bills before quitting
+    window.installEventFilter(QuitGuard(panel, window))  # training and what bills, at quit
     panel.epochs_chosen.connect(window.estimator.choose_epochs)  # one epochs choice for both
     return panel
 

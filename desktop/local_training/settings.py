@@ -27,6 +27,7 @@ def parameters_for(hardware: Hardware) -> tuple[ParameterSpec, ...]:
             default=defaults.epochs,
             minimum=1,
             maximum=50,
+            automatic_value=defaults.epochs,
             role=ParameterRole.EPOCHS,
         ),
         ParameterSpec(

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from desktop.api.chat import STOPPED
 from desktop.api.credentials import KeyStore
-from desktop.api.profiles import ProfileStore
+from desktop.api.profiles import ProfileStore, ProviderProfile
 from desktop.core.archive import JobArchive
 from desktop.core.catalog import Catalog
 from desktop.core.conversations import (
@@ -87,7 +87,7 @@ from desktop.ui.chat_view import (
 from desktop.ui.compare_view import ComparePage
 from desktop.ui.eval_panel import EvalPage
 from desktop.ui.model_picker import ModelDirectory, ModelEntry, ModelGroup, ModelPicker
-from desktop.ui.result_actions import Serving, ServingBanner
+from desktop.ui.result_actions import ServedChat, Serving, ServingBanner
 
 DEFAULT_FEW_SHOT_EXAMPLES = 5
 
@@ -816,6 +816,11 @@ class FewShotDialog(QDialog):
 # The panel -----------------------------------------------------------------------------------
 
 
+def _served_profile(profile: ProviderProfile, label: str) -> ProviderProfile:
+    """The local server's profile, named after the model it serves."""
+    return profile.with_changes(display_name=f"This computer: {label}")
+
+
 def _edit_reply_dialog(parent: QWidget, question: str, reply: str) -> str | None:
     dialog = ReplyEditDialog(question, reply, parent)
     return dialog.reply() if dialog.exec() == QDialog.DialogCode.Accepted else None
@@ -917,9 +922,31 @@ class ChatPanel(QWidget):
         ``job_finished``."""
         self.evaluate.evaluate_after_job(job, validation_records)
 
+    def open_served(self, served: ServedChat) -> None:
+        """Chat with a model served on this computer, through its local server's profile
+        (kept only while it runs), shown under its label rather than its folder path."""
+        profile = _served_profile(served.profile, served.label)
+        self.directory.add_served(profile, served.name, served.label)
+        self.open_model(profile.id, served.name)
+
+    def compare_served(self, base: ServedChat, trained: ServedChat) -> None:
+        """Compare a model trained on this computer (side B) with its base model (side A),
+        both served here."""
+        for served, is_trained in ((base, False), (trained, True)):
+            profile = _served_profile(served.profile, served.label)
+            self.directory.add_served(profile, served.name, served.label, trained=is_trained)
+        compare = self.compare
+        if not compare.has_messages and not compare.system_edit.toPlainText().strip():
+            examples = self.services.dataset_examples(SUGGESTION_EXAMPLES)
+            compare.system_edit.setPlainText(most_common_system(examples) or "")
+        self.tabs.setCurrentWidget(compare)
+        compare.set_models((base.profile.id, base.name), (trained.profile.id, trained.name))
+
     def show_serving(self, entries: Sequence[Serving], providers: Mapping[str, str]) -> None:
-        """Keep in sight what runs and bills by the minute while the user chats with it."""
+        """Keep in sight what runs (and what bills by the minute) while the user chats with
+        it; a model served on this computer that stopped is no longer offered."""
         self.serving_banner.set_serving(entries, providers)
+        self.directory.keep_served({s.name for s in entries if s.local})
 
     def reload_profiles(self) -> None:
         """Re-read provider profiles after Settings changed them."""

@@ -79,6 +79,15 @@ TIPS = {
         "archive folder, to run the model on this computer with its base model, e.g. in "
         "Ollama, vLLM or llama.cpp."
     ),
+    "export_here": (
+        "Write the trained adapter, the exact training data and a README (and an Ollama "
+        "Modelfile for Llama, Mistral and Gemma bases) into a new folder you choose, to use the "
+        "model elsewhere."
+    ),
+    "compare_base": (
+        "Start this model and its base model on this computer and chat with both side by "
+        "side, to see what training changed."
+    ),
     "compare": "Draw the training loss of other jobs on the same chart, to compare runs.",
     "checkpoints": (
         "Checkpoints are copies of the model saved during training (the provider keeps the "
@@ -111,6 +120,8 @@ class JobRecord:
     n_examples: int | None = None
     loaded: bool = False
     problem: str | None = None
+    #: Pause was asked for and the job still trains (it saves a checkpoint first).
+    pausing: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -132,6 +143,8 @@ class JobRecord:
         self.n_examples = snapshot.n_examples
         self.loaded = True
         self.problem = None
+        if snapshot.summary.status is not JobStatus.RUNNING:
+            self.pausing = False
 
 
 def _chip_style(color: str) -> str:
@@ -260,8 +273,10 @@ class JobView(QWidget):
     chat_requested = Signal(str)
     #: Save the job's archive as a zip at this path.
     export_zip_requested = Signal(Path)
-    #: Download the trained adapter (for providers that hand it out).
+    #: Download the trained adapter (for providers that hand it out), or export it.
     download_requested = Signal()
+    #: Chat with the job's model and its base model side by side (trained on this computer).
+    compare_base_requested = Signal()
     #: Draw (True) or stop drawing (False) another job's curves: the job's key as "provider/job".
     compare_toggled = Signal(str, bool)
 
@@ -279,6 +294,8 @@ class JobView(QWidget):
         self.record: JobRecord | None = None
         self.archive_folder: Path | None = None
         self.traits: BackendTraits | None = None
+        #: Whether the job trains on this computer (nothing billed; the result is exported).
+        self.here = False
         self._checkpoint_ids: list[str] = []
 
         self.problem = QLabel()
@@ -361,11 +378,17 @@ class JobView(QWidget):
         self.download_button.setToolTip(TIPS["download"])
         self.download_button.clicked.connect(self.download_requested)
         self.download_button.hide()
+        self.compare_base_button = QPushButton("Compare with the base model")
+        self.compare_base_button.setObjectName("compareBase")
+        self.compare_base_button.setToolTip(TIPS["compare_base"])
+        self.compare_base_button.clicked.connect(self.compare_base_requested)
+        self.compare_base_button.hide()
         model_row = QHBoxLayout()
         model_row.addWidget(_caption("Fine-tuned model"))
         model_row.addWidget(self.model_name, 1)
         model_row.addWidget(self.copy_button)
         model_row.addWidget(self.chat_button)
+        model_row.addWidget(self.compare_base_button)
         model_row.addWidget(self.download_button)
 
         self.chart = LossChart()
@@ -477,19 +500,31 @@ class JobView(QWidget):
         chosen, _ = QFileDialog.getSaveFileName(self, title, str(suggested), filters)
         return Path(chosen) if chosen else None
 
+    def choose_folder(self, title: str, suggested: Path) -> Path | None:
+        """Ask for a folder to write into."""
+        chosen = QFileDialog.getExistingDirectory(self, title, str(suggested))
+        return Path(chosen) if chosen else None
+
     def show_error(self, text: str) -> None:
         """Tell the user something did not work."""
         QMessageBox.warning(self, "Jobs", text)
 
     # Showing -------------------------------------------------------------------------------
 
-    def set_traits(self, traits: BackendTraits | None) -> None:
+    def set_traits(self, traits: BackendTraits | None, *, here: bool = False) -> None:
         """What the selected job's provider allows (None: no profile for it any more), so
         the buttons say what chatting with the result involves and downloading is offered
-        only where it exists."""
+        only where it exists. ``here``: the job trains on this computer, so its model is
+        started here to chat, compared with its base model, and exported."""
         self.traits = traits
+        self.here = here
         chat_tip = TIPS["chat"]
-        if traits is not None and ChatRoute.DEPLOY_IN_APP in traits.chat_routes:
+        if here:
+            chat_tip += (
+                " The app starts it on this computer first (a few seconds to a minute) and "
+                "stops it when you quit."
+            )
+        elif traits is not None and ChatRoute.DEPLOY_IN_APP in traits.chat_routes:
             chat_tip += (
                 f" {traits.name} must first deploy it; the app says what that costs and asks "
                 "before starting."
@@ -500,6 +535,9 @@ class JobView(QWidget):
             )
         self.chat_button.setToolTip(chat_tip)
         self.download_button.setVisible(traits is not None and traits.downloadable)
+        self.download_button.setText("Export…" if here else "Download the adapter…")
+        self.download_button.setToolTip(TIPS["export_here" if here else "download"])
+        self.compare_base_button.setVisible(here)
         if self.record is not None:
             self._show_summary()
 
@@ -517,6 +555,7 @@ class JobView(QWidget):
             self.copy_button,
             self.chat_button,
             self.download_button,
+            self.compare_base_button,
             self.compare_button,
         ):
             button.setEnabled(False)
@@ -577,23 +616,37 @@ class JobView(QWidget):
         self.title.setToolTip(job.id)
         color = STATUS_COLORS[status]
         label = job.status.label if status is not JobStatus.UNKNOWN else job.raw_status
+        pausing = record.pausing and status is JobStatus.RUNNING
+        sentence = job.error or status.sentence
+        if pausing:
+            label = "Pausing…"
+            sentence = (
+                "Pausing: training stops as soon as it has saved a checkpoint, and can be "
+                "resumed from there."
+            )
         self.status_chip.setText(label)
         self.status_chip.setStyleSheet(_chip_style(color))
         self.status_chip.setToolTip(status.sentence)
-        self.sentence.setText(job.error or status.sentence)
+        self.sentence.setText(sentence)
         self.timeline.set_status(status, not record.series.is_empty)
-        self.facts["base"].setText(job.base_model)
+        base = job.base_model
+        shown = Path(base).name if self.here and Path(base).is_absolute() else base
+        self.facts["base"].setText(shown)
+        self.facts["base"].setToolTip(base)
         self.facts["method"].setText(_METHOD_NAMES.get(job.method, job.method).split(" (")[0])
         self.facts["method"].setToolTip(_METHOD_NAMES.get(job.method, job.method))
         self.facts["tokens"].setText(
             f"{job.trained_tokens:,}" if job.trained_tokens is not None else "Known at the end"
         )
         cost = job.actual_cost(self.catalog)
-        self.facts["cost"].setText(
-            self.format_money(cost)
-            if cost is not None
-            else ("Known at the end" if not status.is_terminal else "—")
-        )
+        if self.here:
+            self.facts["cost"].setText("Nothing (this computer)")
+        else:
+            self.facts["cost"].setText(
+                self.format_money(cost)
+                if cost is not None
+                else ("Known at the end" if not status.is_terminal else "—")
+            )
         self.facts["examples"].setText(
             f"{record.n_examples:,}" if record.n_examples is not None else "—"
         )
@@ -608,7 +661,8 @@ class JobView(QWidget):
         live = record.live
         traits = self.traits
         pausable = traits is None or traits.can_pause
-        self.pause_button.setEnabled(live and pausable and status.can_pause)
+        self.pause_button.setEnabled(live and pausable and status.can_pause and not pausing)
+        self.pause_button.setText("Pausing…" if pausing else "Pause")
         self.resume_button.setEnabled(live and pausable and status.can_resume)
         self.cancel_button.setEnabled(
             live and (traits is None or traits.can_cancel) and status.can_cancel
@@ -620,6 +674,7 @@ class JobView(QWidget):
         # a provider that names the model only once it is deployed still chats with it
         self.chat_button.setEnabled(live and (job.fine_tuned_model is not None or finished))
         self.download_button.setEnabled(status is JobStatus.SUCCEEDED and live)
+        self.compare_base_button.setEnabled(status is JobStatus.SUCCEEDED and live)
         self.compare_button.setEnabled(bool(self.compare_menu.actions()))
         self._show_details(job)
         self._update_checkpoint_buttons()

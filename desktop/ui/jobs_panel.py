@@ -9,10 +9,11 @@ poll saves what it learns to the archive before the screen hears of it, so after
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -48,6 +49,7 @@ from PySide6.QtWidgets import (
 
 from desktop.api import jobs_service as svc
 from desktop.api.backends import BackendFactory, key_backend_factory, trains, traits_of
+from desktop.api.backends.local import chat_profile_for, serve_adapter
 from desktop.api.credentials import KeyStore
 from desktop.api.errors import (
     ErrorKind,
@@ -56,23 +58,30 @@ from desktop.api.errors import (
     UploadCancelled,
     friendly_error,
 )
-from desktop.api.profiles import ProfileStore, ProviderProfile
+from desktop.api.profiles import ProfileStore, ProviderKind, ProviderProfile
 from desktop.core.archive import ArchiveError, JobArchive
 from desktop.core.catalog import Catalog
 from desktop.core.jobs import JobStatus, JobSummary
 from desktop.core.metrics import MetricSeries
 from desktop.core.settings import AppSettings
 from desktop.core.training import ChatRoute, ChatTarget
+from desktop.local_training.models import looks_like_hub_id
+from desktop.local_training.serving import adapter_folder_problem, stop_server
 from desktop.ui.icons import status_icon
 from desktop.ui.job_models import JobsTableModel, format_duration, job_title
 from desktop.ui.job_view import JobRecord, JobView
 from desktop.ui.result_actions import (
+    LOCAL_WARNING,
+    TAR_ZST,
     DeploymentDialog,
     DownloadDialog,
+    ServedChat,
     ServeDialog,
     Serving,
     ServingBanner,
     ServingLedger,
+    unpack_adapter,
+    zstd_missing,
 )
 from desktop.ui.train_wizard import DatasetProvider, TrainWizard
 from desktop.ui.workers import JobContext, Worker, WorkerKeeper
@@ -106,6 +115,22 @@ _STOPPED = FriendlyError(
     next_step="Press Try again to deploy the model after all.",
     retryable=True,
 )
+_STOPPED_HERE = FriendlyError(
+    kind=ErrorKind.UNKNOWN,
+    message="Starting the model was stopped.",
+    next_step="Press Try again to start it after all.",
+    retryable=True,
+)
+
+
+def on_this_computer(profile: ProviderProfile | None) -> bool:
+    """Whether the profile trains on this computer (its models are served here to chat)."""
+    return profile is not None and profile.kind is ProviderKind.LOCAL_TRAINING
+
+
+def _base_label(base_model: str) -> str:
+    """A base model (a Hub id or a folder) as a few words."""
+    return f"{Path(base_model).name or base_model} (base model)"
 
 
 @dataclass(frozen=True)
@@ -279,6 +304,47 @@ class JobMonitor(QObject):
             self._timer.start(int(self._next * 1000))
 
 
+#: How often a job training on this computer is read: its files are here, so the chart can
+#: follow every step almost as it happens.
+LOCAL_POLL = svc.PollPolicy(
+    running=1.0, waiting=2.0, paused=10.0, unknown=5.0, error_base=2.0, error_max=60.0
+)
+
+
+def _sooner(policy: svc.PollPolicy, other: svc.PollPolicy) -> svc.PollPolicy:
+    """The shorter of each wait of the two policies."""
+    return svc.PollPolicy(
+        **{f.name: min(getattr(policy, f.name), getattr(other, f.name)) for f in fields(policy)}
+    )
+
+
+def _adapter_folder(path: Path) -> Path:
+    """The LoRA adapter in ``path``: a downloaded archive (unpacked beside it), the folder
+    itself or one just inside it; ``ValueError`` in plain words when there is none."""
+    if path.is_dir():
+        inside = sorted(c for c in path.iterdir() if c.is_dir())
+        folder = next((f for f in (path, *inside) if (f / "adapter_config.json").is_file()), path)
+    else:
+        folder = unpack_adapter(path)
+    problem = adapter_folder_problem(folder)
+    if problem is not None:
+        raise ValueError(problem)
+    return folder
+
+
+def _adapter_base(adapter: Path, fallback: str) -> str:
+    """The base model an adapter names in its ``adapter_config.json`` when this computer can
+    find it (a folder here or a Hub id), else ``fallback`` (the job's base model)."""
+    try:
+        config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return fallback
+    named = config.get("base_model_name_or_path") if isinstance(config, dict) else None
+    if isinstance(named, str) and (Path(named).is_dir() or looks_like_hub_id(named)):
+        return named
+    return fallback
+
+
 class JobsPanel(QWidget):
     """Jobs of the chosen provider, the selected job in detail, and the training wizard.
 
@@ -287,13 +353,20 @@ class JobsPanel(QWidget):
     ``start_training(dataset_provider)`` opens the wizard; the panel's own "Train a model"
     button uses ``dataset_provider`` (given here or by the last ``start_training``), which
     returns the open dataset or None. ``backend_factory``, ``poll_policy``,
-    ``transfer``, ``now`` and ``today`` exist for tests (a fake provider, fast polling, small
-    upload parts, a fixed clock).
+    ``transfer``, ``now``, ``today`` and ``serving_root`` (where models served on this
+    computer keep their records) exist for tests (a fake provider, fast polling, small upload
+    parts, a fixed clock).
     """
 
     #: Open a chat with a trained model: the profile id and the model name to ask for (a
     #: deployment made ready first where the provider needs one).
     chat_with_model = Signal(str, str)
+    #: Open a chat with a model served on this computer (a ``ServedChat``: its local server's
+    #: profile, which is not a saved one, its name and its label).
+    chat_with_served = Signal(object)
+    #: Compare a model trained on this computer with its base model, both served here: two
+    #: ``ServedChat`` (the base model, the trained one).
+    compare_served = Signal(object, object)
     #: What runs and bills changed (a list of ``Serving``), for the Chat tab's banner.
     serving_changed = Signal(object)
     #: A job that was being followed ended: job id and status ("succeeded", "failed", …).
@@ -315,10 +388,12 @@ class JobsPanel(QWidget):
         transfer: svc.TransferOptions | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         today: Callable[[], date] = date.today,
+        serving_root: Path | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.today = today
+        self.serving_root = serving_root
         self.profiles = profiles
         self.keys = keys
         self.archive = archive
@@ -412,6 +487,7 @@ class JobsPanel(QWidget):
         self.view.action_requested.connect(self._act)
         self.view.chat_requested.connect(self.chat_with)
         self.view.download_requested.connect(self.download_result)
+        self.view.compare_base_requested.connect(self.compare_with_base)
         self.view.export_zip_requested.connect(self.export_selected)
         self.view.compare_toggled.connect(self._compare)
 
@@ -673,8 +749,11 @@ class JobsPanel(QWidget):
         """The monitor of a job, created and started when it has none yet."""
         monitor = self.monitors.get(key)
         if monitor is None:
+            policy = self.poll_policy
+            if on_this_computer(self._profile(key[0])):
+                policy = _sooner(policy, LOCAL_POLL)
             monitor = JobMonitor(
-                self.archive, key, self._profile, self.backend_factory, self.poll_policy, self
+                self.archive, key, self._profile, self.backend_factory, policy, self
             )
             monitor.snapshot_ready.connect(self._on_snapshot)
             monitor.poll_failed.connect(
@@ -731,7 +810,9 @@ class JobsPanel(QWidget):
             self.records[key] = record
         folder = self.archive.job_folder(*key)
         profile = self._profile(key[0])
-        self.view.set_traits(traits_of(profile) if profile is not None else None)
+        self.view.set_traits(
+            traits_of(profile) if profile is not None else None, here=on_this_computer(profile)
+        )
         self.view.show_record(record, folder if folder.is_dir() else None)
         others = [
             (key_text((source.provider_id, job.id)), job_title(job))
@@ -773,10 +854,16 @@ class JobsPanel(QWidget):
     # Acting --------------------------------------------------------------------------------
 
     def _act(self, action: str) -> None:
-        key = self._selected
-        profile = self._profile(key[0]) if key is not None else None
-        if key is None or profile is None:
-            return
+        if self._selected is not None:
+            self.act_on(self._selected, action)
+
+    def act_on(self, key: JobKey, action: str) -> Worker | None:
+        """``cancel``, ``pause`` or ``resume`` a job; returns the worker asking for it (None
+        when its provider profile is gone). A pause that takes a moment (training on this
+        computer saves a checkpoint first) shows as pausing until the job has paused."""
+        profile = self._profile(key[0])
+        if profile is None:
+            return None
         archive, factory = self.archive, self.backend_factory
 
         def job(_context: JobContext) -> object:
@@ -794,6 +881,7 @@ class JobsPanel(QWidget):
             record = self.records.get(key)
             if record is not None:
                 record.summary = value
+                record.pausing = action == "pause" and value.status is JobStatus.RUNNING
             self.table_model.upsert(value)
             if self._selected == key and record is not None:
                 self.view.show_record(record, self.archive.job_folder(*key))
@@ -801,7 +889,9 @@ class JobsPanel(QWidget):
 
         verb = {"cancel": "Cancelling", "pause": "Pausing", "resume": "Resuming"}[action]
         self._say(f"{verb} the job…")
-        self._run(Worker(job, name=f"{action} job"), done)
+        worker = Worker(job, name=f"{action} job")
+        self._run(worker, done)
+        return worker
 
     def export_selected(self, path: Path) -> None:
         """Save the selected job's archive as a zip (on the thread pool)."""
@@ -836,6 +926,7 @@ class JobsPanel(QWidget):
 
     def _on_job_started(self, started: svc.StartedJob) -> None:
         key = (started.provider_id, started.summary.id)
+        self._quit_settled = False  # a new job may need asking about at quit
         self.records[key] = JobRecord(key[0], started.summary, True)
         if self.source is None or self.source.provider_id != key[0]:
             self.select_source(key[0])
@@ -848,8 +939,8 @@ class JobsPanel(QWidget):
 
     def chat_with(self, model: str) -> None:
         """Chat with the selected job's model (or one of its checkpoints, by name) the way its
-        provider allows: at once, after deploying it here (asked first: it may bill), or
-        through a deployment the user made elsewhere."""
+        provider allows: at once, after deploying it here (asked first: it may bill), through
+        a deployment the user made elsewhere, or served on this computer."""
         key = self._selected
         record = self.records.get(key) if key is not None else None
         if key is None or record is None:
@@ -863,6 +954,8 @@ class JobsPanel(QWidget):
             return
         summary = record.summary
         checkpoint = model if model and model != summary.fine_tuned_model else None
+        saved = next((c for c in record.checkpoints if c.model == checkpoint), None)
+        label = saved.display_name() if saved is not None else job_title(summary)
         factory = self.backend_factory
 
         def job(_context: JobContext) -> object:
@@ -874,10 +967,10 @@ class JobsPanel(QWidget):
 
         self._run(
             Worker(job, name="finding how to chat"),
-            lambda value: self._on_chat_target(profile, value),
+            lambda value: self._on_chat_target(profile, value, label),
         )
 
-    def _on_chat_target(self, profile: ProviderProfile, value: object) -> None:
+    def _on_chat_target(self, profile: ProviderProfile, value: object, label: str = "") -> None:
         if isinstance(value, _Failure):
             self.view.show_error(value.friendly.text())
             return
@@ -891,6 +984,13 @@ class JobsPanel(QWidget):
             dialog.chosen.connect(lambda name, p=profile.id: self.chat_with_model.emit(p, name))
             self.deploy_dialog = dialog
             dialog.open()
+        elif value.route is ChatRoute.DEPLOY_IN_APP and on_this_computer(profile):
+            # Nothing is billed: start it at once (a running one is found and reused).
+            dialog = ServeDialog(provider, value, self, local=True, label=label)
+            dialog.start_requested.connect(lambda: self._prepare(profile, value, dialog, label))
+            self.serve_dialog = dialog
+            dialog.open()
+            dialog.begin()
         elif value.route is ChatRoute.DEPLOY_IN_APP:
             wanted = (profile.id, value.model)
             running = next(
@@ -900,7 +1000,7 @@ class JobsPanel(QWidget):
                 self.chat_with_model.emit(profile.id, running.name)
                 return
             dialog = ServeDialog(provider, value, self)
-            dialog.start_requested.connect(lambda: self._prepare(profile, value, dialog))
+            dialog.start_requested.connect(lambda: self._prepare(profile, value, dialog, label))
             self.serve_dialog = dialog
             dialog.open()
         else:
@@ -909,7 +1009,9 @@ class JobsPanel(QWidget):
                 or f"{provider} does not serve this model; download it to run it yourself."
             )
 
-    def _prepare(self, profile: ProviderProfile, target: ChatTarget, dialog: ServeDialog) -> None:
+    def _prepare(
+        self, profile: ProviderProfile, target: ChatTarget, dialog: ServeDialog, label: str = ""
+    ) -> None:
         stop = threading.Event()
         dialog.stop_requested.connect(stop.set)
         factory, ledger = self.backend_factory, self.ledger
@@ -918,10 +1020,13 @@ class JobsPanel(QWidget):
             try:
                 with factory(profile) as backend:
                     name = backend.prepare_chat(target, context.yield_, stop.is_set)
+                    chat = backend.chat_profile(name)
             except UploadCancelled:
                 return None
             except ProviderError as exc:
                 return _Failure(exc.friendly)
+            if chat.id != profile.id:  # served on this computer, at an address of its own
+                return ServedChat(chat, name, label or target.model)
             if target.billing_warning:
                 serving = Serving(profile.id, name, target.model, target.billing_warning)
                 try:
@@ -932,6 +1037,17 @@ class JobsPanel(QWidget):
             return name
 
         def done(value: object) -> None:
+            if isinstance(value, ServedChat):
+                self._served_here(profile.id, target.model, value)
+                if stop.is_set():  # stopped too late: it is up, so take it down again
+                    self.stop_serving(profile.id, value.name)
+                    dialog.show_failure(_STOPPED_HERE)
+                    return
+                dialog.running = False
+                dialog.accept()
+                self._say(f"{value.label} is running on this computer; the chat is open.")
+                self.chat_with_served.emit(value)
+                return
             if isinstance(value, Serving):
                 self.serving[value.key] = value
                 self._quit_settled = False
@@ -948,7 +1064,7 @@ class JobsPanel(QWidget):
                 if isinstance(value, _Failure) and not stop.is_set():
                     dialog.show_failure(value.friendly)
                 else:
-                    dialog.show_failure(_STOPPED)
+                    dialog.show_failure(_STOPPED_HERE if dialog.local else _STOPPED)
                 return
             dialog.running = False
             dialog.accept()
@@ -959,29 +1075,109 @@ class JobsPanel(QWidget):
         worker.signals.yielded.connect(lambda text: dialog.show_stage(str(text)))
         self._run(worker, done)
 
+    def _served_here(self, profile_id: str, model: str, served: ServedChat) -> None:
+        """Note a model now served on this computer (the banner offers to stop it)."""
+        serving = Serving(profile_id, served.name, model, LOCAL_WARNING, True, served.label)
+        self.serving[serving.key] = serving
+        self._show_serving()
+
+    def compare_with_base(self) -> None:
+        """Serve the selected job's model and its base model on this computer, then compare
+        them side by side in the Chat tab."""
+        key = self._selected
+        record = self.records.get(key) if key is not None else None
+        profile = self._profile(key[0]) if key is not None else None
+        if key is None or record is None or not on_this_computer(profile):
+            return
+        assert profile is not None
+        summary = record.summary
+        trained_label = job_title(summary)
+        base_label = _base_label(summary.base_model)
+        shown = ChatTarget(model=summary.fine_tuned_model or "", route=ChatRoute.DEPLOY_IN_APP)
+        traits = traits_of(profile)
+        provider = traits.name if traits is not None else profile.display_name
+        dialog = ServeDialog(
+            provider, shown, self, local=True, label=f"{trained_label} and {base_label}"
+        )
+        dialog.setWindowTitle("Compare with the base model")
+        stop = threading.Event()
+        dialog.stop_requested.connect(stop.set)
+        factory = self.backend_factory
+
+        def job(context: JobContext) -> object:
+            served: list[ServedChat] = []
+            try:
+                with factory(profile) as backend:
+                    trained = backend.chat_target(summary)
+                    base = backend.base_target(summary)  # type: ignore[attr-defined]
+                    for target, label in ((base, base_label), (trained, trained_label)):
+                        name = backend.prepare_chat(target, context.yield_, stop.is_set)
+                        served.append(ServedChat(backend.chat_profile(name), name, label))
+            except UploadCancelled:
+                return served, None
+            except ProviderError as exc:
+                return served, _Failure(exc.friendly)
+            return served, None
+
+        def done(value: object) -> None:
+            served, failure = value  # type: ignore[misc]
+            models = (summary.base_model, summary.fine_tuned_model or "")
+            for item, model in zip(served, models, strict=False):
+                self._served_here(profile.id, model, item)
+            dialog.running = False
+            if failure is not None or len(served) < 2 or stop.is_set():
+                for item in served:  # half a comparison is no use: free the memory
+                    self.stop_serving(profile.id, item.name)
+                if isinstance(failure, _Failure) and not stop.is_set():
+                    dialog.show_failure(failure.friendly)
+                else:
+                    dialog.show_failure(_STOPPED_HERE)
+                return
+            dialog.accept()
+            self._say(f"{trained_label} and its base model are running on this computer.")
+            self.compare_served.emit(served[0], served[1])
+
+        def start() -> None:
+            worker = Worker(job, name="starting two models")
+            worker.signals.yielded.connect(lambda text: dialog.show_stage(str(text)))
+            self._run(worker, done)
+
+        dialog.start_requested.connect(start)
+        self.serve_dialog = dialog
+        dialog.open()
+        dialog.begin()
+
     def stop_serving(self, profile_id: str, name: str) -> Worker | None:
-        """Stop something the app started that bills while up; returns the worker doing it
-        (None when it is already being stopped or cannot be)."""
+        """Stop something the app started that bills (or holds this computer's memory)
+        while up; returns the worker doing it (None when it is already being stopped or
+        cannot be)."""
         key = (profile_id, name)
         if key in self._stopping:
             return None
         serving = self.serving.get(key)
-        label = serving.model if serving is not None else name
+        label = serving.shown if serving is not None else name
+        local = serving is not None and serving.local
         profile = self._profile(profile_id)
-        if profile is None:
+        if profile is None and not local:
             self.view.show_error(
                 f"{label} cannot be stopped from here: its provider profile no longer exists. "
                 "Stop it in the provider's dashboard, or add the profile again in Settings."
             )
             return None
-        factory, ledger = self.backend_factory, self.ledger
+        factory, ledger, root = self.backend_factory, self.ledger, self.serving_root
 
         def job(_context: JobContext) -> object:
+            if local and not on_this_computer(profile):
+                stop_server(name, root)  # an adapter downloaded from a provider, served here
+                return None
+            assert profile is not None
             try:
                 with factory(profile) as backend:
                     backend.stop_serving(name)
             except ProviderError as exc:
                 return _Failure(exc.friendly)
+            if local:
+                return None
             try:
                 ledger.remove(profile_id, name)
             except OSError as exc:
@@ -990,13 +1186,21 @@ class JobsPanel(QWidget):
 
         def done(value: object) -> None:
             if isinstance(value, _Failure):
+                still = (
+                    "It still holds this computer's memory until it stops."
+                    if local
+                    else "It still costs money until it stops."
+                )
                 self.view.show_error(
                     f"{label} could not be stopped: {value.friendly.message} "
-                    f"{value.friendly.next_step} It still costs money until it stops."
+                    f"{value.friendly.next_step} {still}"
                 )
                 return
             self.serving.pop(key, None)
-            self._say(f"Stopped {label}; it no longer costs anything.")
+            if local:
+                self._say(f"Stopped {label}; the memory it held is free again.")
+            else:
+                self._say(f"Stopped {label}; it no longer costs anything.")
 
         worker = Worker(job, name="stopping an endpoint")
         worker.signals.finished.connect(lambda: self._stopped(key))
@@ -1037,17 +1241,28 @@ class JobsPanel(QWidget):
         self._run(Worker(job, name="reading the running endpoints"), done)
 
     def download_result(self) -> None:
-        """Download the selected job's trained adapter into its archive folder."""
+        """Download the selected job's trained adapter into its archive folder; a model
+        trained on this computer is exported into a folder the user chooses instead."""
         key = self._selected
         record = self.records.get(key) if key is not None else None
         profile = self._profile(key[0]) if key is not None else None
         if key is None or record is None or profile is None:
             return
         summary = record.summary
-        folder = self.archive.job_folder(*key)
-        dialog = DownloadDialog(summary.fine_tuned_model or summary.id, folder, self)
+        export = on_this_computer(profile)
+        if export:
+            chosen = self.view.choose_folder("Export the trained model to", Path.home())
+            if chosen is None:
+                return
+            folder = chosen
+        else:
+            folder = self.archive.job_folder(*key)
+        dialog = DownloadDialog(summary.fine_tuned_model or summary.id, folder, self, export=export)
         stop = threading.Event()
         dialog.stop_requested.connect(stop.set)
+        dialog.chat_here_requested.connect(
+            lambda path: self._chat_with_download(profile, summary, Path(path), dialog)
+        )
         factory = self.backend_factory
 
         def job(context: JobContext) -> object:
@@ -1062,7 +1277,11 @@ class JobsPanel(QWidget):
         def done(value: object) -> None:
             if isinstance(value, Path):
                 dialog.show_done(value)
-                self._say(f"The adapter was saved as {value}.")
+                if export:
+                    self._say(f"Exported to {value}.")
+                else:
+                    self._say(f"The adapter was saved as {value}.")
+                    dialog.offer_local_chat()
             elif isinstance(value, _Failure) and not stop.is_set():
                 dialog.show_failure(value.friendly)
             else:
@@ -1073,6 +1292,77 @@ class JobsPanel(QWidget):
         self.download_dialog = dialog
         dialog.open()
         self._run(worker, done)
+
+    def _chat_with_download(
+        self, profile: ProviderProfile, summary: JobSummary, path: Path, download: DownloadDialog
+    ) -> None:
+        """Serve an adapter downloaded from a provider on its base model on this computer
+        (unpacked first), then open a chat with it."""
+        if path.is_file() and path.name.endswith(TAR_ZST):
+            missing = zstd_missing()
+            if missing is not None:
+                download.show_unpack_problem(missing)
+                return
+        label = f"{job_title(summary)} (on this computer)"
+        target = ChatTarget(
+            model=summary.fine_tuned_model or summary.id, route=ChatRoute.DEPLOY_IN_APP
+        )
+        dialog = ServeDialog(profile.display_name, target, self, local=True, label=label)
+        stop = threading.Event()
+        dialog.stop_requested.connect(stop.set)
+        root = self.serving_root
+
+        def job(context: JobContext) -> object:
+            try:
+                folder = _adapter_folder(path)
+                base = _adapter_base(folder, summary.base_model)
+                served = serve_adapter(
+                    base,
+                    folder,
+                    progress=context.yield_,
+                    should_cancel=stop.is_set,
+                    serving_root=root,
+                )
+            except UploadCancelled:
+                return None
+            except ProviderError as exc:
+                return _Failure(exc.friendly)
+            except (ValueError, OSError) as exc:
+                return _Failure(
+                    FriendlyError(
+                        kind=ErrorKind.UNKNOWN,
+                        message=str(exc),
+                        next_step="Download the adapter again, or choose the folder you unpacked "
+                        "it into.",
+                        retryable=False,
+                    )
+                )
+            return ServedChat(chat_profile_for(served.base_url, served.port), served.name, label)
+
+        def done(value: object) -> None:
+            dialog.running = False
+            if isinstance(value, ServedChat):
+                self._served_here(profile.id, target.model, value)
+                if stop.is_set():
+                    self.stop_serving(profile.id, value.name)
+                    dialog.show_failure(_STOPPED_HERE)
+                    return
+                dialog.accept()
+                self.chat_with_served.emit(value)
+            elif isinstance(value, _Failure) and not stop.is_set():
+                dialog.show_failure(value.friendly)
+            else:
+                dialog.show_failure(_STOPPED_HERE)
+
+        def start() -> None:
+            worker = Worker(job, name="starting the downloaded model")
+            worker.signals.yielded.connect(lambda text: dialog.show_stage(str(text)))
+            self._run(worker, done)
+
+        dialog.start_requested.connect(start)
+        self.serve_dialog = dialog
+        dialog.open()
+        dialog.begin()
 
     # Quitting ------------------------------------------------------------------------------
 
@@ -1096,19 +1386,68 @@ class JobsPanel(QWidget):
         clicked = box.clickedButton()
         return "stop" if clicked is stop else "keep" if clicked is keep else "cancel"
 
+    def ask_about_training(self, jobs: list[JobSummary]) -> str:
+        """Ask what to do with training still running on this computer as the app quits:
+        "keep", "pause" or "cancel" (tests replace this)."""
+        names = ", ".join(f"“{job_title(job)}”" for job in jobs)
+        one = len(jobs) == 1
+        box = QMessageBox(self.window())
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Still training")
+        box.setText(f"{names} {'is' if one else 'are'} still training on this computer.")
+        box.setInformativeText(
+            f"{'It' if one else 'They'} can keep training with the app closed (the app follows "
+            f"{'it' if one else 'them'} again when you start it), or pause now and go on later "
+            "from the last checkpoint."
+        )
+        keep = box.addButton("Keep training and quit", QMessageBox.ButtonRole.AcceptRole)
+        pause = box.addButton("Pause and quit", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(keep)
+        box.exec()
+        clicked = box.clickedButton()
+        return "keep" if clicked is keep else "pause" if clicked is pause else "cancel"
+
+    def training_here(self) -> list[JobKey]:
+        """The jobs training on this computer right now (not paused, not ended)."""
+        return [
+            key
+            for key, record in self.records.items()
+            if on_this_computer(self._profile(key[0]))
+            and not record.summary.status.is_terminal
+            and record.summary.status is not JobStatus.PAUSED
+        ]
+
     def before_quit(self) -> bool:
-        """Offer to stop what still bills before the app quits; False: the user stays."""
-        entries = list(self.serving.values())
-        if not entries or self._quit_settled:
+        """Before the app quits: ask what to do with training running on this computer and
+        with what still bills; stop the models served here. False: the user stays."""
+        if self._quit_settled:
             return True
-        answer = self.ask_about_serving(entries)
-        if answer == "cancel":
-            return False
+        training = self.training_here()
+        if training:
+            answer = self.ask_about_training([self.records[k].summary for k in training])
+            if answer == "cancel":
+                return False
+            if answer == "pause":
+                pausing: set[JobKey] = set()
+                for key in training:
+                    worker = self.act_on(key, "pause")
+                    if worker is not None:
+                        pausing.add(key)
+                        worker.signals.finished.connect(lambda k=key: pausing.discard(k))
+                self._wait_for(lambda: not pausing, QUIT_STOP_WAIT_MS)
+        billing = [s for s in self.serving.values() if not s.local]
+        if billing:
+            answer = self.ask_about_serving(billing)
+            if answer == "cancel":
+                return False
+            if answer == "stop":
+                for serving in billing:
+                    self.stop_serving(*serving.key)
         self._quit_settled = True
-        if answer == "stop":
-            for serving in entries:
-                self.stop_serving(*serving.key)
-            self._wait_for(lambda: not self._stopping, QUIT_STOP_WAIT_MS)
+        for serving in [s for s in self.serving.values() if s.local]:
+            self.stop_serving(*serving.key)  # it would end with the app; free it now
+        self._wait_for(lambda: not self._stopping, QUIT_STOP_WAIT_MS)
         return True
 
     def _wait_for(self, done: Callable[[], bool], timeout_ms: int) -> None:
@@ -1169,8 +1508,8 @@ class JobsPanel(QWidget):
 
 
 class QuitGuard(QObject):
-    """Watches the main window's close: the Jobs panel first offers to stop what still bills
-    (the user may stay instead)."""
+    """Watches the main window's close: the Jobs panel first asks about training running on
+    this computer and offers to stop what still bills (the user may stay instead)."""
 
     def __init__(self, panel: JobsPanel, parent: QObject) -> None:
         super().__init__(parent)

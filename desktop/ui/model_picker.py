@@ -4,13 +4,18 @@ Why a shared directory: chat, compare and evaluation each show pickers, and aski
 for its model list once per profile (on the thread pool) serves them all. The list is merged
 with the local job archive, which remembers fine-tuned models and checkpoints the provider no
 longer lists and knows when each was made (needed to tell "not ready yet" from "shut down").
+
+A model trained on this computer answers only while the app serves it, at a local address of
+its own: such a served model joins the directory with a profile that is never saved
+(``add_served``) and leaves it when it stops. The "This computer" training profile itself has
+no address to chat with, so it is not offered here.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from enum import Enum
@@ -211,30 +216,77 @@ class ModelDirectory(QObject):
         self._entries: dict[str, list[ModelEntry]] = {}
         self._problems: dict[str, str] = {}
         self._loading: set[str] = set()
+        #: Models served on this computer while the app runs: their profiles, never saved.
+        self._served: dict[str, ProviderProfile] = {}
 
     def profile_list(self) -> tuple[ProviderProfile, ...]:
-        """Every provider profile, in the order the user added them."""
-        return self.profiles.profiles
+        """Every profile that can chat: the user's, in the order they were added, then the
+        models served on this computer."""
+        saved = tuple(p for p in self.profiles.profiles if _chats(p))
+        return saved + tuple(self._served.values())
 
     def profile(self, profile_id: str) -> ProviderProfile | None:
-        """The profile with this id, or None when it was removed."""
-        return self.profiles.get(profile_id) if profile_id in self.profiles else None
+        """The profile with this id, or None when it was removed (or cannot chat)."""
+        if profile_id in self._served:
+            return self._served[profile_id]
+        if profile_id not in self.profiles:
+            return None
+        profile = self.profiles.get(profile_id)
+        return profile if _chats(profile) else None
 
     def default_profile_id(self) -> str | None:
-        """The active profile, else the first one."""
+        """The active profile, else the first one that can chat."""
         active = self.profiles.active_id
-        if active is not None:
+        if active is not None and self.profile(active) is not None:
             return active
-        return self.profiles.profiles[0].id if len(self.profiles) else None
+        listed = self.profile_list()
+        return listed[0].id if listed else None
 
     def reload_profiles(self) -> None:
         """Re-read the profiles (after Settings changed them) and forget stale lists."""
         self.profiles.load()
-        known = {p.id for p in self.profiles.profiles}
+        known = {p.id for p in self.profile_list()}
         for profile_id in list(self._entries):
             if profile_id not in known:
                 del self._entries[profile_id]
         self.profiles_changed.emit()
+
+    def add_served(
+        self, profile: ProviderProfile, model_id: str, label: str, *, trained: bool = True
+    ) -> ModelEntry:
+        """Offer a model served on this computer (``profile`` is its local server, kept only
+        while it runs); ``label`` names it instead of its long folder path."""
+        entry = ModelEntry(
+            profile_id=profile.id,
+            model_id=model_id,
+            label=label,
+            group=ModelGroup.FINE_TUNED if trained else ModelGroup.BASE,
+        )
+        for old_id in [i for i in self._served if self._serves(i, model_id)]:
+            del self._served[old_id]  # the same model, started again at another address
+            self._entries.pop(old_id, None)
+        self._served[profile.id] = profile
+        self._entries[profile.id] = [entry]
+        self._problems.pop(profile.id, None)
+        self.profiles_changed.emit()
+        return entry
+
+    def _serves(self, profile_id: str, model_id: str) -> bool:
+        return any(e.model_id == model_id for e in self._entries.get(profile_id, []))
+
+    def keep_served(self, names: Collection[str]) -> None:
+        """Forget the served models whose name is not in ``names``: they stopped."""
+        stopped = [
+            profile_id
+            for profile_id in self._served
+            if not any(self._serves(profile_id, name) for name in names)
+        ]
+        for profile_id in stopped:
+            del self._served[profile_id]
+            self._entries.pop(profile_id, None)
+            self._problems.pop(profile_id, None)
+        if stopped:
+            self.profiles_changed.emit()
 
     def entries(self, profile_id: str) -> list[ModelEntry]:
         """The models of a profile known so far; the first call starts loading them."""
@@ -311,9 +363,10 @@ class ModelDirectory(QObject):
             self.changed.emit(profile_id)
 
     def _start_loading(self, profile_id: str) -> bool:
-        """Start loading a profile's list on the pool; False when it is loading already."""
+        """Start loading a profile's list on the pool; False when it is loading already (or
+        is a served model, whose list is the one model it serves)."""
         profile = self.profile(profile_id)
-        if profile is None or profile_id in self._loading:
+        if profile is None or profile_id in self._loading or profile_id in self._served:
             return False
         self._loading.add(profile_id)
         keys, catalog, archive, today = self.keys, self.catalog, self.archive, self._today()
@@ -344,6 +397,12 @@ class ModelDirectory(QObject):
         self._loading.discard(profile_id)
         self._problems[profile_id] = message
         self.changed.emit(profile_id)
+
+
+def _chats(profile: ProviderProfile) -> bool:
+    """Whether the profile's own address answers chats: the "This computer" training profile
+    has none (each trained model is served at an address of its own)."""
+    return profile.kind is not ProviderKind.LOCAL_TRAINING
 
 
 def _load_listing(

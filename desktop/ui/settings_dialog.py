@@ -55,6 +55,7 @@ from desktop.api.redaction import Secret
 from desktop.core import locations
 from desktop.core.catalog import Availability, Catalog, CatalogError
 from desktop.core.training import ChatRoute
+from desktop.local_training import unavailable_reason
 from desktop.ui.workers import JobContext, Worker
 
 log = logging.getLogger(__name__)
@@ -175,15 +176,19 @@ def provider_facts(
     else:
         use = "Download it and run it on your own computer."
     rows.append(("Using the result", use))
-    rows.append(
-        (
-            "Download",
-            "Yes: the trained adapter can be downloaded and run on your own computer."
-            if traits.downloadable
-            else f"No: the trained model stays at {name}; keep each job's archive to train "
-            "it again elsewhere.",
+    if traits.downloadable and not billed:
+        download = (
+            "Yes: export the trained adapter with its exact training data and a README, to "
+            "use it elsewhere (an Ollama Modelfile too for Llama, Mistral and Gemma)."
         )
-    )
+    elif traits.downloadable:
+        download = "Yes: the trained adapter can be downloaded and run on your own computer."
+    else:
+        download = (
+            f"No: the trained model stays at {name}; keep each job's archive to train it "
+            "again elsewhere."
+        )
+    rows.append(("Download", download))
     names = [m.display_name for m in models] if models else list(offered)
     if names:
         shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
@@ -330,16 +335,21 @@ class SettingsDialog(QDialog):
         self.form_error.setStyleSheet("color: #b3261e;")
         self.save_button = QPushButton("Save")
         self.save_button.clicked.connect(self.save)
+        self.here_status = _path_label("")
+        self.here_status.setObjectName("trainingHereStatus")
 
         key_row = QHBoxLayout()
         key_row.addWidget(self.key_edit, 1)
         key_row.addWidget(self.forget_key_button)
+        self.key_row = key_row
         test_row = QHBoxLayout()
         test_row.addWidget(self.test_button)
         test_row.addWidget(self.test_result, 1)
+        self.test_row = test_row
 
         self.form.addRow("Kind", self.kind_label)
         self.form.addRow("Name", self.name_edit)
+        self.form.addRow("Training here", self.here_status)
         self.form.addRow("Azure resource", self.azure_edit)
         self.form.addRow("Server", self.preset_combo)
         self.form.addRow("Address", self.url_edit)
@@ -355,6 +365,7 @@ class SettingsDialog(QDialog):
         self.form.addRow("", test_row)
         self.form.addRow("", self.form_error)
         self.form.addRow("", self.save_button)
+        self.form.setRowVisible(self.here_status, False)
 
         for edit in (
             self.name_edit,
@@ -528,6 +539,21 @@ class SettingsDialog(QDialog):
             self.url_edit.setReadOnly(kind is ProviderKind.AZURE)
             self.form.setRowVisible(self.org_edit, kind is ProviderKind.OPENAI)
             self.form.setRowVisible(self.project_edit, kind is ProviderKind.OPENAI)
+            # Training on this computer has no address to enter, no key and nothing to test.
+            here = kind is ProviderKind.LOCAL_TRAINING
+            for row in (
+                self.url_edit,
+                self.key_row,
+                self.key_status,
+                self.session_only,
+                self.keyring_note,
+                self.timeout_spin,
+                self.test_row,
+            ):
+                self.form.setRowVisible(row, not here)
+            self.form.setRowVisible(self.here_status, here)
+            if here:
+                self._show_here_status()
             needs_key = template.capabilities.needs_key
             self.key_edit.setPlaceholderText(
                 "paste the API key here" if needs_key else "not needed for a local server"
@@ -538,6 +564,17 @@ class SettingsDialog(QDialog):
             self._loading = False
         self._update_http_warning()
         self._dirty = False
+
+    def _show_here_status(self) -> None:
+        """Whether training on this computer can run: one sentence and the exact install
+        command when its optional libraries are missing."""
+        missing = unavailable_reason()
+        self.here_status.setStyleSheet("color: #b3261e;" if missing else "color: #1e7b34;")
+        self.here_status.setText(
+            missing
+            or "The libraries for training on this computer are installed; nothing is sent "
+            "anywhere and no key is needed."
+        )
 
     def _show_profile(self, profile: ProviderProfile) -> None:
         self._editing_id = profile.id

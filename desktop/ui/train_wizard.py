@@ -52,7 +52,7 @@ from desktop.api.errors import (
     UploadCancelled,
     unknown_outcome,
 )
-from desktop.api.profiles import ProfileStore, ProviderProfile
+from desktop.api.profiles import ProfileStore, ProviderKind, ProviderProfile
 from desktop.core.analysis import DatasetAnalysis
 from desktop.core.archive import ArchiveError, JobArchive
 from desktop.core.bulk import split_train_validation
@@ -73,6 +73,7 @@ from desktop.core.training import (
     WandbIntegration,
     new_request_id,
 )
+from desktop.local_training import unavailable_reason
 from desktop.ui.parameter_form import ParameterField, ParameterForm
 from desktop.ui.workers import JobContext, Worker, WorkerKeeper
 
@@ -85,6 +86,7 @@ _ESTIMATE_DELAY_MS = 250
 #: A provider's last day for new jobs is mentioned this many days ahead.
 NOTICE_DAYS = 90
 PAGE_SETUP, PAGE_REVIEW, PAGE_SEND = range(3)
+APPROXIMATE_HERE = "; approximate: the app counts this model's tokens only roughly"
 APPROXIMATE = (
     "; approximate: the app cannot count this model's tokens exactly the way its provider does"
 )
@@ -92,6 +94,11 @@ REASSURANCE = (
     "Nothing has been sent yet. Start training uploads the examples and creates the job; the "
     "provider bills your account for it. The estimate counts tokens on this computer, and the "
     "provider's invoice is final."
+)
+REASSURANCE_HERE = (
+    "Nothing has started yet. Start training copies the examples into the job's folder on this "
+    "computer and trains there: nothing is sent anywhere and nothing is billed. The token "
+    "count is an estimate."
 )
 METHOD_LABELS = {
     "supervised": "Supervised: learn from example answers",
@@ -122,7 +129,12 @@ TIPS = {
     ),
     "suffix": (
         "A short name added to your model's name (e.g. ft:gpt-4.1-mini:…:support-bot:…) so "
-        "you can tell your models apart. Letters, digits and dashes; up to 64 characters."
+        "you can tell your models apart. Letters, digits and dashes; up to {limit} characters."
+    ),
+    "folder": (
+        "Train a model already on this computer: the folder that holds its config.json, its "
+        "tokenizer and its .safetensors weights (an instruction-tuned model, with a chat "
+        "template)."
     ),
     "seed": (
         "Training involves some randomness (the order of examples). A fixed seed makes a "
@@ -171,6 +183,18 @@ class TrainingData:
 DatasetProvider = Callable[[], TrainingData | None]
 
 
+NEXT_STEPS_HERE = (
+    "1. The examples are copied into the job's folder on this computer (nothing is sent "
+    "anywhere).\n"
+    "2. A training process starts on this computer; a base model that is not here yet is "
+    "downloaded from the Hugging Face Hub first (the job's events show how far it got).\n"
+    "3. Training runs; the Jobs tab shows the loss going down, and you can pause or cancel it "
+    "there. Quitting the app asks whether it should go on training.\n"
+    "4. When it finishes, chat with your model here (the app starts it on this computer), "
+    "compare it with its base model, or export it."
+)
+
+
 def _next_steps(traits: BackendTraits | None) -> str:
     """What happens after Start, for this provider."""
     act = "pause or cancel it" if traits is None or traits.can_pause else "cancel it"
@@ -192,6 +216,17 @@ def _next_steps(traits: BackendTraits | None) -> str:
         f"3. Training runs; the Jobs tab shows the loss going down, and you can {act} "
         "there.\n" + after
     )
+
+
+_CHARACTER_NAMES = {" ": "spaces", ":": "colons", "/": "slashes", "\\": "backslashes"}
+
+
+def _forbidden_words(characters: str) -> str:
+    """ " :/" → "spaces, colons or slashes"."""
+    names = list(dict.fromkeys(_CHARACTER_NAMES.get(c, f"“{c}”") for c in characters))
+    if len(names) > 1:
+        return ", ".join(names[:-1]) + " or " + names[-1]
+    return names[0] if names else ""
 
 
 def _lower_first(label: str) -> str:
@@ -310,6 +345,8 @@ class TrainWizard(QDialog):
         self.data_kind = data.kind() if data is not None and data.examples else ExampleKind.CHAT
         self.blocking = data.blocking() if data is not None else []
         self.models: list[TrainableModel] = []
+        #: Model folders the user chose for this profile (kept when the list arrives later).
+        self._folder_models: list[TrainableModel] = []
         self.counted: _Counted | None = None
         self.estimate: Estimate | None = None
         self.plan: svc.TrainingPlan | None = None
@@ -367,7 +404,14 @@ class TrainWizard(QDialog):
         self.model_combo.setToolTip(TIPS["model"])
         self.model_combo.setMinimumContentsLength(28)
         self.model_combo.currentIndexChanged.connect(self._on_model)
+        self.folder_button = QPushButton("Choose a model folder…")
+        self.folder_button.setObjectName("chooseModelFolder")
+        self.folder_button.setToolTip(TIPS["folder"])
+        self.folder_button.clicked.connect(self.browse_model_folder)
+        self.folder_button.hide()
         self.model_note = Note()
+        self.folder_note = Note(color="#b3261e")
+        self.folder_note.setObjectName("modelFolderProblem")
         self.method_combo = QComboBox()
         self.method_combo.setToolTip(TIPS["method"])
         for method, label in METHOD_LABELS.items():
@@ -379,9 +423,14 @@ class TrainWizard(QDialog):
         form.addRow(
             self._label("Provider", "provider"), _with_note(self.profile_combo, self.profile_note)
         )
-        form.addRow(
-            self._label("Base model", "model"), _with_note(self.model_combo, self.model_note)
-        )
+        model_row = QWidget()
+        model_line = QHBoxLayout(model_row)
+        model_line.setContentsMargins(0, 0, 0, 0)
+        model_line.addWidget(self.model_combo, 1)
+        model_line.addWidget(self.folder_button)
+        model_field = _with_note(model_row, self.model_note)
+        model_field.layout().addWidget(self.folder_note)
+        form.addRow(self._label("Base model", "model"), model_field)
         form.addRow(
             self._label("Method", "method"), _with_note(self.method_combo, self.method_note)
         )
@@ -452,7 +501,7 @@ class TrainWizard(QDialog):
         self.suffix = QLineEdit()
         self.suffix.setMaxLength(MAX_SUFFIX)
         self.suffix.setPlaceholderText("e.g. support-bot")
-        self.suffix.setToolTip(TIPS["suffix"])
+        self.suffix.setToolTip(TIPS["suffix"].format(limit=MAX_SUFFIX))
         self.suffix.textChanged.connect(self._validate)
         self.suffix_note = Note(color="#b3261e")
         self.fixed_seed = QCheckBox("Fixed")
@@ -467,7 +516,9 @@ class TrainWizard(QDialog):
         name_box = QGroupBox("Name and repeatability")
         name_form = QFormLayout(name_box)
         suffix_field = _with_note(self.suffix, self.suffix_note)
-        name_form.addRow(self._label("Suffix", "suffix"), suffix_field)
+        self.suffix_label = QLabel("Suffix")
+        self.suffix_label.setToolTip(self.suffix.toolTip())
+        name_form.addRow(self.suffix_label, suffix_field)
         name_form.addRow(self._label("Seed", "seed"), seed_row)
 
         self.wandb_box = QGroupBox("Weights && Biases (optional)")
@@ -695,6 +746,11 @@ class TrainWizard(QDialog):
         )
         return Path(chosen) if chosen else None
 
+    def choose_model_folder(self) -> Path | None:
+        """Ask for the folder of a model already on this computer."""
+        chosen = QFileDialog.getExistingDirectory(self, "The model's folder", str(Path.home()))
+        return Path(chosen) if chosen else None
+
     # Navigation ----------------------------------------------------------------------------
 
     def go_to(self, page: int) -> None:
@@ -704,14 +760,21 @@ class TrainWizard(QDialog):
         if page == PAGE_REVIEW:
             self._fill_review()
         self.pages.setCurrentIndex(page)
-        names = ("Choose", "Review the cost", "Send")
+        self._show_steps()
+        if page == PAGE_SETUP:
+            self._validate()
+
+    def _show_steps(self) -> None:
+        """The three steps above the page, the current one highlighted."""
+        page = self.pages.currentIndex()
+        names = (
+            ("Choose", "Review", "Start") if self.here else ("Choose", "Review the cost", "Send")
+        )
         parts = []
         for index, name in enumerate(names):
             style = "font-weight: 600; color: #1a73e8" if index == page else "color: #80868b"
             parts.append(f"<span style='{style}'>{index + 1}. {name}</span>")
         self.steps.setText("&nbsp;&nbsp;›&nbsp;&nbsp;".join(parts))
-        if page == PAGE_SETUP:
-            self._validate()
 
     # Provider and models -------------------------------------------------------------------
 
@@ -739,10 +802,18 @@ class TrainWizard(QDialog):
         profile_id = self.profile_combo.currentData()
         return self.profiles.get(profile_id) if profile_id in self.profiles else None
 
+    @property
+    def here(self) -> bool:
+        """True when the chosen profile trains on this computer (nothing sent, nothing
+        billed)."""
+        profile = self.profile
+        return profile is not None and profile.kind is ProviderKind.LOCAL_TRAINING
+
     def _on_profile(self, *_args: object) -> None:
         profile = self.profile
         self.model_combo.clear()
         self.models = []
+        self._folder_models = []
         self._parameters = None
         self._unreachable = None
         self._form_key = None
@@ -755,6 +826,19 @@ class TrainWizard(QDialog):
             self._validate()
             return
         self.parameter_form.set_specs((), placeholder=f"Reading {profile.display_name}'s settings…")
+        here = self.here
+        self.folder_button.setVisible(here)
+        self.folder_note.setText("")
+        limit = profile.capabilities.suffix_max_length
+        self.suffix.setMaxLength(max(limit, MAX_SUFFIX))  # a longer one is said, not cut off
+        tip = TIPS["suffix"].format(limit=limit)
+        forbidden = _forbidden_words(profile.capabilities.suffix_forbidden_chars)
+        if forbidden:
+            tip += f" {profile.display_name} takes no {forbidden}."
+        self.suffix.setToolTip(tip)
+        self.suffix_label.setToolTip(tip)
+        self.next_button.setText("Review →" if here else "Review the cost →")
+        self._show_steps()
         self._profile_notice = self._profile_facts(profile)
         self.profile_note.setText(
             self._profile_notice or "Fetching the models this provider offers…"
@@ -816,6 +900,15 @@ class TrainWizard(QDialog):
                 "To chat with the trained model, the app first deploys it at the provider (the "
                 "Jobs tab says what that costs before it starts)."
             )
+        if profile.kind is ProviderKind.LOCAL_TRAINING:
+            missing = unavailable_reason()
+            if missing is not None:
+                notes.append(missing)
+            notes.append(
+                "Training runs on this computer and costs nothing. A listed model that is not "
+                "on this computer yet is downloaded by the training job first (its events "
+                "show the progress); or choose a model folder you already have."
+            )
         return " ".join(notes)
 
     def _on_models(self, value: object) -> None:
@@ -834,8 +927,9 @@ class TrainWizard(QDialog):
             self.profile_note.setText(notice)
         self._parameters = value.parameters
         self._unreachable = value.unreachable
-        self.models = value.models
-        self._fill_models(value.models, profile)
+        listed = {m.id for m in value.models}
+        self.models = value.models + [m for m in self._folder_models if m.id not in listed]
+        self._fill_models(self.models, profile)
         if self._review_when_ready:
             self._review_when_ready = False
             self.go_to(PAGE_REVIEW)  # stays on the first step when something is missing
@@ -878,6 +972,8 @@ class TrainWizard(QDialog):
             item = items.item(items.rowCount() - 1)
             if status is not None:
                 item.setToolTip(status.sentence)
+            elif model_id in listed and listed[model_id].note:
+                item.setToolTip(listed[model_id].note)  # size, licence, time here
             if status is not None and status.availability is Availability.SHUT_DOWN:
                 item.setEnabled(False)
             else:
@@ -888,6 +984,42 @@ class TrainWizard(QDialog):
         self.model_combo.setCurrentIndex(index)
         self.model_combo.blockSignals(False)
         self._on_model()
+
+    def browse_model_folder(self) -> None:
+        """Train a model from a folder on this computer; the backend checks it is one."""
+        profile = self.profile
+        if profile is None or not self.here:
+            return
+        folder = self.choose_model_folder()
+        if folder is None:
+            return
+        factory = self.backend_factory
+        self.folder_note.setText("")
+        self.model_note.setText(f"Checking {folder}…")
+
+        def job(_context: JobContext) -> object:
+            try:
+                with factory(profile) as backend:
+                    return profile.id, backend.folder_model(folder)  # type: ignore[attr-defined]
+            except ProviderError as exc:
+                return profile.id, exc.friendly
+
+        self._run(Worker(job, name="checking the model folder"), self._on_model_folder)
+
+    def _on_model_folder(self, value: object) -> None:
+        profile_id, outcome = value  # type: ignore[misc]
+        profile = self.profile
+        if profile is None or profile.id != profile_id:
+            return
+        if isinstance(outcome, FriendlyError):
+            self._on_model()
+            self.folder_note.setText(f"{outcome.message} {outcome.next_step}")
+            return
+        assert isinstance(outcome, TrainableModel)
+        self._folder_models = [m for m in self._folder_models if m.id != outcome.id] + [outcome]
+        self.models = [m for m in self.models if m.id != outcome.id] + [outcome]
+        self._fill_models(self.models, profile)
+        self.model_combo.setCurrentIndex(self.model_combo.findData(outcome.id))
 
     @property
     def model_id(self) -> str | None:
@@ -969,7 +1101,7 @@ class TrainWizard(QDialog):
                 f"Training costs ${listed.training_price_per_1m:g} per million tokens "
                 "(the provider's price list)."
             )
-        elif not quotes:
+        elif not quotes and not self.here:
             parts.append("The provider gives no price for this model, so the cost is unknown.")
         if traits is not None:
             parts.append(f"{traits.name} quotes its own price for the job on the next page.")
@@ -1152,6 +1284,8 @@ class TrainWizard(QDialog):
             return self.method_note.text() or "This method is not available here."
         if self._unreachable is not None:
             return f"{self._unreachable.message} {self._unreachable.next_step}"
+        if self.here and (missing := unavailable_reason()) is not None:
+            return missing
         if self._parameters is None:
             return f"Reading {profile.display_name}'s settings…"
         problem = self.parameter_form.problem()
@@ -1263,15 +1397,18 @@ class TrainWizard(QDialog):
         )
         estimate = self.estimate
         quoting = self._quoting_traits()
-        if estimate.estimated_cost_usd is not None:
+        if self.here:
+            cost = "free: it trains on this computer"
+        elif estimate.estimated_cost_usd is not None:
             cost = f"about {self.settings.format_money(estimate.estimated_cost_usd)}"
         elif quoting is not None:
             cost = f"{quoting.name} quotes the price on the next page"
         else:
             cost = "cost unknown"
         about = "" if self.exact_tokens else "about "
+        tokens = "tokens to train" if self.here else "billable tokens"
         self.estimate_line.setText(
-            f"{about}{estimate.billable_tokens_total:,} billable tokens "
+            f"{about}{estimate.billable_tokens_total:,} {tokens} "
             f"({estimate.epochs} epoch{'s' if estimate.epochs != 1 else ''}) · {cost}"
         )
         if self.pages.currentIndex() == PAGE_REVIEW:
@@ -1284,10 +1421,16 @@ class TrainWizard(QDialog):
         assert data is not None and profile is not None
         training = len(self.training_indices())
         model_name = self.model_combo.currentText().split(" · ")[0]
+        where = "on <b>this computer</b>" if self.here else f"at <b>{profile.display_name}</b>"
         self.review_headline.setText(
-            f"Train <b>{model_name}</b> at <b>{profile.display_name}</b> on <b>{data.name}</b>"
+            f"Train <b>{model_name}</b> {where} with <b>{data.name}</b>"
+            if self.here
+            else f"Train <b>{model_name}</b> {where} on <b>{data.name}</b>"
         )
         items = [f"{METHOD_LABELS[self.method]}."]
+        listed = self.trainable
+        if self.here and listed is not None and listed.note:
+            items.append(listed.note)
         if self.split_validation.isChecked():
             held = len(data.examples) - training
             validation = (
@@ -1310,7 +1453,8 @@ class TrainWizard(QDialog):
             rest = "; the rest automatic" if len(fixed) < len(others) else ""
             items.append("Settings: " + ", ".join(fixed) + rest + ".")
         elif others:
-            items.append("Settings: all automatic (the provider chooses).")
+            chooses = "the defaults for this computer" if self.here else "the provider chooses"
+            items.append(f"Settings: all automatic ({chooses}).")
         suffix = self.suffix.text().strip()
         if suffix:
             items.append(f"The model's name will contain “{suffix}”.")
@@ -1327,7 +1471,7 @@ class TrainWizard(QDialog):
                 "limit and will be cut off (only the limit is billed)."
             )
         self.review_text.setText("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
-        self.next_steps.setText(_next_steps(traits_of(profile)))
+        self.next_steps.setText(NEXT_STEPS_HERE if self.here else _next_steps(traits_of(profile)))
         price = self._fill_price()
         blocked = self._review_blocked()
         self.review_blocking.setText(blocked or "")
@@ -1341,19 +1485,29 @@ class TrainWizard(QDialog):
             self.start_button.setText(f"Start training (about {money})")
         else:
             self.start_button.setText("Start training")
+        self.start_button.setToolTip(
+            "Start training on this computer; nothing is sent anywhere or billed."
+            if self.here
+            else "Upload the examples and start the job. The provider bills your account."
+        )
 
     def _fill_tiles(self, training: int, estimate: Estimate | None) -> None:
         def put(key: str, value: str, detail: str) -> None:
             self.tiles[key][0].setText(value)
             self.tiles[key][1].setText(detail)
 
-        put("examples", f"{training:,}", "sent for training")
+        here = self.here
+        self.tile_captions["cost"].setText("Cost" if here else "Estimated cost")
+        self.tile_captions["tokens"].setText("Tokens to train" if here else "Billable tokens")
+        put("examples", f"{training:,}", "trained on" if here else "sent for training")
         if estimate is None:
             for key in ("cost", "tokens", "epochs"):
                 put(key, "…", "counting tokens")
             return
-        approximate = "" if self.exact_tokens else APPROXIMATE
-        if estimate.estimated_cost_usd is not None:
+        approximate = "" if self.exact_tokens else APPROXIMATE_HERE if here else APPROXIMATE
+        if here:
+            put("cost", "free", "nothing is billed: it takes this computer's time")
+        elif estimate.estimated_cost_usd is not None:
             if self.model_info is None:
                 source = "the provider's price list"
             elif estimate.price_is_override:
@@ -1382,7 +1536,11 @@ class TrainWizard(QDialog):
             f"{estimate.billable_tokens_per_epoch:,} per epoch × {estimate.epochs}" + approximate,
         )
         how = (
-            "automatic: estimated with the provider's usual rule"
+            (
+                "automatic: the default for this computer"
+                if here
+                else "automatic: estimated with the provider's usual rule"
+            )
             if estimate.epochs_auto
             else "as you chose"
         )
@@ -1431,7 +1589,7 @@ class TrainWizard(QDialog):
         traits = self._quoting_traits()
         self.tile_frames["price"].setVisible(traits is not None)
         if traits is None:
-            self.reassurance.setText(REASSURANCE)
+            self.reassurance.setText(REASSURANCE_HERE if self.here else REASSURANCE)
             return None
         name = traits.name
         value, detail = self.tiles["price"]
@@ -1599,7 +1757,9 @@ class TrainWizard(QDialog):
             self.backend_factory,
             self.transfer,
         )
-        self._begin_sending("Connecting to the provider…")
+        self._begin_sending(
+            "Preparing the job on this computer…" if self.here else "Connecting to the provider…"
+        )
         self.stop_button.show()
         self.stop_button.setEnabled(True)
         stop = self._stop
@@ -1668,7 +1828,7 @@ class TrainWizard(QDialog):
         self.stage.setText(stage)
         for button in (self.stop_button, self.change_button, self.retry_button, self.look_button):
             button.hide()
-        self.send_title.setText("Sending your job")
+        self.send_title.setText("Starting your job" if self.here else "Sending your job")
         self.go_to(PAGE_SEND)
 
     def _send(self, worker: Worker) -> None:
