@@ -157,3 +157,48 @@ def test_what_the_libraries_print_goes_to_the_log_not_the_terminal(trained):
     assert trained["err"] == ""
     log = (trained["folder"] / "result" / "training" / "trainer.log").read_text()
     assert "'loss':" in log  # the Trainer's own printed logs
+
+
+class _Captured(Exception):
+    """Stops a run once the trainer holds its prepared data."""
+
+
+def test_the_trainer_learns_the_replies_only_never_a_reply_with_weight_0(
+    tmp_path, tiny_model, monkeypatch
+):
+    import trl
+    from transformers import AutoTokenizer
+
+    from desktop.local_training.protocol import JobSpec, Settings
+    from desktop.local_training.trainer import run_training
+
+    prepared = {}
+
+    def capture(trainer, *_args, **_kwargs):
+        prepared["rows"] = list(trainer.train_dataset)
+        raise _Captured
+
+    monkeypatch.setattr(trl.SFTTrainer, "train", capture)
+    example = {
+        "messages": [
+            {"role": "system", "content": "You add numbers."},
+            {"role": "user", "content": "What is 1 plus 1?"},
+            {"role": "assistant", "content": "It is 3.", "weight": 0},
+            {"role": "user", "content": "Are you sure?"},
+            {"role": "assistant", "content": "It is 2."},
+        ]
+    }
+    data = write_jsonl(tmp_path / "one.jsonl", [example])
+    spec = JobSpec(
+        job_id="labels",
+        base_model=str(tiny_model),
+        method="supervised",
+        training_file=str(data),
+        output_dir=str(tmp_path / "out"),
+        settings=Settings(max_steps=1),
+    )
+    run_training(spec, emit=lambda _text: None)
+    (row,) = prepared["rows"]
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    learnt = [t for t, label in zip(row["input_ids"], row["labels"], strict=True) if label != -100]
+    assert tokenizer.decode(learnt) == "It is 2.<|im_end|>\n"
