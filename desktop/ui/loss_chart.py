@@ -35,7 +35,8 @@ from PySide6.QtWidgets import (
 from desktop.core.jsonl_io import atomic_write
 from desktop.core.metrics import Curve, MetricSeries, downsample, to_csv
 from desktop.core.smoothing import DebiasedEma
-from desktop.ui.workers import JobContext, Worker, WorkerKeeper
+from desktop.ui.ops import run_op
+from desktop.ui.workers import JobContext
 
 #: Points drawn per curve for the part in view (a minimum and a maximum per pixel column).
 MAX_DRAWN_POINTS = 1600
@@ -242,7 +243,6 @@ class LossChart(QWidget):
         self._drawing = False
         self._pending: set[tuple[str, float, int]] = set()
         self._thinned: dict[str, tuple[tuple[object, ...], tuple[np.ndarray, np.ndarray]]] = {}
-        self._keeper = WorkerKeeper(self)
 
         pg.setConfigOptions(antialias=True)
         self.graphics = pg.GraphicsLayoutWidget()
@@ -520,14 +520,16 @@ class LossChart(QWidget):
         def job(_context: JobContext) -> tuple[tuple[str, float, int], _Smoothed]:
             return token, _smoothed(alpha, curve)
 
-        worker = Worker(job, name="smoothing a curve")
-        worker.signals.result.connect(self._on_smoothed)
-        worker.signals.error.connect(self._on_smoothing_failed)
-        self._keeper.hold(worker)
-        worker.start()
+        run_op(
+            self,
+            job,
+            name="smoothing a curve",
+            success=self._on_smoothed,
+            failure=self._on_smoothing_failed,
+        )
 
-    def _on_smoothed(self, value: object) -> None:
-        token, smoothed = value  # type: ignore[misc]
+    def _on_smoothed(self, value: tuple[tuple[str, float, int], _Smoothed]) -> None:
+        token, smoothed = value
         self._pending.discard(token)
         key = token[0]
         if smoothed.alpha == self._alpha_for(len(smoothed.steps)):
