@@ -41,12 +41,17 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.conversations import ChatMessage, Conversation
+from desktop.ui import palette
 from desktop.ui.chat_models import MUTED, few_shot_length, reply_footer
 
 RENDER_INTERVAL_MS = 40
-_CODE_BACKGROUND = "#f1f3f4"
-_INLINE_CODE_BACKGROUND = "#eceff1"
-CARD_COLORS = {"user": "#e8f0fe", "assistant": "#ffffff", "example": "#f8f9fa"}
+_CODE_BACKGROUND = palette.SURFACE
+_INLINE_CODE_BACKGROUND = palette.INLINE_CODE
+CARD_COLORS = {
+    "user": palette.ACCENT_BACKGROUND,
+    "assistant": palette.WHITE,
+    "example": palette.SURFACE_LIGHT,
+}
 
 #: Actions a reply card can offer, with their button text and tooltip.
 ACTIONS: dict[str, tuple[str, str]] = {
@@ -206,7 +211,7 @@ class MessageCard(QFrame):
         self.setObjectName("messageCard")
         color = CARD_COLORS["example" if example else role]
         self.setStyleSheet(
-            f"#messageCard {{ background: {color}; border: 1px solid #dadce0; "
+            f"#messageCard {{ background: {color}; border: 1px solid {palette.BORDER}; "
             "border-radius: 10px; }"
         )
         layout = QVBoxLayout(self)
@@ -258,7 +263,7 @@ class MessageCard(QFrame):
 
     def set_footer(self, text: str, *, warning: bool = False) -> None:
         """Show ``text`` under the message (hidden when empty)."""
-        color = "#b3261e" if warning else MUTED
+        color = palette.ERROR_TEXT if warning else MUTED
         self.footer.setStyleSheet(f"color: {color}; font-size: 9pt;")
         self.footer.setText(text)
         self.bottom.setVisible(bool(text or self.buttons))
@@ -411,7 +416,8 @@ def _examples_card(messages: Sequence[ChatMessage]) -> QFrame:
     frame = QFrame()
     frame.setObjectName("examplesCard")
     frame.setStyleSheet(
-        "#examplesCard { background: #f8f9fa; border: 1px dashed #c6c6c6; border-radius: 10px; }"
+        f"#examplesCard {{ background: {palette.SURFACE_LIGHT}; "
+        f"border: 1px dashed {palette.DASHED_BORDER}; border-radius: 10px; }}"
     )
     layout = QVBoxLayout(frame)
     layout.setContentsMargins(12, 8, 12, 8)
@@ -471,14 +477,14 @@ class NoticeBar(QFrame):
 
     def show_problem(self, text: str, *, retry: bool) -> None:
         """Show a failure in red, with a Retry button when trying again can help."""
-        self._style("#fce8e6", "#b3261e")
+        self._style(palette.ERROR_BACKGROUND, palette.ERROR_TEXT)
         self.label.setText(text)
         self.retry_button.setVisible(retry)
         self.show()
 
     def show_note(self, text: str) -> None:
         """Show a neutral note."""
-        self._style("#e8f0fe", "#174ea6")
+        self._style(palette.ACCENT_BACKGROUND, palette.ACCENT_TEXT)
         self.label.setText(text)
         self.retry_button.hide()
         self.show()

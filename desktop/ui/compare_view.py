@@ -32,6 +32,7 @@ from desktop.core.conversations import (
     to_request_messages,
 )
 from desktop.core.fewshot import most_common_system
+from desktop.ui import palette
 from desktop.ui.chat_models import (
     ADDED_NOTE,
     SUGGESTION_EXAMPLES,
@@ -133,7 +134,10 @@ class ComparePage(QWidget):
             column_layout.addWidget(picker)
             frame = QWidget()
             frame.setObjectName("compareArea")
-            frame.setStyleSheet("#compareArea { background: #fafafa; border: 1px solid #dadce0; }")
+            frame.setStyleSheet(
+                f"#compareArea {{ background: {palette.CANVAS}; "
+                f"border: 1px solid {palette.BORDER}; }}"
+            )
             frame_layout = QVBoxLayout(frame)
             frame_layout.setContentsMargins(0, 0, 0, 0)
             frame_layout.addWidget(view)

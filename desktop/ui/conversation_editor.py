@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.dataset import dump_json
+from desktop.ui import palette
 from desktop.ui.icons import tool_icon
 from desktop.ui.text_edit import GrowingTextEdit
 
@@ -45,10 +46,10 @@ ROLE_TIPS = {
 }
 
 ROLE_COLORS = {
-    "system": "#f1f3f4",
-    "user": "#e8f0fe",
-    "assistant": "#e6f4ea",
-    "tool": "#fef7e0",
+    "system": palette.SURFACE,
+    "user": palette.ACCENT_BACKGROUND,
+    "assistant": palette.SUCCESS_BACKGROUND,
+    "tool": palette.WARNING_BACKGROUND,
 }
 
 WEIGHT_TIP = (
@@ -110,7 +111,7 @@ class ToolCallEditor(QFrame):
         top.addWidget(self.name_edit, 1)
         if call.get("id"):
             call_id = QLabel(f"id {call['id']}")
-            call_id.setStyleSheet("color: #5f6368;")
+            call_id.setStyleSheet(f"color: {palette.MUTED};")
             call_id.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             top.addWidget(call_id)
         layout.addLayout(top)
@@ -153,11 +154,12 @@ class MessageCard(QFrame):
         self.role = role if isinstance(role, str) else ""
         self.setObjectName("messageCard")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        color = ROLE_COLORS.get(self.role, "#fce8e6")
+        color = ROLE_COLORS.get(self.role, palette.ERROR_BACKGROUND)
         self.setStyleSheet(
-            f"#messageCard {{ background: {color}; border: 1px solid #dadce0; "
+            f"#messageCard {{ background: {color}; border: 1px solid {palette.BORDER}; "
             "border-radius: 8px; }"
-            "#toolCall { background: rgba(255,255,255,0.6); border: 1px dashed #c6c6c6; "
+            "#toolCall { background: rgba(255,255,255,0.6); "
+            f"border: 1px dashed {palette.DASHED_BORDER}; "
             "border-radius: 6px; }"
         )
         layout = QVBoxLayout(self)
@@ -344,7 +346,7 @@ class ConversationEditor(QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(8)
         self.empty_label = QLabel("This conversation has no messages yet.")
-        self.empty_label.setStyleSheet("color: #5f6368;")
+        self.empty_label.setStyleSheet(f"color: {palette.MUTED};")
         self._layout.addWidget(self.empty_label)
         self.add_button = QPushButton(add_label)
         self.add_button.setToolTip("Add a message at the end of the conversation (Ctrl+Enter).")

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.interchange import ExportFormat
 from desktop.core.wording import count
+from desktop.ui import palette
 from desktop.ui.text_edit import GrowingTextEdit
 
 VALIDATION_TIP = (
@@ -42,7 +43,7 @@ SEED_TIP = (
 def _note(text: str) -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
-    label.setStyleSheet("color: #5f6368;")
+    label.setStyleSheet(f"color: {palette.MUTED};")
     label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
     return label
 

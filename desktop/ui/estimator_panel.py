@@ -31,6 +31,7 @@ from desktop.core.catalog import Availability, Catalog
 from desktop.core.estimate import MAX_EPOCHS, MIN_EPOCHS, Estimate, auto_epochs
 from desktop.core.kinds import ExampleKind
 from desktop.core.wording import count
+from desktop.ui import palette
 from desktop.ui.document import DatasetDocument
 
 PROVIDER_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI"}
@@ -173,7 +174,7 @@ class EstimatorPanel(QWidget):
         layout.addLayout(form)
         self.price_note = QLabel()
         self.price_note.setWordWrap(True)
-        self.price_note.setStyleSheet("color: #5f6368; font-size: 9pt;")
+        self.price_note.setStyleSheet(f"color: {palette.MUTED}; font-size: 9pt;")
         layout.addWidget(self.price_note)
         self.train_button = QPushButton("Train a model…")
         self.train_button.setObjectName("estimatorTrain")
@@ -193,13 +194,15 @@ class EstimatorPanel(QWidget):
         self.plot.setLabel("bottom", "Tokens per example")
         self.plot.setLabel("left", "Examples")
         self.plot.showGrid(x=False, y=True, alpha=0.2)
-        self.bars = pg.BarGraphItem(x0=[], x1=[], height=[], brush="#8ab4f8", pen="#1a73e8")
+        self.bars = pg.BarGraphItem(
+            x0=[], x1=[], height=[], brush=palette.ACCENT_LIGHT, pen=palette.ACCENT
+        )
         self.plot.addItem(self.bars)
         self.limit_line = pg.InfiniteLine(
             angle=90,
-            pen=pg.mkPen("#d93025", width=2, style=Qt.PenStyle.DashLine),
+            pen=pg.mkPen(palette.ERROR, width=2, style=Qt.PenStyle.DashLine),
             label="limit",
-            labelOpts={"position": 0.9, "color": "#d93025"},
+            labelOpts={"position": 0.9, "color": palette.ERROR},
         )
         self.plot.addItem(self.limit_line)
         layout.addWidget(self.plot, 1)
@@ -303,9 +306,10 @@ class EstimatorPanel(QWidget):
             today
         )
         self.model_status.setStyleSheet(
-            "QLabel { color: #8a5a00; background: #fef7e0; border-radius: 6px; padding: 6px; }"
+            f"QLabel {{ color: {palette.WARNING_TEXT}; background: {palette.WARNING_BACKGROUND}; "
+            "border-radius: 6px; padding: 6px; }"
             if warn
-            else "QLabel { color: #5f6368; }"
+            else f"QLabel {{ color: {palette.MUTED}; }}"
         )
         self.model_status.setText("\n".join(lines))
 
@@ -374,7 +378,7 @@ class EstimatorPanel(QWidget):
                 largest += f"\n⚠ {n:,} example{'s' if n != 1 else ''} over the limit"
         self.values["largest"].setText(largest)
         self.values["largest"].setStyleSheet(
-            "color: #a50e0e; font-weight: 600;" if estimate.over_limit else ""
+            f"color: {palette.ERROR_STRONG}; font-weight: 600;" if estimate.over_limit else ""
         )
         note = []
         if estimate.price_as_of is not None:

@@ -36,6 +36,7 @@ from desktop.core.dataset import (
 )
 from desktop.core.findings import Severity
 from desktop.core.kinds import ExampleKind
+from desktop.ui import palette
 from desktop.ui.conversation_editor import ConversationEditor
 from desktop.ui.document import DatasetDocument
 from desktop.ui.icons import status_icon
@@ -83,7 +84,7 @@ def _label(text: str, *, muted: bool = False, bold: bool = False) -> QLabel:
     label.setWordWrap(True)
     style = []
     if muted:
-        style.append("color: #5f6368;")
+        style.append(f"color: {palette.MUTED};")
     if bold:
         style.append("font-weight: 600;")
     label.setStyleSheet(" ".join(style))
@@ -121,9 +122,11 @@ class PreferenceEditor(QWidget):
         grid.addWidget(preferred, 0, 0)
         grid.addWidget(rejected, 0, 1)
         self.preferred_edit = GrowingTextEdit(self, min_lines=4)
-        self.preferred_edit.setStyleSheet("QTextEdit { background: #e6f4ea; }")
+        self.preferred_edit.setStyleSheet(
+            f"QTextEdit {{ background: {palette.SUCCESS_BACKGROUND}; }}"
+        )
         self.rejected_edit = GrowingTextEdit(self, min_lines=4)
-        self.rejected_edit.setStyleSheet("QTextEdit { background: #fce8e6; }")
+        self.rejected_edit.setStyleSheet(f"QTextEdit {{ background: {palette.ERROR_BACKGROUND}; }}")
         # Both replies start at the top, however long the other one is.
         grid.addWidget(self.preferred_edit, 1, 0, Qt.AlignmentFlag.AlignTop)
         grid.addWidget(self.rejected_edit, 1, 1, Qt.AlignmentFlag.AlignTop)
@@ -169,7 +172,9 @@ class LegacyEditor(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(8)
         banner = QFrame()
-        banner.setStyleSheet("QFrame { background: #e8f0fe; border-radius: 6px; }")
+        banner.setStyleSheet(
+            f"QFrame {{ background: {palette.ACCENT_BACKGROUND}; border-radius: 6px; }}"
+        )
         banner_layout = QHBoxLayout(banner)
         banner_layout.addWidget(
             _label(
@@ -226,7 +231,8 @@ class RawEditor(QWidget):
         self.problem = _label("")
         self.problem.setObjectName("rawProblem")
         self.problem.setStyleSheet(
-            "QLabel { background: #fce8e6; color: #a50e0e; border-radius: 6px; padding: 8px; }"
+            f"QLabel {{ background: {palette.ERROR_BACKGROUND}; color: {palette.ERROR_STRONG}; "
+            "border-radius: 6px; padding: 8px; }"
         )
         layout.addWidget(self.problem)
         self.hint = _label("", muted=True)
@@ -318,7 +324,7 @@ class ExampleEditor(QWidget):
     def _build_header(self) -> QWidget:
         header = QFrame()
         header.setObjectName("exampleHeader")
-        header.setStyleSheet("#exampleHeader { border-bottom: 1px solid #dadce0; }")
+        header.setStyleSheet(f"#exampleHeader {{ border-bottom: 1px solid {palette.BORDER}; }}")
         layout = QHBoxLayout(header)
         layout.setContentsMargins(14, 8, 14, 8)
         self.status_icon = QLabel()
@@ -327,7 +333,7 @@ class ExampleEditor(QWidget):
         self.title.setStyleSheet("font-size: 13pt; font-weight: 600;")
         layout.addWidget(self.title)
         self.subtitle = QLabel("")
-        self.subtitle.setStyleSheet("color: #5f6368;")
+        self.subtitle.setStyleSheet(f"color: {palette.MUTED};")
         # The details may be cut short; they must never force the editor wider.
         self.subtitle.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout.addWidget(self.subtitle, 1)
@@ -500,11 +506,15 @@ class ExampleEditor(QWidget):
         if not findings:
             self.findings_label.setVisible(False)
             return
-        colors = {Severity.ERROR: "#a50e0e", Severity.WARNING: "#8a5a00", Severity.INFO: "#174ea6"}
+        colors = {
+            Severity.ERROR: palette.ERROR_STRONG,
+            Severity.WARNING: palette.WARNING_TEXT,
+            Severity.INFO: palette.ACCENT_TEXT,
+        }
         rows = []
         for finding in findings[:8]:
             fix = (
-                f"<br><span style='color:#5f6368'>{_escape(finding.fix)}</span>"
+                f"<br><span style='color:{palette.MUTED}'>{_escape(finding.fix)}</span>"
                 if finding.fix
                 else ""
             )

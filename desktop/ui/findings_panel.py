@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.findings import Finding, Severity
 from desktop.core.wording import count
+from desktop.ui import palette
 from desktop.ui.document import DatasetDocument
 from desktop.ui.icons import status_icon
 
@@ -165,7 +166,7 @@ class FindingDelegate(QStyledItemDelegate):
         fix = index.data(FIX_ROLE)
         if fix:
             painter.setFont(small)
-            painter.setPen(option.palette.color(role) if selected else QColor("#5f6368"))
+            painter.setPen(option.palette.color(role) if selected else QColor(palette.MUTED))
             fix_rect = QRect(left, bounds.bottom() + 2, width, 10_000)
             painter.drawText(painter.boundingRect(fix_rect, flags, fix), flags, fix)
         painter.restore()
@@ -220,11 +221,11 @@ class FindingsPanel(QWidget):
         layout.addWidget(self.view, 1)
         self.more_label = QLabel()
         self.more_label.setWordWrap(True)
-        self.more_label.setStyleSheet("color: #5f6368;")
+        self.more_label.setStyleSheet(f"color: {palette.MUTED};")
         layout.addWidget(self.more_label)
         self.empty_label = QLabel("Open or create a dataset to see what needs fixing here.")
         self.empty_label.setWordWrap(True)
-        self.empty_label.setStyleSheet("color: #5f6368;")
+        self.empty_label.setStyleSheet(f"color: {palette.MUTED};")
         layout.addWidget(self.empty_label)
         document.findings_changed.connect(self.refresh)
         self.refresh()
@@ -255,14 +256,18 @@ class FindingsPanel(QWidget):
         has_examples = any(True for _ in self.document.dataset.examples())
         busy = self.document.checking
         if busy:
-            self._banner("Checking the examples…", "#5f6368", "#f1f3f4")
+            self._banner("Checking the examples…", palette.MUTED, palette.SURFACE)
         elif not has_examples:
-            self._banner("Add examples to get started.", "#5f6368", "#f1f3f4")
+            self._banner("Add examples to get started.", palette.MUTED, palette.SURFACE)
         elif counts[Severity.ERROR] == 0:
-            self._banner("✓ Ready to train", "#137333", "#e6f4ea")
+            self._banner("✓ Ready to train", palette.SUCCESS_TEXT, palette.SUCCESS_BACKGROUND)
         else:
             n = counts[Severity.ERROR]
-            self._banner(f"Fix {count(n, 'error')} before training.", "#a50e0e", "#fce8e6")
+            self._banner(
+                f"Fix {count(n, 'error')} before training.",
+                palette.ERROR_STRONG,
+                palette.ERROR_BACKGROUND,
+            )
         self.ready_label.setProperty(
             "ready", not busy and has_examples and not counts[Severity.ERROR]
         )

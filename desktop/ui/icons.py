@@ -8,13 +8,14 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap, QPolygonF
 
 from desktop.core.findings import Severity
+from desktop.ui import palette
 
 #: Colours that read well on light and dark backgrounds.
 SEVERITY_COLORS = {
-    Severity.ERROR: "#d93025",
-    Severity.WARNING: "#e8a000",
-    Severity.INFO: "#1a73e8",
-    None: "#1e8e3e",
+    Severity.ERROR: palette.ERROR,
+    Severity.WARNING: palette.WARNING,
+    Severity.INFO: palette.ACCENT,
+    None: palette.SUCCESS,
 }
 
 SEVERITY_LABELS = {
@@ -108,6 +109,6 @@ def tool_icon(name: str) -> QIcon:
     """Small line icons for message buttons: 'up', 'down', 'duplicate' or 'delete'."""
     icon = QIcon()
     for size in (16, 20, 24, 32):
-        icon.addPixmap(_tool_pixmap(size, name, QColor("#3c4043")))
-        icon.addPixmap(_tool_pixmap(size, name, QColor("#bdc1c6")), QIcon.Mode.Disabled)
+        icon.addPixmap(_tool_pixmap(size, name, QColor(palette.TEXT)))
+        icon.addPixmap(_tool_pixmap(size, name, QColor(palette.DISABLED)), QIcon.Mode.Disabled)
     return icon

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.training import ParameterKind, ParameterRole, ParameterSpec
+from desktop.ui import palette
 
 #: The widest range a number box accepts when the backend sets no bound.
 _INT_LIMIT = 2_147_483_647
@@ -181,7 +182,7 @@ class ParameterForm(QWidget):
         self._rows: list[QWidget] = []
         self.placeholder = QLabel()
         self.placeholder.setWordWrap(True)
-        self.placeholder.setStyleSheet("color: #5f6368;")
+        self.placeholder.setStyleSheet(f"color: {palette.MUTED};")
         self.main = QFormLayout()
         self.more_button = QToolButton()
         self.more_button.setText("More settings")

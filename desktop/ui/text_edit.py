@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.ui import palette
+
 #: Qt's plain text uses these separators between paragraphs and for soft breaks.
 _PARAGRAPH = "\u2029"
 _LINE = "\u2028"
@@ -104,8 +106,9 @@ class PageBar(QFrame):
         super().__init__(parent)
         self.setObjectName("pageBar")
         self.setStyleSheet(
-            "#pageBar { background: #f1f3f4; border: none; border-bottom: 1px solid #dadce0; }"
-            "QLabel { color: #3c4043; background: transparent; }"
+            f"#pageBar {{ background: {palette.SURFACE}; border: none; "
+            f"border-bottom: 1px solid {palette.BORDER}; }}"
+            f"QLabel {{ color: {palette.TEXT}; background: transparent; }}"
         )
         self.setToolTip(
             "This text is too long to show at once, so it is shown one page at a time. "

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import APP_NAME
+from desktop.ui import palette
 
 
 class WelcomePage(QWidget):
@@ -43,7 +44,7 @@ class WelcomePage(QWidget):
         )
         intro.setWordWrap(True)
         intro.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        intro.setStyleSheet("font-size: 11pt; color: #5f6368;")
+        intro.setStyleSheet(f"font-size: 11pt; color: {palette.MUTED};")
         column.addWidget(intro)
         buttons = QHBoxLayout()
         buttons.setSpacing(12)
@@ -80,7 +81,7 @@ class WelcomePage(QWidget):
         self.recent.itemClicked.connect(self._on_recent)
         column.addWidget(self.recent)
         tip = QLabel("Tip: you can also drop a file onto this window.")
-        tip.setStyleSheet("color: #80868b;")
+        tip.setStyleSheet(f"color: {palette.FAINT};")
         tip.setAlignment(Qt.AlignmentFlag.AlignCenter)
         column.addWidget(tip)
         holder = QHBoxLayout()
@@ -125,7 +126,7 @@ class WelcomePage(QWidget):
             card.setMinimumWidth(240)
             card.setStyleSheet(
                 "QLabel { background: rgba(26, 115, 232, 0.06); border-radius: 6px;"
-                " padding: 10px 12px; color: #3c4043; }"
+                f" padding: 10px 12px; color: {palette.TEXT}; }}"
             )
             row.addWidget(card, 1)
         return row
