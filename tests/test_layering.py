@@ -1,96 +1,165 @@
-"""The core stays Qt-free and offline; the provider layer stays Qt-free."""
+"""The layers hold: the import contracts in pyproject.toml pass, and they catch what they forbid.
+
+import-linter reads every import of the package, relative ones and those inside functions
+included, and follows chains of imports; a run-time check adds what a source reading cannot
+see (an import made by a library on the layer's behalf).
+"""
 
 from __future__ import annotations
 
 import ast
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "desktop"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "desktop"
 
-CORE_FORBIDDEN = {
-    "PySide6",
-    "shiboken6",
-    "pyqtgraph",
-    "openai",
-    "keyring",
-    "httpx",
-    "httpx2",
-    "requests",
-    "urllib3",
-    "socket",
-    "http",
-    "urllib.request",
-    "desktop.api",
-    "desktop.ui",
-}
-API_FORBIDDEN = {"PySide6", "shiboken6", "pyqtgraph", "desktop.ui"}
-#: The screens reach providers only through the training backends and the plain-words errors.
-UI_FORBIDDEN = {"openai", "httpx", "httpx2", "keyring"}
-
-
-def imported_modules(path: Path) -> set[str]:
-    """Every module a source file imports, at any depth of the file."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
-
-
-def violations(layer: str, forbidden: set[str]) -> list[str]:
-    found = []
-    for path in sorted((PACKAGE / layer).rglob("*.py")):
-        for name in imported_modules(path):
-            if any(name == bad or name.startswith(bad + ".") for bad in forbidden):
-                found.append(f"{path.relative_to(PACKAGE.parent)} imports {name}")
-    return found
-
-
-@pytest.mark.parametrize(
-    ("layer", "forbidden"),
-    [("core", CORE_FORBIDDEN), ("api", API_FORBIDDEN), ("ui", UI_FORBIDDEN)],
+#: Runs the contracts of the pyproject.toml in the working folder on the package found there.
+LINT = (
+    "import sys\n"
+    "from importlinter.cli import lint_imports\n"
+    "sys.exit(lint_imports(config_filename='pyproject.toml', limit_to_contracts=tuple(sys.argv[1:]),"
+    " no_cache=True, no_logo=True))\n"
 )
-def test_layer_sources_import_nothing_forbidden(layer, forbidden):
-    assert (PACKAGE / layer).is_dir()
-    assert violations(layer, forbidden) == []
+
+CONTRACTS = (
+    "layers",
+    "core-offline",
+    "api-no-qt",
+    "local-training-no-qt",
+    "ui-no-provider-sdk",
+    "ui-acyclic",
+)
+
+QT = ("PySide6", "shiboken6", "pyqtgraph")
+TRAINING_LIBRARIES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate")
 
 
-def test_the_checker_catches_a_forbidden_import(tmp_path):
-    source = tmp_path / "bad.py"
-    source.write_text("def f():\n    from PySide6 import QtCore\n    import socket\n")
-    assert imported_modules(source) >= {"PySide6", "socket"}
+def lint(root: Path, *contracts: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", LINT, *contracts],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "COLUMNS": "200"},
+        check=False,
+        timeout=120,
+    )
+
+
+def test_the_import_contracts_hold():
+    result = lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for contract in CONTRACTS:
+        assert lint(ROOT, contract).returncode == 0, contract
 
 
 @pytest.mark.parametrize(
-    ("layer", "forbidden"),
+    ("module", "added", "contract", "reported"),
     [
-        ("core", ("PySide6", "shiboken6", "openai", "keyring", "httpx2", "pyqtgraph")),
-        ("api", ("PySide6", "shiboken6", "pyqtgraph")),
+        (
+            "core/kinds.py",
+            "from ..api import redaction",
+            "layers",
+            "desktop.core.kinds -> desktop.api.redaction",
+        ),
+        (
+            "local_training/protocol.py",
+            "def _late() -> None:\n    from desktop.ui import icons",
+            "layers",
+            "desktop.local_training.protocol -> desktop.ui.icons",
+        ),
+        (
+            "core/kinds.py",
+            "def _late() -> None:\n    import socket",
+            "core-offline",
+            "desktop.core.kinds -> socket",
+        ),
+        ("core/wording.py", "import keyring", "core-offline", "desktop.core.wording -> keyring"),
+        (
+            "api/redaction.py",
+            "from PySide6 import QtCore",
+            "api-no-qt",
+            "desktop.api.redaction -> PySide6",
+        ),
+        (
+            "local_training/protocol.py",
+            "import pyqtgraph",
+            "local-training-no-qt",
+            "protocol -> pyqtgraph",
+        ),
+        ("ui/icons.py", "import openai", "ui-no-provider-sdk", "desktop.ui.icons -> openai"),
+        ("ui/workers.py", "from . import main_window", "ui-acyclic", ".workers -> .main_window"),
     ],
 )
-def test_importing_a_layer_loads_nothing_forbidden(layer, forbidden):
-    """Transitive imports count too: load every module of the layer in a clean interpreter."""
-    modules = sorted(
-        "desktop." + ".".join(p.relative_to(PACKAGE).with_suffix("").parts)
+def test_a_contract_catches_what_it_forbids(tmp_path, module, added, contract, reported):
+    """Break a copy of the package, never the tree itself."""
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    shutil.copytree(PACKAGE, tmp_path / "desktop", ignore=shutil.ignore_patterns("__pycache__"))
+    assert lint(tmp_path, contract).returncode == 0
+    source = tmp_path / "desktop" / module
+    source.write_text(source.read_text(encoding="utf-8") + "\n" + added + "\n", encoding="utf-8")
+    result = lint(tmp_path, contract)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert reported in result.stdout
+
+
+def test_the_core_opens_no_url():
+    """import-linter names whole external packages only, and the core may parse URLs."""
+    found = []
+    for path in sorted((PACKAGE / "core").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            found += [f"{path.name}: {n}" for n in names if n.startswith("urllib.request")]
+    assert found == []
+
+
+def layer_modules(layer: str) -> list[str]:
+    if (PACKAGE / f"{layer}.py").is_file():
+        return [f"desktop.{layer}"]
+    return sorted(
+        "desktop."
+        + ".".join(p.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
         for p in (PACKAGE / layer).rglob("*.py")
     )
+
+
+@pytest.mark.parametrize(
+    ("layers", "forbidden"),
+    [
+        (("core",), (*QT, "openai", "keyring", "httpx", "httpx2", *TRAINING_LIBRARIES)),
+        (("api",), (*QT, *TRAINING_LIBRARIES)),
+        (("local_training",), (*QT, *TRAINING_LIBRARIES)),
+        (("cli",), (*QT, "openai", "keyring", *TRAINING_LIBRARIES)),
+        (("ui", "app", "selftest"), TRAINING_LIBRARIES),
+    ],
+)
+def test_importing_a_layer_loads_nothing_forbidden(layers, forbidden):
+    """What a layer's imports bring in at run time: load all its modules in a clean interpreter."""
+    modules = [name for layer in layers for name in layer_modules(layer)]
+    assert modules
     script = (
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"
-        "    importlib.import_module(name.removesuffix('.__init__'))\n"
+        "    importlib.import_module(name)\n"
         f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({list(forbidden)!r})))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
         text=True,
-        cwd=PACKAGE.parent,
+        cwd=ROOT,
         check=True,
+        timeout=120,
     )
     assert result.stdout.strip() == "[]"
