@@ -1,11 +1,9 @@
 """Settings: provider profiles, their keys, the network timeout, and where data lives.
 
-Keys are typed into a masked field, go straight to the key store (system keyring, or memory
-for this session when there is no keyring) and are cleared from the field after saving; they
-are never shown again, written to the profile file or logged. "Test connection" runs on the
-thread pool so the window stays responsive while the provider answers. Plain http to another
-computer needs the user's explicit permission per profile, and closing the window with
-unsaved edits asks whether to save them.
+Keys are typed into a masked field and go straight to the key store, and "Test connection"
+runs off the UI thread (both in ``settings_keys``). Plain http to another computer needs the
+user's explicit permission per profile, and closing the window with unsaved edits asks whether
+to save them.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from collections.abc import Callable
 from datetime import date
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -38,9 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.api import client as api_client
 from desktop.api.backends import traits_of
-from desktop.api.credentials import KeyringUnavailableError, KeyStorage, KeyStore
+from desktop.api.credentials import KeyStore
 from desktop.api.profiles import (
     TEMPLATES,
     ProfileError,
@@ -51,38 +48,21 @@ from desktop.api.profiles import (
     plain_http_warning,
     profile_from_template,
 )
-from desktop.api.redaction import Secret
 from desktop.core import locations
 from desktop.core.catalog import Availability, Catalog, CatalogError
 from desktop.core.training import ChatRoute
 from desktop.local_training import unavailable_reason
-from desktop.ui.workers import JobContext, Worker
+from desktop.ui.settings_keys import NO_KEY, ConnectionTest, KeySection
 
 log = logging.getLogger(__name__)
 
-TEST_TIMEOUT_CAP_SECONDS = 15
 ADDRESS_HINT = "https://…/v1"
 COMPATIBLE_ADDRESS_HINT = "the address the service gives you, e.g. https://api.example.com/v1"
-# Workers must outlive the dialog that started them (the pool still runs them), and a little
-# beyond "finished", which is emitted while the pool thread is still inside run().
-_RUNNING: set[Worker] = set()
-_RELEASE_DELAY_MS = 1000
 
 
 def _template_key(kind: ProviderKind) -> str:
     """The template a profile of this kind was made from."""
     return next(key for key, template in TEMPLATES.items() if template.kind is kind)
-
-
-def _release_later(worker: Worker) -> None:
-    QTimer.singleShot(_RELEASE_DELAY_MS, lambda: _RUNNING.discard(worker))
-
-
-def _note(text: str = "") -> QLabel:
-    label = QLabel(text)
-    label.setWordWrap(True)
-    label.setStyleSheet("color: #5f6368;")
-    return label
 
 
 def _path_label(text: str) -> QLabel:
@@ -263,8 +243,6 @@ class SettingsDialog(QDialog):
         self._new_template: str | None = None
         self._dirty = False
         self._loading = False
-        self._worker: Worker | None = None
-        self._last_result: api_client.ConnectionResult | None = None
         self._consented_host: str | None = None
 
         self.profile_list = QListWidget()
@@ -312,24 +290,24 @@ class SettingsDialog(QDialog):
         self.org_edit.setPlaceholderText("optional")
         self.project_edit = QLineEdit()
         self.project_edit.setPlaceholderText("optional")
-        self.key_edit = QLineEdit()
-        self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.key_edit.setInputMethodHints(
-            Qt.InputMethodHint.ImhHiddenText | Qt.InputMethodHint.ImhSensitiveData
-        )
-        self.key_status = _note()
-        self.session_only = QCheckBox("Keep the key only until the app closes")
-        self.keyring_note = _note()
-        self.forget_key_button = QPushButton("Forget key")
+        self.key_section = KeySection(keys, self)
+        self.key_edit = self.key_section.edit
+        self.key_status = self.key_section.status
+        self.session_only = self.key_section.session_only
+        self.keyring_note = self.key_section.keyring_note
+        self.forget_key_button = self.key_section.forget_button
         self.forget_key_button.clicked.connect(self.forget_key)
+        self.key_row = self.key_section.row
         self.timeout_spin = QSpinBox()
         self.timeout_spin.setRange(5, 600)
         self.timeout_spin.setSuffix(" s")
         self.timeout_spin.setToolTip("How long to wait for the provider before giving up.")
-        self.test_button = QPushButton("Test connection")
+        self.connection_test = ConnectionTest(self)
+        self.connection_test.tested.connect(self.connection_tested)
+        self.test_button = self.connection_test.button
         self.test_button.clicked.connect(self.test_connection)
-        self.test_result = QLabel()
-        self.test_result.setWordWrap(True)
+        self.test_result = self.connection_test.result
+        self.test_row = self.connection_test.row
         self.form_error = QLabel()
         self.form_error.setWordWrap(True)
         self.form_error.setStyleSheet("color: #b3261e;")
@@ -337,15 +315,6 @@ class SettingsDialog(QDialog):
         self.save_button.clicked.connect(self.save)
         self.here_status = _path_label("")
         self.here_status.setObjectName("trainingHereStatus")
-
-        key_row = QHBoxLayout()
-        key_row.addWidget(self.key_edit, 1)
-        key_row.addWidget(self.forget_key_button)
-        self.key_row = key_row
-        test_row = QHBoxLayout()
-        test_row.addWidget(self.test_button)
-        test_row.addWidget(self.test_result, 1)
-        self.test_row = test_row
 
         self.form.addRow("Kind", self.kind_label)
         self.form.addRow("Name", self.name_edit)
@@ -357,12 +326,12 @@ class SettingsDialog(QDialog):
         self.form.addRow("", self.allow_http)
         self.form.addRow("Organization", self.org_edit)
         self.form.addRow("Project", self.project_edit)
-        self.form.addRow("API key", key_row)
+        self.form.addRow("API key", self.key_row)
         self.form.addRow("", self.key_status)
         self.form.addRow("", self.session_only)
         self.form.addRow("", self.keyring_note)
         self.form.addRow("Network timeout", self.timeout_spin)
-        self.form.addRow("", test_row)
+        self.form.addRow("", self.test_row)
         self.form.addRow("", self.form_error)
         self.form.addRow("", self.save_button)
         self.form.setRowVisible(self.here_status, False)
@@ -373,15 +342,14 @@ class SettingsDialog(QDialog):
             self.azure_edit,
             self.org_edit,
             self.project_edit,
-            self.key_edit,
         ):
             edit.textEdited.connect(self._mark_dirty)
+        self.key_section.edited.connect(self._mark_dirty)
         self.azure_edit.textEdited.connect(self._update_azure_address)
         self.url_edit.textChanged.connect(self._update_http_warning)
         self.allow_http.toggled.connect(self._on_allow_http)
         self.timeout_spin.valueChanged.connect(self._mark_dirty)
         self.preset_combo.currentIndexChanged.connect(self._on_preset)
-        self.session_only.toggled.connect(self._mark_dirty)
 
         self.facts = ProviderFacts()
         body = QHBoxLayout()
@@ -397,11 +365,12 @@ class SettingsDialog(QDialog):
             ("config", "Settings folder", str(locations.config_dir())),
             ("data", "Data folder", str(locations.data_dir())),
             ("cache", "Cache folder", str(locations.cache_dir())),
-            ("keys", "API keys", self._keys_location()),
         ):
             label = _path_label(text)
             self.where_labels[key] = label
             where_form.addRow(title, label)
+        self.where_labels["keys"] = self.key_section.location
+        where_form.addRow("API keys", self.key_section.location)
 
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
@@ -411,7 +380,6 @@ class SettingsDialog(QDialog):
         layout.addWidget(where)
         layout.addWidget(close)
 
-        self._apply_keyring_status()
         self._reload_list(self.store.active_id)
         if not self.store.profiles:
             self._show_empty()
@@ -590,7 +558,7 @@ class SettingsDialog(QDialog):
             allow_plain_http=profile.allow_plain_http,
             profile=profile,
         )
-        self._update_key_status()
+        self.key_section.show_status(self._editing_id)
 
     def add_from_template(self, template_key: str) -> None:
         """Start a new, unsaved profile from a template; Save adds it."""
@@ -612,7 +580,7 @@ class SettingsDialog(QDialog):
             timeout=60,
         )
         self._dirty = True
-        self.key_status.setText("No key saved yet.")
+        self.key_status.setText(NO_KEY)
         self._update_list_buttons()
         self.name_edit.setFocus()
 
@@ -730,70 +698,15 @@ class SettingsDialog(QDialog):
         self._editing_id = profile.id
         self._new_template = None
         self.form_error.clear()
-        self._save_typed_key(profile.id)
+        self.key_section.store_typed(profile.id)
         self._dirty = False
         self._reload_list(profile.id)
         self.profiles_changed.emit()
         return True
 
-    # ---- keys ----------------------------------------------------------------------------
-    def _keys_location(self) -> str:
-        status = self.keys.status
-        if status.usable:
-            return f"In {status.backend_name}, never in a file."
-        return "Only in memory until the app closes: " + status.reason
-
-    def _apply_keyring_status(self) -> None:
-        status = self.keys.status
-        was_loading, self._loading = self._loading, True
-        if status.usable:
-            self.keyring_note.clear()
-            self.session_only.setEnabled(True)
-        else:
-            self.keyring_note.setText(status.reason)
-            self.session_only.setChecked(True)
-            self.session_only.setEnabled(False)
-        if "keys" in getattr(self, "where_labels", {}):
-            self.where_labels["keys"].setText(self._keys_location())
-        self._loading = was_loading
-
-    def _save_typed_key(self, profile_id: str) -> None:
-        typed = self.key_edit.text().strip()
-        self.key_edit.clear()
-        if not typed:
-            self._update_key_status()
-            return
-        try:
-            self.keys.set(profile_id, Secret(typed), session_only=self.session_only.isChecked())
-        except KeyringUnavailableError:
-            self.keys.set(profile_id, Secret(typed), session_only=True)
-            self._apply_keyring_status()
-        log.info("Key stored for provider profile %s", profile_id)
-        self._update_key_status()
-
-    def _update_key_status(self) -> None:
-        if self._editing_id is None:
-            self.key_status.setText("No key saved yet.")
-            self.forget_key_button.setEnabled(False)
-            return
-        where = self.keys.storage_of(self._editing_id)
-        self.forget_key_button.setEnabled(where is not KeyStorage.NONE)
-        self.key_status.setText(
-            {
-                KeyStorage.KEYRING: f"A key is saved in {self.keys.status.backend_name}. Type a"
-                " new one to replace it.",
-                KeyStorage.SESSION: "A key is held for this session only. Type a new one to"
-                " replace it.",
-                KeyStorage.NONE: "No key saved yet.",
-            }[where]
-        )
-
     def forget_key(self) -> None:
         """Delete the shown profile's key everywhere."""
-        if self._editing_id is not None:
-            self.keys.delete(self._editing_id)
-            log.info("Key removed for provider profile %s", self._editing_id)
-        self._update_key_status()
+        self.key_section.forget(self._editing_id)
 
     # ---- profile actions -----------------------------------------------------------------
     def remove_selected(self) -> None:
@@ -867,48 +780,11 @@ class SettingsDialog(QDialog):
         except ProfileError as exc:
             self.test_result.setText(str(exc))
             return
-        typed = self.key_edit.text().strip()
-        key: Secret | None = Secret(typed) if typed else None
+        key = self.key_section.typed()
         if key is None and self._editing_id is not None:
             key = self.keys.get(self._editing_id)
-        timeout = min(float(self.timeout_spin.value()), TEST_TIMEOUT_CAP_SECONDS)
-
-        def job(_context: JobContext) -> api_client.ConnectionResult:
-            return api_client.test_connection(profile, key, timeout=timeout)
-
-        worker = Worker(job, name="the connection test")
-        worker.signals.result.connect(self._on_tested)
-        worker.signals.error.connect(self._on_test_failed)
-        worker.signals.finished.connect(lambda w=worker: _release_later(w))
-        worker.signals.finished.connect(self._on_test_finished)
-        _RUNNING.add(worker)
-        self._worker = worker
-        self.test_button.setEnabled(False)
-        self.test_result.setStyleSheet("")
-        self.test_result.setText("Testing…")
-        worker.start()
-
-    def _on_tested(self, result: api_client.ConnectionResult) -> None:
-        colour = "#1e7b34" if result.ok else "#b3261e"
-        self.test_result.setStyleSheet(f"color: {colour};")
-        text = result.sentence
-        if result.error is not None:
-            text = f"{result.sentence} {result.error.next_step}"
-        self.test_result.setText(text)
-        log.info("Connection test: %s", result.sentence)
-        self._last_result = result
-
-    def _on_test_failed(self, message: str) -> None:
-        self.test_result.setStyleSheet("color: #b3261e;")
-        self.test_result.setText(message)
-
-    def _on_test_finished(self) -> None:
-        self._worker = None
-        self.test_button.setEnabled(True)
-        result, self._last_result = self._last_result, None
-        if result is not None:
-            self.connection_tested.emit(result)
+        self.connection_test.start(profile, key, float(self.timeout_spin.value()))
 
     def is_testing(self) -> bool:
         """Whether a connection test is still running."""
-        return self._worker is not None
+        return self.connection_test.running

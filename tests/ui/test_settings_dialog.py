@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
+import shiboken6
 from keyring.backends import fail
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, Qt, QThreadPool
 from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 
 from desktop.api.credentials import KeyStorage, KeyStore
 from desktop.api.profiles import ProfileStore, ProviderKind, profile_from_template
 from desktop.api.redaction import Secret
 from desktop.core import locations
+from desktop.ui.ops import Op
 from desktop.ui.settings_dialog import SettingsDialog
 from tests.api.keyrings import MemoryKeyring, PlaintextFileKeyring, SecretServiceLike
 from tests.fake_openai import FakeOpenAIServer
@@ -225,6 +228,27 @@ def test_connection_test_uses_the_saved_key_and_timeout(
     with qtbot.waitSignal(dialog.connection_tested, timeout=10_000) as blocker:
         dialog.test_connection()  # the key field is empty now: the stored key is used
     assert blocker.args[0].ok is True
+
+
+def test_a_dialog_closed_during_the_connection_test_ends_it_safely(
+    store: ProfileStore, keys: KeyStore, server: FakeOpenAIServer, qtbot
+) -> None:
+    dialog = SettingsDialog(store, keys)
+    _add_compatible(dialog, server, qtbot)
+    qtbot.keyClicks(dialog.key_edit, KEY)
+    server.inject("slow", path="/models", delay=0.5)
+    dialog.test_connection()
+    assert dialog.is_testing()
+    shiboken6.delete(dialog)  # the answer now has no label to go to
+    gc.collect()
+    assert QThreadPool.globalInstance().waitForDone(10_000)
+    qtbot.waitUntil(lambda: not _ops_named("the connection test"), timeout=5000)
+    assert server.requests_to("GET", "/models")
+
+
+def _ops_named(name: str) -> list[Op]:
+    children = QCoreApplication.instance().children()
+    return [child for child in children if isinstance(child, Op) and child.name == name]
 
 
 def test_where_data_lives_is_shown(dialog: SettingsDialog, store: ProfileStore) -> None:
