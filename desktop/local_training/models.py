@@ -7,7 +7,9 @@ be used from a folder on disk (downloaded before, or trained elsewhere).
 
 from __future__ import annotations
 
+import functools
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,15 @@ class BaseModel:
             f"one epoch of 100 examples of about {example_tokens} tokens takes "
             f"{duration_words(seconds)} (a rough guide).{gated}"
         )
+
+
+def epoch_time_words(
+    hardware: Hardware, parameters_billion: float, tokens: int, *, where: bool = True
+) -> str:
+    """``about 12 minutes an epoch on this computer's processor (2 cores), a rough guide``
+    (without ``where``: ``about 12 minutes an epoch``)."""
+    words = f"{duration_words(tokens / tokens_per_second(hardware, parameters_billion))} an epoch"
+    return f"{words} on this computer's {hardware.description}, a rough guide" if where else words
 
 
 def _parameters_words(billions: float) -> str:
@@ -117,6 +128,58 @@ BASE_MODELS: tuple[BaseModel, ...] = (
         gated=True,
     ),
 )
+
+
+#: A safetensors header larger than this is not read (real ones are a few hundred kilobytes).
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+def _safetensors_parameters(path: Path) -> int | None:
+    """The number of values in a ``.safetensors`` file, from its JSON header alone."""
+    try:
+        with path.open("rb") as stream:
+            size = int.from_bytes(stream.read(8), "little")
+            if not 0 < size <= _MAX_HEADER:
+                return None
+            header = json.loads(stream.read(size))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(header, Mapping):
+        return None
+    total = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        shape = entry.get("shape") if isinstance(entry, Mapping) else None
+        if not isinstance(shape, list) or not all(isinstance(n, int) for n in shape):
+            return None
+        total += math.prod(shape)
+    return total
+
+
+@functools.lru_cache(maxsize=64)
+def _folder_parameters(folder: str, stamp: tuple[tuple[str, int], ...]) -> float | None:
+    counts = [_safetensors_parameters(Path(folder) / name) for name, _size in stamp]
+    if not counts or any(c is None for c in counts):
+        return None
+    return sum(c for c in counts if c is not None) / 1e9
+
+
+def parameters_billion(model: str) -> float | None:
+    """How big a base model is, in billions of parameters: a listed model's size, or what the
+    ``.safetensors`` files of a model folder hold (their headers only are read); None when
+    it cannot be told (a Hub name not listed, older weight files)."""
+    listed = next((m for m in BASE_MODELS if m.id == model), None)
+    if listed is not None:
+        return listed.parameters_billion
+    if looks_like_hub_id(model):
+        return None
+    folder = Path(model)
+    try:
+        stamp = tuple(sorted((f.name, f.stat().st_size) for f in folder.glob("*.safetensors")))
+    except OSError:
+        return None
+    return _folder_parameters(str(folder), stamp) if stamp else None
 
 
 def looks_like_hub_id(text: str) -> bool:

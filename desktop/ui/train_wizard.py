@@ -73,7 +73,9 @@ from desktop.core.training import (
     WandbIntegration,
     new_request_id,
 )
+from desktop.local_training import hardware as local_hardware
 from desktop.local_training import unavailable_reason
+from desktop.local_training.models import epoch_time_words, parameters_billion
 from desktop.ui.parameter_form import ParameterField, ParameterForm
 from desktop.ui.workers import JobContext, Worker, WorkerKeeper
 
@@ -1399,6 +1401,8 @@ class TrainWizard(QDialog):
         quoting = self._quoting_traits()
         if self.here:
             cost = "free: it trains on this computer"
+            if (time_here := self._time_here(estimate, where=False)) is not None:
+                cost += f", {time_here}"
         elif estimate.estimated_cost_usd is not None:
             cost = f"about {self.settings.format_money(estimate.estimated_cost_usd)}"
         elif quoting is not None:
@@ -1413,6 +1417,18 @@ class TrainWizard(QDialog):
         )
         if self.pages.currentIndex() == PAGE_REVIEW:
             self._fill_review()
+
+    def _time_here(self, estimate: Estimate, *, where: bool = True) -> str | None:
+        """About how long one epoch of these examples takes on this computer (``where``: and
+        on what), or None when the chosen model's size is not known (an unlisted Hub name)."""
+        model_id = self.model_id
+        if not self.here or model_id is None or not estimate.billable_tokens_per_epoch:
+            return None
+        size = parameters_billion(model_id)
+        if size is None:
+            return None
+        hardware = local_hardware.detect_hardware()
+        return epoch_time_words(hardware, size, estimate.billable_tokens_per_epoch, where=where)
 
     # Review --------------------------------------------------------------------------------
 
@@ -1506,7 +1522,14 @@ class TrainWizard(QDialog):
             return
         approximate = "" if self.exact_tokens else APPROXIMATE_HERE if here else APPROXIMATE
         if here:
-            put("cost", "free", "nothing is billed: it takes this computer's time")
+            time_here = self._time_here(estimate)
+            put(
+                "cost",
+                "free",
+                f"nothing is billed; it takes {time_here}"
+                if time_here
+                else "nothing is billed: it takes this computer's time",
+            )
         elif estimate.estimated_cost_usd is not None:
             if self.model_info is None:
                 source = "the provider's price list"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -25,6 +26,7 @@ from desktop.core.training import ChatRoute, TrainingRequest
 from desktop.local_training import command, unavailable_reason
 from desktop.local_training.hardware import Device, Hardware
 from desktop.local_training.jobs import Condition, LocalJobs, Request
+from desktop.local_training.models import epoch_time_words, parameters_billion
 from desktop.local_training.protocol import JobSpec, Settings
 from desktop.local_training.serving import with_adapter
 from desktop.local_training.settings import parameters_for
@@ -156,6 +158,35 @@ def test_every_listed_model_says_its_size_licence_and_time_here(tmp_path):
         assert model.methods == ("supervised", "dpo")
     gated = [m for m in models if "accept the licence" in m.note]
     assert {m.id for m in gated} == {"meta-llama/Llama-3.2-1B-Instruct", "google/gemma-3-1b-it"}
+
+
+def safetensors(path: Path, shapes: dict[str, list[int]]) -> Path:
+    """A ``.safetensors`` file with these tensors (float32 zeros)."""
+    header: dict[str, object] = {"__metadata__": {"format": "pt"}}
+    offset = 0
+    for name, shape in shapes.items():
+        size = 4 * math.prod(shape)
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + size]}
+        offset += size
+    head = json.dumps(header).encode()
+    path.write_bytes(len(head).to_bytes(8, "little") + head + bytes(offset))
+    return path
+
+
+def test_the_time_an_epoch_takes_comes_from_the_model_size(tmp_path):
+    assert parameters_billion("HuggingFaceTB/SmolLM2-135M-Instruct") == 0.135
+    assert parameters_billion("someone/unlisted-model") is None
+    folder = fake_model(tmp_path / "my-model")
+    assert parameters_billion(str(folder)) is None  # its weights are not a safetensors file
+    safetensors(folder / "model.safetensors", {"embed": [1000, 500], "norm": [500]})
+    safetensors(folder / "model-2.safetensors", {"head": [500, 499]})
+    assert parameters_billion(str(folder)) == (1000 * 500 + 500 + 500 * 499) / 1e9
+    # 23 tokens a second on 2 cores for a model of 0.5 billion parameters, 4 times that on 8
+    assert epoch_time_words(CPU, 0.5, 23 * 1200) == (
+        "about 20 minutes an epoch on this computer's processor (2 cores), a rough guide"
+    )
+    eight = Hardware(Device.CPU, "processor", 8)
+    assert epoch_time_words(eight, 0.5, 23 * 1200).startswith("about 5 minutes an epoch")
 
 
 def test_a_folder_on_disk_can_be_trained_and_is_offered_again(tmp_path):

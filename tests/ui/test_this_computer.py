@@ -32,8 +32,9 @@ from desktop.core.evaluation import EvalStore
 from desktop.core.jobs import JobStatus
 from desktop.core.settings import AppSettings
 from desktop.core.training import ChatTarget
-from desktop.local_training import locks
+from desktop.local_training import hardware, locks
 from desktop.local_training.hardware import Device, Hardware
+from desktop.local_training.models import epoch_time_words, parameters_billion
 from desktop.local_training.protocol import JobFiles
 from desktop.ui.chat_models import WorkerKeeper
 from desktop.ui.chat_panel import ChatPanel
@@ -216,7 +217,8 @@ def here(qtbot, tmp_path, **options) -> Iterator[Here]:
             destroy(panel)
 
 
-def test_the_wizard_trains_a_model_folder_free_of_charge(qtbot, tmp_path):
+def test_the_wizard_trains_a_model_folder_free_of_charge(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(hardware, "detect_hardware", lambda: CPU)
     with here(qtbot, tmp_path) as harness:
         wizard = harness.wizard(harness.panel())
         listed = wizard.models[0]
@@ -226,6 +228,19 @@ def test_the_wizard_trains_a_model_folder_free_of_charge(qtbot, tmp_path):
         assert wizard.folder_button.isVisible()
         assert "free: it trains on this computer" in wizard.estimate_line.text()
         assert "(3 epochs)" in wizard.estimate_line.text()  # Automatic is this computer's 3
+        # how long an epoch of these very examples takes with the chosen model, here
+        tokens = wizard.estimate.billable_tokens_per_epoch
+        time_here = epoch_time_words(CPU, parameters_billion(listed.id), tokens, where=False)
+        assert time_here.endswith(" an epoch")
+        assert wizard.estimate_line.text().endswith(
+            f"free: it trains on this computer, {time_here}"
+        )
+        wizard.go_to(PAGE_REVIEW)
+        assert wizard.tiles["cost"][1].text() == (
+            f"nothing is billed; it takes {time_here} on this computer's processor (2 cores), "
+            "a rough guide"
+        )
+        wizard.go_to(0)
 
         wizard.choose_model_folder = lambda: tmp_path  # not a model
         wizard.folder_button.click()
@@ -239,6 +254,8 @@ def test_the_wizard_trains_a_model_folder_free_of_charge(qtbot, tmp_path):
         qtbot.waitUntil(lambda: wizard.model_id == str(model), timeout=10_000)
         assert wizard.model_combo.currentText() == "my-model (folder)"
         assert not wizard.folder_note.isVisible()
+        qtbot.waitUntil(lambda: not wizard.estimating, timeout=10_000)
+        assert "an epoch" not in wizard.estimate_line.text()  # its size cannot be told
 
         wizard.suffix.setText("adds bot")
         assert wizard.setup_problem() == "The suffix may not contain “ ” for this provider."
@@ -250,6 +267,7 @@ def test_the_wizard_trains_a_model_folder_free_of_charge(qtbot, tmp_path):
         wizard.go_to(PAGE_REVIEW)
         assert wizard.pages.currentIndex() == PAGE_REVIEW
         assert wizard.tiles["cost"][0].text() == "free"
+        assert wizard.tiles["cost"][1].text() == "nothing is billed: it takes this computer's time"
         assert wizard.tile_captions["tokens"].text() == "Tokens to train"
         assert "nothing is sent anywhere and nothing is billed" in wizard.reassurance.text()
         assert "downloaded from the Hugging Face Hub first" in wizard.next_steps.text()
