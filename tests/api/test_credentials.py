@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import keyring
@@ -9,6 +12,7 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
 
+from desktop.api.client import test_connection
 from desktop.api.credentials import (
     NO_KEYRING_REASON,
     SERVICE_NAME,
@@ -17,7 +21,10 @@ from desktop.api.credentials import (
     KeyStore,
     keyring_status,
 )
+from desktop.api.profiles import profile_from_template
 from desktop.api.redaction import Secret
+from desktop.app import build_services, setup_logging
+from desktop.core.locations import cache_dir, config_dir, data_dir
 from tests.api.keyrings import (
     BrokenKeyring,
     EncryptedFileKeyring,
@@ -30,6 +37,7 @@ from tests.api.keyrings import (
     SecretServiceLike,
     WindowsVaultLike,
 )
+from tests.fake_openai import FakeOpenAIServer
 
 KEY = "sk-" + "test-credential-0123456789abcdef"
 
@@ -114,19 +122,96 @@ def test_session_key_is_replaced_by_a_saved_one(memory_keyring: MemoryKeyring) -
     assert store.get("p") == Secret(KEY)
 
 
+def key_traces(key: str) -> list[bytes]:
+    """The key as bytes in every encoding checked on disk: plain, UTF-16, hex and base64.
+
+    Base64 of a longer text depends on where the key starts, so each of the three alignments
+    gives its own run of characters; the groups that mix in the neighbouring bytes are left
+    out."""
+    raw = key.encode()
+    traces = [raw, key.encode("utf-16-le"), raw.hex().encode()]
+    for shift in range(3):
+        padded = b"\0" * shift + raw
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(padded)
+            traces.append(encoded[4 if shift else 0 : -4])
+    return traces
+
+
+def key_leaks(key: str, folders: list[Path]) -> tuple[list[str], set[Path]]:
+    """Files under ``folders`` that hold ``key`` in any encoding, and every file looked at."""
+    files = {path.resolve() for folder in folders if folder.exists() for path in folder.rglob("*")}
+    files = {path for path in files if path.is_file()}
+    traces = key_traces(key)
+    leaks = [str(path) for path in sorted(files) if any(t in path.read_bytes() for t in traces)]
+    return leaks, files
+
+
+def app_folders(cwd: Path) -> list[Path]:
+    """Where the app writes: its config, data (the log too) and cache folders, the home
+    folder and the working folder."""
+    return [config_dir(), data_dir(), cache_dir(), Path.home(), cwd]
+
+
 def test_no_key_reaches_the_disk(
     memory_keyring: MemoryKeyring, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    """Save keys through the app's own stores, use them, log at the finest level, then look
+    for the keys in every file the app could have written."""
     monkeypatch.chdir(tmp_path)
-    store = KeyStore()
-    store.set("p", KEY)
-    store.set("q", KEY + "x", session_only=True)
-    for path in tmp_path.rglob("*"):
-        if path.is_file():
-            assert KEY.encode() not in path.read_bytes()
+    wrong = "sk-" + "a-session-key-the-server-refuses-42"
+    root = logging.getLogger()
+    old_level = root.level
+    log_path = setup_logging()
+    assert log_path is not None
+    (handler,) = [h for h in root.handlers if getattr(h, "baseFilename", None) == str(log_path)]
+    root.setLevel(logging.DEBUG)
+    try:
+        with FakeOpenAIServer(api_key=KEY) as server:
+            services = build_services(notify=lambda text: None)
+            saved = profile_from_template("compatible", base_url=server.base_url)
+            refused = profile_from_template("compatible", base_url=server.base_url)
+            services.profiles.add(saved)
+            services.profiles.add(refused)
+            assert services.keys.set(saved.id, KEY) is KeyStorage.KEYRING
+            assert services.keys.set(refused.id, wrong, session_only=True) is KeyStorage.SESSION
+            for profile in (saved, refused):
+                result = test_connection(profile, services.keys.get(profile.id))
+                logging.getLogger("desktop").info("Connection test: %s", result.sentence)
+                assert result.ok is (profile is saved)
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        root.setLevel(old_level)
+    assert memory_keyring.entries == {(SERVICE_NAME, saved.id): KEY}  # saved, in the keyring
+    assert "Connected to" in log_path.read_text(encoding="utf-8")  # the log was written
+    for key in (KEY, wrong):
+        leaks, scanned = key_leaks(key, app_folders(tmp_path))
+        assert leaks == []
+        assert {log_path.resolve(), services.profiles.path.resolve()} <= scanned
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        lambda key: f'{{"api_key": "{key}"}}'.encode(),
+        lambda key: key.encode("utf-16-le"),
+        lambda key: b"key=" + key.encode().hex().encode(),
+        lambda key: base64.b64encode(key.encode()),
+        lambda key: b"[p]\nkey = " + base64.b64encode(b"x" + key.encode()),
+        lambda key: base64.urlsafe_b64encode(b"xy" + key.encode() + b"z"),
+    ],
+    ids=["json", "utf-16", "hex", "base64", "base64-shifted-1", "base64url-shifted-2"],
+)
+def test_the_disk_scan_finds_a_key_however_it_was_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, written: Callable[[str], bytes]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = data_dir() / "somewhere"
+    folder.mkdir(parents=True)
+    (folder / "file").write_bytes(written(KEY))
+    leaks, _ = key_leaks(KEY, app_folders(tmp_path))
+    assert leaks == [str((folder / "file").resolve())]
 
 
 # ---- backends that are no keyring -----------------------------------------------------------
