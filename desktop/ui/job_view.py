@@ -409,7 +409,6 @@ class JobView(QWidget):
         progress.setStretchFactor(0, 4)
         progress.setStretchFactor(1, 1)
         progress.setSizes([900, 300])
-        self.progress_splitter = progress
 
         self.events_model = EventsTableModel(self)
         self.events_table = QTableView()

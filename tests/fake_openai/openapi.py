@@ -8,7 +8,6 @@ the document is normalised once before use. ``$ref``s resolve within the documen
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 from collections.abc import Iterator, Mapping
@@ -153,8 +152,3 @@ def form_to_instance(form: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
-
-
-def deep_copy_spec() -> dict[str, Any]:
-    """A private, mutable copy of the normalised document."""
-    return copy.deepcopy(load_spec())
