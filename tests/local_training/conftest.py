@@ -26,11 +26,13 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """``train-local --json`` run once: its exit code, its JSON lines and its folders."""
+    """``train-local --json`` run once (with a validation file): its exit code, its JSON lines
+    and its folders."""
     from desktop.local_training.command import run_train_local
 
     folder = tmp_path_factory.mktemp("train-local")
     data = write_jsonl(folder / "adds.jsonl", examples())
+    validation = write_jsonl(folder / "held-out.jsonl", examples(10)[8:])
     out, err = io.StringIO(), io.StringIO()
     code = run_train_local(
         [
@@ -43,6 +45,8 @@ def trained(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
             "60",
             "--learning-rate",
             "0.01",
+            "--validation",
+            str(validation),
             "--json",
         ],
         out=out,

@@ -33,6 +33,9 @@ def test_the_reported_loss_falls_on_examples_it_can_learn_by_heart(trained):
     first = statistics.mean(line["loss"] for line in steps[:5])
     last = statistics.mean(line["loss"] for line in steps[-5:])
     assert last < first - 0.5
+    scored = [line for line in trained["lines"] if line["event"] == "eval"]
+    assert len(scored) >= 10 and all(isinstance(s["valid_loss"], float) for s in scored)
+    assert scored[-1]["step"] == 60 and scored[-1]["valid_loss"] < scored[0]["valid_loss"]
     end = trained["lines"][-1]
     assert end["event"] == "end" and end["status"] == "succeeded"
     assert Path(end["adapter"]) == trained["folder"] / "result" / "adapter"
