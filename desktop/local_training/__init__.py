@@ -73,11 +73,12 @@ def install_command() -> str:
 def unavailable_reason(modules: tuple[str, ...] = TRAINING_MODULES) -> str | None:
     """One plain sentence and the command to run when training here cannot work; else None."""
     if getattr(sys, "frozen", False):
+        pip = ".venv\\Scripts\\pip" if sys.platform == "win32" else ".venv/bin/pip"
         return (
             "The installer builds of Fine-Tune Studio do not include the libraries for training "
-            "on this computer (they are several gigabytes); install the app with pip as the "
-            "README describes, then run: "
-            f'pip install "finetune-studio[{EXTRA}]"'
+            "on this computer (they are several gigabytes): only the app installed from its "
+            "source folder with pip, as the README describes, trains here, once this is run "
+            f'in that folder: {pip} install ".[{EXTRA}]"'
         )
     missing = missing_modules(modules)
     if not missing:

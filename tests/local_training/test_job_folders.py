@@ -233,6 +233,14 @@ def test_without_the_extra_a_job_is_refused_with_the_install_command(tmp_path, m
     assert 'pip install "' in friendly.next_step and "[local]" in friendly.next_step
 
 
+def test_an_installer_build_says_which_install_trains_here(monkeypatch):
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    reason = unavailable_reason()
+    assert reason is not None
+    assert reason.startswith("The installer builds of Fine-Tune Studio do not include")
+    assert reason.endswith('.venv/bin/pip install ".[local]"')  # the README's third command
+
+
 def test_train_local_without_the_extra_exits_2_with_the_install_command(
     tmp_path, monkeypatch, capsys
 ):
