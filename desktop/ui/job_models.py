@@ -9,10 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QObject, Qt
 
 from desktop.api.jobs_service import EventLine
 from desktop.core.catalog import Catalog
@@ -24,10 +22,7 @@ from desktop.core.jobs import (
     to_datetime,
 )
 from desktop.core.training import SUFFIX_KEY
-
-Index = QModelIndex | QPersistentModelIndex
-_ROOT = QModelIndex()
-_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+from desktop.ui.table_model import RIGHT, Column, ListTableModel
 
 STATUS_COLORS: Mapping[JobStatus, str] = {
     JobStatus.VALIDATING_FILES: "#5f6368",
@@ -86,135 +81,112 @@ def format_loss(value: float | None) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.3g}"
 
 
-class JobsTableModel(QAbstractTableModel):
+def _status_text(job: JobSummary) -> str:
+    return job.status.label if job.status is not JobStatus.UNKNOWN else job.raw_status
+
+
+def _tokens_text(job: JobSummary) -> str:
+    return f"{job.trained_tokens:,}" if job.trained_tokens is not None else "—"
+
+
+def _model_text(job: JobSummary) -> str:
+    return job.fine_tuned_model or "—"
+
+
+class JobsTableModel(ListTableModel[JobSummary]):
     """The jobs of one provider (or of the archive), newest first."""
 
-    COLUMNS = (
-        "Name",
-        "Status",
-        "Base model",
-        "Created",
-        "Elapsed",
-        "Finish",
-        "Trained tokens",
-        "Cost",
-        "Fine-tuned model",
-    )
-    NAME, STATUS, BASE, CREATED, ELAPSED, FINISH, TOKENS, COST, MODEL = range(len(COLUMNS))
-    TIPS = (
-        "The name of the model this job makes: its suffix (or base model) and date.",
-        "Where the job is in its life; hover for what it means.",
-        "The model the job trains from.",
-        "When the job was sent to the provider.",
-        "How long the job has been running (or ran).",
-        "The provider's estimate of when training ends, or when it ended.",
-        "Tokens the provider billed for (known once training ends).",
-        "What the training cost, from the billed tokens and the app's price list.",
-        "The name to use in chat once training has finished.",
-    )
+    NAME, STATUS, BASE, CREATED, ELAPSED, FINISH, TOKENS, COST, MODEL = range(9)
 
     def __init__(
         self,
         catalog: Catalog,
         format_money: Callable[[float], str],
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-        parent: Any = None,
+        parent: QObject | None = None,
     ) -> None:
-        super().__init__(parent)
+        super().__init__(
+            (
+                _shown(
+                    "Name",
+                    job_title,
+                    "The name of the model this job makes: its suffix (or base model) and date.",
+                    tooltip=lambda job: job.id,
+                ),
+                _shown(
+                    "Status",
+                    _status_text,
+                    "Where the job is in its life; hover for what it means.",
+                    tooltip=lambda job: job.error or job.status.sentence,
+                    colour=lambda job: STATUS_COLORS[job.status],
+                ),
+                _shown("Base model", lambda job: job.base_model, "The model the job trains from."),
+                _shown("Created", self._created, "When the job was sent to the provider."),
+                _shown("Elapsed", self._elapsed, "How long the job has been running (or ran)."),
+                _shown(
+                    "Finish",
+                    self._finish,
+                    "The provider's estimate of when training ends, or when it ended.",
+                ),
+                _shown(
+                    "Trained tokens",
+                    _tokens_text,
+                    "Tokens the provider billed for (known once training ends).",
+                    alignment=RIGHT,
+                ),
+                _shown(
+                    "Cost",
+                    self._cost,
+                    "What the training cost, from the billed tokens and the app's price list.",
+                    alignment=RIGHT,
+                ),
+                _shown(
+                    "Fine-tuned model",
+                    _model_text,
+                    "The name to use in chat once training has finished.",
+                ),
+            ),
+            parent,
+        )
         self.catalog = catalog
         self.format_money = format_money
         self.now = now
-        self._rows: list[JobSummary] = []
 
-    # Qt ------------------------------------------------------------------------------------
+    def _created(self, job: JobSummary) -> str:
+        return format_time(job.created_at, self.now())
 
-    def rowCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._rows)
+    def _elapsed(self, job: JobSummary) -> str:
+        return format_duration(job.elapsed(self.now()))
 
-    def columnCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation is not Qt.Orientation.Horizontal:
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self.TIPS[section]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        job = self._rows[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(job, column)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if column == self.STATUS:
-                return job.error or job.status.sentence
-            if column == self.NAME:
-                return job.id
-            return self._text(job, column)
-        if role == Qt.ItemDataRole.ForegroundRole and column == self.STATUS:
-            return QBrush(QColor(STATUS_COLORS[job.status]))
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.TOKENS, self.COST):
-            return _RIGHT
-        if role == Qt.ItemDataRole.UserRole:
-            return job.id
-        return None
-
-    def _text(self, job: JobSummary, column: int) -> str:
+    def _finish(self, job: JobSummary) -> str:
         now = self.now()
-        if column == self.NAME:
-            return job_title(job)
-        if column == self.STATUS:
-            return job.status.label if job.status is not JobStatus.UNKNOWN else job.raw_status
-        if column == self.BASE:
-            return job.base_model
-        if column == self.CREATED:
-            return format_time(job.created_at, now)
-        if column == self.ELAPSED:
-            return format_duration(job.elapsed(now))
-        if column == self.FINISH:
-            if job.status.is_terminal:
-                return format_time(job.finished_at, now)
-            left = job.time_left(now)
-            return f"in {format_duration(left)}" if left is not None else "—"
-        if column == self.TOKENS:
-            return f"{job.trained_tokens:,}" if job.trained_tokens is not None else "—"
-        if column == self.COST:
-            cost = job.actual_cost(self.catalog)
-            return self.format_money(cost) if cost is not None else "—"
-        return job.fine_tuned_model or "—"
+        if job.status.is_terminal:
+            return format_time(job.finished_at, now)
+        left = job.time_left(now)
+        return f"in {format_duration(left)}" if left is not None else "—"
+
+    def _cost(self, job: JobSummary) -> str:
+        cost = job.actual_cost(self.catalog)
+        return self.format_money(cost) if cost is not None else "—"
 
     # Rows ----------------------------------------------------------------------------------
 
     def set_jobs(self, jobs: Iterable[JobSummary]) -> None:
         """Show these jobs (newest first), replacing what was shown."""
-        self.beginResetModel()
-        self._rows = _newest_first({j.id: j for j in jobs}.values())
-        self.endResetModel()
+        self.set_rows(_newest_first({j.id: j for j in jobs}.values()))
 
     def upsert(self, job: JobSummary) -> int:
         """Add or update one job, keeping the order; returns its row."""
         row = self.row_of(job.id)
         if row is not None and self._rows[row].created_at == job.created_at:
-            self._rows[row] = job
-            self.dataChanged.emit(self.index(row, 0), self.index(row, len(self.COLUMNS) - 1))
+            self.replace_row(row, job)
             return row
         if row is not None:
-            self.beginRemoveRows(_ROOT, row, row)
-            del self._rows[row]
-            self.endRemoveRows()
+            self.remove_row(row)
         position = next(
             (i for i, other in enumerate(self._rows) if _key(other) < _key(job)), len(self._rows)
         )
-        self.beginInsertRows(_ROOT, position, position)
-        self._rows.insert(position, job)
-        self.endInsertRows()
+        self.insert_rows(position, [job])
         return position
 
     def row_of(self, job_id: str) -> int | None:
@@ -223,18 +195,29 @@ class JobsTableModel(QAbstractTableModel):
 
     def job_at(self, row: int) -> JobSummary | None:
         """The job on ``row``, if the row exists."""
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        return self.row_at(row)
 
     def jobs(self) -> list[JobSummary]:
         """Every job shown, in order."""
-        return list(self._rows)
+        return self.all_rows()
 
     def refresh_times(self) -> None:
         """Repaint the columns that change with the clock (elapsed, finish estimate)."""
-        if self._rows:
-            self.dataChanged.emit(
-                self.index(0, self.ELAPSED), self.index(len(self._rows) - 1, self.FINISH)
-            )
+        self.refresh(first_column=self.ELAPSED, last_column=self.FINISH)
+
+
+def _shown(
+    header: str,
+    text: Callable[[JobSummary], str],
+    header_tooltip: str,
+    *,
+    tooltip: Callable[[JobSummary], str | None] | None = None,
+    colour: Callable[[JobSummary], str | None] | None = None,
+    alignment: Qt.AlignmentFlag | None = None,
+) -> Column[JobSummary]:
+    """A jobs column; a cell's tooltip repeats its text unless told otherwise (long names
+    are cut short in the table)."""
+    return Column(header, text, tooltip or text, colour, alignment, header_tooltip)
 
 
 _OLDEST = datetime.min.replace(tzinfo=timezone.utc)
@@ -248,134 +231,97 @@ def _newest_first(jobs: Iterable[JobSummary]) -> list[JobSummary]:
     return sorted(jobs, key=_key, reverse=True)
 
 
-class EventsTableModel(QAbstractTableModel):
+_LEVEL_WORDS = {"warn": "Warning", "warning": "Warning", "error": "Error"}
+
+
+def _event_time(event: EventLine) -> str:
+    moment = to_datetime(event[0])
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
+
+
+def _event_level(event: EventLine) -> str:
+    return _LEVEL_WORDS.get(event[1].lower(), "Info")
+
+
+def _event_message(event: EventLine) -> str:
+    return event[2]
+
+
+def _event_colour(event: EventLine) -> str | None:
+    return LEVEL_COLORS.get(event[1].lower())
+
+
+class EventsTableModel(ListTableModel[EventLine]):
     """A job's events, newest first, warnings and errors coloured."""
 
-    COLUMNS = ("Time", "Level", "Message")
     TIME, LEVEL, MESSAGE = range(3)
 
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._events: list[EventLine] = []  # oldest first; row r shows [-1 - r]
-
-    def rowCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._events)
-
-    def columnCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(
+            tuple(
+                Column(header, text, text, _event_colour)
+                for header, text in (
+                    ("Time", _event_time),
+                    ("Level", _event_level),
+                    ("Message", _event_message),
+                )
+            ),
+            parent,
+        )
 
     def event_at(self, row: int) -> EventLine:
         """The event on ``row`` (row 0 is the newest)."""
-        return self._events[len(self._events) - 1 - row]
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        created, level, message = self.event_at(index.row())
-        level = level.lower()
-        column = index.column()
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-            if column == self.TIME:
-                moment = to_datetime(created)
-                return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
-            if column == self.LEVEL:
-                return {"warn": "Warning", "warning": "Warning", "error": "Error"}.get(
-                    level, "Info"
-                )
-            return message
-        if role == Qt.ItemDataRole.ForegroundRole and level in LEVEL_COLORS:
-            return QBrush(QColor(LEVEL_COLORS[level]))
-        return None
+        return self._rows[row]
 
     def set_events(self, events: Sequence[EventLine]) -> None:
         """Show these events (given oldest first)."""
-        self.beginResetModel()
-        self._events = list(events)
-        self.endResetModel()
+        self.set_rows(reversed(events))
 
     def add_events(self, events: Sequence[EventLine]) -> None:
         """Put newer events (given oldest first) on top."""
-        if not events:
-            return
-        self.beginInsertRows(_ROOT, 0, len(events) - 1)
-        self._events.extend(events)
-        self.endInsertRows()
+        self.insert_rows(0, events[::-1])
 
 
-class CheckpointsTableModel(QAbstractTableModel):
+def _checkpoint_tip(checkpoint: CheckpointSummary) -> str:
+    return f"{checkpoint.display_name()}\n{checkpoint.model}"
+
+
+def _metric_column(header: str, metric: str) -> Column[CheckpointSummary]:
+    return Column(
+        header, lambda c: format_loss(c.metrics.get(metric)), _checkpoint_tip, alignment=RIGHT
+    )
+
+
+class CheckpointsTableModel(ListTableModel[CheckpointSummary]):
     """A job's checkpoints with their metrics; each can be chatted with."""
 
-    COLUMNS = (
-        "Step",
-        "Saved",
-        "Training loss",
-        "Validation loss",
-        "Full validation loss",
-        "Token accuracy",
-        "Model name",
-    )
-    METRICS = (
-        None,
-        None,
-        "train_loss",
-        "valid_loss",
-        "full_valid_loss",
-        "train_mean_token_accuracy",
-        None,
-    )
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._rows: list[CheckpointSummary] = []
-
-    def rowCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = _ROOT) -> int:
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation is Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        checkpoint = self._rows[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            if column == 0:
-                return "—" if checkpoint.step is None else f"{checkpoint.step:,}"
-            if column == 1:
-                return format_time(checkpoint.created_at)
-            metric = self.METRICS[column]
-            if metric is not None:
-                return format_loss(checkpoint.metrics.get(metric))
-            return checkpoint.model
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return f"{checkpoint.display_name()}\n{checkpoint.model}"
-        if role == Qt.ItemDataRole.TextAlignmentRole and column != len(self.COLUMNS) - 1:
-            return _RIGHT
-        return None
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(
+            (
+                Column(
+                    "Step",
+                    lambda c: "—" if c.step is None else f"{c.step:,}",
+                    _checkpoint_tip,
+                    alignment=RIGHT,
+                ),
+                Column(
+                    "Saved", lambda c: format_time(c.created_at), _checkpoint_tip, alignment=RIGHT
+                ),
+                _metric_column("Training loss", "train_loss"),
+                _metric_column("Validation loss", "valid_loss"),
+                _metric_column("Full validation loss", "full_valid_loss"),
+                _metric_column("Token accuracy", "train_mean_token_accuracy"),
+                Column("Model name", lambda c: c.model, _checkpoint_tip),
+            ),
+            parent,
+        )
 
     def set_checkpoints(self, checkpoints: Iterable[CheckpointSummary]) -> None:
         """Show these checkpoints, latest step first."""
-        self.beginResetModel()
-        self._rows = sorted(
-            checkpoints, key=lambda c: c.step if c.step is not None else -1, reverse=True
+        self.set_rows(
+            sorted(checkpoints, key=lambda c: c.step if c.step is not None else -1, reverse=True)
         )
-        self.endResetModel()
 
     def checkpoint_at(self, row: int) -> CheckpointSummary | None:
         """The checkpoint on ``row``, if the row exists."""
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        return self.row_at(row)
