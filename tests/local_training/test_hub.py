@@ -94,7 +94,8 @@ def test_a_gated_model_is_explained_and_a_missing_one_named(fake_hub, tmp_path):
     )
 
 
-def test_train_local_downloads_a_hub_model_through_hf_endpoint(fake_hub, tmp_path):
+def train_local(fake_hub: FakeHub, tmp_path: Path, base_model: str):
+    """``train-local --json`` in a process of its own, its Hub the fake one."""
     data = write_jsonl(tmp_path / "adds.jsonl", examples())
     env = {**os.environ, "HF_ENDPOINT": fake_hub.url, "HF_HOME": str(tmp_path / "hf")}
     env.pop("HF_HUB_OFFLINE", None)
@@ -106,7 +107,7 @@ def test_train_local_downloads_a_hub_model_through_hf_endpoint(fake_hub, tmp_pat
             "train-local",
             str(data),
             "--base-model",
-            REPO,
+            base_model,
             "--output",
             str(tmp_path / "result"),
             "--max-steps",
@@ -119,8 +120,24 @@ def test_train_local_downloads_a_hub_model_through_hf_endpoint(fake_hub, tmp_pat
         cwd=Path(__file__).resolve().parents[2],
         check=False,
     )
+    return result, [json.loads(text) for text in result.stdout.splitlines()]
+
+
+def test_train_local_downloads_a_hub_model_through_hf_endpoint(fake_hub, tmp_path):
+    result, lines = train_local(fake_hub, tmp_path, REPO)
     assert result.returncode == 0, result.stderr[-2000:]
-    lines = [json.loads(text) for text in result.stdout.splitlines()]
     assert any(line.get("text", "").startswith(f"Downloading {REPO}: 100%") for line in lines)
     assert lines[-1]["status"] == "succeeded"
     assert list((tmp_path / "hf").rglob("model.safetensors"))
+
+
+def test_train_local_explains_a_gated_model_and_exits_2(fake_hub, tmp_path):
+    result, lines = train_local(fake_hub, tmp_path, "tester/gated")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr == ""
+    end = lines[-1]
+    assert end["event"] == "end" and end["status"] == "failed"
+    assert end["message"].startswith(
+        "The makers of tester/gated ask everyone to accept their licence before downloading it."
+    )
+    assert "https://huggingface.co/tester/gated" in end["message"]
