@@ -1,8 +1,8 @@
 """The non-widget pieces the chat, compare and evaluation screens share.
 
 ``ReplyStream`` runs one reply on the thread pool and hands its text over chunk by chunk;
-``WorkerKeeper`` keeps workers alive until they are really done; the table models show an
-evaluation run; the small formatters keep numbers the same on every screen.
+``WorkerKeeper`` keeps workers alive until they are really done; the small formatters keep
+numbers the same on every screen.
 """
 
 from __future__ import annotations
@@ -15,16 +15,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
     QObject,
-    QPersistentModelIndex,
-    Qt,
     QThreadPool,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QColor
 
 from desktop.api.chat import (
     STOPPED,
@@ -50,7 +45,7 @@ from desktop.core.conversations import (
     reply_cost,
 )
 from desktop.core.dataset import Record
-from desktop.core.evaluation import EvalItem, EvalRun, EvalStore, ModelSummary, Thumb
+from desktop.core.evaluation import EvalItem, EvalStore
 from desktop.ui.workers import JobContext, Worker
 
 if TYPE_CHECKING:
@@ -62,8 +57,6 @@ if TYPE_CHECKING:
 #: moment longer so Python never frees it under the running thread.
 RELEASE_DELAY_MS = 1000
 
-Index = QModelIndex | QPersistentModelIndex
-_NO_INDEX = QModelIndex()
 MUTED = "#5f6368"
 #: How many of the dataset's first examples suggestions look at (system prompt, few-shot).
 SUGGESTION_EXAMPLES = 2000
@@ -447,181 +440,6 @@ class ReplyStream(QObject):
             return
         self._done = True
         self.finished.emit(outcome)
-
-
-# Evaluation tables ---------------------------------------------------------------------------
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.0f}%"
-
-
-def _score(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}"
-
-
-_THUMB_TEXT = {Thumb.UP: "✓ good", Thumb.DOWN: "✗ bad", None: ""}
-
-
-class EvalResultsModel(QAbstractTableModel):
-    """One row per item: the question, the reference, and each model's reply and scores."""
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.run: EvalRun | None = None
-        self._labels: Sequence[str] = ()
-
-    def set_run(self, run: EvalRun | None, labels: Sequence[str] = ()) -> None:
-        """Show ``run``; ``labels`` are the models' short names for the headers."""
-        self.beginResetModel()
-        self.run = run
-        self._labels = tuple(labels) or (run.models if run is not None else ())
-        self.endResetModel()
-
-    def item_changed(self, item_id: str) -> None:
-        """Repaint the row of one item after an answer or a rating."""
-        if self.run is None:
-            return
-        for row, item in enumerate(self.run.items):
-            if item.id == item_id:
-                self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
-                return
-
-    def item_id_at(self, row: int) -> str | None:
-        """The item id shown in ``row``."""
-        if self.run is None or not 0 <= row < len(self.run.items):
-            return None
-        return self.run.items[row].id
-
-    def rowCount(self, parent: Index = _NO_INDEX) -> int:
-        return 0 if parent.isValid() or self.run is None else len(self.run.items)
-
-    def columnCount(self, parent: Index = _NO_INDEX) -> int:
-        if parent.isValid() or self.run is None:
-            return 0
-        return 2 + 3 * len(self.run.models)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or role not in (
-            Qt.ItemDataRole.DisplayRole,
-            Qt.ItemDataRole.ToolTipRole,
-        ):
-            return None
-        if section == 0:
-            return "Question"
-        if section == 1:
-            return "Reference reply"
-        model = (section - 2) // 3
-        label = self._labels[model] if model < len(self._labels) else f"Model {model + 1}"
-        return (f"{label}: reply", "Similarity", "Rating")[(section - 2) % 3]
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or self.run is None:
-            return None
-        item = self.run.items[index.row()]
-        column = index.column()
-        if column < 2:
-            if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-                text = item.question if column == 0 else item.reference
-                return _one_line(text) if role == Qt.ItemDataRole.DisplayRole else text
-            return None
-        model = self.run.models[(column - 2) // 3]
-        part = (column - 2) % 3
-        result = self.run.result(item.id, model)
-        if role == Qt.ItemDataRole.DisplayRole:
-            if result is None:
-                return "waiting…" if part == 0 else ""
-            if part == 0:
-                return _one_line(result.reply) if result.ok else f"⚠ {result.error}"
-            if part == 1:
-                if not result.ok:
-                    return ""
-                return _score(result.similarity) + (" ✓ exact" if result.exact_match else "")
-            return _THUMB_TEXT[result.rating]
-        if role == Qt.ItemDataRole.ToolTipRole and result is not None and part == 0:
-            return result.reply if result.ok else result.error
-        if role == Qt.ItemDataRole.ForegroundRole and (result is None or not result.ok):
-            return QColor(MUTED if result is None else "#b3261e")
-        if role == Qt.ItemDataRole.TextAlignmentRole and part in (1, 2):
-            return int(Qt.AlignmentFlag.AlignCenter)
-        return None
-
-
-def _one_line(text: str, limit: int = 160) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-SUMMARY_COLUMNS: tuple[tuple[str, Callable[[ModelSummary], str]], ...] = (
-    ("Answered", lambda s: f"{s.answered} of {s.items}"),
-    ("Errors", lambda s: str(s.errors)),
-    ("Mean similarity", lambda s: _score(s.mean_similarity)),
-    ("Exact match", lambda s: _percent(s.exact_match_rate)),
-    ("Rated good / bad", lambda s: f"{s.thumbs_up} / {s.thumbs_down}"),
-    (
-        "Wins · ties · losses",
-        lambda s: "–" if s.wins is None else f"{s.wins} · {s.ties} · {s.losses}",
-    ),
-    ("Win rate", lambda s: _percent(s.win_rate)),
-    (
-        "Mean time",
-        lambda s: "–" if s.mean_latency_s is None else f"{s.mean_latency_s:.1f} s",
-    ),
-    ("Tokens in / out", lambda s: f"{s.tokens_in:,} / {s.tokens_out:,}"),
-    ("Cost", lambda s: format_cost(s.cost_usd)),
-)
-
-
-class EvalSummaryModel(QAbstractTableModel):
-    """One row per model of a run: answered, scores, ratings, wins, time, tokens and cost."""
-
-    def __init__(self, catalog: Catalog, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._catalog = catalog
-        self._rows: list[ModelSummary] = []
-        self._labels: Sequence[str] = ()
-
-    def refresh(self, run: EvalRun | None, labels: Sequence[str] = ()) -> None:
-        """Recompute the rows from ``run``."""
-        self.beginResetModel()
-        self._rows = run.summary(self._catalog) if run is not None else []
-        self._labels = tuple(labels)
-        self.endResetModel()
-
-    @property
-    def rows(self) -> list[ModelSummary]:
-        """The summaries shown, in the run's model order."""
-        return list(self._rows)
-
-    def rowCount(self, parent: Index = _NO_INDEX) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = _NO_INDEX) -> int:
-        return 0 if parent.isValid() else 1 + len(SUMMARY_COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or role != Qt.ItemDataRole.DisplayRole:
-            return None
-        return "Model" if section == 0 else SUMMARY_COLUMNS[section - 1][0]
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        summary = self._rows[index.row()]
-        if role == Qt.ItemDataRole.DisplayRole:
-            if index.column() == 0:
-                row = index.row()
-                return self._labels[row] if row < len(self._labels) else summary.model
-            return SUMMARY_COLUMNS[index.column() - 1][1](summary)
-        if role == Qt.ItemDataRole.ToolTipRole and index.column() == 0:
-            return summary.model
-        if role == Qt.ItemDataRole.TextAlignmentRole and index.column() > 0:
-            return int(Qt.AlignmentFlag.AlignCenter)
-        return None
 
 
 def message_cost(model: str, usage: ChatUsage | None, catalog: Catalog) -> float | None:

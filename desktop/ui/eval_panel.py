@@ -72,8 +72,6 @@ from desktop.ui.chat_models import (
     ADDED_NOTE,
     MUTED,
     ChatServices,
-    EvalResultsModel,
-    EvalSummaryModel,
     example_from_item,
     format_cost,
 )
@@ -85,6 +83,7 @@ from desktop.ui.chat_view import (
     temperature_of,
     temperature_spin,
 )
+from desktop.ui.eval_models import EvalResultsModel, EvalSummaryModel
 from desktop.ui.model_picker import ModelEntry, ModelPicker
 from desktop.ui.workers import JobContext, Worker
 

@@ -203,7 +203,7 @@ class JobsTableModel(ListTableModel[JobSummary]):
 
     def refresh_times(self) -> None:
         """Repaint the columns that change with the clock (elapsed, finish estimate)."""
-        self.refresh(first_column=self.ELAPSED, last_column=self.FINISH)
+        self.update_cells(first_column=self.ELAPSED, last_column=self.FINISH)
 
 
 def _shown(

@@ -42,7 +42,7 @@ class Column(Generic[Row]):
 class ListTableModel(QAbstractTableModel, Generic[Row]):
     """Shows a list of rows through ``columns``; subclasses add the operations their screen
     needs (find a row, keep an order) on top of ``set_rows``, ``insert_rows``, ``remove_row``,
-    ``replace_row`` and ``refresh``."""
+    ``replace_row`` and ``update_cells``."""
 
     def __init__(self, columns: Sequence[Column[Row]], parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -120,9 +120,9 @@ class ListTableModel(QAbstractTableModel, Generic[Row]):
     def replace_row(self, row: int, value: Row) -> None:
         """Show ``value`` on ``row`` instead of what was there (same place in the order)."""
         self._rows[row] = value
-        self.refresh(row, row)
+        self.update_cells(row, row)
 
-    def refresh(
+    def update_cells(
         self,
         first_row: int = 0,
         last_row: int | None = None,
