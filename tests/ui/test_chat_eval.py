@@ -20,7 +20,8 @@ from desktop.core.evaluation import (
     Thumb,
 )
 from desktop.core.jobs import JobSummary
-from desktop.ui.eval_panel import EvalPage, describe_cost, documents_folder
+from desktop.ui.eval_panel import EvalPage
+from desktop.ui.eval_setup import describe_cost, documents_folder
 from tests.ui.test_chat_helpers import (
     BASE,
     FINE_TUNED,
@@ -180,7 +181,7 @@ def test_file_dialogs_open_beside_the_data_or_in_documents(qtbot, harness, tmp_p
     page.dataset_path = lambda: dataset
     page.export_csv()
     assert offered[-1].parent == dataset.parent
-    page._choose_file()
+    page.setup.choose_file()
     assert offered[-1] == dataset.parent
 
     validation = tmp_path / "held" / "validation.jsonl"
@@ -371,9 +372,9 @@ def test_the_evaluate_tab_starts_with_the_fine_tune_against_its_base(qtbot, tmp_
 
 
 def test_a_model_that_is_not_ready_yet_is_asked_again(qtbot, harness, monkeypatch):
-    from desktop.ui import eval_panel
+    from desktop.ui import eval_runner
 
-    monkeypatch.setattr(eval_panel, "NOT_READY_RETRY_SECONDS", 0.2)
+    monkeypatch.setattr(eval_runner, "NOT_READY_RETRY_SECONDS", 0.2)
     fresh = "ft:gpt-4o-mini-2024-07-18:fake-org:fresh:f7e5h000"
     archive_job(harness.archive, fresh, time.time() - 60, job_id="ftjob-fresh")
     page = harness.panel.evaluate
