@@ -28,7 +28,6 @@ from PySide6.QtCore import (
     SignalInstance,
 )
 from PySide6.QtGui import (
-    QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
@@ -36,7 +35,6 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -96,6 +94,7 @@ from desktop.core.kinds import ExampleKind
 from desktop.core.paths import resources_dir
 from desktop.core.settings import AppSettings, SettingsStore
 from desktop.core.wording import count
+from desktop.ui import window_prompts
 from desktop.ui.about_dialog import AboutDialog, app_icon
 from desktop.ui.commands import RemoveRecordsCommand, ReplaceRecordsCommand
 from desktop.ui.dialogs import (
@@ -109,6 +108,8 @@ from desktop.ui.editor_panel import DatasetEditorPanel
 from desktop.ui.estimator_panel import EstimatorPanel
 from desktop.ui.findings_panel import FindingsPanel
 from desktop.ui.welcome import WelcomePage
+from desktop.ui.window_actions import ActionSpec, Kind, build_menus, enable
+from desktop.ui.window_prompts import JSONL_FILTER, describe_entry, entry_name
 from desktop.ui.workers import JobContext, Worker, release_frozen
 
 log = logging.getLogger(__name__)
@@ -129,8 +130,6 @@ JOURNAL_STOP_POLL_MS = 10
 BULK_RERUN_IDLE_S = 1.0
 #: A bulk tool reports its progress every this many examples.
 BULK_PROGRESS_EVERY = 1000
-OPEN_FILTER = "Datasets (*.jsonl *.json *.csv *.tsv);;All files (*)"
-JSONL_FILTER = "JSON Lines (*.jsonl)"
 PAGE_WELCOME, PAGE_EDITOR = 0, 1
 
 
@@ -164,23 +163,6 @@ def foreign_dataset(
 
 
 _DAMAGED = "Its recovery journal is damaged."
-
-
-def _standard(key: QKeySequence.StandardKey, fallback: str) -> QKeySequence.StandardKey | str:
-    """The platform's binding for ``key``, or ``fallback`` where the platform has none."""
-    return key if QKeySequence.keyBindings(key) else fallback
-
-
-def describe_entry(entry: JournalEntry) -> str:
-    """What unsaved work holds, in words: "2 examples edited and 1 removed, last autosaved…"."""
-    changes = []
-    if entry.edited_count:
-        changes.append(f"{count(entry.edited_count, 'example')} edited or added")
-    if entry.removed_count:
-        changes.append(f"{count(entry.removed_count, 'example')} removed")
-    when = entry.written_at.astimezone().strftime("%Y-%m-%d %H:%M")
-    what = " and ".join(changes) if changes else "Changes"
-    return f"{what[0].upper()}{what[1:]}, last autosaved {when}"
 
 
 class RecoveryBar(QFrame):
@@ -218,7 +200,7 @@ class RecoveryBar(QFrame):
         if entry is None:
             self.hide()
             return
-        name = entry.source_path.name if entry.source_path is not None else "an unsaved dataset"
+        name = entry_name(entry)
         more = f" ({waiting - 1:,} more after this)" if waiting > 1 else ""
         if entry.damaged:
             text = f"Unsaved edits to {name} were left by an earlier run, but {_DAMAGED.lower()}"
@@ -235,6 +217,191 @@ class RecoveryBar(QFrame):
 def sample_path() -> Path:
     """The bundled sample dataset."""
     return resources_dir() / "samples" / SAMPLE_NAME
+
+
+_KEYS = QKeySequence.StandardKey
+_FILE, _EDIT, _TOOLS, _HELP = "&File", "&Edit", "&Tools", "&Help"
+
+#: Every command of the menus, in menu order. ``enabled_when`` names a state that
+#: ``MainWindow.update_actions`` works out.
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec(_FILE, "new", "&New Dataset", "new_dataset", shortcut=_KEYS.New),
+    ActionSpec(_FILE, "open", "&Open…", "open_dialog", shortcut=_KEYS.Open),
+    ActionSpec(_FILE, "recent", "Open &Recent", kind=Kind.SUBMENU),
+    ActionSpec(_FILE, "open_sample", "Open the &Sample Dataset", "open_sample"),
+    ActionSpec(
+        _FILE,
+        "save",
+        "&Save",
+        "save",
+        shortcut=_KEYS.Save,
+        enabled_when="editable",
+        separated=True,
+    ),
+    ActionSpec(
+        _FILE,
+        "save_as",
+        "Save &As…",
+        "save_as",
+        shortcut=_KEYS.SaveAs,
+        enabled_when="editable",
+    ),
+    ActionSpec(
+        _FILE,
+        "import",
+        "&Import…",
+        "import_dialog",
+        shortcut="Ctrl+I",
+        tip="Bring in prompt/completion, CSV, JSON, ShareGPT, Alpaca or Gemini files.",
+        separated=True,
+    ),
+    ActionSpec(
+        _FILE,
+        "export",
+        "&Export…",
+        "export_dialog",
+        shortcut="Ctrl+E",
+        tip="Write OpenAI chat JSONL, ShareGPT, Alpaca or Gemini files.",
+        enabled_when="has_rows",
+    ),
+    ActionSpec(
+        _FILE,
+        "close",
+        "&Close",
+        "close_dataset",
+        shortcut=_KEYS.Close,
+        enabled_when="open",
+        separated=True,
+    ),
+    ActionSpec(_FILE, "quit", "&Quit", "close", shortcut=_KEYS.Quit, fallback="Ctrl+Q"),
+    ActionSpec(_EDIT, "undo", "&Undo", shortcut=_KEYS.Undo, kind=Kind.UNDO),
+    ActionSpec(_EDIT, "redo", "&Redo", shortcut=_KEYS.Redo, kind=Kind.REDO),
+    ActionSpec(
+        _EDIT,
+        "find",
+        "&Find…",
+        "focus_search",
+        shortcut=_KEYS.Find,
+        enabled_when="open",
+        separated=True,
+    ),
+    ActionSpec(
+        _EDIT,
+        "add_example",
+        "Add E&xample",
+        "editor_panel.add_example",
+        shortcut="Ctrl+Shift+N",
+        enabled_when="editable",
+        separated=True,
+    ),
+    ActionSpec(
+        _EDIT,
+        "duplicate",
+        "&Duplicate Example",
+        "editor_panel.duplicate_selected",
+        shortcut="Ctrl+D",
+        enabled_when="selected",
+    ),
+    ActionSpec(
+        _EDIT,
+        "delete",
+        "De&lete Example",
+        "editor_panel.delete_selected",
+        shortcut=_KEYS.Delete,
+        enabled_when="selected",
+    ),
+    ActionSpec(
+        _EDIT,
+        "move_up",
+        "Move Example &Up",
+        "editor_panel.move_selected",
+        args=(-1,),
+        shortcut="Alt+Up",
+        enabled_when="current",
+    ),
+    ActionSpec(
+        _EDIT,
+        "move_down",
+        "Move Example Do&wn",
+        "editor_panel.move_selected",
+        args=(1,),
+        shortcut="Alt+Down",
+        enabled_when="current",
+    ),
+    ActionSpec(
+        _EDIT,
+        "add_message",
+        "Add &Message",
+        "editor_panel.editor.add_message",
+        shortcut="Ctrl+Return",
+        enabled_when="current",
+        separated=True,
+    ),
+    ActionSpec(
+        _EDIT,
+        "settings",
+        "Se&ttings…",
+        "open_settings",
+        shortcut=_KEYS.Preferences,
+        fallback="Ctrl+,",
+        separated=True,
+    ),
+    ActionSpec(
+        _TOOLS,
+        "set_system",
+        "Set &System Message…",
+        "set_system_message",
+        tip="Give all or selected examples the same system message.",
+        enabled_when="bulk_ready",
+    ),
+    ActionSpec(
+        _TOOLS,
+        "dedupe",
+        "Remove &Duplicate Examples",
+        "remove_duplicates",
+        enabled_when="bulk_ready",
+    ),
+    ActionSpec(
+        _TOOLS,
+        "trim",
+        "&Trim Surrounding Whitespace",
+        "trim_whitespace",
+        enabled_when="bulk_ready",
+    ),
+    ActionSpec(
+        _TOOLS,
+        "remove_blank",
+        "Remove &Empty Lines",
+        "remove_empty_lines",
+        enabled_when="has_rows",
+    ),
+    ActionSpec(
+        _TOOLS,
+        "convert",
+        "&Convert to Chat Examples…",
+        "convert_legacy",
+        enabled_when="legacy",
+    ),
+    ActionSpec(
+        _TOOLS,
+        "split",
+        "S&plit into Training and Validation…",
+        "split_dataset",
+        tip="Save a training file and a validation file.",
+        enabled_when="has_rows",
+        separated=True,
+    ),
+    ActionSpec(
+        _TOOLS,
+        "train",
+        "T&rain a Model on This Dataset…",
+        "train_requested.emit",
+        shortcut="Ctrl+T",
+        tip="Upload the dataset to your provider and start a fine-tuning job.",
+        separated=True,
+    ),
+    ActionSpec(_HELP, "about", f"&About {APP_NAME}", "show_about"),
+)
 
 
 @dataclass(frozen=True)
@@ -293,8 +460,9 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(960, 600)
         self._build_central(today)
         self._build_status_bar()
-        self.actions: dict[str, QAction] = {}
-        self._build_menus()
+        self.actions, submenus = build_menus(self, ACTIONS, self.document.undo_stack)
+        self.recent_menu = submenus["recent"]
+        self._refresh_recent_menu()
         self._connect()
         self._autosave_timer = QTimer(self, interval=AUTOSAVE_TICK_MS)
         self._autosave_timer.timeout.connect(self.autosave_tick)
@@ -404,138 +572,6 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.progress_label)
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.cancel_button)
-
-    def _action(
-        self,
-        name: str,
-        text: str,
-        slot: Callable[[], Any],
-        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
-        tip: str | None = None,
-    ) -> QAction:
-        action = QAction(text, self)
-        action.setObjectName(f"action_{name}")
-        if isinstance(shortcut, QKeySequence.StandardKey):
-            action.setShortcuts(shortcut)  # every binding the platform has for it
-        elif shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if tip:
-            action.setStatusTip(tip)
-            action.setToolTip(tip)
-        action.triggered.connect(lambda _checked=False: slot())
-        self.addAction(action)
-        self.actions[name] = action
-        return action
-
-    def _build_menus(self) -> None:
-        keys = QKeySequence.StandardKey
-        menu = self.menuBar().addMenu("&File")
-        menu.addAction(self._action("new", "&New Dataset", self.new_dataset, keys.New))
-        menu.addAction(self._action("open", "&Open…", self.open_dialog, keys.Open))
-        self.recent_menu = menu.addMenu("Open &Recent")
-        menu.addAction(self._action("open_sample", "Open the &Sample Dataset", self.open_sample))
-        menu.addSeparator()
-        menu.addAction(self._action("save", "&Save", self.save, keys.Save))
-        menu.addAction(self._action("save_as", "Save &As…", self.save_as, keys.SaveAs))
-        menu.addSeparator()
-        menu.addAction(
-            self._action(
-                "import",
-                "&Import…",
-                self.import_dialog,
-                "Ctrl+I",
-                "Bring in prompt/completion, CSV, JSON, ShareGPT, Alpaca or Gemini files.",
-            )
-        )
-        menu.addAction(
-            self._action(
-                "export",
-                "&Export…",
-                self.export_dialog,
-                "Ctrl+E",
-                "Write OpenAI chat JSONL, ShareGPT, Alpaca or Gemini files.",
-            )
-        )
-        menu.addSeparator()
-        menu.addAction(self._action("close", "&Close", self.close_dataset, keys.Close))
-        menu.addAction(self._action("quit", "&Quit", self.close, _standard(keys.Quit, "Ctrl+Q")))
-
-        edit = self.menuBar().addMenu("&Edit")
-        undo = self.document.undo_stack.createUndoAction(self, "&Undo")
-        undo.setShortcuts(keys.Undo)
-        undo.setObjectName("action_undo")
-        redo = self.document.undo_stack.createRedoAction(self, "&Redo")
-        # The platform's own bindings, once each (Ctrl+Y on Windows, Ctrl+Shift+Z elsewhere):
-        # a sequence listed twice makes Qt call it ambiguous and ignore it.
-        redo.setShortcuts(keys.Redo)
-        redo.setObjectName("action_redo")
-        for name, action in (("undo", undo), ("redo", redo)):
-            self.addAction(action)
-            self.actions[name] = action
-            edit.addAction(action)
-        edit.addSeparator()
-        edit.addAction(self._action("find", "&Find…", self.focus_search, keys.Find))
-        edit.addSeparator()
-        edit.addAction(
-            self._action("add_example", "Add E&xample", self.add_example, "Ctrl+Shift+N")
-        )
-        edit.addAction(
-            self._action("duplicate", "&Duplicate Example", self.duplicate_examples, "Ctrl+D")
-        )
-        edit.addAction(self._action("delete", "De&lete Example", self.delete_examples, keys.Delete))
-        edit.addAction(self._action("move_up", "Move Example &Up", self.move_up, "Alt+Up"))
-        edit.addAction(self._action("move_down", "Move Example Do&wn", self.move_down, "Alt+Down"))
-        edit.addSeparator()
-        edit.addAction(self._action("add_message", "Add &Message", self.add_message, "Ctrl+Return"))
-        edit.addSeparator()
-        edit.addAction(
-            self._action(
-                "settings",
-                "Se&ttings…",
-                self.open_settings,
-                _standard(keys.Preferences, "Ctrl+,"),
-            )
-        )
-
-        tools = self.menuBar().addMenu("&Tools")
-        tools.addAction(
-            self._action(
-                "set_system",
-                "Set &System Message…",
-                self.set_system_message,
-                tip="Give all or selected examples the same system message.",
-            )
-        )
-        tools.addAction(
-            self._action("dedupe", "Remove &Duplicate Examples", self.remove_duplicates)
-        )
-        tools.addAction(self._action("trim", "&Trim Surrounding Whitespace", self.trim_whitespace))
-        tools.addAction(
-            self._action("remove_blank", "Remove &Empty Lines", self.remove_empty_lines)
-        )
-        tools.addAction(self._action("convert", "&Convert to Chat Examples…", self.convert_legacy))
-        tools.addSeparator()
-        tools.addAction(
-            self._action(
-                "split",
-                "S&plit into Training and Validation…",
-                self.split_dataset,
-                tip="Save a training file and a validation file.",
-            )
-        )
-        tools.addSeparator()
-        tools.addAction(
-            self._action(
-                "train",
-                "T&rain a Model on This Dataset…",
-                self.train_requested.emit,
-                "Ctrl+T",
-                tip="Upload the dataset to your provider and start a fine-tuning job.",
-            )
-        )
-        help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction(self._action("about", f"&About {APP_NAME}", self.show_about))
-        self._refresh_recent_menu()
 
     def _connect(self) -> None:
         document = self.document
@@ -701,112 +737,40 @@ class MainWindow(QMainWindow):
         editable = open_ and not self.document.loading
         self.editor_panel.set_editable(editable)
         has_rows = editable and len(self.document.dataset) > 0
-        bulk_ready = has_rows and not self.bulk_running
-        selected = editable and self.editor_panel.table.selectionModel().hasSelection()
-        current = self.editor_panel.current_id() if editable else None
-        # The checks report every prompt/completion example, so this needs no scan.
-        legacy = open_ and "legacy_format" in self.document.finding_codes
-        for name, enabled in (
-            ("save", editable),
-            ("save_as", editable),
-            ("export", has_rows),
-            ("close", open_),
-            ("find", open_),
-            ("add_example", editable),
-            ("duplicate", selected),
-            ("delete", selected),
-            ("move_up", current is not None),
-            ("move_down", current is not None),
-            ("add_message", current is not None),
-            ("set_system", bulk_ready),
-            ("dedupe", bulk_ready),
-            ("trim", bulk_ready),
-            ("remove_blank", has_rows),
-            ("convert", legacy),
-            ("split", has_rows),
-        ):
-            self.actions[name].setEnabled(enabled)
+        state = {
+            "open": open_,
+            "editable": editable,
+            "has_rows": has_rows,
+            "bulk_ready": has_rows and not self.bulk_running,
+            "selected": editable and self.editor_panel.table.selectionModel().hasSelection(),
+            "current": editable and self.editor_panel.current_id() is not None,
+            # The checks report every prompt/completion example, so this needs no scan.
+            "legacy": open_ and "legacy_format" in self.document.finding_codes,
+        }
+        enable(self.actions, ACTIONS, state)
         self._update_title()
 
     # Questions (tests answer these by replacing the methods) -----------------------------
 
     def ask_save_changes(self) -> str:
         """Ask what to do with unsaved changes: 'save', 'discard' or 'cancel'."""
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle(APP_NAME)
-        box.setText(f"Save the changes to {self.dataset_name()}?")
-        box.setInformativeText("If you don't save, your changes will be lost.")
-        box.setStandardButtons(
-            QMessageBox.StandardButton.Save
-            | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel
-        )
-        box.setDefaultButton(QMessageBox.StandardButton.Save)
-        answer = box.exec()
-        return {
-            QMessageBox.StandardButton.Save: "save",
-            QMessageBox.StandardButton.Discard: "discard",
-        }.get(QMessageBox.StandardButton(answer), "cancel")
+        return window_prompts.ask_save_changes(self, self.dataset_name())
 
     def ask_leave_unapplied(self, problem: str) -> bool:
         """JSON typed in the editor never became valid: True to go on without it."""
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle(APP_NAME)
-        box.setText("The example you are editing as JSON has text that is not applied.")
-        box.setInformativeText(
-            f"It cannot be applied because {problem}. If you go on, that text will be lost."
-        )
-        box.setStandardButtons(
-            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel
-        )
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        return QMessageBox.StandardButton(box.exec()) == QMessageBox.StandardButton.Discard
+        return window_prompts.ask_leave_unapplied(self, problem)
 
     def ask_reload_or_keep(self) -> str:
         """The open file changed on disk: 'reload' it, or 'keep' the version in the app."""
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle(APP_NAME)
-        box.setText(f"{self.dataset_name()} was changed by another program.")
-        box.setInformativeText(
-            "Reload it from disk (your unsaved edits here are dropped), or keep the version "
-            "open in the app (saving will replace the file on disk)?"
-        )
-        reload_button = box.addButton("Reload from Disk", QMessageBox.ButtonRole.DestructiveRole)
-        keep = box.addButton("Keep Mine", QMessageBox.ButtonRole.AcceptRole)
-        box.setDefaultButton(keep)
-        box.exec()
-        return "reload" if box.clickedButton() is reload_button else "keep"
+        return window_prompts.ask_reload_or_keep(self, self.dataset_name())
 
     def ask_overwrite_changed(self) -> bool:
         """Before saving over a file another program changed: True to overwrite it."""
-        answer = QMessageBox.warning(
-            self,
-            APP_NAME,
-            f"{self.dataset_name()} was changed by another program since you opened it. "
-            "Replace it with your version?",
-            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        return answer == QMessageBox.StandardButton.Save
+        return window_prompts.ask_overwrite_changed(self, self.dataset_name())
 
     def ask_replace_read_only(self, path: Path) -> bool:
         """Before replacing a file marked read-only: True to replace it all the same."""
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle(APP_NAME)
-        box.setText(f"{path.name} is read-only.")
-        box.setInformativeText(
-            "Someone marked it read-only, perhaps to protect it. Replace it with your version "
-            "anyway? It stays read-only afterwards."
-        )
-        replace = box.addButton("Replace", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        return box.clickedButton() is replace
+        return window_prompts.ask_replace_read_only(self, path)
 
     def may_replace(self, path: Path) -> bool:
         """True when writing ``path`` may go ahead (a read-only file only if the user says so)."""
@@ -814,57 +778,19 @@ class MainWindow(QMainWindow):
 
     def ask_restore(self, entry: JournalEntry) -> str:
         """Unsaved work from an earlier run: 'restore', 'discard' or 'later'."""
-        name = entry.source_path.name if entry.source_path is not None else "an unsaved dataset"
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Restore unsaved work?")
-        box.setText(f"{APP_NAME} closed without saving your edits to {name}.")
-        box.setInformativeText(f"{describe_entry(entry)}. Restore them?")
-        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
-        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton("Not Now", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(restore)
-        box.exec()
-        clicked = box.clickedButton()
-        if clicked is restore:
-            return "restore"
-        return "discard" if clicked is discard else "later"
+        return window_prompts.ask_restore(self, entry)
 
     def ask_unrestorable(self, entry: JournalEntry, reason: str, salvageable: int) -> str:
-        """Unsaved work that cannot be restored as a whole: 'save' the examples it still holds
-        to a file of their own, 'discard' it, or 'keep' it aside (the box was closed)."""
-        name = entry.source_path.name if entry.source_path is not None else "an unsaved dataset"
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle("Unsaved work cannot be restored")
-        box.setText(f"Unsaved edits to {name} were left by an earlier run.")
-        detail = reason
-        save = None
-        if salvageable:
-            detail += (
-                f" {count(salvageable, 'edited or added example')} can still be saved to a "
-                "file of their own."
-            )
-            save = box.addButton("Save Them…", QMessageBox.ButtonRole.AcceptRole)
-        box.setInformativeText(detail)
-        discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton("Close", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(save or discard)
-        box.exec()
-        clicked = box.clickedButton()
-        if save is not None and clicked is save:
-            return "save"
-        return "discard" if clicked is discard else "keep"
+        """Unsaved work that cannot be restored as a whole: 'save', 'discard' or 'keep'."""
+        return window_prompts.ask_unrestorable(self, entry, reason, salvageable)
 
     def choose_open_path(self, title: str = "Open Dataset") -> Path | None:
         """Ask for a file to open."""
-        name, _ = QFileDialog.getOpenFileName(self, title, self._start_folder(), OPEN_FILTER)
-        return Path(name) if name else None
+        return window_prompts.choose_open_path(self, title, self._start_folder())
 
     def choose_save_path(self, suggested: Path, title: str, file_filter: str) -> Path | None:
         """Ask where to save."""
-        name, _ = QFileDialog.getSaveFileName(self, title, str(suggested), file_filter)
-        return Path(name) if name else None
+        return window_prompts.choose_save_path(self, suggested, title, file_filter)
 
     def run_dialog(self, dialog: QDialog) -> bool:
         """Show a dialog; True when the user confirmed it."""
@@ -1089,30 +1015,6 @@ class MainWindow(QMainWindow):
         """Put the cursor in the search box (Ctrl+F)."""
         self.editor_panel.search.setFocus()
         self.editor_panel.search.selectAll()
-
-    def add_example(self) -> None:
-        """Add an example after the selected one."""
-        self.editor_panel.add_example()
-
-    def duplicate_examples(self) -> None:
-        """Duplicate the selected examples."""
-        self.editor_panel.duplicate_selected()
-
-    def delete_examples(self) -> None:
-        """Delete the selected examples."""
-        self.editor_panel.delete_selected()
-
-    def move_up(self) -> None:
-        """Move the current example up."""
-        self.editor_panel.move_selected(-1)
-
-    def move_down(self) -> None:
-        """Move the current example down."""
-        self.editor_panel.move_selected(1)
-
-    def add_message(self) -> None:
-        """Add a message to the current conversation."""
-        self.editor_panel.editor.add_message()
 
     def jump_to(self, record_id: int, message_index: object = None) -> None:
         """Show a record (from the findings list)."""
