@@ -1,15 +1,17 @@
 """The main window: the dataset editor in the centre, findings and cost beside it.
 
-The window owns the menus, the file dialogs and every question it asks the user. Each
-question goes through one ``ask_*`` or ``choose_*`` method, so tests can answer it without
-touching Qt's message boxes.
+The window assembles itself: menus from one table of commands (``ACTIONS``), the tabs and
+the status bar. The work behind the commands lives in controllers: files
+(``window_files``), bulk tools (``window_bulk``), import and export (``window_exchange``) and
+the recovery journal (``window_recovery``). Every question the window asks goes through one
+``ask_*`` or ``choose_*`` method of the window, so tests can answer it without touching Qt's
+message boxes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -27,12 +29,7 @@ from PySide6.QtCore import (
     Signal,
     SignalInstance,
 )
-from PySide6.QtGui import (
-    QCloseEvent,
-    QDragEnterEvent,
-    QDropEvent,
-    QKeySequence,
-)
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -59,7 +56,6 @@ from desktop.core.bulk import (
 )
 from desktop.core.catalog import Catalog
 from desktop.core.dataset import Dataset, LineState, Record, SourceLayout, with_value
-from desktop.core.filekind import not_a_dataset
 from desktop.core.formats import (
     DatasetReadError,
     Layout,
@@ -91,7 +87,6 @@ from desktop.core.jsonl_io import (
     split_bom,
 )
 from desktop.core.kinds import ExampleKind
-from desktop.core.paths import resources_dir
 from desktop.core.settings import AppSettings, SettingsStore
 from desktop.core.wording import count
 from desktop.ui import window_prompts
@@ -109,12 +104,21 @@ from desktop.ui.estimator_panel import EstimatorPanel
 from desktop.ui.findings_panel import FindingsPanel
 from desktop.ui.welcome import WelcomePage
 from desktop.ui.window_actions import ActionSpec, Kind, build_menus, enable
+from desktop.ui.window_files import FileController, sample_path
 from desktop.ui.window_prompts import JSONL_FILTER, describe_entry, entry_name
-from desktop.ui.workers import JobContext, Worker, release_frozen
+from desktop.ui.workers import JobContext, Worker
+
+__all__ = [
+    "ACTIONS",
+    "AUTOSAVE_TICK_MS",
+    "MainWindow",
+    "describe_entry",
+    "sample_path",
+]
 
 log = logging.getLogger(__name__)
 
-SAMPLE_NAME = "customer_support.jsonl"
+PAGE_WELCOME, PAGE_EDITOR = 0, 1
 #: Autosave writes once editing pauses this long (seconds)...
 AUTOSAVE_IDLE_S = 1.0
 #: ...and, however steadily the user types, this long before the settings' autosave interval
@@ -125,12 +129,12 @@ AUTOSAVE_TICK_MS = 500
 #: Closing waits this long at most for the recovery journal's background work to stop.
 JOURNAL_STOP_WAIT_S = 3.0
 JOURNAL_STOP_POLL_MS = 10
+_DAMAGED = "Its recovery journal is damaged."
 #: A bulk change whose examples were edited while it was worked out is worked out again
 #: after a pause in editing this long (seconds), so typing cannot keep restarting it.
 BULK_RERUN_IDLE_S = 1.0
 #: A bulk tool reports its progress every this many examples.
 BULK_PROGRESS_EVERY = 1000
-PAGE_WELCOME, PAGE_EDITOR = 0, 1
 
 
 def foreign_dataset(
@@ -162,78 +166,21 @@ def foreign_dataset(
     return dataset
 
 
-_DAMAGED = "Its recovery journal is damaged."
-
-
-class RecoveryBar(QFrame):
-    """A bar above the tabs offering unsaved work from an earlier run, without taking the
-    place of the file the user opened."""
-
-    restore_requested = Signal(object)
-    discard_requested = Signal(object)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("recovery_bar")
-        self.setStyleSheet(
-            "#recovery_bar { background: #fff4ce; border-bottom: 1px solid #e0c36a; }"
-        )
-        self.entry: JournalEntry | None = None
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(12, 6, 8, 6)
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.restore_button = QPushButton("Restore")
-        self.discard_button = QPushButton("Discard")
-        self.later_button = QPushButton("Not Now")
-        self.restore_button.clicked.connect(lambda: self._answer(self.restore_requested))
-        self.discard_button.clicked.connect(lambda: self._answer(self.discard_requested))
-        self.later_button.clicked.connect(self.hide)
-        layout.addWidget(self.label, 1)
-        for button in (self.restore_button, self.discard_button, self.later_button):
-            layout.addWidget(button)
-        self.hide()
-
-    def offer(self, entry: JournalEntry | None, waiting: int = 1) -> None:
-        """Show ``entry`` (hide the bar when None); ``waiting`` counts all entries left."""
-        self.entry = entry
-        if entry is None:
-            self.hide()
-            return
-        name = entry_name(entry)
-        more = f" ({waiting - 1:,} more after this)" if waiting > 1 else ""
-        if entry.damaged:
-            text = f"Unsaved edits to {name} were left by an earlier run, but {_DAMAGED.lower()}"
-        else:
-            text = f"Unsaved edits to {name} were left by an earlier run. {describe_entry(entry)}."
-        self.label.setText(text + more)
-        self.show()
-
-    def _answer(self, signal: SignalInstance) -> None:
-        if self.entry is not None:
-            signal.emit(self.entry)
-
-
-def sample_path() -> Path:
-    """The bundled sample dataset."""
-    return resources_dir() / "samples" / SAMPLE_NAME
-
-
 _KEYS = QKeySequence.StandardKey
 _FILE, _EDIT, _TOOLS, _HELP = "&File", "&Edit", "&Tools", "&Help"
 
 #: Every command of the menus, in menu order. ``enabled_when`` names a state that
 #: ``MainWindow.update_actions`` works out.
 ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec(_FILE, "new", "&New Dataset", "new_dataset", shortcut=_KEYS.New),
-    ActionSpec(_FILE, "open", "&Open…", "open_dialog", shortcut=_KEYS.Open),
+    ActionSpec(_FILE, "new", "&New Dataset", "files.new_dataset", shortcut=_KEYS.New),
+    ActionSpec(_FILE, "open", "&Open…", "files.open_dialog", shortcut=_KEYS.Open),
     ActionSpec(_FILE, "recent", "Open &Recent", kind=Kind.SUBMENU),
-    ActionSpec(_FILE, "open_sample", "Open the &Sample Dataset", "open_sample"),
+    ActionSpec(_FILE, "open_sample", "Open the &Sample Dataset", "files.open_sample"),
     ActionSpec(
         _FILE,
         "save",
         "&Save",
-        "save",
+        "files.save",
         shortcut=_KEYS.Save,
         enabled_when="editable",
         separated=True,
@@ -242,7 +189,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         _FILE,
         "save_as",
         "Save &As…",
-        "save_as",
+        "files.save_as",
         shortcut=_KEYS.SaveAs,
         enabled_when="editable",
     ),
@@ -268,7 +215,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         _FILE,
         "close",
         "&Close",
-        "close_dataset",
+        "files.close_dataset",
         shortcut=_KEYS.Close,
         enabled_when="open",
         separated=True,
@@ -404,6 +351,55 @@ ACTIONS: tuple[ActionSpec, ...] = (
 )
 
 
+class RecoveryBar(QFrame):
+    """A bar above the tabs offering unsaved work from an earlier run, without taking the
+    place of the file the user opened."""
+
+    restore_requested = Signal(object)
+    discard_requested = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("recovery_bar")
+        self.setStyleSheet(
+            "#recovery_bar { background: #fff4ce; border-bottom: 1px solid #e0c36a; }"
+        )
+        self.entry: JournalEntry | None = None
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 6, 8, 6)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.restore_button = QPushButton("Restore")
+        self.discard_button = QPushButton("Discard")
+        self.later_button = QPushButton("Not Now")
+        self.restore_button.clicked.connect(lambda: self._answer(self.restore_requested))
+        self.discard_button.clicked.connect(lambda: self._answer(self.discard_requested))
+        self.later_button.clicked.connect(self.hide)
+        layout.addWidget(self.label, 1)
+        for button in (self.restore_button, self.discard_button, self.later_button):
+            layout.addWidget(button)
+        self.hide()
+
+    def offer(self, entry: JournalEntry | None, waiting: int = 1) -> None:
+        """Show ``entry`` (hide the bar when None); ``waiting`` counts all entries left."""
+        self.entry = entry
+        if entry is None:
+            self.hide()
+            return
+        name = entry_name(entry)
+        more = f" ({waiting - 1:,} more after this)" if waiting > 1 else ""
+        if entry.damaged:
+            text = f"Unsaved edits to {name} were left by an earlier run, but {_DAMAGED.lower()}"
+        else:
+            text = f"Unsaved edits to {name} were left by an earlier run. {describe_entry(entry)}."
+        self.label.setText(text + more)
+        self.show()
+
+    def _answer(self, signal: SignalInstance) -> None:
+        if self.entry is not None:
+            signal.emit(self.entry)
+
+
 @dataclass(frozen=True)
 class _BulkJob:
     """A bulk tool's work: which records, the plan made from them in a worker, and how the
@@ -448,7 +444,6 @@ class MainWindow(QMainWindow):
             model_id = self.catalog.models()[0].id
         self.document = DatasetDocument(self.catalog, model_id, self)
         self.document.analysis.set_epochs(self.settings.epochs)
-        self._copy_name: str | None = None
         self._conversion_offered = False
         self._bulk: tuple[_BulkJob, Worker, Dataset, int] | None = None
         #: A bulk change to work out again after a pause in editing (its examples were edited
@@ -462,7 +457,8 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self.actions, submenus = build_menus(self, ACTIONS, self.document.undo_stack)
         self.recent_menu = submenus["recent"]
-        self._refresh_recent_menu()
+        self.files = FileController(self, self.recent_menu, self.welcome)
+        self.files.refresh_recent_menu()
         self._connect()
         self._autosave_timer = QTimer(self, interval=AUTOSAVE_TICK_MS)
         self._autosave_timer.timeout.connect(self.autosave_tick)
@@ -478,14 +474,17 @@ class MainWindow(QMainWindow):
         #: The snapshot being written, the entry's generation then, and how to stop the write.
         self._journal_write: tuple[JournalSnapshot, int, threading.Event] | None = None
         self._journal_generation = 0  # bumped when the entry is cleared
-        #: Closing was asked for while a save or a bulk change ran; it happens when they end.
-        self._close_when_idle = False
         #: The window is closing for good: nothing more goes into the recovery journal.
         self._closing = False
         self.document.undo_stack.indexChanged.connect(self._note_edit)
+        self.document.load_finished.connect(self._on_load_finished)
+        self.files.saved.connect(self._on_saved)
+        self.files.closed.connect(self._on_closed)
+        self.recovery_bar.restore_requested.connect(self.restore_entry)
+        self.recovery_bar.discard_requested.connect(self._discard_offered)
         self._restore_layout()
-        self._update_title()
-        self._update_actions()
+        self.update_title()
+        self.update_actions()
         self.show_welcome()
 
     # Building ------------------------------------------------------------------------------
@@ -535,8 +534,6 @@ class MainWindow(QMainWindow):
             placeholder.setStyleSheet("color: #5f6368; font-size: 12pt; padding: 40px;")
             self.tabs.addTab(placeholder, title)
         self.recovery_bar = RecoveryBar()
-        self.recovery_bar.restore_requested.connect(self.restore_entry)
-        self.recovery_bar.discard_requested.connect(self._discard_offered)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -575,30 +572,23 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         document = self.document
-        document.modified_changed.connect(lambda _m: self._update_title())
-        document.path_changed.connect(lambda _p: self._update_title())
+        document.modified_changed.connect(lambda _m: self.update_title())
+        document.path_changed.connect(lambda _p: self.update_title())
         document.failed.connect(self.show_error)
-        document.load_progress.connect(self._on_load_progress)
-        document.load_finished.connect(self._on_load_finished)
         document.analysis_progress.connect(self._on_analysis_progress)
-        document.changed_on_disk.connect(self._on_changed_on_disk)
-        document.dataset_replaced.connect(self._update_actions)
+        document.dataset_replaced.connect(self.update_actions)
         document.findings_changed.connect(self._on_findings_changed)
         document.dataset_replaced.connect(self._forget_conversion_offer)
-        self.editor_panel.selection_changed.connect(self._update_actions)
+        document.model_applied.connect(self._on_model_applied)
+        self.editor_panel.selection_changed.connect(self.update_actions)
         self.editor_panel.editor.convert_requested.connect(self.convert_legacy)
         self.editor_panel.editor.unapplied_dropped.connect(
             lambda text: self.statusBar().showMessage(text, 8000)
         )
         self.findings_panel.jump_requested.connect(self.jump_to)
-        self.estimator.model_selected.connect(self._on_model_selected)
-        self.document.model_applied.connect(self._on_model_applied)
+        self.estimator.model_selected.connect(self.document.set_model)
         self.estimator.epochs_selected.connect(self._on_epochs_selected)
         self.estimator.train_requested.connect(self.train_requested)
-        self.welcome.open_requested.connect(self.open_dialog)
-        self.welcome.new_requested.connect(self.new_dataset)
-        self.welcome.sample_requested.connect(self.open_sample)
-        self.welcome.recent_requested.connect(self.open_path)
 
     def _forget_conversion_offer(self) -> None:
         self._conversion_offered = False
@@ -642,9 +632,6 @@ class MainWindow(QMainWindow):
             except SaveError as exc:
                 log.warning("Could not save settings: %s", exc)
 
-    def _on_model_selected(self, model_id: str) -> None:
-        self.document.set_model(model_id)
-
     def _on_model_applied(self, model_id: str) -> None:
         """Show and remember the model the estimate really uses (a failed switch keeps the
         previous one)."""
@@ -657,22 +644,6 @@ class MainWindow(QMainWindow):
         self.document.set_epochs(epochs if isinstance(epochs, int) else None)
         self.settings.epochs = epochs if isinstance(epochs, int) else None
 
-    def _remember_recent(self, path: Path) -> None:
-        self.settings.add_recent(path)
-        self._refresh_recent_menu()
-        self.save_settings()
-
-    def _refresh_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        paths = self.settings.recent_files
-        for path in paths:
-            action = self.recent_menu.addAction(Path(path).name)
-            action.setToolTip(path)
-            action.setStatusTip(path)
-            action.triggered.connect(lambda _c=False, p=path: self.open_path(Path(p)))
-        self.recent_menu.setEnabled(bool(paths))
-        self.welcome.set_recent(paths)
-
     def open_settings(self) -> None:
         """Open the providers and keys settings (the app passes in how to build the dialog)."""
         if self._settings_dialog is None:
@@ -680,6 +651,12 @@ class MainWindow(QMainWindow):
             return
         self.run_dialog(self._settings_dialog(self))
         self.providers_changed.emit()
+
+    def show_about(self) -> None:
+        """The version and the components the app ships with."""
+        self.run_dialog(AboutDialog(self))
+
+    # Tabs, pages and title ---------------------------------------------------------------
 
     def set_panel(self, title: str, panel: QWidget) -> None:
         """Put ``panel`` in the tab called ``title`` (Jobs, Chat), replacing its placeholder."""
@@ -699,18 +676,16 @@ class MainWindow(QMainWindow):
                 self.tabs.setCurrentIndex(index)
                 return
 
-    # Pages and title ---------------------------------------------------------------------
-
     def show_welcome(self) -> None:
         """Show the welcome page (no dataset open)."""
         self.pages.setCurrentIndex(PAGE_WELCOME)
-        self._update_actions()
+        self.update_actions()
 
     def show_editor(self) -> None:
         """Show the dataset editor."""
         self.pages.setCurrentIndex(PAGE_EDITOR)
         self.tabs.setCurrentIndex(0)
-        self._update_actions()
+        self.update_actions()
 
     @property
     def editor_visible(self) -> bool:
@@ -718,20 +693,19 @@ class MainWindow(QMainWindow):
         return self.pages.currentIndex() == PAGE_EDITOR
 
     def dataset_name(self) -> str:
-        """What the open dataset is called: its file name, or the name it will be saved under
-        (the sample's, an import's), never "Untitled" for those."""
-        if self.document.path is None and self._copy_name:
-            return self._copy_name
-        return self.document.display_name
+        """What the open dataset is called (see ``FileController.dataset_name``)."""
+        return self.files.dataset_name()
 
-    def _update_title(self) -> None:
+    def update_title(self) -> None:
+        """Show the dataset's name and whether it has unsaved changes."""
         if self.editor_visible:
             self.setWindowTitle(f"{self.dataset_name()}[*] — {APP_NAME}")
         else:
             self.setWindowTitle(APP_NAME)
         self.setWindowModified(self.document.is_modified)
 
-    def _update_actions(self) -> None:
+    def update_actions(self) -> None:
+        """Enable the commands that can run now, and refresh the title."""
         open_ = self.editor_visible
         # While a file streams in, rows can be looked at but not changed.
         editable = open_ and not self.document.loading
@@ -748,7 +722,41 @@ class MainWindow(QMainWindow):
             "legacy": open_ and "legacy_format" in self.document.finding_codes,
         }
         enable(self.actions, ACTIONS, state)
-        self._update_title()
+        self.update_title()
+
+    # Status ------------------------------------------------------------------------------
+
+    def _on_analysis_progress(self, done: int, total: int) -> None:
+        if done >= total:
+            self.progress.hide()
+            self.progress_label.setText("")
+            return
+        self.progress.show()
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress_label.setText(f"Counting tokens… {done:,} of {total:,}")
+
+    def _on_findings_changed(self) -> None:
+        self.update_actions()
+        if self.actions["convert"].isEnabled() and not self._conversion_offered:
+            self._conversion_offered = True
+            self.statusBar().showMessage(
+                "Some examples use the older prompt/completion layout: use Tools › Convert to "
+                "Chat Examples to train chat models.",
+                15_000,
+            )
+
+    def focus_search(self) -> None:
+        """Put the cursor in the search box (Ctrl+F)."""
+        self.editor_panel.search.setFocus()
+        self.editor_panel.search.selectAll()
+
+    def jump_to(self, record_id: int, message_index: object = None) -> None:
+        """Show a record (from the findings list)."""
+        self.show_editor()
+        index = message_index if isinstance(message_index, int) else None
+        if not self.editor_panel.select_record(record_id, index):
+            self.statusBar().showMessage("That example is no longer in the dataset.", 5000)
 
     # Questions (tests answer these by replacing the methods) -----------------------------
 
@@ -786,7 +794,7 @@ class MainWindow(QMainWindow):
 
     def choose_open_path(self, title: str = "Open Dataset") -> Path | None:
         """Ask for a file to open."""
-        return window_prompts.choose_open_path(self, title, self._start_folder())
+        return window_prompts.choose_open_path(self, title, self.files.start_folder())
 
     def choose_save_path(self, suggested: Path, title: str, file_filter: str) -> Path | None:
         """Ask where to save."""
@@ -805,223 +813,35 @@ class MainWindow(QMainWindow):
         """Tell the user what happened (for example what a conversion dropped)."""
         QMessageBox.information(self, title, text)
 
-    def _start_folder(self) -> str:
-        if self.document.path is not None:
-            return str(self.document.path.parent)
-        if self.settings.recent_files:
-            return str(Path(self.settings.recent_files[0]).parent)
-        return str(Path.home())
-
-    # Files ---------------------------------------------------------------------------------
-
-    def maybe_save(self) -> bool:
-        """Before the open dataset goes away: True when it is safe to continue."""
-        self.document.take_pending_edits()
-        if self.document.saving or self.bulk_running:
-            # The file is being written, or a bulk change is still being worked out: going
-            # on now would lose it or write the file twice at once.
-            work = "the file has been saved" if self.document.saving else "the change is made"
-            self.statusBar().showMessage(f"Please wait until {work}.", 5000)
-            return False
-        problem = self.editor_panel.editor.unapplied_problem()
-        if problem is not None and not self.ask_leave_unapplied(problem):
-            return False
-        if not self.editor_visible or not self.document.is_modified:
-            return True
-        answer = self.ask_save_changes()
-        if answer == "save":
-            # Closing was asked for during the save: that wins over what asked to save.
-            return self.save() and not self._close_when_idle
-        return answer == "discard"
+    # Commands of the controllers, as the app and its tests call them ---------------------
 
     def new_dataset(self) -> None:
-        """Start an empty dataset (after asking about unsaved changes)."""
-        if not self.maybe_save():
-            return
-        self._copy_name = None
-        self.document.new()
-        self.show_editor()
-        self.editor_panel.add_example()
-        self.document.undo_stack.clear()
-        self._update_title()
+        """Start an empty dataset."""
+        self.files.new_dataset()
 
     def open_dialog(self) -> None:
         """Ask for a file and open it."""
-        if not self.maybe_save():
-            return
-        path = self.choose_open_path()
-        if path is not None:
-            self.open_path(path, ask=False)
+        self.files.open_dialog()
 
     def open_path(self, path: Path, *, ask: bool = True) -> None:
         """Open ``path``; rows appear while it is read."""
-        if ask and not self.maybe_save():
-            return
-        # Absolute, but a symbolic link stays the name the user chose (saving writes through).
-        path = Path(os.path.abspath(Path(path).expanduser()))
-        problem = not_a_dataset(path)
-        if problem is not None:
-            if str(path) in self.settings.recent_files:
-                self.settings.remove_recent(path)
-                self._refresh_recent_menu()
-            self.show_error(problem)
-            return
-        self._copy_name = None
-        self.show_editor()
-        self.document.open(path)
-        self._update_actions()
+        self.files.open_path(path, ask=ask)
 
     def open_sample(self) -> None:
-        """Open a copy of the bundled sample (saving asks where, so the sample stays intact)."""
-        if not self.maybe_save():
-            return
-        path = sample_path()
-        try:
-            data = path.read_bytes()
-        except OSError:
-            self.show_error("The sample dataset is missing from this installation.")
-            return
-        dataset = read_dataset_bytes(data, path.suffix)
-        dataset.mark_saved()
-        self._copy_name = "customer_support (sample).jsonl"
-        self.show_editor()
-        self.document.adopt(dataset, None, modified=False)
-        self.settings.first_run_done = True
-        self._update_title()
+        """Open a copy of the bundled sample."""
+        self.files.open_sample()
 
     def save(self) -> bool:
-        """Save to the open file; asks for a .jsonl name when the file is new or not JSONL."""
-        if self.document.needs_new_name_to_save:
-            return self.save_as()
-        assert self.document.path is not None
-        if self.document.changed_on_disk_since_load() and not self.ask_overwrite_changed():
-            return False
-        return self._save_to(self.document.path)
+        """Save to the open file (asks for a name when it needs one)."""
+        return self.files.save()
 
     def save_as(self) -> bool:
         """Ask for a .jsonl name and save there."""
-        path = self.document.path
-        if path is not None:
-            suggested = path.with_suffix(".jsonl")
-        else:
-            suggested = Path(self._start_folder()) / (self._copy_name or "dataset.jsonl")
-        chosen = self.choose_save_path(suggested, "Save Dataset As", JSONL_FILTER)
-        if chosen is None:
-            return False
-        if chosen.suffix.lower() != ".jsonl":
-            chosen = chosen.with_name(chosen.name + ".jsonl")
-        return self._save_to(chosen)
-
-    def _save_to(self, path: Path) -> bool:
-        if self.document.loading:
-            self.show_error("Please wait until the file has been read before saving it.")
-            return False
-        if not self.may_replace(path):
-            return False
-        try:
-            self.document.save_to(path)
-        except SaveError as exc:
-            self.show_error(str(exc))
-            return False
-        finally:
-            self._close_if_asked()
-        self._copy_name = None
-        self._clear_journal()
-        self._prepare_journal(saved=True)
-        self._remember_recent(path)
-        self.statusBar().showMessage(f"Saved {path.name}.", 5000)
-        self._update_title()
-        return True
+        return self.files.save_as()
 
     def close_dataset(self) -> bool:
         """Close the open dataset and show the welcome page."""
-        if not self.maybe_save():
-            return False
-        self.document.new()
-        self._copy_name = None
-        self._clear_journal()
-        self._prepared_source = None
-        release_frozen()  # nothing large is left: cycles that died while frozen go now
-        self.show_welcome()
-        return True
-
-    def _on_changed_on_disk(self) -> None:
-        if self.ask_reload_or_keep() == "reload" and self.document.path is not None:
-            self.document.open(self.document.path)
-            self._update_actions()
-        else:
-            self.document.keep_mine()
-
-    # Loading feedback --------------------------------------------------------------------
-
-    def _on_load_progress(self, done: int, total: int) -> None:
-        self.progress.show()
-        self.cancel_button.show()
-        self.progress.setRange(0, 1000)
-        self.progress.setValue(int(1000 * done / total) if total else 0)
-        self.progress_label.setText(
-            f"Reading {self.document.display_name}… {count(len(self.document.dataset), 'row')}"
-        )
-
-    def _on_load_finished(self, complete: bool) -> None:
-        source = self.document.opened_path
-        if complete:
-            self._prepare_journal()
-        if source is not None and (complete or len(self.document.dataset)):
-            self._remember_recent(source)  # only files that really opened
-        self.progress.hide()
-        self.cancel_button.hide()
-        self.progress_label.setText("")
-        rows = len(self.document.dataset)
-        if complete:
-            self.statusBar().showMessage(
-                f"Opened {self.document.display_name}: {count(rows, 'row')}.", 5000
-            )
-        elif rows == 0:
-            self.show_welcome()
-        else:
-            stem = source.stem if source is not None else "dataset"
-            self._copy_name = f"{stem} (first {count(rows, 'row')}).jsonl"
-            self.statusBar().showMessage(
-                f"Stopped reading: {count(rows, 'row')} {'was' if rows == 1 else 'were'} read. "
-                "Saving asks for a new name, so the original file stays whole.",
-                12_000,
-            )
-        self._update_actions()
-
-    def _on_analysis_progress(self, done: int, total: int) -> None:
-        if done >= total:
-            self.progress.hide()
-            self.progress_label.setText("")
-            return
-        self.progress.show()
-        self.progress.setRange(0, total)
-        self.progress.setValue(done)
-        self.progress_label.setText(f"Counting tokens… {done:,} of {total:,}")
-
-    def _on_findings_changed(self) -> None:
-        self._update_actions()
-        if self.actions["convert"].isEnabled() and not self._conversion_offered:
-            self._conversion_offered = True
-            self.statusBar().showMessage(
-                "Some examples use the older prompt/completion layout: use Tools › Convert to "
-                "Chat Examples to train chat models.",
-                15_000,
-            )
-
-    # Editing commands --------------------------------------------------------------------
-
-    def focus_search(self) -> None:
-        """Put the cursor in the search box (Ctrl+F)."""
-        self.editor_panel.search.setFocus()
-        self.editor_panel.search.selectAll()
-
-    def jump_to(self, record_id: int, message_index: object = None) -> None:
-        """Show a record (from the findings list)."""
-        self.show_editor()
-        index = message_index if isinstance(message_index, int) else None
-        if not self.editor_panel.select_record(record_id, index):
-            self.statusBar().showMessage("That example is no longer in the dataset.", 5000)
+        return self.files.close_dataset()
 
     # Bulk tools --------------------------------------------------------------------------
 
@@ -1159,7 +979,7 @@ class MainWindow(QMainWindow):
         worker.signals.error.connect(self.show_error)
         worker.signals.finished.connect(self._on_bulk_finished)
         self._bulk = (job, worker, dataset, dataset.version)
-        self._update_actions()
+        self.update_actions()
         worker.start()
 
     def _on_bulk_progress(self, done: int, total: int) -> None:
@@ -1187,10 +1007,10 @@ class MainWindow(QMainWindow):
         self._bulk = None
         self.progress.hide()
         self.progress_label.setText("")
-        self._update_actions()
+        self.update_actions()
         if self._bulk_waiting is not None:
             self._rerun_bulk_when_idle()
-        self._close_if_asked()
+        self.files.close_if_asked()
 
     def _rerun_bulk_when_idle(self) -> None:
         if self._bulk_waiting is None:
@@ -1198,8 +1018,8 @@ class MainWindow(QMainWindow):
         job, dataset = self._bulk_waiting
         if self.document.dataset is not dataset:
             self._bulk_waiting = None  # another dataset was opened meanwhile
-            self._update_actions()
-            self._close_if_asked()
+            self.update_actions()
+            self.files.close_if_asked()
             return
         quiet = time.monotonic() - self._last_edit
         if quiet < BULK_RERUN_IDLE_S or self.document.saving:
@@ -1209,18 +1029,6 @@ class MainWindow(QMainWindow):
             return
         self._bulk_waiting = None
         self._run_bulk(job)
-
-    def _close_if_asked(self) -> None:
-        """Close now if closing was asked for while a save or a bulk change ran."""
-        if self._close_when_idle and not self.document.saving and not self.bulk_running:
-            # Closing waits for whatever made this call to return (the flag stays set until
-            # the close is handled, so a caller such as maybe_save sees it).
-            QTimer.singleShot(0, self, self._close_if_open)
-
-    def _close_if_open(self) -> None:
-        if self._close_when_idle and self.isVisible():
-            self._close_when_idle = False  # this close is the one asked for
-            self.close()
 
     def remove_empty_lines(self) -> int:
         """Remove blank lines, which some providers reject (one undo step)."""
@@ -1259,7 +1067,7 @@ class MainWindow(QMainWindow):
 
     def import_dialog(self) -> None:
         """Import a file in another layout as a new, unsaved chat dataset."""
-        if not self.maybe_save():
+        if not self.files.maybe_save():
             return
         path = self.choose_open_path("Import Examples")
         if path is not None:
@@ -1325,10 +1133,7 @@ class MainWindow(QMainWindow):
                 )
         dataset.layout = SourceLayout.NEW
         # A name of its own: saving must never offer to overwrite the file it came from.
-        self._copy_name = f"{path.stem}-chat.jsonl"
-        self.show_editor()
-        self.document.adopt(dataset, None, modified=True)
-        self._update_title()
+        self.files.adopt(dataset, None, modified=True, copy_name=f"{path.stem}-chat.jsonl")
         self.show_info("Import", "\n\n".join(notes))
         return True
 
@@ -1343,9 +1148,9 @@ class MainWindow(QMainWindow):
         if not self.run_dialog(dialog):
             return
         choice = dialog.choice()
-        base = (self.document.path or Path(self._start_folder()) / "dataset.jsonl").with_suffix(
-            choice.fmt.suffix
-        )
+        base = (
+            self.document.path or Path(self.files.start_folder()) / "dataset.jsonl"
+        ).with_suffix(choice.fmt.suffix)
         if self.document.path is not None:
             base = base.with_name(f"{base.stem}-{choice.fmt.value}{choice.fmt.suffix}")
         chosen = self.choose_save_path(base, "Export", f"{choice.fmt.label} (*{choice.fmt.suffix})")
@@ -1416,8 +1221,8 @@ class MainWindow(QMainWindow):
         choice = dialog.choice()
         self.settings.validation_percent = choice.percent
         self.settings.split_seed = choice.seed
-        base = self.document.path or Path(self._start_folder()) / (
-            self._copy_name or "dataset.jsonl"
+        base = self.document.path or Path(self.files.start_folder()) / (
+            self.files.copy_name or "dataset.jsonl"
         )
         chosen = self.choose_save_path(
             base.with_name(f"{base.stem}-train.jsonl"),
@@ -1593,6 +1398,18 @@ class MainWindow(QMainWindow):
         if self._from_prepare_worker():
             self._prepare_worker = None
 
+    def _on_load_finished(self, complete: bool) -> None:
+        if complete:
+            self._prepare_journal()
+
+    def _on_saved(self, _path: Path) -> None:
+        self._clear_journal()
+        self._prepare_journal(saved=True)
+
+    def _on_closed(self) -> None:
+        self._clear_journal()
+        self._prepared_source = None
+
     def start(self, path: Path | None = None) -> None:
         """What the app does once its window shows: open the file the user asked for, if
         any, and offer unsaved work an earlier run left behind (beside that file, in a bar,
@@ -1629,7 +1446,7 @@ class MainWindow(QMainWindow):
     def restore_entry(self, entry: JournalEntry) -> bool:
         """Bring back the unsaved work of ``entry`` in place of the open dataset (after
         asking about the open dataset's own unsaved changes)."""
-        if not self.maybe_save():
+        if not self.files.maybe_save():
             return False
         if entry.damaged:
             self._settle_unrestorable(entry, _DAMAGED)
@@ -1651,10 +1468,7 @@ class MainWindow(QMainWindow):
         except JournalError as exc:
             self._settle_unrestorable(entry, str(exc))
             return False
-        self._copy_name = None
-        self.show_editor()
-        self.document.adopt(dataset, entry.source_path, modified=True)
-        self._update_title()
+        self.files.adopt(dataset, entry.source_path, modified=True)
         if self.journal.write(self.session_id, dataset, entry.source_path):
             self.journal.discard(entry)
         return True
@@ -1668,7 +1482,7 @@ class MainWindow(QMainWindow):
         if answer == "save" and lines:
             stem = entry.source_path.stem if entry.source_path is not None else "dataset"
             target = self.choose_save_path(
-                Path(self._start_folder()) / f"{stem} (recovered edits).jsonl",
+                Path(self.files.start_folder()) / f"{stem} (recovered edits).jsonl",
                 "Save the Recovered Examples",
                 JSONL_FILTER,
             )
@@ -1720,16 +1534,10 @@ class MainWindow(QMainWindow):
 
     # Window events -----------------------------------------------------------------------
 
-    def show_about(self) -> None:
-        """The version and the components the app ships with."""
-        self.run_dialog(AboutDialog(self))
-
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.maybe_save():
-            self._close_when_idle = self.document.saving or self.bulk_running
+        if not self.files.may_close():
             event.ignore()
             return
-        self._close_when_idle = False
         self._autosave_timer.stop()  # what was discarded must not be journalled while closing
         self._closing = True
         self.document.cancel_work()
@@ -1739,16 +1547,7 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
-        if any(url.isLocalFile() for url in urls):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        self.files.drag_enter(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
-        for url in event.mimeData().urls():
-            if url.isLocalFile():
-                event.acceptProposedAction()
-                self.open_path(Path(url.toLocalFile()))
-                return
-        event.ignore()
+        self.files.drop(event)

@@ -59,7 +59,7 @@ def main() -> int:
         (documents / name).write_bytes(sample_path().read_bytes())
     window.settings.recent_files = [str(p) for p in sorted(documents.iterdir())]
     window.showMaximized()
-    window._refresh_recent_menu()
+    window.files.refresh_recent_menu()
     shoot("editor-welcome.png")
 
     window.open_sample()
