@@ -10,15 +10,12 @@ message boxes.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import (
     QByteArray,
@@ -48,28 +45,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop import APP_NAME
-from desktop.core.bulk import (
-    plan_remove_duplicates,
-    plan_set_system_message,
-    plan_trim_whitespace,
-    split_train_validation,
-)
 from desktop.core.catalog import Catalog
-from desktop.core.dataset import Dataset, LineState, Record, SourceLayout, with_value
-from desktop.core.formats import (
-    DatasetReadError,
-    Layout,
-    detect_layout,
-    plan_legacy_conversion,
-    read_dataset_bytes,
-)
-from desktop.core.interchange import (
-    ExportFormat,
-    InterchangeError,
-    export_split,
-    export_values,
-    import_foreign,
-)
+from desktop.core.interchange import ExportFormat
 from desktop.core.journal import (
     JournalEntry,
     JournalError,
@@ -78,32 +55,19 @@ from desktop.core.journal import (
     RecoveryJournal,
     new_session_id,
 )
-from desktop.core.jsonl_io import (
-    SaveError,
-    StagedWrite,
-    atomic_write,
-    is_read_only,
-    iter_lines,
-    split_bom,
-)
-from desktop.core.kinds import ExampleKind
+from desktop.core.jsonl_io import SaveError, StagedWrite, atomic_write, is_read_only
 from desktop.core.settings import AppSettings, SettingsStore
 from desktop.core.wording import count
 from desktop.ui import window_prompts
 from desktop.ui.about_dialog import AboutDialog, app_icon
-from desktop.ui.commands import RemoveRecordsCommand, ReplaceRecordsCommand
-from desktop.ui.dialogs import (
-    ExportDialog,
-    SplitDialog,
-    SystemMessageDialog,
-    SystemPromptDialog,
-)
 from desktop.ui.document import DatasetDocument
 from desktop.ui.editor_panel import DatasetEditorPanel
 from desktop.ui.estimator_panel import EstimatorPanel
 from desktop.ui.findings_panel import FindingsPanel
 from desktop.ui.welcome import WelcomePage
 from desktop.ui.window_actions import ActionSpec, Kind, build_menus, enable
+from desktop.ui.window_bulk import BulkController
+from desktop.ui.window_exchange import ExchangeController
 from desktop.ui.window_files import FileController, sample_path
 from desktop.ui.window_prompts import JSONL_FILTER, describe_entry, entry_name
 from desktop.ui.workers import JobContext, Worker
@@ -130,41 +94,6 @@ AUTOSAVE_TICK_MS = 500
 JOURNAL_STOP_WAIT_S = 3.0
 JOURNAL_STOP_POLL_MS = 10
 _DAMAGED = "Its recovery journal is damaged."
-#: A bulk change whose examples were edited while it was worked out is worked out again
-#: after a pause in editing this long (seconds), so typing cannot keep restarting it.
-BULK_RERUN_IDLE_S = 1.0
-#: A bulk tool reports its progress every this many examples.
-BULK_PROGRESS_EVERY = 1000
-
-
-def foreign_dataset(
-    data: bytes, values: list[tuple[int, Any]], failures: list[tuple[int, str]]
-) -> Dataset:
-    """A dataset of converted examples, with items that failed kept as damaged lines."""
-    _, body = split_bom(data)
-    texts = {line: raw for line, raw, _eol, _end in iter_lines(body)} if failures else {}
-    dataset = Dataset(layout=SourceLayout.NEW)
-    items: list[tuple[int, Record]] = [
-        (line, dataset.make_record(value, line=line)) for line, value in values
-    ]
-    for line, reason in failures:
-        text = texts.get(line, b"").decode("utf-8", errors="replace")
-        record = Record(
-            id=dataset.new_id(),
-            line=line,
-            raw=None,
-            eol=dataset.newline,
-            state=LineState.BROKEN,
-            kind=ExampleKind.NOT_AN_EXAMPLE,
-            error=reason,
-            edited_text=text,
-        )
-        items.append((line, record))
-    items.sort(key=lambda item: item[0])
-    for _line, record in items:
-        dataset.insert(len(dataset), record)
-    return dataset
-
 
 _KEYS = QKeySequence.StandardKey
 _FILE, _EDIT, _TOOLS, _HELP = "&File", "&Edit", "&Tools", "&Help"
@@ -197,7 +126,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         _FILE,
         "import",
         "&Import…",
-        "import_dialog",
+        "exchange.import_dialog",
         shortcut="Ctrl+I",
         tip="Bring in prompt/completion, CSV, JSON, ShareGPT, Alpaca or Gemini files.",
         separated=True,
@@ -206,7 +135,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         _FILE,
         "export",
         "&Export…",
-        "export_dialog",
+        "exchange.export_dialog",
         shortcut="Ctrl+E",
         tip="Write OpenAI chat JSONL, ShareGPT, Alpaca or Gemini files.",
         enabled_when="has_rows",
@@ -297,7 +226,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         _TOOLS,
         "set_system",
         "Set &System Message…",
-        "set_system_message",
+        "bulk.set_system_message",
         tip="Give all or selected examples the same system message.",
         enabled_when="bulk_ready",
     ),
@@ -305,35 +234,35 @@ ACTIONS: tuple[ActionSpec, ...] = (
         _TOOLS,
         "dedupe",
         "Remove &Duplicate Examples",
-        "remove_duplicates",
+        "bulk.remove_duplicates",
         enabled_when="bulk_ready",
     ),
     ActionSpec(
         _TOOLS,
         "trim",
         "&Trim Surrounding Whitespace",
-        "trim_whitespace",
+        "bulk.trim_whitespace",
         enabled_when="bulk_ready",
     ),
     ActionSpec(
         _TOOLS,
         "remove_blank",
         "Remove &Empty Lines",
-        "remove_empty_lines",
+        "bulk.remove_empty_lines",
         enabled_when="has_rows",
     ),
     ActionSpec(
         _TOOLS,
         "convert",
         "&Convert to Chat Examples…",
-        "convert_legacy",
+        "bulk.convert_legacy",
         enabled_when="legacy",
     ),
     ActionSpec(
         _TOOLS,
         "split",
         "S&plit into Training and Validation…",
-        "split_dataset",
+        "exchange.split_dataset",
         tip="Save a training file and a validation file.",
         enabled_when="has_rows",
         separated=True,
@@ -400,18 +329,6 @@ class RecoveryBar(QFrame):
             signal.emit(self.entry)
 
 
-@dataclass(frozen=True)
-class _BulkJob:
-    """A bulk tool's work: which records, the plan made from them in a worker, and how the
-    plan becomes one undo step on the UI thread."""
-
-    label: str
-    records: Callable[[], list[Record]]
-    #: (records, one at a time, with pauses between) and a pause for later steps -> plan
-    plan: Callable[[Iterable[Record], Callable[[], object]], object]
-    apply: Callable[[object], None]
-
-
 class MainWindow(QMainWindow):
     """Top-level window: tabs for Dataset, Jobs and Chat; the dataset editor is the heart."""
 
@@ -445,10 +362,6 @@ class MainWindow(QMainWindow):
         self.document = DatasetDocument(self.catalog, model_id, self)
         self.document.analysis.set_epochs(self.settings.epochs)
         self._conversion_offered = False
-        self._bulk: tuple[_BulkJob, Worker, Dataset, int] | None = None
-        #: A bulk change to work out again after a pause in editing (its examples were edited
-        #: while it was worked out), and for which dataset.
-        self._bulk_waiting: tuple[_BulkJob, Dataset] | None = None
         self.setAcceptDrops(True)
         self.setWindowIcon(app_icon())
         self.resize(1440, 900)
@@ -458,6 +371,8 @@ class MainWindow(QMainWindow):
         self.actions, submenus = build_menus(self, ACTIONS, self.document.undo_stack)
         self.recent_menu = submenus["recent"]
         self.files = FileController(self, self.recent_menu, self.welcome)
+        self.bulk = BulkController(self, clock)
+        self.exchange = ExchangeController(self, self.files)
         self.files.refresh_recent_menu()
         self._connect()
         self._autosave_timer = QTimer(self, interval=AUTOSAVE_TICK_MS)
@@ -581,7 +496,7 @@ class MainWindow(QMainWindow):
         document.dataset_replaced.connect(self._forget_conversion_offer)
         document.model_applied.connect(self._on_model_applied)
         self.editor_panel.selection_changed.connect(self.update_actions)
-        self.editor_panel.editor.convert_requested.connect(self.convert_legacy)
+        self.editor_panel.editor.convert_requested.connect(self.bulk.convert_legacy)
         self.editor_panel.editor.unapplied_dropped.connect(
             lambda text: self.statusBar().showMessage(text, 8000)
         )
@@ -589,6 +504,7 @@ class MainWindow(QMainWindow):
         self.estimator.model_selected.connect(self.document.set_model)
         self.estimator.epochs_selected.connect(self._on_epochs_selected)
         self.estimator.train_requested.connect(self.train_requested)
+        self.bulk.finished.connect(self.files.close_if_asked)
 
     def _forget_conversion_offer(self) -> None:
         self._conversion_offered = False
@@ -843,322 +759,9 @@ class MainWindow(QMainWindow):
         """Close the open dataset and show the welcome page."""
         return self.files.close_dataset()
 
-    # Bulk tools --------------------------------------------------------------------------
-
-    def set_system_message(self) -> None:
-        """Set or replace the system message of all or selected examples (one undo step)."""
-        dataset = self.document.dataset
-        current = self.editor_panel.usual_system() or ""
-        selected = self.editor_panel.selected_ids()
-        dialog = SystemMessageDialog(current, len(selected) > 1, self)
-        if not self.run_dialog(dialog):
-            return
-        choice = dialog.choice()
-
-        def records() -> list[Record]:
-            if not choice.selected_only:
-                return list(dataset)
-            chosen = []
-            for record_id in selected:
-                with contextlib.suppress(KeyError):  # deleted since it was selected
-                    chosen.append(dataset.record(record_id))
-            return chosen
-
-        def plan(records: Iterable[Record]) -> dict[int, Any]:
-            return plan_set_system_message(
-                records,
-                choice.text,
-                only_replace_existing=choice.only_replace_existing,
-                only_add_missing=choice.only_add_missing,
-            )
-
-        self._run_bulk_values("Set system message", records, plan)
-
-    def trim_whitespace(self) -> None:
-        """Strip spaces and blank lines around every message (one undo step)."""
-        dataset = self.document.dataset
-        self._run_bulk_values("Trim whitespace", lambda: list(dataset), plan_trim_whitespace)
-
-    def _run_bulk_values(
-        self,
-        label: str,
-        records: Callable[[], list[Record]],
-        plan: Callable[[Iterable[Record]], dict[int, Any]],
-    ) -> None:
-        """Work out new examples in a worker, then replace them here as one undo step."""
-
-        def work(
-            paced: Iterable[Record], pause: Callable[[], object]
-        ) -> list[tuple[Record, Record]]:
-            seen: dict[int, Record] = {}
-
-            def remembered() -> Iterator[Record]:
-                for record in paced:
-                    seen[record.id] = record
-                    yield record
-
-            pairs = []
-            for record_id, value in plan(remembered()).items():
-                pause()
-                old = seen[record_id]
-                pairs.append((old, with_value(old, value)))
-            return pairs
-
-        def apply(pairs: object) -> None:
-            assert isinstance(pairs, list)
-            self._replace_examples(pairs, label)
-
-        self._run_bulk(_BulkJob(label, records, work, apply))
-
-    def _replace_examples(self, pairs: list[tuple[Record, Record]], label: str) -> int:
-        """Swap (old, new) record pairs in as one undo step; how many changed."""
-        if not pairs:
-            self.statusBar().showMessage(f"{label}: nothing needed changing.", 5000)
-            return 0
-        self.document.push(ReplaceRecordsCommand(self.document.dataset, pairs, label))
-        n = len(pairs)
-        self.statusBar().showMessage(
-            f"{label}: {count(n, 'example')} changed (Undo takes it back).", 6000
-        )
-        return n
-
-    def remove_duplicates(self) -> None:
-        """Remove examples that repeat an earlier one exactly (one undo step)."""
-        dataset = self.document.dataset
-
-        def apply(ids: object) -> None:
-            assert isinstance(ids, list)
-            if not ids:
-                self.statusBar().showMessage("No duplicate examples found.", 5000)
-                return
-            label = f"Remove {count(len(ids), 'duplicate example')}"
-            self.document.push(RemoveRecordsCommand(self.document.dataset, ids, label))
-            self.statusBar().showMessage(f"{label} (Undo brings them back).", 6000)
-
-        self._run_bulk(
-            _BulkJob(
-                "Remove duplicates",
-                lambda: list(dataset),
-                lambda paced, _pause: plan_remove_duplicates(paced),
-                apply,
-            )
-        )
-
-    # Bulk work runs in a worker over a snapshot of the records --------------------------------
-
-    @property
-    def bulk_running(self) -> bool:
-        """True while a bulk tool works out its change in the background (or waits to)."""
-        return self._bulk is not None or self._bulk_waiting is not None
-
-    def _run_bulk(self, job: _BulkJob) -> None:
-        """Plan ``job`` in a worker; apply it on this thread as one undo step.
-
-        A plan made from records that were edited meanwhile is stale, so it is made again.
-        """
-        if self.bulk_running or self.document.loading:
-            self.statusBar().showMessage("Please wait until the current work is finished.", 5000)
-            return
-        dataset = self.document.dataset
-        records = job.records()
-        total = len(records)
-
-        def paced(context: JobContext) -> Iterator[Record]:
-            for done, record in enumerate(records):
-                if done % BULK_PROGRESS_EVERY == 0:
-                    context.progress(done, total)
-                if not context.checkpoint():
-                    return
-                yield record
-
-        worker = Worker(
-            lambda context: job.plan(paced(context), context.checkpoint), name=job.label.lower()
-        )
-        worker.signals.progress.connect(self._on_bulk_progress)
-        worker.signals.result.connect(self._on_bulk_result)
-        worker.signals.error.connect(self.show_error)
-        worker.signals.finished.connect(self._on_bulk_finished)
-        self._bulk = (job, worker, dataset, dataset.version)
-        self.update_actions()
-        worker.start()
-
-    def _on_bulk_progress(self, done: int, total: int) -> None:
-        if self._bulk is None:
-            return
-        self.progress.show()
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(done)
-        self.progress_label.setText(f"{self._bulk[0].label}… {done:,} of {total:,}")
-
-    def _on_bulk_result(self, outcome: object) -> None:
-        if self._bulk is None:
-            return
-        self.document.take_pending_edits()  # typing not applied yet makes the plan stale too
-        job, _worker, dataset, version = self._bulk
-        if dataset is not self.document.dataset:
-            return  # another file was opened meanwhile
-        if dataset.version != version or self.document.saving:
-            # Edited meanwhile, or a save is writing the file: plan again afterwards.
-            self._bulk_waiting = (job, dataset)
-            return
-        job.apply(outcome)
-
-    def _on_bulk_finished(self) -> None:
-        self._bulk = None
-        self.progress.hide()
-        self.progress_label.setText("")
-        self.update_actions()
-        if self._bulk_waiting is not None:
-            self._rerun_bulk_when_idle()
-        self.files.close_if_asked()
-
-    def _rerun_bulk_when_idle(self) -> None:
-        if self._bulk_waiting is None:
-            return
-        job, dataset = self._bulk_waiting
-        if self.document.dataset is not dataset:
-            self._bulk_waiting = None  # another dataset was opened meanwhile
-            self.update_actions()
-            self.files.close_if_asked()
-            return
-        quiet = time.monotonic() - self._last_edit
-        if quiet < BULK_RERUN_IDLE_S or self.document.saving:
-            self.progress_label.setText(f"{job.label}: waiting for a pause in editing…")
-            delay = max(BULK_RERUN_IDLE_S - quiet, 0.1)
-            QTimer.singleShot(int(delay * 1000), self._rerun_bulk_when_idle)
-            return
-        self._bulk_waiting = None
-        self._run_bulk(job)
-
-    def remove_empty_lines(self) -> int:
-        """Remove blank lines, which some providers reject (one undo step)."""
-        ids = [r.id for r in self.document.dataset if r.state is LineState.BLANK]
-        if not ids:
-            self.statusBar().showMessage("There are no empty lines.", 5000)
-            return 0
-        label = f"Remove {count(len(ids), 'empty line')}"
-        self.document.push(RemoveRecordsCommand(self.document.dataset, ids, label))
-        self.statusBar().showMessage(f"{label} (Undo brings them back).", 6000)
-        return len(ids)
-
-    def convert_legacy(self) -> int:
-        """Convert prompt/completion examples to chat examples (one undo step)."""
-        dataset = self.document.dataset
-        preview = plan_legacy_conversion(dataset)
-        if not preview.values:
-            self.statusBar().showMessage("There are no prompt/completion examples to convert.")
-            return 0
-        dialog = SystemPromptDialog(
-            "Convert to chat examples",
-            f"{count(len(preview.values), 'prompt/completion example')} will become "
-            "conversations: "
-            "the prompt becomes the user's message and the completion the assistant's reply.",
-            preview.notes,
-            self,
-        )
-        if not self.run_dialog(dialog):
-            return 0
-        conversion = plan_legacy_conversion(dataset, dialog.system())
-        olds = [dataset.record(record_id) for record_id in conversion.values]
-        pairs = [(old, with_value(old, conversion.values[old.id])) for old in olds]
-        return self._replace_examples(pairs, "Convert to chat examples")
-
-    # Import and export --------------------------------------------------------------------
-
-    def import_dialog(self) -> None:
-        """Import a file in another layout as a new, unsaved chat dataset."""
-        if not self.files.maybe_save():
-            return
-        path = self.choose_open_path("Import Examples")
-        if path is not None:
-            self.import_path(path)
-
     def import_path(self, path: Path, system: str | None = None, *, ask: bool = True) -> bool:
-        """Convert ``path`` to chat examples and open the result as an unsaved dataset.
-
-        Prompt/completion files, CSV and JSON arrays are read by the core formats; ShareGPT,
-        Alpaca and Gemini files through interchange. Whatever could not be carried across is
-        listed for the user afterwards.
-        """
-        path = Path(path)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            self.show_error(f"{path.name} could not be read: {exc.strerror}.")
-            return False
-        try:
-            dataset: Dataset | None = read_dataset_bytes(data, path.suffix)
-        except (DatasetReadError, ValueError):
-            dataset = None
-        notes: list[str] = []
-        if dataset is not None and detect_layout(dataset) is not Layout.EMPTY:
-            preview = plan_legacy_conversion(dataset)
-            if preview.values and ask:
-                dialog = SystemPromptDialog(
-                    "Import examples",
-                    f"{path.name} holds "
-                    f"{count(len(preview.values), 'prompt/completion example')}; "
-                    "they will become conversations.",
-                    preview.notes,
-                    self,
-                )
-                if not self.run_dialog(dialog):
-                    return False
-                system = dialog.system()
-            conversion = plan_legacy_conversion(dataset, system)
-            for record_id, value in conversion.values.items():
-                dataset.set_value(record_id, value)
-            if conversion.values:
-                notes.append(
-                    f"Converted {count(len(conversion.values), 'prompt/completion example')} "
-                    "to conversations."
-                )
-            notes += [f"Removed {note}." for note in conversion.notes]
-        else:
-            try:
-                result = import_foreign(data, path.suffix, system)
-            except InterchangeError as exc:
-                self.show_error(str(exc))
-                return False
-            dataset = foreign_dataset(data, result.values, result.failures)
-            notes.append(
-                f"Converted {count(len(result.values), 'example')} from {result.format.label}."
-            )
-            notes += result.dropped
-            if result.failures:
-                notes.append(
-                    f"{count(len(result.failures), 'item')} could not be converted; "
-                    f"{'it is' if len(result.failures) == 1 else 'they are'} shown as damaged "
-                    "lines so you can repair or delete them."
-                )
-        dataset.layout = SourceLayout.NEW
-        # A name of its own: saving must never offer to overwrite the file it came from.
-        self.files.adopt(dataset, None, modified=True, copy_name=f"{path.stem}-chat.jsonl")
-        self.show_info("Import", "\n\n".join(notes))
-        return True
-
-    def _examples_to_export(self) -> tuple[list[Any], int]:
-        values = [r.value for r in self.document.dataset.examples()]
-        skipped = sum(1 for r in self.document.dataset if not r.is_example and r.text.strip())
-        return values, skipped
-
-    def export_dialog(self) -> None:
-        """Export in another format, optionally as a training/validation pair."""
-        dialog = ExportDialog(self.settings.validation_percent, self.settings.split_seed, self)
-        if not self.run_dialog(dialog):
-            return
-        choice = dialog.choice()
-        base = (
-            self.document.path or Path(self.files.start_folder()) / "dataset.jsonl"
-        ).with_suffix(choice.fmt.suffix)
-        if self.document.path is not None:
-            base = base.with_name(f"{base.stem}-{choice.fmt.value}{choice.fmt.suffix}")
-        chosen = self.choose_save_path(base, "Export", f"{choice.fmt.label} (*{choice.fmt.suffix})")
-        if chosen is None:
-            return
-        self.export_to(
-            chosen, choice.fmt, split=choice.split, percent=choice.percent, seed=choice.seed
-        )
+        """Convert ``path`` to chat examples and open the result as an unsaved dataset."""
+        return self.exchange.import_path(path, system, ask=ask)
 
     def export_to(
         self,
@@ -1170,92 +773,40 @@ class MainWindow(QMainWindow):
         seed: int = 42,
     ) -> list[Path]:
         """Write the examples in ``fmt`` (two files when ``split``); returns what was written."""
-        values, skipped = self._examples_to_export()
-        if split:
-            train, validation = export_split(values, percent, seed, fmt)
-            targets = self._pair_paths(path, fmt.suffix)
-            outputs = list(zip(targets, (train, validation), strict=True))
-        else:
-            outputs = [(path, export_values(values, fmt))]
-        if not all(self.may_replace(target) for target, _ in outputs):
-            return []
-        try:
-            for target, result in outputs:
-                atomic_write(target, result.data)
-        except SaveError as exc:
-            self.show_error(str(exc))
-            return []
-        lines = [
-            f"Wrote {count(result.count, 'example')} to {target.name}."
-            for target, result in outputs
-        ]
-        dropped = sorted({sentence for _, result in outputs for sentence in result.dropped})
-        if skipped:
-            dropped.append(
-                f"{count(skipped, 'damaged line')} {'was' if skipped == 1 else 'were'} left out."
-            )
-        if dropped:
-            lines.append("What this format could not keep:\n• " + "\n• ".join(dropped))
-        self.show_info("Export", "\n\n".join(lines))
-        return [target for target, _ in outputs]
-
-    @staticmethod
-    def _pair_paths(path: Path, suffix: str) -> tuple[Path, Path]:
-        stem = path.name[: -len(path.suffix)] if path.suffix else path.name
-        for ending in ("-train", "_train", "-training"):
-            stem = stem.removesuffix(ending)
-        return (
-            path.with_name(f"{stem}-train{suffix}"),
-            path.with_name(f"{stem}-validation{suffix}"),
-        )
+        return self.exchange.export_to(path, fmt, split=split, percent=percent, seed=seed)
 
     def split_dataset(self) -> list[Path]:
-        """Save a training file and a validation file (OpenAI chat JSONL, lines kept as-is)."""
-        dataset = self.document.dataset
-        examples = [r for r in dataset.examples()]
-        dialog = SplitDialog(
-            self.settings.validation_percent, self.settings.split_seed, len(examples), self
-        )
-        if not self.run_dialog(dialog):
-            return []
-        choice = dialog.choice()
-        self.settings.validation_percent = choice.percent
-        self.settings.split_seed = choice.seed
-        base = self.document.path or Path(self.files.start_folder()) / (
-            self.files.copy_name or "dataset.jsonl"
-        )
-        chosen = self.choose_save_path(
-            base.with_name(f"{base.stem}-train.jsonl"),
-            "Save Training File As",
-            JSONL_FILTER,
-        )
-        if chosen is None:
-            return []
-        return self.write_split(chosen, choice.percent, choice.seed)
+        """Save a training file and a validation file."""
+        return self.exchange.split_dataset()
 
     def write_split(self, path: Path, percent: float, seed: int) -> list[Path]:
         """Write ``*-train.jsonl`` and ``*-validation.jsonl`` next to ``path``."""
-        dataset = self.document.dataset
-        examples = list(dataset.examples())
-        train_ids, validation_ids = split_train_validation([r.id for r in examples], percent, seed)
-        targets = self._pair_paths(path, ".jsonl")
-        newline = dataset.newline
-        if not all(self.may_replace(target) for target in targets):
-            return []
-        try:
-            for target, ids in zip(targets, (train_ids, validation_ids), strict=True):
-                data = b"".join(dataset.record(i).to_bytes() + newline for i in ids)
-                atomic_write(target, data)
-        except SaveError as exc:
-            self.show_error(str(exc))
-            return []
-        self.statusBar().showMessage(
-            f"Saved {count(len(train_ids), 'training example')} to {targets[0].name} and "
-            f"{count(len(validation_ids), 'validation example')} to {targets[1].name}.",
-            10_000,
-        )
-        self.save_settings()
-        return list(targets)
+        return self.exchange.write_split(path, percent, seed)
+
+    def set_system_message(self) -> None:
+        """Set or replace the system message of all or selected examples."""
+        self.bulk.set_system_message()
+
+    def trim_whitespace(self) -> None:
+        """Strip spaces and blank lines around every message."""
+        self.bulk.trim_whitespace()
+
+    def remove_duplicates(self) -> None:
+        """Remove examples that repeat an earlier one exactly."""
+        self.bulk.remove_duplicates()
+
+    def remove_empty_lines(self) -> int:
+        """Remove blank lines; returns how many went."""
+        return self.bulk.remove_empty_lines()
+
+    def convert_legacy(self) -> int:
+        """Convert prompt/completion examples to chat examples; returns how many."""
+        return self.bulk.convert_legacy()
+
+    @property
+    def bulk_running(self) -> bool:
+        """True while a bulk tool works out its change in the background (or waits to)."""
+        return self.bulk.running
 
     # Recovery ----------------------------------------------------------------------------
 
