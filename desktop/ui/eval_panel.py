@@ -59,7 +59,7 @@ class EvalPage(QWidget):
         self.choose_csv_path: Callable[[QWidget, Path], Path | None] = _ask_csv_path
 
         self.setup = EvalSetup(services, auto_evaluate=auto_evaluate)
-        setup = self.setup
+        setup = self.setup  # its fields keep the names the window and the tests know
         self.sample_size, self.concurrency = setup.sample_size, setup.concurrency
         self.picker_a, self.picker_b = setup.picker_a, setup.picker_b
         self.compare_box, self.auto_box = setup.compare_box, setup.auto_box
