@@ -39,8 +39,10 @@ from desktop.core.dataset import (
 )
 from desktop.core.estimate import Estimate, RunningTotals
 from desktop.core.findings import Finding, Severity
+from desktop.core.kinds import ExampleKind
 from desktop.core.tokens import (
     SUPPORTED_ENCODINGS,
+    TOKENS_PER_MESSAGE,
     ExampleTokens,
     TokenCounter,
     count_plans_with,
@@ -54,6 +56,8 @@ from desktop.core.validation import (
     FINDING_CODES,
     ExampleFacts,
     example_facts,
+    fingerprint,
+    text_raises_nothing,
     validate_dataset,
     validate_example,
 )
@@ -160,6 +164,103 @@ def _result(
     findings = validate_example(value, line=record.line, record_id=record.id)
     facts = example_facts(value, line=record.line, record_id=record.id, tokens=tokens.total)
     return RecordAnalysis(record.id, tokens, tuple(findings), facts, counts=counts)
+
+
+def derive_analysis(
+    record: Record,
+    before: RecordAnalysis,
+    counters: Sequence[TokenCounter],
+    known: dict[str, tuple[int, ...]] | None = None,
+) -> RecordAnalysis | None:
+    """The analysis of ``record`` worked out from ``before``, that of the record it replaced,
+    when the change is the one setting a system message makes: the first system message's
+    text replaced, or a plain system message put first. Only the new text is counted and
+    checked; None when the change is any other (then the record is analysed in full).
+
+    The change is proven, not assumed: the example as it was is rebuilt from ``record`` and
+    the old system text, and its fingerprint must be the one ``before`` holds. ``known``
+    keeps the counts of texts seen (by every counter) across the records of a bulk edit.
+    """
+    facts = before.facts
+    if (
+        facts is None
+        or before.tokens is None
+        or facts.kind is not ExampleKind.CHAT
+        or record.kind is not ExampleKind.CHAT
+        or record.state is not LineState.EXAMPLE
+        or record.raw is not None  # read from a file, not made by an edit
+    ):
+        return None
+    value = record.value
+    messages = value.get("messages") if isinstance(value, dict) else None
+    if type(messages) is not list:
+        return None
+    first = next(
+        (i for i, m in enumerate(messages) if type(m) is dict and m.get("role") == "system"),
+        None,
+    )
+    if first is None:
+        return None
+    message = messages[first]
+    text = message.get("content")
+    old_text = facts.system_text
+    if type(text) is not str or not text_raises_nothing(text, "system", first):
+        return None
+    if facts.has_system:
+        # Findings of other messages keep their numbers; one about this message could go.
+        if type(old_text) is not str or any(
+            f.message_index == first or f.code == "broken_character" for f in before.findings
+        ):
+            return None
+        old_messages = list(messages)
+        old_messages[first] = {**message, "content": old_text}
+    else:
+        # Every later message moves down one place: only a finding-free example is derived.
+        if first != 0 or message.keys() != {"role", "content"} or before.findings:
+            return None
+        old_messages = messages[1:]
+    if fingerprint({**value, "messages": old_messages}) != facts.fingerprint:
+        return None
+    if known is None:
+        known = {}
+    added = _counts_of(text, counters, known)
+    if facts.has_system:
+        removed = _counts_of(old_text, counters, known)  # type: ignore[arg-type]
+    else:
+        system = _counts_of("system", counters, known)
+        removed = tuple(-TOKENS_PER_MESSAGE - n for n in system)
+    counted = dict(before.counts)
+    counts = []
+    for counter, plus, minus in zip(counters, added, removed, strict=True):
+        tokens = counted.get(counter.encoding_name)
+        if tokens is None:
+            return None
+        total = tokens.total + plus - minus
+        counts.append(
+            (counter.encoding_name, ExampleTokens(total, tokens.assistant, tokens.estimated))
+        )
+    new_facts = ExampleFacts(
+        record.id,
+        record.line,
+        ExampleKind.CHAT,
+        fingerprint(value),
+        text,
+        True,
+        counts[0][1].total,
+    )
+    findings = before.findings
+    if findings and facts.line != record.line:
+        findings = tuple(replace(f, line=record.line) for f in findings)
+    return RecordAnalysis(record.id, counts[0][1], findings, new_facts, counts=tuple(counts))
+
+
+def _counts_of(
+    text: str, counters: Sequence[TokenCounter], known: dict[str, tuple[int, ...]]
+) -> tuple[int, ...]:
+    counts = known.get(text)
+    if counts is None:
+        counts = known[text] = tuple(counter.count_text(text) for counter in counters)
+    return counts
 
 
 _REPAIR_FIX = "Correct the line's text in the editor, or delete the line."
@@ -278,6 +379,7 @@ def analyze_records(
     others: Sequence[TokenCounter] = (),
     cache: AnalysisCache | None = None,
     reuse: Callable[[Record], RecordAnalysis | None] | None = None,
+    previous: Callable[[Record], RecordAnalysis | None] | None = None,
     learnt: RowWriter | None = None,
 ) -> list[RecordAnalysis]:
     """Analyse many records (pure: safe in a worker), parsing and planning each example once.
@@ -286,7 +388,9 @@ def analyze_records(
     encodings (see ``other_counters``). With a ``cache``, untouched lines it knows are not
     parsed nor counted, and what was analysed is stored in it (or added to ``learnt``, for
     the caller to store many at once). ``reuse`` may give a result
-    already known for a record (say, from before an undo). ``should_continue`` is called
+    already known for a record (say, from before an undo); ``previous`` the result of the
+    record it replaced, from which a small change is derived (see ``derive_analysis``).
+    ``should_continue`` is called
     between records and between texts counted (a worker passes its checkpoint, which also lets
     the UI thread go first); when it returns False the analysis stops early and returns the
     results it has, in order.
@@ -294,6 +398,7 @@ def analyze_records(
     counters = (counter, *others)
     encodings = [each.encoding_name for each in counters]
     results: list[RecordAnalysis] = []
+    texts: dict[str, tuple[int, ...]] = {}
     for start in range(0, len(records), BATCH_SIZE):
         if should_continue is not None and not should_continue():
             break
@@ -304,6 +409,14 @@ def analyze_records(
                 result = reuse(record)
                 if result is not None:
                     known[record.id] = result
+        if previous is not None:
+            for record in batch:
+                if record.id not in known:
+                    before = previous(record)
+                    if before is not None:
+                        result = derive_analysis(record, before, counters, texts)
+                        if result is not None:
+                            known[record.id] = result
         keys = _look_up(batch, encodings, cache, known)
         values: dict[int, object] = {}
         for record in batch:

@@ -52,6 +52,7 @@ __all__ = [
     "ExampleFacts",
     "example_facts",
     "fingerprint",
+    "text_raises_nothing",
     "validate_dataset",
     "validate_example",
 ]
@@ -294,6 +295,15 @@ def validate_example(
     else:
         _check_not_an_example(data, r)
     return r.findings
+
+
+def text_raises_nothing(text: str, role: str, index: int) -> bool:
+    """True when a message's plain ``text`` is no problem on its own: not empty, not only
+    spaces, no half characters. A bulk edit that changes only such a text (a new system
+    message) leaves the rest of the example's findings as they were."""
+    r = _Report(None, None)
+    _check_content(text, role, True, index, r, _Conversation())
+    return not r.findings and (text.isascii() or not _has_surrogate(text))
 
 
 def _check_characters(data: object, r: _Report) -> None:

@@ -287,10 +287,12 @@ def _analyze_job(
     counter: TokenCounter,
     generation: int,
     reuse: Callable[[Record], RecordAnalysis | None],
+    previous: Callable[[Record], RecordAnalysis | None],
     context: JobContext,
 ) -> None:
     """Analyse records in chunks (after a model change or a large bulk edit); results still
-    valid for a record (after an undo, or counted for another model too) are reused."""
+    valid for a record (after an undo, or counted for another model too) are reused, and
+    those of a small change (a new system message) derived from the record's last result."""
     total = len(records)
     others = other_counters(counter)
     cache = default_cache()
@@ -304,6 +306,7 @@ def _analyze_job(
                 others=others,
                 cache=cache,
                 reuse=reuse,
+                previous=previous,
                 learnt=learnt.rows,
             )
             if context.cancelled:
@@ -526,6 +529,19 @@ class DatasetDocument(QObject):
 
         return reuse
 
+    def _replaced(self) -> Callable[[Record], RecordAnalysis | None]:
+        """What a worker may ask for the result of the record an edit replaced (looked up
+        there, never iterated, as in ``_reuse``)."""
+        sources, results = self._sources, self._results
+
+        def previous(record: Record) -> RecordAnalysis | None:
+            old = sources.get(record.id)
+            if old is None or old is record:
+                return None
+            return results.get(record.id)
+
+        return previous
+
     # Opening -------------------------------------------------------------------------------
 
     def _install(self, dataset: Dataset, path: Path | None, *, loading: bool = False) -> None:
@@ -738,8 +754,9 @@ class DatasetDocument(QObject):
         generation = self._generation
         counter = self.analysis.counter
         reuse = self._reuse(counter.encoding_name)
+        previous = self._replaced()
         worker = Worker(
-            lambda context: _analyze_job(records, counter, generation, reuse, context),
+            lambda context: _analyze_job(records, counter, generation, reuse, previous, context),
             name="checking the examples",
         )
         worker.signals.yielded.connect(self._on_analysis_chunk)

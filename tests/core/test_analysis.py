@@ -15,6 +15,7 @@ from desktop.core.analysis import (
     BATCH_SIZE,
     DatasetAnalysis,
     analyze_records,
+    derive_analysis,
     other_counters,
 )
 from desktop.core.analysis_cache import AnalysisCache
@@ -242,3 +243,93 @@ def test_a_deeply_nested_line_is_one_finding_even_in_a_worker_with_a_small_stack
     (finding,) = results[3].findings
     assert finding.code == "invalid_json" and finding.line == 4
     assert "levels deep" in finding.text
+
+
+def _varied_examples() -> list[dict]:
+    """Examples a new system message meets: with and without one, with findings elsewhere,
+    a system message in parts or with a name, a user message holding the new text."""
+    examples = [chat(f"Question {i}?", system="Be kind." if i % 3 else None) for i in range(12)]
+    examples.append(
+        {"messages": [{"role": "system", "content": "Old."}, {"role": "user", "content": "Hi"}]}
+    )
+    examples.append(
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": " "}]}
+    )
+    examples.append(
+        {
+            "messages": [
+                {"role": "system", "content": [{"type": "text", "text": "In parts."}]},
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "Hello"},
+            ]
+        }
+    )
+    examples.append(
+        {
+            "messages": [
+                {"role": "user", "content": "You are Bea."},
+                {"role": "system", "content": "Late.", "name": "rules"},
+                {"role": "assistant", "content": "Hello", "weight": 1},
+            ],
+            "extra": True,
+        }
+    )
+    examples.append(chat("Hi", system="  "))
+    return examples
+
+
+@pytest.mark.parametrize("text", ["You are Bea.", "  ", ""])
+def test_a_new_system_message_is_derived_exactly_from_the_results_before_it(monkeypatch, text):
+    from desktop.core.bulk import plan_set_system_message
+    from desktop.core.dataset import with_value
+
+    records = list(
+        read_jsonl_bytes("\n".join(json.dumps(e) for e in _varied_examples()).encode() + b"\n")
+    )
+    counter = get_counter("o200k_base")
+    others = other_counters(counter)
+    before = {r.record_id: r for r in analyze_records(records, counter, others=others)}
+    values = plan_set_system_message(records, text)
+    edited = [with_value(r, values[r.id]) for r in records if r.id in values]
+    assert edited
+    full = analyze_records(edited, counter, others=others)
+    counters = (counter, *others)
+    shortcuts = [derive_analysis(r, before[r.id], counters) is not None for r in edited]
+    # Derived: the twelve plain ones, and two whose findings concern other parts; not the
+    # blank system text, the one in parts, nor a finding's messages moved down by one.
+    assert sum(shortcuts) == (14 if text == "You are Bea." else 0)
+    derived = analyze_records(
+        edited, counter, others=others, previous=lambda record: before[record.id]
+    )
+    assert derived == full
+
+
+def test_setting_the_system_message_on_clean_examples_checks_and_counts_only_the_new_text(
+    monkeypatch,
+):
+    from desktop.core import analysis as analysis_module
+    from desktop.core.bulk import plan_set_system_message
+    from desktop.core.dataset import with_value
+
+    examples = [chat(f"Question {i}?", system="Be kind." if i % 3 else None) for i in range(40)]
+    records = list(read_jsonl_bytes("\n".join(json.dumps(e) for e in examples).encode() + b"\n"))
+    counter = TokenCounter(get_encoding("o200k_base"))
+    before = {r.record_id: r for r in analyze_records(records, counter)}
+    values = plan_set_system_message(records, "You are Bea.")
+    edited = [with_value(r, values[r.id]) for r in records]
+    validated = []
+    real_validate = analysis_module.validate_example
+    monkeypatch.setattr(
+        analysis_module,
+        "validate_example",
+        lambda value, **kw: validated.append(value) or real_validate(value, **kw),
+    )
+    counted: list[str] = []
+    real_count = counter._count_one
+    monkeypatch.setattr(counter, "_count_one", lambda t: counted.append(t) or real_count(t))
+    monkeypatch.setattr(counter, "_count_all", lambda ts, _p: [counter._count_one(t) for t in ts])
+    derived = analyze_records(edited, counter, previous=lambda record: before[record.id])
+    assert validated == []
+    assert counted == ["You are Bea."]
+    monkeypatch.undo()
+    assert derived == analyze_records(edited, TokenCounter(get_encoding("o200k_base")))

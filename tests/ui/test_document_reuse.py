@@ -11,7 +11,7 @@ from desktop.core import analysis as analysis_module
 from desktop.core import dataset as dataset_module
 from desktop.core.analysis import DatasetAnalysis, analyze_records
 from desktop.core.bulk import plan_set_system_message
-from desktop.core.dataset import Record
+from desktop.core.dataset import Record, with_value
 from desktop.core.tokens import get_counter
 from desktop.ui import document as document_module
 from desktop.ui.commands import ReplaceRecordsCommand
@@ -189,3 +189,28 @@ def test_a_finished_job_leaves_the_count_cache_file_closed(qtbot, document, tmp_
         with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
             opened.append(os.readlink(f"/proc/self/fd/{fd}"))
     assert not [name for name in opened if name.startswith(str(cache))]
+
+
+def test_setting_the_system_message_checks_and_counts_only_the_new_text(
+    qtbot, document, catalog, tmp_path, monkeypatch
+):
+    open_and_wait(qtbot, document, write_file(tmp_path / "train.jsonl"))
+    records = list(document.dataset)
+    values = plan_set_system_message(records, "You are Bea.")
+    pairs = [(record, with_value(record, values[record.id])) for record in records]
+    walked = []
+    for name in ("validate_example", "plan_example"):
+        real = getattr(analysis_module, name)
+        monkeypatch.setattr(
+            analysis_module, name, lambda *a, real=real, **k: walked.append(a) or real(*a, **k)
+        )
+    document.push(ReplaceRecordsCommand(document.dataset, pairs, "Set system"))
+    qtbot.waitUntil(lambda: not document.busy, timeout=30_000)
+    document.flush_analysis()
+    assert walked == []  # no example was checked or planned again: only its new text
+    monkeypatch.undo()
+    assert document.analysis.estimate() == fresh_estimate(catalog, document, MODEL)
+    findings = document.findings
+    fresh = DatasetAnalysis(catalog, MODEL)
+    fresh.merge(analyze_records(list(document.dataset), fresh.counter))
+    assert findings == fresh.findings()
