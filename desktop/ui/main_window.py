@@ -11,31 +11,19 @@ message boxes.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from PySide6.QtCore import (
-    QByteArray,
-    QEventLoop,
-    Qt,
-    QThreadPool,
-    QTimer,
-    Signal,
-    SignalInstance,
-)
+from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
-    QFrame,
-    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
-    QPushButton,
     QSplitter,
     QStackedWidget,
     QTabWidget,
@@ -47,17 +35,9 @@ from PySide6.QtWidgets import (
 from desktop import APP_NAME
 from desktop.core.catalog import Catalog
 from desktop.core.interchange import ExportFormat
-from desktop.core.journal import (
-    JournalEntry,
-    JournalError,
-    JournalSnapshot,
-    PreparedSource,
-    RecoveryJournal,
-    new_session_id,
-)
-from desktop.core.jsonl_io import SaveError, StagedWrite, atomic_write, is_read_only
+from desktop.core.journal import JournalEntry, RecoveryJournal
+from desktop.core.jsonl_io import SaveError, is_read_only
 from desktop.core.settings import AppSettings, SettingsStore
-from desktop.core.wording import count
 from desktop.ui import window_prompts
 from desktop.ui.about_dialog import AboutDialog, app_icon
 from desktop.ui.document import DatasetDocument
@@ -69,8 +49,8 @@ from desktop.ui.window_actions import ActionSpec, Kind, build_menus, enable
 from desktop.ui.window_bulk import BulkController
 from desktop.ui.window_exchange import ExchangeController
 from desktop.ui.window_files import FileController, sample_path
-from desktop.ui.window_prompts import JSONL_FILTER, describe_entry, entry_name
-from desktop.ui.workers import JobContext, Worker
+from desktop.ui.window_prompts import describe_entry
+from desktop.ui.window_recovery import AUTOSAVE_TICK_MS, RecoveryBar, RecoveryController
 
 __all__ = [
     "ACTIONS",
@@ -83,17 +63,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 PAGE_WELCOME, PAGE_EDITOR = 0, 1
-#: Autosave writes once editing pauses this long (seconds)...
-AUTOSAVE_IDLE_S = 1.0
-#: ...and, however steadily the user types, this long before the settings' autosave interval
-#: (the most work a crash may cost) runs out, leaving time for the write itself (seconds).
-AUTOSAVE_MARGIN_S = 1.0
-#: How often autosave looks whether a write is due (milliseconds).
-AUTOSAVE_TICK_MS = 500
-#: Closing waits this long at most for the recovery journal's background work to stop.
-JOURNAL_STOP_WAIT_S = 3.0
-JOURNAL_STOP_POLL_MS = 10
-_DAMAGED = "Its recovery journal is damaged."
 
 _KEYS = QKeySequence.StandardKey
 _FILE, _EDIT, _TOOLS, _HELP = "&File", "&Edit", "&Tools", "&Help"
@@ -280,55 +249,6 @@ ACTIONS: tuple[ActionSpec, ...] = (
 )
 
 
-class RecoveryBar(QFrame):
-    """A bar above the tabs offering unsaved work from an earlier run, without taking the
-    place of the file the user opened."""
-
-    restore_requested = Signal(object)
-    discard_requested = Signal(object)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("recovery_bar")
-        self.setStyleSheet(
-            "#recovery_bar { background: #fff4ce; border-bottom: 1px solid #e0c36a; }"
-        )
-        self.entry: JournalEntry | None = None
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(12, 6, 8, 6)
-        self.label = QLabel()
-        self.label.setWordWrap(True)
-        self.restore_button = QPushButton("Restore")
-        self.discard_button = QPushButton("Discard")
-        self.later_button = QPushButton("Not Now")
-        self.restore_button.clicked.connect(lambda: self._answer(self.restore_requested))
-        self.discard_button.clicked.connect(lambda: self._answer(self.discard_requested))
-        self.later_button.clicked.connect(self.hide)
-        layout.addWidget(self.label, 1)
-        for button in (self.restore_button, self.discard_button, self.later_button):
-            layout.addWidget(button)
-        self.hide()
-
-    def offer(self, entry: JournalEntry | None, waiting: int = 1) -> None:
-        """Show ``entry`` (hide the bar when None); ``waiting`` counts all entries left."""
-        self.entry = entry
-        if entry is None:
-            self.hide()
-            return
-        name = entry_name(entry)
-        more = f" ({waiting - 1:,} more after this)" if waiting > 1 else ""
-        if entry.damaged:
-            text = f"Unsaved edits to {name} were left by an earlier run, but {_DAMAGED.lower()}"
-        else:
-            text = f"Unsaved edits to {name} were left by an earlier run. {describe_entry(entry)}."
-        self.label.setText(text + more)
-        self.show()
-
-    def _answer(self, signal: SignalInstance) -> None:
-        if self.entry is not None:
-            signal.emit(self.entry)
-
-
 class MainWindow(QMainWindow):
     """Top-level window: tabs for Dataset, Jobs and Chat; the dataset editor is the heart."""
 
@@ -349,13 +269,10 @@ class MainWindow(QMainWindow):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(parent)
-        self._clock = clock
         self._settings_dialog = settings_dialog
         self.settings = settings if settings is not None else AppSettings()
         self.settings_store = settings_store
         self.catalog = catalog if catalog is not None else Catalog.load()
-        self.journal = journal
-        self.session_id = new_session_id()
         model_id = self.settings.last_model
         if self.catalog.get(model_id) is None:
             model_id = self.catalog.models()[0].id
@@ -373,30 +290,9 @@ class MainWindow(QMainWindow):
         self.files = FileController(self, self.recent_menu, self.welcome)
         self.bulk = BulkController(self, clock)
         self.exchange = ExchangeController(self, self.files)
+        self.recovery = RecoveryController(self, journal, self.files, self.recovery_bar, clock)
         self.files.refresh_recent_menu()
         self._connect()
-        self._autosave_timer = QTimer(self, interval=AUTOSAVE_TICK_MS)
-        self._autosave_timer.timeout.connect(self.autosave_tick)
-        self._autosave_timer.start()
-        self._last_edit = clock()
-        #: When the last recovery-journal write started (or the dataset was last unmodified).
-        self._last_autosave = clock()
-        #: Edits were made since that write started.
-        self._edited_since_autosave = False
-        self._prepared_source: PreparedSource | None = None
-        self._prepare_worker: Worker | None = None
-        self._journal_worker: Worker | None = None
-        #: The snapshot being written, the entry's generation then, and how to stop the write.
-        self._journal_write: tuple[JournalSnapshot, int, threading.Event] | None = None
-        self._journal_generation = 0  # bumped when the entry is cleared
-        #: The window is closing for good: nothing more goes into the recovery journal.
-        self._closing = False
-        self.document.undo_stack.indexChanged.connect(self._note_edit)
-        self.document.load_finished.connect(self._on_load_finished)
-        self.files.saved.connect(self._on_saved)
-        self.files.closed.connect(self._on_closed)
-        self.recovery_bar.restore_requested.connect(self.restore_entry)
-        self.recovery_bar.discard_requested.connect(self._discard_offered)
         self._restore_layout()
         self.update_title()
         self.update_actions()
@@ -731,6 +627,10 @@ class MainWindow(QMainWindow):
 
     # Commands of the controllers, as the app and its tests call them ---------------------
 
+    def start(self, path: Path | None = None) -> None:
+        """Open the file asked for, if any, and offer earlier unsaved work."""
+        self.recovery.start(path)
+
     def new_dataset(self) -> None:
         """Start an empty dataset."""
         self.files.new_dataset()
@@ -808,280 +708,32 @@ class MainWindow(QMainWindow):
         """True while a bulk tool works out its change in the background (or waits to)."""
         return self.bulk.running
 
-    # Recovery ----------------------------------------------------------------------------
+    @property
+    def journal(self) -> RecoveryJournal | None:
+        """Where unsaved work is kept against a crash."""
+        return self.recovery.journal
 
-    def _note_edit(self) -> None:
-        self._last_edit = self._clock()
-        self._edited_since_autosave = True
-
-    def autosave_tick(self) -> None:
-        """Write the recovery journal when editing pauses, and in any case before the edits
-        it lacks are older than the autosave interval: steady typing never postpones it, so
-        a crash costs at most that many seconds of work."""
-        now = self._clock()
-        if not self.document.is_modified:
-            self._last_autosave = now
-            self._edited_since_autosave = False
-            return
-        paused = self._edited_since_autosave and now - self._last_edit >= AUTOSAVE_IDLE_S
-        limit = max(AUTOSAVE_MARGIN_S, self.settings.autosave_seconds - AUTOSAVE_MARGIN_S)
-        if not paused and now - self._last_autosave < limit:
-            return
-        edited = self._edited_since_autosave
-        self._edited_since_autosave = False
-        if self.autosave():
-            self._last_autosave = now
-        else:
-            self._edited_since_autosave = edited  # busy or refused: try again at the next tick
-
-    def autosave(self) -> bool:
-        """Write unsaved edits to the recovery journal (called every few seconds).
-
-        The recipe is taken here; a worker serialises and writes it (after a bulk edit it can
-        hold the whole dataset), and the entry is published back on this thread unless the
-        dataset was saved or closed meanwhile. False when no write could be started.
-        """
-        self.document.take_pending_edits()
-        if (
-            self.journal is None
-            or self._closing
-            or self.document.loading
-            or self._prepare_worker is not None
-            or self._journal_worker is not None
-            or not self.document.is_modified
-        ):
-            return False
-        journal = self.journal
-        try:
-            snapshot = journal.snapshot(
-                self.session_id, self.document.dataset, self.document.path, self._prepared_source
-            )
-        except OSError as exc:
-            log.warning("Could not write the recovery journal: %s", exc)
-            return False
-        if snapshot is None:
-            return True  # already written for this version of the dataset
-        stop = threading.Event()
-
-        def job(context: JobContext) -> StagedWrite | None:
-            return journal.stage(snapshot, lambda: context.checkpoint() and not stop.is_set())
-
-        worker = Worker(job, name="keeping a recovery copy of your edits")
-        worker.signals.result.connect(self._on_journal_staged)
-        worker.signals.error.connect(self._on_journal_error)
-        worker.signals.finished.connect(self._on_journal_write_finished)
-        self._journal_worker = worker
-        self._journal_write = (snapshot, self._journal_generation, stop)
-        worker.start()
-        return True
+    @property
+    def session_id(self) -> str:
+        """This window's entry in the recovery journal."""
+        return self.recovery.session_id
 
     @property
     def autosaving(self) -> bool:
         """True while a recovery-journal write runs in the background."""
-        return self._journal_worker is not None
+        return self.recovery.autosaving
 
-    def _on_journal_staged(self, staged: object) -> None:
-        if staged is None:
-            return  # stopped because the entry was cleared; the write left nothing behind
-        assert isinstance(staged, StagedWrite)
-        if self.journal is None or self._journal_write is None:
-            staged.discard()
-            return
-        snapshot, generation, _stop = self._journal_write
-        if generation != self._journal_generation:
-            staged.discard()  # saved or closed while it was written: nothing to recover
-            return
-        self.journal.commit(snapshot, staged)
+    def autosave(self) -> bool:
+        """Write unsaved edits to the recovery journal; False when no write could start."""
+        return self.recovery.autosave()
 
-    def _on_journal_error(self, message: str) -> None:
-        log.warning("Could not write the recovery journal: %s", message)
-
-    def _on_journal_write_finished(self) -> None:
-        self._journal_worker = None
-        self._journal_write = None
-
-    def _clear_journal(self) -> None:
-        """Forget this session's entry (saved or closed); a write under way is stopped."""
-        self._journal_generation += 1
-        if self._journal_write is not None:
-            self._journal_write[2].set()
-        if self.journal is not None:
-            self.journal.clear(self.session_id)
-
-    def _prepare_journal(self, *, saved: bool = False) -> None:
-        """Copy the opened (or just ``saved``) file into the journal in the background.
-
-        The first autosave of a large file would otherwise read and copy it on the UI thread.
-        After a save the journal builds on the saved file, so edits made after it are all a
-        restore needs, even once the copy of the file as first opened is gone.
-        """
-        self._prepared_source = None
-        if self._prepare_worker is not None:
-            self._prepare_worker.cancel()  # for a dataset no longer open
-            self._prepare_worker = None
-        path = self.document.path
-        if self.journal is None or path is None:
-            return
-        journal = self.journal
-        records = list(self.document.dataset)  # matched to the file's lines in the worker
-
-        def job(context: JobContext) -> PreparedSource | None:
-            return journal.prepare_source(path, records, context.checkpoint, saved=saved)
-
-        worker = Worker(job, name=f"keeping a recovery copy of {path.name}")
-        worker.signals.result.connect(self._on_journal_prepared)
-        worker.signals.finished.connect(self._on_journal_prepare_finished)
-        self._prepare_worker = worker
-        worker.start()
-
-    def _from_prepare_worker(self) -> bool:
-        """True when the signal being handled comes from the current prepare worker."""
-        worker = self._prepare_worker
-        return worker is not None and self.sender() is worker.signals
-
-    def _on_journal_prepared(self, prepared: object) -> None:
-        if not self._from_prepare_worker():
-            return  # prepared for a dataset opened earlier (perhaps the same file, older)
-        if isinstance(prepared, PreparedSource) and prepared.path == self.document.path:
-            self._prepared_source = prepared
-
-    def _on_journal_prepare_finished(self) -> None:
-        if self._from_prepare_worker():
-            self._prepare_worker = None
-
-    def _on_load_finished(self, complete: bool) -> None:
-        if complete:
-            self._prepare_journal()
-
-    def _on_saved(self, _path: Path) -> None:
-        self._clear_journal()
-        self._prepare_journal(saved=True)
-
-    def _on_closed(self) -> None:
-        self._clear_journal()
-        self._prepared_source = None
-
-    def start(self, path: Path | None = None) -> None:
-        """What the app does once its window shows: open the file the user asked for, if
-        any, and offer unsaved work an earlier run left behind (beside that file, in a bar,
-        rather than in its place)."""
-        if path is None:
-            self.offer_recovery()
-            return
-        self.open_path(path, ask=False)
-        self.show_recovery_offers()
+    def autosave_tick(self) -> None:
+        """Write the recovery journal if a write is due."""
+        self.recovery.autosave_tick()
 
     def offer_recovery(self) -> bool:
-        """After a crash, offer to bring back unsaved work; True when something was restored."""
-        if self.journal is None:
-            return False
-        for entry in self.journal.pending(exclude_session=self.session_id):
-            if entry.damaged:
-                self._settle_unrestorable(entry, _DAMAGED)
-                continue
-            answer = self.ask_restore(entry)
-            if answer == "discard":
-                self.journal.discard(entry)
-                continue
-            if answer == "restore" and self._restore(entry):
-                return True
-        return False
-
-    def show_recovery_offers(self) -> None:
-        """Offer unsaved work from earlier runs in the bar above the tabs, one at a time."""
-        if self.journal is None:
-            return
-        entries = self.journal.pending(exclude_session=self.session_id)
-        self.recovery_bar.offer(entries[0] if entries else None, len(entries))
-
-    def restore_entry(self, entry: JournalEntry) -> bool:
-        """Bring back the unsaved work of ``entry`` in place of the open dataset (after
-        asking about the open dataset's own unsaved changes)."""
-        if not self.files.maybe_save():
-            return False
-        if entry.damaged:
-            self._settle_unrestorable(entry, _DAMAGED)
-            restored = False
-        else:
-            restored = self._restore(entry)
-        self.show_recovery_offers()
-        return restored
-
-    def _discard_offered(self, entry: JournalEntry) -> None:
-        if self.journal is not None:
-            self.journal.discard(entry)
-        self.show_recovery_offers()
-
-    def _restore(self, entry: JournalEntry) -> bool:
-        assert self.journal is not None
-        try:
-            dataset = self.journal.restore(entry)
-        except JournalError as exc:
-            self._settle_unrestorable(entry, str(exc))
-            return False
-        self.files.adopt(dataset, entry.source_path, modified=True)
-        if self.journal.write(self.session_id, dataset, entry.source_path):
-            self.journal.discard(entry)
-        return True
-
-    def _settle_unrestorable(self, entry: JournalEntry, reason: str) -> None:
-        """Offer an entry that cannot be restored once: save what it still holds, or let it
-        go. Either way it is not offered again (closing the question sets it aside)."""
-        assert self.journal is not None
-        lines = self.journal.salvage(entry)
-        answer = self.ask_unrestorable(entry, reason, len(lines))
-        if answer == "save" and lines:
-            stem = entry.source_path.stem if entry.source_path is not None else "dataset"
-            target = self.choose_save_path(
-                Path(self.files.start_folder()) / f"{stem} (recovered edits).jsonl",
-                "Save the Recovered Examples",
-                JSONL_FILTER,
-            )
-            if target is not None:
-                try:
-                    atomic_write(target, b"".join(line + b"\n" for line in lines))
-                except SaveError as exc:
-                    self.show_error(str(exc))
-                else:
-                    self.journal.discard(entry)
-                    self.statusBar().showMessage(
-                        f"Saved {count(len(lines), 'recovered example')} to {target.name}.",
-                        10_000,
-                    )
-                    return
-        if answer == "discard":
-            self.journal.discard(entry)
-            return
-        kept = self.journal.set_aside(entry)
-        if kept is not None:
-            self.statusBar().showMessage(
-                f"The unsaved work that could not be restored was kept in {kept}.", 15_000
-            )
-
-    def _finish_journal_work(self) -> None:
-        """Stop the journal's background work and wait for it, so quitting leaves no
-        half-written file in the journal folder.
-
-        Work still queued behind other jobs on the thread pool is taken off the queue; work
-        under way stops at its next step, which takes a moment. The wait is capped all the
-        same: a temporary file left by a write that overran is removed at a later start.
-        """
-        pool = QThreadPool.globalInstance()
-        if self._journal_worker is not None and pool.tryTake(self._journal_worker):
-            self._journal_worker = None
-            self._journal_write = None
-        if self._prepare_worker is not None:
-            self._prepare_worker.cancel()
-            if pool.tryTake(self._prepare_worker):
-                self._prepare_worker = None
-        deadline = time.monotonic() + JOURNAL_STOP_WAIT_S
-        loop = QEventLoop()
-        while (
-            self._journal_worker is not None or self._prepare_worker is not None
-        ) and time.monotonic() < deadline:
-            # Each worker's own finished handler clears its slot; look again every few ms.
-            QTimer.singleShot(JOURNAL_STOP_POLL_MS, loop.quit)
-            loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        """Offer to bring back unsaved work; True when something was restored."""
+        return self.recovery.offer_recovery()
 
     # Window events -----------------------------------------------------------------------
 
@@ -1089,12 +741,9 @@ class MainWindow(QMainWindow):
         if not self.files.may_close():
             event.ignore()
             return
-        self._autosave_timer.stop()  # what was discarded must not be journalled while closing
-        self._closing = True
         self.document.cancel_work()
         self.save_settings()
-        self._clear_journal()
-        self._finish_journal_work()
+        self.recovery.shut_down()
         event.accept()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

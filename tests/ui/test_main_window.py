@@ -250,7 +250,7 @@ def test_quitting_does_not_wait_for_other_work_queued_before_the_journal(
 ):
     open_file(qtbot, window, sample_copy)
     type_into_first_reply(qtbot, window, " Thanks!")
-    qtbot.waitUntil(lambda: window._prepare_worker is None, timeout=5000)
+    qtbot.waitUntil(lambda: not window.recovery.preparing, timeout=5000)
     pool = QThreadPool.globalInstance()
     release = threading.Event()
     done: list[int] = []

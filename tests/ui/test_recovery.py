@@ -101,7 +101,7 @@ def test_steady_typing_is_journalled_within_the_autosave_interval(
     assert window.settings.autosave_seconds == 5
     window.open_path(small)
     wait_idle(qtbot, window)
-    qtbot.waitUntil(lambda: window._prepare_worker is None)  # the copy of the file is kept
+    qtbot.waitUntil(lambda: not window.recovery.preparing)  # the copy of the file is kept
     typed = ""
     key_times: list[float] = []
     journalled: list[tuple[float, int]] = []  # (moment, characters the journal held then)
