@@ -13,9 +13,11 @@ own while the Jobs tab charts each step, opens a chat with the trained model (se
 ``transformers serve`` on 127.0.0.1), and compares it with its base model. Without a display
 it falls back to grabbing the widgets.
 
-Writes local-settings.png (the "This computer" profile in Settings), local-wizard.png (the
-model folder chosen, with the settings for this computer), local-wizard-review.png (what
-happens next, free of charge), local-training.png (the loss charted live while it trains),
+Writes local-settings.png (the "This computer" profile in Settings), local-wizard-models.png
+(a listed model with its size, licence and how long an epoch of the dataset takes here),
+local-wizard.png (the model folder chosen, with the settings for this computer),
+local-wizard-review.png (what happens next, free of charge), local-training.png (the loss
+charted live while it trains),
 local-chat.png (a chat with the trained model) and local-compare.png (the trained model side
 by side with its base model).
 """
@@ -35,7 +37,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
-STEPS = 60
+#: Enough steps that training is still going when its chart is shot (a few tenths of a second
+#: each on a processor).
+STEPS = 200
 QUESTION = "What is 3 plus 3?"
 
 
@@ -110,6 +114,9 @@ def main() -> int:
         wizard = jobs.wizard
         assert isinstance(wizard, TrainWizard)
         wait_until(lambda: bool(wizard.models) and wizard.estimate is not None)
+        wizard.resize(1100, 720)
+        wizard.move(170, 90)
+        shoot("local-wizard-models.png", wizard)
         wizard.choose_model_folder = lambda: model  # type: ignore[method-assign]
         wizard.folder_button.click()
         wait_until(lambda: wizard.model_id == str(model))
@@ -134,7 +141,7 @@ def main() -> int:
             raise RuntimeError(f"training did not start: {wizard.failure}")
 
         view = jobs.view
-        wait_until(lambda: len(view.chart.series["train_loss"]) >= STEPS // 2)
+        wait_until(lambda: len(view.chart.series["train_loss"]) >= 20)
         jobs.splitter.setSizes([150, 750])
         shoot("local-training.png", window)
         wait_until(lambda: view.record is not None and view.record.summary.status.is_terminal)
@@ -161,12 +168,12 @@ def main() -> int:
         wait_until(lambda: not compare.busy)
         shoot("local-compare.png", window)
 
+        replies = [m.content for m in page.conversation.messages if m.role == "assistant"]
         for key in list(jobs.serving):
             jobs.stop_serving(*key)
         wait_until(lambda: not jobs.serving)
         built.shutdown()
         QThreadPool.globalInstance().waitForDone(10_000)
-        replies = [m.content for m in page.conversation.messages if m.role == "assistant"]
         print(json.dumps({"replies": replies}))
     finally:
         shutil.rmtree(home, ignore_errors=True)
