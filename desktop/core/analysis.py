@@ -634,6 +634,14 @@ class DatasetAnalysis:
             self._totals.remove(record_id)
             self._dataset_findings = None
 
+    def remove_many(self, record_ids: Iterable[int]) -> None:
+        """Forget many records that left the dataset at once."""
+        pop = self._results.pop
+        for record_id in record_ids:
+            pop(record_id, None)
+        self._totals.remove_many(record_ids)
+        self._dataset_findings = None
+
     def reset(self) -> None:
         """Forget everything (a new dataset, or a new encoding)."""
         self._results.clear()

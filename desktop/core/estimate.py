@@ -12,7 +12,9 @@ examples must not be added here.
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_right, insort
+from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -367,6 +369,32 @@ class RunningTotals:
             return False
         self._subtract(old)
         return True
+
+    def remove_many(self, record_ids: Iterable[Hashable]) -> None:
+        """Forget many records at once (a deletion of thousands): the same as ``remove`` on
+        each, with the sums and the length table adjusted once per distinct length."""
+        pop = self._records.pop
+        gone = [c for c in map(pop, record_ids, itertools.repeat(None)) if c is not None]
+        if not gone:
+            return
+        totals = Counter(counts.total for counts in gone)
+        self._total -= sum(counts.total for counts in gone)
+        self._assistant -= sum(counts.assistant for counts in gone)
+        self._estimated -= sum(counts.estimated for counts in gone)
+        per_count = self._per_count
+        emptied = set()
+        for tokens, n in totals.items():
+            left = per_count[tokens] - n
+            if left:
+                per_count[tokens] = left
+            else:
+                del per_count[tokens]
+                emptied.add(tokens)
+            if self._limit != _NO_LIMIT_CACHED and tokens > self._limit:
+                self._excess -= (tokens - self._limit) * n
+                self._over -= n
+        if emptied:
+            self._distinct = [tokens for tokens in self._distinct if tokens not in emptied]
 
     def clear(self) -> None:
         """Forget every record."""

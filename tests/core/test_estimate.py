@@ -208,6 +208,7 @@ _OPS = st.lists(
     st.one_of(
         st.tuples(st.just("set"), st.integers(0, 12), _COUNTS),
         st.tuples(st.just("remove"), st.integers(0, 12), st.none()),
+        st.tuples(st.just("remove_many"), st.lists(st.integers(0, 12), max_size=8), st.none()),
         st.tuples(st.just("estimate"), st.sampled_from([None, 1, 100, 250, 399]), st.none()),
     ),
     max_size=80,
@@ -227,6 +228,10 @@ def test_running_totals_match_recomputation(ops, epochs):
             records[key] = value
         elif op == "remove":
             assert totals.remove(key) is (records.pop(key, None) is not None)
+        elif op == "remove_many":
+            totals.remove_many(key)
+            for gone in key:
+                records.pop(gone, None)
         elif op == "estimate":
             limit = key
         info = replace(base, max_tokens_per_example=limit)

@@ -565,3 +565,43 @@ def test_deleting_many_examples_and_undoing_puts_each_back(
     assert len(document.dataset) == 40 - 4
     wait_idle(qtbot, window)
     assert document.analysis.estimate().examples == 36
+
+
+def test_a_large_deletion_shows_the_next_example_after_the_rows_are_repainted(
+    qtbot, window, tmp_path
+):
+    from PySide6.QtCore import QItemSelection, QItemSelectionModel
+
+    from desktop.core.analysis import DatasetAnalysis, analyze_records
+
+    path = tmp_path / "many.jsonl"
+    lines = [
+        json.dumps(
+            {
+                "messages": [
+                    {"role": "user", "content": f"q{i}"},
+                    {"role": "assistant", "content": "a" * (i % 9 + 1)},
+                ]
+            }
+        )
+        for i in range(1500)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    open_file(qtbot, window, path)
+    document, model, panel = window.document, window.document.table, window.editor_panel
+    doomed = 1301
+    next_id = model.record_id_at(doomed)
+    select_row(window, 0)
+    panel.table.selectionModel().select(
+        QItemSelection(model.index(0, 0), model.index(doomed - 1, model.columnCount() - 1)),
+        QItemSelectionModel.SelectionFlag.ClearAndSelect,
+    )
+    window.actions["delete"].trigger()
+    assert len(document.dataset) == 199
+    assert panel.current_id() is None  # the next example's editor is not built in this pass
+    qtbot.waitUntil(lambda: panel.current_id() == next_id, timeout=5000)
+    fresh = DatasetAnalysis(document.catalog, document.analysis.model_id)
+    fresh.merge(analyze_records(list(document.dataset), fresh.counter))
+    assert document.analysis.estimate() == fresh.estimate()
+    document.undo_stack.undo()
+    assert path.read_bytes() == document.dataset.to_bytes()
