@@ -506,9 +506,16 @@ class DatasetDocument(QObject):
         fallback = itertools.repeat(None)
         results = list(map(self._results.pop, record_ids, fallback))
         records = list(map(self._sources.pop, record_ids, fallback))
-        for record, result in zip(records, results, strict=True):
-            if result is not None and record is not None:
+        pairs = [
+            (record, result)
+            for record, result in zip(records, results, strict=True)
+            if result is not None and record is not None
+        ]
+        if len(self._retired) + len(pairs) >= RETIRED_MAX:
+            for record, result in pairs:
                 self._keep(record, result)
+        else:
+            self._retired.update((id(pair[0]), pair) for pair in pairs)
 
     def _keep(self, record: Record, result: RecordAnalysis) -> None:
         retired = self._retired

@@ -552,7 +552,7 @@ class DatasetEditorPanel(QWidget):
         if next_id is not None and len(ids) > SHOW_NEXT_AT_ONCE_MAX:
             # Removing the rows and building the next example's editor each take a good part
             # of a tenth of a second at this size: the window repaints between the two.
-            QTimer.singleShot(0, self, lambda: self._show_next(next_id))
+            QTimer.singleShot(1, self, lambda: self._show_next(next_id))
         elif next_id is not None:
             self.select_record(next_id)
         return len(ids)

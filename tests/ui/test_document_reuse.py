@@ -14,7 +14,7 @@ from desktop.core.bulk import plan_set_system_message
 from desktop.core.dataset import Record, with_value
 from desktop.core.tokens import get_counter
 from desktop.ui import document as document_module
-from desktop.ui.commands import ReplaceRecordsCommand
+from desktop.ui.commands import RemoveRecordsCommand, ReplaceRecordsCommand
 from desktop.ui.document import DatasetDocument
 
 pytestmark = pytest.mark.gui
@@ -214,3 +214,19 @@ def test_setting_the_system_message_checks_and_counts_only_the_new_text(
     fresh = DatasetAnalysis(catalog, MODEL)
     fresh.merge(analyze_records(list(document.dataset), fresh.counter))
     assert findings == fresh.findings()
+
+
+def test_undoing_a_large_deletion_brings_its_results_back_without_analysing(
+    qtbot, document, tmp_path, monkeypatch
+):
+    open_and_wait(qtbot, document, write_file(tmp_path / "train.jsonl"))
+    original = document.analysis.estimate()
+    ids = [record.id for record in document.dataset][::2]
+    document.push(RemoveRecordsCommand(document.dataset, ids, "Delete"))
+    assert document.analysis.estimate().examples == EXAMPLES - len(ids)
+    parses = Parses(monkeypatch)
+    document.undo_stack.undo()
+    qtbot.waitUntil(lambda: not document.busy, timeout=30_000)
+    document.flush_analysis()
+    assert parses.count == 0
+    assert document.analysis.estimate() == original
