@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -190,6 +191,40 @@ def test_chat_with_the_trained_model_through_transformers_serve(finished_job):
     assert "The model is ready." in said
     with pytest.raises(Exception, match="not running on this computer any more"):
         backend.chat_profile(name)
+
+
+def greedy_reply(served, question: str) -> str:
+    """The served model's reply to ``question``, its most likely tokens each time."""
+    from desktop.api.backends.local import chat_profile_for
+
+    client = build_client(chat_profile_for(served.base_url, served.port), None)
+    message = [{"role": "user", "content": question}]
+    chunks = list(stream_chat(client, served.name, message, temperature=0, max_tokens=6))
+    assert chunks[-1].done and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens > 0
+    return "".join(c.delta for c in chunks if c.delta)
+
+
+def test_an_adapter_downloaded_from_together_is_chatted_with_the_same_way(
+    finished_job, tiny_model, tmp_path
+):
+    from desktop.api.backends.local import serve_adapter, serve_base
+    from desktop.local_training import serving
+
+    unpacked = tmp_path / "ft-7e2a-adapter"  # as unpacked from Together's download
+    shutil.copytree(finished_job["files"].adapter, unpacked)
+    config = json.loads((unpacked / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "/mnt/together/models/tiny-chat"  # where it trained
+    (unpacked / "adapter_config.json").write_text(json.dumps(config))
+    root = finished_job["root"] / "serving"
+    tuned = serve_adapter(tiny_model, unpacked, serving_root=root)
+    base = serve_base(str(tiny_model), serving_root=root)
+    try:
+        question = "What is 2 plus 2?"
+        assert greedy_reply(tuned, question) != greedy_reply(base, question)  # the adapter counts
+    finally:
+        serving.stop_server(tuned.name, root)
+        serving.stop_server(base.name, root)
 
 
 def test_cancel_ends_the_training_process(tiny_model, tmp_path):
