@@ -8,7 +8,7 @@ of a file and saving writes the file exactly as it was read.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtGui import QUndoCommand
@@ -30,17 +30,6 @@ class ReplaceRecordsCommand(QUndoCommand):
         super().__init__(text)
         self._dataset = dataset
         self._pairs = list(pairs)
-
-    @classmethod
-    def from_values(
-        cls, dataset: Dataset, values: Mapping[int, Any], text: str
-    ) -> ReplaceRecordsCommand:
-        """Plan replacing each record's example with a new value (nothing changes yet)."""
-        pairs = []
-        for record_id, value in values.items():
-            old = dataset.record(record_id)
-            pairs.append((old, with_value(old, value)))
-        return cls(dataset, pairs, text)
 
     @property
     def count(self) -> int:

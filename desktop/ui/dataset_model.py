@@ -65,7 +65,7 @@ _ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 
 
 class ExampleTableModel(QAbstractTableModel):
-    """Rows of a Dataset, in the order of ``row_ids``; read-only (editing goes through undo)."""
+    """Rows of a Dataset, in the order ``show_ids`` chose; read-only (editing goes through undo)."""
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -127,17 +127,7 @@ class ExampleTableModel(QAbstractTableModel):
             self._dataset.subscribe(self._on_change)
             self._listening = True
 
-    def set_analysis(self, analysis: DatasetAnalysis | None) -> None:
-        """Use another analysis (e.g. after a model change) and refresh tokens and status."""
-        self._analysis = analysis
-        self.refresh_analysis_columns()
-
     # View order ----------------------------------------------------------------------------
-
-    @property
-    def row_ids(self) -> list[int]:
-        """The record ids shown, top to bottom (a copy)."""
-        return list(self._ids)
 
     @property
     def in_file_order(self) -> bool:

@@ -100,7 +100,6 @@ class DatasetEditorPanel(QWidget):
         super().__init__(parent)
         self.document = document
         self.model = document.table
-        self._query = ViewQuery()
         self._view_worker: Worker | None = None
         self._searched: tuple[Dataset | None, int, list[Record]] = (None, 0, [])
         # Which lines' bytes a search may look at as they are; filled after a file is read.
@@ -321,7 +320,6 @@ class DatasetEditorPanel(QWidget):
         self.table.horizontalHeader().blockSignals(True)
         self.table.horizontalHeader().setSortIndicator(COL_LINE, Qt.SortOrder.AscendingOrder)
         self.table.horizontalHeader().blockSignals(False)
-        self._query = ViewQuery()
         self._searched = (None, 0, [])
         if self._index_worker is not None:
             self._index_worker.cancel()
@@ -356,7 +354,6 @@ class DatasetEditorPanel(QWidget):
         header.blockSignals(True)
         header.setSortIndicator(COL_LINE, Qt.SortOrder.AscendingOrder)
         header.blockSignals(False)
-        self._query = ViewQuery()
         self._cancel_view_worker()
         self.model.show_ids(None)
 
@@ -377,7 +374,6 @@ class DatasetEditorPanel(QWidget):
     def _apply_query(self) -> None:
         self._search_timer.stop()
         query = self.current_query()
-        self._query = query
         self._cancel_view_worker()
         selected = self.current_id()
         if query.is_identity:

@@ -108,7 +108,8 @@ def test_undoing_a_bulk_edit_brings_its_results_back_without_analysing(
     open_and_wait(qtbot, document, write_file(tmp_path / "train.jsonl"))
     original = document.analysis.estimate()
     values = plan_set_system_message(list(document.dataset), "You are Bea.")
-    document.push(ReplaceRecordsCommand.from_values(document.dataset, values, "Set system"))
+    pairs = [(r, with_value(r, values[r.id])) for r in document.dataset if r.id in values]
+    document.push(ReplaceRecordsCommand(document.dataset, pairs, "Set system"))
     qtbot.waitUntil(lambda: not document.busy, timeout=30_000)
     document.flush_analysis()
     edited = document.analysis.estimate()
