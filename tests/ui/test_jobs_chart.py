@@ -6,8 +6,6 @@ import csv
 import itertools
 import math
 import random
-import sys
-import time
 from datetime import timedelta
 
 import pytest
@@ -16,7 +14,6 @@ from hypothesis import strategies as st
 from PySide6.QtCore import QElapsedTimer, Qt, QThreadPool, QTimer
 from PySide6.QtGui import QColor, QImage, QPainter
 
-from desktop.app import tune_interpreter
 from desktop.core.archive import JobArchive
 from desktop.core.catalog import Catalog
 from desktop.core.jobs import CheckpointSummary
@@ -102,9 +99,7 @@ def small_series(steps: int = 30) -> MetricSeries:
 def test_fifty_thousand_steps_are_thinned_and_drawn_quickly(qtbot, chart, long_events):
     metrics = MetricsAccumulator()
     metrics.add_events(long_events)
-    started = time.perf_counter()
     chart.set_series(metrics.series(n_epochs=5))
-    first = time.perf_counter() - started
     assert chart.smoothing_pending  # long curves are smoothed on the thread pool
     assert len(chart.curve_items["train_loss"].xData) <= MAX_DRAWN_POINTS  # raw, meanwhile
     qtbot.waitUntil(lambda: not chart.smoothing_pending, timeout=10_000)
@@ -125,14 +120,8 @@ def test_fifty_thousand_steps_are_thinned_and_drawn_quickly(qtbot, chart, long_e
     metrics.add_event(
         {"id": "ftevent-next", "type": "metrics", "data": {"step": step, "train_loss": 0.1}}
     )
-    started = time.perf_counter()
     chart.set_series(metrics.series(n_epochs=5))
-    incremental = time.perf_counter() - started
     assert not chart.smoothing_pending  # the smoothing was only extended
-    print(
-        f"\n50,000 steps: first draw {first * 1000:.0f} ms, next poll {incremental * 1000:.0f} ms"
-    )
-    assert first < 0.5 and incremental < 0.25  # generous: shared machines are slow
     drawn = chart.curve_items["train_loss"].xData
     assert drawn[-1] == step
 
@@ -145,36 +134,17 @@ def test_fifty_thousand_steps_are_thinned_and_drawn_quickly(qtbot, chart, long_e
     assert chart.curve_items["train_loss"].xData[-1] == step
 
 
-def test_the_panel_stays_responsive_while_a_long_job_opens(
-    qtbot, tmp_path, long_events, monkeypatch, owned
+def test_the_panel_keeps_handling_events_while_a_long_job_opens(
+    qtbot, tmp_path, long_events, owned
 ):
-    """The longest pause of the UI thread while a 50,000-step job is read on the pool, and
-    the time the UI thread spends showing it.
-
-    Most of the remaining pause is Python's full garbage collections while the worker reads
-    the events (they stop every thread) and GIL hand-overs, not the screen's own work.
-    """
-    shown: list[float] = []
-    original = JobView.update_record
-
-    def timed(self, record, snapshot):
-        started = time.perf_counter()
-        original(self, record, snapshot)
-        shown.append(time.perf_counter() - started)
-
-    monkeypatch.setattr(JobView, "update_record", timed)
-    previous = sys.getswitchinterval()
-    tune_interpreter()  # as the app does at start
-    try:
-        worst = _open_long_job(qtbot, tmp_path, long_events, owned)
-    finally:
-        sys.setswitchinterval(previous)
-    print(f"showing the 50,000-step snapshot took {max(shown) * 1000:.0f} ms on the UI thread")
-    assert max(shown) < 0.25
-    assert worst < 500
+    """A 50,000-step job is read on the pool while the UI thread goes on handling its timers
+    (how long its pauses last is measured by tests/benchmarks/bench_long_job.py)."""
+    gaps = open_long_job(qtbot, tmp_path, long_events, owned)
+    assert len(gaps) >= 3  # the heartbeat kept firing while the job was read
 
 
-def _open_long_job(qtbot, tmp_path, long_events, owned) -> int:
+def open_long_job(qtbot, tmp_path, long_events, owned) -> list[int]:
+    """Open a 50,000-step job in the Jobs tab; the UI thread's gaps between 10 ms ticks."""
     archive = JobArchive(tmp_path / "archive")
     archive.save_job(
         "old-provider",
@@ -218,20 +188,13 @@ def _open_long_job(qtbot, tmp_path, long_events, owned) -> int:
     ticker.timeout.connect(tick)
     ticker.start()
     try:
-        started = time.perf_counter()
         qtbot.waitUntil(lambda: len(panel.view.chart.series["train_loss"]) == STEPS, timeout=30_000)
-        opened = time.perf_counter() - started
     finally:
         ticker.stop()
         panel.shutdown()
     assert QThreadPool.globalInstance().waitForDone(10_000)
-    worst = max(gaps)
-    print(
-        f"\nopening a 50,000-step job: {opened:.2f} s on the pool; the UI thread's longest "
-        f"pause {worst} ms over {len(gaps)} ticks"
-    )
     assert panel.view.events_model.rowCount() == STEPS
-    return worst
+    return gaps
 
 
 def test_smoothing_log_scale_and_readout(qtbot, chart):
