@@ -13,12 +13,21 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from desktop.core.bulk import split_train_validation
-from desktop.core.dataset import dump_json, parse_json_bytes, serialize_value
+from desktop.core.dataset import (
+    Dataset,
+    LineState,
+    Record,
+    SourceLayout,
+    dump_json,
+    parse_json_bytes,
+    serialize_value,
+)
 from desktop.core.formats import decode_array_item, legacy_to_chat
 from desktop.core.jsonl_io import iter_lines, split_bom
 from desktop.core.kinds import ExampleKind, classify
@@ -877,3 +886,44 @@ def _skip_separators(text: str, position: int) -> int:
     while position < len(text) and text[position] in " \t\r\n,":
         position += 1
     return position
+
+
+def imported_dataset(
+    data: bytes, values: list[tuple[int, Any]], failures: list[tuple[int, str]]
+) -> Dataset:
+    """The new dataset an import makes: the converted examples in file order, and each item
+    that could not be converted kept as a damaged line with its reason and text."""
+    _, body = split_bom(data)
+    texts = {line: raw for line, raw, _eol, _end in iter_lines(body)} if failures else {}
+    dataset = Dataset(layout=SourceLayout.NEW)
+    items: list[tuple[int, Record]] = [
+        (line, dataset.make_record(value, line=line)) for line, value in values
+    ]
+    for line, reason in failures:
+        text = texts.get(line, b"").decode("utf-8", errors="replace")
+        record = Record(
+            id=dataset.new_id(),
+            line=line,
+            raw=None,
+            eol=dataset.newline,
+            state=LineState.BROKEN,
+            kind=ExampleKind.NOT_AN_EXAMPLE,
+            error=reason,
+            edited_text=text,
+        )
+        items.append((line, record))
+    items.sort(key=lambda item: item[0])
+    for _line, record in items:
+        dataset.insert(len(dataset), record)
+    return dataset
+
+
+def pair_paths(path: Path, suffix: str) -> tuple[Path, Path]:
+    """The training and validation files written beside ``path``."""
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    for ending in ("-train", "_train", "-training"):
+        stem = stem.removesuffix(ending)
+    return (
+        path.with_name(f"{stem}-train{suffix}"),
+        path.with_name(f"{stem}-validation{suffix}"),
+    )

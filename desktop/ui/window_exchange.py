@@ -9,7 +9,7 @@ from typing import Any, cast
 from PySide6.QtCore import QObject
 
 from desktop.core.bulk import split_train_validation
-from desktop.core.dataset import Dataset, LineState, Record, SourceLayout
+from desktop.core.dataset import Dataset, SourceLayout
 from desktop.core.formats import (
     DatasetReadError,
     Layout,
@@ -23,54 +23,15 @@ from desktop.core.interchange import (
     export_split,
     export_values,
     import_foreign,
+    imported_dataset,
+    pair_paths,
 )
-from desktop.core.jsonl_io import SaveError, atomic_write, iter_lines, split_bom
-from desktop.core.kinds import ExampleKind
+from desktop.core.jsonl_io import SaveError, atomic_write
 from desktop.core.wording import count
 from desktop.ui.dialogs import ExportDialog, SplitDialog, SystemPromptDialog
 from desktop.ui.window_files import FileController
 from desktop.ui.window_host import WindowHost
 from desktop.ui.window_prompts import JSONL_FILTER
-
-
-def foreign_dataset(
-    data: bytes, values: list[tuple[int, Any]], failures: list[tuple[int, str]]
-) -> Dataset:
-    """A dataset of converted examples, with items that failed kept as damaged lines."""
-    _, body = split_bom(data)
-    texts = {line: raw for line, raw, _eol, _end in iter_lines(body)} if failures else {}
-    dataset = Dataset(layout=SourceLayout.NEW)
-    items: list[tuple[int, Record]] = [
-        (line, dataset.make_record(value, line=line)) for line, value in values
-    ]
-    for line, reason in failures:
-        text = texts.get(line, b"").decode("utf-8", errors="replace")
-        record = Record(
-            id=dataset.new_id(),
-            line=line,
-            raw=None,
-            eol=dataset.newline,
-            state=LineState.BROKEN,
-            kind=ExampleKind.NOT_AN_EXAMPLE,
-            error=reason,
-            edited_text=text,
-        )
-        items.append((line, record))
-    items.sort(key=lambda item: item[0])
-    for _line, record in items:
-        dataset.insert(len(dataset), record)
-    return dataset
-
-
-def pair_paths(path: Path, suffix: str) -> tuple[Path, Path]:
-    """The training and validation files written beside ``path``."""
-    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
-    for ending in ("-train", "_train", "-training"):
-        stem = stem.removesuffix(ending)
-    return (
-        path.with_name(f"{stem}-train{suffix}"),
-        path.with_name(f"{stem}-validation{suffix}"),
-    )
 
 
 class ExchangeController(QObject):
@@ -144,7 +105,7 @@ class ExchangeController(QObject):
             except InterchangeError as exc:
                 host.show_error(str(exc))
                 return False
-            dataset = foreign_dataset(data, result.values, result.failures)
+            dataset = imported_dataset(data, result.values, result.failures)
             notes.append(
                 f"Converted {count(len(result.values), 'example')} from {result.format.label}."
             )

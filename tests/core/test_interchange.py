@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from desktop.core.dataset import serialize_value
+from desktop.core.dataset import LineState, SourceLayout, serialize_value
 from desktop.core.interchange import (
     ExportFormat,
     ForeignFormat,
@@ -18,6 +18,8 @@ from desktop.core.interchange import (
     export_values,
     foreign_format_of,
     import_foreign,
+    imported_dataset,
+    pair_paths,
 )
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "interchange"
@@ -687,3 +689,35 @@ def test_an_array_item_too_deep_or_too_large_is_reported_on_its_line():
     reasons = dict(result.failures)
     assert "levels deep" in reasons[3]
     assert "too large" in reasons[4]
+
+
+def test_an_imported_dataset_keeps_the_items_it_could_not_convert_in_their_place():
+    data = (
+        b'{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}\n'
+        b'{"conversations": "not a list"}\n'
+        b'{"conversations": [{"from": "human", "value": "Bye"}, {"from": "gpt", "value": "Ciao"}]}\n'
+    )
+    result = import_foreign(data, ".jsonl")
+    assert [line for line, _reason in result.failures] == [2]
+    dataset = imported_dataset(data, result.values, result.failures)
+    records = list(dataset)
+    assert [record.line for record in records] == [1, 2, 3]
+    assert [record.state for record in records] == [
+        LineState.EXAMPLE,
+        LineState.BROKEN,
+        LineState.EXAMPLE,
+    ]
+    assert records[1].edited_text == '{"conversations": "not a list"}'
+    assert records[1].error == result.failures[0][1]
+    assert dataset.layout is SourceLayout.NEW  # nothing is written back to the foreign file
+
+
+def test_a_pair_is_named_after_the_file_without_its_training_ending(tmp_path):
+    assert pair_paths(tmp_path / "support-train.jsonl", ".jsonl") == (
+        tmp_path / "support-train.jsonl",
+        tmp_path / "support-validation.jsonl",
+    )
+    assert pair_paths(tmp_path / "notes", ".csv") == (
+        tmp_path / "notes-train.csv",
+        tmp_path / "notes-validation.csv",
+    )
