@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core.dataset import Dataset, LineState, SourceLayout
+from desktop.core.dataset import Dataset, LineState, SourceLayout, with_value
 from desktop.core.formats import read_dataset
 from desktop.core.journal import (
     JournalEntry,
@@ -596,3 +596,32 @@ def test_a_damaged_journal_gives_up_nothing_and_can_be_set_aside(journal, tmp_pa
     assert journal.salvage(entry) == []
     assert journal.set_aside(entry) == journal.folder / "unrestorable" / "s1.json"
     assert journal.pending() == []
+
+
+def test_tidying_source_copies_reads_only_the_start_of_each_journal_file(
+    journal, tmp_path, monkeypatch
+):
+    from desktop.core import journal as journal_module
+
+    source = make_source(tmp_path, 3000)
+    ds = read_dataset(source)
+    for record in list(ds)[:2000]:  # a large recipe: every example edited
+        ds.put(with_value(record, {"messages": [{"role": "user", "content": "x" * 200}]}))
+    assert journal.write("s1", ds, source)
+    recipe = journal.folder / "s1.json"
+    assert recipe.stat().st_size > 400_000
+    parsed: list[int] = []
+    real = journal_module.json.loads
+    monkeypatch.setattr(
+        journal_module.json, "loads", lambda data, *a, **k: parsed.append(len(data)) or real(data)
+    )
+    other = make_source(tmp_path, 2, name="other.jsonl")
+    edited = read_dataset(other)
+    edited.put(with_value(edited[0], {"messages": [{"role": "user", "content": "y"}]}))
+    assert journal.write("s2", edited, other)  # a new copy: older ones are tidied
+    monkeypatch.undo()
+    assert parsed and max(parsed) < 70_000
+    # The copy the first journal needs is kept.
+    assert len(list((journal.folder / "sources").iterdir())) == 2
+    (entry,) = [e for e in journal.pending() if e.session_id == "s1"]
+    assert_same(journal.restore(entry), ds)
