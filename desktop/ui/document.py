@@ -821,10 +821,12 @@ class DatasetDocument(QObject):
             return
         if change.kind in ("replace", "insert"):
             self._dirty.add(change.record_id)
-            self._analysis_timer.start()
+            self._analysis_timer.start(ANALYSIS_DEBOUNCE_MS)
         elif change.kind in ("replace_many", "insert_many"):
             self._dirty.update(change.record_ids)
-            self._analysis_timer.start()
+            # A bulk change is no burst of typing: it is checked once the edit has returned.
+            large = len(change.record_ids) > INLINE_ANALYSIS_LIMIT
+            self._analysis_timer.start(0 if large else ANALYSIS_DEBOUNCE_MS)
         elif change.kind == "remove_many":
             ids = change.record_ids
             self.analysis.remove_many(ids)

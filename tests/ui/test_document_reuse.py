@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, QThreadPool
@@ -231,3 +232,21 @@ def test_undoing_a_large_deletion_brings_its_results_back_without_analysing(
     document.flush_analysis()
     assert parses.count == 0
     assert document.analysis.estimate() == original
+
+
+def test_a_bulk_edit_is_checked_without_waiting_for_a_pause_in_typing(qtbot, document, tmp_path):
+    from desktop.ui.document import ANALYSIS_DEBOUNCE_MS
+
+    open_and_wait(qtbot, document, write_file(tmp_path / "train.jsonl"))
+    records = list(document.dataset)
+    values = plan_set_system_message(records, "You are Bea.")
+    pairs = [(record, with_value(record, values[record.id])) for record in records]
+    document.push(ReplaceRecordsCommand(document.dataset, pairs, "Set system"))
+    started = time.monotonic()
+    QCoreApplication.processEvents()
+    if time.monotonic() - started < ANALYSIS_DEBOUNCE_MS / 1000:  # a slow machine proves nothing
+        assert document.checking  # the examples are being checked already
+    qtbot.waitUntil(lambda: not document.busy, timeout=30_000)
+    document.edit_value(records[0].id, {"messages": [{"role": "user", "content": "Hi"}]})
+    QCoreApplication.processEvents()
+    assert document.busy and not document.checking  # typing still waits for its pause
