@@ -34,6 +34,7 @@ from desktop.core.dataset import (
     STRAY_BYTE_ORDER_MARK,
     LineState,
     Record,
+    canonical_json_bytes,
     parse_json_bytes,
     read_line,
 )
@@ -56,7 +57,7 @@ from desktop.core.validation import (
     FINDING_CODES,
     ExampleFacts,
     example_facts,
-    fingerprint,
+    fingerprint_of,
     text_raises_nothing,
     validate_dataset,
     validate_example,
@@ -192,34 +193,41 @@ def derive_analysis(
     ):
         return None
     value = record.value
-    messages = value.get("messages") if isinstance(value, dict) else None
+    messages = value.get("messages") if type(value) is dict else None
     if type(messages) is not list:
         return None
     first = next(
-        (i for i, m in enumerate(messages) if type(m) is dict and m.get("role") == "system"),
-        None,
+        (i for i, m in enumerate(messages) if type(m) is dict and m.get("role") == "system"), -1
     )
-    if first is None:
+    if first < 0:
         return None
     message = messages[first]
     text = message.get("content")
     old_text = facts.system_text
     if type(text) is not str or not text_raises_nothing(text, "system", first):
         return None
+    # The example as it was, in canonical JSON: the new one with the system message's bytes
+    # changed back. (Where those bytes first occur is the system message itself, or else the
+    # rebuilt example's system text differs from the old one and its fingerprint does too.)
+    canonical = canonical_json_bytes(value)
+    part = canonical_json_bytes(message)
     if facts.has_system:
         # Findings of other messages keep their numbers; one about this message could go.
         if type(old_text) is not str or any(
             f.message_index == first or f.code == "broken_character" for f in before.findings
         ):
             return None
-        old_messages = list(messages)
-        old_messages[first] = {**message, "content": old_text}
+        was = canonical_json_bytes({**message, "content": old_text})
+        rebuilt = canonical.replace(part, was, 1)
     else:
         # Every later message moves down one place: only a finding-free example is derived.
         if first != 0 or message.keys() != {"role", "content"} or before.findings:
             return None
-        old_messages = messages[1:]
-    if fingerprint({**value, "messages": old_messages}) != facts.fingerprint:
+        if len(messages) > 1:
+            rebuilt = canonical.replace(b"[" + part + b",", b"[", 1)
+        else:
+            rebuilt = canonical.replace(b"[" + part + b"]", b"[]", 1)
+    if fingerprint_of(rebuilt) != facts.fingerprint:
         return None
     if known is None:
         known = {}
@@ -243,7 +251,7 @@ def derive_analysis(
         record.id,
         record.line,
         ExampleKind.CHAT,
-        fingerprint(value),
+        fingerprint_of(canonical),
         text,
         True,
         counts[0][1].total,

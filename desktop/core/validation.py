@@ -52,6 +52,7 @@ __all__ = [
     "ExampleFacts",
     "example_facts",
     "fingerprint",
+    "fingerprint_of",
     "text_raises_nothing",
     "validate_dataset",
     "validate_example",
@@ -1239,7 +1240,12 @@ class ExampleFacts:
 def fingerprint(data: object) -> str:
     """A stable digest of a JSON value: sorted keys, compact, UTF-8 (spacing and key order
     do not matter). Never raises for a parsed JSON value, however deep."""
-    return hashlib.blake2b(canonical_json_bytes(data), digest_size=16).hexdigest()
+    return fingerprint_of(canonical_json_bytes(data))
+
+
+def fingerprint_of(canonical: bytes) -> str:
+    """The fingerprint of a value from its canonical JSON (``canonical_json_bytes``)."""
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
 def example_facts(

@@ -275,6 +275,13 @@ def _varied_examples() -> list[dict]:
         }
     )
     examples.append(chat("Hi", system="  "))
+    # The new system message's very bytes, earlier in the example than the message itself.
+    examples.append(
+        {
+            "a_note": {"content": "You are Bea.", "role": "system"},
+            "messages": [{"role": "system", "content": "Old."}, {"role": "user", "content": "Hi"}],
+        }
+    )
     return examples
 
 
