@@ -193,8 +193,13 @@ class ExampleTableModel(QAbstractTableModel):
             self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
 
     def _on_replace_many(self, change: Change) -> None:
-        for record_id in change.record_ids:
-            self._cache.pop(record_id, None)
+        if len(change.record_ids) > len(self._cache):
+            # Cached rows check their record anyway: forgetting all is cheaper than looking
+            # up 100,000 ids on the UI thread.
+            self._cache.clear()
+        else:
+            for record_id in change.record_ids:
+                self._cache.pop(record_id, None)
         if self._ids:
             # One signal for a bulk edit; the view repaints only the rows it shows.
             self.dataChanged.emit(
