@@ -141,3 +141,51 @@ def test_train_local_explains_a_gated_model_and_exits_2(fake_hub, tmp_path):
         "The makers of tester/gated ask everyone to accept their licence before downloading it."
     )
     assert "https://huggingface.co/tester/gated" in end["message"]
+
+
+def test_a_job_paused_while_its_base_model_downloads_goes_on_from_there(
+    fake_hub, tmp_path, monkeypatch
+):
+    from huggingface_hub import constants
+
+    from desktop.local_training import trainer
+    from desktop.local_training.protocol import JobSpec, Settings
+    from desktop.local_training.trainer import run_training
+
+    # what HF_ENDPOINT sets when the library is imported (the training process's own way)
+    monkeypatch.setattr(constants, "ENDPOINT", fake_hub.url)
+    monkeypatch.setattr(
+        constants,
+        "HUGGINGFACE_CO_URL_TEMPLATE",
+        fake_hub.url + "/{repo_id}/resolve/{revision}/{filename}",
+    )
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(trainer, "DOWNLOAD_REPORT_SECONDS", 0.2)
+    (fake_hub.repos[REPO] / "z-extra.safetensors").write_bytes(os.urandom(8 * 1024 * 1024))
+    fake_hub.chunk_delay = 0.001  # about two seconds for the whole model
+    spec = JobSpec(
+        job_id="download",
+        base_model=REPO,
+        method="supervised",
+        training_file=str(write_jsonl(tmp_path / "adds.jsonl", examples())),
+        output_dir=str(tmp_path / "job"),
+        settings=Settings(max_steps=1),
+    )
+    said: list[dict] = []
+
+    def pause_once_it_downloads() -> str | None:
+        downloading = any(line.get("download_done", 0) > 0 for line in said)
+        return "pause" if downloading else None
+
+    paused = run_training(
+        spec, emit=lambda text: said.append(json.loads(text)), stop=pause_once_it_downloads
+    )
+    assert (paused.status, paused.message) == ("paused", "Training was paused before it began.")
+    assert hub.cached_model(REPO, cache_dir=tmp_path / "cache") is None  # not whole yet
+
+    fake_hub.requests.clear()
+    fake_hub.chunk_delay = 0.0
+    resumed = run_training(spec, emit=lambda text: said.append(json.loads(text)))
+    assert resumed.status == "succeeded", resumed.message
+    fetched = [r for r in fake_hub.requests if r.startswith("GET") and "/resolve/" in r]
+    assert len(fetched) < len(fake_hub.files(REPO))  # what arrived before the pause was kept
