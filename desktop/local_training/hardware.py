@@ -142,11 +142,13 @@ def defaults_for(hardware: Hardware) -> Defaults:
     return Defaults(batch_size=2, max_length=512)
 
 
-#: Trained tokens a second, times (billions of parameters + 0.5): LoRA with the default
-#: settings. The processor's figure was measured on 2 cores (randomly initialised SmolLM2-135M
-#: and Qwen2.5-0.5B, 25 to 45 tokens a second) and grows with the cores; the GPUs' are rough
+#: Trained tokens a second, times (billions of parameters + 0.1): LoRA with the default
+#: settings. The processor's figure comes from 2 cores otherwise almost idle
+#: (tests/benchmarks/bench_local_step.py: randomly initialised SmolLM2-135M at 99 and
+#: Qwen2.5-0.5B at 29 tokens a second, batches of 2 × 512 tokens; two to four times slower
+#: while other programs kept the cores busy) and grows with the cores; the GPUs' are rough
 #: multiples of it, not measured here. A guide, and said to be one.
-_SPEED = {Device.CPU: 23.0, Device.MPS: 250.0, Device.CUDA: 3000.0}
+_SPEED = {Device.CPU: 20.0, Device.MPS: 183.0, Device.CUDA: 2200.0}
 
 
 def tokens_per_second(hardware: Hardware, parameters_billion: float) -> float:
@@ -154,13 +156,16 @@ def tokens_per_second(hardware: Hardware, parameters_billion: float) -> float:
     rate = _SPEED[hardware.device]
     if hardware.device is Device.CPU:
         rate *= hardware.cores / 2
-    return rate / (max(parameters_billion, 0.0) + 0.5)
+    return rate / (max(parameters_billion, 0.0) + 0.1)
 
 
 def duration_words(seconds: float) -> str:
-    """``about 40 seconds``, ``about 12 minutes``, ``about 3 hours``, ``about 2 days``."""
+    """``a few seconds``, ``about 40 seconds``, ``about 12 minutes``, ``about 3 hours``,
+    ``about 2 days``."""
+    if seconds < 8:
+        return "a few seconds"
     if seconds < 90:
-        return f"about {max(1, round(seconds / 10) * 10)} seconds"
+        return f"about {max(10, round(seconds / 10) * 10)} seconds"
     minutes = seconds / 60
     if minutes < 90:
         return f"about {round(minutes)} minutes"

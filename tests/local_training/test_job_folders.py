@@ -24,7 +24,12 @@ from desktop.core.catalog import Catalog
 from desktop.core.jobs import JobStatus
 from desktop.core.training import ChatRoute, TrainingRequest
 from desktop.local_training import command, unavailable_reason
-from desktop.local_training.hardware import Device, Hardware
+from desktop.local_training.hardware import (
+    Device,
+    Hardware,
+    duration_words,
+    tokens_per_second,
+)
 from desktop.local_training.jobs import Condition, LocalJobs, Request
 from desktop.local_training.models import epoch_time_words, parameters_billion
 from desktop.local_training.protocol import JobSpec, Settings
@@ -181,12 +186,37 @@ def test_the_time_an_epoch_takes_comes_from_the_model_size(tmp_path):
     safetensors(folder / "model.safetensors", {"embed": [1000, 500], "norm": [500]})
     safetensors(folder / "model-2.safetensors", {"head": [500, 499]})
     assert parameters_billion(str(folder)) == (1000 * 500 + 500 + 500 * 499) / 1e9
-    # 23 tokens a second on 2 cores for a model of 0.5 billion parameters, 4 times that on 8
-    assert epoch_time_words(CPU, 0.5, 23 * 1200) == (
+    # 40 tokens a second on 2 cores for a model of 0.4 billion parameters, 4 times that on 8
+    assert epoch_time_words(CPU, 0.4, 40 * 1200) == (
         "about 20 minutes an epoch on this computer's processor (2 cores), a rough guide"
     )
     eight = Hardware(Device.CPU, "processor", 8)
-    assert epoch_time_words(eight, 0.5, 23 * 1200).startswith("about 5 minutes an epoch")
+    assert epoch_time_words(eight, 0.4, 40 * 1200).startswith("about 5 minutes an epoch")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (0.4, "a few seconds"),
+        (3, "a few seconds"),
+        (12, "about 10 seconds"),
+        (44, "about 40 seconds"),
+        (600, "about 10 minutes"),
+        (3 * 3600, "about 3 hours"),
+        (30 * 3600, "about 30 hours"),
+        (40 * 3600, "about 2 days"),
+    ],
+)
+def test_durations_read_naturally(seconds, words):
+    assert duration_words(seconds) == words
+
+
+@pytest.mark.parametrize(
+    ("size", "measured"),
+    [(0.1345, 99.2), (0.494, 29.1)],  # SmolLM2-135M, Qwen2.5-0.5B: tests/benchmarks
+)
+def test_the_processor_speed_is_within_a_fifth_of_what_was_measured(size, measured):
+    assert abs(tokens_per_second(CPU, size) / measured - 1) < 0.2
 
 
 def test_a_folder_on_disk_can_be_trained_and_is_offered_again(tmp_path):
