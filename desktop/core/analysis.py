@@ -624,9 +624,18 @@ class DatasetAnalysis:
     # Results -------------------------------------------------------------------------------
 
     def merge(self, results: Iterable[RecordAnalysis]) -> None:
-        """Take over results computed elsewhere (a worker), replacing older ones."""
-        for result in results:
-            self._store(result)
+        """Take over results computed elsewhere (a worker), replacing older ones (thousands
+        at a time on the UI thread: the totals take them in one pass)."""
+        latest = {result.record_id: result for result in results}
+        self._results.update(latest)
+        self._totals.set_many(
+            (record_id, result.tokens)
+            for record_id, result in latest.items()
+            if result.tokens is not None
+        )
+        uncounted = [record_id for record_id, result in latest.items() if result.tokens is None]
+        if uncounted:
+            self._totals.remove_many(uncounted)
         self._dataset_findings = None
 
     def update(self, record: Record) -> RecordAnalysis:

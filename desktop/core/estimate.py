@@ -13,6 +13,7 @@ examples must not be added here.
 from __future__ import annotations
 
 import itertools
+import operator
 from bisect import bisect_right, insort
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
@@ -265,6 +266,9 @@ def unknown_model(model_id: str, encoding: str | None = None) -> ModelInfo:
     )
 
 
+_TOTAL = operator.attrgetter("total")
+_ASSISTANT = operator.attrgetter("assistant")
+_ESTIMATED = operator.attrgetter("estimated")
 _NO_LIMIT_CACHED = -1
 
 
@@ -358,9 +362,16 @@ class RunningTotals:
         self._add(counts)
 
     def set_many(self, items: Iterable[tuple[Hashable, ExampleTokens]]) -> None:
-        """Store many records at once (e.g. after ``TokenCounter.count_many``)."""
-        for record_id, counts in items:
-            self.set(record_id, counts)
+        """Store many records at once: the same as ``set`` on each in turn, with the sums and
+        the length table adjusted once per distinct length (a worker's results arrive on the
+        UI thread thousands at a time)."""
+        latest = dict(items)  # a record given twice ends with its last counts, as with set
+        if not latest:
+            return
+        records = self._records
+        gone = [c for c in map(records.get, latest) if c is not None]
+        records.update(latest)
+        self._adjust(gone, list(latest.values()))
 
     def remove(self, record_id: Hashable) -> bool:
         """Forget one record; False when it was not there (e.g. a line that was never counted)."""
@@ -377,24 +388,33 @@ class RunningTotals:
         gone = [c for c in map(pop, record_ids, itertools.repeat(None)) if c is not None]
         if not gone:
             return
-        totals = Counter(counts.total for counts in gone)
-        self._total -= sum(counts.total for counts in gone)
-        self._assistant -= sum(counts.assistant for counts in gone)
-        self._estimated -= sum(counts.estimated for counts in gone)
+        self._adjust(gone, [])
+
+    def _adjust(self, gone: list[ExampleTokens], added: list[ExampleTokens]) -> None:
+        """Take ``gone`` out of the sums and the length table and put ``added`` in."""
+        total, assistant, estimated = _TOTAL, _ASSISTANT, _ESTIMATED
+        self._total += sum(map(total, added)) - sum(map(total, gone))
+        self._assistant += sum(map(assistant, added)) - sum(map(assistant, gone))
+        self._estimated += sum(map(estimated, added)) - sum(map(estimated, gone))
+        change = Counter(map(total, added))
+        change.subtract(map(total, gone))
         per_count = self._per_count
-        emptied = set()
-        for tokens, n in totals.items():
-            left = per_count[tokens] - n
-            if left:
-                per_count[tokens] = left
+        limit = self._limit
+        reshaped = False
+        for tokens, n in change.items():
+            if not n:
+                continue
+            before = per_count.get(tokens, 0)
+            if before + n:
+                per_count[tokens] = before + n
             else:
                 del per_count[tokens]
-                emptied.add(tokens)
-            if self._limit != _NO_LIMIT_CACHED and tokens > self._limit:
-                self._excess -= (tokens - self._limit) * n
-                self._over -= n
-        if emptied:
-            self._distinct = [tokens for tokens in self._distinct if tokens not in emptied]
+            reshaped = reshaped or not before or not before + n
+            if limit != _NO_LIMIT_CACHED and tokens > limit:
+                self._excess += (tokens - limit) * n
+                self._over += n
+        if reshaped:
+            self._distinct = sorted(per_count)
 
     def clear(self) -> None:
         """Forget every record."""

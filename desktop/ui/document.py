@@ -476,14 +476,18 @@ class DatasetDocument(QObject):
     def _merge(self, records: list[Record], results: list[RecordAnalysis]) -> None:
         """Take over the results of these records (in the same order); the results they
         replace are kept for an undo."""
-        sources, previous = self._sources, self._results
-        for record in records:
-            old = sources.get(record.id)
-            if old is not None and old is not record:
-                self._keep(old, previous[record.id])
+        ids = [record.id for record in records]
+        previous = self._results
+        self._keep_many(
+            [
+                (old, previous[old.id])
+                for old, record in zip(map(self._sources.get, ids), records, strict=True)
+                if old is not None and old is not record
+            ]
+        )
         self.analysis.merge(results)
-        self._results.update((r.record_id, r) for r in results)
-        self._sources.update((r.id, r) for r in records)
+        self._results.update(zip([r.record_id for r in results], results, strict=True))
+        self._sources.update(zip(ids, records, strict=True))
         # Records and results live as long as the file is open: keep the cyclic garbage
         # collector from scanning them again and again (each full scan of 100,000 records
         # would freeze the window for a few hundred milliseconds).
@@ -506,11 +510,16 @@ class DatasetDocument(QObject):
         fallback = itertools.repeat(None)
         results = list(map(self._results.pop, record_ids, fallback))
         records = list(map(self._sources.pop, record_ids, fallback))
-        pairs = [
-            (record, result)
-            for record, result in zip(records, results, strict=True)
-            if result is not None and record is not None
-        ]
+        self._keep_many(
+            [
+                (record, result)
+                for record, result in zip(records, results, strict=True)
+                if result is not None and record is not None
+            ]
+        )
+
+    def _keep_many(self, pairs: list[tuple[Record, RecordAnalysis]]) -> None:
+        """``_keep`` for many (record, result) pairs, in one update while there is room."""
         if len(self._retired) + len(pairs) >= RETIRED_MAX:
             for record, result in pairs:
                 self._keep(record, result)

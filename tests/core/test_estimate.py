@@ -209,6 +209,11 @@ _OPS = st.lists(
         st.tuples(st.just("set"), st.integers(0, 12), _COUNTS),
         st.tuples(st.just("remove"), st.integers(0, 12), st.none()),
         st.tuples(st.just("remove_many"), st.lists(st.integers(0, 12), max_size=8), st.none()),
+        st.tuples(
+            st.just("set_many"),
+            st.lists(st.tuples(st.integers(0, 12), _COUNTS), max_size=8),
+            st.none(),
+        ),
         st.tuples(st.just("estimate"), st.sampled_from([None, 1, 100, 250, 399]), st.none()),
     ),
     max_size=80,
@@ -228,6 +233,9 @@ def test_running_totals_match_recomputation(ops, epochs):
             records[key] = value
         elif op == "remove":
             assert totals.remove(key) is (records.pop(key, None) is not None)
+        elif op == "set_many":
+            totals.set_many(key)
+            records.update(key)
         elif op == "remove_many":
             totals.remove_many(key)
             for gone in key:
