@@ -419,6 +419,8 @@ def analyze_records(
                     known[record.id] = result
         if previous is not None:
             for record in batch:
+                if should_continue is not None and not should_continue():
+                    return results
                 if record.id not in known:
                     before = previous(record)
                     if before is not None:

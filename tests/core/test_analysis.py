@@ -340,3 +340,33 @@ def test_setting_the_system_message_on_clean_examples_checks_and_counts_only_the
     assert counted == ["You are Bea."]
     monkeypatch.undo()
     assert derived == analyze_records(edited, TokenCounter(get_encoding("o200k_base")))
+
+
+def test_deriving_results_stops_between_records_when_asked(monkeypatch):
+    """A worker's checkpoint runs between derived records too, so the UI thread goes first."""
+    from desktop.core import analysis as analysis_module
+    from desktop.core.bulk import plan_set_system_message
+    from desktop.core.dataset import with_value
+
+    examples = [chat(f"Question {i}?") for i in range(50)]
+    records = list(read_jsonl_bytes("\n".join(json.dumps(e) for e in examples).encode() + b"\n"))
+    counter = get_counter("o200k_base")
+    before = {r.record_id: r for r in analyze_records(records, counter)}
+    values = plan_set_system_message(records, "You are Bea.")
+    edited = [with_value(r, values[r.id]) for r in records]
+    derived = []
+    real = analysis_module.derive_analysis
+    monkeypatch.setattr(
+        analysis_module, "derive_analysis", lambda *a: derived.append(a[0]) or real(*a)
+    )
+    asked = []
+
+    def should_continue() -> bool:
+        asked.append(len(derived))
+        return len(asked) < 10
+
+    results = analyze_records(
+        edited, counter, should_continue, previous=lambda record: before[record.id]
+    )
+    assert len(derived) < 10
+    assert len(results) < 10
