@@ -279,6 +279,10 @@ class DatasetEditorPanel(QWidget):
             row = self.model.row_of(record_id)
             if row is None:
                 return False
+        self._show_row(row, record_id, message_index)
+        return True
+
+    def _show_row(self, row: int, record_id: int, message_index: int | None = None) -> None:
         index = self.model.index(row, COL_USER)
         self.table.selectionModel().setCurrentIndex(
             index,
@@ -289,7 +293,6 @@ class DatasetEditorPanel(QWidget):
         if self.editor.record_id != record_id:
             self.editor.show_record(record_id)
         self.editor.focus_message(message_index)
-        return True
 
     def _after_reset(self) -> None:
         """Keep the example being edited selected when rows were rebuilt (bulk inserts and
@@ -541,22 +544,30 @@ class DatasetEditorPanel(QWidget):
             return 0
         dataset = self.document.dataset
         next_id = self.model.record_id_at(rows[-1] + 1)
+        next_row = rows[-1] + 1 - len(rows)  # where it is once the selected rows are gone
         label = "Delete example" if len(ids) == 1 else f"Delete {len(ids)} examples"
         self.document.push(RemoveRecordsCommand(dataset, ids, label))
         if next_id is None and self.model.rowCount():
-            next_id = self.model.record_id_at(self.model.rowCount() - 1)
+            next_row = self.model.rowCount() - 1
+            next_id = self.model.record_id_at(next_row)
         if next_id is not None and len(ids) > SHOW_NEXT_AT_ONCE_MAX:
             # Removing the rows and building the next example's editor each take a good part
             # of a tenth of a second at this size: the window repaints between the two.
-            QTimer.singleShot(1, self, lambda: self._show_next(next_id))
+            QTimer.singleShot(1, self, lambda: self._show_next(next_id, next_row))
         elif next_id is not None:
             self.select_record(next_id)
         return len(ids)
 
-    def _show_next(self, record_id: int) -> None:
-        """Show the example after a large deletion, unless it went meanwhile."""
-        if self.model.row_of(record_id) is not None:
-            self.select_record(record_id)
+    def _show_next(self, record_id: int, row: int) -> None:
+        """Show the example after a large deletion, unless it went meanwhile. Its row is
+        checked, not looked up: the table's map of rows, stale after a removal, would be
+        rebuilt for 100,000 rows."""
+        if self.model.record_id_at(row) != record_id:
+            found = self.model.row_of(record_id)
+            if found is None:
+                return
+            row = found
+        self._show_row(row, record_id)
 
     def move_selected(self, step: int) -> bool:
         """Move the current example up (-1) or down (+1) in the file."""
