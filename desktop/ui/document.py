@@ -833,9 +833,10 @@ class DatasetDocument(QObject):
             self._analysis_timer.start(ANALYSIS_DEBOUNCE_MS)
         elif change.kind in ("replace_many", "insert_many"):
             self._dirty.update(change.record_ids)
-            # A bulk change is no burst of typing: it is checked once the edit has returned.
+            # A bulk change is no burst of typing: it is checked once the edit has returned
+            # and the window has repainted (a 0 ms timer would run before the repaint).
             large = len(change.record_ids) > INLINE_ANALYSIS_LIMIT
-            self._analysis_timer.start(0 if large else ANALYSIS_DEBOUNCE_MS)
+            self._analysis_timer.start(1 if large else ANALYSIS_DEBOUNCE_MS)
         elif change.kind == "remove_many":
             ids = change.record_ids
             self.analysis.remove_many(ids)
