@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -56,9 +55,8 @@ from desktop.api.errors import (
     FriendlyError,
     ProviderError,
     UploadCancelled,
-    friendly_error,
 )
-from desktop.api.profiles import ProfileStore, ProviderKind, ProviderProfile
+from desktop.api.profiles import ProfileStore, ProviderProfile
 from desktop.core.archive import ArchiveError, JobArchive
 from desktop.core.catalog import Catalog
 from desktop.core.jobs import JobStatus, JobSummary
@@ -70,6 +68,16 @@ from desktop.local_training.serving import adapter_folder_problem, stop_server
 from desktop.ui.icons import status_icon
 from desktop.ui.job_models import JobsTableModel, format_duration, job_title
 from desktop.ui.job_view import JobRecord, JobView
+from desktop.ui.jobs_common import (
+    Failure,
+    JobKey,
+    Source,
+    failure,
+    key_text,
+    on_this_computer,
+    text_key,
+)
+from desktop.ui.jobs_monitor import LOCAL_POLL, JobMonitor, sooner
 from desktop.ui.result_actions import (
     LOCAL_WARNING,
     TAR_ZST,
@@ -88,8 +96,6 @@ from desktop.ui.workers import JobContext, Worker, WorkerKeeper
 
 log = logging.getLogger(__name__)
 
-JobKey = tuple[str, str]
-#: Workers are kept a little beyond "finished", which is emitted inside their run().
 #: How often the job list of the provider on screen is fetched again (milliseconds).
 LIST_INTERVAL_MS = 60_000
 #: How often the elapsed and finish columns are repainted (milliseconds).
@@ -97,16 +103,6 @@ CLOCK_INTERVAL_MS = 30_000
 PAGE_SIZE = 20
 #: How long quitting waits for endpoints to stop (milliseconds).
 QUIT_STOP_WAIT_MS = 30_000
-
-
-def key_text(key: JobKey) -> str:
-    """A job key as one string (for menus and signals): ``provider/job``."""
-    return f"{key[0]}/{key[1]}"
-
-
-def _text_key(text: str) -> JobKey:
-    provider, _, job = text.partition("/")
-    return provider, job
 
 
 _STOPPED = FriendlyError(
@@ -123,199 +119,9 @@ _STOPPED_HERE = FriendlyError(
 )
 
 
-def on_this_computer(profile: ProviderProfile | None) -> bool:
-    """Whether the profile trains on this computer (its models are served here to chat)."""
-    return profile is not None and profile.kind is ProviderKind.LOCAL_TRAINING
-
-
 def _base_label(base_model: str) -> str:
     """A base model (a Hub id or a folder) as a few words."""
     return f"{Path(base_model).name or base_model} (base model)"
-
-
-@dataclass(frozen=True)
-class _Failure:
-    """A failed background request, told in one plain sentence."""
-
-    friendly: FriendlyError
-
-
-def _failure(exc: Exception) -> _Failure:
-    """Provider failures as ``friendly_error`` tells them; the disk's own in its words."""
-    if isinstance(exc, (ArchiveError, OSError)) and not isinstance(
-        exc, (ConnectionError, TimeoutError)
-    ):
-        return _Failure(
-            FriendlyError(
-                kind=ErrorKind.UNKNOWN,
-                message=f"The job's files on this computer could not be read or saved: {exc}",
-                next_step="Check that the disk is not full and the data folder is writable.",
-                retryable=True,
-            )
-        )
-    return _Failure(friendly_error(exc))
-
-
-@dataclass(frozen=True)
-class Source:
-    """Whose jobs the table shows: a provider profile (live) or only its archive."""
-
-    provider_id: str
-    label: str
-    profile: ProviderProfile | None
-
-    @property
-    def live(self) -> bool:
-        """True when the provider is asked (a profile that can train exists)."""
-        return self.profile is not None
-
-
-class JobMonitor(QObject):
-    """Keeps one job up to date: a poll at a time on the thread pool, paced by the policy."""
-
-    #: A JobSnapshot from the archive or a poll.
-    snapshot_ready = Signal(object)
-    #: A FriendlyError and the seconds until the next try.
-    poll_failed = Signal(object, float)
-
-    def __init__(
-        self,
-        archive: JobArchive,
-        key: JobKey,
-        profile_of: Callable[[str], ProviderProfile | None],
-        backend_factory: BackendFactory,
-        policy: svc.PollPolicy,
-        parent: QObject | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self.archive = archive
-        self.key = key
-        self._profile_of = profile_of
-        self._factory = backend_factory
-        self._policy = policy
-        self._tracker: svc.JobTracker | None = None
-        self._worker: Worker | None = None
-        self._previous: Worker | None = None  # kept one more poll: see WorkerKeeper
-        self._failures = 0
-        self._next: float | None = 0.0
-        self._again = False
-        self._stopped = False
-        self.last: svc.JobSnapshot | None = None
-        self._timer = QTimer(self, singleShot=True)
-        self._timer.timeout.connect(self._poll)
-
-    @property
-    def busy(self) -> bool:
-        """True while a poll runs."""
-        return self._worker is not None
-
-    @property
-    def following(self) -> bool:
-        """True while more polls are planned or running (the job has not ended)."""
-        return not self._stopped and (self.busy or self._timer.isActive())
-
-    def start(self) -> None:
-        """Poll now, then keep polling until the job has ended and everything is fetched."""
-        self._stopped = False
-        self.poll_now()
-
-    def poll_now(self) -> None:
-        """Poll as soon as possible (after the poll that is running, if any)."""
-        self._stopped = False
-        if self._worker is not None:
-            self._again = True
-        else:
-            self._timer.start(0)
-
-    def stop(self) -> None:
-        """Plan no more polls; a running one finishes and is reported."""
-        self._stopped = True
-        self._timer.stop()
-        if self._worker is not None:
-            self._worker.cancel()
-
-    def _poll(self) -> None:
-        if self._stopped or self._worker is not None:
-            return
-        profile = self._profile_of(self.key[0])
-        tracker, archive, key, factory = self._tracker, self.archive, self.key, self._factory
-
-        def job(_context: JobContext) -> tuple[svc.JobTracker | None, object]:
-            current = tracker
-            try:
-                if current is None:
-                    current = svc.JobTracker.open(archive, *key)
-                    if profile is None or current.complete:
-                        return current, current.snapshot()  # nothing left to ask
-                if profile is None:
-                    return current, current.snapshot()
-                with factory(profile) as backend:
-                    return current, current.poll(backend)
-            except (ProviderError, ArchiveError, OSError) as exc:
-                if isinstance(exc, ArchiveError):
-                    log.warning("Could not read or save job %s: %s", key, exc)
-                return current, _failure(exc)
-
-        worker = Worker(job, name="checking the job")
-        worker.signals.result.connect(self._on_result)
-        worker.signals.error.connect(self._on_error)
-        worker.signals.finished.connect(self._on_finished)
-        self._worker = worker
-        worker.start()
-
-    def _on_result(self, value: object) -> None:
-        tracker, outcome = value  # type: ignore[misc]
-        self._tracker = tracker
-        if isinstance(outcome, svc.JobSnapshot):
-            self._failures = 0
-            self.last = outcome
-            status = outcome.summary.status
-            self._next = None if outcome.complete else self._policy.delay(status)
-            if self._next is None and not outcome.complete:
-                self._next = self._policy.running  # ended, but results still to fetch
-            self.snapshot_ready.emit(outcome)
-            return
-        assert isinstance(outcome, _Failure)
-        self._fail(outcome.friendly)
-
-    def _on_error(self, message: str) -> None:
-        self._fail(
-            FriendlyError(
-                kind=ErrorKind.UNKNOWN,
-                message=message,
-                next_step="The app will try again.",
-                retryable=True,
-            )
-        )
-
-    def _fail(self, friendly: FriendlyError) -> None:
-        self._failures += 1
-        self._next = self._policy.delay(JobStatus.UNKNOWN, self._failures, friendly.retry_after)
-        self.poll_failed.emit(friendly, self._next or 0.0)
-
-    def _on_finished(self) -> None:
-        self._previous, self._worker = self._worker, None
-        if self._stopped:
-            return
-        if self._again:
-            self._again = False
-            self._timer.start(0)
-        elif self._next is not None:
-            self._timer.start(int(self._next * 1000))
-
-
-#: How often a job training on this computer is read: its files are here, so the chart can
-#: follow every step almost as it happens.
-LOCAL_POLL = svc.PollPolicy(
-    running=1.0, waiting=2.0, paused=10.0, unknown=5.0, error_base=2.0, error_max=60.0
-)
-
-
-def _sooner(policy: svc.PollPolicy, other: svc.PollPolicy) -> svc.PollPolicy:
-    """The shorter of each wait of the two policies."""
-    return svc.PollPolicy(
-        **{f.name: min(getattr(policy, f.name), getattr(other, f.name)) for f in fields(policy)}
-    )
 
 
 def _adapter_folder(path: Path) -> Path:
@@ -696,7 +502,7 @@ class JobsPanel(QWidget):
                         backend, archive, profile.id, after=after, limit=PAGE_SIZE
                     )
             except (ProviderError, OSError, ArchiveError) as exc:
-                return _failure(exc)
+                return failure(exc)
 
         worker = Worker(job, name="listing jobs")
         worker.signals.result.connect(self._on_page)
@@ -710,7 +516,7 @@ class JobsPanel(QWidget):
 
     def _on_page(self, value: object) -> None:
         source = self.source
-        if isinstance(value, _Failure):
+        if isinstance(value, Failure):
             self._say(f"Could not get the job list: {value.friendly.text()}")
             return
         assert isinstance(value, svc.JobPage)
@@ -751,7 +557,7 @@ class JobsPanel(QWidget):
         if monitor is None:
             policy = self.poll_policy
             if on_this_computer(self._profile(key[0])):
-                policy = _sooner(policy, LOCAL_POLL)
+                policy = sooner(policy, LOCAL_POLL)
             monitor = JobMonitor(
                 self.archive, key, self._profile, self.backend_factory, policy, self
             )
@@ -829,7 +635,7 @@ class JobsPanel(QWidget):
         if not on:
             self.view.chart.remove_overlay(key)
             return
-        job_key = _text_key(key)
+        job_key = text_key(key)
         record = self.records.get(job_key)
         label = job_title(record.summary) if record is not None else job_key[1]
         if record is not None and record.loaded:
@@ -841,10 +647,10 @@ class JobsPanel(QWidget):
             try:
                 return archive.load(*job_key).metrics
             except ArchiveError as exc:
-                return _failure(exc)
+                return failure(exc)
 
         def show(value: object) -> None:
-            if isinstance(value, _Failure):
+            if isinstance(value, Failure):
                 self._say(value.friendly.message)
             elif self._selected == selected and isinstance(value, MetricSeries):
                 self.view.chart.set_overlay(key, label, value)
@@ -871,10 +677,10 @@ class JobsPanel(QWidget):
                 with factory(profile) as backend:
                     return svc.act_on_job(backend, archive, key[0], key[1], action)
             except (ProviderError, OSError, ArchiveError) as exc:
-                return _failure(exc)
+                return failure(exc)
 
         def done(value: object) -> None:
-            if isinstance(value, _Failure):
+            if isinstance(value, Failure):
                 self.view.show_error(value.friendly.text())
                 return
             assert isinstance(value, JobSummary)
@@ -904,10 +710,10 @@ class JobsPanel(QWidget):
             try:
                 return archive.export_zip(*key, path)
             except (ArchiveError, OSError) as exc:
-                return _failure(exc)
+                return failure(exc)
 
         def done(value: object) -> None:
-            if isinstance(value, _Failure):
+            if isinstance(value, Failure):
                 self.view.show_error(value.friendly.text())
             else:
                 self._say(f"Saved everything about this job to {value}.")
@@ -963,7 +769,7 @@ class JobsPanel(QWidget):
                 with factory(profile) as backend:
                     return backend.chat_target(summary, checkpoint)
             except ProviderError as exc:
-                return _Failure(exc.friendly)
+                return Failure(exc.friendly)
 
         self._run(
             Worker(job, name="finding how to chat"),
@@ -971,7 +777,7 @@ class JobsPanel(QWidget):
         )
 
     def _on_chat_target(self, profile: ProviderProfile, value: object, label: str = "") -> None:
-        if isinstance(value, _Failure):
+        if isinstance(value, Failure):
             self.view.show_error(value.friendly.text())
             return
         assert isinstance(value, ChatTarget)
@@ -1024,7 +830,7 @@ class JobsPanel(QWidget):
             except UploadCancelled:
                 return None
             except ProviderError as exc:
-                return _Failure(exc.friendly)
+                return Failure(exc.friendly)
             if chat.id != profile.id:  # served on this computer, at an address of its own
                 return ServedChat(chat, name, label or target.model)
             if target.billing_warning:
@@ -1061,7 +867,7 @@ class JobsPanel(QWidget):
                 name = value
             else:
                 dialog.running = False
-                if isinstance(value, _Failure) and not stop.is_set():
+                if isinstance(value, Failure) and not stop.is_set():
                     dialog.show_failure(value.friendly)
                 else:
                     dialog.show_failure(_STOPPED_HERE if dialog.local else _STOPPED)
@@ -1116,7 +922,7 @@ class JobsPanel(QWidget):
             except UploadCancelled:
                 return served, None
             except ProviderError as exc:
-                return served, _Failure(exc.friendly)
+                return served, Failure(exc.friendly)
             return served, None
 
         def done(value: object) -> None:
@@ -1128,7 +934,7 @@ class JobsPanel(QWidget):
             if failure is not None or len(served) < 2 or stop.is_set():
                 for item in served:  # half a comparison is no use: free the memory
                     self.stop_serving(profile.id, item.name)
-                if isinstance(failure, _Failure) and not stop.is_set():
+                if isinstance(failure, Failure) and not stop.is_set():
                     dialog.show_failure(failure.friendly)
                 else:
                     dialog.show_failure(_STOPPED_HERE)
@@ -1175,7 +981,7 @@ class JobsPanel(QWidget):
                 with factory(profile) as backend:
                     backend.stop_serving(name)
             except ProviderError as exc:
-                return _Failure(exc.friendly)
+                return Failure(exc.friendly)
             if local:
                 return None
             try:
@@ -1185,7 +991,7 @@ class JobsPanel(QWidget):
             return None
 
         def done(value: object) -> None:
-            if isinstance(value, _Failure):
+            if isinstance(value, Failure):
                 still = (
                     "It still holds this computer's memory until it stops."
                     if local
@@ -1272,7 +1078,7 @@ class JobsPanel(QWidget):
             except UploadCancelled:
                 return None
             except ProviderError as exc:
-                return _Failure(exc.friendly)
+                return Failure(exc.friendly)
 
         def done(value: object) -> None:
             if isinstance(value, Path):
@@ -1282,7 +1088,7 @@ class JobsPanel(QWidget):
                 else:
                     self._say(f"The adapter was saved as {value}.")
                     dialog.offer_local_chat()
-            elif isinstance(value, _Failure) and not stop.is_set():
+            elif isinstance(value, Failure) and not stop.is_set():
                 dialog.show_failure(value.friendly)
             else:
                 dialog.show_failure(None)
@@ -1326,9 +1132,9 @@ class JobsPanel(QWidget):
             except UploadCancelled:
                 return None
             except ProviderError as exc:
-                return _Failure(exc.friendly)
+                return Failure(exc.friendly)
             except (ValueError, OSError) as exc:
-                return _Failure(
+                return Failure(
                     FriendlyError(
                         kind=ErrorKind.UNKNOWN,
                         message=str(exc),
@@ -1349,7 +1155,7 @@ class JobsPanel(QWidget):
                     return
                 dialog.accept()
                 self.chat_with_served.emit(value)
-            elif isinstance(value, _Failure) and not stop.is_set():
+            elif isinstance(value, Failure) and not stop.is_set():
                 dialog.show_failure(value.friendly)
             else:
                 dialog.show_failure(_STOPPED_HERE)
