@@ -76,8 +76,9 @@ from desktop.core.training import (
 from desktop.local_training import hardware as local_hardware
 from desktop.local_training import unavailable_reason
 from desktop.local_training.models import epoch_time_words, parameters_billion
+from desktop.ui.ops import Op, run_op
 from desktop.ui.parameter_form import ParameterField, ParameterForm
-from desktop.ui.workers import JobContext, Worker, WorkerKeeper
+from desktop.ui.workers import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -328,11 +329,11 @@ class TrainWizard(QDialog):
         backend_factory: BackendFactory,
         transfer: svc.TransferOptions | None = None,
         today: Callable[[], date] = date.today,
-        hold: Callable[[Worker], None] | None = None,
+        hold: object | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        """``hold`` keeps a worker alive until it is done (the Jobs panel passes its own, so
-        work still running when the wizard closes is not dropped)."""
+        """``hold`` is not used: each op keeps its own work alive until it ends, even after
+        the wizard is closed; it is accepted so existing callers keep working."""
         super().__init__(parent)
         self.setWindowTitle("Train a model")
         self.setMinimumSize(980, 640)
@@ -356,8 +357,7 @@ class TrainWizard(QDialog):
         self.failure: FriendlyError | None = None
         self.validation_file: Path | None = None
         self._validation_bytes: bytes | None = None
-        self._hold = hold or WorkerKeeper(self).hold
-        self._send_worker: Worker | None = None
+        self._send_op: Op[object] | None = None
         self._stop = threading.Event()
         self._closing = False
         self.stage_log: list[str] = []
@@ -374,7 +374,7 @@ class TrainWizard(QDialog):
         self.price: PriceEstimate | None = None
         self._priced_for: tuple[object, ...] | None = None
         self._price_problem: FriendlyError | None = None
-        self._price_worker: Worker | None = None
+        self._price_op: Op[object] | None = None
         self._price_stop = threading.Event()
         #: The epochs chosen here or in the estimator (None: automatic), kept across providers.
         self._epochs_choice: int | None = data.epochs if data is not None else None
@@ -867,7 +867,7 @@ class TrainWizard(QDialog):
                     return _Offer(profile.id, parameters, [], exc.friendly, None)
             return _Offer(profile.id, parameters, models, None, None)
 
-        self._run(Worker(job, name="listing models"), self._on_models)
+        self._run(job, "listing models", self._on_models)
 
     def _profile_facts(self, profile: ProviderProfile) -> str:
         """What to know about training here before choosing: the provider's last days, and
@@ -1006,7 +1006,7 @@ class TrainWizard(QDialog):
             except ProviderError as exc:
                 return profile.id, exc.friendly
 
-        self._run(Worker(job, name="checking the model folder"), self._on_model_folder)
+        self._run(job, "checking the model folder", self._on_model_folder)
 
     def _on_model_folder(self, value: object) -> None:
         profile_id, outcome = value  # type: ignore[misc]
@@ -1369,7 +1369,7 @@ class TrainWizard(QDialog):
             counter = counter_for_model(model_id)
             return _Counted(encoding, counter.count_many(examples, context.checkpoint))
 
-        self._run(Worker(job, name="counting tokens"), self._on_counted)
+        self._run(job, "counting tokens", self._on_counted)
 
     def _on_counted(self, value: object) -> None:
         assert isinstance(value, _Counted)
@@ -1630,9 +1630,9 @@ class TrainWizard(QDialog):
             f"Upload the examples to {name} (free) and ask what this job will cost. Nothing "
             "is trained or billed."
         )
-        button.setEnabled(self._price_worker is None and self._send_worker is None)
+        button.setEnabled(self._price_op is None and self._send_op is None)
         value.setStyleSheet("font-size: 20pt; font-weight: 600;")
-        if self._price_worker is not None:
+        if self._price_op is not None:
             value.setText("…")
             detail.setText(f"Asking {name}…")
         elif self._price_problem is not None and self._priced_for == self._price_key():
@@ -1677,7 +1677,7 @@ class TrainWizard(QDialog):
 
     def ask_price(self) -> None:
         """Upload the examples (free; reused by Start) and ask the provider for its price."""
-        if self._price_worker is not None or self.sending or self.setup_problem():
+        if self._price_op is not None or self.sending or self.setup_problem():
             return
         plan = self.build_plan()
         key = self._price_key()
@@ -1708,11 +1708,10 @@ class TrainWizard(QDialog):
             except (ArchiveError, OSError) as exc:
                 return key, _disk_failure(exc)
 
-        worker = Worker(job, name="asking for the price")
-        worker.signals.finished.connect(self._on_price_finished)
-        self._price_worker = worker
         self._price_problem = None
-        self._run(worker, self._on_price)
+        self._price_op = self._run(
+            job, "asking for the price", self._on_price, done=self._on_price_finished
+        )
         self._fill_review()
 
     def _on_price(self, value: object) -> None:
@@ -1729,7 +1728,7 @@ class TrainWizard(QDialog):
             )
 
     def _on_price_finished(self) -> None:
-        self._price_worker = None
+        self._price_op = None
         if self.pages.currentIndex() == PAGE_REVIEW:
             self._fill_review()
 
@@ -1770,7 +1769,7 @@ class TrainWizard(QDialog):
 
     def start(self, retry: bool = False) -> None:
         """Send the job (``retry`` sends the same plan, looking for an earlier job first)."""
-        if self._send_worker is not None or self.setup_problem() or self._review_blocked():
+        if self._send_op is not None or self.setup_problem() or self._review_blocked():
             return
         if not retry or self.plan is None:
             self.plan = self.build_plan()
@@ -1808,12 +1807,12 @@ class TrainWizard(QDialog):
             except (ArchiveError, OSError) as exc:
                 return _disk_failure(exc)
 
-        self._send(Worker(job, name="starting the training job"))
+        self._send(job, "starting the training job")
 
     def look_again(self) -> None:
         """Ask the provider whether it has the job whose outcome is unknown; sends nothing."""
         previous, plan = self.failure, self.plan
-        if self._send_worker is not None or previous is None or plan is None:
+        if self._send_op is not None or previous is None or plan is None:
             return
         archive, factory = self.archive, self.backend_factory
         self._begin_sending("Looking for the job in the provider's job list…")
@@ -1839,7 +1838,7 @@ class TrainWizard(QDialog):
                 next_step=previous.next_step,
             )
 
-        self._send(Worker(job, name="looking for the training job"))
+        self._send(job, "looking for the training job")
 
     def _begin_sending(self, stage: str) -> None:
         self._stop.clear()
@@ -1854,14 +1853,21 @@ class TrainWizard(QDialog):
         self.send_title.setText("Starting your job" if self.here else "Sending your job")
         self.go_to(PAGE_SEND)
 
-    def _send(self, worker: Worker) -> None:
-        worker.signals.progress.connect(self._on_progress)
-        worker.signals.yielded.connect(self._on_stage)
-        worker.signals.result.connect(self._on_sent)
-        worker.signals.error.connect(self._on_send_error)
-        worker.signals.finished.connect(self._on_send_finished)
-        self._send_worker = worker
-        self._run(worker, None)
+    def _send(self, job: Callable[[JobContext], object], name: str) -> None:
+        def failed(message: str) -> None:
+            log.info("Wizard work failed: %s", message)
+            self._on_send_error(message)
+
+        self._send_op = run_op(
+            self,
+            job,
+            name=name,
+            success=self._on_sent,
+            failure=failed,
+            progress=self._on_progress,
+            yielded=self._on_stage,
+            done=self._on_send_finished,
+        )
 
     def stop_upload(self) -> None:
         """Stop sending before the job is created."""
@@ -1982,13 +1988,13 @@ class TrainWizard(QDialog):
         self.profile_combo.setCurrentIndex(index)
 
     def _on_send_finished(self) -> None:
-        self._send_worker = None
+        self._send_op = None
         self.stop_button.hide()
 
     @property
     def sending(self) -> bool:
         """True while the upload or the create request runs."""
-        return self._send_worker is not None
+        return self._send_op is not None
 
     def reject(self) -> None:
         """Closing while sending stops the upload first (a created job is kept)."""
@@ -2007,9 +2013,18 @@ class TrainWizard(QDialog):
 
     # Helpers -------------------------------------------------------------------------------
 
-    def _run(self, worker: Worker, on_result: Callable[[object], None] | None) -> None:
-        if on_result is not None:
-            worker.signals.result.connect(on_result)
-        worker.signals.error.connect(lambda message: log.info("Wizard work failed: %s", message))
-        self._hold(worker)
-        worker.start()
+    def _run(
+        self,
+        job: Callable[[JobContext], Any],
+        name: str,
+        on_result: Callable[[Any], None],
+        done: Callable[[], None] | None = None,
+    ) -> Op[Any]:
+        return run_op(
+            self,
+            job,
+            name=name,
+            success=on_result,
+            failure=lambda message: log.info("Wizard work failed: %s", message),
+            done=done,
+        )
