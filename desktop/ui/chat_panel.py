@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -55,23 +55,16 @@ from desktop.core.dataset import Record
 from desktop.core.evaluation import EvalStore
 from desktop.core.fewshot import build_few_shot, few_shot_tokens, most_common_system
 from desktop.core.jobs import JobSummary
-from desktop.ui.chat_models import (
-    ADDED_NOTE,
-    MUTED,
-    SUGGESTION_EXAMPLES,
-    ChatServices,
+from desktop.ui import palette
+from desktop.ui.chat_examples import example_from_chat, few_shot_length
+from desktop.ui.chat_replies import (
     ReplyOutcome,
     ReplyRequest,
     ReplyStream,
-    WorkerKeeper,
-    example_from_chat,
     explain,
-    few_shot_length,
-    format_cost,
-    model_summary,
-    reply_footer,
     reply_message,
 )
+from desktop.ui.chat_services import ADDED_NOTE, SUGGESTION_EXAMPLES, ChatServices
 from desktop.ui.chat_view import (
     ChatInput,
     ChatView,
@@ -84,6 +77,7 @@ from desktop.ui.chat_view import (
     temperature_of,
     temperature_spin,
 )
+from desktop.ui.chat_wording import format_cost, model_summary, reply_footer
 from desktop.ui.compare_view import ComparePage
 from desktop.ui.eval_panel import EvalPage
 from desktop.ui.model_picker import ModelDirectory, ModelEntry, ModelGroup, ModelPicker
@@ -109,7 +103,7 @@ class ChatPage(QWidget):
 
         self.picker = ModelPicker(services.directory)
         self.model_info = QLabel()
-        self.model_info.setStyleSheet(f"color: {MUTED};")
+        self.model_info.setStyleSheet(f"color: {palette.MUTED};")
         self.model_info.setWordWrap(True)
 
         self.chat_list = QListWidget()
@@ -147,7 +141,7 @@ class ChatPage(QWidget):
             "what that costs per 1,000 questions."
         )
         self.total_label = QLabel()
-        self.total_label.setStyleSheet(f"color: {MUTED};")
+        self.total_label.setStyleSheet(f"color: {palette.MUTED};")
         self.total_label.setWordWrap(True)
 
         self._build_layout()
@@ -175,7 +169,9 @@ class ChatPage(QWidget):
         middle_layout.setContentsMargins(0, 0, 0, 0)
         frame = QWidget()
         frame.setObjectName("chatArea")
-        frame.setStyleSheet("#chatArea { background: #fafafa; border: 1px solid #dadce0; }")
+        frame.setStyleSheet(
+            f"#chatArea {{ background: {palette.CANVAS}; border: 1px solid {palette.BORDER}; }}"
+        )
         frame_layout = QVBoxLayout(frame)
         frame_layout.setContentsMargins(0, 0, 0, 0)
         frame_layout.addWidget(self.view)
@@ -474,7 +470,7 @@ class ChatPage(QWidget):
             prompt=prompt,
         )
         self._card = self.view.begin_reply(self._label())
-        self.stream = ReplyStream(request, self.services.keys, self.services.keeper, self)
+        self.stream = ReplyStream(request, self.services.keys, self)
         self.stream.delta.connect(self._card.append)
         self.stream.finished.connect(self._on_reply_finished)
         self.stream.start()
@@ -808,8 +804,8 @@ class FewShotDialog(QDialog):
             "<p><b>Per 1,000 questions</b><br>"
             f"Few-shot with {entry.model_id}: {few}<br>"
             f"A model fine-tuned from it: {tuned}{verdict}</p>"
-            f"<p style='color:{MUTED}'>Prompt caching can make repeated examples cheaper than "
-            "shown.</p>"
+            f"<p style='color:{palette.MUTED}'>Prompt caching can make repeated examples "
+            "cheaper than shown.</p>"
         )
 
 
@@ -864,14 +860,11 @@ class ChatPanel(QWidget):
         dataset_records: Callable[[], Sequence[Record]],
         add_example: Callable[[dict[str, Any]], None],
         auto_evaluate: bool = False,
-        pool: QThreadPool | None = None,
         clock: Callable[[], float] = time.time,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        keeper = WorkerKeeper(pool)
-        self.keeper = keeper
-        self.directory = ModelDirectory(profiles, keys, catalog, archive, keeper, clock=clock)
+        self.directory = ModelDirectory(profiles, keys, catalog, archive, clock=clock)
         self.directory.setParent(self)
         self.services = ChatServices(
             directory=self.directory,
@@ -879,7 +872,6 @@ class ChatPanel(QWidget):
             catalog=catalog,
             conversations=conversations,
             evaluations=evaluations,
-            keeper=keeper,
             dataset_records=dataset_records,
             add_example=add_example,
             edit_reply=_edit_reply_dialog,
@@ -956,8 +948,8 @@ class ChatPanel(QWidget):
         """Stop replies and evaluations on their way (before the window closes)."""
         self.chat.stop()
         self.compare.stop()
-        self.evaluate.cancel()
-        self.keeper.cancel_all()
+        self.evaluate.cancel_work()
+        self.directory.cancel_loading()
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

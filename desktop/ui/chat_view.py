@@ -42,7 +42,8 @@ from PySide6.QtWidgets import (
 
 from desktop.core.conversations import ChatMessage, Conversation
 from desktop.ui import palette
-from desktop.ui.chat_models import MUTED, few_shot_length, reply_footer
+from desktop.ui.chat_examples import few_shot_length
+from desktop.ui.chat_wording import reply_footer
 
 RENDER_INTERVAL_MS = 40
 _CODE_BACKGROUND = palette.SURFACE
@@ -227,7 +228,7 @@ class MessageCard(QFrame):
         bottom = QHBoxLayout(self.bottom)
         bottom.setContentsMargins(0, 0, 0, 0)
         self.footer = QLabel()
-        self.footer.setStyleSheet(f"color: {MUTED}; font-size: 9pt;")
+        self.footer.setStyleSheet(f"color: {palette.MUTED}; font-size: 9pt;")
         self.footer.setWordWrap(True)
         self.footer.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         bottom.addWidget(self.footer, 1)
@@ -263,7 +264,7 @@ class MessageCard(QFrame):
 
     def set_footer(self, text: str, *, warning: bool = False) -> None:
         """Show ``text`` under the message (hidden when empty)."""
-        color = palette.ERROR_TEXT if warning else MUTED
+        color = palette.ERROR_TEXT if warning else palette.MUTED
         self.footer.setStyleSheet(f"color: {color}; font-size: 9pt;")
         self.footer.setText(text)
         self.bottom.setVisible(bool(text or self.buttons))
@@ -303,7 +304,7 @@ class ChatView(QScrollArea):
         self._empty = QLabel(empty_text)
         self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._empty.setWordWrap(True)
-        self._empty.setStyleSheet(f"color: {MUTED}; font-size: 11pt; padding: 40px;")
+        self._empty.setStyleSheet(f"color: {palette.MUTED}; font-size: 11pt; padding: 40px;")
         self._layout.addWidget(self._empty)
         self._layout.addStretch(1)
         self.setWidget(self._content)
@@ -442,7 +443,7 @@ def _examples_card(messages: Sequence[ChatMessage]) -> QFrame:
     )
     body.setWordWrap(True)
     body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    body.setStyleSheet(f"color: {MUTED};")
+    body.setStyleSheet(f"color: {palette.MUTED};")
     body.hide()
     layout.addWidget(body)
     toggle.toggled.connect(body.setVisible)

@@ -33,18 +33,15 @@ from desktop.core.conversations import (
 )
 from desktop.core.fewshot import most_common_system
 from desktop.ui import palette
-from desktop.ui.chat_models import (
-    ADDED_NOTE,
-    SUGGESTION_EXAMPLES,
-    ChatServices,
+from desktop.ui.chat_examples import example_from_chat
+from desktop.ui.chat_replies import (
     ReplyOutcome,
     ReplyRequest,
     ReplyStream,
-    example_from_chat,
     explain,
-    reply_footer,
     reply_message,
 )
+from desktop.ui.chat_services import ADDED_NOTE, SUGGESTION_EXAMPLES, ChatServices
 from desktop.ui.chat_view import (
     ChatInput,
     ChatView,
@@ -56,6 +53,7 @@ from desktop.ui.chat_view import (
     temperature_of,
     temperature_spin,
 )
+from desktop.ui.chat_wording import reply_footer
 from desktop.ui.model_picker import ModelEntry, ModelPicker
 
 SIDE_NAMES = ("A", "B")
@@ -280,7 +278,7 @@ class ComparePage(QWidget):
         )
         side.failed = False
         side.card = side.view.begin_reply(f"{side.name} · {entry.label}")
-        side.stream = ReplyStream(request, self.services.keys, self.services.keeper, self)
+        side.stream = ReplyStream(request, self.services.keys, self)
         side.stream.delta.connect(side.card.append)
         side.stream.finished.connect(lambda outcome, s=side: self._on_finished(s, outcome))
         side.stream.start()

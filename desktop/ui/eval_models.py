@@ -9,7 +9,8 @@ from PySide6.QtCore import QObject
 
 from desktop.core.catalog import Catalog
 from desktop.core.evaluation import EvalItem, EvalRun, ModelResult, ModelSummary, Thumb
-from desktop.ui.chat_models import MUTED, format_cost
+from desktop.ui import palette
+from desktop.ui.chat_wording import format_cost
 from desktop.ui.table_model import CENTER, Column, ListTableModel
 
 FAILED = "#b3261e"
@@ -57,7 +58,7 @@ def _rating_text(result: ModelResult | None) -> str:
 def _result_colour(result: ModelResult | None) -> str | None:
     """Grey while waiting, red for a failed request."""
     if result is None:
-        return MUTED
+        return palette.MUTED
     return None if result.ok else FAILED
 
 

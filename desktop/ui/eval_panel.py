@@ -32,7 +32,9 @@ from desktop.core.conversations import StoreError
 from desktop.core.dataset import Record
 from desktop.core.evaluation import EvalRun, ItemSelection, RunState, Thumb, items_from_dataset
 from desktop.core.jobs import JobStatus, JobSummary
-from desktop.ui.chat_models import ADDED_NOTE, MUTED, ChatServices, example_from_item
+from desktop.ui import palette
+from desktop.ui.chat_examples import example_from_item
+from desktop.ui.chat_services import ADDED_NOTE, ChatServices
 from desktop.ui.chat_view import NoticeBar, max_tokens_of, temperature_of
 from desktop.ui.eval_results import EvalResults
 from desktop.ui.eval_runner import EvalRunner
@@ -73,7 +75,7 @@ class EvalPage(QWidget):
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.status = QLabel()
-        self.status.setStyleSheet(f"color: {MUTED};")
+        self.status.setStyleSheet(f"color: {palette.MUTED};")
         self.runs = QComboBox()
         self.runs.setMinimumContentsLength(30)
         self.runs.setSizeAdjustPolicy(
@@ -280,6 +282,12 @@ class EvalPage(QWidget):
             self.status.setText("Cancelling: waiting for the answers already on their way…")
             self.runner.cancel()
         self._update_buttons()
+
+    def cancel_work(self) -> None:
+        """Stop sending and drop the answers on their way (before the window closes)."""
+        self.cancel()
+        if self.runner is not None:
+            self.runner.drop_answers()
 
     def _on_answered(self, item_id: str) -> None:
         self.results.item_changed(item_id)

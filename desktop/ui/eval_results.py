@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.evaluation import EvalRun, Thumb
-from desktop.ui.chat_models import MUTED, ChatServices
+from desktop.ui import palette
+from desktop.ui.chat_services import ChatServices
 from desktop.ui.chat_view import MarkdownView
 from desktop.ui.eval_models import EvalResultsModel, EvalSummaryModel
 
@@ -201,7 +202,7 @@ def _heading(text: str) -> QLabel:
 
 def _muted(text: str) -> QLabel:
     label = QLabel(text)
-    label.setStyleSheet(f"color: {MUTED};")
+    label.setStyleSheet(f"color: {palette.MUTED};")
     label.setWordWrap(True)
     return label
 

@@ -23,8 +23,8 @@ from desktop.api.errors import ErrorKind, friendly_error
 from desktop.api.profiles import ProviderProfile
 from desktop.core.conversations import StoreError
 from desktop.core.evaluation import EvalItem, EvalRun, EvalScheduler, Pair
-from desktop.ui.chat_models import ChatServices
-from desktop.ui.ops import run_op
+from desktop.ui.chat_services import ChatServices
+from desktop.ui.ops import Op, run_op
 from desktop.ui.workers import JobContext
 
 #: A model trained a moment ago may answer 404 for a few minutes: wait this long, then ask
@@ -113,6 +113,8 @@ class EvalRunner(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._pump)
         self._running = False
+        #: The requests on their way.
+        self._ops: set[Op[_Answer]] = set()
 
     @property
     def running(self) -> bool:
@@ -161,7 +163,20 @@ class EvalRunner(QObject):
         def job(_context: JobContext) -> _Answer:
             return _ask(profile, keys, item, pair.model, temperature, max_tokens)
 
-        run_op(self, job, name="an evaluation request", success=self._on_answer)
+        op = run_op(
+            self,
+            job,
+            name="an evaluation request",
+            success=self._on_answer,
+            done=lambda: self._ops.discard(op),
+        )
+        self._ops.add(op)
+
+    def drop_answers(self) -> None:
+        """Record none of the answers still on their way (the window is closing); their pairs
+        stay pending for a later run."""
+        for op in list(self._ops):
+            op.cancel()
 
     def _on_answer(self, answer: _Answer) -> None:
         pair, error = answer.pair, answer.error

@@ -35,8 +35,10 @@ from desktop.core.evaluation import (
 from desktop.core.jobs import JobSummary
 from desktop.core.jsonl_io import read_jsonl_bytes
 from desktop.core.wording import count
-from desktop.ui.chat_models import MUTED, ChatServices, format_cost
+from desktop.ui import palette
+from desktop.ui.chat_services import ChatServices
 from desktop.ui.chat_view import max_tokens_spin, temperature_spin
+from desktop.ui.chat_wording import format_cost
 from desktop.ui.model_picker import ModelEntry, ModelPicker
 
 DEFAULT_SAMPLE = 20
@@ -147,7 +149,7 @@ class EvalSetup(QWidget):
         self.seed.setToolTip("The same seed picks the same examples again.")
         self.file_button = QPushButton("Choose file…")
         self.source_note = QLabel()
-        self.source_note.setStyleSheet(f"color: {MUTED};")
+        self.source_note.setStyleSheet(f"color: {palette.MUTED};")
         self.picker_a = ModelPicker(services.directory, allow_legacy=False, label="")
         self.compare_box = QCheckBox("Compare with")
         self.compare_box.setChecked(True)

@@ -32,8 +32,9 @@ from desktop.api.profiles import ProfileStore, ProviderKind, ProviderProfile
 from desktop.core.archive import ArchiveError, JobArchive
 from desktop.core.catalog import Availability, Catalog
 from desktop.core.jobs import CheckpointSummary, JobStatus, JobSummary, model_display_name
-from desktop.ui.chat_models import MUTED, WorkerKeeper
-from desktop.ui.workers import JobContext, Worker
+from desktop.ui import palette
+from desktop.ui.ops import Op, run_op
+from desktop.ui.workers import JobContext
 
 #: Provider models that cannot chat (speech, images, embeddings, moderation…).
 _NOT_CHAT = re.compile(
@@ -201,7 +202,6 @@ class ModelDirectory(QObject):
         keys: KeyStore,
         catalog: Catalog,
         archive: JobArchive,
-        keeper: WorkerKeeper,
         *,
         clock: Callable[[], float] = time.time,
         parent: QObject | None = None,
@@ -212,7 +212,8 @@ class ModelDirectory(QObject):
         self.catalog = catalog
         self.archive = archive
         self.clock = clock
-        self._keeper = keeper
+        #: The model lists on their way, by profile id.
+        self._listings: dict[str, Op[_Listing]] = {}
         self._entries: dict[str, list[ModelEntry]] = {}
         self._problems: dict[str, str] = {}
         self._loading: set[str] = set()
@@ -374,11 +375,25 @@ class ModelDirectory(QObject):
         def job(_context: JobContext) -> _Listing:
             return _load_listing(profile, keys, catalog, archive, today)
 
-        worker = Worker(job, name="listing models")
-        worker.signals.result.connect(self._on_listing)
-        worker.signals.error.connect(lambda message: self._on_failed(profile_id, message))
-        self._keeper.start(worker)
+        def forget() -> None:
+            if self._listings.get(profile_id) is op:
+                del self._listings[profile_id]
+
+        op = run_op(
+            self,
+            job,
+            name="listing models",
+            success=self._on_listing,
+            failure=lambda message: self._on_failed(profile_id, message),
+            done=forget,
+        )
+        self._listings[profile_id] = op
         return True
+
+    def cancel_loading(self) -> None:
+        """Drop the model lists on their way (the window is closing): none is delivered."""
+        for op in list(self._listings.values()):
+            op.cancel()
 
     def _on_listing(self, listing: object) -> None:
         if not isinstance(listing, _Listing):
@@ -477,7 +492,7 @@ class ModelPicker(QWidget):
         self.refresh_button.setText("↻")
         self.refresh_button.setToolTip("Ask the provider for its models again.")
         self.status = QLabel()
-        self.status.setStyleSheet(f"color: {MUTED};")
+        self.status.setStyleSheet(f"color: {palette.MUTED};")
         self.status.setWordWrap(False)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QCoreApplication, QThreadPool, Qt
 
 from desktop.core.dataset import Dataset
 from desktop.core.evaluation import (
@@ -253,6 +253,23 @@ def test_a_cancelled_run_resumes_only_the_pending_pairs(qtbot, harness, replies)
 
     assert [question for _, question in replies.arrivals] == [QUESTIONS[3][0]]
     assert page.run.state is RunState.FINISHED and page.run.progress == (4, 4)
+
+
+def test_closing_the_window_records_no_answer_still_on_its_way(qtbot, harness):
+    page = harness.panel.evaluate
+    page.compare_box.setChecked(False)
+    page.concurrency.setValue(1)
+    harness.server.hold(after=2)
+    start(qtbot, page)
+    qtbot.waitUntil(lambda: page.run.progress[0] == 2 and harness.server.waiting == 1)
+
+    harness.panel.cancel_work()
+    harness.server.release()
+    assert QThreadPool.globalInstance().waitForDone(5000)
+    QCoreApplication.processEvents()  # delivers what the finished request sent, if anything
+
+    assert page.run.progress == (2, 4)
+    assert harness.evaluations.load(page.run.id).progress == (2, 4)
 
 
 def test_rate_limits_wait_as_long_as_the_provider_asks(qtbot, harness, replies):

@@ -36,7 +36,6 @@ from desktop.local_training import hardware, locks
 from desktop.local_training.hardware import Device, Hardware
 from desktop.local_training.models import epoch_time_words, parameters_billion
 from desktop.local_training.protocol import JobFiles
-from desktop.ui.chat_models import WorkerKeeper
 from desktop.ui.chat_panel import ChatPanel
 from desktop.ui.job_models import job_title
 from desktop.ui.jobs_panel import JobsPanel
@@ -121,7 +120,7 @@ def test_the_chat_never_asks_the_training_profiles_placeholder_address(qtbot, tm
     store = ProfileStore(tmp_path / "config")
     store.add(profile_from_template("this_computer", profile_id=HERE_ID))
     keys = KeyStore(MemoryKeyring())
-    directory = ModelDirectory(store, keys, Catalog.load(), JobArchive(tmp_path), WorkerKeeper())
+    directory = ModelDirectory(store, keys, Catalog.load(), JobArchive(tmp_path))
     assert directory.profile_list() == ()
     assert directory.profile(HERE_ID) is None
     assert directory.default_profile_id() is None
