@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QThreadPool, Qt
+from PySide6.QtCore import QCoreApplication, Qt, QThreadPool
 
 from desktop.core.dataset import Dataset
 from desktop.core.evaluation import (
