@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QFrame,
@@ -34,10 +33,8 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QRadioButton,
-    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -50,19 +47,16 @@ from desktop.api.errors import (
     FriendlyError,
     ProviderError,
     UploadCancelled,
-    unknown_outcome,
 )
 from desktop.api.profiles import ProfileStore, ProviderKind, ProviderProfile
-from desktop.core.analysis import DatasetAnalysis
 from desktop.core.archive import ArchiveError, JobArchive
 from desktop.core.bulk import split_train_validation
 from desktop.core.catalog import Availability, Catalog, ModelInfo
 from desktop.core.estimate import Estimate, auto_epochs, estimate_from_tokens, unknown_model
-from desktop.core.findings import Finding
 from desktop.core.interchange import ExportFormat, export_split, export_values
-from desktop.core.kinds import ExampleKind, classify
+from desktop.core.kinds import ExampleKind
 from desktop.core.settings import AppSettings
-from desktop.core.tokens import ExampleTokens, counter_for_model, encoding_for_model
+from desktop.core.tokens import counter_for_model, encoding_for_model
 from desktop.core.training import (
     BackendTraits,
     ChatRoute,
@@ -78,236 +72,50 @@ from desktop.local_training import unavailable_reason
 from desktop.local_training.models import epoch_time_words, parameters_billion
 from desktop.ui.ops import Op, run_op
 from desktop.ui.parameter_form import ParameterField, ParameterForm
+from desktop.ui.wizard_common import (
+    APPROXIMATE,
+    APPROXIMATE_HERE,
+    MAX_SEED,
+    MAX_SUFFIX,
+    METHOD_LABELS,
+    MIN_TRAINING_EXAMPLES,
+    NEXT_STEPS_HERE,
+    NOTICE_DAYS,
+    PAGE_REVIEW,
+    PAGE_SEND,
+    PAGE_SETUP,
+    REASSURANCE,
+    REASSURANCE_HERE,
+    TIPS,
+    Counted,
+    DatasetProvider,
+    Note,
+    Offer,
+    TrainingData,
+    disk_failure,
+    double_box,
+    forbidden_words,
+    lower_first,
+    next_steps_for,
+    spin_box,
+    tip_label,
+    with_note,
+)
+from desktop.ui.wizard_send import SendPage
 from desktop.ui.workers import JobContext
 
 log = logging.getLogger(__name__)
 
-MIN_TRAINING_EXAMPLES = 10
-MAX_SUFFIX = 64
-MAX_SEED = 2_147_483_647
+__all__ = [
+    "PAGE_REVIEW",
+    "PAGE_SEND",
+    "PAGE_SETUP",
+    "DatasetProvider",
+    "TrainWizard",
+    "TrainingData",
+]
+
 _ESTIMATE_DELAY_MS = 250
-#: A provider's last day for new jobs is mentioned this many days ahead.
-NOTICE_DAYS = 90
-PAGE_SETUP, PAGE_REVIEW, PAGE_SEND = range(3)
-APPROXIMATE_HERE = "; approximate: the app counts this model's tokens only roughly"
-APPROXIMATE = (
-    "; approximate: the app cannot count this model's tokens exactly the way its provider does"
-)
-REASSURANCE = (
-    "Nothing has been sent yet. Start training uploads the examples and creates the job; the "
-    "provider bills your account for it. The estimate counts tokens on this computer, and the "
-    "provider's invoice is final."
-)
-REASSURANCE_HERE = (
-    "Nothing has started yet. Start training copies the examples into the job's folder on this "
-    "computer and trains there: nothing is sent anywhere and nothing is billed. The token "
-    "count is an estimate."
-)
-METHOD_LABELS = {
-    "supervised": "Supervised: learn from example answers",
-    "dpo": "Preference (DPO): prefer one answer over another",
-}
-
-TIPS = {
-    "provider": (
-        "The service that trains and hosts your model. Manage these in Settings; the key is "
-        "taken from there."
-    ),
-    "model": (
-        "The model your examples are taught to. Bigger models answer better and cost more; "
-        "a fine-tuned model stops working when its base model is retired."
-    ),
-    "method": (
-        "Supervised training copies the answers in your examples. Preference training (DPO) "
-        "needs pairs of a better and a worse answer and teaches the model to prefer the first."
-    ),
-    "validation": (
-        "A validation set is a few examples kept out of training, used only to check the "
-        "model on examples it has not seen. It shows whether the model is learning or just "
-        "memorising, and it is not billed."
-    ),
-    "split": (
-        "Set this share of your examples aside for validation. The same seed always picks "
-        "the same examples, so a run can be repeated exactly."
-    ),
-    "suffix": (
-        "A short name added to your model's name (e.g. ft:gpt-4.1-mini:…:support-bot:…) so "
-        "you can tell your models apart. Letters, digits and dashes; up to {limit} characters."
-    ),
-    "folder": (
-        "Train a model already on this computer: the folder that holds its config.json, its "
-        "tokenizer and its .safetensors weights (an instruction-tuned model, with a chat "
-        "template)."
-    ),
-    "seed": (
-        "Training involves some randomness (the order of examples). A fixed seed makes a "
-        "run repeatable with the same settings; leave it off to let the provider pick one."
-    ),
-    "wandb": (
-        "Also send the training curves to your Weights & Biases project. Your W&B key must "
-        "first be added in the provider's dashboard, or the job is refused."
-    ),
-    "tags": "Comma-separated labels for the run in Weights & Biases (at most 50).",
-}
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    """The open dataset as the wizard needs it; the Dataset tab builds one on "Train".
-
-    ``examples`` are the example values in file order (damaged lines left out);
-    ``analysis`` holds the editor's checks, whose blocking findings stop an upload;
-    ``still_checking`` is True while the editor has not finished checking every line;
-    ``epochs`` is the estimator's choice (None: automatic), so the wizard starts from it.
-    """
-
-    name: str
-    examples: Sequence[Any]
-    analysis: DatasetAnalysis | None = None
-    still_checking: bool = False
-    epochs: int | None = None
-
-    def kind(self) -> ExampleKind:
-        """Chat or preference: what most examples are."""
-        counts: dict[ExampleKind, int] = {}
-        for value in self.examples:
-            kind = classify(value)
-            counts[kind] = counts.get(kind, 0) + 1
-        preference = counts.get(ExampleKind.PREFERENCE, 0)
-        return ExampleKind.PREFERENCE if preference * 2 > len(self.examples) else ExampleKind.CHAT
-
-    def blocking(self) -> list[Finding]:
-        """The findings that must be fixed before training."""
-        if self.analysis is None:
-            return []
-        return [f for f in self.analysis.findings() if f.blocking]
-
-
-DatasetProvider = Callable[[], TrainingData | None]
-
-
-NEXT_STEPS_HERE = (
-    "1. The examples are copied into the job's folder on this computer (nothing is sent "
-    "anywhere).\n"
-    "2. A training process starts on this computer; a base model that is not here yet is "
-    "downloaded from the Hugging Face Hub first (the job's events show how far it got).\n"
-    "3. Training runs; the Jobs tab shows the loss going down, and you can pause or cancel it "
-    "there. Quitting the app asks whether it should go on training.\n"
-    "4. When it finishes, chat with your model here (the app starts it on this computer), "
-    "compare it with its base model, or export it."
-)
-
-
-def _next_steps(traits: BackendTraits | None) -> str:
-    """What happens after Start, for this provider."""
-    act = "pause or cancel it" if traits is None or traits.can_pause else "cancel it"
-    if traits is not None and ChatRoute.SAME_PROFILE not in traits.chat_routes:
-        after = (
-            "4. When it finishes, the app tells you; before you can chat with your model, "
-            "it must be deployed (the Jobs tab says how and what that costs)"
-        )
-        if traits.downloadable:
-            after += ", or you can download it"
-        after += "."
-    else:
-        after = "4. When it finishes, the app tells you, and you can chat with your model."
-    return (
-        "1. The examples are uploaded (an identical file sent before is reused, not sent "
-        "again).\n"
-        "2. The provider checks the files, usually in a few minutes, and the job waits its "
-        "turn.\n"
-        f"3. Training runs; the Jobs tab shows the loss going down, and you can {act} "
-        "there.\n" + after
-    )
-
-
-_CHARACTER_NAMES = {" ": "spaces", ":": "colons", "/": "slashes", "\\": "backslashes"}
-
-
-def _forbidden_words(characters: str) -> str:
-    """ " :/" → "spaces, colons or slashes"."""
-    names = list(dict.fromkeys(_CHARACTER_NAMES.get(c, f"“{c}”") for c in characters))
-    if len(names) > 1:
-        return ", ".join(names[:-1]) + " or " + names[-1]
-    return names[0] if names else ""
-
-
-def _lower_first(label: str) -> str:
-    """ "Batch size" → "batch size" inside a sentence; "LoRA rank" stays as it is."""
-    first = label.split(" ", 1)[0]
-    if first[1:] and not first[1:].islower():
-        return label
-    return label[:1].lower() + label[1:]
-
-
-def _disk_failure(exc: Exception) -> FriendlyError:
-    return FriendlyError(
-        kind=ErrorKind.UNKNOWN,
-        message=f"The files could not be saved on this computer: {exc}",
-        next_step="Check that the disk is not full, then try again.",
-        retryable=True,
-    )
-
-
-def _spin(low: int, high: int, value: int) -> QSpinBox:
-    spin = QSpinBox()
-    spin.setRange(low, high)
-    spin.setValue(value)
-    return spin
-
-
-def _double(low: float, high: float, value: float, decimals: int) -> QDoubleSpinBox:
-    spin = QDoubleSpinBox()
-    spin.setDecimals(decimals)
-    spin.setRange(low, high)
-    spin.setSingleStep(0.1)
-    spin.setValue(value)
-    return spin
-
-
-class Note(QLabel):
-    """A wrapped hint that takes no room while it is empty."""
-
-    def __init__(self, text: str = "", color: str = "#5f6368") -> None:
-        super().__init__()
-        self.setWordWrap(True)
-        self.setStyleSheet(f"color: {color};")
-        self.setText(text)
-
-    def setText(self, text: str) -> None:
-        super().setText(text)
-        self.setVisible(bool(text))
-
-
-def _with_note(field: QWidget, note: QLabel) -> QWidget:
-    """A form field with its hint right under it."""
-    box = QWidget()
-    layout = QVBoxLayout(box)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.setSpacing(3)
-    layout.addWidget(field)
-    layout.addWidget(note)
-    return box
-
-
-@dataclass(frozen=True)
-class _Counted:
-    """Token counts of every example for one encoding."""
-
-    encoding: str
-    counts: list[ExampleTokens]
-
-
-@dataclass(frozen=True)
-class _Offer:
-    """What the provider offers: the settings of each method and its models (or why they
-    could not be listed; ``unreachable`` when the provider could not be asked at all)."""
-
-    profile_id: str
-    parameters: dict[str, tuple[ParameterSpec, ...]]
-    models: list[TrainableModel]
-    problem: FriendlyError | None
-    unreachable: FriendlyError | None
 
 
 class TrainWizard(QDialog):
@@ -350,17 +158,10 @@ class TrainWizard(QDialog):
         self.models: list[TrainableModel] = []
         #: Model folders the user chose for this profile (kept when the list arrives later).
         self._folder_models: list[TrainableModel] = []
-        self.counted: _Counted | None = None
+        self.counted: Counted | None = None
         self.estimate: Estimate | None = None
-        self.plan: svc.TrainingPlan | None = None
-        self.started: svc.StartedJob | None = None
-        self.failure: FriendlyError | None = None
         self.validation_file: Path | None = None
         self._validation_bytes: bytes | None = None
-        self._send_op: Op[object] | None = None
-        self._stop = threading.Event()
-        self._closing = False
-        self.stage_log: list[str] = []
         self._counting = False
         #: The settings each training method takes at the chosen provider (None: not read yet).
         self._parameters: dict[str, tuple[ParameterSpec, ...]] | None = None
@@ -384,7 +185,21 @@ class TrainWizard(QDialog):
         self.pages = QStackedWidget()
         self.pages.addWidget(self._build_setup())
         self.pages.addWidget(self._build_review())
-        self.pages.addWidget(self._build_send())
+        self.send_page = SendPage(profiles, archive, backend_factory, self.transfer)
+        self.send_page.showing.connect(lambda: self.go_to(PAGE_SEND))
+        self.send_page.job_started.connect(self._on_started)
+        self.send_page.change_settings.connect(lambda: self.go_to(PAGE_SETUP))
+        self.send_page.send_again.connect(lambda: self.start(retry=True))
+        self.send_page.switch_provider.connect(self.switch_provider)
+        self.send_page.stopped_while_closing.connect(self.reject)
+        self.pages.addWidget(self.send_page)
+        send = self.send_page
+        self.send_title, self.progress, self.stage = send.send_title, send.progress, send.stage
+        self.error_box, self.stop_button = send.error_box, send.stop_button
+        self.change_button, self.retry_button = send.change_button, send.retry_button
+        self.look_button, self.elsewhere_box = send.look_button, send.elsewhere_box
+        self.elsewhere_note, self.elsewhere_combo = send.elsewhere_note, send.elsewhere_combo
+        self.elsewhere_button = send.elsewhere_button
         layout = QVBoxLayout(self)
         layout.addWidget(self.steps)
         layout.addWidget(self.pages, 1)
@@ -423,19 +238,17 @@ class TrainWizard(QDialog):
         model_box = QGroupBox("Provider and model")
         form = QFormLayout(model_box)
         form.addRow(
-            self._label("Provider", "provider"), _with_note(self.profile_combo, self.profile_note)
+            tip_label("Provider", "provider"), with_note(self.profile_combo, self.profile_note)
         )
         model_row = QWidget()
         model_line = QHBoxLayout(model_row)
         model_line.setContentsMargins(0, 0, 0, 0)
         model_line.addWidget(self.model_combo, 1)
         model_line.addWidget(self.folder_button)
-        model_field = _with_note(model_row, self.model_note)
+        model_field = with_note(model_row, self.model_note)
         model_field.layout().addWidget(self.folder_note)
-        form.addRow(self._label("Base model", "model"), model_field)
-        form.addRow(
-            self._label("Method", "method"), _with_note(self.method_combo, self.method_note)
-        )
+        form.addRow(tip_label("Base model", "model"), model_field)
+        form.addRow(tip_label("Method", "method"), with_note(self.method_combo, self.method_note))
 
         data_box = QGroupBox("Examples")
         data_layout = QVBoxLayout(data_box)
@@ -456,10 +269,10 @@ class TrainWizard(QDialog):
         for button in (self.no_validation, self.split_validation, self.file_validation):
             button.setToolTip(TIPS["validation"])
             self.validation_group.addButton(button)
-        self.split_percent = _double(1, 50, min(max(self.settings.validation_percent, 1), 50), 0)
+        self.split_percent = double_box(1, 50, min(max(self.settings.validation_percent, 1), 50), 0)
         self.split_percent.setSuffix(" %")
         self.split_percent.setToolTip(TIPS["split"])
-        self.split_seed = _spin(0, MAX_SEED, self.settings.split_seed)
+        self.split_seed = spin_box(0, MAX_SEED, self.settings.split_seed)
         self.split_seed.setToolTip(TIPS["split"])
         self.validation_path = QLineEdit()
         self.validation_path.setReadOnly(True)
@@ -508,7 +321,7 @@ class TrainWizard(QDialog):
         self.suffix_note = Note(color="#b3261e")
         self.fixed_seed = QCheckBox("Fixed")
         self.fixed_seed.setToolTip(TIPS["seed"])
-        self.seed = _spin(0, MAX_SEED, 42)
+        self.seed = spin_box(0, MAX_SEED, 42)
         self.seed.setToolTip(TIPS["seed"])
         self.seed.setEnabled(False)
         self.fixed_seed.toggled.connect(self.seed.setEnabled)
@@ -517,11 +330,11 @@ class TrainWizard(QDialog):
         seed_row.addWidget(self.seed, 1)
         name_box = QGroupBox("Name and repeatability")
         name_form = QFormLayout(name_box)
-        suffix_field = _with_note(self.suffix, self.suffix_note)
+        suffix_field = with_note(self.suffix, self.suffix_note)
         self.suffix_label = QLabel("Suffix")
         self.suffix_label.setToolTip(self.suffix.toolTip())
         name_form.addRow(self.suffix_label, suffix_field)
-        name_form.addRow(self._label("Seed", "seed"), seed_row)
+        name_form.addRow(tip_label("Seed", "seed"), seed_row)
 
         self.wandb_box = QGroupBox("Weights && Biases (optional)")
         self.wandb_box.setCheckable(True)
@@ -541,7 +354,7 @@ class TrainWizard(QDialog):
         wandb_form.addRow("Project", self.wandb_project)
         wandb_form.addRow("Run name", self.wandb_name)
         wandb_form.addRow("Entity", self.wandb_entity)
-        wandb_form.addRow(self._label("Tags", "tags"), self.wandb_tags)
+        wandb_form.addRow(tip_label("Tags", "tags"), self.wandb_tags)
         self.wandb_box.toggled.connect(self._validate)
         for edit in (self.wandb_project, self.wandb_tags):
             edit.textChanged.connect(self._validate)
@@ -663,82 +476,6 @@ class TrainWizard(QDialog):
         layout.addLayout(buttons)
         return page
 
-    def _build_send(self) -> QWidget:
-        page = QWidget()
-        self.send_title = QLabel("Sending your job")
-        self.send_title.setStyleSheet("font-size: 13pt; font-weight: 600;")
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
-        self.stage = QLabel()
-        self.stage.setObjectName("sendStage")
-        self.stage.setWordWrap(True)
-        self.error_box = QLabel()
-        self.error_box.setObjectName("sendError")
-        self.error_box.setWordWrap(True)
-        self.error_box.setTextFormat(Qt.TextFormat.RichText)
-        self.error_box.setStyleSheet(
-            "background: #fce8e6; border: 1px solid #d93025; border-radius: 4px; padding: 8px;"
-        )
-        self.error_box.hide()
-        self.stop_button = QPushButton("Stop the upload")
-        self.stop_button.setToolTip("Stop sending; nothing is created and nothing is billed.")
-        self.stop_button.clicked.connect(self.stop_upload)
-        self.change_button = QPushButton("← Change settings")
-        self.change_button.setToolTip("Go back, e.g. to choose another provider profile.")
-        self.change_button.clicked.connect(lambda: self.go_to(PAGE_SETUP))
-        self.retry_button = QPushButton("Try again")
-        self.retry_button.setToolTip(
-            "Send the same job again. If the first attempt reached the provider, the job it "
-            "made is used and no second job is created."
-        )
-        self.retry_button.clicked.connect(lambda: self.start(retry=True))
-        self.look_button = QPushButton("Look again")
-        self.look_button.setToolTip(
-            "Ask the provider once more whether it has the job; nothing is sent or billed."
-        )
-        self.look_button.clicked.connect(self.look_again)
-        self.look_button.hide()
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        for button in (self.stop_button, self.change_button, self.look_button, self.retry_button):
-            buttons.addWidget(button)
-        self.elsewhere_box = QGroupBox("Train on another provider")
-        self.elsewhere_box.setObjectName("elsewhere")
-        self.elsewhere_note = Note(color="#3c4043")
-        self.elsewhere_combo = QComboBox()
-        self.elsewhere_combo.setToolTip(
-            "Another provider profile that can train. The same examples, validation set and "
-            "epochs are used; you see its models and cost before anything is sent."
-        )
-        self.elsewhere_button = QPushButton("Review the cost there →")
-        self.elsewhere_button.setObjectName("trainElsewhere")
-        self.elsewhere_button.setToolTip(self.elsewhere_combo.toolTip())
-        self.elsewhere_button.clicked.connect(
-            lambda: self.switch_provider(str(self.elsewhere_combo.currentData()))
-        )
-        elsewhere_row = QHBoxLayout()
-        elsewhere_row.addWidget(self.elsewhere_combo, 1)
-        elsewhere_row.addWidget(self.elsewhere_button)
-        elsewhere_layout = QVBoxLayout(self.elsewhere_box)
-        elsewhere_layout.addWidget(self.elsewhere_note)
-        elsewhere_layout.addLayout(elsewhere_row)
-        self.elsewhere_box.hide()
-        layout = QVBoxLayout(page)
-        layout.addWidget(self.send_title)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.stage)
-        layout.addWidget(self.error_box)
-        layout.addWidget(self.elsewhere_box)
-        layout.addStretch(1)
-        layout.addLayout(buttons)
-        return page
-
-    @staticmethod
-    def _label(text: str, tip: str) -> QLabel:
-        label = QLabel(text)
-        label.setToolTip(TIPS[tip])
-        return label
-
     # Questions (tests replace this) --------------------------------------------------------
 
     def choose_validation_file(self) -> Path | None:
@@ -834,7 +571,7 @@ class TrainWizard(QDialog):
         limit = profile.capabilities.suffix_max_length
         self.suffix.setMaxLength(max(limit, MAX_SUFFIX))  # a longer one is said, not cut off
         tip = TIPS["suffix"].format(limit=limit)
-        forbidden = _forbidden_words(profile.capabilities.suffix_forbidden_chars)
+        forbidden = forbidden_words(profile.capabilities.suffix_forbidden_chars)
         if forbidden:
             tip += f" {profile.display_name} takes no {forbidden}."
         self.suffix.setToolTip(tip)
@@ -854,18 +591,18 @@ class TrainWizard(QDialog):
             self.wandb_box.setChecked(False)  # the provider would refuse the job
         self.wandb_box.setVisible(wandb)
 
-        def job(_context: JobContext) -> _Offer:
+        def job(_context: JobContext) -> Offer:
             try:
                 backend = factory(profile)
             except ProviderError as exc:
-                return _Offer(profile.id, {}, [], exc.friendly, exc.friendly)
+                return Offer(profile.id, {}, [], exc.friendly, exc.friendly)
             with backend:
                 parameters = {method: backend.parameters(method) for method in methods}
                 try:
                     models = backend.trainable_models(catalog)
                 except ProviderError as exc:
-                    return _Offer(profile.id, parameters, [], exc.friendly, None)
-            return _Offer(profile.id, parameters, models, None, None)
+                    return Offer(profile.id, parameters, [], exc.friendly, None)
+            return Offer(profile.id, parameters, models, None, None)
 
         self._run(job, "listing models", self._on_models)
 
@@ -914,7 +651,7 @@ class TrainWizard(QDialog):
         return " ".join(notes)
 
     def _on_models(self, value: object) -> None:
-        assert isinstance(value, _Offer)
+        assert isinstance(value, Offer)
         profile = self.profile
         if profile is None or profile.id != value.profile_id:
             return
@@ -1365,14 +1102,14 @@ class TrainWizard(QDialog):
         self._counting = True
         examples = list(self.data.examples)
 
-        def job(context: JobContext) -> _Counted:
+        def job(context: JobContext) -> Counted:
             counter = counter_for_model(model_id)
-            return _Counted(encoding, counter.count_many(examples, context.checkpoint))
+            return Counted(encoding, counter.count_many(examples, context.checkpoint))
 
         self._run(job, "counting tokens", self._on_counted)
 
     def _on_counted(self, value: object) -> None:
-        assert isinstance(value, _Counted)
+        assert isinstance(value, Counted)
         self._counting = False
         self.counted = value
         self._update_estimate()
@@ -1462,9 +1199,7 @@ class TrainWizard(QDialog):
         others = [
             f for f in self.parameter_form.fields() if f.spec.role is not ParameterRole.EPOCHS
         ]
-        fixed = [
-            f"{_lower_first(f.spec.label)} {f.text()}" for f in others if f.value() is not None
-        ]
+        fixed = [f"{lower_first(f.spec.label)} {f.text()}" for f in others if f.value() is not None]
         if fixed:
             rest = "; the rest automatic" if len(fixed) < len(others) else ""
             items.append("Settings: " + ", ".join(fixed) + rest + ".")
@@ -1487,7 +1222,9 @@ class TrainWizard(QDialog):
                 "limit and will be cut off (only the limit is billed)."
             )
         self.review_text.setText("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
-        self.next_steps.setText(NEXT_STEPS_HERE if self.here else _next_steps(traits_of(profile)))
+        self.next_steps.setText(
+            NEXT_STEPS_HERE if self.here else next_steps_for(traits_of(profile))
+        )
         price = self._fill_price()
         blocked = self._review_blocked()
         self.review_blocking.setText(blocked or "")
@@ -1630,7 +1367,7 @@ class TrainWizard(QDialog):
             f"Upload the examples to {name} (free) and ask what this job will cost. Nothing "
             "is trained or billed."
         )
-        button.setEnabled(self._price_op is None and self._send_op is None)
+        button.setEnabled(self._price_op is None and not self.sending)
         value.setStyleSheet("font-size: 20pt; font-weight: 600;")
         if self._price_op is not None:
             value.setText("…")
@@ -1706,7 +1443,7 @@ class TrainWizard(QDialog):
             except ProviderError as exc:
                 return key, exc.friendly
             except (ArchiveError, OSError) as exc:
-                return key, _disk_failure(exc)
+                return key, disk_failure(exc)
 
         self._price_problem = None
         self._price_op = self._run(
@@ -1769,210 +1506,49 @@ class TrainWizard(QDialog):
 
     def start(self, retry: bool = False) -> None:
         """Send the job (``retry`` sends the same plan, looking for an earlier job first)."""
-        if self._send_op is not None or self.setup_problem() or self._review_blocked():
+        if self.sending or self.setup_problem() or self._review_blocked():
             return
-        if not retry or self.plan is None:
-            self.plan = self.build_plan()
-        plan, archive, factory, transfer = (
-            self.plan,
-            self.archive,
-            self.backend_factory,
-            self.transfer,
-        )
-        self._begin_sending(
-            "Preparing the job on this computer…" if self.here else "Connecting to the provider…"
-        )
-        self.stop_button.show()
-        self.stop_button.setEnabled(True)
-        stop = self._stop
-
-        def job(context: JobContext) -> object:
-            try:
-                with factory(plan.profile) as backend:
-                    return svc.start_training(
-                        backend,
-                        archive,
-                        plan,
-                        progress=context.progress,
-                        stage=context.yield_,
-                        should_cancel=stop.is_set,
-                        options=transfer,
-                        look_first=retry,
-                        sleep=stop.wait,  # closing the app or the wizard ends a wait at once
-                    )
-            except UploadCancelled:
-                return UploadCancelled()
-            except ProviderError as exc:
-                return exc.friendly
-            except (ArchiveError, OSError) as exc:
-                return _disk_failure(exc)
-
-        self._send(job, "starting the training job")
+        plan = self.send_page.plan
+        if not retry or plan is None:
+            plan = self.build_plan()
+        self.send_page.send(plan, retry=retry)
 
     def look_again(self) -> None:
         """Ask the provider whether it has the job whose outcome is unknown; sends nothing."""
-        previous, plan = self.failure, self.plan
-        if self._send_op is not None or previous is None or plan is None:
-            return
-        archive, factory = self.archive, self.backend_factory
-        self._begin_sending("Looking for the job in the provider's job list…")
+        self.send_page.look_again()
 
-        def job(_context: JobContext) -> object:
-            try:
-                with factory(plan.profile) as backend:
-                    found = svc.find_started_job(backend, archive, plan)
-            except ProviderError as exc:
-                cause = exc.friendly
-                return unknown_outcome(
-                    cause,
-                    message=f"The provider's job list could not be read: {cause.message}",
-                    next_step=previous.next_step,
-                )
-            except (ArchiveError, OSError) as exc:
-                return _disk_failure(exc)
-            if found is not None:
-                return found
-            return unknown_outcome(
-                previous,
-                message="The job is still not in the provider's job list.",
-                next_step=previous.next_step,
-            )
+    def _on_started(self, started: svc.StartedJob) -> None:
+        self.job_started.emit(started)
+        self.accept()
 
-        self._send(job, "looking for the training job")
+    @property
+    def plan(self) -> svc.TrainingPlan | None:
+        """The job last sent (or being sent)."""
+        return self.send_page.plan
 
-    def _begin_sending(self, stage: str) -> None:
-        self._stop.clear()
-        self.failure = None
-        self.error_box.hide()
-        self.elsewhere_box.hide()
-        self.progress.show()
-        self.progress.setValue(0)
-        self.stage.setText(stage)
-        for button in (self.stop_button, self.change_button, self.retry_button, self.look_button):
-            button.hide()
-        self.send_title.setText("Starting your job" if self.here else "Sending your job")
-        self.go_to(PAGE_SEND)
+    @property
+    def started(self) -> svc.StartedJob | None:
+        """The job once it exists."""
+        return self.send_page.started
 
-    def _send(self, job: Callable[[JobContext], object], name: str) -> None:
-        def failed(message: str) -> None:
-            log.info("Wizard work failed: %s", message)
-            self._on_send_error(message)
+    @property
+    def failure(self) -> FriendlyError | None:
+        """Why the last send did not start the job (None while none failed)."""
+        return self.send_page.failure
 
-        self._send_op = run_op(
-            self,
-            job,
-            name=name,
-            success=self._on_sent,
-            failure=failed,
-            progress=self._on_progress,
-            yielded=self._on_stage,
-            done=self._on_send_finished,
-        )
+    @property
+    def stage_log(self) -> list[str]:
+        """Every stage the send went through, in order."""
+        return self.send_page.stage_log
 
     def stop_upload(self) -> None:
         """Stop sending before the job is created."""
-        self._stop.set()
-        self.stop_button.setEnabled(False)
-        self.stage.setText("Stopping…")
-
-    def _on_progress(self, done: int, total: int) -> None:
-        self.progress.setValue(int(1000 * done / total) if total else 1000)
-
-    def _on_stage(self, text: object) -> None:
-        self.stage_log.append(str(text))
-        self.stage.setText(str(text))
-        if str(text).startswith("Creating"):
-            self.stop_button.setEnabled(False)  # the request may reach the provider now
-
-    def _on_sent(self, value: object) -> None:
-        if isinstance(value, svc.StartedJob):
-            self.started = value
-            self.progress.setValue(1000)
-            self.job_started.emit(value)
-            self._closing = True
-            self.accept()
-            return
-        if isinstance(value, UploadCancelled):
-            self.send_title.setText("Upload stopped")
-            self.stage.setText("Nothing was created and nothing is billed.")
-            self.change_button.show()
-            self.retry_button.setText("Send again")
-            self.retry_button.show()
-            if self._closing:
-                self.reject()
-            return
-        assert isinstance(value, FriendlyError)
-        self._show_failure(value)
+        self.send_page.stop_upload()
 
     def stop_waiting(self) -> None:
         """End any wait of the send at once (the app is quitting); a created job is kept."""
-        self._stop.set()
+        self.send_page.stop_waiting()
         self._price_stop.set()
-
-    def _on_send_error(self, message: str) -> None:
-        self._show_failure(
-            FriendlyError(
-                kind=ErrorKind.UNKNOWN,
-                message=message,
-                next_step="Try again; if it keeps happening, look at the log file.",
-                retryable=True,
-            )
-        )
-
-    def _show_failure(self, friendly: FriendlyError) -> None:
-        self.failure = friendly
-        said = (
-            f"<br><span style='color:#5f6368'>The provider said: {friendly.provider_message}</span>"
-            if friendly.provider_message
-            else ""
-        )
-        self.progress.hide()  # a full bar would read as success
-        self.stage.setText("")
-        if friendly.kind is ErrorKind.UNKNOWN_OUTCOME:
-            # The job may exist: sending it again is the user's decision, asked in plain words.
-            self.send_title.setText("Was the job started?")
-            self.error_box.setText(
-                f"<b>{friendly.message}</b> {friendly.next_step}{said}<br><br>"
-                "Do you want to look again, or send the job again?"
-            )
-            self.error_box.show()
-            self.change_button.hide()
-            self.look_button.show()
-            self.retry_button.setText("Send again")
-            self.retry_button.show()
-            return
-        self.send_title.setText("The job was not started")
-        self.error_box.setText(f"<b>{friendly.message}</b> {friendly.next_step}{said}")
-        self.error_box.show()
-        self.change_button.show()
-        self.look_button.hide()
-        self.retry_button.setText("Try again")
-        self.retry_button.setVisible(friendly.retryable or friendly.kind is ErrorKind.UNKNOWN)
-        if friendly.kind is ErrorKind.TRAINING_NOT_AVAILABLE:
-            self._offer_elsewhere()
-
-    def _offer_elsewhere(self) -> None:
-        """The provider takes no more jobs: offer the other profiles that can train."""
-        current = self.profile.id if self.profile is not None else None
-        others = [p for p in self.profiles.profiles if trains(p) and p.id != current]
-        self.elsewhere_combo.clear()
-        for profile in others:
-            self.elsewhere_combo.addItem(profile.display_name, profile.id)
-        self.elsewhere_combo.setVisible(len(others) > 1)
-        self.elsewhere_button.setVisible(bool(others))
-        if len(others) == 1:
-            self.elsewhere_button.setText(f"Train on {others[0].display_name} instead →")
-        else:
-            self.elsewhere_button.setText("Train there instead →")
-        self.elsewhere_note.setText(
-            "Your examples are ready to go to another provider: its models and its cost are "
-            "shown before anything is sent."
-            if others
-            else "Add a provider that still takes fine-tuning jobs in Settings (Together AI, "
-            "or Nebius as an OpenAI-compatible host), then train again: your examples and "
-            "settings stay here."
-        )
-        self.elsewhere_box.show()
 
     def switch_provider(self, profile_id: str) -> None:
         """Set the same job up at another provider profile and show its cost (one click after
@@ -1981,25 +1557,21 @@ class TrainWizard(QDialog):
         if index < 0 or self.sending:
             return
         self.elsewhere_box.hide()
-        self.plan = None  # a new provider is a new job, never a retry of the refused one
-        self.failure = None
+        self.send_page.plan = None  # a new provider is a new job, never a retry of the last
+        self.send_page.failure = None
         self._review_when_ready = True
         self.go_to(PAGE_SETUP)
         self.profile_combo.setCurrentIndex(index)
 
-    def _on_send_finished(self) -> None:
-        self._send_op = None
-        self.stop_button.hide()
-
     @property
     def sending(self) -> bool:
         """True while the upload or the create request runs."""
-        return self._send_op is not None
+        return self.send_page.sending
 
     def reject(self) -> None:
         """Closing while sending stops the upload first (a created job is kept)."""
         if self.sending:
-            self._closing = True
+            self.send_page.closing = True
             self.stop_upload()
             return
         super().reject()
