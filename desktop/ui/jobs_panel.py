@@ -9,19 +9,12 @@ poll saves what it learns to the archive before the screen hears of it, so after
 
 from __future__ import annotations
 
-import json
-import logging
-import threading
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from PySide6.QtCore import (
-    QDeadlineTimer,
-    QEvent,
-    QEventLoop,
     QModelIndex,
-    QObject,
     QPoint,
     Qt,
     QTimer,
@@ -48,26 +41,21 @@ from PySide6.QtWidgets import (
 
 from desktop.api import jobs_service as svc
 from desktop.api.backends import BackendFactory, key_backend_factory, trains, traits_of
-from desktop.api.backends.local import chat_profile_for, serve_adapter
 from desktop.api.credentials import KeyStore
 from desktop.api.errors import (
-    ErrorKind,
     FriendlyError,
     ProviderError,
-    UploadCancelled,
 )
 from desktop.api.profiles import ProfileStore, ProviderProfile
 from desktop.core.archive import ArchiveError, JobArchive
 from desktop.core.catalog import Catalog
 from desktop.core.jobs import JobStatus, JobSummary
-from desktop.core.metrics import MetricSeries
 from desktop.core.settings import AppSettings
-from desktop.core.training import ChatRoute, ChatTarget
-from desktop.local_training.models import looks_like_hub_id
-from desktop.local_training.serving import adapter_folder_problem, stop_server
 from desktop.ui.icons import status_icon
 from desktop.ui.job_models import JobsTableModel, format_duration, job_title
 from desktop.ui.job_view import JobRecord, JobView
+from desktop.ui.jobs_acting import JobActions
+from desktop.ui.jobs_chat import ChatActions
 from desktop.ui.jobs_common import (
     Failure,
     JobKey,
@@ -75,80 +63,29 @@ from desktop.ui.jobs_common import (
     failure,
     key_text,
     on_this_computer,
-    text_key,
 )
+from desktop.ui.jobs_download import DownloadActions
 from desktop.ui.jobs_monitor import LOCAL_POLL, JobMonitor, sooner
+from desktop.ui.jobs_quit import QuitCheck, QuitGuard, ask_about_serving, ask_about_training
+from desktop.ui.jobs_running import RunningModels
+from desktop.ui.ops import Op, run_op
 from desktop.ui.result_actions import (
-    LOCAL_WARNING,
-    TAR_ZST,
     DeploymentDialog,
     DownloadDialog,
-    ServedChat,
     ServeDialog,
     Serving,
     ServingBanner,
-    ServingLedger,
-    unpack_adapter,
-    zstd_missing,
 )
 from desktop.ui.train_wizard import DatasetProvider, TrainWizard
-from desktop.ui.workers import JobContext, Worker, WorkerKeeper
+from desktop.ui.workers import JobContext
 
-log = logging.getLogger(__name__)
+__all__ = ["JobsPanel", "QuitGuard"]
 
 #: How often the job list of the provider on screen is fetched again (milliseconds).
 LIST_INTERVAL_MS = 60_000
 #: How often the elapsed and finish columns are repainted (milliseconds).
 CLOCK_INTERVAL_MS = 30_000
 PAGE_SIZE = 20
-#: How long quitting waits for endpoints to stop (milliseconds).
-QUIT_STOP_WAIT_MS = 30_000
-
-
-_STOPPED = FriendlyError(
-    kind=ErrorKind.UNKNOWN,
-    message="Deploying was stopped.",
-    next_step="Press Try again to deploy the model after all.",
-    retryable=True,
-)
-_STOPPED_HERE = FriendlyError(
-    kind=ErrorKind.UNKNOWN,
-    message="Starting the model was stopped.",
-    next_step="Press Try again to start it after all.",
-    retryable=True,
-)
-
-
-def _base_label(base_model: str) -> str:
-    """A base model (a Hub id or a folder) as a few words."""
-    return f"{Path(base_model).name or base_model} (base model)"
-
-
-def _adapter_folder(path: Path) -> Path:
-    """The LoRA adapter in ``path``: a downloaded archive (unpacked beside it), the folder
-    itself or one just inside it; ``ValueError`` in plain words when there is none."""
-    if path.is_dir():
-        inside = sorted(c for c in path.iterdir() if c.is_dir())
-        folder = next((f for f in (path, *inside) if (f / "adapter_config.json").is_file()), path)
-    else:
-        folder = unpack_adapter(path)
-    problem = adapter_folder_problem(folder)
-    if problem is not None:
-        raise ValueError(problem)
-    return folder
-
-
-def _adapter_base(adapter: Path, fallback: str) -> str:
-    """The base model an adapter names in its ``adapter_config.json`` when this computer can
-    find it (a folder here or a Hub id), else ``fallback`` (the job's base model)."""
-    try:
-        config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return fallback
-    named = config.get("base_model_name_or_path") if isinstance(config, dict) else None
-    if isinstance(named, str) and (Path(named).is_dir() or looks_like_hub_id(named)):
-        return named
-    return fallback
 
 
 class JobsPanel(QWidget):
@@ -213,22 +150,27 @@ class JobsPanel(QWidget):
         self.records: dict[JobKey, JobRecord] = {}
         self.sources: list[Source] = []
         self.wizard: TrainWizard | None = None
-        self._keeper = WorkerKeeper(self)
-        self._list_worker: Worker | None = None
+        self._list_op: Op[object] | None = None
         self._listing: str | None = None
         self._next_after: str | None = None
-        self._selected: JobKey | None = None
+        #: The job on screen.
+        self.selected: JobKey | None = None
         self._tray: QSystemTrayIcon | None = None
+        self.quit_settled = False
         #: What the app started that bills while up (an endpoint), and what is being stopped.
-        self.ledger = ServingLedger(archive.root)
-        self.serving: dict[JobKey, Serving] = {}
-        self._stopping: dict[JobKey, Worker] = {}
-        self._quit_settled = False
-        self.serve_dialog: ServeDialog | None = None
-        self.deploy_dialog: DeploymentDialog | None = None
-        self.download_dialog: DownloadDialog | None = None
         self.banner = ServingBanner()
+        self.running = RunningModels(self, self.banner, self)
+        self.running.changed.connect(self.serving_changed)
         self.banner.stop_requested.connect(self.stop_serving)
+        self.chat = ChatActions(self, self.running, self)
+        self.chat.chat_with_model.connect(self.chat_with_model)
+        self.chat.chat_with_served.connect(self.chat_with_served)
+        self.chat.compare_served.connect(self.compare_served)
+        self.downloads = DownloadActions(self, self)
+        self.downloads.chat_here.connect(self.chat.chat_with_download)
+        self.actions = JobActions(self, self)
+        self.actions.acted.connect(self._on_acted)
+        self.quit_check = QuitCheck(self, self.running, lambda key: self.act_on(key, "pause"))
 
         self.source_combo = QComboBox()
         self.source_combo.setToolTip(
@@ -295,7 +237,7 @@ class JobsPanel(QWidget):
         self.view.download_requested.connect(self.download_result)
         self.view.compare_base_requested.connect(self.compare_with_base)
         self.view.export_zip_requested.connect(self.export_selected)
-        self.view.compare_toggled.connect(self._compare)
+        self.view.compare_toggled.connect(self.actions.compare)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.setChildrenCollapsible(False)
@@ -330,7 +272,7 @@ class JobsPanel(QWidget):
                 self.wizard.show()
                 self.wizard.raise_()
                 return self.wizard
-            self.wizard.deleteLater()  # its running workers are held by this panel
+            self.wizard.deleteLater()  # its running ops keep themselves alive
         wizard = TrainWizard(
             self.profiles,
             self.archive,
@@ -340,7 +282,6 @@ class JobsPanel(QWidget):
             backend_factory=self.backend_factory,
             transfer=self.transfer,
             today=self.today,
-            hold=self._keeper.hold,
             parent=self,
         )
         wizard.job_started.connect(self._on_job_started)
@@ -355,18 +296,18 @@ class JobsPanel(QWidget):
         skipped: list[str] = []
         for summary in self.archive.open_jobs():
             provider = summary.provider_id or ""
-            if self._profile(provider) is None:
+            if self.profile_of(provider) is None:
                 skipped.append(summary.id)
                 continue
             self._follow((provider, summary.id), summary)
             resumed += 1
-        self._load_serving()
+        self.running.load()
         if resumed:
             noun = "job" if resumed == 1 else "jobs"
-            self._say(f"Following {resumed} {noun} that had not finished when the app closed.")
+            self.say(f"Following {resumed} {noun} that had not finished when the app closed.")
         if skipped:
             many = len(skipped) != 1
-            self._say(
+            self.say(
                 f"{len(skipped)} unfinished {'jobs belong' if many else 'job belongs'} to a "
                 "provider profile that no longer exists; add the profile again in Settings to "
                 f"follow {'them' if many else 'it'}."
@@ -383,8 +324,8 @@ class JobsPanel(QWidget):
         self._clock.stop()
         for monitor in self.monitors.values():
             monitor.stop()
-        if self._list_worker is not None:
-            self._list_worker.cancel()
+        if self._list_op is not None:
+            self._list_op.cancel()
         if self.wizard is not None:
             self.wizard.stop_waiting()
         if self._tray is not None:
@@ -414,7 +355,7 @@ class JobsPanel(QWidget):
 
     # Sources and the list ------------------------------------------------------------------
 
-    def _profile(self, provider_id: str) -> ProviderProfile | None:
+    def profile_of(self, provider_id: str) -> ProviderProfile | None:
         """The profile that can train for this provider id, or None (archive only)."""
         if provider_id not in self.profiles:
             return None
@@ -455,7 +396,7 @@ class JobsPanel(QWidget):
         self.load_more_button.hide()
         if source is None:
             self.table_model.set_jobs([])
-            self._say(
+            self.say(
                 "There is no provider profile that can train models yet. Add one in Settings "
                 "(for example OpenAI or Azure OpenAI), then press Train a model."
             )
@@ -469,15 +410,15 @@ class JobsPanel(QWidget):
         else:
             if archived:
                 many = len(archived) != 1
-                self._say(
+                self.say(
                     f"{len(archived)} archived job{'s' if many else ''}. There is no provider "
                     f"profile for {'these jobs' if many else 'this job'}, so "
                     f"{'they are' if many else 'it is'} shown as last seen."
                 )
             else:
-                self._say("No archived jobs.")
+                self.say("No archived jobs.")
         if self.table_model.rowCount():
-            wanted = self._selected[1] if self._selected else None
+            wanted = self.selected[1] if self.selected else None
             if wanted is None or not self.select_job(wanted):
                 self.table.selectRow(0)
 
@@ -491,7 +432,7 @@ class JobsPanel(QWidget):
 
     def _fetch_page(self, after: str | None) -> None:
         source = self.source
-        if source is None or source.profile is None or self._list_worker is not None:
+        if source is None or source.profile is None or self._list_op is not None:
             return
         profile, archive, factory = source.profile, self.archive, self.backend_factory
 
@@ -504,20 +445,21 @@ class JobsPanel(QWidget):
             except (ProviderError, OSError, ArchiveError) as exc:
                 return failure(exc)
 
-        worker = Worker(job, name="listing jobs")
-        worker.signals.result.connect(self._on_page)
-        worker.signals.error.connect(self._say)
-        worker.signals.finished.connect(self._on_page_finished)
-        self._list_worker = worker
+        self._list_op = run_op(
+            self,
+            job,
+            name="listing jobs",
+            success=self._on_page,
+            failure=self.say,
+            done=self._on_page_finished,
+        )
         self._listing = profile.id
         self.load_more_button.setEnabled(False)
-        self._keeper.hold(worker)
-        worker.start()
 
     def _on_page(self, value: object) -> None:
         source = self.source
         if isinstance(value, Failure):
-            self._say(f"Could not get the job list: {value.friendly.text()}")
+            self.say(f"Could not get the job list: {value.friendly.text()}")
             return
         assert isinstance(value, svc.JobPage)
         if source is None or source.provider_id != value.provider_id:
@@ -538,12 +480,12 @@ class JobsPanel(QWidget):
         if followed:
             verb = "have" if followed != 1 else "has"
             following = f"; following {followed} that {verb} not finished"
-        self._say(f"{jobs} at {source.label.removesuffix(' (active)')}{following}.")
-        if self._selected is None and shown:
+        self.say(f"{jobs} at {source.label.removesuffix(' (active)')}{following}.")
+        if self.selected is None and shown:
             self.table.selectRow(0)
 
     def _on_page_finished(self) -> None:
-        asked, self._list_worker, self._listing = self._listing, None, None
+        asked, self._list_op, self._listing = self._listing, None, None
         self.load_more_button.setEnabled(True)
         source = self.source
         if source is not None and source.live and source.provider_id != asked:
@@ -556,10 +498,10 @@ class JobsPanel(QWidget):
         monitor = self.monitors.get(key)
         if monitor is None:
             policy = self.poll_policy
-            if on_this_computer(self._profile(key[0])):
+            if on_this_computer(self.profile_of(key[0])):
                 policy = sooner(policy, LOCAL_POLL)
             monitor = JobMonitor(
-                self.archive, key, self._profile, self.backend_factory, policy, self
+                self.archive, key, self.profile_of, self.backend_factory, policy, self
             )
             monitor.snapshot_ready.connect(self._on_snapshot)
             monitor.poll_failed.connect(
@@ -567,7 +509,7 @@ class JobsPanel(QWidget):
             )
             self.monitors[key] = monitor
             if summary is not None and key not in self.records:
-                self.records[key] = JobRecord(key[0], summary, self._profile(key[0]) is not None)
+                self.records[key] = JobRecord(key[0], summary, self.profile_of(key[0]) is not None)
             monitor.start()
         elif not monitor.following and summary is not None and not summary.status.is_terminal:
             monitor.start()
@@ -577,13 +519,13 @@ class JobsPanel(QWidget):
         key = (snapshot.provider_id, snapshot.summary.id)
         record = self.records.get(key)
         if record is None:
-            record = JobRecord(key[0], snapshot.summary, self._profile(key[0]) is not None)
+            record = JobRecord(key[0], snapshot.summary, self.profile_of(key[0]) is not None)
             self.records[key] = record
         record.apply(snapshot)
         source = self.source
         if source is not None and source.provider_id == key[0]:
             self.table_model.upsert(snapshot.summary)
-        if key == self._selected:
+        if key == self.selected:
             self.view.archive_folder = self.archive.job_folder(*key)
             self.view.update_record(record, snapshot)
         if snapshot.just_finished:
@@ -598,7 +540,7 @@ class JobsPanel(QWidget):
         )
         if record is not None:
             record.problem = text
-        if key == self._selected:
+        if key == self.selected:
             self.view.show_problem(text)
 
     # Selection and the job view ------------------------------------------------------------
@@ -609,13 +551,13 @@ class JobsPanel(QWidget):
         if source is None or summary is None:
             return
         key = (source.provider_id, summary.id)
-        self._selected = key
+        self.selected = key
         record = self.records.get(key)
         if record is None:
             record = JobRecord(key[0], summary, source.live)
             self.records[key] = record
         folder = self.archive.job_folder(*key)
-        profile = self._profile(key[0])
+        profile = self.profile_of(key[0])
         self.view.set_traits(
             traits_of(profile) if profile is not None else None, here=on_this_computer(profile)
         )
@@ -631,94 +573,31 @@ class JobsPanel(QWidget):
             record.apply(monitor.last)
             self.view.show_record(record, folder)
 
-    def _compare(self, key: str, on: bool) -> None:
-        if not on:
-            self.view.chart.remove_overlay(key)
-            return
-        job_key = text_key(key)
-        record = self.records.get(job_key)
-        label = job_title(record.summary) if record is not None else job_key[1]
-        if record is not None and record.loaded:
-            self.view.chart.set_overlay(key, label, record.series)
-            return
-        archive, selected = self.archive, self._selected
-
-        def job(_context: JobContext) -> object:
-            try:
-                return archive.load(*job_key).metrics
-            except ArchiveError as exc:
-                return failure(exc)
-
-        def show(value: object) -> None:
-            if isinstance(value, Failure):
-                self._say(value.friendly.message)
-            elif self._selected == selected and isinstance(value, MetricSeries):
-                self.view.chart.set_overlay(key, label, value)
-
-        self._run(Worker(job, name="reading a job's curves"), show)
-
     # Acting --------------------------------------------------------------------------------
 
     def _act(self, action: str) -> None:
-        if self._selected is not None:
-            self.act_on(self._selected, action)
+        if self.selected is not None:
+            self.act_on(self.selected, action)
 
-    def act_on(self, key: JobKey, action: str) -> Worker | None:
-        """``cancel``, ``pause`` or ``resume`` a job; returns the worker asking for it (None
+    def act_on(self, key: JobKey, action: str) -> Op[object] | None:
+        """``cancel``, ``pause`` or ``resume`` a job; returns the op asking for it (None
         when its provider profile is gone). A pause that takes a moment (training on this
         computer saves a checkpoint first) shows as pausing until the job has paused."""
-        profile = self._profile(key[0])
-        if profile is None:
-            return None
-        archive, factory = self.archive, self.backend_factory
+        return self.actions.act_on(key, action)
 
-        def job(_context: JobContext) -> object:
-            try:
-                with factory(profile) as backend:
-                    return svc.act_on_job(backend, archive, key[0], key[1], action)
-            except (ProviderError, OSError, ArchiveError) as exc:
-                return failure(exc)
-
-        def done(value: object) -> None:
-            if isinstance(value, Failure):
-                self.view.show_error(value.friendly.text())
-                return
-            assert isinstance(value, JobSummary)
-            record = self.records.get(key)
-            if record is not None:
-                record.summary = value
-                record.pausing = action == "pause" and value.status is JobStatus.RUNNING
-            self.table_model.upsert(value)
-            if self._selected == key and record is not None:
-                self.view.show_record(record, self.archive.job_folder(*key))
-            self._follow(key).poll_now()
-
-        verb = {"cancel": "Cancelling", "pause": "Pausing", "resume": "Resuming"}[action]
-        self._say(f"{verb} the job…")
-        worker = Worker(job, name=f"{action} job")
-        self._run(worker, done)
-        return worker
+    def _on_acted(self, key: JobKey, action: str, summary: JobSummary) -> None:
+        record = self.records.get(key)
+        if record is not None:
+            record.summary = summary
+            record.pausing = action == "pause" and summary.status is JobStatus.RUNNING
+        self.table_model.upsert(summary)
+        if self.selected == key and record is not None:
+            self.view.show_record(record, self.archive.job_folder(*key))
+        self._follow(key).poll_now()
 
     def export_selected(self, path: Path) -> None:
         """Save the selected job's archive as a zip (on the thread pool)."""
-        key = self._selected
-        if key is None:
-            return
-        archive = self.archive
-
-        def job(_context: JobContext) -> object:
-            try:
-                return archive.export_zip(*key, path)
-            except (ArchiveError, OSError) as exc:
-                return failure(exc)
-
-        def done(value: object) -> None:
-            if isinstance(value, Failure):
-                self.view.show_error(value.friendly.text())
-            else:
-                self._say(f"Saved everything about this job to {value}.")
-
-        self._run(Worker(job, name="exporting the job"), done)
+        self.actions.export_selected(path)
 
     def _train_clicked(self) -> None:
         if self.dataset_provider is None:
@@ -732,554 +611,84 @@ class JobsPanel(QWidget):
 
     def _on_job_started(self, started: svc.StartedJob) -> None:
         key = (started.provider_id, started.summary.id)
-        self._quit_settled = False  # a new job may need asking about at quit
+        self.quit_settled = False  # a new job may need asking about at quit
         self.records[key] = JobRecord(key[0], started.summary, True)
         if self.source is None or self.source.provider_id != key[0]:
             self.select_source(key[0])
         self.table_model.upsert(started.summary)
         self._follow(key, started.summary)
         self.select_job(started.summary.id)
-        self._say(f"Started training “{job_title(started.summary)}”.")
+        self.say(f"Started training “{job_title(started.summary)}”.")
 
     # Using the result ----------------------------------------------------------------------
 
     def chat_with(self, model: str) -> None:
-        """Chat with the selected job's model (or one of its checkpoints, by name) the way its
-        provider allows: at once, after deploying it here (asked first: it may bill), through
-        a deployment the user made elsewhere, or served on this computer."""
-        key = self._selected
-        record = self.records.get(key) if key is not None else None
-        if key is None or record is None:
-            return
-        profile = self._profile(key[0])
-        if profile is None:
-            self.view.show_error(
-                "The provider profile of this job no longer exists; add it again in Settings "
-                "to chat with its model."
-            )
-            return
-        summary = record.summary
-        checkpoint = model if model and model != summary.fine_tuned_model else None
-        saved = next((c for c in record.checkpoints if c.model == checkpoint), None)
-        label = saved.display_name() if saved is not None else job_title(summary)
-        factory = self.backend_factory
-
-        def job(_context: JobContext) -> object:
-            try:
-                with factory(profile) as backend:
-                    return backend.chat_target(summary, checkpoint)
-            except ProviderError as exc:
-                return Failure(exc.friendly)
-
-        self._run(
-            Worker(job, name="finding how to chat"),
-            lambda value: self._on_chat_target(profile, value, label),
-        )
-
-    def _on_chat_target(self, profile: ProviderProfile, value: object, label: str = "") -> None:
-        if isinstance(value, Failure):
-            self.view.show_error(value.friendly.text())
-            return
-        assert isinstance(value, ChatTarget)
-        traits = traits_of(profile)
-        provider = traits.name if traits is not None else profile.display_name
-        if value.route is ChatRoute.SAME_PROFILE:
-            self.chat_with_model.emit(profile.id, value.model)
-        elif value.route is ChatRoute.DEPLOY_ELSEWHERE:
-            dialog = DeploymentDialog(provider, value, self)
-            dialog.chosen.connect(lambda name, p=profile.id: self.chat_with_model.emit(p, name))
-            self.deploy_dialog = dialog
-            dialog.open()
-        elif value.route is ChatRoute.DEPLOY_IN_APP and on_this_computer(profile):
-            # Nothing is billed: start it at once (a running one is found and reused).
-            dialog = ServeDialog(provider, value, self, local=True, label=label)
-            dialog.start_requested.connect(lambda: self._prepare(profile, value, dialog, label))
-            self.serve_dialog = dialog
-            dialog.open()
-            dialog.begin()
-        elif value.route is ChatRoute.DEPLOY_IN_APP:
-            wanted = (profile.id, value.model)
-            running = next(
-                (s for s in self.serving.values() if (s.profile_id, s.model) == wanted), None
-            )
-            if running is not None:  # already up: never start (and pay for) a second one
-                self.chat_with_model.emit(profile.id, running.name)
-                return
-            dialog = ServeDialog(provider, value, self)
-            dialog.start_requested.connect(lambda: self._prepare(profile, value, dialog, label))
-            self.serve_dialog = dialog
-            dialog.open()
-        else:
-            self.view.show_error(
-                value.instructions
-                or f"{provider} does not serve this model; download it to run it yourself."
-            )
-
-    def _prepare(
-        self, profile: ProviderProfile, target: ChatTarget, dialog: ServeDialog, label: str = ""
-    ) -> None:
-        stop = threading.Event()
-        dialog.stop_requested.connect(stop.set)
-        factory, ledger = self.backend_factory, self.ledger
-
-        def job(context: JobContext) -> object:
-            try:
-                with factory(profile) as backend:
-                    name = backend.prepare_chat(target, context.yield_, stop.is_set)
-                    chat = backend.chat_profile(name)
-            except UploadCancelled:
-                return None
-            except ProviderError as exc:
-                return Failure(exc.friendly)
-            if chat.id != profile.id:  # served on this computer, at an address of its own
-                return ServedChat(chat, name, label or target.model)
-            if target.billing_warning:
-                serving = Serving(profile.id, name, target.model, target.billing_warning)
-                try:
-                    ledger.add(serving)
-                except OSError as exc:  # it runs all the same: the banner still shows it
-                    log.warning("Could not note the running endpoint %s: %s", name, exc)
-                return serving
-            return name
-
-        def done(value: object) -> None:
-            if isinstance(value, ServedChat):
-                self._served_here(profile.id, target.model, value)
-                if stop.is_set():  # stopped too late: it is up, so take it down again
-                    self.stop_serving(profile.id, value.name)
-                    dialog.show_failure(_STOPPED_HERE)
-                    return
-                dialog.running = False
-                dialog.accept()
-                self._say(f"{value.label} is running on this computer; the chat is open.")
-                self.chat_with_served.emit(value)
-                return
-            if isinstance(value, Serving):
-                self.serving[value.key] = value
-                self._quit_settled = False
-                self._show_serving()
-                if stop.is_set():  # stopped too late: it is up, so take it down again
-                    self.stop_serving(*value.key)
-                    dialog.show_failure(_STOPPED)
-                    return
-                name = value.name
-            elif isinstance(value, str):
-                name = value
-            else:
-                dialog.running = False
-                if isinstance(value, Failure) and not stop.is_set():
-                    dialog.show_failure(value.friendly)
-                else:
-                    dialog.show_failure(_STOPPED_HERE if dialog.local else _STOPPED)
-                return
-            dialog.running = False
-            dialog.accept()
-            self._say(f"{target.model} is ready; the chat is open.")
-            self.chat_with_model.emit(profile.id, name)
-
-        worker = Worker(job, name="deploying the trained model")
-        worker.signals.yielded.connect(lambda text: dialog.show_stage(str(text)))
-        self._run(worker, done)
-
-    def _served_here(self, profile_id: str, model: str, served: ServedChat) -> None:
-        """Note a model now served on this computer (the banner offers to stop it)."""
-        serving = Serving(profile_id, served.name, model, LOCAL_WARNING, True, served.label)
-        self.serving[serving.key] = serving
-        self._show_serving()
+        """Chat with the selected job's model (or one of its checkpoints, by name)."""
+        self.chat.chat_with(model)
 
     def compare_with_base(self) -> None:
-        """Serve the selected job's model and its base model on this computer, then compare
-        them side by side in the Chat tab."""
-        key = self._selected
-        record = self.records.get(key) if key is not None else None
-        profile = self._profile(key[0]) if key is not None else None
-        if key is None or record is None or not on_this_computer(profile):
-            return
-        assert profile is not None
-        summary = record.summary
-        trained_label = job_title(summary)
-        base_label = _base_label(summary.base_model)
-        shown = ChatTarget(model=summary.fine_tuned_model or "", route=ChatRoute.DEPLOY_IN_APP)
-        traits = traits_of(profile)
-        provider = traits.name if traits is not None else profile.display_name
-        dialog = ServeDialog(
-            provider, shown, self, local=True, label=f"{trained_label} and {base_label}"
-        )
-        dialog.setWindowTitle("Compare with the base model")
-        stop = threading.Event()
-        dialog.stop_requested.connect(stop.set)
-        factory = self.backend_factory
-
-        def job(context: JobContext) -> object:
-            served: list[ServedChat] = []
-            try:
-                with factory(profile) as backend:
-                    trained = backend.chat_target(summary)
-                    base = backend.base_target(summary)  # type: ignore[attr-defined]
-                    for target, label in ((base, base_label), (trained, trained_label)):
-                        name = backend.prepare_chat(target, context.yield_, stop.is_set)
-                        served.append(ServedChat(backend.chat_profile(name), name, label))
-            except UploadCancelled:
-                return served, None
-            except ProviderError as exc:
-                return served, Failure(exc.friendly)
-            return served, None
-
-        def done(value: object) -> None:
-            served, failure = value  # type: ignore[misc]
-            models = (summary.base_model, summary.fine_tuned_model or "")
-            for item, model in zip(served, models, strict=False):
-                self._served_here(profile.id, model, item)
-            dialog.running = False
-            if failure is not None or len(served) < 2 or stop.is_set():
-                for item in served:  # half a comparison is no use: free the memory
-                    self.stop_serving(profile.id, item.name)
-                if isinstance(failure, Failure) and not stop.is_set():
-                    dialog.show_failure(failure.friendly)
-                else:
-                    dialog.show_failure(_STOPPED_HERE)
-                return
-            dialog.accept()
-            self._say(f"{trained_label} and its base model are running on this computer.")
-            self.compare_served.emit(served[0], served[1])
-
-        def start() -> None:
-            worker = Worker(job, name="starting two models")
-            worker.signals.yielded.connect(lambda text: dialog.show_stage(str(text)))
-            self._run(worker, done)
-
-        dialog.start_requested.connect(start)
-        self.serve_dialog = dialog
-        dialog.open()
-        dialog.begin()
-
-    def stop_serving(self, profile_id: str, name: str) -> Worker | None:
-        """Stop something the app started that bills (or holds this computer's memory)
-        while up; returns the worker doing it (None when it is already being stopped or
-        cannot be)."""
-        key = (profile_id, name)
-        if key in self._stopping:
-            return None
-        serving = self.serving.get(key)
-        label = serving.shown if serving is not None else name
-        local = serving is not None and serving.local
-        profile = self._profile(profile_id)
-        if profile is None and not local:
-            self.view.show_error(
-                f"{label} cannot be stopped from here: its provider profile no longer exists. "
-                "Stop it in the provider's dashboard, or add the profile again in Settings."
-            )
-            return None
-        factory, ledger, root = self.backend_factory, self.ledger, self.serving_root
-
-        def job(_context: JobContext) -> object:
-            if local and not on_this_computer(profile):
-                stop_server(name, root)  # an adapter downloaded from a provider, served here
-                return None
-            assert profile is not None
-            try:
-                with factory(profile) as backend:
-                    backend.stop_serving(name)
-            except ProviderError as exc:
-                return Failure(exc.friendly)
-            if local:
-                return None
-            try:
-                ledger.remove(profile_id, name)
-            except OSError as exc:
-                log.warning("Could not note that %s stopped: %s", name, exc)
-            return None
-
-        def done(value: object) -> None:
-            if isinstance(value, Failure):
-                still = (
-                    "It still holds this computer's memory until it stops."
-                    if local
-                    else "It still costs money until it stops."
-                )
-                self.view.show_error(
-                    f"{label} could not be stopped: {value.friendly.message} "
-                    f"{value.friendly.next_step} {still}"
-                )
-                return
-            self.serving.pop(key, None)
-            if local:
-                self._say(f"Stopped {label}; the memory it held is free again.")
-            else:
-                self._say(f"Stopped {label}; it no longer costs anything.")
-
-        worker = Worker(job, name="stopping an endpoint")
-        worker.signals.finished.connect(lambda: self._stopped(key))
-        self._stopping[key] = worker
-        self._show_serving()
-        self._run(worker, done)
-        return worker
-
-    def _stopped(self, key: JobKey) -> None:
-        self._stopping.pop(key, None)
-        self._show_serving()
-
-    def _show_serving(self) -> None:
-        entries = list(self.serving.values())
-        names = {p.id: p.display_name for p in self.profiles.profiles}
-        self.banner.set_serving(entries, names, list(self._stopping))
-        self.serving_changed.emit(entries)
-
-    def _load_serving(self) -> None:
-        ledger = self.ledger
-
-        def job(_context: JobContext) -> object:
-            return ledger.load()
-
-        def done(value: object) -> None:
-            assert isinstance(value, list)
-            for serving in value:
-                self.serving.setdefault(serving.key, serving)
-            if value:
-                self._show_serving()
-                many = len(value) != 1
-                self._say(
-                    f"{len(value)} endpoint{'s' if many else ''} started earlier may still be "
-                    f"running and costing money; stop {'them' if many else 'it'} above if "
-                    "you no longer need them."
-                )
-
-        self._run(Worker(job, name="reading the running endpoints"), done)
+        """Serve the selected job's model and its base model here, then compare them."""
+        self.chat.compare_with_base()
 
     def download_result(self) -> None:
-        """Download the selected job's trained adapter into its archive folder; a model
-        trained on this computer is exported into a folder the user chooses instead."""
-        key = self._selected
-        record = self.records.get(key) if key is not None else None
-        profile = self._profile(key[0]) if key is not None else None
-        if key is None or record is None or profile is None:
-            return
-        summary = record.summary
-        export = on_this_computer(profile)
-        if export:
-            chosen = self.view.choose_folder("Export the trained model to", Path.home())
-            if chosen is None:
-                return
-            folder = chosen
-        else:
-            folder = self.archive.job_folder(*key)
-        dialog = DownloadDialog(summary.fine_tuned_model or summary.id, folder, self, export=export)
-        stop = threading.Event()
-        dialog.stop_requested.connect(stop.set)
-        dialog.chat_here_requested.connect(
-            lambda path: self._chat_with_download(profile, summary, Path(path), dialog)
-        )
-        factory = self.backend_factory
+        """Download (or, trained here, export) the selected job's trained model."""
+        self.downloads.download_result()
 
-        def job(context: JobContext) -> object:
-            try:
-                with factory(profile) as backend:
-                    return backend.download_result(summary, folder, context.progress, stop.is_set)
-            except UploadCancelled:
-                return None
-            except ProviderError as exc:
-                return Failure(exc.friendly)
+    def stop_serving(self, profile_id: str, name: str) -> Op[object] | None:
+        """Stop an endpoint or a model served here; the op doing it, or None."""
+        return self.running.stop(profile_id, name)
 
-        def done(value: object) -> None:
-            if isinstance(value, Path):
-                dialog.show_done(value)
-                if export:
-                    self._say(f"Exported to {value}.")
-                else:
-                    self._say(f"The adapter was saved as {value}.")
-                    dialog.offer_local_chat()
-            elif isinstance(value, Failure) and not stop.is_set():
-                dialog.show_failure(value.friendly)
-            else:
-                dialog.show_failure(None)
+    @property
+    def serving(self) -> dict[JobKey, Serving]:
+        """What the app started that runs (and bills or holds memory) while up."""
+        return self.running.entries
 
-        worker = Worker(job, name="downloading the adapter")
-        worker.signals.progress.connect(dialog.show_progress)
-        self.download_dialog = dialog
-        dialog.open()
-        self._run(worker, done)
+    @property
+    def serve_dialog(self) -> ServeDialog | None:
+        """The last dialog that started a model to chat with."""
+        return self.chat.serve_dialog
 
-    def _chat_with_download(
-        self, profile: ProviderProfile, summary: JobSummary, path: Path, download: DownloadDialog
-    ) -> None:
-        """Serve an adapter downloaded from a provider on its base model on this computer
-        (unpacked first), then open a chat with it."""
-        if path.is_file() and path.name.endswith(TAR_ZST):
-            missing = zstd_missing()
-            if missing is not None:
-                download.show_unpack_problem(missing)
-                return
-        label = f"{job_title(summary)} (on this computer)"
-        target = ChatTarget(
-            model=summary.fine_tuned_model or summary.id, route=ChatRoute.DEPLOY_IN_APP
-        )
-        dialog = ServeDialog(profile.display_name, target, self, local=True, label=label)
-        stop = threading.Event()
-        dialog.stop_requested.connect(stop.set)
-        root = self.serving_root
+    @property
+    def deploy_dialog(self) -> DeploymentDialog | None:
+        """The last dialog that asked for a deployment made elsewhere."""
+        return self.chat.deploy_dialog
 
-        def job(context: JobContext) -> object:
-            try:
-                folder = _adapter_folder(path)
-                base = _adapter_base(folder, summary.base_model)
-                served = serve_adapter(
-                    base,
-                    folder,
-                    progress=context.yield_,
-                    should_cancel=stop.is_set,
-                    serving_root=root,
-                )
-            except UploadCancelled:
-                return None
-            except ProviderError as exc:
-                return Failure(exc.friendly)
-            except (ValueError, OSError) as exc:
-                return Failure(
-                    FriendlyError(
-                        kind=ErrorKind.UNKNOWN,
-                        message=str(exc),
-                        next_step="Download the adapter again, or choose the folder you unpacked "
-                        "it into.",
-                        retryable=False,
-                    )
-                )
-            return ServedChat(chat_profile_for(served.base_url, served.port), served.name, label)
-
-        def done(value: object) -> None:
-            dialog.running = False
-            if isinstance(value, ServedChat):
-                self._served_here(profile.id, target.model, value)
-                if stop.is_set():
-                    self.stop_serving(profile.id, value.name)
-                    dialog.show_failure(_STOPPED_HERE)
-                    return
-                dialog.accept()
-                self.chat_with_served.emit(value)
-            elif isinstance(value, Failure) and not stop.is_set():
-                dialog.show_failure(value.friendly)
-            else:
-                dialog.show_failure(_STOPPED_HERE)
-
-        def start() -> None:
-            worker = Worker(job, name="starting the downloaded model")
-            worker.signals.yielded.connect(lambda text: dialog.show_stage(str(text)))
-            self._run(worker, done)
-
-        dialog.start_requested.connect(start)
-        self.serve_dialog = dialog
-        dialog.open()
-        dialog.begin()
+    @property
+    def download_dialog(self) -> DownloadDialog | None:
+        """The last download's dialog."""
+        return self.downloads.dialog
 
     # Quitting ------------------------------------------------------------------------------
 
     def ask_about_serving(self, entries: list[Serving]) -> str:
         """Ask what to do with what still bills as the app quits: "stop", "keep" or
         "cancel" (tests replace this)."""
-        names = ", ".join(s.model for s in entries)
-        box = QMessageBox(self.window())
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle("Still costing money")
-        box.setText(
-            f"{names} {'is' if len(entries) == 1 else 'are'} still running at the provider "
-            "and cost money until stopped, even with the app closed."
-        )
-        box.setInformativeText(entries[0].warning)
-        stop = box.addButton("Stop and quit", QMessageBox.ButtonRole.AcceptRole)
-        keep = box.addButton("Keep running and quit", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(stop)
-        box.exec()
-        clicked = box.clickedButton()
-        return "stop" if clicked is stop else "keep" if clicked is keep else "cancel"
+        return ask_about_serving(self.window(), entries)
 
     def ask_about_training(self, jobs: list[JobSummary]) -> str:
         """Ask what to do with training still running on this computer as the app quits:
         "keep", "pause" or "cancel" (tests replace this)."""
-        names = ", ".join(f"“{job_title(job)}”" for job in jobs)
-        one = len(jobs) == 1
-        box = QMessageBox(self.window())
-        box.setIcon(QMessageBox.Icon.Question)
-        box.setWindowTitle("Still training")
-        box.setText(f"{names} {'is' if one else 'are'} still training on this computer.")
-        box.setInformativeText(
-            f"{'It' if one else 'They'} can keep training with the app closed (the app follows "
-            f"{'it' if one else 'them'} again when you start it), or pause now and go on later "
-            "from the last checkpoint."
-        )
-        keep = box.addButton("Keep training and quit", QMessageBox.ButtonRole.AcceptRole)
-        pause = box.addButton("Pause and quit", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(keep)
-        box.exec()
-        clicked = box.clickedButton()
-        return "keep" if clicked is keep else "pause" if clicked is pause else "cancel"
+        return ask_about_training(self.window(), jobs)
 
     def training_here(self) -> list[JobKey]:
         """The jobs training on this computer right now (not paused, not ended)."""
-        return [
-            key
-            for key, record in self.records.items()
-            if on_this_computer(self._profile(key[0]))
-            and not record.summary.status.is_terminal
-            and record.summary.status is not JobStatus.PAUSED
-        ]
+        return self.quit_check.training_here()
 
     def before_quit(self) -> bool:
         """Before the app quits: ask what to do with training running on this computer and
         with what still bills; stop the models served here. False: the user stays."""
-        if self._quit_settled:
-            return True
-        training = self.training_here()
-        if training:
-            answer = self.ask_about_training([self.records[k].summary for k in training])
-            if answer == "cancel":
-                return False
-            if answer == "pause":
-                pausing: set[JobKey] = set()
-                for key in training:
-                    worker = self.act_on(key, "pause")
-                    if worker is not None:
-                        pausing.add(key)
-                        worker.signals.finished.connect(lambda k=key: pausing.discard(k))
-                self._wait_for(lambda: not pausing, QUIT_STOP_WAIT_MS)
-        billing = [s for s in self.serving.values() if not s.local]
-        if billing:
-            answer = self.ask_about_serving(billing)
-            if answer == "cancel":
-                return False
-            if answer == "stop":
-                for serving in billing:
-                    self.stop_serving(*serving.key)
-        self._quit_settled = True
-        for serving in [s for s in self.serving.values() if s.local]:
-            self.stop_serving(*serving.key)  # it would end with the app; free it now
-        self._wait_for(lambda: not self._stopping, QUIT_STOP_WAIT_MS)
-        return True
-
-    def _wait_for(self, done: Callable[[], bool], timeout_ms: int) -> None:
-        """Let the event loop run (without user input) until ``done`` or the time is up."""
-        deadline = QDeadlineTimer(timeout_ms)
-        loop = QEventLoop()
-        while not done() and not deadline.hasExpired():
-            QTimer.singleShot(50, loop.quit)
-            loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        return self.quit_check.before_quit(self.ask_about_training, self.ask_about_serving)
 
     # Helpers -------------------------------------------------------------------------------
 
-    def _run(self, worker: Worker, on_result: Callable[[object], None]) -> None:
-        worker.signals.result.connect(on_result)
-        worker.signals.error.connect(self.view.show_error)
-        self._keeper.hold(worker)
-        worker.start()
-
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         self.status_line.setText(text)
 
     def _notify(self, summary: JobSummary) -> None:
         """Tell the user a job ended: a desktop notification, or the status bar."""
         title = f"Training {summary.status.label.lower()}"
         text = f"“{job_title(summary)}”: {summary.error or summary.status.sentence}"
-        self._say(f"{title}: {text}")
+        self.say(f"{title}: {text}")
         if QSystemTrayIcon.isSystemTrayAvailable():
             if self._tray is None:
                 icon = QApplication.windowIcon()
@@ -1311,18 +720,3 @@ class JobsPanel(QWidget):
         menu.addAction(copy)
         menu.addAction(chat)
         menu.exec(self.table.viewport().mapToGlobal(position))
-
-
-class QuitGuard(QObject):
-    """Watches the main window's close: the Jobs panel first asks about training running on
-    this computer and offers to stop what still bills (the user may stay instead)."""
-
-    def __init__(self, panel: JobsPanel, parent: QObject) -> None:
-        super().__init__(parent)
-        self.panel = panel
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Close and not self.panel.before_quit():
-            event.ignore()
-            return True
-        return False

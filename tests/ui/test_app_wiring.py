@@ -114,6 +114,6 @@ def test_a_trained_model_opens_in_chat_with_its_jobs_profile_and_what_bills_stay
     problems: list[str] = []
     built.jobs.view.show_error = problems.append
     banner.stop_button("first", "endpoint-1").click()  # Stop in the Chat tab stops it
-    assert ("first", "endpoint-1") in built.jobs._stopping
-    qtbot.waitUntil(lambda: not built.jobs._stopping, timeout=10_000)
+    assert ("first", "endpoint-1") in built.jobs.running.stopping
+    qtbot.waitUntil(lambda: not built.jobs.running.stopping, timeout=10_000)
     assert problems and "could not be stopped" in problems[0]  # no key: said, still listed

@@ -14,8 +14,8 @@ from desktop.core.interchange import ExportFormat, export_split
 from desktop.core.jobs import JobStatus
 from desktop.core.smoothing import debiased_ema
 from desktop.core.training import REQUEST_KEY, SUFFIX_KEY
+from desktop.ui.ops import run_op
 from desktop.ui.train_wizard import PAGE_SEND
-from desktop.ui.workers import Worker
 from tests.fake_openai.samples import chat_jsonl
 from tests.ui.test_jobs_helpers import (
     BASE,
@@ -44,7 +44,7 @@ def test_a_worker_finishing_as_the_panel_goes_is_let_go_quietly(qtbot, harness):
     panel = harness.panel()
     harness.panels.remove(panel)
     panel.shutdown()
-    panel._run(Worker(lambda _context: None), lambda _result: None)
+    run_op(panel, lambda _context: None, name="nothing", success=lambda _result: None)
     assert QThreadPool.globalInstance().waitForDone(5000)  # its "finished" is still queued
     destroy(panel)
     qtbot.wait(50)  # "finished" arrives with the panel gone: nothing may touch it
