@@ -64,7 +64,7 @@ def no_network() -> Iterator[list[str]]:
 
 def sample_dataset_path() -> Path:
     """The bundled sample dataset."""
-    from desktop.core.paths import resources_dir
+    from desktop.core.resources import resources_dir
 
     return resources_dir() / "samples" / "customer_support.jsonl"
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from desktop.core.about import _canonical, bundled_components, dependency_closure, license_of
-from desktop.core.paths import resources_dir
+from desktop.core.resources import resources_dir
 
 
 def test_licenses_file_covers_every_runtime_dependency():

@@ -27,7 +27,7 @@ from desktop.api.errors import (
     ProviderError,
     friendly_error,
 )
-from desktop.api.models import provider_models
+from desktop.api.model_list import provider_models
 from desktop.api.profiles import ProviderKind, ProviderProfile
 from desktop.api.redaction import Secret, register_secret, reveal
 

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.core.paths import resources_dir
+from desktop.core.resources import resources_dir
 
 DISTRIBUTION = "finetune-studio"
 

@@ -16,7 +16,7 @@ from datetime import date
 from enum import Enum
 from pathlib import Path
 
-from desktop.core.paths import resources_dir
+from desktop.core.resources import resources_dir
 from desktop.core.tokens import SUPPORTED_ENCODINGS, base_model_id
 
 SCHEMA_VERSION = 1

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-APP_NAME = "finetune-studio"
+FOLDER_NAME = "finetune-studio"
 APP_DISPLAY_NAME = "Fine-Tune Studio"
 HOME_VARIABLE = "FINETUNE_STUDIO_HOME"
 
@@ -63,7 +63,7 @@ _XDG = {
 def _xdg(purpose: str) -> Path:
     variable, fallback = _XDG[purpose]
     base = _absolute_env(variable) or Path.home().joinpath(*fallback)
-    return base / APP_NAME
+    return base / FOLDER_NAME
 
 
 def _absolute_env(name: str) -> Path | None:

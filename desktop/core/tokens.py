@@ -83,7 +83,7 @@ import tiktoken
 
 from desktop.core.dataset import dump_json
 from desktop.core.kinds import ExampleKind, classify
-from desktop.core.paths import resources_dir
+from desktop.core.resources import resources_dir
 
 log = logging.getLogger(__name__)
 

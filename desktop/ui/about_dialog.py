@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from desktop import APP_NAME, __version__
 from desktop.core.about import Component, bundled_components
-from desktop.core.paths import resources_dir
+from desktop.core.resources import resources_dir
 
 
 def app_icon() -> QIcon:

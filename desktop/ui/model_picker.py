@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QWidg
 from desktop.api.client import build_client
 from desktop.api.credentials import KeyStore
 from desktop.api.errors import friendly_error
-from desktop.api.models import list_models
+from desktop.api.model_list import list_models
 from desktop.api.profiles import ProfileStore, ProviderKind, ProviderProfile
 from desktop.core.archive import ArchiveError, JobArchive
 from desktop.core.catalog import Availability, Catalog

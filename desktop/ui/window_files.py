@@ -15,19 +15,12 @@ from desktop.core.dataset import Dataset
 from desktop.core.filekind import not_a_dataset
 from desktop.core.formats import read_dataset_bytes
 from desktop.core.jsonl_io import SaveError
-from desktop.core.paths import resources_dir
+from desktop.core.resources import sample_path
 from desktop.core.wording import count
 from desktop.ui.welcome import WelcomePage
 from desktop.ui.window_host import WindowHost
 from desktop.ui.window_prompts import JSONL_FILTER
 from desktop.ui.workers import release_frozen
-
-SAMPLE_NAME = "customer_support.jsonl"
-
-
-def sample_path() -> Path:
-    """The bundled sample dataset."""
-    return resources_dir() / "samples" / SAMPLE_NAME
 
 
 class FileController(QObject):

@@ -30,7 +30,8 @@ def main() -> int:
     from PySide6.QtCore import QEventLoop, QThreadPool, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from desktop.ui.main_window import MainWindow, sample_path
+    from desktop.core.resources import sample_path
+    from desktop.ui.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])
     app.setApplicationDisplayName("Fine-Tune Studio")

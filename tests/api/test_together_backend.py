@@ -23,7 +23,7 @@ from desktop.api.backends.together import (
 from desktop.api.chat import stream_chat, token_limit_field
 from desktop.api.client import build_client, test_connection
 from desktop.api.errors import ErrorKind, ProviderError, UploadCancelled
-from desktop.api.models import list_models
+from desktop.api.model_list import list_models
 from desktop.api.profiles import TEMPLATES, ProviderKind, profile_from_template
 from desktop.core.advice import advise
 from desktop.core.archive import JobArchive

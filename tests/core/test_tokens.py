@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from desktop.core import tokens
-from desktop.core.paths import resources_dir
+from desktop.core.resources import resources_dir
 from desktop.core.tokens import (
     CL100K_BASE,
     IMAGE_TOKENS_HIGH,

@@ -9,8 +9,9 @@ from PySide6.QtCore import QThreadPool
 
 from desktop.core.catalog import Catalog
 from desktop.core.journal import RecoveryJournal
+from desktop.core.resources import sample_path
 from desktop.core.settings import AppSettings, SettingsStore
-from desktop.ui.main_window import MainWindow, sample_path
+from desktop.ui.main_window import MainWindow
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 

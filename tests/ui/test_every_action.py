@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
 
 from desktop.app import build_app_window
 from desktop.core.interchange import ExportFormat
+from desktop.core.resources import sample_path
 from desktop.core.settings import SettingsStore
 from desktop.ui.dialogs import ExportDialog
-from desktop.ui.main_window import sample_path
 from tests.api.keyrings import MemoryKeyring
 
 

@@ -31,7 +31,7 @@ from desktop.core.analysis import DatasetAnalysis, analyze_records
 from desktop.core.archive import JobArchive
 from desktop.core.catalog import Catalog
 from desktop.core.formats import read_dataset_bytes
-from desktop.core.paths import resources_dir
+from desktop.core.resources import resources_dir
 from desktop.core.settings import AppSettings
 from desktop.ui.jobs_panel import JobsPanel
 from desktop.ui.train_wizard import PAGE_REVIEW, TrainingData, TrainWizard

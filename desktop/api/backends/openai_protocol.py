@@ -28,7 +28,7 @@ from desktop.api.backends.base import (
 )
 from desktop.api.client import with_retries
 from desktop.api.errors import ErrorKind, FriendlyError, ProviderError
-from desktop.api.models import ModelInfo, catalog_facts, list_models
+from desktop.api.model_list import ModelInfo, catalog_facts, list_models
 from desktop.api.profiles import ProviderKind, ProviderProfile
 from desktop.core.catalog import Catalog
 from desktop.core.jobs import JobSummary

@@ -24,3 +24,12 @@ def resources_dir() -> Path:
             return candidate
     searched = ", ".join(str(c) for c in candidates)
     raise FileNotFoundError(f"The app's resource folder is missing (looked in: {searched}).")
+
+
+#: The bundled sample dataset's file name.
+SAMPLE_NAME = "customer_support.jsonl"
+
+
+def sample_path() -> Path:
+    """The bundled sample dataset (opened from the welcome page and used by the tests)."""
+    return resources_dir() / "samples" / SAMPLE_NAME

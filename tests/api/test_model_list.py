@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import openai
 
-from desktop.api.models import base_model_of, list_models
+from desktop.api.model_list import base_model_of, list_models
 from tests.fake_openai import FakeOpenAIServer
 
 CATALOG = {
