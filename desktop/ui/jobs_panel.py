@@ -1,10 +1,11 @@
 """The Jobs screen: every job of a provider, one followed in detail, and "Train a model".
 
-Monitoring is one ``JobMonitor`` per job that has not ended: a single-shot QTimer starts one
-worker per poll, and the next poll is planned when that worker is done, at the pace
-``PollPolicy`` sets (often while training, slower while waiting, backing off on errors). Each
-poll saves what it learns to the archive before the screen hears of it, so after a restart
-``resume_monitoring`` picks the open jobs up from the archive where they were left.
+The panel lays out and wires the tab's parts: ``JobList`` (the provider choice and the job
+table), one ``JobMonitor`` per job that has not ended, ``JobActions`` (cancel, pause, resume,
+export, compare curves), ``ChatActions`` and ``DownloadActions`` (what a job trained),
+``RunningModels`` (what runs and bills while up) and ``QuitCheck`` (quitting with work under
+way). Each poll saves what it learns to the archive before the screen hears of it, so after a
+restart ``resume_monitoring`` picks the open jobs up from the archive where they were left.
 """
 
 from __future__ import annotations
@@ -13,28 +14,17 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from PySide6.QtCore import (
-    QModelIndex,
-    QPoint,
-    Qt,
-    QTimer,
-    Signal,
-)
-from PySide6.QtGui import QAction, QGuiApplication, QIcon
+from PySide6.QtCore import QModelIndex, Qt, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
-    QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QPushButton,
     QSplitter,
     QSystemTrayIcon,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -42,33 +32,24 @@ from PySide6.QtWidgets import (
 from desktop.api import jobs_service as svc
 from desktop.api.backends import BackendFactory, key_backend_factory, trains, traits_of
 from desktop.api.credentials import KeyStore
-from desktop.api.errors import (
-    FriendlyError,
-    ProviderError,
-)
+from desktop.api.errors import FriendlyError
 from desktop.api.profiles import ProfileStore, ProviderProfile
-from desktop.core.archive import ArchiveError, JobArchive
+from desktop.core.archive import JobArchive
 from desktop.core.catalog import Catalog
 from desktop.core.jobs import JobStatus, JobSummary
 from desktop.core.settings import AppSettings
 from desktop.ui.icons import status_icon
-from desktop.ui.job_models import JobsTableModel, format_duration, job_title
+from desktop.ui.job_models import format_duration, job_title
 from desktop.ui.job_view import JobRecord, JobView
 from desktop.ui.jobs_acting import JobActions
 from desktop.ui.jobs_chat import ChatActions
-from desktop.ui.jobs_common import (
-    Failure,
-    JobKey,
-    Source,
-    failure,
-    key_text,
-    on_this_computer,
-)
+from desktop.ui.jobs_common import JobKey, Source, key_text, on_this_computer
 from desktop.ui.jobs_download import DownloadActions
+from desktop.ui.jobs_list import JobList
 from desktop.ui.jobs_monitor import LOCAL_POLL, JobMonitor, sooner
 from desktop.ui.jobs_quit import QuitCheck, QuitGuard, ask_about_serving, ask_about_training
 from desktop.ui.jobs_running import RunningModels
-from desktop.ui.ops import Op, run_op
+from desktop.ui.ops import Op
 from desktop.ui.result_actions import (
     DeploymentDialog,
     DownloadDialog,
@@ -77,15 +58,8 @@ from desktop.ui.result_actions import (
     ServingBanner,
 )
 from desktop.ui.train_wizard import DatasetProvider, TrainWizard
-from desktop.ui.workers import JobContext
 
 __all__ = ["JobsPanel", "QuitGuard"]
-
-#: How often the job list of the provider on screen is fetched again (milliseconds).
-LIST_INTERVAL_MS = 60_000
-#: How often the elapsed and finish columns are repainted (milliseconds).
-CLOCK_INTERVAL_MS = 30_000
-PAGE_SIZE = 20
 
 
 class JobsPanel(QWidget):
@@ -148,11 +122,7 @@ class JobsPanel(QWidget):
         self.now = now
         self.monitors: dict[JobKey, JobMonitor] = {}
         self.records: dict[JobKey, JobRecord] = {}
-        self.sources: list[Source] = []
         self.wizard: TrainWizard | None = None
-        self._list_op: Op[object] | None = None
-        self._listing: str | None = None
-        self._next_after: str | None = None
         #: The job on screen.
         self.selected: JobKey | None = None
         self._tray: QSystemTrayIcon | None = None
@@ -172,16 +142,15 @@ class JobsPanel(QWidget):
         self.actions.acted.connect(self._on_acted)
         self.quit_check = QuitCheck(self, self.running, lambda key: self.act_on(key, "pause"))
 
-        self.source_combo = QComboBox()
-        self.source_combo.setToolTip(
-            "Whose jobs to show: a provider profile (asked live), or the local archive of "
-            "jobs from providers you no longer have a profile for."
+        self.job_list = JobList(
+            self, catalog, settings.format_money, now, self._follow, self._following, self
         )
-        self.source_combo.setMinimumWidth(260)
-        self.source_combo.currentIndexChanged.connect(self._on_source)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.setToolTip("Ask the provider for its job list again.")
-        self.refresh_button.clicked.connect(self.refresh)
+        self.job_list.chat_requested.connect(self._chat_from_menu)
+        self.source_combo = self.job_list.source_combo
+        self.refresh_button = self.job_list.refresh_button
+        self.table_model = self.job_list.table_model
+        self.table = self.job_list.table
+        self.load_more_button = self.job_list.load_more_button
         self.train_button = QPushButton("Train a model…")
         self.train_button.setToolTip(
             "Start a fine-tuning job from the dataset that is open: choose a model and "
@@ -197,27 +166,7 @@ class JobsPanel(QWidget):
         top.addStretch(1)
         top.addWidget(self.train_button)
 
-        self.table_model = JobsTableModel(catalog, settings.format_money, now, self)
-        self.table = QTableView()
-        self.table.setObjectName("jobsTable")
-        self.table.setModel(self.table_model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self.table.customContextMenuRequested.connect(self._table_menu)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        for column, width in enumerate((200, 120, 190, 110, 90, 110, 110, 80)):
-            self.table.setColumnWidth(column, width)
         self.table.selectionModel().currentRowChanged.connect(self._on_current)
-        self.load_more_button = QPushButton("Load more")
-        self.load_more_button.setToolTip("Fetch older jobs from the provider.")
-        self.load_more_button.clicked.connect(self.load_more)
-        self.load_more_button.hide()
         self.status_line = QLabel()
         self.status_line.setObjectName("jobsStatus")
         self.status_line.setWordWrap(True)
@@ -254,12 +203,6 @@ class JobsPanel(QWidget):
         layout.addWidget(self.banner)
         layout.addWidget(splitter, 1)
 
-        self._list_timer = QTimer(self, interval=LIST_INTERVAL_MS)
-        self._list_timer.timeout.connect(self._refresh_list)
-        self._list_timer.start()
-        self._clock = QTimer(self, interval=CLOCK_INTERVAL_MS)
-        self._clock.timeout.connect(self.table_model.refresh_times)
-        self._clock.start()
         self.reload_sources()
 
     # Public API ----------------------------------------------------------------------------
@@ -320,12 +263,9 @@ class JobsPanel(QWidget):
 
     def shutdown(self) -> None:
         """Stop every timer and monitor (before the app quits); running polls still finish."""
-        self._list_timer.stop()
-        self._clock.stop()
+        self.job_list.stop()
         for monitor in self.monitors.values():
             monitor.stop()
-        if self._list_op is not None:
-            self._list_op.cancel()
         if self.wizard is not None:
             self.wizard.stop_waiting()
         if self._tray is not None:
@@ -333,27 +273,31 @@ class JobsPanel(QWidget):
 
     def select_job(self, job_id: str) -> bool:
         """Select a job of the provider on screen; False when it is not listed."""
-        row = self.table_model.row_of(job_id)
-        if row is None:
-            return False
-        self.table.selectRow(row)
-        return True
+        return self.job_list.select_job(job_id)
 
     @property
     def source(self) -> Source | None:
         """The provider (or archive) whose jobs the table shows."""
-        index = self.source_combo.currentIndex()
-        return self.sources[index] if 0 <= index < len(self.sources) else None
+        return self.job_list.source
+
+    @property
+    def sources(self) -> list[Source]:
+        """Every provider and archive the table can show."""
+        return self.job_list.sources
 
     def select_source(self, provider_id: str) -> bool:
         """Show this provider's jobs; False when there is no such source."""
-        for index, source in enumerate(self.sources):
-            if source.provider_id == provider_id:
-                self.source_combo.setCurrentIndex(index)
-                return True
-        return False
+        return self.job_list.select_source(provider_id)
 
-    # Sources and the list ------------------------------------------------------------------
+    def reload_sources(self) -> None:
+        """Rebuild the provider choice from the profiles and the archive."""
+        self.job_list.reload_sources()
+
+    def load_more(self) -> None:
+        """Fetch the next page of older jobs."""
+        self.job_list.load_more()
+
+    # Profiles ------------------------------------------------------------------------------
 
     def profile_of(self, provider_id: str) -> ProviderProfile | None:
         """The profile that can train for this provider id, or None (archive only)."""
@@ -361,135 +305,6 @@ class JobsPanel(QWidget):
             return None
         profile = self.profiles.get(provider_id)
         return profile if trains(profile) else None
-
-    def reload_sources(self) -> None:
-        """Rebuild the provider choice from the profiles and the archive."""
-        current = self.source.provider_id if self.source is not None else None
-        active = self.profiles.active_id
-        sources = []
-        for profile in self.profiles.profiles:
-            if trains(profile):
-                label = profile.display_name + (" (active)" if profile.id == active else "")
-                sources.append(Source(profile.id, label, profile))
-        live = {s.provider_id for s in sources}
-        archived = sorted({s.provider_id for s in self.archive.list_jobs() if s.provider_id})
-        for provider_id in archived:
-            if provider_id not in live:
-                name = provider_id
-                if provider_id in self.profiles:
-                    name = self.profiles.get(provider_id).display_name
-                sources.append(Source(provider_id, f"Archive: {name}", None))
-        self.sources = sources
-        wanted = current if current in {s.provider_id for s in sources} else active
-        self.source_combo.blockSignals(True)
-        self.source_combo.clear()
-        for source in sources:
-            self.source_combo.addItem(source.label)
-        index = next((i for i, s in enumerate(sources) if s.provider_id == wanted), 0)
-        self.source_combo.setCurrentIndex(index if sources else -1)
-        self.source_combo.blockSignals(False)
-        self._on_source()
-
-    def _on_source(self, *_args: object) -> None:
-        source = self.source
-        self._next_after = None
-        self.load_more_button.hide()
-        if source is None:
-            self.table_model.set_jobs([])
-            self.say(
-                "There is no provider profile that can train models yet. Add one in Settings "
-                "(for example OpenAI or Azure OpenAI), then press Train a model."
-            )
-            self.refresh_button.setEnabled(False)
-            return
-        self.refresh_button.setEnabled(source.live)
-        archived = self.archive.list_jobs(source.provider_id)
-        self.table_model.set_jobs(archived)
-        if source.live:
-            self._refresh_list()
-        else:
-            if archived:
-                many = len(archived) != 1
-                self.say(
-                    f"{len(archived)} archived job{'s' if many else ''}. There is no provider "
-                    f"profile for {'these jobs' if many else 'this job'}, so "
-                    f"{'they are' if many else 'it is'} shown as last seen."
-                )
-            else:
-                self.say("No archived jobs.")
-        if self.table_model.rowCount():
-            wanted = self.selected[1] if self.selected else None
-            if wanted is None or not self.select_job(wanted):
-                self.table.selectRow(0)
-
-    def _refresh_list(self) -> None:
-        self._fetch_page(None)
-
-    def load_more(self) -> None:
-        """Fetch the next page of older jobs."""
-        if self._next_after is not None:
-            self._fetch_page(self._next_after)
-
-    def _fetch_page(self, after: str | None) -> None:
-        source = self.source
-        if source is None or source.profile is None or self._list_op is not None:
-            return
-        profile, archive, factory = source.profile, self.archive, self.backend_factory
-
-        def job(_context: JobContext) -> object:
-            try:
-                with factory(profile) as backend:
-                    return svc.list_job_page(
-                        backend, archive, profile.id, after=after, limit=PAGE_SIZE
-                    )
-            except (ProviderError, OSError, ArchiveError) as exc:
-                return failure(exc)
-
-        self._list_op = run_op(
-            self,
-            job,
-            name="listing jobs",
-            success=self._on_page,
-            failure=self.say,
-            done=self._on_page_finished,
-        )
-        self._listing = profile.id
-        self.load_more_button.setEnabled(False)
-
-    def _on_page(self, value: object) -> None:
-        source = self.source
-        if isinstance(value, Failure):
-            self.say(f"Could not get the job list: {value.friendly.text()}")
-            return
-        assert isinstance(value, svc.JobPage)
-        if source is None or source.provider_id != value.provider_id:
-            return
-        for summary in value.summaries:
-            self.table_model.upsert(summary)
-            record = self.records.get((value.provider_id, summary.id))
-            if record is not None and not record.loaded:
-                record.summary = summary
-            if not summary.status.is_terminal:
-                self._follow((value.provider_id, summary.id), summary)
-        self._next_after = value.next_after
-        self.load_more_button.setVisible(value.next_after is not None)
-        followed = sum(1 for m in self.monitors.values() if m.following)
-        shown = self.table_model.rowCount()
-        jobs = f"{shown} job{'s' if shown != 1 else ''}" if shown else "No jobs"
-        following = ""
-        if followed:
-            verb = "have" if followed != 1 else "has"
-            following = f"; following {followed} that {verb} not finished"
-        self.say(f"{jobs} at {source.label.removesuffix(' (active)')}{following}.")
-        if self.selected is None and shown:
-            self.table.selectRow(0)
-
-    def _on_page_finished(self) -> None:
-        asked, self._list_op, self._listing = self._listing, None, None
-        self.load_more_button.setEnabled(True)
-        source = self.source
-        if source is not None and source.live and source.provider_id != asked:
-            self._refresh_list()  # the user switched providers while the list was coming
 
     # Monitoring ----------------------------------------------------------------------------
 
@@ -514,6 +329,10 @@ class JobsPanel(QWidget):
         elif not monitor.following and summary is not None and not summary.status.is_terminal:
             monitor.start()
         return monitor
+
+    def _following(self) -> int:
+        """How many jobs are followed (have not ended)."""
+        return sum(1 for m in self.monitors.values() if m.following)
 
     def _on_snapshot(self, snapshot: svc.JobSnapshot) -> None:
         key = (snapshot.provider_id, snapshot.summary.id)
@@ -703,20 +522,3 @@ class JobsPanel(QWidget):
     def _chat_from_menu(self, job_id: str, model: str) -> None:
         if self.select_job(job_id):
             self.chat_with(model)
-
-    def _table_menu(self, position: QPoint) -> None:
-        index = self.table.indexAt(position)
-        summary = self.table_model.job_at(index.row()) if index.isValid() else None
-        if summary is None:
-            return
-        menu = QMenu(self)
-        model = summary.fine_tuned_model
-        copy = QAction("Copy the fine-tuned model name", menu)
-        copy.setEnabled(model is not None)
-        copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(model or ""))
-        chat = QAction("Chat with this model", menu)
-        chat.setEnabled(model is not None or summary.status is JobStatus.SUCCEEDED)
-        chat.triggered.connect(lambda: self._chat_from_menu(summary.id, model or ""))
-        menu.addAction(copy)
-        menu.addAction(chat)
-        menu.exec(self.table.viewport().mapToGlobal(position))
