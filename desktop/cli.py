@@ -17,10 +17,10 @@ from typing import Any, TextIO
 
 from desktop import APP_ID
 from desktop.core.catalog import Catalog
-from desktop.core.dataset import SourceLayout, escape_surrogates
+from desktop.core.dataset import Container, escape_surrogates
 from desktop.core.filecheck import Columns, FileAnalysis, check_path
 from desktop.core.findings import Finding, Severity
-from desktop.core.formats import DatasetReadError, Layout
+from desktop.core.formats import DatasetKind, DatasetReadError
 from desktop.core.interchange import ForeignFormat
 from desktop.core.tokens import EncodingFileError, encoding_choice
 
@@ -86,9 +86,9 @@ class CheckedFile:
 
     path: Path
     #: What the file was read as (JSON Lines, a JSON array, CSV).
-    container: SourceLayout
+    container: Container
     #: What kind of examples the file holds.
-    layout: Layout
+    kind: DatasetKind
     #: Lines kept but not readable as examples.
     broken_lines: int
     analysis: FileAnalysis
@@ -98,7 +98,7 @@ class CheckedFile:
     @property
     def format(self) -> str:
         """The layout's name in the JSON report: a foreign one, or the examples' layout."""
-        return self.foreign.value if self.foreign is not None else self.layout.value
+        return self.foreign.value if self.foreign is not None else self.kind.value
 
     def findings(self) -> list[Finding]:
         """What blocks or concerns the file: for a foreign file, that it must be converted."""
@@ -129,7 +129,7 @@ def check_file(path: Path, catalog: Catalog, model: str, epochs: int | None) -> 
     if foreign is not None:  # no tokens nor cost for a file that cannot be uploaded
         analysis = FileAnalysis(catalog, model, epochs, Columns())
     return CheckedFile(
-        path, checked.container, checked.layout, checked.broken_lines, analysis, foreign
+        path, checked.container, checked.kind, checked.broken_lines, analysis, foreign
     )
 
 
@@ -312,12 +312,12 @@ def _count(n: int, noun: str, *, none: str = "no") -> str:
 
 
 _LAYOUT_NAMES = {
-    Layout.CHAT.value: "chat examples",
-    Layout.PREFERENCE.value: "preference (DPO) pairs",
-    Layout.PROMPT_COMPLETION.value: "legacy prompt/completion pairs",
-    Layout.PROMPT_RESPONSE.value: "legacy prompt/response pairs",
-    Layout.MIXED.value: "a mix of layouts",
-    Layout.EMPTY.value: "no examples",
+    DatasetKind.CHAT.value: "chat examples",
+    DatasetKind.PREFERENCE.value: "preference (DPO) pairs",
+    DatasetKind.PROMPT_COMPLETION.value: "legacy prompt/completion pairs",
+    DatasetKind.PROMPT_RESPONSE.value: "legacy prompt/response pairs",
+    DatasetKind.MIXED.value: "a mix of layouts",
+    DatasetKind.EMPTY.value: "no examples",
     **{f.value: f"{_foreign_name(f)} examples (another trainer's layout)" for f in ForeignFormat},
 }
 _FOREIGN_FORMATS = frozenset(f.value for f in ForeignFormat)

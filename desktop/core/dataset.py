@@ -33,7 +33,7 @@ class LineState(str, Enum):
     BLANK = "blank"
 
 
-class SourceLayout(str, Enum):
+class Container(str, Enum):
     """The container a dataset was read from; only JSONL can be saved back in place."""
 
     JSONL = "jsonl"
@@ -702,12 +702,12 @@ class Dataset:
         *,
         bom: bytes = b"",
         newline: bytes = b"\n",
-        layout: SourceLayout = SourceLayout.NEW,
+        container: Container = Container.NEW,
         id_source: Iterator[int] | None = None,
     ) -> None:
         self.bom = bom
         self.newline = newline
-        self.layout = layout
+        self.container = container
         self._ids = id_source if id_source is not None else itertools.count(1)
         self._records: list[Record] = list(records)
         self._positions: dict[int, int] | None = None

@@ -47,13 +47,13 @@ from desktop.core.analysis_cache import (
     line_key,
 )
 from desktop.core.catalog import Catalog, ModelInfo
-from desktop.core.dataset import LineState, Record, SourceLayout, parse_json_bytes, read_line
+from desktop.core.dataset import Container, LineState, Record, parse_json_bytes, read_line
 from desktop.core.estimate import Estimate, estimate_from_columns
 from desktop.core.filekind import SNIFF_BYTES, binary_kind
 from desktop.core.findings import Finding
 from desktop.core.formats import (
+    DatasetKind,
     DatasetReadError,
-    Layout,
     read_dataset_bytes,
     read_file_bytes,
     sniff_container,
@@ -413,20 +413,20 @@ class CheckedFile:
     """A file read and analysed for a report: what it holds, what is wrong, what it costs."""
 
     path: Path
-    container: SourceLayout
+    container: Container
     columns: Columns
     analysis: FileAnalysis
     workers: int = 1
 
     @property
-    def layout(self) -> Layout:
+    def kind(self) -> DatasetKind:
         """What kind of examples the file holds."""
         kinds = {_KINDS[index] for index in set(self.columns.kinds)}
         if not kinds:
-            return Layout.EMPTY
+            return DatasetKind.EMPTY
         if len(kinds) > 1:
-            return Layout.MIXED
-        return Layout(kinds.pop().value)
+            return DatasetKind.MIXED
+        return DatasetKind(kinds.pop().value)
 
     @property
     def broken_lines(self) -> int:
@@ -500,7 +500,7 @@ def _check_path(
     streamed = (
         path.suffix.lower() not in (".csv", ".tsv")
         and head[len(bom) :].lstrip().startswith(b"{")
-        and sniff_container(head, path.suffix) is SourceLayout.JSONL
+        and sniff_container(head, path.suffix) is Container.JSONL
     )
     if not streamed:
         return _check_whole(path, catalog, model_id, epochs, counter, cache)
@@ -526,7 +526,7 @@ def _check_path(
                 whole.add(analyze_lines(_read_range(path, start, end), counter, cache))
     columns = whole.finish()
     analysis = FileAnalysis(catalog, model_id, epochs, columns)
-    return CheckedFile(path, SourceLayout.JSONL, columns, analysis, used)
+    return CheckedFile(path, Container.JSONL, columns, analysis, used)
 
 
 class _Assembly:
@@ -604,7 +604,7 @@ def _check_whole(
         cache.store_rows(learnt.rows())
     columns = columns_of(records, results)
     analysis = FileAnalysis(catalog, model_id, epochs, columns)
-    return CheckedFile(path, dataset.layout, columns, analysis)
+    return CheckedFile(path, dataset.container, columns, analysis)
 
 
 def columns_of(records: Sequence[Record], results: Sequence[RecordAnalysis]) -> Columns:

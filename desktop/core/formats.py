@@ -24,11 +24,11 @@ import orjson
 from desktop.core.dataset import (
     MAX_NESTING,
     NESTED_TOO_DEEPLY,
+    Container,
     Dataset,
     JsonLineError,
     LineState,
     Record,
-    SourceLayout,
     json_decoder,
     nesting_depth,
 )
@@ -37,7 +37,7 @@ from desktop.core.jsonl_io import Progress, dominant_newline, read_jsonl_bytes, 
 from desktop.core.kinds import ExampleKind
 
 
-class Layout(str, Enum):
+class DatasetKind(str, Enum):
     """What kind of examples a dataset holds, as a whole."""
 
     CHAT = "chat"
@@ -50,14 +50,14 @@ class Layout(str, Enum):
     @property
     def is_legacy(self) -> bool:
         """True for layouts that chat models cannot be trained on without converting."""
-        return self in (Layout.PROMPT_COMPLETION, Layout.PROMPT_RESPONSE)
+        return self in (DatasetKind.PROMPT_COMPLETION, DatasetKind.PROMPT_RESPONSE)
 
 
-_LAYOUT_OF_KIND = {
-    ExampleKind.CHAT: Layout.CHAT,
-    ExampleKind.PREFERENCE: Layout.PREFERENCE,
-    ExampleKind.PROMPT_COMPLETION: Layout.PROMPT_COMPLETION,
-    ExampleKind.PROMPT_RESPONSE: Layout.PROMPT_RESPONSE,
+_DATASET_KIND_OF = {
+    ExampleKind.CHAT: DatasetKind.CHAT,
+    ExampleKind.PREFERENCE: DatasetKind.PREFERENCE,
+    ExampleKind.PROMPT_COMPLETION: DatasetKind.PROMPT_COMPLETION,
+    ExampleKind.PROMPT_RESPONSE: DatasetKind.PROMPT_RESPONSE,
 }
 
 
@@ -65,14 +65,14 @@ class DatasetReadError(OSError):
     """A file could not be read at all; the message says why in plain words."""
 
 
-def detect_layout(records: Iterable[Record]) -> Layout:
+def detect_kind(records: Iterable[Record]) -> DatasetKind:
     """The layout of the examples; MIXED when more than one kind appears."""
     kinds = {r.kind for r in records if r.is_example}
     if not kinds:
-        return Layout.EMPTY
+        return DatasetKind.EMPTY
     if len(kinds) > 1:
-        return Layout.MIXED
-    return _LAYOUT_OF_KIND[kinds.pop()]
+        return DatasetKind.MIXED
+    return _DATASET_KIND_OF[kinds.pop()]
 
 
 def kind_counts(records: Iterable[Record]) -> Counter[ExampleKind]:
@@ -90,20 +90,20 @@ _CSV_COLUMN_PAIRS = (
 )
 
 
-def sniff_container(data: bytes, suffix: str = "") -> SourceLayout:
+def sniff_container(data: bytes, suffix: str = "") -> Container:
     """Guess whether ``data`` is JSONL, one JSON array, or CSV."""
     _, body = split_bom(data)
     stripped = body.lstrip()
     if suffix.lower() in _CSV_SUFFIXES:
-        return SourceLayout.CSV
+        return Container.CSV
     if stripped.startswith(b"[") and _is_json_array(body):
         # A one-line array in a .jsonl file is a (broken) JSONL line, kept as it is.
         spans_lines = b"\n" in stripped.rstrip()
         if suffix.lower() != ".jsonl" or spans_lines:
-            return SourceLayout.JSON_ARRAY
+            return Container.JSON_ARRAY
     if stripped and not stripped.startswith(b"{") and _looks_like_csv(body):
-        return SourceLayout.CSV
-    return SourceLayout.JSONL
+        return Container.CSV
+    return Container.JSONL
 
 
 def _is_json_array(body: bytes) -> bool:
@@ -140,9 +140,9 @@ def _looks_like_csv(body: bytes) -> bool:
 def read_dataset_bytes(data: bytes, suffix: str = "", progress: Progress | None = None) -> Dataset:
     """Read any supported container into a dataset."""
     container = sniff_container(data, suffix)
-    if container is SourceLayout.JSON_ARRAY:
+    if container is Container.JSON_ARRAY:
         return read_json_array_bytes(data)
-    if container is SourceLayout.CSV:
+    if container is Container.CSV:
         return read_csv_bytes(data, delimiter="\t" if suffix.lower() == ".tsv" else ",")
     return read_jsonl_bytes(data, progress)
 
@@ -184,7 +184,7 @@ def read_json_array_bytes(data: bytes) -> Dataset:
     _, body = split_bom(data)
     text = body.decode("utf-8")
     ids = itertools.count(1)
-    dataset = Dataset(newline=dominant_newline(body), layout=SourceLayout.JSON_ARRAY, id_source=ids)
+    dataset = Dataset(newline=dominant_newline(body), container=Container.JSON_ARRAY, id_source=ids)
     records: list[Record] = []
     position = text.index("[") + 1
     line, counted_to = 1, 0
@@ -306,7 +306,7 @@ def read_csv_bytes(data: bytes, delimiter: str = ",") -> Dataset:
     columns = [name.strip().lower() for name in header]
     first, second = _pick_columns(columns)
     ids = itertools.count(1)
-    dataset = Dataset(layout=SourceLayout.CSV, newline=dominant_newline(body), id_source=ids)
+    dataset = Dataset(container=Container.CSV, newline=dominant_newline(body), id_source=ids)
     if first is None or second is None:
         wanted = ", ".join(f"{a}/{b}" for a, b in _CSV_COLUMN_PAIRS)
         raise DatasetReadError(

@@ -20,10 +20,10 @@ import orjson
 
 from desktop.core.bulk import split_train_validation
 from desktop.core.dataset import (
+    Container,
     Dataset,
     LineState,
     Record,
-    SourceLayout,
     dump_json,
     parse_json_bytes,
     serialize_value,
@@ -895,7 +895,7 @@ def imported_dataset(
     that could not be converted kept as a damaged line with its reason and text."""
     _, body = split_bom(data)
     texts = {line: raw for line, raw, _eol, _end in iter_lines(body)} if failures else {}
-    dataset = Dataset(layout=SourceLayout.NEW)
+    dataset = Dataset(container=Container.NEW)
     items: list[tuple[int, Record]] = [
         (line, dataset.make_record(value, line=line)) for line, value in values
     ]

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from desktop.core.dataset import Dataset, LineState, Record, SourceLayout, classify_bytes
+from desktop.core.dataset import Container, Dataset, LineState, Record, classify_bytes
 from desktop.core.formats import read_dataset_bytes, sniff_container
 from desktop.core.jsonl_io import (
     StagedWrite,
@@ -105,7 +105,7 @@ class _Session:
     dataset: weakref.ref[Dataset]
     source_path: Path | None
     source_sha: str | None = None
-    container: SourceLayout | None = None
+    container: Container | None = None
     suffix: str = ""
     source_records: int = 0
     #: record id -> (the source record object, its index among the source's records)
@@ -132,7 +132,7 @@ class PreparedSource:
 
     path: Path
     sha256: str
-    container: SourceLayout
+    container: Container
     suffix: str
     records: _SourceRecords
     #: Which records of the open dataset were the source's own when it was prepared (None
@@ -367,7 +367,7 @@ class RecoveryJournal:
             "source_records": session.source_records,
             "bom": dataset.bom.hex(),
             "newline": dataset.newline.decode("ascii"),
-            "layout": dataset.layout.value,
+            "layout": dataset.container.value,
             "record_count": len(dataset),
             "edited": edited,
             "removed": max(0, session.source_records - from_source),
@@ -449,12 +449,12 @@ class RecoveryJournal:
             original = recipe.get("source_path")
             data = self._read_source_copy(sha, Path(original) if original else None)
             source = _SourceRecords(
-                data, SourceLayout(recipe["source_container"]), recipe["source_suffix"]
+                data, Container(recipe["source_container"]), recipe["source_suffix"]
             )
         dataset = Dataset(
             bom=bytes.fromhex(recipe["bom"]),
             newline=recipe["newline"].encode("ascii"),
-            layout=SourceLayout(recipe["layout"]),
+            container=Container(recipe["layout"]),
         )
         for item in entries:
             if isinstance(item, list):
@@ -550,14 +550,14 @@ class _SourceRecords:
     def __init__(
         self,
         data: bytes,
-        container: SourceLayout,
+        container: Container,
         suffix: str,
         pause: Callable[[], object] | None = None,
     ) -> None:
         self._container = container
         self._lines: list[tuple[int, bytes, bytes]] = []
         self._records: list[Record] = []
-        if container is SourceLayout.JSONL:
+        if container is Container.JSONL:
             _, body = split_bom(data)
             lines = self._lines
             for number, raw, eol, _ in iter_lines(body):
@@ -567,11 +567,11 @@ class _SourceRecords:
             self._records = list(read_dataset_bytes(data, suffix))
 
     def __len__(self) -> int:
-        return len(self._lines) if self._container is SourceLayout.JSONL else len(self._records)
+        return len(self._lines) if self._container is Container.JSONL else len(self._records)
 
     def record(self, index: int, record_id: int) -> Record:
         """The source record at ``index``, under a new id."""
-        if self._container is not SourceLayout.JSONL:
+        if self._container is not Container.JSONL:
             return replace(self._records[index], id=record_id)
         line, raw, eol = self._lines[index]
         state, kind, error = classify_bytes(raw)
@@ -583,7 +583,7 @@ class _SourceRecords:
         self, dataset: Iterable[Record], pause: Callable[[], object] | None = None
     ) -> dict[int, tuple[Record, int]]:
         """Which records of ``dataset`` are exactly a source record, and which one."""
-        if self._container is SourceLayout.JSONL:
+        if self._container is Container.JSONL:
             return self._match_lines(dataset, pause)
         return self._match_items(dataset)
 
@@ -593,7 +593,7 @@ class _SourceRecords:
         """Records just saved as these lines, in order: each is the line at its position
         when that line holds exactly its bytes (a record whose text spans lines matches none,
         and is journalled in full instead)."""
-        if self._container is not SourceLayout.JSONL:
+        if self._container is not Container.JSONL:
             return self._match_items(records)
         known = {}
         lines = self._lines

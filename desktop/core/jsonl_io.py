@@ -24,7 +24,7 @@ try:
 except ImportError:  # Windows: an open file cannot be deleted there anyway
     fcntl = None  # type: ignore[assignment]
 
-from desktop.core.dataset import Dataset, Record, SourceLayout, classify_bytes
+from desktop.core.dataset import Container, Dataset, Record, classify_bytes
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -107,7 +107,7 @@ def read_jsonl_bytes(data: bytes, progress: Progress | None = None) -> Dataset:
         records,
         bom=bom,
         newline=dominant_newline(body),
-        layout=SourceLayout.JSONL,
+        container=Container.JSONL,
         id_source=ids,
     )
 
@@ -323,5 +323,5 @@ def save_jsonl(dataset: Dataset, path: Path) -> None:
 
 def saved_as_jsonl(dataset: Dataset) -> None:
     """Note that ``dataset`` is now on disk as JSONL (once its bytes are committed)."""
-    dataset.layout = SourceLayout.JSONL
+    dataset.container = Container.JSONL
     dataset.mark_saved()

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from desktop import APP_ID
 from desktop.core.findings import Finding, Severity
-from desktop.core.formats import Layout
+from desktop.core.formats import DatasetKind
 from desktop.local_training import unavailable_reason
 from desktop.local_training.hardware import detect_hardware
 from desktop.local_training.models import looks_like_hub_id, model_folder_problem
@@ -141,7 +141,9 @@ def _check(paths: list[tuple[str, Path]]) -> tuple[list[tuple[str, Finding]], st
         checked = check_file(path, catalog, DEFAULT_MODEL, None)
         findings += [(role, f) for f in checked.findings() if f.code not in OPENAI_ONLY]
         if role == "training":
-            method = {Layout.CHAT: "supervised", Layout.PREFERENCE: "dpo"}.get(checked.layout)
+            method = {DatasetKind.CHAT: "supervised", DatasetKind.PREFERENCE: "dpo"}.get(
+                checked.kind
+            )
     return findings, method
 
 

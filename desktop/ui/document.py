@@ -31,7 +31,7 @@ from desktop.core.analysis import (
 )
 from desktop.core.analysis_cache import AnalysisCache, RowWriter
 from desktop.core.catalog import Catalog
-from desktop.core.dataset import Change, Dataset, Record, SourceLayout
+from desktop.core.dataset import Change, Container, Dataset, Record
 from desktop.core.findings import Finding, Severity
 from desktop.core.formats import (
     DatasetReadError,
@@ -190,7 +190,7 @@ def _read_job(path: Path, counter: TokenCounter, context: JobContext) -> None:
     data = read_file_bytes(path)
     target = write_target(path)
     remove_stale_temps(target.parent, target.name)  # left by saves a crash cut short
-    if sniff_container(data, path.suffix) is not SourceLayout.JSONL:
+    if sniff_container(data, path.suffix) is not Container.JSONL:
         try:
             dataset = read_dataset_bytes(data, path.suffix)
         except (UnicodeDecodeError, ValueError) as exc:
@@ -418,9 +418,9 @@ class DatasetDocument(QObject):
     @property
     def needs_new_name_to_save(self) -> bool:
         """True when Save must ask for a .jsonl name (new, or read from JSON array / CSV)."""
-        return self.path is None or self.dataset.layout in (
-            SourceLayout.JSON_ARRAY,
-            SourceLayout.CSV,
+        return self.path is None or self.dataset.container in (
+            Container.JSON_ARRAY,
+            Container.CSV,
         )
 
     @property
@@ -642,7 +642,7 @@ class DatasetDocument(QObject):
         if self._load_worker is None or self.sender() is not self._load_worker.signals:
             return  # a chunk from a read that was cancelled
         if isinstance(item, _Start):
-            dataset = Dataset(bom=item.bom, layout=SourceLayout.JSONL, id_source=item.ids)
+            dataset = Dataset(bom=item.bom, container=Container.JSONL, id_source=item.ids)
             self.dataset = dataset
             self.table.set_dataset(dataset, self.analysis, loading=True)
             self.dataset_replaced.emit()
@@ -690,7 +690,7 @@ class DatasetDocument(QObject):
             self._stamp = FileStamp.of(self.path) if self.path is not None else None
         else:
             self._set_path(None)
-            if self.dataset.layout is SourceLayout.JSONL:
+            if self.dataset.container is Container.JSONL:
                 # The reader counts line endings to the end; for the part read, count here,
                 # so examples added to it end their lines as the file's lines do.
                 ends = [record.eol for record in self.dataset if record.eol]

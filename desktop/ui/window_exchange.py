@@ -9,11 +9,11 @@ from typing import Any, cast
 from PySide6.QtCore import QObject
 
 from desktop.core.bulk import split_train_validation
-from desktop.core.dataset import Dataset, SourceLayout
+from desktop.core.dataset import Container, Dataset
 from desktop.core.formats import (
+    DatasetKind,
     DatasetReadError,
-    Layout,
-    detect_layout,
+    detect_kind,
     plan_legacy_conversion,
     read_dataset_bytes,
 )
@@ -76,7 +76,7 @@ class ExchangeController(QObject):
         except (DatasetReadError, ValueError):
             dataset = None
         notes: list[str] = []
-        if dataset is not None and detect_layout(dataset) is not Layout.EMPTY:
+        if dataset is not None and detect_kind(dataset) is not DatasetKind.EMPTY:
             preview = plan_legacy_conversion(dataset)
             if preview.values and ask:
                 dialog = SystemPromptDialog(
@@ -116,7 +116,7 @@ class ExchangeController(QObject):
                     f"{'it is' if len(result.failures) == 1 else 'they are'} shown as damaged "
                     "lines so you can repair or delete them."
                 )
-        dataset.layout = SourceLayout.NEW
+        dataset.container = Container.NEW
         # A name of its own: saving must never offer to overwrite the file it came from.
         self._files.adopt(dataset, None, modified=True, copy_name=f"{path.stem}-chat.jsonl")
         host.show_info("Import", "\n\n".join(notes))

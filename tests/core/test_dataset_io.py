@@ -13,16 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from desktop.core.dataset import (
+    Container,
     Dataset,
     LineState,
-    SourceLayout,
     serialize_value,
     with_value,
 )
 from desktop.core.formats import (
+    DatasetKind,
     DatasetReadError,
-    Layout,
-    detect_layout,
+    detect_kind,
     plan_legacy_conversion,
     read_dataset,
     read_dataset_bytes,
@@ -50,44 +50,48 @@ def test_plain_chat_jsonl_is_read_as_examples_with_lines_and_bytes():
     assert [r.line for r in ds] == [1, 2]
     assert [r.raw for r in ds] == [CHAT, CHAT.replace(b"Hi", b"Hey")]
     assert all(r.state is LineState.EXAMPLE and r.kind is ExampleKind.CHAT for r in ds)
-    assert detect_layout(ds) is Layout.CHAT
+    assert detect_kind(ds) is DatasetKind.CHAT
     assert ds[0].value["messages"][1]["content"] == "Hello!"
 
 
 @pytest.mark.parametrize(
     ("line", "kind", "layout"),
     [
-        (CHAT, ExampleKind.CHAT, Layout.CHAT),
-        (PREF, ExampleKind.PREFERENCE, Layout.PREFERENCE),
+        (CHAT, ExampleKind.CHAT, DatasetKind.CHAT),
+        (PREF, ExampleKind.PREFERENCE, DatasetKind.PREFERENCE),
         (
             b'{"prompt":"a","completion":"b"}',
             ExampleKind.PROMPT_COMPLETION,
-            Layout.PROMPT_COMPLETION,
+            DatasetKind.PROMPT_COMPLETION,
         ),
-        (b'{"prompt":"a","response":"b"}', ExampleKind.PROMPT_RESPONSE, Layout.PROMPT_RESPONSE),
+        (
+            b'{"prompt":"a","response":"b"}',
+            ExampleKind.PROMPT_RESPONSE,
+            DatasetKind.PROMPT_RESPONSE,
+        ),
         (
             b'{"messages":[{"role":"user","content":"x"}],"tools":[],"parallel_tool_calls":false}',
             ExampleKind.CHAT,
-            Layout.CHAT,
+            DatasetKind.CHAT,
         ),
     ],
 )
 def test_every_jsonl_layout_is_detected(line, kind, layout):
     ds = read_dataset_bytes(line + b"\n" + line + b"\n")
     assert [r.kind for r in ds] == [kind, kind]
-    assert detect_layout(ds) is layout
+    assert detect_kind(ds) is layout
     assert ds.to_bytes() == line + b"\n" + line + b"\n"
 
 
 def test_mixed_layouts_are_reported_as_mixed():
     ds = read_dataset_bytes(CHAT + b"\n" + PREF + b"\n")
-    assert detect_layout(ds) is Layout.MIXED
+    assert detect_kind(ds) is DatasetKind.MIXED
 
 
 def test_empty_file_has_no_records():
     ds = read_dataset_bytes(b"")
     assert len(ds) == 0
-    assert detect_layout(ds) is Layout.EMPTY
+    assert detect_kind(ds) is DatasetKind.EMPTY
     assert ds.to_bytes() == b""
 
 
@@ -350,7 +354,7 @@ def test_json_array_items_become_records_numbered_by_their_line():
         b'   "completion": "d"},\n  42\n]\n'
     )
     ds = read_dataset_bytes(data, ".json")
-    assert ds.layout is SourceLayout.JSON_ARRAY
+    assert ds.container is Container.JSON_ARRAY
     assert [r.line for r in ds] == [2, 3, 5]
     assert [r.state for r in ds] == [LineState.EXAMPLE, LineState.EXAMPLE, LineState.BROKEN]
     assert not ds.is_modified
@@ -360,7 +364,7 @@ def test_json_array_items_become_records_numbered_by_their_line():
 def test_json_array_of_chat_examples():
     data = b"[" + CHAT + b"," + CHAT + b"]"
     ds = read_dataset_bytes(data)
-    assert detect_layout(ds) is Layout.CHAT
+    assert detect_kind(ds) is DatasetKind.CHAT
     assert len(ds) == 2
 
 
@@ -375,7 +379,7 @@ def test_json_array_of_chat_examples():
 def test_csv_columns_become_legacy_records(header, key):
     data = (header + '\r\n"Hello, there",Hi\r\n"two\nlines",ok\r\n').encode()
     ds = read_dataset_bytes(data, ".csv")
-    assert ds.layout is SourceLayout.CSV
+    assert ds.container is Container.CSV
     assert [r.line for r in ds] == [2, 3]
     assert ds[0].value == {"prompt": "Hello, there", key: "Hi"}
     assert ds[1].value["prompt"] == "two\nlines"
@@ -384,7 +388,7 @@ def test_csv_columns_become_legacy_records(header, key):
 def test_csv_is_sniffed_without_an_extension_and_accepts_windows_encoding():
     data = "question,answer\nCafé?,Oui\n".encode("cp1252")
     ds = read_dataset_bytes(data)
-    assert ds.layout is SourceLayout.CSV
+    assert ds.container is Container.CSV
     assert ds[0].value == {"prompt": "Café?", "completion": "Oui"}
 
 
@@ -420,7 +424,7 @@ def test_legacy_conversion_makes_chat_examples_and_strips_old_markers():
     assert first["id"] == 7
     for record_id, value in plan.values.items():
         ds.set_value(record_id, value)
-    assert detect_layout(ds) is Layout.CHAT
+    assert detect_kind(ds) is DatasetKind.CHAT
 
 
 def test_legacy_conversion_keeps_text_when_markers_are_not_shared():
@@ -720,7 +724,7 @@ def test_a_json_array_with_a_too_deep_item_opens_with_that_item_broken(depth):
     deep = b"[" * depth + b"]" * depth
     data = b"[\n" + CHAT + b",\n" + deep + b",\n" + CHAT + b"\n]"
     ds = read_dataset_bytes(data, ".json")
-    assert ds.layout is SourceLayout.JSON_ARRAY
+    assert ds.container is Container.JSON_ARRAY
     assert [r.line for r in ds] == [2, 3, 4]
     assert [r.state for r in ds] == [LineState.EXAMPLE, LineState.BROKEN, LineState.EXAMPLE]
     assert "levels deep" in ds[1].error
@@ -732,7 +736,7 @@ def test_a_json_array_item_with_a_number_too_large_is_broken_and_exact_numbers_s
     data = b'[\n  {"prompt": 1e400, "completion": "x"},\n  {"prompt": "\\ud83d",\n'
     data += b'   "completion": ' + b"9" * 30 + b"},\n  " + b"1" * 5000 + b"\n]"
     ds = read_dataset_bytes(data, ".json")
-    assert ds.layout is SourceLayout.JSON_ARRAY
+    assert ds.container is Container.JSON_ARRAY
     assert [r.line for r in ds] == [2, 3, 5]
     assert [r.state for r in ds] == [LineState.BROKEN, LineState.EXAMPLE, LineState.BROKEN]
     assert "too large" in ds[0].error

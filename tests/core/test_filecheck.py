@@ -15,7 +15,7 @@ from desktop.core.analysis import DatasetAnalysis, analyze_records
 from desktop.core.analysis_cache import AnalysisCache
 from desktop.core.catalog import Catalog
 from desktop.core.filecheck import check_path
-from desktop.core.formats import detect_layout, read_dataset
+from desktop.core.formats import detect_kind, read_dataset
 from desktop.core.tokens import counter_for_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,8 +66,8 @@ def reference(path: Path, model: str = MODEL, validation: Path | None = None) ->
         analysis.set_validation_facts(other.example_facts())
     return {
         "analysis": analysis,
-        "container": dataset.layout,
-        "layout": detect_layout(dataset),
+        "container": dataset.container,
+        "layout": detect_kind(dataset),
         "broken": sum(1 for r in dataset if r.state.value == "broken"),
     }
 
@@ -78,7 +78,7 @@ def assert_same(checked, expected) -> None:
     assert checked.analysis.findings() == analysis.findings()
     assert checked.analysis.example_facts() == analysis.example_facts()
     assert checked.container is expected["container"]
-    assert checked.layout is expected["layout"]
+    assert checked.kind is expected["layout"]
     assert checked.broken_lines == expected["broken"]
 
 

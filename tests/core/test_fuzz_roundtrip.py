@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from desktop.cli import run_check
 from desktop.core.analysis import DatasetAnalysis, analyze_records
 from desktop.core.catalog import Catalog
-from desktop.core.dataset import Dataset, LineState, SourceLayout, parse_json_bytes
+from desktop.core.dataset import Container, Dataset, LineState, parse_json_bytes
 from desktop.core.formats import DatasetReadError, read_dataset
 from desktop.core.jsonl_io import save_jsonl
 
@@ -197,7 +197,7 @@ def test_any_file_reads_checks_reports_edits_and_saves(file):
         for record in dataset:  # reading it exactly agrees with how the line was sorted
             if record.state is LineState.EXAMPLE and record.raw is not None:
                 assert parse_json_bytes(record.raw)[1] is None
-        if dataset.layout is SourceLayout.JSONL:
+        if dataset.container is Container.JSONL:
             untouched = Path(folder) / "untouched.jsonl"
             save_jsonl(dataset, untouched)
             assert untouched.read_bytes() == data

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from desktop.core.dataset import LineState, SourceLayout, serialize_value
+from desktop.core.dataset import Container, LineState, serialize_value
 from desktop.core.interchange import (
     ExportFormat,
     ForeignFormat,
@@ -709,7 +709,7 @@ def test_an_imported_dataset_keeps_the_items_it_could_not_convert_in_their_place
     ]
     assert records[1].edited_text == '{"conversations": "not a list"}'
     assert records[1].error == result.failures[0][1]
-    assert dataset.layout is SourceLayout.NEW  # nothing is written back to the foreign file
+    assert dataset.container is Container.NEW  # nothing is written back to the foreign file
 
 
 def test_a_pair_is_named_after_the_file_without_its_training_ending(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core.dataset import Dataset, LineState, SourceLayout, with_value
+from desktop.core.dataset import Container, Dataset, LineState, with_value
 from desktop.core.formats import read_dataset
 from desktop.core.journal import (
     JournalEntry,
@@ -58,10 +58,10 @@ def only_entry(journal: RecoveryJournal) -> JournalEntry:
 def assert_same(restored: Dataset, dataset: Dataset) -> None:
     """Byte for byte, record for record, including which records are untouched."""
     assert restored.to_bytes() == dataset.to_bytes()
-    assert (restored.bom, restored.newline, restored.layout) == (
+    assert (restored.bom, restored.newline, restored.container) == (
         dataset.bom,
         dataset.newline,
-        dataset.layout,
+        dataset.container,
     )
     assert [(r.line, r.raw, r.eol, r.state, r.kind, r.error, r.edited_text) for r in restored] == [
         (r.line, r.raw, r.eol, r.state, r.kind, r.error, r.edited_text) for r in dataset
@@ -145,7 +145,7 @@ def test_a_json_array_source_is_restored_and_only_edits_are_stored(journal, tmp_
     source = tmp_path / "data.json"
     source.write_text(json.dumps(items, indent=2))
     ds = read_dataset(source)
-    assert ds.layout is SourceLayout.JSON_ARRAY
+    assert ds.container is Container.JSON_ARRAY
     ds.set_value(ds[10].id, json.loads(line(10, " edited")))
     ds.remove(ds[20].id)
     assert journal.write("s1", ds, source)

@@ -103,7 +103,7 @@ def test_json_array_is_never_overwritten_with_jsonl(qtbot, window, tmp_path, ans
     source.write_text(json.dumps(items, indent=2), encoding="utf-8")
     original = source.read_bytes()
     open_file(qtbot, window, source)
-    assert window.document.dataset.layout.value == "json_array"
+    assert window.document.dataset.container.value == "json_array"
     answers.save_path = tmp_path / "examples"
     assert window.save()
     assert "save_path" in answers.asked
