@@ -11,7 +11,6 @@ cancel button, and any refusal told in one plain sentence with what to do next.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
@@ -27,7 +26,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -43,13 +41,11 @@ from PySide6.QtWidgets import (
 from desktop.api import jobs_service as svc
 from desktop.api.backends import BackendFactory, trains, traits_of
 from desktop.api.errors import (
-    ErrorKind,
     FriendlyError,
     ProviderError,
-    UploadCancelled,
 )
 from desktop.api.profiles import ProfileStore, ProviderKind, ProviderProfile
-from desktop.core.archive import ArchiveError, JobArchive
+from desktop.core.archive import JobArchive
 from desktop.core.bulk import split_train_validation
 from desktop.core.catalog import Availability, Catalog, ModelInfo
 from desktop.core.estimate import Estimate, auto_epochs, estimate_from_tokens, unknown_model
@@ -58,7 +54,6 @@ from desktop.core.kinds import ExampleKind
 from desktop.core.settings import AppSettings
 from desktop.core.tokens import counter_for_model, encoding_for_model
 from desktop.core.training import (
-    BackendTraits,
     ChatRoute,
     ParameterRole,
     ParameterSpec,
@@ -67,40 +62,34 @@ from desktop.core.training import (
     WandbIntegration,
     new_request_id,
 )
-from desktop.local_training import hardware as local_hardware
 from desktop.local_training import unavailable_reason
-from desktop.local_training.models import epoch_time_words, parameters_billion
 from desktop.ui.ops import Op, run_op
 from desktop.ui.parameter_form import ParameterField, ParameterForm
 from desktop.ui.wizard_common import (
-    APPROXIMATE,
-    APPROXIMATE_HERE,
     MAX_SEED,
     MAX_SUFFIX,
     METHOD_LABELS,
     MIN_TRAINING_EXAMPLES,
-    NEXT_STEPS_HERE,
     NOTICE_DAYS,
     PAGE_REVIEW,
     PAGE_SEND,
     PAGE_SETUP,
-    REASSURANCE,
-    REASSURANCE_HERE,
     TIPS,
     Counted,
     DatasetProvider,
     Note,
     Offer,
     TrainingData,
-    disk_failure,
+    blocking_text,
     double_box,
     forbidden_words,
-    lower_first,
-    next_steps_for,
+    quoting_traits,
     spin_box,
+    time_here,
     tip_label,
     with_note,
 )
+from desktop.ui.wizard_review import ReviewPage
 from desktop.ui.wizard_send import SendPage
 from desktop.ui.workers import JobContext
 
@@ -170,13 +159,6 @@ class TrainWizard(QDialog):
         self._building_form = False
         self._profile_notice = ""
         self._review_when_ready = False
-        #: The provider's own price (``price_estimate`` backends), for the settings in
-        #: ``_priced_for``; a problem getting it, and the worker asking.
-        self.price: PriceEstimate | None = None
-        self._priced_for: tuple[object, ...] | None = None
-        self._price_problem: FriendlyError | None = None
-        self._price_op: Op[object] | None = None
-        self._price_stop = threading.Event()
         #: The epochs chosen here or in the estimator (None: automatic), kept across providers.
         self._epochs_choice: int | None = data.epochs if data is not None else None
 
@@ -184,7 +166,16 @@ class TrainWizard(QDialog):
         self.steps.setTextFormat(Qt.TextFormat.RichText)
         self.pages = QStackedWidget()
         self.pages.addWidget(self._build_setup())
-        self.pages.addWidget(self._build_review())
+        self.review_page = ReviewPage(self, settings, archive, backend_factory, self.transfer)
+        self.review_page.back.connect(lambda: self.go_to(PAGE_SETUP))
+        self.review_page.start_button.clicked.connect(self.start)
+        self.pages.addWidget(self.review_page)
+        review = self.review_page
+        self.review_headline, self.review_text = review.review_headline, review.review_text
+        self.tiles, self.tile_frames = review.tiles, review.tile_frames
+        self.tile_captions, self.price_button = review.tile_captions, review.price_button
+        self.review_blocking, self.next_steps = review.review_blocking, review.next_steps
+        self.reassurance, self.start_button = review.reassurance, review.start_button
         self.send_page = SendPage(profiles, archive, backend_factory, self.transfer)
         self.send_page.showing.connect(lambda: self.go_to(PAGE_SEND))
         self.send_page.job_started.connect(self._on_started)
@@ -396,86 +387,6 @@ class TrainWizard(QDialog):
         layout.addLayout(buttons)
         return page
 
-    def _build_review(self) -> QWidget:
-        page = QWidget()
-        self.review_headline = QLabel()
-        self.review_headline.setObjectName("reviewHeadline")
-        self.review_headline.setWordWrap(True)
-        self.review_headline.setStyleSheet("font-size: 13pt;")
-        self.tiles: dict[str, tuple[QLabel, QLabel]] = {}
-        self.tile_frames: dict[str, QFrame] = {}
-        self.tile_captions: dict[str, QLabel] = {}
-        tiles = QHBoxLayout()
-        for key, caption in (
-            ("cost", "Estimated cost"),
-            ("price", "Provider's price"),
-            ("tokens", "Billable tokens"),
-            ("examples", "Training examples"),
-            ("epochs", "Epochs"),
-        ):
-            frame = QFrame()
-            frame.setObjectName("tile")
-            frame.setStyleSheet(
-                "QFrame#tile { background: white; border: 1px solid #dadce0; border-radius: 8px; }"
-            )
-            title = QLabel(caption)
-            value = QLabel("—")
-            value.setStyleSheet("font-size: 20pt; font-weight: 600;")
-            value.setWordWrap(True)
-            detail = QLabel()
-            detail.setWordWrap(True)
-            detail.setStyleSheet("color: #5f6368;")
-            box = QVBoxLayout(frame)
-            box.addWidget(title)
-            box.addWidget(value)
-            box.addWidget(detail)
-            if key == "price":
-                self.price_button = QPushButton("Ask for the price")
-                self.price_button.setObjectName("askPrice")
-                self.price_button.clicked.connect(self.ask_price)
-                box.addWidget(self.price_button)
-            box.addStretch(1)
-            tiles.addWidget(frame, 1)
-            self.tiles[key] = (value, detail)
-            self.tile_frames[key] = frame
-            self.tile_captions[key] = title
-        self.review_text = QLabel()
-        self.review_text.setObjectName("reviewText")
-        self.review_text.setWordWrap(True)
-        self.review_text.setTextFormat(Qt.TextFormat.RichText)
-        self.review_text.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.review_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.review_blocking = Note(color="#b3261e")
-        self.review_blocking.setObjectName("reviewBlocking")
-        next_title = QLabel("What happens next")
-        next_title.setStyleSheet("font-weight: 600;")
-        self.next_steps = Note(color="#3c4043")
-        self.reassurance = Note(REASSURANCE)
-        self.back_button = QPushButton("← Change settings")
-        self.back_button.clicked.connect(lambda: self.go_to(PAGE_SETUP))
-        self.start_button = QPushButton("Start training")
-        self.start_button.setObjectName("startTraining")
-        self.start_button.setToolTip(
-            "Upload the examples and start the job. The provider bills your account."
-        )
-        self.start_button.clicked.connect(self.start)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        buttons.addWidget(self.back_button)
-        buttons.addWidget(self.start_button)
-        layout = QVBoxLayout(page)
-        layout.setSpacing(12)
-        layout.addWidget(self.review_headline)
-        layout.addLayout(tiles)
-        layout.addWidget(self.review_text)
-        layout.addWidget(next_title)
-        layout.addWidget(self.next_steps)
-        layout.addStretch(1)
-        layout.addWidget(self.review_blocking)
-        layout.addWidget(self.reassurance)
-        layout.addLayout(buttons)
-        return page
-
     # Questions (tests replace this) --------------------------------------------------------
 
     def choose_validation_file(self) -> Path | None:
@@ -497,7 +408,7 @@ class TrainWizard(QDialog):
         if page == PAGE_REVIEW and self.setup_problem() is not None:
             page = PAGE_SETUP
         if page == PAGE_REVIEW:
-            self._fill_review()
+            self.review_page.fill()
         self.pages.setCurrentIndex(page)
         self._show_steps()
         if page == PAGE_SETUP:
@@ -832,7 +743,7 @@ class TrainWizard(QDialog):
 
     def _listed_facts(self, listed: TrainableModel) -> list[str]:
         """What the provider's own list says of a model the app's catalog does not know."""
-        traits = self._quoting_traits()
+        traits = quoting_traits(self.profile)
         quotes = traits is not None
         parts: list[str] = []
         if listed.training_price_per_1m is not None:
@@ -1061,21 +972,8 @@ class TrainWizard(QDialog):
                 "once checking has finished."
             )
         elif self.blocking:
-            self.blocking_note.setText(self._blocking_text())
+            self.blocking_note.setText(blocking_text(self.blocking))
         self.blocking_note.setVisible(bool(self.blocking_note.text()))
-
-    def _blocking_text(self) -> str:
-        shown = self.blocking[:5]
-        lines = [(f"Line {f.line}: " if f.line is not None else "") + f.text for f in shown]
-        more = len(self.blocking) - len(shown)
-        if more:
-            lines.append(f"…and {more} more.")
-        noun = "problem" if len(self.blocking) == 1 else "problems"
-        return (
-            f"Your dataset has {len(self.blocking)} {noun} the provider would reject; fix "
-            "them in the Dataset tab (the Findings list shows each), then train again.\n• "
-            + "\n• ".join(lines)
-        )
 
     def _schedule_estimate(self, *_args: object) -> None:
         self._validate()
@@ -1135,11 +1033,12 @@ class TrainWizard(QDialog):
             automatic_epochs=epochs.spec.automatic_value if epochs is not None else None,
         )
         estimate = self.estimate
-        quoting = self._quoting_traits()
+        quoting = quoting_traits(self.profile)
         if self.here:
             cost = "free: it trains on this computer"
-            if (time_here := self._time_here(estimate, where=False)) is not None:
-                cost += f", {time_here}"
+            taking = time_here(self.profile, self.model_id, estimate, where=False)
+            if taking is not None:
+                cost += f", {taking}"
         elif estimate.estimated_cost_usd is not None:
             cost = f"about {self.settings.format_money(estimate.estimated_cost_usd)}"
         elif quoting is not None:
@@ -1153,321 +1052,11 @@ class TrainWizard(QDialog):
             f"({estimate.epochs} epoch{'s' if estimate.epochs != 1 else ''}) · {cost}"
         )
         if self.pages.currentIndex() == PAGE_REVIEW:
-            self._fill_review()
-
-    def _time_here(self, estimate: Estimate, *, where: bool = True) -> str | None:
-        """About how long one epoch of these examples takes on this computer (``where``: and
-        on what), or None when the chosen model's size is not known (an unlisted Hub name)."""
-        model_id = self.model_id
-        if not self.here or model_id is None or not estimate.billable_tokens_per_epoch:
-            return None
-        size = parameters_billion(model_id)
-        if size is None:
-            return None
-        hardware = local_hardware.detect_hardware()
-        return epoch_time_words(hardware, size, estimate.billable_tokens_per_epoch, where=where)
+            self.review_page.fill()
 
     # Review --------------------------------------------------------------------------------
 
-    def _fill_review(self) -> None:
-        data, profile, estimate = self.data, self.profile, self.estimate
-        assert data is not None and profile is not None
-        training = len(self.training_indices())
-        model_name = self.model_combo.currentText().split(" · ")[0]
-        where = "on <b>this computer</b>" if self.here else f"at <b>{profile.display_name}</b>"
-        self.review_headline.setText(
-            f"Train <b>{model_name}</b> {where} with <b>{data.name}</b>"
-            if self.here
-            else f"Train <b>{model_name}</b> {where} on <b>{data.name}</b>"
-        )
-        items = [f"{METHOD_LABELS[self.method]}."]
-        listed = self.trainable
-        if self.here and listed is not None and listed.note:
-            items.append(listed.note)
-        if self.split_validation.isChecked():
-            held = len(data.examples) - training
-            validation = (
-                f"{held:,} example{'s' if held != 1 else ''} set aside for validation "
-                f"({self.split_percent.value():g} %, seed {self.split_seed.value()}); "
-                f"{'they are' if held != 1 else 'it is'} not billed"
-            )
-        elif self.file_validation.isChecked() and self.validation_file is not None:
-            validation = f"validation examples from {self.validation_file.name} (not billed)"
-        else:
-            validation = "no validation set"
-        items.append(validation[0].upper() + validation[1:] + ".")
-        others = [
-            f for f in self.parameter_form.fields() if f.spec.role is not ParameterRole.EPOCHS
-        ]
-        fixed = [f"{lower_first(f.spec.label)} {f.text()}" for f in others if f.value() is not None]
-        if fixed:
-            rest = "; the rest automatic" if len(fixed) < len(others) else ""
-            items.append("Settings: " + ", ".join(fixed) + rest + ".")
-        elif others:
-            chooses = "the defaults for this computer" if self.here else "the provider chooses"
-            items.append(f"Settings: all automatic ({chooses}).")
-        suffix = self.suffix.text().strip()
-        if suffix:
-            items.append(f"The model's name will contain “{suffix}”.")
-        if self.fixed_seed.isChecked():
-            items.append(f"Seed {self.seed.value()}, so the run can be repeated.")
-        integration = self.wandb()
-        if integration is not None:
-            items.append(f"Curves also go to the Weights & Biases project “{integration.project}”.")
-        self._fill_tiles(training, estimate)
-        if estimate is not None and estimate.over_limit:
-            over = estimate.over_limit
-            items.append(
-                f"{over:,} example{'s are' if over != 1 else ' is'} longer than the model's "
-                "limit and will be cut off (only the limit is billed)."
-            )
-        self.review_text.setText("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
-        self.next_steps.setText(
-            NEXT_STEPS_HERE if self.here else next_steps_for(traits_of(profile))
-        )
-        price = self._fill_price()
-        blocked = self._review_blocked()
-        self.review_blocking.setText(blocked or "")
-        self.start_button.setEnabled(blocked is None and estimate is not None)
-        traits = traits_of(profile)
-        if price is not None and price.total_usd is not None and traits is not None:
-            money = self.settings.format_money(price.total_usd)
-            self.start_button.setText(f"Start training ({money}, {traits.name}'s price)")
-        elif estimate is not None and estimate.estimated_cost_usd is not None:
-            money = self.settings.format_money(estimate.estimated_cost_usd)
-            self.start_button.setText(f"Start training (about {money})")
-        else:
-            self.start_button.setText("Start training")
-        self.start_button.setToolTip(
-            "Start training on this computer; nothing is sent anywhere or billed."
-            if self.here
-            else "Upload the examples and start the job. The provider bills your account."
-        )
-
-    def _fill_tiles(self, training: int, estimate: Estimate | None) -> None:
-        def put(key: str, value: str, detail: str) -> None:
-            self.tiles[key][0].setText(value)
-            self.tiles[key][1].setText(detail)
-
-        here = self.here
-        self.tile_captions["cost"].setText("Cost" if here else "Estimated cost")
-        self.tile_captions["tokens"].setText("Tokens to train" if here else "Billable tokens")
-        put("examples", f"{training:,}", "trained on" if here else "sent for training")
-        if estimate is None:
-            for key in ("cost", "tokens", "epochs"):
-                put(key, "…", "counting tokens")
-            return
-        approximate = "" if self.exact_tokens else APPROXIMATE_HERE if here else APPROXIMATE
-        if here:
-            time_here = self._time_here(estimate)
-            put(
-                "cost",
-                "free",
-                f"nothing is billed; it takes {time_here}"
-                if time_here
-                else "nothing is billed: it takes this computer's time",
-            )
-        elif estimate.estimated_cost_usd is not None:
-            if self.model_info is None:
-                source = "the provider's price list"
-            elif estimate.price_is_override:
-                source = "your price"
-            else:
-                source = "the app's price list"
-            as_of = f" of {estimate.price_as_of.isoformat()}" if estimate.price_as_of else ""
-            put(
-                "cost",
-                f"about {self.settings.format_money(estimate.estimated_cost_usd)}",
-                f"${estimate.price_per_1m:g} per million tokens, from {source}{as_of}"
-                + approximate,
-            )
-        elif (quoting := self._quoting_traits()) is not None:
-            put(
-                "cost",
-                "unknown",
-                f"the app has no price list for this model; {quoting.name}'s own price is "
-                "next to this",
-            )
-        else:
-            put("cost", "unknown", estimate.cost_note or "no price is known for this model")
-        put(
-            "tokens",
-            f"{'about ' if approximate else ''}{estimate.billable_tokens_total:,}",
-            f"{estimate.billable_tokens_per_epoch:,} per epoch × {estimate.epochs}" + approximate,
-        )
-        how = (
-            (
-                "automatic: the default for this computer"
-                if here
-                else "automatic: estimated with the provider's usual rule"
-            )
-            if estimate.epochs_auto
-            else "as you chose"
-        )
-        put("epochs", f"{estimate.epochs}", how)
-
-    def _review_blocked(self) -> str | None:
-        if self.data is not None and self.data.still_checking:
-            return "Wait until the dataset has been checked, then press Train again."
-        if self.blocking:
-            return self._blocking_text()
-        info = self.model_info
-        if info is not None and info.status_on(self.today()).availability is Availability.SHUT_DOWN:
-            return info.status_on(self.today()).sentence
-        price = self.current_price()
-        if price is not None and not price.allowed:
-            return self._refusal_text(price)
-        return None
-
     # The provider's own price --------------------------------------------------------------
-
-    def _price_key(self) -> tuple[object, ...]:
-        """What the provider's price depends on: a price asked for other settings is stale."""
-        return (
-            self.profile.id if self.profile is not None else None,
-            self.model_id,
-            self.method,
-            tuple(sorted(self.hyperparameters().items())),
-            tuple(self.training_indices()),
-            self.file_validation.isChecked() and self.validation_file,
-            self.split_validation.isChecked(),
-        )
-
-    def current_price(self) -> PriceEstimate | None:
-        """The provider's price for the job as it is set up now (None: not asked yet)."""
-        if self.price is None or self._priced_for != self._price_key():
-            return None
-        return self.price
-
-    def _quoting_traits(self) -> BackendTraits | None:
-        traits = traits_of(self.profile) if self.profile is not None else None
-        return traits if traits is not None and traits.price_estimate else None
-
-    def _fill_price(self) -> PriceEstimate | None:
-        """Show the provider's price tile (for a provider that quotes one) and return the
-        price when it is current."""
-        traits = self._quoting_traits()
-        self.tile_frames["price"].setVisible(traits is not None)
-        if traits is None:
-            self.reassurance.setText(REASSURANCE_HERE if self.here else REASSURANCE)
-            return None
-        name = traits.name
-        value, detail = self.tiles["price"]
-        self.tile_captions["price"].setText(f"{name}'s price")
-        self.reassurance.setText(
-            f"Nothing has been sent yet. Asking {name} for its price uploads the examples "
-            "(uploading is free) but trains nothing. Start training creates the job, which "
-            f"{name} bills to your account; {name}'s price is the one to trust, and its "
-            "invoice is final."
-        )
-        price = self.current_price()
-        button = self.price_button
-        button.setText(f"Ask {name}")
-        button.setToolTip(
-            f"Upload the examples to {name} (free) and ask what this job will cost. Nothing "
-            "is trained or billed."
-        )
-        button.setEnabled(self._price_op is None and not self.sending)
-        value.setStyleSheet("font-size: 20pt; font-weight: 600;")
-        if self._price_op is not None:
-            value.setText("…")
-            detail.setText(f"Asking {name}…")
-        elif self._price_problem is not None and self._priced_for == self._price_key():
-            value.setText("unknown")
-            detail.setText(f"{self._price_problem.message} {self._price_problem.next_step}")
-            button.setText("Ask again")
-        elif price is None:
-            value.setText("—")
-            detail.setText(
-                f"{name} quotes the job before it starts; ask it to see the figure to trust."
-            )
-        else:
-            total = price.total_usd
-            value.setText(self.settings.format_money(total) if total is not None else "no figure")
-            notes = [f"{name}'s own price for this job: the figure to trust."]
-            if not price.allowed:
-                value.setStyleSheet("font-size: 20pt; font-weight: 600; color: #b3261e;")
-                notes = [self._refusal_text(price)]
-            elif price.limit_usd is not None:
-                notes.append(
-                    f"Within your account's limit of {self.settings.format_money(price.limit_usd)}."
-                )
-            if price.note:
-                notes.append(price.note)
-            detail.setText(" ".join(notes))
-            button.setText("Ask again")
-        return price
-
-    def _refusal_text(self, price: PriceEstimate) -> str:
-        traits = self._quoting_traits()
-        name = traits.name if traits is not None else "The provider"
-        limit = (
-            f" (your limit is {self.settings.format_money(price.limit_usd)})"
-            if price.limit_usd is not None
-            else ""
-        )
-        return (
-            f"{name} would not start this job: it costs more than your account may spend"
-            f"{limit}. Raise the limit in {name}'s billing settings, or train on fewer "
-            "examples or epochs."
-        )
-
-    def ask_price(self) -> None:
-        """Upload the examples (free; reused by Start) and ask the provider for its price."""
-        if self._price_op is not None or self.sending or self.setup_problem():
-            return
-        plan = self.build_plan()
-        key = self._price_key()
-        archive, factory, transfer, stop = (
-            self.archive,
-            self.backend_factory,
-            self.transfer,
-            self._price_stop,
-        )
-        stop.clear()
-
-        def job(_context: JobContext) -> object:
-            try:
-                with factory(plan.profile) as backend:
-                    uploads = svc.upload_plan(
-                        backend,
-                        archive,
-                        plan,
-                        should_cancel=stop.is_set,
-                        options=transfer,
-                        sleep=stop.wait,
-                    )
-                    return key, backend.estimate_price(svc.training_request(plan, uploads))
-            except UploadCancelled:
-                return key, UploadCancelled()
-            except ProviderError as exc:
-                return key, exc.friendly
-            except (ArchiveError, OSError) as exc:
-                return key, disk_failure(exc)
-
-        self._price_problem = None
-        self._price_op = self._run(
-            job, "asking for the price", self._on_price, done=self._on_price_finished
-        )
-        self._fill_review()
-
-    def _on_price(self, value: object) -> None:
-        key, outcome = value  # type: ignore[misc]
-        self._priced_for = key
-        self.price = outcome if isinstance(outcome, PriceEstimate) else None
-        self._price_problem = outcome if isinstance(outcome, FriendlyError) else None
-        if outcome is None:
-            self._price_problem = FriendlyError(
-                kind=ErrorKind.UNKNOWN,
-                message="The provider gave no price for this job.",
-                next_step="Rely on the app's estimate; the invoice is final.",
-                retryable=False,
-            )
-
-    def _on_price_finished(self) -> None:
-        self._price_op = None
-        if self.pages.currentIndex() == PAGE_REVIEW:
-            self._fill_review()
 
     # Sending -------------------------------------------------------------------------------
 
@@ -1504,9 +1093,13 @@ class TrainWizard(QDialog):
             integrations=(integration,) if integration is not None else (),
         )
 
+    def current_price(self) -> PriceEstimate | None:
+        """The provider's price for the job as it is set up now (None: not asked yet)."""
+        return self.review_page.current_price()
+
     def start(self, retry: bool = False) -> None:
         """Send the job (``retry`` sends the same plan, looking for an earlier job first)."""
-        if self.sending or self.setup_problem() or self._review_blocked():
+        if self.sending or self.setup_problem() or self.review_page.blocked():
             return
         plan = self.send_page.plan
         if not retry or plan is None:
@@ -1548,7 +1141,7 @@ class TrainWizard(QDialog):
     def stop_waiting(self) -> None:
         """End any wait of the send at once (the app is quitting); a created job is kept."""
         self.send_page.stop_waiting()
-        self._price_stop.set()
+        self.review_page.stop_waiting()
 
     def switch_provider(self, profile_id: str) -> None:
         """Set the same job up at another provider profile and show its cost (one click after

@@ -9,8 +9,11 @@ from typing import Any
 
 from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QSpinBox, QVBoxLayout, QWidget
 
+from desktop.api.backends import traits_of
 from desktop.api.errors import ErrorKind, FriendlyError
+from desktop.api.profiles import ProviderKind, ProviderProfile
 from desktop.core.analysis import DatasetAnalysis
+from desktop.core.estimate import Estimate
 from desktop.core.findings import Finding
 from desktop.core.kinds import ExampleKind, classify
 from desktop.core.tokens import ExampleTokens
@@ -20,6 +23,8 @@ from desktop.core.training import (
     ParameterSpec,
     TrainableModel,
 )
+from desktop.local_training import hardware as local_hardware
+from desktop.local_training.models import epoch_time_words, parameters_billion
 
 MIN_TRAINING_EXAMPLES = 10
 MAX_SUFFIX = 64
@@ -246,6 +251,43 @@ class Offer:
     models: list[TrainableModel]
     problem: FriendlyError | None
     unreachable: FriendlyError | None
+
+
+def blocking_text(blocking: list[Finding]) -> str:
+    """The dataset's blocking problems, the first few by line, and where to fix them."""
+    shown = blocking[:5]
+    lines = [(f"Line {f.line}: " if f.line is not None else "") + f.text for f in shown]
+    more = len(blocking) - len(shown)
+    if more:
+        lines.append(f"…and {more} more.")
+    noun = "problem" if len(blocking) == 1 else "problems"
+    return (
+        f"Your dataset has {len(blocking)} {noun} the provider would reject; fix "
+        "them in the Dataset tab (the Findings list shows each), then train again.\n• "
+        + "\n• ".join(lines)
+    )
+
+
+def quoting_traits(profile: ProviderProfile | None) -> BackendTraits | None:
+    """The chosen provider's traits when it quotes its own price for a job."""
+    traits = traits_of(profile) if profile is not None else None
+    return traits if traits is not None and traits.price_estimate else None
+
+
+def time_here(
+    profile: ProviderProfile | None, model_id: str | None, estimate: Estimate, *, where: bool = True
+) -> str | None:
+    """About how long one epoch of these examples takes on this computer (``where``: and
+    on what), or None when it does not train here or the model's size is not known (an
+    unlisted Hub name)."""
+    here = profile is not None and profile.kind is ProviderKind.LOCAL_TRAINING
+    if not here or model_id is None or not estimate.billable_tokens_per_epoch:
+        return None
+    size = parameters_billion(model_id)
+    if size is None:
+        return None
+    hardware = local_hardware.detect_hardware()
+    return epoch_time_words(hardware, size, estimate.billable_tokens_per_epoch, where=where)
 
 
 def tip_label(text: str, tip: str) -> QLabel:
