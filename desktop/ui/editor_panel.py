@@ -48,7 +48,8 @@ from desktop.ui.example_rows import (
     build_row_facts,
     compute_view,
 )
-from desktop.ui.workers import JobContext, Worker, WorkerKeeper, release_in_background
+from desktop.ui.ops import Op, run_op
+from desktop.ui.workers import JobContext, release_in_background
 
 #: Pause after typing in the search box before searching (milliseconds): a search takes
 #: well under a tenth of a second, and a newer keystroke cancels one still running.
@@ -100,12 +101,11 @@ class DatasetEditorPanel(QWidget):
         super().__init__(parent)
         self.document = document
         self.model = document.table
-        self._view_worker: Worker | None = None
+        self._view_op: Op[list[int]] | None = None
         self._searched: tuple[Dataset | None, int, list[Record]] = (None, 0, [])
         # Which lines' bytes a search may look at as they are; filled after a file is read.
         self._bytes_index = BytesIndex()
-        self._keeper = WorkerKeeper(self)
-        self._index_worker: Worker | None = None
+        self._index_op: Op[None] | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -324,21 +324,20 @@ class DatasetEditorPanel(QWidget):
         self.table.horizontalHeader().setSortIndicator(COL_LINE, Qt.SortOrder.AscendingOrder)
         self.table.horizontalHeader().blockSignals(False)
         self._searched = (None, 0, [])
-        if self._index_worker is not None:
-            self._index_worker.cancel()
-            self._index_worker = None
+        if self._index_op is not None:
+            self._index_op.cancel()
+            self._index_op = None
         release_in_background(self._bytes_index.release())
         self._bytes_index = BytesIndex()
-        self._cancel_view_worker()
+        self._cancel_view_op()
         self._update_count()
 
     def _index_in_background(self, _complete: bool) -> None:
         """Prepare the next search: which lines need more than a look at their bytes."""
         index, records = self._bytes_index, list(self.document.dataset)
-        worker = Worker(lambda context: index.fill(records, context.checkpoint), name="indexing")
-        self._keeper.hold(worker)
-        self._index_worker = worker
-        worker.start()
+        self._index_op = run_op(
+            self, lambda context: index.fill(records, context.checkpoint), name="indexing"
+        )
 
     # Search, filter, sort ------------------------------------------------------------------
 
@@ -357,7 +356,7 @@ class DatasetEditorPanel(QWidget):
         header.blockSignals(True)
         header.setSortIndicator(COL_LINE, Qt.SortOrder.AscendingOrder)
         header.blockSignals(False)
-        self._cancel_view_worker()
+        self._cancel_view_op()
         self.model.show_ids(None)
 
     def _on_sort(self, column: int, order: Qt.SortOrder) -> None:
@@ -377,7 +376,7 @@ class DatasetEditorPanel(QWidget):
     def _apply_query(self) -> None:
         self._search_timer.stop()
         query = self.current_query()
-        self._cancel_view_worker()
+        self._cancel_view_op()
         selected = self.current_id()
         if query.is_identity:
             self.model.show_ids(None)
@@ -402,24 +401,30 @@ class DatasetEditorPanel(QWidget):
             )
             return compute_view(records, facts, query, context.checkpoint, index)
 
-        worker = Worker(job, name="searching")
-        worker.signals.result.connect(self._on_view_result)
-        worker.signals.error.connect(self.document.failed)
-        worker.signals.finished.connect(self._on_view_finished)
-        self._view_worker = worker
+        op: Op[list[int]] | None = None
+
+        def found(ids: list[int]) -> None:
+            if self._view_op is op:  # not a search that a newer one replaced
+                self._on_view_result(ids)
+
+        def ended() -> None:
+            if self._view_op is op:
+                self._on_view_finished()
+
         self.view_busy.emit(True)
         self.count_label.setText("Searching…")
-        worker.start()
+        op = run_op(
+            self, job, name="searching", success=found, failure=self.document.failed, done=ended
+        )
+        self._view_op = op
 
-    def _cancel_view_worker(self) -> None:
-        if self._view_worker is not None:
-            self._view_worker.cancel()
-            self._view_worker = None
+    def _cancel_view_op(self) -> None:
+        if self._view_op is not None:
+            self._view_op.cancel()
+            self._view_op = None
             self.view_busy.emit(False)
 
-    def _on_view_result(self, ids: object) -> None:
-        if self._view_worker is None or self.sender() is not self._view_worker.signals:
-            return
+    def _on_view_result(self, ids: list[int]) -> None:
         selected = self.current_id()
         # Examples added while the search ran are shown too, so a new one never vanishes.
         dataset, version, records = self._searched
@@ -427,19 +432,18 @@ class DatasetEditorPanel(QWidget):
         if dataset is not self.document.dataset or version != dataset.version:
             searched = {r.id for r in records}
             added_since = [r.id for r in self.document.dataset if r.id not in searched]
-        self.model.show_ids([*ids, *added_since])  # type: ignore[misc]
+        self.model.show_ids([*ids, *added_since])
         self._reselect(selected)
 
     def _on_view_finished(self) -> None:
-        if self._view_worker is not None and self.sender() is self._view_worker.signals:
-            self._view_worker = None
-            self.view_busy.emit(False)
-            self._update_count()
+        self._view_op = None
+        self.view_busy.emit(False)
+        self._update_count()
 
     @property
     def searching(self) -> bool:
         """True while a search or sort runs in the background."""
-        return self._view_worker is not None or self._search_timer.isActive()
+        return self._view_op is not None or self._search_timer.isActive()
 
     def _reselect(self, record_id: int | None) -> None:
         if record_id is None:
