@@ -14,7 +14,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from PySide6.QtCore import (
@@ -24,7 +23,6 @@ from PySide6.QtCore import (
     QObject,
     QRunnable,
     QThreadPool,
-    QTimer,
     Signal,
     SignalInstance,
 )
@@ -304,34 +302,3 @@ class Worker(QRunnable):
             UI_FIRST.attach(app)
         (pool or QThreadPool.globalInstance()).start(self)
         return self
-
-
-class WorkerKeeper(QObject):
-    """Keeps the workers a widget starts alive until a moment after they finish.
-
-    Made a child of that widget, so it goes with it and a late "finished" never reaches a
-    deleted widget. Its slot finds the worker by its signals: a slot holding the worker would
-    make a cycle that Python's collector may free on a pool thread, destroying the worker's
-    QObject away from the UI thread.
-    """
-
-    #: How long a finished worker is kept (its last queued signals are delivered by then).
-    RELEASE_DELAY_MS = 1000
-
-    def __init__(self, parent: QObject) -> None:
-        super().__init__(parent)
-        self._workers: set[Worker] = set()
-
-    def hold(self, worker: Worker) -> None:
-        """Keep ``worker`` until a moment after it emits "finished"."""
-        self._workers.add(worker)
-        worker.signals.finished.connect(self._on_finished)
-
-    def _on_finished(self) -> None:
-        signals = self.sender()
-        for worker in self._workers:
-            if worker.signals is signals:
-                QTimer.singleShot(
-                    self.RELEASE_DELAY_MS, self, partial(self._workers.discard, worker)
-                )
-                return
