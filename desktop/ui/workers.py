@@ -1,4 +1,4 @@
-"""The one way the UI runs slow work: a QRunnable on the global QThreadPool.
+"""What runs under ``ops.run_op``: a QRunnable on the global QThreadPool.
 
 The job runs on a pool thread and never touches widgets; it talks to the UI thread only
 through the signals of a separate QObject (queued connections), and calls its context's
