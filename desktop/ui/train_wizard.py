@@ -19,31 +19,23 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QButtonGroup,
-    QCheckBox,
     QDialog,
     QFileDialog,
-    QFormLayout,
-    QGridLayout,
-    QGroupBox,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
-    QRadioButton,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.api import jobs_service as svc
-from desktop.api.backends import BackendFactory, traits_of
+from desktop.api.backends import BackendFactory
 from desktop.api.errors import (
     FriendlyError,
 )
 from desktop.api.profiles import ProfileStore, ProviderProfile
 from desktop.core.archive import JobArchive
-from desktop.core.bulk import split_train_validation
 from desktop.core.catalog import Catalog, ModelInfo
 from desktop.core.estimate import Estimate, auto_epochs, estimate_from_tokens
 from desktop.core.interchange import ExportFormat, export_split, export_values
@@ -51,7 +43,6 @@ from desktop.core.kinds import ExampleKind
 from desktop.core.settings import AppSettings
 from desktop.core.tokens import counter_for_model, encoding_for_model
 from desktop.core.training import (
-    ParameterRole,
     ParameterSpec,
     PriceEstimate,
     TrainableModel,
@@ -60,32 +51,26 @@ from desktop.core.training import (
 )
 from desktop.local_training import unavailable_reason
 from desktop.ui.ops import Op, run_op
-from desktop.ui.parameter_form import ParameterField, ParameterForm
+from desktop.ui.parameter_form import ParameterField
 from desktop.ui.wizard_choose import ModelChooser
 from desktop.ui.wizard_common import (
-    MAX_SEED,
-    MAX_SUFFIX,
     MIN_TRAINING_EXAMPLES,
     PAGE_REVIEW,
     PAGE_SEND,
     PAGE_SETUP,
-    TIPS,
     Counted,
     DatasetProvider,
     Note,
     Offer,
     TrainingData,
     blocking_text,
-    double_box,
-    forbidden_words,
     quoting_traits,
-    spin_box,
     time_here,
-    tip_label,
-    with_note,
 )
+from desktop.ui.wizard_examples import ExamplesBox
 from desktop.ui.wizard_review import ReviewPage
 from desktop.ui.wizard_send import SendPage
+from desktop.ui.wizard_settings import SettingsForm
 from desktop.ui.workers import JobContext
 
 log = logging.getLogger(__name__)
@@ -141,8 +126,6 @@ class TrainWizard(QDialog):
         self.blocking = data.blocking() if data is not None else []
         self.counted: Counted | None = None
         self.estimate: Estimate | None = None
-        self.validation_file: Path | None = None
-        self._validation_bytes: bytes | None = None
         self._counting = False
         #: The settings each training method takes at the chosen provider (None: not read yet).
         self._parameters: dict[str, tuple[ParameterSpec, ...]] | None = None
@@ -215,114 +198,25 @@ class TrainWizard(QDialog):
         self.folder_button, self.folder_note = chooser.folder_button, chooser.folder_note
         self.method_combo, self.method_note = chooser.method_combo, chooser.method_note
 
-        data_box = QGroupBox("Examples")
-        data_layout = QVBoxLayout(data_box)
-        name = self.data.name if self.data is not None else "no dataset"
-        count = len(self.data.examples) if self.data is not None else 0
-        self.training_label = QLabel(
-            f"Training on <b>{name}</b>: {count:,} example{'s' if count != 1 else ''}"
+        self.examples_box = ExamplesBox(
+            self.data, self.settings, ask_file=lambda: self.choose_validation_file()
         )
-        self.training_label.setWordWrap(True)
-        data_layout.addWidget(self.training_label)
-        validation_title = QLabel("Validation set")
-        validation_title.setToolTip(TIPS["validation"])
-        data_layout.addWidget(validation_title)
-        self.no_validation = QRadioButton("None")
-        self.split_validation = QRadioButton("Set aside")
-        self.file_validation = QRadioButton("Use another file")
-        self.validation_group = QButtonGroup(self)
-        for button in (self.no_validation, self.split_validation, self.file_validation):
-            button.setToolTip(TIPS["validation"])
-            self.validation_group.addButton(button)
-        self.split_percent = double_box(1, 50, min(max(self.settings.validation_percent, 1), 50), 0)
-        self.split_percent.setSuffix(" %")
-        self.split_percent.setToolTip(TIPS["split"])
-        self.split_seed = spin_box(0, MAX_SEED, self.settings.split_seed)
-        self.split_seed.setToolTip(TIPS["split"])
-        self.validation_path = QLineEdit()
-        self.validation_path.setReadOnly(True)
-        self.validation_path.setPlaceholderText("a .jsonl file of other examples")
-        self.validation_path.setToolTip(TIPS["validation"])
-        self.browse_button = QPushButton("Choose…")
-        self.browse_button.setToolTip("Pick a JSONL file of examples kept out of training.")
-        self.browse_button.clicked.connect(self._browse_validation)
-        grid = QGridLayout()
-        grid.addWidget(self.no_validation, 0, 0)
-        grid.addWidget(self.split_validation, 1, 0)
-        split_row = QHBoxLayout()
-        split_row.addWidget(self.split_percent)
-        split_row.addWidget(QLabel("of the examples, seed"))
-        split_row.addWidget(self.split_seed)
-        split_row.addStretch(1)
-        grid.addLayout(split_row, 1, 1)
-        grid.addWidget(self.file_validation, 2, 0)
-        file_row = QHBoxLayout()
-        file_row.addWidget(self.validation_path, 1)
-        file_row.addWidget(self.browse_button)
-        grid.addLayout(file_row, 2, 1)
-        data_layout.addLayout(grid)
-        self.data_note = Note()
-        data_layout.addWidget(self.data_note)
-        if count >= 2 * MIN_TRAINING_EXAMPLES:
-            self.split_validation.setChecked(True)
-        else:
-            self.no_validation.setChecked(True)
-        self.validation_group.buttonToggled.connect(self._on_validation_choice)
-        self.split_percent.valueChanged.connect(self._schedule_estimate)
-        self.split_seed.valueChanged.connect(self._schedule_estimate)
-
-        self.parameter_form = ParameterForm()
-        self.parameter_form.setObjectName("parameterForm")
-        self.parameter_form.changed.connect(self._on_parameter)
-        settings_box = QGroupBox("Training settings")
-        settings_layout = QVBoxLayout(settings_box)
-        settings_layout.addWidget(self.parameter_form)
-
-        self.suffix = QLineEdit()
-        self.suffix.setMaxLength(MAX_SUFFIX)
-        self.suffix.setPlaceholderText("e.g. support-bot")
-        self.suffix.setToolTip(TIPS["suffix"].format(limit=MAX_SUFFIX))
-        self.suffix.textChanged.connect(self._validate)
-        self.suffix_note = Note(color="#b3261e")
-        self.fixed_seed = QCheckBox("Fixed")
-        self.fixed_seed.setToolTip(TIPS["seed"])
-        self.seed = spin_box(0, MAX_SEED, 42)
-        self.seed.setToolTip(TIPS["seed"])
-        self.seed.setEnabled(False)
-        self.fixed_seed.toggled.connect(self.seed.setEnabled)
-        seed_row = QHBoxLayout()
-        seed_row.addWidget(self.fixed_seed)
-        seed_row.addWidget(self.seed, 1)
-        name_box = QGroupBox("Name and repeatability")
-        name_form = QFormLayout(name_box)
-        suffix_field = with_note(self.suffix, self.suffix_note)
-        self.suffix_label = QLabel("Suffix")
-        self.suffix_label.setToolTip(self.suffix.toolTip())
-        name_form.addRow(self.suffix_label, suffix_field)
-        name_form.addRow(tip_label("Seed", "seed"), seed_row)
-
-        self.wandb_box = QGroupBox("Weights && Biases (optional)")
-        self.wandb_box.setCheckable(True)
-        self.wandb_box.setChecked(False)
-        self.wandb_box.setToolTip(TIPS["wandb"])
-        self.wandb_project = QLineEdit()
-        self.wandb_project.setPlaceholderText("required")
-        self.wandb_project.setToolTip("The W&B project the run is logged to (it must exist).")
-        self.wandb_name = QLineEdit()
-        self.wandb_name.setToolTip("A name for this run in W&B; optional.")
-        self.wandb_entity = QLineEdit()
-        self.wandb_entity.setToolTip("The W&B team or user name that owns the project; optional.")
-        self.wandb_tags = QLineEdit()
-        self.wandb_tags.setToolTip(TIPS["tags"])
-        self.wandb_tags.setPlaceholderText("e.g. support, v2")
-        wandb_form = QFormLayout(self.wandb_box)
-        wandb_form.addRow("Project", self.wandb_project)
-        wandb_form.addRow("Run name", self.wandb_name)
-        wandb_form.addRow("Entity", self.wandb_entity)
-        wandb_form.addRow(tip_label("Tags", "tags"), self.wandb_tags)
-        self.wandb_box.toggled.connect(self._validate)
-        for edit in (self.wandb_project, self.wandb_tags):
-            edit.textChanged.connect(self._validate)
+        self.examples_box.changed.connect(self._schedule_estimate)
+        examples = self.examples_box
+        self.training_label, self.data_note = examples.training_label, examples.data_note
+        self.no_validation, self.file_validation = examples.no_validation, examples.file_validation
+        self.split_validation = examples.split_validation
+        self.split_percent, self.split_seed = examples.split_percent, examples.split_seed
+        self.validation_path = examples.validation_path
+        self.settings_form = SettingsForm()
+        self.settings_form.changed.connect(self._validate)
+        self.settings_form.parameter_form.changed.connect(self._on_parameter)
+        form = self.settings_form
+        self.parameter_form, self.suffix = form.parameter_form, form.suffix
+        self.suffix_label, self.suffix_note = form.suffix_label, form.suffix_note
+        self.fixed_seed, self.seed = form.fixed_seed, form.seed
+        self.wandb_box, self.wandb_project = form.wandb_box, form.wandb_project
+        self.wandb_tags = form.wandb_tags
 
         self.blocking_note = Note(color="#b3261e")
         self.blocking_note.setObjectName("blockingNote")
@@ -339,16 +233,11 @@ class TrainWizard(QDialog):
 
         left = QVBoxLayout()
         left.addWidget(self.chooser)
-        left.addWidget(data_box)
+        left.addWidget(self.examples_box)
         left.addStretch(1)
-        right = QVBoxLayout()
-        right.addWidget(settings_box)
-        right.addWidget(name_box)
-        right.addWidget(self.wandb_box)
-        right.addStretch(1)
         columns = QHBoxLayout()
         columns.addLayout(left, 1)
-        columns.addLayout(right, 1)
+        columns.addWidget(self.settings_form, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.estimate_line, 1)
         buttons.addWidget(self.cancel_button)
@@ -454,21 +343,9 @@ class TrainWizard(QDialog):
             self._validate()
             return
         self.parameter_form.set_specs((), placeholder=f"Reading {profile.display_name}'s settings…")
-        limit = profile.capabilities.suffix_max_length
-        self.suffix.setMaxLength(max(limit, MAX_SUFFIX))  # a longer one is said, not cut off
-        tip = TIPS["suffix"].format(limit=limit)
-        forbidden = forbidden_words(profile.capabilities.suffix_forbidden_chars)
-        if forbidden:
-            tip += f" {profile.display_name} takes no {forbidden}."
-        self.suffix.setToolTip(tip)
-        self.suffix_label.setToolTip(tip)
+        self.settings_form.set_profile(profile)
         self.next_button.setText("Review →" if self.here else "Review the cost →")
         self._show_steps()
-        traits = traits_of(profile)
-        wandb = traits is not None and "wandb" in traits.integrations
-        if not wandb:
-            self.wandb_box.setChecked(False)  # the provider would refuse the job
-        self.wandb_box.setVisible(wandb)
 
     def _on_offer(self, offer: Offer) -> None:
         self._parameters = offer.parameters
@@ -525,67 +402,36 @@ class TrainWizard(QDialog):
         else:
             self._validate()
 
+    # Validation set ------------------------------------------------------------------------
+
+    # Checks and the estimate ---------------------------------------------------------------
+
     @property
     def epochs(self) -> ParameterField | None:
         """The epochs setting, whatever the provider calls it (shared with the estimator)."""
-        return self.parameter_form.field_for(ParameterRole.EPOCHS)
+        return self.settings_form.epochs
 
     def parameter(self, name: str) -> ParameterField | None:
         """The field of the setting called ``name`` at the chosen provider and method; None
         when it takes no such setting."""
-        return self.parameter_form.field(name)
-
-    # Validation set ------------------------------------------------------------------------
-
-    def _on_validation_choice(self, *_args: object) -> None:
-        if self.file_validation.isChecked() and self.validation_file is None:
-            self._browse_validation()
-        self._schedule_estimate()
-
-    def _browse_validation(self) -> None:
-        path = self.choose_validation_file()
-        if path is None:
-            if self.validation_file is None:
-                self.no_validation.setChecked(True)
-            return
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            self.data_note.setText(f"The file could not be read: {exc}")
-            return
-        self.validation_file = path
-        self._validation_bytes = data
-        self.validation_path.setText(str(path))
-        self.file_validation.setChecked(True)
-        self._schedule_estimate()
-
-    def training_indices(self) -> list[int]:
-        """Which examples are trained on (all but those set aside for validation)."""
-        count = len(self.data.examples) if self.data is not None else 0
-        if not self.split_validation.isChecked():
-            return list(range(count))
-        train, _ = split_train_validation(
-            range(count), self.split_percent.value(), self.split_seed.value()
-        )
-        return list(train)
-
-    # Checks and the estimate ---------------------------------------------------------------
+        return self.settings_form.parameter(name)
 
     def hyperparameters(self) -> dict[str, Any]:
         """The settings the user fixed, by the provider's names (automatic ones left out)."""
-        return self.parameter_form.values()
+        return self.settings_form.hyperparameters()
 
     def wandb(self) -> WandbIntegration | None:
         """The W&B settings, when switched on."""
-        if not self.wandb_box.isChecked():
-            return None
-        tags = tuple(t.strip() for t in self.wandb_tags.text().split(",") if t.strip())
-        return WandbIntegration(
-            project=self.wandb_project.text().strip(),
-            name=self.wandb_name.text().strip() or None,
-            entity=self.wandb_entity.text().strip() or None,
-            tags=tags,
-        )
+        return self.settings_form.wandb()
+
+    @property
+    def validation_file(self) -> Path | None:
+        """The chosen validation file, if any."""
+        return self.examples_box.validation_file
+
+    def training_indices(self) -> list[int]:
+        """Which examples are trained on (all but those set aside for validation)."""
+        return self.examples_box.training_indices()
 
     def setup_problem(self) -> str | None:
         """Why the setup cannot be sent as it is, in one sentence; None when it can."""
@@ -614,7 +460,7 @@ class TrainWizard(QDialog):
         integration = self.wandb()
         if integration is not None and integration.problem() is not None:
             return integration.problem()
-        if self.file_validation.isChecked() and self._validation_bytes is None:
+        if self.file_validation.isChecked() and self.examples_box.validation_bytes is None:
             return "Choose the validation file, or pick another validation option."
         if len(self.training_indices()) < MIN_TRAINING_EXAMPLES:
             return (
@@ -743,7 +589,7 @@ class TrainWizard(QDialog):
         else:
             training = export_values(values, ExportFormat.OPENAI_CHAT).data
             if self.file_validation.isChecked():
-                validation = self._validation_bytes
+                validation = self.examples_box.validation_bytes
         integration = self.wandb()
         return svc.TrainingPlan(
             profile=profile,
