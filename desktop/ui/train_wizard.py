@@ -41,7 +41,6 @@ from desktop.core.estimate import Estimate, auto_epochs, estimate_from_tokens
 from desktop.core.interchange import ExportFormat, export_split, export_values
 from desktop.core.kinds import ExampleKind
 from desktop.core.settings import AppSettings
-from desktop.core.tokens import counter_for_model, encoding_for_model
 from desktop.core.training import (
     ParameterSpec,
     PriceEstimate,
@@ -50,7 +49,6 @@ from desktop.core.training import (
     new_request_id,
 )
 from desktop.local_training import unavailable_reason
-from desktop.ui.ops import Op, run_op
 from desktop.ui.parameter_form import ParameterField
 from desktop.ui.wizard_choose import ModelChooser
 from desktop.ui.wizard_common import (
@@ -58,7 +56,6 @@ from desktop.ui.wizard_common import (
     PAGE_REVIEW,
     PAGE_SEND,
     PAGE_SETUP,
-    Counted,
     DatasetProvider,
     Note,
     Offer,
@@ -71,7 +68,7 @@ from desktop.ui.wizard_examples import ExamplesBox
 from desktop.ui.wizard_review import ReviewPage
 from desktop.ui.wizard_send import SendPage
 from desktop.ui.wizard_settings import SettingsForm
-from desktop.ui.workers import JobContext
+from desktop.ui.wizard_tokens import TokenCounter
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +121,9 @@ class TrainWizard(QDialog):
         self.today = today
         self.data_kind = data.kind() if data is not None and data.examples else ExampleKind.CHAT
         self.blocking = data.blocking() if data is not None else []
-        self.counted: Counted | None = None
         self.estimate: Estimate | None = None
-        self._counting = False
+        self.tokens = TokenCounter(data.examples if data is not None else (), self)
+        self.tokens.counted.connect(self._update_estimate)
         #: The settings each training method takes at the chosen provider (None: not read yet).
         self._parameters: dict[str, tuple[ParameterSpec, ...]] | None = None
         self._unreachable: FriendlyError | None = None
@@ -504,33 +501,18 @@ class TrainWizard(QDialog):
             self.estimate = None
             self.estimate_line.setText("")
             return
-        encoding = encoding_for_model(model_id)
-        if self.counted is not None and self.counted.encoding == encoding:
+        if self.tokens.for_model(model_id) is not None:
             self._show_estimate()
             return
         self.estimate_line.setText("Counting tokens…")
-        self._counting = True
-        examples = list(self.data.examples)
-
-        def job(context: JobContext) -> Counted:
-            counter = counter_for_model(model_id)
-            return Counted(encoding, counter.count_many(examples, context.checkpoint))
-
-        self._run(job, "counting tokens", self._on_counted)
-
-    def _on_counted(self, value: object) -> None:
-        assert isinstance(value, Counted)
-        self._counting = False
-        self.counted = value
-        self._update_estimate()
 
     @property
     def estimating(self) -> bool:
         """True while the estimate is being brought up to date."""
-        return self._counting or self._estimate_timer.isActive()
+        return self.tokens.counting or self._estimate_timer.isActive()
 
     def _show_estimate(self) -> None:
-        counted = self.counted
+        counted = self.tokens.counts
         model_id = self.model_id
         if counted is None or model_id is None:
             return
@@ -565,10 +547,6 @@ class TrainWizard(QDialog):
         )
         if self.pages.currentIndex() == PAGE_REVIEW:
             self.review_page.fill()
-
-    # Review --------------------------------------------------------------------------------
-
-    # The provider's own price --------------------------------------------------------------
 
     # Sending -------------------------------------------------------------------------------
 
@@ -687,21 +665,3 @@ class TrainWizard(QDialog):
             event.ignore()
             return
         super().closeEvent(event)
-
-    # Helpers -------------------------------------------------------------------------------
-
-    def _run(
-        self,
-        job: Callable[[JobContext], Any],
-        name: str,
-        on_result: Callable[[Any], None],
-        done: Callable[[], None] | None = None,
-    ) -> Op[Any]:
-        return run_op(
-            self,
-            job,
-            name=name,
-            success=on_result,
-            failure=lambda message: log.info("Wizard work failed: %s", message),
-            done=done,
-        )
