@@ -26,6 +26,7 @@ from PySide6.QtGui import QBrush, QColor
 from desktop.core.analysis import DatasetAnalysis, RecordAnalysis
 from desktop.core.dataset import Change, Dataset, LineState, Record
 from desktop.core.findings import Finding, Severity
+from desktop.ui import palette
 from desktop.ui.example_rows import RowSummary, summarize
 from desktop.ui.icons import SEVERITY_LABELS, status_icon
 
@@ -428,7 +429,7 @@ class ExampleTableModel(QAbstractTableModel):
             and record.state is not LineState.EXAMPLE
             and column in (COL_USER, COL_REPLY)
         ):
-            color = "#b3261e" if record.state is LineState.BROKEN else "#80868b"
+            color = palette.ERROR_TEXT if record.state is LineState.BROKEN else palette.FAINT
             return QBrush(QColor(color))
         return None
 

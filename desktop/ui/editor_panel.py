@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from desktop.core.analysis import ALL_FINDING_CODES
 from desktop.core.dataset import Dataset, Record
 from desktop.core.kinds import ExampleKind
+from desktop.ui import palette
 from desktop.ui.commands import InsertRecordsCommand, MoveRecordCommand, RemoveRecordsCommand
 from desktop.ui.dataset_model import (
     COL_LINE,
@@ -216,7 +217,7 @@ class DatasetEditorPanel(QWidget):
 
         bottom = QHBoxLayout()
         self.count_label = QLabel()
-        self.count_label.setStyleSheet("color: #5f6368;")
+        self.count_label.setStyleSheet(f"color: {palette.MUTED};")
         bottom.addWidget(self.count_label, 1)
         self.buttons: dict[str, QToolButton] = {}
         for name, text, tip in (

@@ -13,7 +13,7 @@ from desktop.ui import palette
 from desktop.ui.chat_wording import format_cost
 from desktop.ui.table_model import CENTER, Column, ListTableModel
 
-FAILED = "#b3261e"
+FAILED = palette.ERROR_TEXT
 T = TypeVar("T")
 
 

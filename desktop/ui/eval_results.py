@@ -211,7 +211,8 @@ def _text_block(text: str, *, markdown: bool) -> QWidget:
     frame = QFrame()
     frame.setObjectName("evalText")
     frame.setStyleSheet(
-        "#evalText { background: white; border: 1px solid #dadce0; border-radius: 6px; }"
+        "#evalText { background: white; "
+        f"border: 1px solid {palette.BORDER}; border-radius: 6px; }}"
     )
     layout = QVBoxLayout(frame)
     layout.setContentsMargins(8, 4, 8, 4)

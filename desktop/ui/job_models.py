@@ -22,19 +22,24 @@ from desktop.core.jobs import (
     to_datetime,
 )
 from desktop.core.training import SUFFIX_KEY
+from desktop.ui import palette
 from desktop.ui.table_model import RIGHT, Column, ListTableModel
 
 STATUS_COLORS: Mapping[JobStatus, str] = {
-    JobStatus.VALIDATING_FILES: "#5f6368",
-    JobStatus.QUEUED: "#5f6368",
-    JobStatus.RUNNING: "#1a73e8",
-    JobStatus.PAUSED: "#b06000",
-    JobStatus.SUCCEEDED: "#188038",
-    JobStatus.FAILED: "#d93025",
-    JobStatus.CANCELLED: "#80868b",
-    JobStatus.UNKNOWN: "#80868b",
+    JobStatus.VALIDATING_FILES: palette.MUTED,
+    JobStatus.QUEUED: palette.MUTED,
+    JobStatus.RUNNING: palette.ACCENT,
+    JobStatus.PAUSED: palette.CAUTION_TEXT,
+    JobStatus.SUCCEEDED: palette.SUCCESS_STRONG,
+    JobStatus.FAILED: palette.ERROR,
+    JobStatus.CANCELLED: palette.FAINT,
+    JobStatus.UNKNOWN: palette.FAINT,
 }
-LEVEL_COLORS: Mapping[str, str] = {"warn": "#b06000", "warning": "#b06000", "error": "#d93025"}
+LEVEL_COLORS: Mapping[str, str] = {
+    "warn": palette.CAUTION_TEXT,
+    "warning": palette.CAUTION_TEXT,
+    "error": palette.ERROR,
+}
 
 
 def format_duration(span: timedelta | None) -> str:

@@ -43,6 +43,7 @@ from desktop.core.findings import Severity
 from desktop.core.jobs import CheckpointSummary, JobStatus, JobSummary
 from desktop.core.metrics import MetricSeries
 from desktop.core.training import REQUEST_KEY, SUFFIX_KEY, BackendTraits, ChatRoute
+from desktop.ui import palette
 from desktop.ui.icons import status_icon
 from desktop.ui.job_models import (
     STATUS_COLORS,
@@ -156,7 +157,7 @@ def _chip_style(color: str) -> str:
 
 def _caption(text: str) -> QLabel:
     label = QLabel(text)
-    label.setStyleSheet("color: #5f6368;")
+    label.setStyleSheet(f"color: {palette.MUTED};")
     return label
 
 
@@ -182,7 +183,7 @@ class StatusTimeline(QWidget):
                 line = QFrame()
                 line.setFrameShape(QFrame.Shape.HLine)
                 line.setFixedWidth(28)
-                line.setStyleSheet("color: #dadce0;")
+                line.setStyleSheet(f"color: {palette.BORDER};")
                 layout.addWidget(line)
             label = QLabel(name)
             self.labels.append(label)
@@ -209,13 +210,13 @@ class StatusTimeline(QWidget):
             highlighted = (index == current and not ended_early) or (index == 3 and ended_early)
             if done:
                 label.setText("✓ " + name)
-                label.setStyleSheet("color: #188038;")
+                label.setStyleSheet(f"color: {palette.SUCCESS_STRONG};")
             elif highlighted:
                 label.setText(name)
                 label.setStyleSheet(_chip_style(STATUS_COLORS[status]))
             else:
                 label.setText(name)
-                label.setStyleSheet("color: #9aa0a6;")
+                label.setStyleSheet(f"color: {palette.QUIET};")
 
 
 class AdviceList(QScrollArea):
@@ -249,7 +250,9 @@ class AdviceList(QScrollArea):
             icon = QLabel()
             icon.setPixmap(status_icon(_ADVICE_ICONS[item.severity]).pixmap(18, 18))
             icon.setAlignment(Qt.AlignmentFlag.AlignTop)
-            text = QLabel(f"{item.message}<br><span style='color:#5f6368'>{item.suggestion}</span>")
+            text = QLabel(
+                f"{item.message}<br><span style='color:{palette.MUTED}'>{item.suggestion}</span>"
+            )
             text.setWordWrap(True)
             text.setTextFormat(Qt.TextFormat.RichText)
             text.setObjectName(f"advice_{item.kind.value}")
@@ -302,7 +305,8 @@ class JobView(QWidget):
         self.problem.setObjectName("jobProblem")
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet(
-            "background: #fef7e0; color: #3c4043; border: 1px solid #f9ab00;"
+            f"background: {palette.WARNING_BACKGROUND}; color: {palette.TEXT}; "
+            f"border: 1px solid {palette.WARNING_BORDER};"
             " border-radius: 4px; padding: 6px;"
         )
         self.problem.hide()
@@ -312,7 +316,7 @@ class JobView(QWidget):
         self.status_chip = QLabel()
         self.sentence = QLabel()
         self.sentence.setWordWrap(True)
-        self.sentence.setStyleSheet("color: #3c4043;")
+        self.sentence.setStyleSheet(f"color: {palette.TEXT};")
         self.timeline = StatusTimeline()
 
         self.pause_button = QPushButton("Pause")

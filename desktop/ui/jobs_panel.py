@@ -38,6 +38,7 @@ from desktop.core.archive import JobArchive
 from desktop.core.catalog import Catalog
 from desktop.core.jobs import JobStatus, JobSummary
 from desktop.core.settings import AppSettings
+from desktop.ui import palette
 from desktop.ui.icons import status_icon
 from desktop.ui.job_models import format_duration, job_title
 from desktop.ui.job_view import JobRecord, JobView
@@ -170,7 +171,7 @@ class JobsPanel(QWidget):
         self.status_line = QLabel()
         self.status_line.setObjectName("jobsStatus")
         self.status_line.setWordWrap(True)
-        self.status_line.setStyleSheet("color: #5f6368;")
+        self.status_line.setStyleSheet(f"color: {palette.MUTED};")
         bottom = QHBoxLayout()
         bottom.addWidget(self.status_line, 1)
         bottom.addWidget(self.load_more_button)

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from desktop.core.jsonl_io import atomic_write
 from desktop.core.metrics import Curve, MetricSeries, downsample, to_csv
 from desktop.core.smoothing import DebiasedEma
+from desktop.ui import palette
 from desktop.ui.ops import run_op
 from desktop.ui.workers import JobContext
 
@@ -53,18 +54,24 @@ SHORTEST_SPAN_SHARE = 10
 _REDRAW_DELAY_MS = 40
 
 LOSS_CURVES: tuple[tuple[str, str, str], ...] = (
-    ("train_loss", "Training loss", "#1a73e8"),
-    ("valid_loss", "Validation loss", "#e8710a"),
-    ("full_valid_loss", "Full validation loss", "#188038"),
+    ("train_loss", "Training loss", palette.ACCENT),
+    ("valid_loss", "Validation loss", palette.SERIES_ORANGE),
+    ("full_valid_loss", "Full validation loss", palette.SUCCESS_STRONG),
 )
 ACCURACY_CURVES: tuple[tuple[str, str, str], ...] = (
-    ("train_mean_token_accuracy", "Training accuracy", "#1a73e8"),
-    ("valid_mean_token_accuracy", "Validation accuracy", "#e8710a"),
-    ("full_valid_mean_token_accuracy", "Full validation accuracy", "#188038"),
+    ("train_mean_token_accuracy", "Training accuracy", palette.ACCENT),
+    ("valid_mean_token_accuracy", "Validation accuracy", palette.SERIES_ORANGE),
+    ("full_valid_mean_token_accuracy", "Full validation accuracy", palette.SUCCESS_STRONG),
 )
 #: Full-validation points come once per epoch: drawn as dots, never smoothed.
 SPARSE = frozenset({"full_valid_loss", "full_valid_mean_token_accuracy"})
-OVERLAY_COLORS = ("#9334e6", "#12a4af", "#a0522d", "#d01884", "#5f6368")
+OVERLAY_COLORS = (
+    palette.SERIES_PURPLE,
+    palette.SERIES_TEAL,
+    palette.SERIES_BROWN,
+    palette.SERIES_MAGENTA,
+    palette.MUTED,
+)
 LABELS = {name: label for name, label, _ in (*LOSS_CURVES, *ACCURACY_CURVES)}
 
 TIPS = {
@@ -263,8 +270,8 @@ class LossChart(QWidget):
             plot.getViewBox().setMouseMode(pg.ViewBox.RectMode)
             plot.hideButtons()
         self.accuracy_plot.setLabel("bottom", "Step")
-        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor="#3c4043")
-        self.accuracy_plot.addLegend(offset=(-10, -10), labelTextColor="#3c4043", colCount=3)
+        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=palette.TEXT)
+        self.accuracy_plot.addLegend(offset=(-10, -10), labelTextColor=palette.TEXT, colCount=3)
         for plot in (self.loss_plot, self.accuracy_plot):
             plot.getAxis("left").enableAutoSIPrefix(False)
 
@@ -288,7 +295,7 @@ class LossChart(QWidget):
                     self.raw_items[name] = raw
                     item = plot.plot(name=label, pen=pg.mkPen(color, width=2))
                 self.curve_items[name] = item
-        cursor_pen = pg.mkPen("#9aa0a6", width=1, style=Qt.PenStyle.DotLine)
+        cursor_pen = pg.mkPen(palette.QUIET, width=1, style=Qt.PenStyle.DotLine)
         self.cursors = [pg.InfiniteLine(angle=90, pen=cursor_pen) for _ in range(2)]
         for plot, cursor in zip((self.loss_plot, self.accuracy_plot), self.cursors, strict=True):
             cursor.setZValue(20)
@@ -296,7 +303,7 @@ class LossChart(QWidget):
             plot.addItem(cursor, ignoreBounds=True)
         self.empty_text = pg.TextItem(
             "No training steps reported yet: the curves appear once training starts.",
-            color="#5f6368",
+            color=palette.MUTED,
             anchor=(0.5, 0.5),
         )
         self.loss_plot.addItem(self.empty_text, ignoreBounds=True)
@@ -333,7 +340,7 @@ class LossChart(QWidget):
             tools.addWidget(button)
         self.readout = QLabel(" ")
         self.readout.setObjectName("chartReadout")
-        self.readout.setStyleSheet("color: #3c4043; padding: 2px 4px;")
+        self.readout.setStyleSheet(f"color: {palette.TEXT}; padding: 2px 4px;")
         self.readout.setTextFormat(Qt.TextFormat.RichText)
 
         layout = QVBoxLayout(self)
@@ -616,7 +623,7 @@ class LossChart(QWidget):
             plot.removeItem(line)
         self._epoch_lines.clear()
         self._epoch_positions = wanted
-        pen = pg.mkPen("#bdc1c6", width=1, style=Qt.PenStyle.DashLine)
+        pen = pg.mkPen(palette.DISABLED, width=1, style=Qt.PenStyle.DashLine)
         for number, position in enumerate(wanted, start=2):
             for plot in (self.loss_plot, self.accuracy_plot):
                 label = f"epoch {number}" if plot is self.loss_plot else None
@@ -625,7 +632,11 @@ class LossChart(QWidget):
                     angle=90,
                     pen=pen,
                     label=label,
-                    labelOpts={"position": 0.95, "color": "#80868b", "anchors": [(0, 0), (0, 0)]},
+                    labelOpts={
+                        "position": 0.95,
+                        "color": palette.FAINT,
+                        "anchors": [(0, 0), (0, 0)],
+                    },
                 )
                 plot.addItem(line, ignoreBounds=True)
                 self._epoch_lines.append((plot, line))
@@ -708,4 +719,4 @@ _COLORS: Mapping[str, str] = {
 
 
 def _color_of(name: str) -> str:
-    return _COLORS.get(name, "#3c4043")
+    return _COLORS.get(name, palette.TEXT)

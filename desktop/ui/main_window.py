@@ -38,7 +38,7 @@ from desktop.core.interchange import ExportFormat
 from desktop.core.journal import JournalEntry, RecoveryJournal
 from desktop.core.jsonl_io import SaveError, is_read_only
 from desktop.core.settings import AppSettings, SettingsStore
-from desktop.ui import window_prompts
+from desktop.ui import palette, window_prompts
 from desktop.ui.about_dialog import AboutDialog, app_icon
 from desktop.ui.document import DatasetDocument
 from desktop.ui.editor_panel import DatasetEditorPanel
@@ -342,7 +342,7 @@ class MainWindow(QMainWindow):
             placeholder.setObjectName(f"placeholder_{title.lower()}")
             placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
             placeholder.setWordWrap(True)
-            placeholder.setStyleSheet("color: #5f6368; font-size: 12pt; padding: 40px;")
+            placeholder.setStyleSheet(f"color: {palette.MUTED}; font-size: 12pt; padding: 40px;")
             self.tabs.addTab(placeholder, title)
         self.recovery_bar = RecoveryBar()
         central = QWidget()

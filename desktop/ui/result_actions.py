@@ -44,15 +44,18 @@ from desktop.api.errors import FriendlyError
 from desktop.api.profiles import ProviderProfile
 from desktop.core.jsonl_io import atomic_write
 from desktop.core.training import ChatTarget
+from desktop.ui import palette
 
 log = logging.getLogger(__name__)
 
 WARNING_STYLE = (
-    "background: #fef7e0; color: #3c4043; border: 1px solid #f9ab00; border-radius: 4px;"
+    f"background: {palette.WARNING_BACKGROUND}; color: {palette.TEXT}; "
+    f"border: 1px solid {palette.WARNING_BORDER}; border-radius: 4px;"
     " padding: 8px;"
 )
 ERROR_STYLE = (
-    "background: #fce8e6; color: #3c4043; border: 1px solid #d93025; border-radius: 4px;"
+    f"background: {palette.ERROR_BACKGROUND}; color: {palette.TEXT}; "
+    f"border: 1px solid {palette.ERROR}; border-radius: 4px;"
     " padding: 8px;"
 )
 

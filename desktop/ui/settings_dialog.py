@@ -52,6 +52,7 @@ from desktop.core import locations
 from desktop.core.catalog import Availability, Catalog, CatalogError
 from desktop.core.training import ChatRoute
 from desktop.local_training import unavailable_reason
+from desktop.ui import palette
 from desktop.ui.settings_keys import NO_KEY, ConnectionTest, KeySection
 
 log = logging.getLogger(__name__)
@@ -278,7 +279,7 @@ class SettingsDialog(QDialog):
         self.url_edit.setPlaceholderText(ADDRESS_HINT)
         self.http_warning = QLabel()
         self.http_warning.setWordWrap(True)
-        self.http_warning.setStyleSheet("color: #b3261e;")
+        self.http_warning.setStyleSheet(f"color: {palette.ERROR_TEXT};")
         self.allow_http = QCheckBox("Send to this address over plain http anyway")
         self.allow_http.setToolTip(
             "Only for a server you trust on a network you trust: the key is not encrypted."
@@ -310,7 +311,7 @@ class SettingsDialog(QDialog):
         self.test_row = self.connection_test.row
         self.form_error = QLabel()
         self.form_error.setWordWrap(True)
-        self.form_error.setStyleSheet("color: #b3261e;")
+        self.form_error.setStyleSheet(f"color: {palette.ERROR_TEXT};")
         self.save_button = QPushButton("Save")
         self.save_button.clicked.connect(self.save)
         self.here_status = _path_label("")
@@ -537,7 +538,9 @@ class SettingsDialog(QDialog):
         """Whether training on this computer can run: one sentence and the exact install
         command when its optional libraries are missing."""
         missing = unavailable_reason()
-        self.here_status.setStyleSheet("color: #b3261e;" if missing else "color: #1e7b34;")
+        self.here_status.setStyleSheet(
+            f"color: {palette.ERROR_TEXT};" if missing else f"color: {palette.SUCCESS_STRONG};"
+        )
         self.here_status.setText(
             missing
             or "The libraries for training on this computer are installed; nothing is sent "

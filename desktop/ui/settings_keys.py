@@ -18,6 +18,7 @@ from desktop.api import client as api_client
 from desktop.api.credentials import KeyringUnavailableError, KeyStorage, KeyStore
 from desktop.api.profiles import ProviderProfile
 from desktop.api.redaction import Secret
+from desktop.ui import palette
 from desktop.ui.ops import Op, run_op
 from desktop.ui.workers import JobContext
 
@@ -30,7 +31,7 @@ TEST_TIMEOUT_CAP_SECONDS = 15
 def _note() -> QLabel:
     label = QLabel()
     label.setWordWrap(True)
-    label.setStyleSheet("color: #5f6368;")
+    label.setStyleSheet(f"color: {palette.MUTED};")
     return label
 
 
@@ -167,7 +168,7 @@ class ConnectionTest(QObject):
         )
 
     def _on_tested(self, result: api_client.ConnectionResult) -> None:
-        colour = "#1e7b34" if result.ok else "#b3261e"
+        colour = palette.SUCCESS_STRONG if result.ok else palette.ERROR_TEXT
         self.result.setStyleSheet(f"color: {colour};")
         text = result.sentence
         if result.error is not None:
@@ -177,7 +178,7 @@ class ConnectionTest(QObject):
         self._last = result
 
     def _on_failed(self, message: str) -> None:
-        self.result.setStyleSheet("color: #b3261e;")
+        self.result.setStyleSheet(f"color: {palette.ERROR_TEXT};")
         self.result.setText(message)
 
     def _on_done(self) -> None:

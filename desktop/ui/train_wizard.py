@@ -49,6 +49,7 @@ from desktop.core.training import (
     new_request_id,
 )
 from desktop.local_training import unavailable_reason
+from desktop.ui import palette
 from desktop.ui.parameter_form import ParameterField
 from desktop.ui.wizard_choose import ModelChooser
 from desktop.ui.wizard_common import (
@@ -103,11 +104,8 @@ class TrainWizard(QDialog):
         backend_factory: BackendFactory,
         transfer: svc.TransferOptions | None = None,
         today: Callable[[], date] = date.today,
-        hold: object | None = None,
         parent: QWidget | None = None,
     ) -> None:
-        """``hold`` is not used: each op keeps its own work alive until it ends, even after
-        the wizard is closed; it is accepted so existing callers keep working."""
         super().__init__(parent)
         self.setWindowTitle("Train a model")
         self.setMinimumSize(980, 640)
@@ -215,12 +213,12 @@ class TrainWizard(QDialog):
         self.wandb_box, self.wandb_project = form.wandb_box, form.wandb_project
         self.wandb_tags = form.wandb_tags
 
-        self.blocking_note = Note(color="#b3261e")
+        self.blocking_note = Note(color=palette.ERROR_TEXT)
         self.blocking_note.setObjectName("blockingNote")
         self.estimate_line = QLabel()
         self.estimate_line.setObjectName("estimateLine")
         self.estimate_line.setStyleSheet("font-weight: 600;")
-        self.problem_note = Note(color="#b3261e")
+        self.problem_note = Note(color=palette.ERROR_TEXT)
         self.problem_note.setObjectName("setupProblem")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.reject)
@@ -282,7 +280,11 @@ class TrainWizard(QDialog):
         )
         parts = []
         for index, name in enumerate(names):
-            style = "font-weight: 600; color: #1a73e8" if index == page else "color: #80868b"
+            style = (
+                f"font-weight: 600; color: {palette.ACCENT}"
+                if index == page
+                else f"color: {palette.FAINT}"
+            )
             parts.append(f"<span style='{style}'>{index + 1}. {name}</span>")
         self.steps.setText("&nbsp;&nbsp;›&nbsp;&nbsp;".join(parts))
 

@@ -28,6 +28,7 @@ from desktop.core.journal import (
 )
 from desktop.core.jsonl_io import SaveError, StagedWrite, atomic_write
 from desktop.core.wording import count
+from desktop.ui import palette
 from desktop.ui.ops import run_op
 from desktop.ui.window_files import FileController
 from desktop.ui.window_host import WindowHost
@@ -61,7 +62,8 @@ class RecoveryBar(QFrame):
         super().__init__(parent)
         self.setObjectName("recovery_bar")
         self.setStyleSheet(
-            "#recovery_bar { background: #fff4ce; border-bottom: 1px solid #e0c36a; }"
+            f"#recovery_bar {{ background: {palette.RECOVERY_BACKGROUND}; "
+            f"border-bottom: 1px solid {palette.RECOVERY_BORDER}; }}"
         )
         self.entry: JournalEntry | None = None
         layout = QHBoxLayout(self)

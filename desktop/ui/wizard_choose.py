@@ -32,6 +32,7 @@ from desktop.core.kinds import ExampleKind
 from desktop.core.settings import AppSettings
 from desktop.core.training import ChatRoute, TrainableModel
 from desktop.local_training import unavailable_reason
+from desktop.ui import palette
 from desktop.ui.ops import run_op
 from desktop.ui.wizard_common import (
     METHOD_LABELS,
@@ -105,7 +106,7 @@ class ModelChooser(QGroupBox):
         self.folder_button.clicked.connect(self.browse_model_folder)
         self.folder_button.hide()
         self.model_note = Note()
-        self.folder_note = Note(color="#b3261e")
+        self.folder_note = Note(color=palette.ERROR_TEXT)
         self.folder_note.setObjectName("modelFolderProblem")
         self.method_combo = QComboBox()
         self.method_combo.setToolTip(TIPS["method"])

@@ -25,6 +25,7 @@ from desktop.core.training import (
 )
 from desktop.local_training import hardware as local_hardware
 from desktop.local_training.models import epoch_time_words, parameters_billion
+from desktop.ui import palette
 
 MIN_TRAINING_EXAMPLES = 10
 MAX_SUFFIX = 64
@@ -211,7 +212,7 @@ def double_box(low: float, high: float, value: float, decimals: int) -> QDoubleS
 class Note(QLabel):
     """A wrapped hint that takes no room while it is empty."""
 
-    def __init__(self, text: str = "", color: str = "#5f6368") -> None:
+    def __init__(self, text: str = "", color: str = palette.MUTED) -> None:
         super().__init__()
         self.setWordWrap(True)
         self.setStyleSheet(f"color: {color};")

@@ -45,6 +45,7 @@ from desktop.core.training import (
     TrainableModel,
     WandbIntegration,
 )
+from desktop.ui import palette
 from desktop.ui.ops import Op, run_op
 from desktop.ui.parameter_form import ParameterForm
 from desktop.ui.wizard_common import (
@@ -167,7 +168,8 @@ class ReviewPage(QWidget):
             frame = QFrame()
             frame.setObjectName("tile")
             frame.setStyleSheet(
-                "QFrame#tile { background: white; border: 1px solid #dadce0; border-radius: 8px; }"
+                "QFrame#tile { background: white; "
+                f"border: 1px solid {palette.BORDER}; border-radius: 8px; }}"
             )
             title = QLabel(caption)
             value = QLabel("—")
@@ -175,7 +177,7 @@ class ReviewPage(QWidget):
             value.setWordWrap(True)
             detail = QLabel()
             detail.setWordWrap(True)
-            detail.setStyleSheet("color: #5f6368;")
+            detail.setStyleSheet(f"color: {palette.MUTED};")
             box = QVBoxLayout(frame)
             box.addWidget(title)
             box.addWidget(value)
@@ -196,11 +198,11 @@ class ReviewPage(QWidget):
         self.review_text.setTextFormat(Qt.TextFormat.RichText)
         self.review_text.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.review_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.review_blocking = Note(color="#b3261e")
+        self.review_blocking = Note(color=palette.ERROR_TEXT)
         self.review_blocking.setObjectName("reviewBlocking")
         next_title = QLabel("What happens next")
         next_title.setStyleSheet("font-weight: 600;")
-        self.next_steps = Note(color="#3c4043")
+        self.next_steps = Note(color=palette.TEXT)
         self.reassurance = Note(REASSURANCE)
         self.back_button = QPushButton("← Change settings")
         self.back_button.clicked.connect(self.back)
@@ -447,7 +449,9 @@ class ReviewPage(QWidget):
             value.setText(self.settings.format_money(total) if total is not None else "no figure")
             notes = [f"{name}'s own price for this job: the figure to trust."]
             if not price.allowed:
-                value.setStyleSheet("font-size: 20pt; font-weight: 600; color: #b3261e;")
+                value.setStyleSheet(
+                    f"font-size: 20pt; font-weight: 600; color: {palette.ERROR_TEXT};"
+                )
                 notes = [self._refusal_text(price)]
             elif price.limit_usd is not None:
                 notes.append(

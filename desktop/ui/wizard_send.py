@@ -34,6 +34,7 @@ from desktop.api.errors import (
 )
 from desktop.api.profiles import ProfileStore, ProviderKind
 from desktop.core.archive import ArchiveError, JobArchive
+from desktop.ui import palette
 from desktop.ui.ops import Op, run_op
 from desktop.ui.wizard_common import Note, disk_failure
 from desktop.ui.workers import JobContext
@@ -97,7 +98,8 @@ class SendPage(QWidget):
         self.error_box.setWordWrap(True)
         self.error_box.setTextFormat(Qt.TextFormat.RichText)
         self.error_box.setStyleSheet(
-            "background: #fce8e6; border: 1px solid #d93025; border-radius: 4px; padding: 8px;"
+            f"background: {palette.ERROR_BACKGROUND}; border: 1px solid {palette.ERROR}; "
+            "border-radius: 4px; padding: 8px;"
         )
         self.error_box.hide()
         self.stop_button = QPushButton("Stop the upload")
@@ -124,7 +126,7 @@ class SendPage(QWidget):
             buttons.addWidget(button)
         self.elsewhere_box = QGroupBox("Train on another provider")
         self.elsewhere_box.setObjectName("elsewhere")
-        self.elsewhere_note = Note(color="#3c4043")
+        self.elsewhere_note = Note(color=palette.TEXT)
         self.elsewhere_combo = QComboBox()
         self.elsewhere_combo.setToolTip(
             "Another provider profile that can train. The same examples, validation set and "
@@ -303,7 +305,8 @@ class SendPage(QWidget):
     def _show_failure(self, friendly: FriendlyError) -> None:
         self.failure = friendly
         said = (
-            f"<br><span style='color:#5f6368'>The provider said: {friendly.provider_message}</span>"
+            f"<br><span style='color:{palette.MUTED}'>"
+            f"The provider said: {friendly.provider_message}</span>"
             if friendly.provider_message
             else ""
         )

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from desktop.api.backends import traits_of
 from desktop.api.profiles import ProviderProfile
 from desktop.core.training import ParameterRole, WandbIntegration
+from desktop.ui import palette
 from desktop.ui.parameter_form import ParameterField, ParameterForm
 from desktop.ui.wizard_common import (
     MAX_SEED,
@@ -51,7 +52,7 @@ class SettingsForm(QWidget):
         self.suffix.setPlaceholderText("e.g. support-bot")
         self.suffix.setToolTip(TIPS["suffix"].format(limit=MAX_SUFFIX))
         self.suffix.textChanged.connect(self._changed)
-        self.suffix_note = Note(color="#b3261e")
+        self.suffix_note = Note(color=palette.ERROR_TEXT)
         self.fixed_seed = QCheckBox("Fixed")
         self.fixed_seed.setToolTip(TIPS["seed"])
         self.seed = spin_box(0, MAX_SEED, 42)
