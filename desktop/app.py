@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from desktop.core.conversations import ConversationStore
     from desktop.core.evaluation import EvalStore
     from desktop.core.settings import SettingsStore
-    from desktop.ui.chat_panel import ChatPanel
-    from desktop.ui.jobs_panel import JobsPanel
+    from desktop.ui.chat.chat_panel import ChatPanel
+    from desktop.ui.jobs.jobs_panel import JobsPanel
     from desktop.ui.main_window import MainWindow
 
 log = logging.getLogger("desktop")
@@ -177,7 +177,7 @@ def build_services(notify: Callable[[str], None]) -> Services:
 
 def build_chat_panel(window: MainWindow, services: Services, catalog: Catalog) -> ChatPanel:
     """The Chat tab, adding examples to the open dataset as one undoable step each."""
-    from desktop.ui.chat_panel import ChatPanel
+    from desktop.ui.chat.chat_panel import ChatPanel
 
     document = window.document
 
@@ -205,9 +205,9 @@ def build_jobs_panel(
     window: MainWindow, services: Services, catalog: Catalog, chat: ChatPanel
 ) -> JobsPanel:
     """The Jobs tab: "Train" reads the open dataset; finished models open in the Chat tab."""
-    from desktop.ui.jobs_panel import JobsPanel, QuitGuard
-    from desktop.ui.result_actions import ServedChat, Serving
-    from desktop.ui.train_wizard import TrainingData
+    from desktop.ui.jobs.jobs_panel import JobsPanel, QuitGuard
+    from desktop.ui.jobs.result_actions import ServedChat, Serving
+    from desktop.ui.jobs.train_wizard import TrainingData
 
     document = window.document
 
@@ -284,7 +284,7 @@ def build_app_window(settings_store: SettingsStore) -> AppWindow:
     from desktop.core.catalog import Catalog
     from desktop.core.journal import RecoveryJournal, default_journal_folder
     from desktop.ui.main_window import MainWindow
-    from desktop.ui.settings_dialog import SettingsDialog
+    from desktop.ui.settings.settings_dialog import SettingsDialog
 
     catalog = Catalog.load()
     notices: list[str] = []

@@ -38,7 +38,7 @@ def test_about_dialog_shows_version_and_components(qtbot):
     from PySide6.QtWidgets import QLabel
 
     from desktop import __version__
-    from desktop.ui.about_dialog import AboutDialog
+    from desktop.ui.common.about_dialog import AboutDialog
 
     dialog = AboutDialog()
     qtbot.addWidget(dialog)

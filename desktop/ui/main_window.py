@@ -38,19 +38,20 @@ from desktop.core.interchange import ExportFormat
 from desktop.core.journal import JournalEntry, RecoveryJournal
 from desktop.core.jsonl_io import SaveError, is_read_only
 from desktop.core.settings import AppSettings, SettingsStore
-from desktop.ui import palette, window_prompts
-from desktop.ui.about_dialog import AboutDialog, app_icon
-from desktop.ui.document import DatasetDocument
-from desktop.ui.editor_panel import DatasetEditorPanel
-from desktop.ui.estimator_panel import EstimatorPanel
-from desktop.ui.findings_panel import FindingsPanel
-from desktop.ui.welcome import WelcomePage
-from desktop.ui.window_actions import ActionSpec, Kind, build_menus, enable
-from desktop.ui.window_bulk import BulkController
-from desktop.ui.window_exchange import ExchangeController
-from desktop.ui.window_files import FileController, sample_path
-from desktop.ui.window_prompts import describe_entry
-from desktop.ui.window_recovery import AUTOSAVE_TICK_MS, RecoveryBar, RecoveryController
+from desktop.ui.common import palette
+from desktop.ui.common.about_dialog import AboutDialog, app_icon
+from desktop.ui.dataset.document import DatasetDocument
+from desktop.ui.dataset.editor_panel import DatasetEditorPanel
+from desktop.ui.dataset.estimator_panel import EstimatorPanel
+from desktop.ui.dataset.findings_panel import FindingsPanel
+from desktop.ui.dataset.welcome import WelcomePage
+from desktop.ui.window import prompts as window_prompts
+from desktop.ui.window.actions import ActionSpec, Kind, build_menus, enable
+from desktop.ui.window.bulk import BulkController
+from desktop.ui.window.exchange import ExchangeController
+from desktop.ui.window.files import FileController, sample_path
+from desktop.ui.window.prompts import describe_entry
+from desktop.ui.window.recovery import AUTOSAVE_TICK_MS, RecoveryBar, RecoveryController
 
 __all__ = [
     "ACTIONS",

@@ -153,7 +153,7 @@ def main() -> int:
     from desktop.core.conversations import ConversationStore
     from desktop.core.evaluation import EvalStore, Thumb
     from desktop.core.jsonl_io import read_jsonl_bytes
-    from desktop.ui.chat_panel import ChatPanel
+    from desktop.ui.chat.chat_panel import ChatPanel
     from tests.api.keyrings import MemoryKeyring
     from tests.fake_openai.chat_control import ChatControlServer
 

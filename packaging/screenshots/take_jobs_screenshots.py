@@ -53,8 +53,8 @@ def main() -> int:
     from desktop.core.formats import read_dataset_bytes
     from desktop.core.resources import resources_dir
     from desktop.core.settings import AppSettings
-    from desktop.ui.jobs_panel import JobsPanel
-    from desktop.ui.train_wizard import PAGE_REVIEW, TrainingData, TrainWizard
+    from desktop.ui.jobs.jobs_panel import JobsPanel
+    from desktop.ui.jobs.train_wizard import PAGE_REVIEW, TrainingData, TrainWizard
     from tests.api.keyrings import MemoryKeyring
     from tests.fake_openai import DEFAULT_TEST_KEY, FakeOpenAIServer, Timing
 

@@ -55,8 +55,8 @@ def main() -> int:
     from desktop.app import build_app_window
     from desktop.core.locations import config_dir
     from desktop.core.settings import SettingsStore
-    from desktop.ui.settings_dialog import SettingsDialog
-    from desktop.ui.train_wizard import PAGE_REVIEW, TrainWizard
+    from desktop.ui.jobs.train_wizard import PAGE_REVIEW, TrainWizard
+    from desktop.ui.settings.settings_dialog import SettingsDialog
     from tests.api.keyrings import MemoryKeyring
     from tests.local_training.tiny_model import build_tiny_model, examples, write_jsonl
 

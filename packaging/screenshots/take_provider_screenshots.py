@@ -56,9 +56,9 @@ def main() -> int:
     from desktop.core.archive import JobArchive
     from desktop.core.catalog import Catalog
     from desktop.core.settings import AppSettings
-    from desktop.ui.jobs_panel import JobsPanel
-    from desktop.ui.settings_dialog import SettingsDialog
-    from desktop.ui.train_wizard import PAGE_REVIEW, TrainWizard
+    from desktop.ui.jobs.jobs_panel import JobsPanel
+    from desktop.ui.jobs.train_wizard import PAGE_REVIEW, TrainWizard
+    from desktop.ui.settings.settings_dialog import SettingsDialog
     from tests.api.keyrings import MemoryKeyring
     from tests.fake_openai import FakeOpenAIServer, Timing
     from tests.fake_openai.samples import chat_jsonl

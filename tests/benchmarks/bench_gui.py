@@ -132,8 +132,8 @@ def main() -> int:
 
     from desktop.app import tune_interpreter
     from desktop.core.journal import RecoveryJournal
-    from desktop.ui.dataset_model import COL_TOKENS
-    from desktop.ui.editor_panel import SEARCH_DEBOUNCE_MS
+    from desktop.ui.dataset.dataset_model import COL_TOKENS
+    from desktop.ui.dataset.editor_panel import SEARCH_DEBOUNCE_MS
     from desktop.ui.main_window import MainWindow
 
     tune_interpreter()  # as run_app does

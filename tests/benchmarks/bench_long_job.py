@@ -52,8 +52,8 @@ def main() -> int:
     from desktop.core.catalog import Catalog
     from desktop.core.metrics import MetricsAccumulator
     from desktop.core.settings import AppSettings
-    from desktop.ui.jobs_panel import JobsPanel
-    from desktop.ui.loss_chart import LossChart
+    from desktop.ui.jobs.jobs_panel import JobsPanel
+    from desktop.ui.jobs.loss_chart import LossChart
     from tests.api.keyrings import MemoryKeyring
     from tests.ui.test_jobs_chart import metric_events
 

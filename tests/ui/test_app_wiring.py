@@ -9,10 +9,10 @@ from PySide6.QtCore import QThreadPool
 from desktop.api.profiles import profile_from_template
 from desktop.app import build_app_window
 from desktop.core.settings import SettingsStore
-from desktop.ui.chat_panel import ChatPanel
-from desktop.ui.jobs_panel import JobsPanel
+from desktop.ui.chat.chat_panel import ChatPanel
+from desktop.ui.jobs.jobs_panel import JobsPanel
+from desktop.ui.jobs.result_actions import Serving
 from desktop.ui.main_window import sample_path
-from desktop.ui.result_actions import Serving
 from tests.api.keyrings import MemoryKeyring
 
 

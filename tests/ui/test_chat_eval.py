@@ -20,8 +20,8 @@ from desktop.core.evaluation import (
     Thumb,
 )
 from desktop.core.jobs import JobSummary
-from desktop.ui.eval_panel import EvalPage
-from desktop.ui.eval_setup import describe_cost, documents_folder
+from desktop.ui.chat.eval_panel import EvalPage
+from desktop.ui.chat.eval_setup import describe_cost, documents_folder
 from tests.ui.test_chat_helpers import (
     BASE,
     FINE_TUNED,
@@ -389,7 +389,7 @@ def test_the_evaluate_tab_starts_with_the_fine_tune_against_its_base(qtbot, tmp_
 
 
 def test_a_model_that_is_not_ready_yet_is_asked_again(qtbot, harness, monkeypatch):
-    from desktop.ui import eval_runner
+    from desktop.ui.chat import eval_runner
 
     monkeypatch.setattr(eval_runner, "NOT_READY_RETRY_SECONDS", 0.2)
     fresh = "ft:gpt-4o-mini-2024-07-18:fake-org:fresh:f7e5h000"

@@ -23,8 +23,8 @@ from desktop.core.catalog import Catalog
 from desktop.core.conversations import ConversationStore
 from desktop.core.dataset import Dataset
 from desktop.core.evaluation import EvalStore
-from desktop.ui.chat_panel import ChatPanel
-from desktop.ui.commands import InsertRecordsCommand
+from desktop.ui.chat.chat_panel import ChatPanel
+from desktop.ui.dataset.commands import InsertRecordsCommand
 from tests.api.keyrings import MemoryKeyring
 from tests.fake_openai.chat_control import ChatControlServer, Script
 

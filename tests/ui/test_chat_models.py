@@ -10,9 +10,9 @@ from desktop.api.profiles import profile_from_template
 from desktop.core.catalog import Catalog
 from desktop.core.conversations import ChatMessage, Conversation
 from desktop.core.jobs import CheckpointSummary, JobSummary
-from desktop.ui.chat_examples import example_from_chat, few_shot_length
-from desktop.ui.chat_wording import format_cost, reply_footer
-from desktop.ui.model_picker import ModelGroup, build_entries, is_legacy_model
+from desktop.ui.chat.chat_examples import example_from_chat, few_shot_length
+from desktop.ui.chat.chat_wording import format_cost, reply_footer
+from desktop.ui.chat.model_picker import ModelGroup, build_entries, is_legacy_model
 
 TODAY = date(2026, 11, 22)
 OLD_FT = "ft:gpt-4o-mini-2024-07-18:org:first:aaa"

@@ -15,8 +15,8 @@ from desktop.core.archive import JobArchive
 from desktop.core.catalog import Catalog
 from desktop.core.conversations import ConversationStore
 from desktop.core.evaluation import EvalStore
-from desktop.ui.chat_panel import ChatPanel
-from desktop.ui.model_picker import ModelGroup
+from desktop.ui.chat.chat_panel import ChatPanel
+from desktop.ui.chat.model_picker import ModelGroup
 from tests.api.keyrings import MemoryKeyring
 from tests.fake_openai.chat_control import ChatControlServer
 from tests.ui.test_chat_helpers import FINE_TUNED, PROFILE, SYSTEM, archive_job, harness_for

@@ -13,9 +13,9 @@ from desktop.core.analysis import DatasetAnalysis, analyze_records
 from desktop.core.bulk import plan_set_system_message
 from desktop.core.dataset import Record, with_value
 from desktop.core.tokens import get_counter
-from desktop.ui import document as document_module
-from desktop.ui.commands import RemoveRecordsCommand, ReplaceRecordsCommand
-from desktop.ui.document import DatasetDocument
+from desktop.ui.dataset import document as document_module
+from desktop.ui.dataset.commands import RemoveRecordsCommand, ReplaceRecordsCommand
+from desktop.ui.dataset.document import DatasetDocument
 
 pytestmark = pytest.mark.gui
 
@@ -234,7 +234,7 @@ def test_undoing_a_large_deletion_brings_its_results_back_without_analysing(
 
 
 def test_a_bulk_edit_is_checked_without_waiting_for_a_pause_in_typing(qtbot, document, tmp_path):
-    from desktop.ui.document import ANALYSIS_DEBOUNCE_MS
+    from desktop.ui.dataset.document import ANALYSIS_DEBOUNCE_MS
 
     open_and_wait(qtbot, document, write_file(tmp_path / "train.jsonl"))
     records = list(document.dataset)

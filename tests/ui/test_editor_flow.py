@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QToolButton
 from desktop.core.dataset import LineState
 from desktop.core.findings import Severity
 from desktop.core.kinds import ExampleKind
-from desktop.ui.dataset_model import COL_STATUS, COL_TOKENS, COL_USER
+from desktop.ui.dataset.dataset_model import COL_STATUS, COL_TOKENS, COL_USER
 from tests.ui.conftest import wait_idle
 
 pytestmark = pytest.mark.gui

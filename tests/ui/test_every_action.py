@@ -24,7 +24,7 @@ from desktop.app import build_app_window
 from desktop.core.interchange import ExportFormat
 from desktop.core.resources import sample_path
 from desktop.core.settings import SettingsStore
-from desktop.ui.dialogs import ExportDialog
+from desktop.ui.common.dialogs import ExportDialog
 from tests.api.keyrings import MemoryKeyring
 
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from desktop.core.findings import Severity
 from desktop.core.jsonl_io import read_jsonl_bytes
-from desktop.ui import example_rows
-from desktop.ui.example_rows import (
+from desktop.ui.dataset import example_rows
+from desktop.ui.dataset.example_rows import (
     SNIPPET_CHARS,
     RowFacts,
     SortKey,

@@ -22,14 +22,14 @@ from desktop.core.jobs import CheckpointSummary
 from desktop.core.metrics import MetricsAccumulator, MetricSeries
 from desktop.core.settings import AppSettings
 from desktop.core.smoothing import debiased_ema
-from desktop.ui.job_models import (
+from desktop.ui.jobs.job_models import (
     CheckpointsTableModel,
     EventsTableModel,
     format_duration,
 )
-from desktop.ui.job_view import JobRecord, JobView
-from desktop.ui.jobs_panel import JobsPanel
-from desktop.ui.loss_chart import MAX_DRAWN_POINTS, LossChart, log_ticks
+from desktop.ui.jobs.job_view import JobRecord, JobView
+from desktop.ui.jobs.jobs_panel import JobsPanel
+from desktop.ui.jobs.loss_chart import MAX_DRAWN_POINTS, LossChart, log_ticks
 from tests.api.keyrings import MemoryKeyring
 from tests.ui.test_jobs_helpers import destroy
 

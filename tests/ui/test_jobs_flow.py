@@ -14,8 +14,8 @@ from desktop.core.interchange import ExportFormat, export_split
 from desktop.core.jobs import JobStatus
 from desktop.core.smoothing import debiased_ema
 from desktop.core.training import REQUEST_KEY, SUFFIX_KEY
-from desktop.ui.ops import run_op
-from desktop.ui.train_wizard import PAGE_SEND
+from desktop.ui.common.ops import run_op
+from desktop.ui.jobs.train_wizard import PAGE_SEND
 from tests.fake_openai.samples import chat_jsonl
 from tests.ui.test_jobs_helpers import (
     BASE,

@@ -11,7 +11,7 @@ from PySide6.QtCore import QThreadPool
 
 from desktop.api.errors import ErrorKind
 from desktop.api.jobs_service import TransferOptions
-from desktop.ui.train_wizard import PAGE_REVIEW
+from desktop.ui.jobs.train_wizard import PAGE_REVIEW
 from tests.ui.test_jobs_helpers import PROFILE_ID, jobs_harness
 
 pytestmark = pytest.mark.gui

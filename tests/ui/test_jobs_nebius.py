@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.ui.train_wizard import PAGE_REVIEW
+from desktop.ui.jobs.train_wizard import PAGE_REVIEW
 from tests.ui.test_jobs_helpers import SAMPLE, jobs_harness, training_data
 
 pytestmark = pytest.mark.gui

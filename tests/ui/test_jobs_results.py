@@ -13,8 +13,8 @@ from desktop.api.profiles import (
     ProviderKind,
     ProviderProfile,
 )
-from desktop.ui.jobs_panel import QuitGuard
-from desktop.ui.result_actions import Serving, ServingLedger
+from desktop.ui.jobs.jobs_panel import QuitGuard
+from desktop.ui.jobs.result_actions import Serving, ServingLedger
 from tests.ui.test_jobs_helpers import PROFILE_ID, destroy, jobs_harness
 
 pytestmark = pytest.mark.gui

@@ -11,8 +11,8 @@ import pytest
 from desktop.api.backends.together import BILLING_WARNING, TogetherBackend
 from desktop.api.client import build_client
 from desktop.core.training import ParameterRole
-from desktop.ui.result_actions import ServingLedger
-from desktop.ui.train_wizard import PAGE_REVIEW
+from desktop.ui.jobs.result_actions import ServingLedger
+from desktop.ui.jobs.train_wizard import PAGE_REVIEW
 from tests.ui.test_jobs_helpers import jobs_harness
 
 pytestmark = pytest.mark.gui

@@ -16,7 +16,7 @@ from desktop.api.profiles import (
 )
 from desktop.core.estimate import estimate_from_tokens
 from desktop.core.tokens import counter_for_model
-from desktop.ui.train_wizard import PAGE_REVIEW, PAGE_SETUP, TrainingData
+from desktop.ui.jobs.train_wizard import PAGE_REVIEW, PAGE_SETUP, TrainingData
 from tests.fake_openai.samples import chat_jsonl, dpo_jsonl
 from tests.ui.test_jobs_helpers import BASE, SAMPLE, jobs_harness, training_data
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.ui.train_wizard import TrainingData
+from desktop.ui.jobs.train_wizard import TrainingData
 from tests.fake_openai.samples import chat_jsonl
 from tests.ui.test_jobs_helpers import jobs_harness, training_data
 

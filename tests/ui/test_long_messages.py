@@ -18,9 +18,10 @@ from PySide6.QtCore import QMimeData
 from desktop.core import dataset
 from desktop.core.dataset import LineState
 from desktop.core.kinds import ExampleKind
-from desktop.ui import conversation_editor, text_edit
-from desktop.ui.example_editor import PAGE_RAW, RAW_APPLY_MS
-from desktop.ui.text_edit import GrowingTextEdit
+from desktop.ui.common import text_edit
+from desktop.ui.common.text_edit import GrowingTextEdit
+from desktop.ui.dataset import conversation_editor
+from desktop.ui.dataset.example_editor import PAGE_RAW, RAW_APPLY_MS
 from tests.ui.conftest import wait_idle
 
 pytestmark = pytest.mark.gui

@@ -19,9 +19,9 @@ from desktop.app import make_excepthook
 from desktop.core.dataset import Dataset, LineState
 from desktop.core.interchange import ExportFormat
 from desktop.core.kinds import ExampleKind
-from desktop.ui.dataset_model import COL_USER
+from desktop.ui.common.workers import Worker
+from desktop.ui.dataset.dataset_model import COL_USER
 from desktop.ui.main_window import MainWindow
-from desktop.ui.workers import Worker
 from tests.ui.conftest import make_window, wait_idle
 
 pytestmark = pytest.mark.gui
@@ -699,7 +699,7 @@ def test_a_tokenizer_not_used_yet_is_loaded_in_the_background(
     qtbot, window, sample_copy, monkeypatch
 ):
     from desktop.core import tokens
-    from desktop.ui import document as document_module
+    from desktop.ui.dataset import document as document_module
 
     open_file(qtbot, window, sample_copy)
     loaded = {window.document.analysis.counter.encoding_name}
@@ -739,7 +739,7 @@ def test_a_tokenizer_not_used_yet_is_loaded_in_the_background(
 @pytest.fixture
 def slow_saves(monkeypatch):
     """Saving takes 0.3 s, so that something can arrive while the file is written."""
-    from desktop.ui import document as document_module
+    from desktop.ui.dataset import document as document_module
 
     real_stage = document_module.stage_write
 

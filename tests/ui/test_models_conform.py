@@ -18,10 +18,10 @@ from desktop.core.evaluation import EvalItem, EvalRun, Thumb
 from desktop.core.findings import Finding, Severity
 from desktop.core.jobs import CheckpointSummary, JobSummary
 from desktop.core.jsonl_io import read_jsonl_bytes
-from desktop.ui.dataset_model import ExampleTableModel
-from desktop.ui.eval_models import EvalResultsModel, EvalSummaryModel
-from desktop.ui.findings_panel import FindingsModel
-from desktop.ui.job_models import CheckpointsTableModel, EventsTableModel, JobsTableModel
+from desktop.ui.chat.eval_models import EvalResultsModel, EvalSummaryModel
+from desktop.ui.dataset.dataset_model import ExampleTableModel
+from desktop.ui.dataset.findings_panel import FindingsModel
+from desktop.ui.jobs.job_models import CheckpointsTableModel, EventsTableModel, JobsTableModel
 
 pytestmark = [pytest.mark.gui, pytest.mark.usefixtures("qapp")]
 

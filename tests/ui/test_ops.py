@@ -8,8 +8,8 @@ import threading
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread
 
-from desktop.ui.ops import Op, run_op
-from desktop.ui.workers import JobContext
+from desktop.ui.common.ops import Op, run_op
+from desktop.ui.common.workers import JobContext
 
 
 def _ops() -> list[QObject]:

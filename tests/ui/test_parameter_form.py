@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QSpinBox
 
 from desktop.core.training import ParameterKind, ParameterRole, ParameterSpec
-from desktop.ui.parameter_form import ParameterForm
+from desktop.ui.jobs.parameter_form import ParameterForm
 
 pytestmark = pytest.mark.gui
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from desktop.core.journal import RecoveryJournal
-from desktop.ui.window_recovery import AUTOSAVE_TICK_MS
+from desktop.ui.window.recovery import AUTOSAVE_TICK_MS
 from tests.ui.conftest import make_window, wait_idle
 
 ROOT = Path(__file__).resolve().parents[2]

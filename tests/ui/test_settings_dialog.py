@@ -18,8 +18,8 @@ from desktop.api.credentials import KeyStorage, KeyStore
 from desktop.api.profiles import ProfileStore, ProviderKind, profile_from_template
 from desktop.api.redaction import Secret
 from desktop.core import locations
-from desktop.ui.ops import Op
-from desktop.ui.settings_dialog import SettingsDialog
+from desktop.ui.common.ops import Op
+from desktop.ui.settings.settings_dialog import SettingsDialog
 from tests.api.keyrings import MemoryKeyring, PlaintextFileKeyring, SecretServiceLike
 from tests.fake_openai import FakeOpenAIServer
 

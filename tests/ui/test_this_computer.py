@@ -36,13 +36,13 @@ from desktop.local_training import hardware, locks
 from desktop.local_training.hardware import Device, Hardware
 from desktop.local_training.models import epoch_time_words, parameters_billion
 from desktop.local_training.protocol import JobFiles
-from desktop.ui.chat_panel import ChatPanel
-from desktop.ui.job_models import job_title
-from desktop.ui.jobs_panel import JobsPanel
-from desktop.ui.model_picker import ModelDirectory
-from desktop.ui.result_actions import ServedChat, unpack_adapter
-from desktop.ui.settings_dialog import SettingsDialog
-from desktop.ui.train_wizard import PAGE_REVIEW, TrainWizard
+from desktop.ui.chat.chat_panel import ChatPanel
+from desktop.ui.chat.model_picker import ModelDirectory
+from desktop.ui.jobs.job_models import job_title
+from desktop.ui.jobs.jobs_panel import JobsPanel
+from desktop.ui.jobs.result_actions import ServedChat, unpack_adapter
+from desktop.ui.jobs.train_wizard import PAGE_REVIEW, TrainWizard
+from desktop.ui.settings.settings_dialog import SettingsDialog
 from tests.api.keyrings import MemoryKeyring
 from tests.fake_openai.chat_control import ChatControlServer
 from tests.local_training.test_job_folders import fake_model, make_job, progress_lines

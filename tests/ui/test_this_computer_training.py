@@ -12,8 +12,8 @@ import pytest
 
 from desktop.core.jobs import JobStatus
 from desktop.local_training.serving import find_server
-from desktop.ui.job_models import job_title
-from desktop.ui.train_wizard import PAGE_REVIEW
+from desktop.ui.jobs.job_models import job_title
+from desktop.ui.jobs.train_wizard import PAGE_REVIEW
 from tests.local_training.tiny_model import build_tiny_model
 from tests.ui.test_this_computer import here
 

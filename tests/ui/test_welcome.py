@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel
 
-from desktop.ui.welcome import WelcomePage
+from desktop.ui.dataset.welcome import WelcomePage
 
 
 def test_welcome_explains_the_three_steps(qtbot):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from desktop.core.settings import AppSettings
-from desktop.ui.dataset_model import COL_REPLY, COL_USER
+from desktop.ui.dataset.dataset_model import COL_REPLY, COL_USER
 from desktop.ui.main_window import MainWindow
 from tests.ui.conftest import wait_idle
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import QTimer
 
 from desktop.core.dataset import Dataset
 from desktop.core.jsonl_io import stage_write
-from desktop.ui.window_recovery import JournalTask
+from desktop.ui.window.recovery import JournalTask
 from tests.ui.conftest import wait_idle
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from desktop.core.journal import JournalEntry
-from desktop.ui.window_prompts import describe_entry
+from desktop.ui.window.prompts import describe_entry
 from tests.ui.conftest import wait_idle
 
 

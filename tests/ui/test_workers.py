@@ -11,8 +11,8 @@ import pytest
 import shiboken6
 from PySide6.QtCore import QEventLoop, QThreadPool, QTimer
 
-from desktop.ui import workers
-from desktop.ui.workers import (
+from desktop.ui.common import workers
+from desktop.ui.common.workers import (
     UI_FIRST,
     JobContext,
     UiFirst,
@@ -226,7 +226,7 @@ def test_a_job_outliving_its_signals_stops_quietly(qtbot, capfd):
 
 def test_a_discarded_bulk_change_is_freed_off_the_ui_thread(qtbot):
     from desktop.core.dataset import Dataset
-    from desktop.ui.commands import ReplaceRecordsCommand
+    from desktop.ui.dataset.commands import ReplaceRecordsCommand
 
     freed_on: list[int] = []
 

@@ -1,0 +1,1 @@
+"""The Chat tab: chatting, comparing two models, evaluating them on examples."""

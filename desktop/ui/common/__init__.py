@@ -1,0 +1,3 @@
+"""Pieces every panel uses: the background-work helper, dialogs, icons, colours, text widgets, the
+list table model.
+"""

@@ -1,0 +1,1037 @@
+"""The open dataset as the UI sees it: file, undo history, analysis, loading and saving.
+
+One object owns the Dataset so that the table, the conversation editor, the findings list
+and the estimator all look at the same records. Slow work (reading, counting, checking)
+runs through ``workers.Worker``; results are merged here on the UI thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEventLoop, QFileSystemWatcher, QObject, QTimer, Signal, SignalInstance
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from desktop.core.analysis import (
+    DatasetAnalysis,
+    RecordAnalysis,
+    analyze_records,
+    default_cache,
+    other_counters,
+    read_records,
+    whole_file_findings,
+)
+from desktop.core.analysis_cache import AnalysisCache, RowWriter
+from desktop.core.catalog import Catalog
+from desktop.core.dataset import Change, Container, Dataset, Record
+from desktop.core.findings import Finding, Severity
+from desktop.core.formats import (
+    DatasetReadError,
+    read_dataset_bytes,
+    read_file_bytes,
+    sniff_container,
+)
+from desktop.core.jsonl_io import (
+    SaveError,
+    StagedWrite,
+    iter_lines,
+    newline_by_count,
+    remove_stale_temps,
+    saved_as_jsonl,
+    split_bom,
+    stage_write,
+    write_target,
+)
+from desktop.core.tokens import (
+    TokenCounter,
+    encoding_for_model,
+    get_counter,
+    loaded_encodings,
+)
+from desktop.core.validation import ExampleFacts
+from desktop.ui.common.workers import JobContext, Worker, freeze_survivors, release_in_background
+from desktop.ui.dataset.commands import EditRecordCommand, InsertRecordsCommand
+from desktop.ui.dataset.dataset_model import ExampleTableModel
+
+log = logging.getLogger(__name__)
+
+#: Records per chunk handed from the reading worker to the UI thread.
+LOAD_CHUNK = 2000
+#: The first chunk is small so rows appear at once.
+FIRST_CHUNK = 200
+#: Merge this many results between checkpoints when checking the whole dataset.
+FINDINGS_SLICE = 4096
+#: Typing pause before the edited example is re-counted (milliseconds).
+ANALYSIS_DEBOUNCE_MS = 150
+#: Pause before the findings list and whole-dataset checks refresh (milliseconds).
+FINDINGS_DEBOUNCE_MS = 250
+#: Above this many edited records at once, re-check them in a worker.
+INLINE_ANALYSIS_LIMIT = 300
+#: Reading reports its progress after each step of this many bytes.
+REPORT_EVERY = 1 << 20
+#: Progress is passed on to the window at most this often (seconds).
+PROGRESS_EVERY_S = 0.25
+#: Results of records that left the dataset (by an edit or a removal) kept for an undo.
+RETIRED_MAX = 300_000
+
+
+@dataclass(frozen=True, slots=True)
+class FileStamp:
+    """Size and modification time of a file, to notice changes made by other programs."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileStamp | None:
+        """The stamp of ``path`` now (None when it is gone)."""
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        return cls(info.st_size, info.st_mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    """First message of a reading job: how to build the dataset that rows are added to."""
+
+    bom: bytes
+    ids: Iterator[int]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class _End:
+    """Last message of a complete read: the line ending new records should use."""
+
+    newline: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """A chunk of records read, with their analysis."""
+
+    records: list[Record]
+    results: list[RecordAnalysis]
+
+
+@dataclass(frozen=True, slots=True)
+class _Whole:
+    """A non-JSONL file (JSON array, CSV), read at once."""
+
+    dataset: Dataset
+
+
+@dataclass(frozen=True, slots=True)
+class FindingsReport:
+    """Every finding of the dataset, worked out in a worker from a snapshot of the results."""
+
+    findings: list[Finding]
+    dataset_findings: list[Finding]
+    counts: dict[Severity, int]
+    codes: frozenset[str] = frozenset()
+
+
+def _findings_job(
+    catalog: Catalog, model_id: str, results: list[RecordAnalysis], context: JobContext
+) -> FindingsReport:
+    """Whole-dataset checks over immutable results (pure: the live analysis is not touched).
+
+    Stops at checkpoints between steps so the UI thread goes first; a cancelled check's
+    report is never shown.
+    """
+    facts = []
+    found: list[Finding] = []
+    blank = 0
+    for start in range(0, len(results), FINDINGS_SLICE):
+        for result in results[start : start + FINDINGS_SLICE]:
+            if result.facts is not None:
+                facts.append(result.facts)
+            if result.findings:
+                found.extend(result.findings)
+            blank += result.blank
+        context.checkpoint()
+    facts.sort(key=_file_order)  # nearly sorted already: one quick pass
+    context.checkpoint()
+    dataset_findings = whole_file_findings(facts, model_id, catalog.get(model_id), None, blank)
+    context.checkpoint()
+    found.extend(dataset_findings)
+    found.sort(key=lambda f: (f.severity.rank, f.line if f.line is not None else 0))
+    counts = dict.fromkeys(Severity, 0)
+    for finding in found:
+        counts[finding.severity] += 1
+    codes = frozenset(f.code for f in found if f.record_id is not None)
+    return FindingsReport(found, dataset_findings, counts, codes)
+
+
+def _file_order(facts: ExampleFacts) -> tuple[bool, int, int]:
+    line = facts.line
+    return (line is None, line or 0, facts.record_id or 0)
+
+
+def _read_job(path: Path, counter: TokenCounter, context: JobContext) -> None:
+    """Read, classify and analyse a file in chunks, handing each chunk to the UI thread.
+
+    Each line is parsed once, and lines the count cache knows are not parsed at all. Calls
+    the context's checkpoint after every line so that the UI thread, which paints the rows
+    as they arrive, always goes first.
+    """
+    checkpoint = context.checkpoint
+    cache = default_cache()
+    data = read_file_bytes(path)
+    target = write_target(path)
+    remove_stale_temps(target.parent, target.name)  # left by saves a crash cut short
+    if sniff_container(data, path.suffix) is not Container.JSONL:
+        try:
+            dataset = read_dataset_bytes(data, path.suffix)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise DatasetReadError(f"{path.name} could not be read: {exc}") from exc
+        context.yield_(_Whole(dataset))
+        records = list(dataset)
+        others = other_counters(counter)
+        with _Learning(cache) as learnt:
+            for start in range(0, len(records), LOAD_CHUNK):
+                chunk = records[start : start + LOAD_CHUNK]
+                results = analyze_records(
+                    chunk, counter, checkpoint, others=others, cache=cache, learnt=learnt.rows
+                )
+                if context.cancelled:
+                    return
+                context.yield_(_Rows([], results))
+                learnt.store_some()
+        return
+    bom, body = split_bom(data)
+    ids = itertools.count(1)
+    context.yield_(_Start(bom, ids, len(body)))
+    # The first rows must not wait for another tokenizer to load: it is loaded after them.
+    others = other_counters(counter, load=False)
+    pending: list[tuple[int, bytes, bytes]] = []
+    limit = FIRST_CHUNK
+    crlf = newlines = 0  # the file's line endings, counted on the way (not in a pass before)
+    total = len(body)
+    next_report = REPORT_EVERY
+    with _Learning(cache) as learnt:
+        for number, raw, eol, end in iter_lines(body):
+            if eol:
+                newlines += 1
+                crlf += eol == b"\r\n"
+            pending.append((number, raw, eol))
+            if len(pending) >= limit:
+                records, results = read_records(
+                    pending,
+                    ids,
+                    counter,
+                    checkpoint,
+                    others=others,
+                    cache=cache,
+                    learnt=learnt.rows,
+                )
+                if context.cancelled:
+                    return
+                context.yield_(_Rows(records, results))
+                learnt.store_some()
+                pending = []
+                if limit == FIRST_CHUNK:
+                    limit = LOAD_CHUNK
+                    others = other_counters(counter)
+            if end >= next_report:
+                next_report = end + REPORT_EVERY
+                if not context.progress(end, total):
+                    return
+        records, results = read_records(
+            pending, ids, counter, checkpoint, others=others, cache=cache, learnt=learnt.rows
+        )
+        if context.cancelled:
+            return
+        if records:
+            context.yield_(_Rows(records, results))
+    context.progress(total, total)
+    context.yield_(_End(newline_by_count(crlf=crlf, newlines=newlines)))
+
+
+class _Learning:
+    """What a job's analysis taught the count cache, written in large batches (each write
+    touches about a page per row, so many small writes cost more than the analysis), and
+    whatever is left when the job ends, even early."""
+
+    #: Rows written to the cache at once.
+    STORE_EVERY = 50_000
+
+    def __init__(self, cache: AnalysisCache) -> None:
+        self.cache = cache
+        self.rows = RowWriter()
+
+    def __enter__(self) -> _Learning:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.cache.store_rows(self.rows.rows())
+
+    def store_some(self) -> None:
+        """Write what was learnt once there is enough of it."""
+        if len(self.rows) >= self.STORE_EVERY:
+            self.cache.store_rows(self.rows.rows())
+
+
+def _analyze_job(
+    records: list[Record],
+    counter: TokenCounter,
+    generation: int,
+    reuse: Callable[[Record], RecordAnalysis | None],
+    previous: Callable[[Record], RecordAnalysis | None],
+    context: JobContext,
+) -> None:
+    """Analyse records in chunks (after a model change or a large bulk edit); results still
+    valid for a record (after an undo, or counted for another model too) are reused, and
+    those of a small change (a new system message) derived from the record's last result."""
+    total = len(records)
+    others = other_counters(counter)
+    cache = default_cache()
+    with _Learning(cache) as learnt:
+        for start in range(0, total, LOAD_CHUNK):
+            chunk = records[start : start + LOAD_CHUNK]
+            results = analyze_records(
+                chunk,
+                counter,
+                context.checkpoint,
+                others=others,
+                cache=cache,
+                reuse=reuse,
+                previous=previous,
+                learnt=learnt.rows,
+            )
+            if context.cancelled:
+                return
+            context.yield_((generation, chunk, results))
+            context.progress(min(total, start + LOAD_CHUNK), total)
+            learnt.store_some()
+
+
+class DatasetDocument(QObject):
+    """The open dataset with its file, undo stack, live analysis and background work."""
+
+    #: A different dataset is now open (new, opened, closed, reloaded, restored).
+    dataset_replaced = Signal()
+    #: Reading a file: bytes done, bytes total.
+    load_progress = Signal(int, int)
+    #: Reading ended: True when the whole file is in, False when cancelled or failed.
+    load_finished = Signal(bool)
+    #: Counting and checking in the background: records done, records total.
+    analysis_progress = Signal(int, int)
+    #: Tokens or findings of some records changed (a list of ids, or None for all).
+    analysis_updated = Signal(object)
+    #: Findings or totals changed (debounced; panels refresh on this).
+    findings_changed = Signal()
+    #: The unsaved-changes state flipped.
+    modified_changed = Signal(bool)
+    #: The file the dataset belongs to changed (None for an unsaved new dataset).
+    path_changed = Signal(object)
+    #: Something went wrong; one plain sentence for the user.
+    failed = Signal(str)
+    #: Another program changed the open file on disk.
+    changed_on_disk = Signal()
+    #: The estimate now uses this model (after a choice, or the one kept when a choice's
+    #: tokenizer could not be loaded).
+    model_applied = Signal(str)
+    #: Editors holding typed text they have not applied yet must apply it now (before a save,
+    #: a close or a recovery copy), so the dataset is complete.
+    pending_edits_wanted = Signal()
+
+    def __init__(self, catalog: Catalog, model_id: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.catalog = catalog
+        self.dataset = Dataset()
+        self.analysis = DatasetAnalysis(catalog, model_id)
+        # The other shipped tokenizers are loaded now, while nothing else waits: loading one
+        # holds the interpreter for a few tenths of a second, which later would freeze the
+        # window, and with them every count is made for each, so a switch needs no recount.
+        other_counters(self.analysis.counter)
+        self.undo_stack = QUndoStack(self)
+        self.table = ExampleTableModel(self)
+        self.table.set_dataset(self.dataset, self.analysis)
+        self.path: Path | None = None
+        #: The file most recently opened (kept when a partial read detaches the dataset).
+        self.opened_path: Path | None = None
+        self.loading = False
+        #: True while a save writes the file (the dataset must not change meanwhile).
+        self.saving = False
+        self._load_failed = False
+        self._stamp: FileStamp | None = None
+        self._forced_dirty = False
+        self._was_modified = False
+        self._load_worker: Worker | None = None
+        self._analysis_worker: Worker | None = None
+        self._generation = 0
+        self._dirty: set[int] = set()
+        # The same results the analysis holds, so a worker can get a snapshot at C speed,
+        # and the record each was worked out for.
+        self._results: dict[int, RecordAnalysis] = {}
+        self._sources: dict[int, Record] = {}
+        # Results of records that were replaced or removed, by the record object (kept with
+        # it): an undo brings those very records back, and their results with them.
+        self._retired: dict[int, tuple[Record, RecordAnalysis]] = {}
+        # The records and results of the tokenizer used before the last switch (they may
+        # hold counts for the new one too).
+        self._previous: tuple[dict[int, Record], dict[int, RecordAnalysis]] = ({}, {})
+        self._report = FindingsReport([], [], dict.fromkeys(Severity, 0))
+        self._findings_worker: Worker | None = None
+        self._tokenizer_worker: Worker | None = None
+        self._pending_model: str | None = None
+        self._findings_stale = False
+        self._findings_generation = 0
+        self.dataset.subscribe(self._on_change)
+        self._analysis_timer = QTimer(self, singleShot=True, interval=ANALYSIS_DEBOUNCE_MS)
+        self._analysis_timer.timeout.connect(self._flush_dirty)
+        self._findings_timer = QTimer(self, singleShot=True, interval=FINDINGS_DEBOUNCE_MS)
+        self._findings_timer.timeout.connect(self._refresh_findings)
+        self._watcher = QFileSystemWatcher(self)
+        self._watcher.fileChanged.connect(self._on_file_changed)
+        self.undo_stack.cleanChanged.connect(self._emit_modified)
+
+    # State ---------------------------------------------------------------------------------
+
+    @property
+    def is_modified(self) -> bool:
+        """True when the dataset differs from the file (or is new and has records)."""
+        return self._forced_dirty or not self.undo_stack.isClean()
+
+    def _emit_modified(self) -> None:
+        modified = self.is_modified
+        if modified != self._was_modified:
+            self._was_modified = modified
+            self.modified_changed.emit(modified)
+
+    @property
+    def display_name(self) -> str:
+        """The file name, or 'Untitled' for a new dataset."""
+        return self.path.name if self.path is not None else "Untitled"
+
+    @property
+    def needs_new_name_to_save(self) -> bool:
+        """True when Save must ask for a .jsonl name (new, or read from JSON array / CSV)."""
+        return self.path is None or self.dataset.container in (
+            Container.JSON_ARRAY,
+            Container.CSV,
+        )
+
+    @property
+    def findings(self) -> list[Finding]:
+        """The current findings, errors first (refreshed after edits, debounced)."""
+        return self._report.findings
+
+    @property
+    def finding_codes(self) -> frozenset[str]:
+        """Codes of the findings that concern single examples (for the filter menu)."""
+        return self._report.codes
+
+    @property
+    def dataset_findings(self) -> list[Finding]:
+        """Findings about the dataset as a whole (bounded in number)."""
+        return self._report.dataset_findings
+
+    @property
+    def checking(self) -> bool:
+        """True while a file is read or records are counted in the background."""
+        return self.loading or self._analysis_worker is not None
+
+    @property
+    def busy(self) -> bool:
+        """True while any background work or pending re-check is under way."""
+        return (
+            self.checking
+            or self._tokenizer_worker is not None
+            or self._findings_worker is not None
+            or self._findings_timer.isActive()
+            or self._analysis_timer.isActive()
+        )
+
+    def results_snapshot(self) -> dict[int, RecordAnalysis]:
+        """A copy of every record's analysis (for filtering in a worker)."""
+        return dict(self._results)
+
+    def _paced(self, signal: SignalInstance) -> Callable[[int, int], None]:
+        """Pass progress on to ``signal`` at most every PROGRESS_EVERY_S (and when done):
+        each step repaints a progress bar, which took as long as the step itself."""
+        last = [0.0]
+
+        def forward(done: int, total: int) -> None:
+            now = time.monotonic()
+            if done >= total or now - last[0] >= PROGRESS_EVERY_S:
+                last[0] = now
+                signal.emit(done, total)
+
+        return forward
+
+    # Keeping the analysis and its mirror in step -------------------------------------------
+
+    def _merge(self, records: list[Record], results: list[RecordAnalysis]) -> None:
+        """Take over the results of these records (in the same order); the results they
+        replace are kept for an undo."""
+        ids = [record.id for record in records]
+        previous = self._results
+        self._keep_many(
+            [
+                (old, previous[old.id])
+                for old, record in zip(map(self._sources.get, ids), records, strict=True)
+                if old is not None and old is not record
+            ]
+        )
+        self.analysis.merge(results)
+        self._results.update(zip([r.record_id for r in results], results, strict=True))
+        self._sources.update(zip(ids, records, strict=True))
+        # Records and results live as long as the file is open: keep the cyclic garbage
+        # collector from scanning them again and again (each full scan of 100,000 records
+        # would freeze the window for a few hundred milliseconds).
+        freeze_survivors()
+
+    def _reset_analysis(self) -> None:
+        self.analysis.reset()
+        self._results.clear()
+        self._sources.clear()
+
+    def _retire(self, record_id: int) -> None:
+        """Keep the result of a record leaving the dataset, in case an undo brings it back."""
+        result = self._results.pop(record_id, None)
+        record = self._sources.pop(record_id, None)
+        if result is not None and record is not None:
+            self._keep(record, result)
+
+    def _retire_many(self, record_ids: Iterable[int]) -> None:
+        """``_retire`` for many records (thousands deleted at once), in a few C-level passes."""
+        fallback = itertools.repeat(None)
+        results = list(map(self._results.pop, record_ids, fallback))
+        records = list(map(self._sources.pop, record_ids, fallback))
+        self._keep_many(
+            [
+                (record, result)
+                for record, result in zip(records, results, strict=True)
+                if result is not None and record is not None
+            ]
+        )
+
+    def _keep_many(self, pairs: list[tuple[Record, RecordAnalysis]]) -> None:
+        """``_keep`` for many (record, result) pairs, in one update while there is room."""
+        if len(self._retired) + len(pairs) >= RETIRED_MAX:
+            for record, result in pairs:
+                self._keep(record, result)
+        else:
+            self._retired.update((id(pair[0]), pair) for pair in pairs)
+
+    def _keep(self, record: Record, result: RecordAnalysis) -> None:
+        retired = self._retired
+        if len(retired) >= RETIRED_MAX:  # the older half goes, freed in the background
+            items = list(retired.items())
+            self._retired = retired = dict(items[len(items) // 2 :])
+            release_in_background(items[: len(items) // 2])
+            del items
+        retired[id(record)] = (record, result)
+
+    def _reuse(self, encoding: str) -> Callable[[Record], RecordAnalysis | None]:
+        """What a worker may ask for a record's known result (read from any thread: these
+        dictionaries are only looked up there, never iterated)."""
+        retired = self._retired
+        pairs = [(self._sources, self._results), self._previous]
+
+        def reuse(record: Record) -> RecordAnalysis | None:
+            entry = retired.get(id(record))
+            if entry is not None and entry[0] is record:
+                return entry[1].for_encoding(encoding)
+            for sources, results in pairs:
+                if sources.get(record.id) is record:
+                    result = results.get(record.id)
+                    if result is not None:
+                        return result.for_encoding(encoding)
+            return None
+
+        return reuse
+
+    def _replaced(self) -> Callable[[Record], RecordAnalysis | None]:
+        """What a worker may ask for the result of the record an edit replaced (looked up
+        there, never iterated, as in ``_reuse``)."""
+        sources, results = self._sources, self._results
+
+        def previous(record: Record) -> RecordAnalysis | None:
+            old = sources.get(record.id)
+            if old is None or old is record:
+                return None
+            return results.get(record.id)
+
+        return previous
+
+    # Opening -------------------------------------------------------------------------------
+
+    def _install(self, dataset: Dataset, path: Path | None, *, loading: bool = False) -> None:
+        """Make ``dataset`` the open one; forget the previous one and its history."""
+        self._stop_workers(announce=False)
+        with contextlib.suppress(ValueError):
+            self.dataset.unsubscribe(self._on_change)
+        old = self.dataset
+        self.dataset = dataset
+        # Freeing 100,000 records and their results takes a few hundred milliseconds: the
+        # references go to a worker that lets them go a slice at a time.
+        garbage: list[Any] = [*self._results.values(), *self._retired.values()]
+        garbage.extend(self._previous[1].values())
+        garbage.extend(self._report.findings)
+        self._retired = {}
+        self._previous = ({}, {})
+        self._reset_analysis()
+        if old is not dataset:
+            garbage.extend(old.release())
+        release_in_background(garbage)
+        self._dirty.clear()
+        self._report = FindingsReport([], [], dict.fromkeys(Severity, 0))
+        self._findings_generation += 1
+        self.undo_stack.clear()
+        self._forced_dirty = False
+        self.table.set_dataset(dataset, self.analysis, loading=loading)
+        if not loading:
+            dataset.subscribe(self._on_change)
+        self._set_path(path)
+        self.dataset_replaced.emit()
+        self._emit_modified()
+        self.findings_changed.emit()
+
+    def _set_path(self, path: Path | None) -> None:
+        if self._watcher.files():
+            self._watcher.removePaths(self._watcher.files())
+        self.path = path
+        self._stamp = FileStamp.of(path) if path is not None else None
+        if path is not None and path.exists():
+            self._watcher.addPath(str(path))
+        self.path_changed.emit(path)
+
+    def new(self) -> None:
+        """Start an empty, unsaved dataset."""
+        self._install(Dataset(), None)
+
+    def adopt(self, dataset: Dataset, path: Path | None, *, modified: bool) -> None:
+        """Open a dataset made elsewhere (an import, a restored journal), then count it."""
+        self._install(dataset, path)
+        self._forced_dirty = modified
+        self._emit_modified()
+        self.reanalyze()
+
+    def open(self, path: Path) -> None:
+        """Read ``path`` in the background; rows appear while it is read."""
+        path = Path(path)
+        self._install(Dataset(), path, loading=True)
+        self.opened_path = path
+        self.loading = True
+        self._load_failed = False
+        worker = Worker(
+            lambda context: _read_job(path, self.analysis.counter, context),
+            name=f"reading {path.name}",
+        )
+        worker.signals.yielded.connect(self._on_load_chunk)
+        worker.signals.progress.connect(self._paced(self.load_progress))
+        worker.signals.error.connect(self._on_load_error)
+        worker.signals.finished.connect(self._on_load_finished)
+        self._load_worker = worker
+        worker.start()
+
+    def _on_load_chunk(self, item: object) -> None:
+        if self._load_worker is None or self.sender() is not self._load_worker.signals:
+            return  # a chunk from a read that was cancelled
+        if isinstance(item, _Start):
+            dataset = Dataset(bom=item.bom, container=Container.JSONL, id_source=item.ids)
+            self.dataset = dataset
+            self.table.set_dataset(dataset, self.analysis, loading=True)
+            self.dataset_replaced.emit()
+            return
+        if isinstance(item, _End):
+            self.dataset.newline = item.newline
+            return
+        if isinstance(item, _Whole):
+            self.dataset = item.dataset
+            self.table.set_dataset(item.dataset, self.analysis, loading=True)
+            self.table.sync_appended()
+            self.dataset_replaced.emit()
+            return
+        assert isinstance(item, _Rows)
+        dataset = self.dataset
+        for record in item.records:
+            dataset.insert(len(dataset), record)
+        records = item.records or [dataset.record(r.record_id) for r in item.results]
+        self._merge(records, item.results)
+        if item.records:
+            self.table.sync_appended()
+        else:
+            self.table.refresh_analysis_columns(r.record_id for r in item.results)
+        self.analysis_updated.emit([r.record_id for r in item.results])
+
+    def _on_load_error(self, message: str) -> None:
+        self._load_failed = True
+        self.failed.emit(message)
+
+    def _on_load_finished(self) -> None:
+        worker = self._load_worker
+        if worker is None or self.sender() is not worker.signals:
+            return
+        self._end_load(complete=not worker.cancelled and not self._load_failed)
+
+    def _end_load(self, *, complete: bool, announce: bool = True) -> None:
+        """Make what was read editable. A partial read is detached from its file, so that
+        saving can never replace the whole file with the part that was read."""
+        self._load_worker = None
+        self.loading = False
+        self.dataset.mark_saved()
+        self.table.finish_loading()
+        self.dataset.subscribe(self._on_change)
+        if complete:
+            self._stamp = FileStamp.of(self.path) if self.path is not None else None
+        else:
+            self._set_path(None)
+            if self.dataset.container is Container.JSONL:
+                # The reader counts line endings to the end; for the part read, count here,
+                # so examples added to it end their lines as the file's lines do.
+                ends = [record.eol for record in self.dataset if record.eol]
+                crlf = sum(end == b"\r\n" for end in ends)
+                self.dataset.newline = newline_by_count(crlf=crlf, newlines=len(ends))
+        self._refresh_findings()
+        if announce:
+            self.load_finished.emit(complete)
+
+    def cancel_work(self) -> None:
+        """Stop reading and counting in the background (rows read so far stay)."""
+        self._stop_workers(announce=True)
+
+    def _stop_workers(self, *, announce: bool) -> None:
+        if self._load_worker is not None:
+            self._load_worker.cancel()
+            self._end_load(complete=False, announce=announce)
+        if self._analysis_worker is not None:
+            self._analysis_worker.cancel()
+            self._analysis_worker = None
+            self._generation += 1
+
+    # Analysis ------------------------------------------------------------------------------
+
+    @property
+    def model_id(self) -> str:
+        """The model chosen last (the analysis follows once its tokenizer is loaded)."""
+        return self._pending_model or self.analysis.model_id
+
+    def set_model(self, model_id: str) -> None:
+        """Estimate for another model; re-count everything when its tokenizer differs.
+
+        A tokenizer not used yet in this run is loaded in a worker first (its files take a few
+        hundred milliseconds to read and check).
+        """
+        self._pending_model = model_id
+        encoding = encoding_for_model(model_id)
+        if encoding in loaded_encodings():
+            self._apply_model(model_id)
+            return
+        if self._tokenizer_worker is not None:
+            return  # the model is applied when the tokenizer being loaded is ready
+        worker = Worker(lambda _context: get_counter(encoding), name="loading the tokenizer")
+        worker.signals.error.connect(self.failed)
+        worker.signals.finished.connect(lambda: self._on_tokenizer_loaded(encoding))
+        self._tokenizer_worker = worker
+        worker.start()
+
+    def _on_tokenizer_loaded(self, encoding: str) -> None:
+        self._tokenizer_worker = None
+        model_id, self._pending_model = self._pending_model, None
+        if model_id is None:
+            return
+        if encoding_for_model(model_id) == encoding and encoding not in loaded_encodings():
+            # It could not be loaded (the error was shown): keep the current model.
+            self.model_applied.emit(self.analysis.model_id)
+            return
+        self.set_model(model_id)  # loaded, or another model was chosen meanwhile
+
+    def _apply_model(self, model_id: str) -> None:
+        self._pending_model = None
+        if self.analysis.set_model(model_id):
+            # Results that hold counts for the new tokenizer too are taken over, not redone.
+            self._previous = (self._sources, self._results)
+            self._sources, self._results = {}, {}
+            self.reanalyze()
+        else:
+            self._refresh_findings()
+        self.model_applied.emit(model_id)
+
+    def set_epochs(self, epochs: int | None) -> None:
+        """Use explicit epochs, or None for the automatic choice."""
+        self.analysis.set_epochs(epochs)
+        self.findings_changed.emit()
+
+    def reanalyze(self, records: Iterable[Record] | None = None) -> None:
+        """Count and check records (all when None) in the background."""
+        if records is None:
+            self._reset_analysis()
+            self.table.refresh_analysis_columns()
+            records = list(self.dataset)
+        records = list(records)
+        if self._analysis_worker is not None:
+            self._analysis_worker.cancel()
+        self._generation += 1
+        generation = self._generation
+        counter = self.analysis.counter
+        reuse = self._reuse(counter.encoding_name)
+        previous = self._replaced()
+        worker = Worker(
+            lambda context: _analyze_job(records, counter, generation, reuse, previous, context),
+            name="checking the examples",
+        )
+        worker.signals.yielded.connect(self._on_analysis_chunk)
+        worker.signals.progress.connect(self._paced(self.analysis_progress))
+        worker.signals.error.connect(self.failed)
+        worker.signals.finished.connect(self._on_analysis_finished)
+        self._analysis_worker = worker
+        worker.start()
+
+    def _on_analysis_chunk(self, item: object) -> None:
+        generation, records, results = item
+        if generation != self._generation:
+            return
+        fresh = []
+        fresh_records = []
+        for record, result in zip(records, results, strict=False):
+            try:
+                current = self.dataset.record(record.id)
+            except KeyError:
+                continue
+            if current is record:
+                fresh.append(result)
+                fresh_records.append(record)
+        self._merge(fresh_records, fresh)
+        ids = [r.record_id for r in fresh]
+        self.table.refresh_analysis_columns(ids)
+        self.analysis_updated.emit(ids)
+        self._findings_timer.start()
+
+    def _on_analysis_finished(self) -> None:
+        worker = self.sender()
+        if self._analysis_worker is not None and worker is self._analysis_worker.signals:
+            self._analysis_worker = None
+            previous, self._previous = self._previous, ({}, {})
+            release_in_background(list(previous[1].values()))
+            self._refresh_findings()
+            self.analysis_progress.emit(1, 1)
+
+    def _on_change(self, change: Change) -> None:
+        if change.kind == "remove":
+            self.analysis.remove(change.record_id)
+            self._retire(change.record_id)
+            self._dirty.discard(change.record_id)
+            self._findings_timer.start()
+            self.analysis_updated.emit([change.record_id])
+            return
+        if change.kind in ("replace", "insert"):
+            self._dirty.add(change.record_id)
+            self._analysis_timer.start(ANALYSIS_DEBOUNCE_MS)
+        elif change.kind in ("replace_many", "insert_many"):
+            self._dirty.update(change.record_ids)
+            # A bulk change is no burst of typing: it is checked once the edit has returned
+            # and the window has repainted (a 0 ms timer would run before the repaint).
+            large = len(change.record_ids) > INLINE_ANALYSIS_LIMIT
+            self._analysis_timer.start(1 if large else ANALYSIS_DEBOUNCE_MS)
+        elif change.kind == "remove_many":
+            ids = change.record_ids
+            self.analysis.remove_many(ids)
+            self._retire_many(ids)
+            self._dirty.difference_update(ids)
+            self._findings_timer.start()
+            self.analysis_updated.emit(list(change.record_ids))
+
+    def _flush_dirty(self) -> None:
+        """Re-check the examples edited since the last pause (only those)."""
+        dirty, self._dirty = self._dirty, set()
+        records = []
+        for record_id in dirty:
+            try:
+                records.append(self.dataset.record(record_id))
+            except KeyError:
+                continue
+        if not records:
+            return
+        if len(records) > INLINE_ANALYSIS_LIMIT:
+            self.reanalyze(records)
+            return
+        reuse = self._reuse(self.analysis.counter.encoding_name)
+        for record in records:
+            old = self._sources.get(record.id)
+            if old is not None and old is not record:
+                self._keep(old, self._results[record.id])
+            result = reuse(record)
+            if result is None:
+                result = self.analysis.update(record)
+            else:
+                self.analysis.merge([result])
+            self._results[record.id] = result
+            self._sources[record.id] = record
+        ids = [r.id for r in records]
+        self.table.refresh_analysis_columns(ids)
+        self.analysis_updated.emit(ids)
+        self._findings_timer.start()
+
+    def flush_analysis(self) -> None:
+        """Bring tokens, totals and findings up to date now, on this thread (for tests)."""
+        self._analysis_timer.stop()
+        self._flush_dirty()
+        self._findings_timer.stop()
+        self._findings_generation += 1
+        findings = self.analysis.findings()
+        counts = dict.fromkeys(Severity, 0)
+        for finding in findings:
+            counts[finding.severity] += 1
+        codes = frozenset(f.code for f in findings if f.record_id is not None)
+        self._apply_report(
+            FindingsReport(findings, self.analysis.dataset_findings(), counts, codes)
+        )
+
+    def _refresh_findings(self) -> None:
+        """Re-run the whole-dataset checks in a worker (they walk every example)."""
+        self._findings_timer.stop()
+        if self._findings_worker is not None:
+            self._findings_stale = True
+            return
+        self._findings_stale = False
+        self._findings_generation += 1
+        generation = self._findings_generation
+        results = list(self._results.values())
+        catalog, model_id = self.catalog, self.analysis.model_id
+        worker = Worker(
+            lambda context: (generation, _findings_job(catalog, model_id, results, context)),
+            name="checking the dataset",
+        )
+        worker.signals.result.connect(self._on_findings_result)
+        worker.signals.error.connect(self.failed)
+        worker.signals.finished.connect(self._on_findings_finished)
+        self._findings_worker = worker
+        worker.start()
+
+    def _on_findings_result(self, item: object) -> None:
+        generation, report = item  # type: ignore[misc]
+        if generation == self._findings_generation:
+            self._apply_report(report)
+
+    def _on_findings_finished(self) -> None:
+        if self._findings_worker is None or self.sender() is not self._findings_worker.signals:
+            return
+        self._findings_worker = None
+        if self._findings_stale:
+            self._refresh_findings()
+
+    def _apply_report(self, report: FindingsReport) -> None:
+        self._report = report
+        self.table.set_dataset_findings(report.dataset_findings)
+        self.findings_changed.emit()
+
+    def severity_counts(self) -> dict[Severity, int]:
+        """How many findings of each severity there are now."""
+        return dict(self._report.counts)
+
+    # Editing -------------------------------------------------------------------------------
+
+    def push(self, command: QUndoCommand) -> None:
+        """Apply an edit through the undo stack (the only way the UI changes the dataset)."""
+        if self.loading:
+            self.failed.emit("Please wait until the file has been read before editing it.")
+            return
+        if self.saving:
+            self.failed.emit("Please wait until the file has been saved before editing it.")
+            return
+        self.undo_stack.push(command)
+
+    def edit_value(
+        self, record_id: int, value: Any, text: str = "Edit example", merge_key: object = None
+    ) -> None:
+        """Replace one example's content (typing merges into one undo step per burst)."""
+        self.push(EditRecordCommand.set_value(self.dataset, record_id, value, text, merge_key))
+
+    def edit_text(self, record_id: int, text: str, merge_key: object = None) -> None:
+        """Replace a line's raw text (how damaged lines are repaired)."""
+        self.push(EditRecordCommand.set_text(self.dataset, record_id, text, "Edit line", merge_key))
+
+    def insert_values(
+        self, placed: Mapping[int, Any] | list[tuple[int, Any]], text: str
+    ) -> list[int]:
+        """Insert new examples at positions; returns their record ids."""
+        items = placed.items() if isinstance(placed, Mapping) else placed
+        records = [(position, self.dataset.make_record(value)) for position, value in items]
+        command = InsertRecordsCommand(self.dataset, records, text)
+        self.push(command)
+        return command.record_ids
+
+    def take_pending_edits(self) -> None:
+        """Have every editor apply what it has been typed but not applied yet."""
+        if not self.loading and not self.saving:
+            self.pending_edits_wanted.emit()
+
+    # Saving --------------------------------------------------------------------------------
+
+    def changed_on_disk_since_load(self) -> bool:
+        """True when the file on disk is not the one that was read or last saved."""
+        if self.path is None or self._stamp is None:
+            return False
+        return FileStamp.of(self.path) != self._stamp
+
+    def save_to(self, path: Path) -> None:
+        """Save as JSONL at ``path`` atomically; SaveError says why it failed.
+
+        A worker writes the bytes to a temporary file beside ``path`` (a large file takes
+        most of a second) while this thread goes on painting but takes no input, so nothing
+        can change meanwhile; the rename that replaces the file happens here.
+        """
+        path = Path(path)
+        self.take_pending_edits()
+        dataset = self.dataset
+        staged = self._stage_in_background(path, dataset.to_parts())
+        if self._watcher.files():
+            self._watcher.removePaths(self._watcher.files())
+        try:
+            staged.commit()
+        finally:
+            if self.path is not None and self.path.exists():
+                self._watcher.addPath(str(self.path))
+        saved_as_jsonl(dataset)
+        self._forced_dirty = False
+        self.undo_stack.setClean()
+        self._set_path(path)
+        self._emit_modified()
+
+    def _stage_in_background(self, path: Path, parts: list[bytes]) -> StagedWrite:
+        outcome: list[object] = []
+        worker = Worker(lambda _context: stage_write(path, parts), name=f"saving {path.name}")
+        worker.signals.result.connect(outcome.append)
+        worker.signals.error.connect(lambda message: outcome.append(SaveError(message)))
+        loop = QEventLoop()
+        worker.signals.finished.connect(loop.quit)
+        self.saving = True
+        try:
+            worker.start()
+            loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        finally:
+            self.saving = False
+        (result,) = outcome
+        if isinstance(result, SaveError):
+            raise result
+        assert isinstance(result, StagedWrite)
+        return result
+
+    def keep_mine(self) -> None:
+        """The user chose their edits over the changed file: stop warning, stay unsaved."""
+        self._stamp = FileStamp.of(self.path) if self.path is not None else None
+        self._forced_dirty = True
+        self._emit_modified()
+
+    def _on_file_changed(self, name: str) -> None:
+        path = Path(name)
+        if self.path is None or path != self.path:
+            return
+        if os.path.exists(name) and name not in self._watcher.files():
+            self._watcher.addPath(name)
+        if FileStamp.of(path) != self._stamp:
+            self.changed_on_disk.emit()

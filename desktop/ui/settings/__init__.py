@@ -1,0 +1,1 @@
+"""Settings: the providers and their keys."""

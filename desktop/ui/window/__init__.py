@@ -1,0 +1,1 @@
+"""The main window's controllers: files, recovery, bulk runs, import and export."""
