@@ -94,7 +94,7 @@ def test_gnome_keyring_is_named_and_preferred_to_a_plaintext_file(
     monkeypatch.setattr(chainer.ChainerBackend, "backends", [secret_service_backend, plaintext])
     store = KeyStore(chainer.ChainerBackend())
     assert store.status.backend_name == "GNOME Keyring"
-    key = "sk-chained-keyring-0123456789abcdef"
+    key = "not-a-real-key: chained keyring"
     assert _within_timeout(lambda: store.set("profile-chain", key)) is KeyStorage.KEYRING
     backend = secret_service_backend
     assert _within_timeout(lambda: backend.get_password(SERVICE_NAME, "profile-chain")) == key  # type: ignore[attr-defined]

@@ -49,7 +49,7 @@ from desktop.api.errors import (
     wait_words,
 )
 from desktop.api.fine_tuning import _ReportingReader as ReportingReader
-from desktop.api.profiles import ProviderProfile
+from desktop.api.profiles import Capabilities, ProviderProfile
 from desktop.core.catalog import Catalog
 from desktop.core.jobs import JobStatus, JobSummary, to_datetime
 from desktop.core.jsonl_io import SaveError, stage_write
@@ -460,6 +460,331 @@ def job_from_together(job: Mapping[str, Any]) -> Record:
     )
 
 
+def job_body(
+    request: TrainingRequest,
+    request_id: str | None,
+    caps: Capabilities,
+    limits_of: Callable[[str], dict[str, Any]],
+) -> dict[str, Any]:
+    """The create request for ``request``, after refusing locally what Together would
+    refuse; ``limits_of`` asks for the model's limits once the checks that need no network
+    have passed. ``request_id`` tags the suffix."""
+    method = request.method
+    if method not in caps.methods or method not in _METHODS:
+        raise _refuse(
+            f"Together does not offer this training method ({method}).",
+            "Pick supervised or preference (DPO) training.",
+            param="training_method",
+        )
+    if request.integrations:
+        raise _refuse(
+            "Together needs your Weights & Biases key sent with each job, which the app "
+            "does not keep.",
+            "Start the job without Weights & Biases; the app charts the loss itself.",
+            param="integrations",
+        )
+    if request.suffix:
+        problem = caps.suffix_problem(request.suffix)
+        if problem is not None:
+            raise _refuse(problem, "Change the suffix and try again.", param="suffix")
+    chosen = {k: v for k, v in request.parameters.items() if v is not None}
+    for name, value in chosen.items():
+        spec = _SPECS.get(name)
+        problem = spec.problem(value) if spec is not None else None
+        if spec is None or not spec.applies_to(method):
+            problem = f"Together has no setting called “{name}” for this training method."
+        if problem is not None:
+            raise _refuse(problem, "Change that setting and try again.", param=name)
+    for spec in PARAMETERS:
+        if not spec.automatic and spec.applies_to(method):
+            chosen.setdefault(spec.name, spec.default)
+    limits = limits_of(request.model)
+    body: dict[str, Any] = {"model": request.model, "training_file": request.training_file}
+    if request.validation_file:
+        body["validation_file"] = request.validation_file
+    if method == "dpo":
+        body["training_method"] = {"method": "dpo"}
+        if "dpo_beta" in chosen:
+            body["training_method"]["dpo_beta"] = float(chosen["dpo_beta"])
+    else:
+        body["training_method"] = {"method": "sft", "train_on_inputs": "auto"}
+    body["training_type"], batches = _training_type(chosen, limits, request.model)
+    low, high = batches[0], batches[2 if method == "dpo" else 1]
+    if "batch_size" in chosen:
+        batch = int(chosen["batch_size"])
+        if not low <= batch <= high:
+            raise _refuse(
+                f"For {request.model}, the batch size must be between {low} and {high}.",
+                "Change the batch size, or leave it on Automatic.",
+                param="batch_size",
+            )
+        body["batch_size"] = batch
+    epochs = int(chosen["n_epochs"])
+    most = _whole(limits.get("max_num_epochs"))
+    if most is not None and epochs > most:
+        raise _refuse(
+            f"Together allows at most {most} epochs for {request.model}.",
+            "Lower the epochs.",
+            param="n_epochs",
+        )
+    body["n_epochs"] = epochs
+    body["n_evals"] = _evals(chosen, limits, request)
+    if "learning_rate" in chosen:
+        rate = float(chosen["learning_rate"])
+        least = _number(limits.get("min_learning_rate"))
+        top = _number(limits.get("max_learning_rate"))
+        if (least is not None and rate < least) or (top is not None and rate > top):
+            raise _refuse(
+                f"For {request.model}, the learning rate must be between {least:g} and {top:g}.",
+                "Change the learning rate, or leave it on Automatic.",
+                param="learning_rate",
+            )
+        body["learning_rate"] = rate
+    if "n_checkpoints" in chosen:
+        body["n_checkpoints"] = int(chosen["n_checkpoints"])
+    if request.seed is not None:
+        body["random_seed"] = request.seed
+    if request_id is not None:
+        body["suffix"] = tagged_suffix(request.suffix or None, request_id)
+    return body
+
+
+def _training_type(
+    chosen: Mapping[str, Any], limits: Mapping[str, Any], model: str
+) -> tuple[dict[str, Any], tuple[int, int, int]]:
+    """The ``training_type`` object and (smallest, largest, largest for DPO) batch."""
+    if chosen.get("training_type", "Lora") == "Full":
+        full = limits.get("full_training")
+        if not isinstance(full, Mapping):
+            raise _refuse(
+                f"Together offers only LoRA training for {model}.",
+                "Choose LoRA as the training type.",
+                param="training_type",
+            )
+        return {"type": "Full"}, _batches(full)
+    lora = limits.get("lora_training")
+    if not isinstance(lora, Mapping):
+        raise _refuse(
+            f"Together offers no LoRA training for {model}.",
+            "Choose full training.",
+            param="training_type",
+        )
+    top_rank = _whole(lora.get("max_rank"))
+    rank = int(chosen.get("lora_r") or top_rank or 16)
+    if top_rank is not None and rank > top_rank:
+        raise _refuse(
+            f"For {model}, the LoRA rank can be at most {top_rank}.",
+            "Lower the rank, or leave it on Automatic.",
+            param="lora_r",
+        )
+    alpha = int(chosen.get("lora_alpha") or rank * 2)
+    return {"type": "Lora", "lora_r": rank, "lora_alpha": alpha}, _batches(lora)
+
+
+def _evals(chosen: Mapping[str, Any], limits: Mapping[str, Any], request: TrainingRequest) -> int:
+    most = _whole(limits.get("max_num_evals"))
+    if "n_evals" not in chosen:
+        if not request.validation_file:
+            return 0
+        return min(DEFAULT_EVALS, most) if most is not None else DEFAULT_EVALS
+    evals = int(chosen["n_evals"])
+    if evals and not request.validation_file:
+        raise _refuse(
+            "Validation checks need validation examples.",
+            "Add validation examples, or set the validation checks to 0.",
+            param="n_evals",
+        )
+    if most is not None and evals > most:
+        raise _refuse(
+            f"Together allows at most {most} validation checks for {request.model}.",
+            "Lower the number of validation checks.",
+            param="n_evals",
+        )
+    return evals
+
+
+def _get(
+    client: openai.OpenAI,
+    path: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    attempts: int = 3,
+) -> Any:
+    options: dict[str, Any] = {"params": dict(params)} if params else {}
+    return with_retries(
+        lambda: client.get(path, cast_to=object, options=options),  # type: ignore[arg-type]
+        attempts=attempts,
+    )
+
+
+def _post(
+    client: openai.OpenAI, path: str, body: Mapping[str, Any] | None, *, idempotent: bool
+) -> Any:
+    return with_retries(
+        lambda: client.post(path, cast_to=object, body=dict(body or {})),
+        idempotent=idempotent,
+    )
+
+
+class TogetherEndpoints:
+    """The account's dedicated endpoints: reused, started or made once, waited for, stopped.
+
+    They are billed per minute while up, so every way out of ``serve`` that does not hand a
+    running endpoint over shuts down what it started.
+    """
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        *,
+        hardware: str,
+        sleep: Sleep,
+        poll_seconds: float,
+        start_limit: float,
+        lookup_waits: Sequence[float],
+    ) -> None:
+        self.client = client
+        self.hardware = hardware
+        self.sleep = sleep
+        self.poll_seconds = poll_seconds
+        self.start_limit = start_limit
+        self.lookup_waits = tuple(lookup_waits)
+
+    def _get(self, path: str, *, params: Mapping[str, Any] | None = None, attempts: int = 3) -> Any:
+        return _get(self.client, path, params=params, attempts=attempts)
+
+    def _post(self, path: str, body: Mapping[str, Any] | None, *, idempotent: bool) -> Any:
+        return _post(self.client, path, body, idempotent=idempotent)
+
+    def serve(
+        self,
+        model: str,
+        progress: Callable[[str], None] | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> str:
+        """Start (or reuse) an endpoint for ``model``, wait until it is up and return the
+        name to chat with; stopped by ``should_cancel``, it is shut down again and
+        ``UploadCancelled`` is raised."""
+        say = progress or (lambda _text: None)
+        cancelled = should_cancel or (lambda: False)
+        endpoint = self.for_model(model)
+        if endpoint is None:
+            say("Starting a dedicated endpoint at Together; it is billed per minute from now on…")
+            endpoint = self._create(model)
+        elif endpoint.get("state") in ("STOPPED", "ERROR"):
+            say("Starting your stopped endpoint again; it is billed per minute from now on…")
+            path = f"/endpoints/{quote(str(endpoint['id']), safe='')}"
+            endpoint = _dict(
+                with_retries(
+                    lambda: self.client.patch(path, cast_to=object, body={"state": "STARTED"})
+                ),
+                "an endpoint",
+            )
+        waited = 0.0
+        while endpoint.get("state") != "STARTED":
+            endpoint_id = str(endpoint.get("id"))
+            if cancelled():
+                self.delete(endpoint_id)
+                raise UploadCancelled
+            if endpoint.get("state") == "ERROR" or waited >= self.start_limit:
+                self.delete(endpoint_id)
+                reason = (
+                    "Together could not start the endpoint"
+                    if endpoint.get("state") == "ERROR"
+                    else f"The endpoint did not start within {wait_words(self.start_limit)}"
+                )
+                raise ProviderError(
+                    FriendlyError(
+                        kind=ErrorKind.SERVER_ERROR,
+                        message=f"{reason}; it was shut down so that it bills nothing.",
+                        next_step="Try again later, or download the adapter to run it yourself.",
+                        retryable=True,
+                    )
+                )
+            say(
+                f"Waiting for the endpoint to start ({str(endpoint.get('state')).lower()}, "
+                f"{wait_words(waited) if waited else 'just asked'}); it is billed per minute "
+                "while it is up…"
+            )
+            self.sleep(self.poll_seconds)
+            waited += self.poll_seconds
+            endpoint = _dict(self._get(f"/endpoints/{quote(endpoint_id, safe='')}"), "an endpoint")
+        name = endpoint.get("name")
+        if not isinstance(name, str) or not name:
+            raise _unreadable("an endpoint")
+        return name
+
+    def _list(self, attempts: int = 3) -> list[dict[str, Any]]:
+        answer = self._get(
+            "/endpoints", params={"type": "dedicated", "mine": "true"}, attempts=attempts
+        )
+        return [
+            e
+            for e in _items(answer, "data", "a list of endpoints")
+            if e.get("type") == "dedicated" and isinstance(e.get("id"), str)
+        ]
+
+    def for_model(self, model: str, attempts: int = 3) -> dict[str, Any] | None:
+        """The account's endpoint for this model worth reusing, the most alive first."""
+        rank = {"STARTED": 0, "STARTING": 1, "PENDING": 1, "STOPPED": 2}
+        mine = [
+            e for e in self._list(attempts) if e.get("model") == model and e.get("state") in rank
+        ]
+        return min(mine, key=lambda e: rank[e["state"]]) if mine else None
+
+    def _create(self, model: str) -> dict[str, Any]:
+        """``POST /endpoints`` at most once: a lost answer is looked for in the list."""
+        body = {
+            "display_name": f"Fine-Tune Studio: {model.rsplit('/', 1)[-1]}"[:100],
+            "model": model,
+            "hardware": self.hardware,
+            "autoscaling": {"min_replicas": 1, "max_replicas": 1},
+            "state": "STARTED",
+            "inactive_timeout": IDLE_STOP_MINUTES,
+        }
+        try:
+            return _dict(self._post("/endpoints", body, idempotent=False), "an endpoint")
+        except ProviderError as failure:
+            if not may_have_acted(failure):
+                raise
+            for wait in self.lookup_waits:
+                self.sleep(wait)
+                with contextlib.suppress(ProviderError):
+                    found = self.for_model(model, attempts=1)
+                    if found is not None:
+                        return found
+            raise ProviderError(
+                unknown_outcome(
+                    failure.friendly,
+                    message=(
+                        "Together's answer was lost, and no endpoint for this model has "
+                        "appeared, so it is not known whether one was started."
+                    ),
+                    next_step=(
+                        "Look at the Endpoints page of api.together.ai and stop any endpoint "
+                        "you do not use (it is billed per minute), then try again."
+                    ),
+                )
+            ) from failure
+
+    def delete(self, endpoint_id: str) -> None:
+        try:
+            with_retries(
+                lambda: self.client.delete(
+                    f"/endpoints/{quote(endpoint_id, safe='')}", cast_to=type(None)
+                )
+            )
+        except ProviderError as exc:
+            if exc.friendly.kind is not ErrorKind.NOT_FOUND:
+                raise
+
+    def stop(self, name: str) -> None:
+        """Delete every endpoint serving ``name`` (an endpoint's name, or its model)."""
+        for endpoint in self._list():
+            if name in (endpoint.get("name"), endpoint.get("model")):
+                self.delete(endpoint["id"])
+
+
 class TogetherBackend(TrainingBackend):
     """Training and serving through Together AI's API, for one profile and key.
 
@@ -481,11 +806,15 @@ class TogetherBackend(TrainingBackend):
         self.profile = profile
         self.traits = traits_for(profile)
         self.client = client
-        self.hardware = hardware
         self.sleep = sleep
-        self.poll_seconds = poll_seconds
-        self.start_limit = start_limit
-        self.endpoint_lookup_waits = tuple(endpoint_lookup_waits)
+        self.endpoints = TogetherEndpoints(
+            client,
+            hardware=hardware,
+            sleep=sleep,
+            poll_seconds=poll_seconds,
+            start_limit=start_limit,
+            lookup_waits=endpoint_lookup_waits,
+        )
 
     def __enter__(self) -> TogetherBackend:
         return self
@@ -505,17 +834,10 @@ class TogetherBackend(TrainingBackend):
     # HTTP ----------------------------------------------------------------------------------
 
     def _get(self, path: str, *, params: Mapping[str, Any] | None = None, attempts: int = 3) -> Any:
-        options: dict[str, Any] = {"params": dict(params)} if params else {}
-        return with_retries(
-            lambda: self.client.get(path, cast_to=object, options=options),  # type: ignore[arg-type]
-            attempts=attempts,
-        )
+        return _get(self.client, path, params=params, attempts=attempts)
 
     def _post(self, path: str, body: Mapping[str, Any] | None, *, idempotent: bool) -> Any:
-        return with_retries(
-            lambda: self.client.post(path, cast_to=object, body=dict(body or {})),
-            idempotent=idempotent,
-        )
+        return _post(self.client, path, body, idempotent=idempotent)
 
     # What it offers ------------------------------------------------------------------------
 
@@ -557,7 +879,7 @@ class TogetherBackend(TrainingBackend):
 
     def estimate_price(self, request: TrainingRequest) -> PriceEstimate | None:
         """Together's own price for the job (the training file must be uploaded first)."""
-        body = self._job_body(request, None)
+        body = job_body(request, None, self.profile.capabilities, self._limits)
         wanted = ("training_file", "validation_file", "model", "n_epochs", "n_evals")
         wanted += ("training_method", "training_type")
         answer = _dict(
@@ -662,144 +984,6 @@ class TogetherBackend(TrainingBackend):
                 ) from exc
             raise
 
-    def _job_body(self, request: TrainingRequest, request_id: str | None) -> dict[str, Any]:
-        """The create request for ``request``, after refusing locally what Together would
-        refuse (its per-model limits are asked for first). ``request_id`` tags the suffix."""
-        caps = self.profile.capabilities
-        method = request.method
-        if method not in caps.methods or method not in _METHODS:
-            raise _refuse(
-                f"Together does not offer this training method ({method}).",
-                "Pick supervised or preference (DPO) training.",
-                param="training_method",
-            )
-        if request.integrations:
-            raise _refuse(
-                "Together needs your Weights & Biases key sent with each job, which the app "
-                "does not keep.",
-                "Start the job without Weights & Biases; the app charts the loss itself.",
-                param="integrations",
-            )
-        if request.suffix:
-            problem = caps.suffix_problem(request.suffix)
-            if problem is not None:
-                raise _refuse(problem, "Change the suffix and try again.", param="suffix")
-        chosen = {k: v for k, v in request.parameters.items() if v is not None}
-        for name, value in chosen.items():
-            spec = _SPECS.get(name)
-            problem = spec.problem(value) if spec is not None else None
-            if spec is None or not spec.applies_to(method):
-                problem = f"Together has no setting called “{name}” for this training method."
-            if problem is not None:
-                raise _refuse(problem, "Change that setting and try again.", param=name)
-        for spec in PARAMETERS:
-            if not spec.automatic and spec.applies_to(method):
-                chosen.setdefault(spec.name, spec.default)
-        limits = self._limits(request.model)
-        body: dict[str, Any] = {"model": request.model, "training_file": request.training_file}
-        if request.validation_file:
-            body["validation_file"] = request.validation_file
-        if method == "dpo":
-            body["training_method"] = {"method": "dpo"}
-            if "dpo_beta" in chosen:
-                body["training_method"]["dpo_beta"] = float(chosen["dpo_beta"])
-        else:
-            body["training_method"] = {"method": "sft", "train_on_inputs": "auto"}
-        body["training_type"], batches = self._training_type(chosen, limits, request.model)
-        low, high = batches[0], batches[2 if method == "dpo" else 1]
-        if "batch_size" in chosen:
-            batch = int(chosen["batch_size"])
-            if not low <= batch <= high:
-                raise _refuse(
-                    f"For {request.model}, the batch size must be between {low} and {high}.",
-                    "Change the batch size, or leave it on Automatic.",
-                    param="batch_size",
-                )
-            body["batch_size"] = batch
-        epochs = int(chosen["n_epochs"])
-        most = _whole(limits.get("max_num_epochs"))
-        if most is not None and epochs > most:
-            raise _refuse(
-                f"Together allows at most {most} epochs for {request.model}.",
-                "Lower the epochs.",
-                param="n_epochs",
-            )
-        body["n_epochs"] = epochs
-        body["n_evals"] = self._evals(chosen, limits, request)
-        if "learning_rate" in chosen:
-            rate = float(chosen["learning_rate"])
-            least = _number(limits.get("min_learning_rate"))
-            top = _number(limits.get("max_learning_rate"))
-            if (least is not None and rate < least) or (top is not None and rate > top):
-                raise _refuse(
-                    f"For {request.model}, the learning rate must be between {least:g} and "
-                    f"{top:g}.",
-                    "Change the learning rate, or leave it on Automatic.",
-                    param="learning_rate",
-                )
-            body["learning_rate"] = rate
-        if "n_checkpoints" in chosen:
-            body["n_checkpoints"] = int(chosen["n_checkpoints"])
-        if request.seed is not None:
-            body["random_seed"] = request.seed
-        if request_id is not None:
-            body["suffix"] = tagged_suffix(request.suffix or None, request_id)
-        return body
-
-    def _training_type(
-        self, chosen: Mapping[str, Any], limits: Mapping[str, Any], model: str
-    ) -> tuple[dict[str, Any], tuple[int, int, int]]:
-        """The ``training_type`` object and (smallest, largest, largest for DPO) batch."""
-        if chosen.get("training_type", "Lora") == "Full":
-            full = limits.get("full_training")
-            if not isinstance(full, Mapping):
-                raise _refuse(
-                    f"Together offers only LoRA training for {model}.",
-                    "Choose LoRA as the training type.",
-                    param="training_type",
-                )
-            return {"type": "Full"}, _batches(full)
-        lora = limits.get("lora_training")
-        if not isinstance(lora, Mapping):
-            raise _refuse(
-                f"Together offers no LoRA training for {model}.",
-                "Choose full training.",
-                param="training_type",
-            )
-        top_rank = _whole(lora.get("max_rank"))
-        rank = int(chosen.get("lora_r") or top_rank or 16)
-        if top_rank is not None and rank > top_rank:
-            raise _refuse(
-                f"For {model}, the LoRA rank can be at most {top_rank}.",
-                "Lower the rank, or leave it on Automatic.",
-                param="lora_r",
-            )
-        alpha = int(chosen.get("lora_alpha") or rank * 2)
-        return {"type": "Lora", "lora_r": rank, "lora_alpha": alpha}, _batches(lora)
-
-    def _evals(
-        self, chosen: Mapping[str, Any], limits: Mapping[str, Any], request: TrainingRequest
-    ) -> int:
-        most = _whole(limits.get("max_num_evals"))
-        if "n_evals" not in chosen:
-            if not request.validation_file:
-                return 0
-            return min(DEFAULT_EVALS, most) if most is not None else DEFAULT_EVALS
-        evals = int(chosen["n_evals"])
-        if evals and not request.validation_file:
-            raise _refuse(
-                "Validation checks need validation examples.",
-                "Add validation examples, or set the validation checks to 0.",
-                param="n_evals",
-            )
-        if most is not None and evals > most:
-            raise _refuse(
-                f"Together allows at most {most} validation checks for {request.model}.",
-                "Lower the number of validation checks.",
-                param="n_evals",
-            )
-        return evals
-
     def create_job_once(
         self, request: TrainingRequest, request_id: str, options: CreateOptions
     ) -> Record:
@@ -807,7 +991,7 @@ class TogetherBackend(TrainingBackend):
         limit is sent again by itself; after a failure that may have reached Together, the job
         list is searched for the request's tag with growing waits, and ``UNKNOWN_OUTCOME`` is
         raised if it never shows (``look_first`` searches before sending)."""
-        body = self._job_body(request, request_id)
+        body = job_body(request, request_id, self.profile.capabilities, self._limits)
         sleep = options.sleep or time.sleep
         if options.look_first:
             found = self.find_job(request_id)
@@ -1058,120 +1242,7 @@ class TogetherBackend(TrainingBackend):
                 "Training has not finished, so there is no model to serve yet.",
                 "Wait until the job has finished.",
             )
-        say = progress or (lambda _text: None)
-        cancelled = should_cancel or (lambda: False)
-        endpoint = self._endpoint_for(target.model)
-        if endpoint is None:
-            say("Starting a dedicated endpoint at Together; it is billed per minute from now on…")
-            endpoint = self._create_endpoint(target.model)
-        elif endpoint.get("state") in ("STOPPED", "ERROR"):
-            say("Starting your stopped endpoint again; it is billed per minute from now on…")
-            path = f"/endpoints/{quote(str(endpoint['id']), safe='')}"
-            endpoint = _dict(
-                with_retries(
-                    lambda: self.client.patch(path, cast_to=object, body={"state": "STARTED"})
-                ),
-                "an endpoint",
-            )
-        waited = 0.0
-        while endpoint.get("state") != "STARTED":
-            endpoint_id = str(endpoint.get("id"))
-            if cancelled():
-                self._delete_endpoint(endpoint_id)
-                raise UploadCancelled
-            if endpoint.get("state") == "ERROR" or waited >= self.start_limit:
-                self._delete_endpoint(endpoint_id)
-                reason = (
-                    "Together could not start the endpoint"
-                    if endpoint.get("state") == "ERROR"
-                    else f"The endpoint did not start within {wait_words(self.start_limit)}"
-                )
-                raise ProviderError(
-                    FriendlyError(
-                        kind=ErrorKind.SERVER_ERROR,
-                        message=f"{reason}; it was shut down so that it bills nothing.",
-                        next_step="Try again later, or download the adapter to run it yourself.",
-                        retryable=True,
-                    )
-                )
-            say(
-                f"Waiting for the endpoint to start ({str(endpoint.get('state')).lower()}, "
-                f"{wait_words(waited) if waited else 'just asked'}); it is billed per minute "
-                "while it is up…"
-            )
-            self.sleep(self.poll_seconds)
-            waited += self.poll_seconds
-            endpoint = _dict(self._get(f"/endpoints/{quote(endpoint_id, safe='')}"), "an endpoint")
-        name = endpoint.get("name")
-        if not isinstance(name, str) or not name:
-            raise _unreadable("an endpoint")
-        return name
-
-    def _endpoints(self, attempts: int = 3) -> list[dict[str, Any]]:
-        answer = self._get(
-            "/endpoints", params={"type": "dedicated", "mine": "true"}, attempts=attempts
-        )
-        return [
-            e
-            for e in _items(answer, "data", "a list of endpoints")
-            if e.get("type") == "dedicated" and isinstance(e.get("id"), str)
-        ]
-
-    def _endpoint_for(self, model: str, attempts: int = 3) -> dict[str, Any] | None:
-        """The account's endpoint for this model worth reusing, the most alive first."""
-        rank = {"STARTED": 0, "STARTING": 1, "PENDING": 1, "STOPPED": 2}
-        mine = [
-            e
-            for e in self._endpoints(attempts)
-            if e.get("model") == model and e.get("state") in rank
-        ]
-        return min(mine, key=lambda e: rank[e["state"]]) if mine else None
-
-    def _create_endpoint(self, model: str) -> dict[str, Any]:
-        """``POST /endpoints`` at most once: a lost answer is looked for in the list."""
-        body = {
-            "display_name": f"Fine-Tune Studio: {model.rsplit('/', 1)[-1]}"[:100],
-            "model": model,
-            "hardware": self.hardware,
-            "autoscaling": {"min_replicas": 1, "max_replicas": 1},
-            "state": "STARTED",
-            "inactive_timeout": IDLE_STOP_MINUTES,
-        }
-        try:
-            return _dict(self._post("/endpoints", body, idempotent=False), "an endpoint")
-        except ProviderError as failure:
-            if not may_have_acted(failure):
-                raise
-            for wait in self.endpoint_lookup_waits:
-                self.sleep(wait)
-                with contextlib.suppress(ProviderError):
-                    found = self._endpoint_for(model, attempts=1)
-                    if found is not None:
-                        return found
-            raise ProviderError(
-                unknown_outcome(
-                    failure.friendly,
-                    message=(
-                        "Together's answer was lost, and no endpoint for this model has "
-                        "appeared, so it is not known whether one was started."
-                    ),
-                    next_step=(
-                        "Look at the Endpoints page of api.together.ai and stop any endpoint "
-                        "you do not use (it is billed per minute), then try again."
-                    ),
-                )
-            ) from failure
-
-    def _delete_endpoint(self, endpoint_id: str) -> None:
-        try:
-            with_retries(
-                lambda: self.client.delete(
-                    f"/endpoints/{quote(endpoint_id, safe='')}", cast_to=type(None)
-                )
-            )
-        except ProviderError as exc:
-            if exc.friendly.kind is not ErrorKind.NOT_FOUND:
-                raise
+        return self.endpoints.serve(target.model, progress, should_cancel)
 
     def chat_profile(self, name: str) -> ProviderProfile:
         """A hosted model answers through this same profile."""
@@ -1180,9 +1251,7 @@ class TogetherBackend(TrainingBackend):
     def stop_serving(self, name: str) -> None:
         """Delete every dedicated endpoint serving ``name`` (an endpoint's name, or the model
         it serves), so nothing goes on billing."""
-        for endpoint in self._endpoints():
-            if name in (endpoint.get("name"), endpoint.get("model")):
-                self._delete_endpoint(endpoint["id"])
+        self.endpoints.stop(name)
 
     def download_result(
         self,
