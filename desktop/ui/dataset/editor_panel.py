@@ -316,18 +316,7 @@ class DatasetEditorPanel(QWidget):
         self.selection_changed.emit()
 
     def _on_dataset_replaced(self) -> None:
-        self.search.blockSignals(True)
-        self.search.clear()
-        self.search.blockSignals(False)
-        self.status_filter.blockSignals(True)
-        self.status_filter.setCurrentIndex(0)
-        self.status_filter.blockSignals(False)
-        self.code_filter.blockSignals(True)
-        self.code_filter.setCurrentIndex(0)
-        self.code_filter.blockSignals(False)
-        self.table.horizontalHeader().blockSignals(True)
-        self.table.horizontalHeader().setSortIndicator(COL_LINE, Qt.SortOrder.AscendingOrder)
-        self.table.horizontalHeader().blockSignals(False)
+        self._reset_view_controls()
         self._searched = (None, 0, [])
         if self._index_op is not None:
             self._index_op.cancel()
@@ -348,21 +337,23 @@ class DatasetEditorPanel(QWidget):
 
     def clear_filters(self) -> None:
         """Show every example in file order."""
+        self._reset_view_controls()
+        self._cancel_view_op()
+        self.model.show_ids(None)
+
+    def _reset_view_controls(self) -> None:
+        """Empty the search, clear the filters and sort by line, without starting a search."""
         self.search.blockSignals(True)
         self.search.clear()
         self.search.blockSignals(False)
-        self.status_filter.blockSignals(True)
-        self.status_filter.setCurrentIndex(0)
-        self.status_filter.blockSignals(False)
-        self.code_filter.blockSignals(True)
-        self.code_filter.setCurrentIndex(0)
-        self.code_filter.blockSignals(False)
+        for combo in (self.status_filter, self.code_filter):
+            combo.blockSignals(True)
+            combo.setCurrentIndex(0)
+            combo.blockSignals(False)
         header = self.table.horizontalHeader()
         header.blockSignals(True)
         header.setSortIndicator(COL_LINE, Qt.SortOrder.AscendingOrder)
         header.blockSignals(False)
-        self._cancel_view_op()
-        self.model.show_ids(None)
 
     def _on_sort(self, column: int, order: Qt.SortOrder) -> None:
         self._apply_query()

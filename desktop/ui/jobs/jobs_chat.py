@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -155,10 +156,9 @@ class ChatActions(QObject):
         elif value.route is ChatRoute.DEPLOY_IN_APP and on_this_computer(profile):
             # Nothing is billed: start it at once (a running one is found and reused).
             dialog = ServeDialog(provider, value, self.widget, local=True, label=label)
-            dialog.start_requested.connect(lambda: self._prepare(profile, value, dialog, label))
-            self.serve_dialog = dialog
-            dialog.open()
-            dialog.begin()
+            self._open_serve_dialog(
+                dialog, lambda: self._prepare(profile, value, dialog, label), begin=True
+            )
         elif value.route is ChatRoute.DEPLOY_IN_APP:
             wanted = (profile.id, value.model)
             running = next(
@@ -169,9 +169,9 @@ class ChatActions(QObject):
                 self.chat_with_model.emit(profile.id, running.name)
                 return
             dialog = ServeDialog(provider, value, self.widget)
-            dialog.start_requested.connect(lambda: self._prepare(profile, value, dialog, label))
-            self.serve_dialog = dialog
-            dialog.open()
+            self._open_serve_dialog(
+                dialog, lambda: self._prepare(profile, value, dialog, label), begin=False
+            )
         else:
             self.host.view.show_error(
                 value.instructions
@@ -305,19 +305,9 @@ class ChatActions(QObject):
             self.compare_served.emit(served[0], served[1])
 
         def start() -> None:
-            run_op(
-                self,
-                job,
-                name="starting two models",
-                success=done,
-                failure=self.host.view.show_error,
-                yielded=lambda text: dialog.show_stage(str(text)),
-            )
+            self._serve_op(dialog, job, "starting two models", done)
 
-        dialog.start_requested.connect(start)
-        self.serve_dialog = dialog
-        dialog.open()
-        dialog.begin()
+        self._open_serve_dialog(dialog, start, begin=True)
 
     def chat_with_download(
         self, profile: ProviderProfile, summary: JobSummary, path: Path, download: DownloadDialog
@@ -381,16 +371,33 @@ class ChatActions(QObject):
                 dialog.show_failure(_STOPPED_HERE)
 
         def start() -> None:
-            run_op(
-                self,
-                job,
-                name="starting the downloaded model",
-                success=done,
-                failure=self.host.view.show_error,
-                yielded=lambda text: dialog.show_stage(str(text)),
-            )
+            self._serve_op(dialog, job, "starting the downloaded model", done)
 
+        self._open_serve_dialog(dialog, start, begin=True)
+
+    def _open_serve_dialog(
+        self, dialog: ServeDialog, start: Callable[[], None], *, begin: bool
+    ) -> None:
+        """Show ``dialog``; ``start`` runs when it asks to start (at once with ``begin``)."""
         dialog.start_requested.connect(start)
         self.serve_dialog = dialog
         dialog.open()
-        dialog.begin()
+        if begin:
+            dialog.begin()
+
+    def _serve_op(
+        self,
+        dialog: ServeDialog,
+        job: Callable[[JobContext], object],
+        name: str,
+        done: Callable[[object], None],
+    ) -> None:
+        """Start serving on this computer as an op whose stages show in ``dialog``."""
+        run_op(
+            self,
+            job,
+            name=name,
+            success=done,
+            failure=self.host.view.show_error,
+            yielded=lambda text: dialog.show_stage(str(text)),
+        )
