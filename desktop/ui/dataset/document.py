@@ -57,9 +57,10 @@ from desktop.core.tokens import (
     loaded_encodings,
 )
 from desktop.core.validation import ExampleFacts
-from desktop.ui.common.workers import JobContext, Worker, freeze_survivors, release_in_background
+from desktop.ui.common.workers import JobContext, Worker, release_in_background
 from desktop.ui.dataset.commands import EditRecordCommand, InsertRecordsCommand
 from desktop.ui.dataset.dataset_model import ExampleTableModel
+from desktop.ui.dataset.document_results import ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,6 @@ INLINE_ANALYSIS_LIMIT = 300
 REPORT_EVERY = 1 << 20
 #: Progress is passed on to the window at most this often (seconds).
 PROGRESS_EVERY_S = 0.25
-#: Results of records that left the dataset (by an edit or a removal) kept for an undo.
-RETIRED_MAX = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +170,16 @@ def _findings_job(
         counts[finding.severity] += 1
     codes = frozenset(f.code for f in found if f.record_id is not None)
     return FindingsReport(found, dataset_findings, counts, codes)
+
+
+def _report_now(analysis: DatasetAnalysis) -> FindingsReport:
+    """Every finding of the live analysis, worked out on this thread."""
+    findings = analysis.findings()
+    counts = dict.fromkeys(Severity, 0)
+    for finding in findings:
+        counts[finding.severity] += 1
+    codes = frozenset(f.code for f in findings if f.record_id is not None)
+    return FindingsReport(findings, analysis.dataset_findings(), counts, codes)
 
 
 def _file_order(facts: ExampleFacts) -> tuple[bool, int, int]:
@@ -372,16 +381,7 @@ class DatasetDocument(QObject):
         self._analysis_worker: Worker | None = None
         self._generation = 0
         self._dirty: set[int] = set()
-        # The same results the analysis holds, so a worker can get a snapshot at C speed,
-        # and the record each was worked out for.
-        self._results: dict[int, RecordAnalysis] = {}
-        self._sources: dict[int, Record] = {}
-        # Results of records that were replaced or removed, by the record object (kept with
-        # it): an undo brings those very records back, and their results with them.
-        self._retired: dict[int, tuple[Record, RecordAnalysis]] = {}
-        # The records and results of the tokenizer used before the last switch (they may
-        # hold counts for the new one too).
-        self._previous: tuple[dict[int, Record], dict[int, RecordAnalysis]] = ({}, {})
+        self._store = ResultStore(self.analysis)
         self._report = FindingsReport([], [], dict.fromkeys(Severity, 0))
         self._findings_worker: Worker | None = None
         self._tokenizer_worker: Worker | None = None
@@ -456,7 +456,7 @@ class DatasetDocument(QObject):
 
     def results_snapshot(self) -> dict[int, RecordAnalysis]:
         """A copy of every record's analysis (for filtering in a worker)."""
-        return dict(self._results)
+        return dict(self._store.results)
 
     def _paced(self, signal: SignalInstance) -> Callable[[int, int], None]:
         """Pass progress on to ``signal`` at most every PROGRESS_EVERY_S (and when done):
@@ -471,102 +471,6 @@ class DatasetDocument(QObject):
 
         return forward
 
-    # Keeping the analysis and its mirror in step -------------------------------------------
-
-    def _merge(self, records: list[Record], results: list[RecordAnalysis]) -> None:
-        """Take over the results of these records (in the same order); the results they
-        replace are kept for an undo."""
-        ids = [record.id for record in records]
-        previous = self._results
-        self._keep_many(
-            [
-                (old, previous[old.id])
-                for old, record in zip(map(self._sources.get, ids), records, strict=True)
-                if old is not None and old is not record
-            ]
-        )
-        self.analysis.merge(results)
-        self._results.update(zip([r.record_id for r in results], results, strict=True))
-        self._sources.update(zip(ids, records, strict=True))
-        # Records and results live as long as the file is open: keep the cyclic garbage
-        # collector from scanning them again and again (each full scan of 100,000 records
-        # would freeze the window for a few hundred milliseconds).
-        freeze_survivors()
-
-    def _reset_analysis(self) -> None:
-        self.analysis.reset()
-        self._results.clear()
-        self._sources.clear()
-
-    def _retire(self, record_id: int) -> None:
-        """Keep the result of a record leaving the dataset, in case an undo brings it back."""
-        result = self._results.pop(record_id, None)
-        record = self._sources.pop(record_id, None)
-        if result is not None and record is not None:
-            self._keep(record, result)
-
-    def _retire_many(self, record_ids: Iterable[int]) -> None:
-        """``_retire`` for many records (thousands deleted at once), in a few C-level passes."""
-        fallback = itertools.repeat(None)
-        results = list(map(self._results.pop, record_ids, fallback))
-        records = list(map(self._sources.pop, record_ids, fallback))
-        self._keep_many(
-            [
-                (record, result)
-                for record, result in zip(records, results, strict=True)
-                if result is not None and record is not None
-            ]
-        )
-
-    def _keep_many(self, pairs: list[tuple[Record, RecordAnalysis]]) -> None:
-        """``_keep`` for many (record, result) pairs, in one update while there is room."""
-        if len(self._retired) + len(pairs) >= RETIRED_MAX:
-            for record, result in pairs:
-                self._keep(record, result)
-        else:
-            self._retired.update((id(pair[0]), pair) for pair in pairs)
-
-    def _keep(self, record: Record, result: RecordAnalysis) -> None:
-        retired = self._retired
-        if len(retired) >= RETIRED_MAX:  # the older half goes, freed in the background
-            items = list(retired.items())
-            self._retired = retired = dict(items[len(items) // 2 :])
-            release_in_background(items[: len(items) // 2])
-            del items
-        retired[id(record)] = (record, result)
-
-    def _reuse(self, encoding: str) -> Callable[[Record], RecordAnalysis | None]:
-        """What a worker may ask for a record's known result (read from any thread: these
-        dictionaries are only looked up there, never iterated)."""
-        retired = self._retired
-        pairs = [(self._sources, self._results), self._previous]
-
-        def reuse(record: Record) -> RecordAnalysis | None:
-            entry = retired.get(id(record))
-            if entry is not None and entry[0] is record:
-                return entry[1].for_encoding(encoding)
-            for sources, results in pairs:
-                if sources.get(record.id) is record:
-                    result = results.get(record.id)
-                    if result is not None:
-                        return result.for_encoding(encoding)
-            return None
-
-        return reuse
-
-    def _replaced(self) -> Callable[[Record], RecordAnalysis | None]:
-        """What a worker may ask for the result of the record an edit replaced (looked up
-        there, never iterated, as in ``_reuse``)."""
-        sources, results = self._sources, self._results
-
-        def previous(record: Record) -> RecordAnalysis | None:
-            old = sources.get(record.id)
-            if old is None or old is record:
-                return None
-            return results.get(record.id)
-
-        return previous
-
     # Opening -------------------------------------------------------------------------------
 
     def _install(self, dataset: Dataset, path: Path | None, *, loading: bool = False) -> None:
@@ -578,12 +482,8 @@ class DatasetDocument(QObject):
         self.dataset = dataset
         # Freeing 100,000 records and their results takes a few hundred milliseconds: the
         # references go to a worker that lets them go a slice at a time.
-        garbage: list[Any] = [*self._results.values(), *self._retired.values()]
-        garbage.extend(self._previous[1].values())
+        garbage = self._store.forget_all()
         garbage.extend(self._report.findings)
-        self._retired = {}
-        self._previous = ({}, {})
-        self._reset_analysis()
         if old is not dataset:
             garbage.extend(old.release())
         release_in_background(garbage)
@@ -661,7 +561,7 @@ class DatasetDocument(QObject):
         for record in item.records:
             dataset.insert(len(dataset), record)
         records = item.records or [dataset.record(r.record_id) for r in item.results]
-        self._merge(records, item.results)
+        self._store.merge(records, item.results)
         if item.records:
             self.table.sync_appended()
         else:
@@ -754,8 +654,7 @@ class DatasetDocument(QObject):
         self._pending_model = None
         if self.analysis.set_model(model_id):
             # Results that hold counts for the new tokenizer too are taken over, not redone.
-            self._previous = (self._sources, self._results)
-            self._sources, self._results = {}, {}
+            self._store.switch_tokenizer()
             self.reanalyze()
         else:
             self._refresh_findings()
@@ -769,7 +668,7 @@ class DatasetDocument(QObject):
     def reanalyze(self, records: Iterable[Record] | None = None) -> None:
         """Count and check records (all when None) in the background."""
         if records is None:
-            self._reset_analysis()
+            self._store.reset()
             self.table.refresh_analysis_columns()
             records = list(self.dataset)
         records = list(records)
@@ -778,8 +677,8 @@ class DatasetDocument(QObject):
         self._generation += 1
         generation = self._generation
         counter = self.analysis.counter
-        reuse = self._reuse(counter.encoding_name)
-        previous = self._replaced()
+        reuse = self._store.reuse(counter.encoding_name)
+        previous = self._store.replaced()
         worker = Worker(
             lambda context: _analyze_job(records, counter, generation, reuse, previous, context),
             name="checking the examples",
@@ -805,7 +704,7 @@ class DatasetDocument(QObject):
             if current is record:
                 fresh.append(result)
                 fresh_records.append(record)
-        self._merge(fresh_records, fresh)
+        self._store.merge(fresh_records, fresh)
         ids = [r.record_id for r in fresh]
         self.table.refresh_analysis_columns(ids)
         self.analysis_updated.emit(ids)
@@ -815,15 +714,14 @@ class DatasetDocument(QObject):
         worker = self.sender()
         if self._analysis_worker is not None and worker is self._analysis_worker.signals:
             self._analysis_worker = None
-            previous, self._previous = self._previous, ({}, {})
-            release_in_background(list(previous[1].values()))
+            self._store.drop_previous()
             self._refresh_findings()
             self.analysis_progress.emit(1, 1)
 
     def _on_change(self, change: Change) -> None:
         if change.kind == "remove":
             self.analysis.remove(change.record_id)
-            self._retire(change.record_id)
+            self._store.retire(change.record_id)
             self._dirty.discard(change.record_id)
             self._findings_timer.start()
             self.analysis_updated.emit([change.record_id])
@@ -840,7 +738,7 @@ class DatasetDocument(QObject):
         elif change.kind == "remove_many":
             ids = change.record_ids
             self.analysis.remove_many(ids)
-            self._retire_many(ids)
+            self._store.retire_many(ids)
             self._dirty.difference_update(ids)
             self._findings_timer.start()
             self.analysis_updated.emit(list(change.record_ids))
@@ -859,18 +757,9 @@ class DatasetDocument(QObject):
         if len(records) > INLINE_ANALYSIS_LIMIT:
             self.reanalyze(records)
             return
-        reuse = self._reuse(self.analysis.counter.encoding_name)
+        reuse = self._store.reuse(self.analysis.counter.encoding_name)
         for record in records:
-            old = self._sources.get(record.id)
-            if old is not None and old is not record:
-                self._keep(old, self._results[record.id])
-            result = reuse(record)
-            if result is None:
-                result = self.analysis.update(record)
-            else:
-                self.analysis.merge([result])
-            self._results[record.id] = result
-            self._sources[record.id] = record
+            self._store.update_one(record, reuse)
         ids = [r.id for r in records]
         self.table.refresh_analysis_columns(ids)
         self.analysis_updated.emit(ids)
@@ -882,14 +771,7 @@ class DatasetDocument(QObject):
         self._flush_dirty()
         self._findings_timer.stop()
         self._findings_generation += 1
-        findings = self.analysis.findings()
-        counts = dict.fromkeys(Severity, 0)
-        for finding in findings:
-            counts[finding.severity] += 1
-        codes = frozenset(f.code for f in findings if f.record_id is not None)
-        self._apply_report(
-            FindingsReport(findings, self.analysis.dataset_findings(), counts, codes)
-        )
+        self._apply_report(_report_now(self.analysis))
 
     def _refresh_findings(self) -> None:
         """Re-run the whole-dataset checks in a worker (they walk every example)."""
@@ -900,7 +782,7 @@ class DatasetDocument(QObject):
         self._findings_stale = False
         self._findings_generation += 1
         generation = self._findings_generation
-        results = list(self._results.values())
+        results = list(self._store.results.values())
         catalog, model_id = self.catalog, self.analysis.model_id
         worker = Worker(
             lambda context: (generation, _findings_job(catalog, model_id, results, context)),
