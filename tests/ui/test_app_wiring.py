@@ -77,7 +77,7 @@ def test_the_wizard_trains_on_the_sample_by_its_name(built, qtbot):
     window.actions["train"].trigger()
     wizard = built.jobs.wizard
     assert wizard is not None
-    assert wizard.data.name == "customer_support (sample).jsonl"
+    assert wizard.choose_page.data.name == "customer_support (sample).jsonl"
     wizard.reject()
 
 

@@ -88,16 +88,31 @@ def test_the_wizard_starts_from_the_estimators_epochs_and_shares_changes(qtbot, 
     window.actions["train"].trigger()
     wizard = app.jobs.wizard
     assert wizard is not None
-    qtbot.waitUntil(lambda: wizard.estimate is not None, timeout=10_000)
-    assert wizard.epochs.value() == 2 and not wizard.epochs.auto.isChecked()
-    assert wizard.estimate.epochs == 2 and "(2 epochs)" in wizard.estimate_line.text()
+    qtbot.waitUntil(lambda: wizard.choose_page.estimate is not None, timeout=10_000)
+    assert (
+        wizard.choose_page.settings_form.epochs.value() == 2
+        and not wizard.choose_page.settings_form.epochs.auto.isChecked()
+    )
+    assert (
+        wizard.choose_page.estimate.epochs == 2
+        and "(2 epochs)" in wizard.choose_page.estimate_line.text()
+    )
 
-    wizard.epochs.spin.setValue(4)  # a change in the wizard is the estimator's choice too
+    wizard.choose_page.settings_form.epochs.spin.setValue(
+        4
+    )  # a change in the wizard is the estimator's choice too
     assert estimator.epochs == 4 and estimator.epochs_spin.value() == 4
     assert window.document.analysis.epochs == 4 and window.settings.epochs == 4
 
-    wizard.epochs.auto.setChecked(True)  # back to automatic, in both places
+    wizard.choose_page.settings_form.epochs.auto.setChecked(
+        True
+    )  # back to automatic, in both places
     assert estimator.auto_epochs.isChecked() and window.document.analysis.epochs is None
-    assert wizard.epochs.spin.value() == 7 == estimator.epochs_spin.value()
-    qtbot.waitUntil(lambda: not wizard.estimating, timeout=10_000)
-    assert wizard.estimate.epochs == 7 and "(7 epochs)" in wizard.estimate_line.text()
+    assert (
+        wizard.choose_page.settings_form.epochs.spin.value() == 7 == estimator.epochs_spin.value()
+    )
+    qtbot.waitUntil(lambda: not wizard.choose_page.estimating, timeout=10_000)
+    assert (
+        wizard.choose_page.estimate.epochs == 7
+        and "(7 epochs)" in wizard.choose_page.estimate_line.text()
+    )

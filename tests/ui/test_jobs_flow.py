@@ -53,28 +53,28 @@ def test_a_worker_finishing_as_the_panel_goes_is_let_go_quietly(qtbot, harness):
 def test_training_uploads_the_split_and_creates_one_tagged_job(qtbot, harness):
     panel = harness.panel()
     wizard = harness.open_wizard(panel)
-    wizard.suffix.setText("support-bot")
-    wizard.fixed_seed.setChecked(True)
-    wizard.seed.setValue(7)
+    wizard.choose_page.settings_form.suffix.setText("support-bot")
+    wizard.choose_page.settings_form.fixed_seed.setChecked(True)
+    wizard.choose_page.settings_form.seed.setValue(7)
     harness.send(wizard)
 
-    assert wizard.started is not None
+    assert wizard.send_page.started is not None
     server = harness.server
     uploads = server.requests_to("POST", "/files")
     assert [r.form["purpose"] for r in uploads] == ["fine-tune", "fine-tune"]
     assert server.requests_to("POST", "/uploads") == []
-    values = list(wizard.data.examples)
+    values = list(wizard.choose_page.data.examples)
     train, held = export_split(values, 10, 42, ExportFormat.OPENAI_CHAT)
     stored = sorted(server.state.files.values(), key=lambda f: f.filename)
     assert [f.content for f in stored] == [train.data, held.data]
     (create,) = server.requests_to("POST", "/fine_tuning/jobs")
     body = create.json
     assert body["model"] == BASE and body["suffix"] == "support-bot" and body["seed"] == 7
-    assert body["metadata"][REQUEST_KEY] == wizard.plan.request_id
+    assert body["metadata"][REQUEST_KEY] == wizard.send_page.plan.request_id
     assert body["metadata"][SUFFIX_KEY] == "support-bot"
     assert body["method"] == {"type": "supervised", "supervised": {"hyperparameters": {}}}
     # the panel follows the new job at once
-    job_id = wizard.started.summary.id
+    job_id = wizard.send_page.started.summary.id
     qtbot.waitUntil(lambda: panel.view.record is not None and panel.view.record.loaded)
     assert panel.view.record.summary.id == job_id
     assert panel.view.title.text().startswith("support-bot · ")
@@ -87,9 +87,9 @@ def test_the_uploads_api_is_used_above_the_limit_with_progress(qtbot, tmp_path):
         panel = harness.panel()
         wizard = harness.open_wizard(panel)
         seen: list[int] = []
-        wizard.progress.valueChanged.connect(seen.append)
+        wizard.send_page.progress.valueChanged.connect(seen.append)
         harness.send(wizard)
-        assert wizard.started is not None
+        assert wizard.send_page.started is not None
         server = harness.server
         assert server.requests_to("POST", "/files") == []
         assert len(server.requests_to("POST", "/uploads")) == 2  # training and validation
@@ -103,12 +103,12 @@ def test_stopping_an_upload_creates_nothing(qtbot, tmp_path):
         panel = harness.panel()
         wizard = harness.open_wizard(panel)
         wizard.go_to(1)
-        wizard.start_button.click()
+        wizard.review_page.start_button.click()
         qtbot.waitUntil(lambda: len(harness.server.requests_to("POST", "/uploads/*/parts")) >= 1)
-        assert wizard.stop_button.isEnabled()
-        wizard.stop_button.click()
+        assert wizard.send_page.stop_button.isEnabled()
+        wizard.send_page.stop_button.click()
         qtbot.waitUntil(lambda: not wizard.sending, timeout=10_000)
-        assert wizard.send_title.text() == "Upload stopped"
+        assert wizard.send_page.send_title.text() == "Upload stopped"
         assert wizard.pages.currentIndex() == PAGE_SEND
         assert harness.server.state.jobs == {}
         (upload,) = harness.server.state.uploads.values()
@@ -122,14 +122,14 @@ def test_an_identical_file_is_not_uploaded_twice(qtbot, harness):
     assert len(harness.server.requests_to("POST", "/files")) == 2
     second = harness.open_wizard(panel)
     harness.send(second)
-    assert second.started is not None
+    assert second.send_page.started is not None
     assert len(harness.server.requests_to("POST", "/files")) == 2  # both files reused
     assert len(harness.server.requests_to("GET", "/files/*")) == 2  # each checked once
-    assert any("already has these training examples" in s for s in second.stage_log)
-    assert not any("already has" in s for s in first.stage_log)
+    assert any("already has these training examples" in s for s in second.send_page.stage_log)
+    assert not any("already has" in s for s in first.send_page.stage_log)
     assert len(harness.server.state.jobs) == 2
-    first_job = harness.server.job(first.started.summary.id)
-    second_job = harness.server.job(second.started.summary.id)
+    first_job = harness.server.job(first.send_page.started.summary.id)
+    second_job = harness.server.job(second.send_page.started.summary.id)
     assert first_job.training_file == second_job.training_file
 
 
@@ -282,14 +282,16 @@ def test_refusals_are_told_in_one_plain_sentence(qtbot, harness, fault, sentence
     panel = harness.panel()
     wizard = harness.open_wizard(panel)
     harness.send(wizard)
-    assert wizard.started is None and wizard.failure is not None
-    assert wizard.failure.message == sentence
-    text = wizard.error_box.text()
+    assert wizard.send_page.started is None and wizard.send_page.failure is not None
+    assert wizard.send_page.failure.message == sentence
+    text = wizard.send_page.error_box.text()
     assert sentence in text and hint in text and "The provider said:" in text
-    assert wizard.change_button.isVisible() and not wizard.retry_button.isVisible()
+    assert (
+        wizard.send_page.change_button.isVisible() and not wizard.send_page.retry_button.isVisible()
+    )
     assert harness.server.state.jobs == {}
     assert len(harness.server.requests_to("POST", "/fine_tuning/jobs")) == 1
-    wizard.change_button.click()
+    wizard.send_page.change_button.click()
     assert wizard.pages.currentIndex() == 0
 
 
@@ -298,8 +300,8 @@ def test_a_lost_create_answer_still_gives_exactly_one_job(qtbot, harness):
     panel = harness.panel()
     wizard = harness.open_wizard(panel)
     harness.send(wizard)
-    assert wizard.started is not None, wizard.failure
-    assert list(harness.server.state.jobs) == [wizard.started.summary.id]
+    assert wizard.send_page.started is not None, wizard.send_page.failure
+    assert list(harness.server.state.jobs) == [wizard.send_page.started.summary.id]
     assert len(harness.server.requests_to("POST", "/fine_tuning/jobs")) == 1
 
 
@@ -327,12 +329,12 @@ def test_blocking_findings_keep_the_examples_on_this_computer(qtbot, harness):
     assert not data.analysis.ready
     panel = harness.panel()
     wizard = harness.open_wizard(panel, data)
-    assert wizard.blocking_note.isVisible()
-    assert "fix them in the Dataset tab" in wizard.blocking_note.text()
-    assert "Line 3" in wizard.blocking_note.text()
+    assert wizard.choose_page.blocking_note.isVisible()
+    assert "fix them in the Dataset tab" in wizard.choose_page.blocking_note.text()
+    assert "Line 3" in wizard.choose_page.blocking_note.text()
     wizard.go_to(1)
-    assert not wizard.start_button.isEnabled()
-    assert "Line 3" in wizard.review_blocking.text()
+    assert not wizard.review_page.start_button.isEnabled()
+    assert "Line 3" in wizard.review_page.review_blocking.text()
     wizard.start()  # called directly too, nothing leaves the computer
     assert not wizard.sending and wizard.pages.currentIndex() == 1
     assert harness.server.requests_to("POST", "/files") == []

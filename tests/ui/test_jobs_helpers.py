@@ -149,27 +149,33 @@ class JobsHarness:
         data = data or training_data(self.catalog, SAMPLE.read_bytes())
         wizard = panel.start_training(lambda: data)
         self.qtbot.waitUntil(  # type: ignore[attr-defined]
-            lambda: bool(wizard.models) and wizard.estimate is not None, timeout=10_000
+            lambda: (
+                bool(wizard.choose_page.chooser.models) and wizard.choose_page.estimate is not None
+            ),
+            timeout=10_000,
         )
         return wizard
 
     def send(self, wizard: TrainWizard) -> None:
         """Review and press Start; wait until the job started or failed."""
         wizard.go_to(PAGE_REVIEW)
-        assert wizard.pages.currentIndex() == PAGE_REVIEW, wizard.problem_note.text()
-        assert wizard.start_button.isEnabled()
-        wizard.start_button.click()
+        assert wizard.pages.currentIndex() == PAGE_REVIEW, wizard.choose_page.problem_note.text()
+        assert wizard.review_page.start_button.isEnabled()
+        wizard.review_page.start_button.click()
         self.qtbot.waitUntil(  # type: ignore[attr-defined]
-            lambda: not wizard.sending and bool(wizard.started or wizard.failure), timeout=15_000
+            lambda: (
+                not wizard.sending and bool(wizard.send_page.started or wizard.send_page.failure)
+            ),
+            timeout=15_000,
         )
 
     def start_job(self, panel: JobsPanel, data: TrainingData | None = None) -> str:
         """Train through the wizard; returns the new job's id."""
         wizard = self.open_wizard(panel, data)
-        wizard.suffix.setText("support-bot")
+        wizard.choose_page.settings_form.suffix.setText("support-bot")
         self.send(wizard)
-        assert wizard.started is not None, wizard.failure
-        return wizard.started.summary.id
+        assert wizard.send_page.started is not None, wizard.send_page.failure
+        return wizard.send_page.started.summary.id
 
 
 def destroy(widget: QWidget) -> None:

@@ -39,29 +39,29 @@ def test_an_unknown_outcome_is_asked_about_and_look_again_finds_the_job(qtbot, h
     panel = harness.panel()
     wizard = harness.open_wizard(panel)
     harness.send(wizard)
-    assert wizard.started is None
-    assert wizard.failure.kind is ErrorKind.UNKNOWN_OUTCOME
+    assert wizard.send_page.started is None
+    assert wizard.send_page.failure.kind is ErrorKind.UNKNOWN_OUTCOME
     assert creates(harness) == 1  # looked for, never sent again by itself
-    assert wizard.send_title.text() == "Was the job started?"
-    text = wizard.error_box.text()
+    assert wizard.send_page.send_title.text() == "Was the job started?"
+    text = wizard.send_page.error_box.text()
     assert "not known whether the job was started" in text
     assert "look again, or send the job again?" in text
-    assert wizard.look_button.isVisible() and wizard.retry_button.isVisible()
-    assert wizard.retry_button.text() == "Send again"
-    assert not wizard.change_button.isVisible()
-    assert any("looking for the job" in line for line in wizard.stage_log)
+    assert wizard.send_page.look_button.isVisible() and wizard.send_page.retry_button.isVisible()
+    assert wizard.send_page.retry_button.text() == "Send again"
+    assert not wizard.send_page.change_button.isVisible()
+    assert any("looking for the job" in line for line in wizard.send_page.stage_log)
 
-    wizard.look_button.click()  # still not listed: asked again, nothing sent
+    wizard.send_page.look_button.click()  # still not listed: asked again, nothing sent
     qtbot.waitUntil(lambda: not wizard.sending, timeout=10_000)
-    assert wizard.failure.kind is ErrorKind.UNKNOWN_OUTCOME
-    assert "still not in the provider's job list" in wizard.error_box.text()
+    assert wizard.send_page.failure.kind is ErrorKind.UNKNOWN_OUTCOME
+    assert "still not in the provider's job list" in wizard.send_page.error_box.text()
     assert creates(harness) == 1
 
     harness.server.advance(150)  # now the provider lists it
-    wizard.look_button.click()
-    qtbot.waitUntil(lambda: wizard.started is not None, timeout=10_000)
+    wizard.send_page.look_button.click()
+    qtbot.waitUntil(lambda: wizard.send_page.started is not None, timeout=10_000)
     assert creates(harness) == 1
-    job_id = wizard.started.summary.id
+    job_id = wizard.send_page.started.summary.id
     assert list(harness.server.state.jobs) == [job_id]
     assert harness.archive().load(PROFILE_ID, job_id).summary.id == job_id
     qtbot.waitUntil(lambda: panel.select_job(job_id), timeout=10_000)
@@ -72,9 +72,9 @@ def test_sending_again_happens_only_when_the_user_says_so(qtbot, harness):
     panel = harness.panel()
     wizard = harness.open_wizard(panel)
     harness.send(wizard)
-    assert wizard.failure.kind is ErrorKind.UNKNOWN_OUTCOME and creates(harness) == 1
-    wizard.retry_button.click()
-    qtbot.waitUntil(lambda: wizard.started is not None, timeout=10_000)
+    assert wizard.send_page.failure.kind is ErrorKind.UNKNOWN_OUTCOME and creates(harness) == 1
+    wizard.send_page.retry_button.click()
+    qtbot.waitUntil(lambda: wizard.send_page.started is not None, timeout=10_000)
     assert creates(harness) == 2
     first, second = harness.server.requests_to("POST", "/fine_tuning/jobs")
     assert first.json["metadata"] == second.json["metadata"]  # the same request, looked up first
@@ -85,9 +85,9 @@ def test_a_cut_off_answer_to_job_creation_is_a_started_job(qtbot, harness):
     panel = harness.panel()
     wizard = harness.open_wizard(panel)
     harness.send(wizard)
-    assert wizard.failure is None, wizard.failure
-    assert wizard.started is not None
-    assert list(harness.server.state.jobs) == [wizard.started.summary.id]
+    assert wizard.send_page.failure is None, wizard.send_page.failure
+    assert wizard.send_page.started is not None
+    assert list(harness.server.state.jobs) == [wizard.send_page.started.summary.id]
     assert creates(harness) == 1
 
 
@@ -98,13 +98,13 @@ def test_quitting_while_the_wizard_waits_to_look_again_ends_the_wait(qtbot, tmp_
         panel = harness.panel()
         wizard = harness.open_wizard(panel)
         wizard.go_to(PAGE_REVIEW)
-        wizard.start_button.click()
+        wizard.review_page.start_button.click()
         qtbot.waitUntil(
-            lambda: any("looking for the job" in line for line in wizard.stage_log),
+            lambda: any("looking for the job" in line for line in wizard.send_page.stage_log),
             timeout=10_000,
         )
         panel.shutdown()
         assert QThreadPool.globalInstance().waitForDone(5_000)  # not ten minutes
-        qtbot.waitUntil(lambda: wizard.failure is not None, timeout=5_000)
-        assert wizard.failure.kind is ErrorKind.UNKNOWN_OUTCOME
+        qtbot.waitUntil(lambda: wizard.send_page.failure is not None, timeout=5_000)
+        assert wizard.send_page.failure.kind is ErrorKind.UNKNOWN_OUTCOME
         assert creates(harness) == 1

@@ -22,7 +22,7 @@ def harness(qtbot, tmp_path):
 
 def test_lora_settings_are_offered_and_sent_as_nebius_names_them(qtbot, harness):
     wizard = harness.open_wizard(harness.panel())
-    form = wizard.parameter_form
+    form = wizard.choose_page.settings_form.parameter_form
     assert form.field("lora").value() is True  # on by default in the app
     assert form.field("lora").auto is None and "LoRA" in form.field("lora").toolTip()
     assert "not a multiple" in form.field("learning_rate").toolTip()
@@ -30,14 +30,14 @@ def test_lora_settings_are_offered_and_sent_as_nebius_names_them(qtbot, harness)
     form.more_button.click()
     form.set_value("lora_r", 16)
     form.set_value("learning_rate", 0.00002)
-    wizard.epochs.set_value(2)
+    wizard.choose_page.settings_form.epochs.set_value(2)
     wizard.go_to(PAGE_REVIEW)
-    assert not wizard.tile_frames["price"].isVisible()  # Nebius gives no price first
-    text = wizard.review_text.text()
+    assert not wizard.review_page.tile_frames["price"].isVisible()  # Nebius gives no price first
+    text = wizard.review_page.review_text.text()
     assert "LoRA rank 16" in text and "learning rate 2e-05" in text
-    assert "cancel it there" in wizard.next_steps.text()
+    assert "cancel it there" in wizard.review_page.next_steps.text()
     harness.send(wizard)
-    assert wizard.started is not None, wizard.failure
+    assert wizard.send_page.started is not None, wizard.send_page.failure
     sent = harness.server.requests_to("POST", "/fine_tuning/jobs")[0].json["hyperparameters"]
     assert sent["lora"] is True and sent["lora_r"] == 16 and sent["n_epochs"] == 2
     assert sent["learning_rate"] == pytest.approx(0.00002)
@@ -89,8 +89,8 @@ def test_automatic_epochs_mean_nebiuss_own_three_whatever_the_dataset_size(qtbot
     lines = SAMPLE.read_bytes().splitlines(keepends=True)[:14]  # OpenAI's rule would say 7
     small = training_data(harness.catalog, b"".join(lines))
     wizard = harness.open_wizard(harness.panel(), small)
-    epochs = wizard.epochs
+    epochs = wizard.choose_page.settings_form.epochs
     assert epochs.value() is None  # Automatic
     assert epochs.spin.value() == 3  # the number Nebius will use, greyed
-    qtbot.waitUntil(lambda: wizard.estimate is not None)
-    assert wizard.estimate.epochs == 3 and wizard.estimate.epochs_auto
+    qtbot.waitUntil(lambda: wizard.choose_page.estimate is not None)
+    assert wizard.choose_page.estimate.epochs == 3 and wizard.choose_page.estimate.epochs_auto

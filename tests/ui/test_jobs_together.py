@@ -28,52 +28,64 @@ def harness(qtbot, tmp_path):
 
 def test_the_wizard_shows_togethers_own_settings(harness):
     wizard = harness.open_wizard(harness.panel())
-    form = wizard.parameter_form
+    form = wizard.choose_page.settings_form.parameter_form
     names = [field.spec.name for field in form.fields()]
     assert names[:5] == ["training_type", "n_epochs", "learning_rate", "batch_size", "n_evals"]
     assert form.field("training_type").value() == "Lora"
     assert form.field("n_epochs").auto is None  # Together wants a number of epochs
-    assert wizard.epochs is form.field("n_epochs")
+    assert wizard.choose_page.settings_form.epochs is form.field("n_epochs")
     assert form.field_for(ParameterRole.LEARNING_RATE).auto.isChecked()
     assert "0.00001" in form.field("learning_rate").toolTip()
     assert not form.field("lora_r").isVisible()  # folded under More settings
     form.more_button.click()
     assert form.field("lora_r").isVisible()
-    assert not wizard.wandb_box.isVisible()  # Together wants the W&B key in each job
+    assert (
+        not wizard.choose_page.settings_form.wandb_box.isVisible()
+    )  # Together wants the W&B key in each job
     assert form.field("dpo_beta") is None  # chat examples: no preference setting
-    assert "approximately" in wizard.model_note.text()
-    assert wizard.estimate_line.text().startswith("about ")
-    assert "Together AI quotes the price on the next page" in wizard.estimate_line.text()
+    assert "approximately" in wizard.choose_page.chooser.model_note.text()
+    assert wizard.choose_page.estimate_line.text().startswith("about ")
+    assert (
+        "Together AI quotes the price on the next page" in wizard.choose_page.estimate_line.text()
+    )
 
 
 def test_togethers_price_is_shown_beside_the_estimate_and_the_file_is_sent_once(qtbot, harness):
     wizard = harness.open_wizard(harness.panel())
-    wizard.epochs.set_value(2)
+    wizard.choose_page.settings_form.epochs.set_value(2)
     wizard.go_to(PAGE_REVIEW)
-    frame = wizard.tile_frames["price"]
-    assert frame.isVisible() and wizard.tile_captions["price"].text() == "Together AI's price"
-    assert wizard.price_button.text() == "Ask Together AI"
-    assert "uploading is free" in wizard.reassurance.text()
+    frame = wizard.review_page.tile_frames["price"]
+    assert (
+        frame.isVisible()
+        and wizard.review_page.tile_captions["price"].text() == "Together AI's price"
+    )
+    assert wizard.review_page.price_button.text() == "Ask Together AI"
+    assert "uploading is free" in wizard.review_page.reassurance.text()
     assert harness.server.requests_to("POST", "/files/upload") == []  # nothing sent yet
-    assert "approximate" in wizard.tiles["tokens"][1].text()
+    assert "approximate" in wizard.review_page.tiles["tokens"][1].text()
 
-    wizard.price_button.click()
-    qtbot.waitUntil(lambda: wizard.current_price() is not None, timeout=10_000)
-    price = wizard.current_price()
-    value, detail = wizard.tiles["price"]
+    wizard.review_page.price_button.click()
+    qtbot.waitUntil(lambda: wizard.review_page.current_price() is not None, timeout=10_000)
+    price = wizard.review_page.current_price()
+    value, detail = wizard.review_page.tiles["price"]
     assert value.text() == harness.settings.format_money(price.total_usd)
     assert "the figure to trust" in detail.text()
     assert "Within your account's limit of $100.00." in detail.text()
-    assert wizard.start_button.text().endswith("Together AI's price)")
+    assert wizard.review_page.start_button.text().endswith("Together AI's price)")
     estimate = harness.server.requests_to("POST", "/fine-tunes/estimate-price")[0].json
     assert estimate["n_epochs"] == 2
 
-    wizard.epochs.set_value(3)  # another job: the old price no longer applies
-    qtbot.waitUntil(lambda: not wizard.estimating, timeout=10_000)
-    assert wizard.current_price() is None and wizard.tiles["price"][0].text() == "—"
-    wizard.epochs.set_value(2)
+    wizard.choose_page.settings_form.epochs.set_value(
+        3
+    )  # another job: the old price no longer applies
+    qtbot.waitUntil(lambda: not wizard.choose_page.estimating, timeout=10_000)
+    assert (
+        wizard.review_page.current_price() is None
+        and wizard.review_page.tiles["price"][0].text() == "—"
+    )
+    wizard.choose_page.settings_form.epochs.set_value(2)
     harness.send(wizard)
-    assert wizard.started is not None, wizard.failure
+    assert wizard.send_page.started is not None, wizard.send_page.failure
     assert len(harness.server.requests_to("POST", "/files/upload")) == 2  # training, validation
     body = harness.server.requests_to("POST", "/fine-tunes")[0].json
     assert body["n_epochs"] == 2 and body["training_type"]["type"] == "Lora"
@@ -83,12 +95,12 @@ def test_a_price_over_the_accounts_limit_stops_the_job_before_it_is_sent(qtbot, 
     harness.server.state.user_limit = 0.01
     wizard = harness.open_wizard(harness.panel())
     wizard.go_to(PAGE_REVIEW)
-    wizard.price_button.click()
-    qtbot.waitUntil(lambda: wizard.current_price() is not None, timeout=10_000)
-    assert not wizard.current_price().allowed
-    assert "would not start this job" in wizard.tiles["price"][1].text()
-    assert "your limit is $0.01" in wizard.review_blocking.text()
-    assert not wizard.start_button.isEnabled()
+    wizard.review_page.price_button.click()
+    qtbot.waitUntil(lambda: wizard.review_page.current_price() is not None, timeout=10_000)
+    assert not wizard.review_page.current_price().allowed
+    assert "would not start this job" in wizard.review_page.tiles["price"][1].text()
+    assert "your limit is $0.01" in wizard.review_page.review_blocking.text()
+    assert not wizard.review_page.start_button.isEnabled()
 
 
 def finished_job(harness, panel) -> str:

@@ -31,34 +31,37 @@ def harness(qtbot, tmp_path):
 
 def test_every_control_a_newcomer_may_not_know_has_a_tooltip(harness):
     wizard = harness.open_wizard(harness.panel())
-    for name in (
-        "profile_combo",
-        "model_combo",
-        "method_combo",
-        "split_percent",
-        "split_seed",
-        "suffix",
-        "seed",
-        "fixed_seed",
-        "wandb_box",
-        "no_validation",
-        "split_validation",
-        "file_validation",
-    ):
-        assert getattr(wizard, name).toolTip(), name
-    names = [field.spec.name for field in wizard.parameter_form.fields()]
+    choose = wizard.choose_page
+    chooser, examples, form = choose.chooser, choose.examples_box, choose.settings_form
+    explained = {
+        "profile_combo": chooser.profile_combo,
+        "model_combo": chooser.model_combo,
+        "method_combo": chooser.method_combo,
+        "split_percent": examples.split_percent,
+        "split_seed": examples.split_seed,
+        "suffix": form.suffix,
+        "seed": form.seed,
+        "fixed_seed": form.fixed_seed,
+        "wandb_box": form.wandb_box,
+        "no_validation": examples.no_validation,
+        "split_validation": examples.split_validation,
+        "file_validation": examples.file_validation,
+    }
+    for name, control in explained.items():
+        assert control.toolTip(), name
+    names = [field.spec.name for field in form.parameter_form.fields()]
     assert names == ["n_epochs", "batch_size", "learning_rate_multiplier"]
-    for field in wizard.parameter_form.fields():
+    for field in form.parameter_form.fields():
         assert field.toolTip() and field.spin.toolTip() and field.auto.toolTip()
-    assert "one pass over all your examples" in wizard.epochs.toolTip()
-    assert "not billed" in wizard.no_validation.toolTip()
+    assert "one pass over all your examples" in form.epochs.toolTip()
+    assert "not billed" in examples.no_validation.toolTip()
     page = wizard.pages.widget(PAGE_SETUP)
     controls = [
         w
         for kind in (QComboBox, QAbstractSpinBox, QLineEdit, QAbstractButton)
         for w in page.findChildren(kind)
     ]
-    obvious = (wizard.cancel_button, wizard.next_button)
+    obvious = (choose.cancel_button, choose.next_button)
     untold = [
         w.objectName() or type(w).__name__
         for w in controls
@@ -73,16 +76,19 @@ def test_every_control_a_newcomer_may_not_know_has_a_tooltip(harness):
 def test_models_come_from_the_provider_with_catalog_prices_and_dates(harness):
     harness.server.add_model("ft:gpt-4o-mini-2024-07-18:fake-org:older:abc123")
     wizard = harness.open_wizard(harness.panel())
-    ids = [wizard.model_combo.itemData(i) for i in range(wizard.model_combo.count())]
+    ids = [
+        wizard.choose_page.chooser.model_combo.itemData(i)
+        for i in range(wizard.choose_page.chooser.model_combo.count())
+    ]
     assert "gpt-4o-mini" not in ids  # an alias the provider lists is not a trainable snapshot
     assert ids[-1] == "ft:gpt-4o-mini-2024-07-18:fake-org:older:abc123"  # train further
-    assert wizard.model_id == BASE
-    assert "$5 per million tokens" in wizard.model_note.text()
-    assert "2027-01-14" in wizard.model_note.text()
-    items = wizard.model_combo.model()
+    assert wizard.choose_page.chooser.model_id == BASE
+    assert "$5 per million tokens" in wizard.choose_page.chooser.model_note.text()
+    assert "2027-01-14" in wizard.choose_page.chooser.model_note.text()
+    items = wizard.choose_page.chooser.model_combo.model()
     nano = ids.index("gpt-4.1-nano-2025-04-14")  # shut down on 2026-10-23, before TODAY
     assert not items.item(nano).isEnabled()
-    assert "shut down" in wizard.model_combo.itemText(nano)
+    assert "shut down" in wizard.choose_page.chooser.model_combo.itemText(nano)
 
 
 def test_the_catalog_list_is_offered_when_the_provider_cannot_list(qtbot, harness):
@@ -90,45 +96,58 @@ def test_the_catalog_list_is_offered_when_the_provider_cannot_list(qtbot, harnes
     wizard = harness.panel().start_training(
         lambda: training_data(harness.catalog, SAMPLE.read_bytes())
     )
-    qtbot.waitUntil(lambda: "Could not get" in wizard.profile_note.text(), timeout=10_000)
-    assert "The provider had a problem on its side." in wizard.profile_note.text()
-    assert wizard.model_combo.count() > 0 and wizard.model_id == BASE
+    qtbot.waitUntil(
+        lambda: "Could not get" in wizard.choose_page.chooser.profile_note.text(), timeout=10_000
+    )
+    assert (
+        "The provider had a problem on its side." in wizard.choose_page.chooser.profile_note.text()
+    )
+    assert (
+        wizard.choose_page.chooser.model_combo.count() > 0
+        and wizard.choose_page.chooser.model_id == BASE
+    )
 
 
 def test_the_estimate_matches_the_core_for_the_training_part(harness):
     wizard = harness.open_wizard(harness.panel())
-    wizard.epochs.set_value(4)
-    harness.qtbot.waitUntil(lambda: wizard.estimate is not None and wizard.estimate.epochs == 4)
-    counts = counter_for_model(BASE).count_many(list(wizard.data.examples))
-    expected = estimate_from_tokens(
-        [counts[i] for i in wizard.training_indices()], harness.catalog.get(BASE), 4
+    wizard.choose_page.settings_form.epochs.set_value(4)
+    harness.qtbot.waitUntil(
+        lambda: wizard.choose_page.estimate is not None and wizard.choose_page.estimate.epochs == 4
     )
-    assert len(wizard.training_indices()) == 36  # 10 % of 40 set aside, seed 42
-    assert wizard.estimate.billable_tokens_total == expected.billable_tokens_total
+    counts = counter_for_model(BASE).count_many(list(wizard.choose_page.data.examples))
+    expected = estimate_from_tokens(
+        [counts[i] for i in wizard.choose_page.examples_box.training_indices()],
+        harness.catalog.get(BASE),
+        4,
+    )
+    assert (
+        len(wizard.choose_page.examples_box.training_indices()) == 36
+    )  # 10 % of 40 set aside, seed 42
+    assert wizard.choose_page.estimate.billable_tokens_total == expected.billable_tokens_total
     wizard.go_to(PAGE_REVIEW)
-    tokens, detail = wizard.tiles["tokens"]
+    tokens, detail = wizard.review_page.tiles["tokens"]
     assert tokens.text() == f"{expected.billable_tokens_total:,}"
     assert "× 4" in detail.text()
     money = harness.settings.format_money(expected.estimated_cost_usd)
-    assert wizard.tiles["cost"][0].text() == f"about {money}"
-    assert wizard.start_button.text() == f"Start training (about {money})"
-    assert "4 examples set aside for validation" in wizard.review_text.text()
+    assert wizard.review_page.tiles["cost"][0].text() == f"about {money}"
+    assert wizard.review_page.start_button.text() == f"Start training (about {money})"
+    assert "4 examples set aside for validation" in wizard.review_page.review_text.text()
 
 
 def test_hyperparameters_and_wandb_are_sent_as_chosen(qtbot, harness):
     wizard = harness.open_wizard(harness.panel())
-    wizard.epochs.set_value(2)
-    wizard.parameter_form.set_value("batch_size", 4)
-    wizard.parameter_form.set_value("learning_rate_multiplier", 0.5)
-    wizard.no_validation.setChecked(True)
-    wizard.wandb_box.setChecked(True)
-    assert "needs a project name" in wizard.problem_note.text()
-    assert not wizard.next_button.isEnabled()
-    wizard.wandb_project.setText("support")
-    wizard.wandb_tags.setText("v2, " + "x" * 65)
-    assert "at most 64 characters" in wizard.problem_note.text()
-    wizard.wandb_tags.setText("v2, bea")
-    assert wizard.next_button.isEnabled()
+    wizard.choose_page.settings_form.epochs.set_value(2)
+    wizard.choose_page.settings_form.parameter_form.set_value("batch_size", 4)
+    wizard.choose_page.settings_form.parameter_form.set_value("learning_rate_multiplier", 0.5)
+    wizard.choose_page.examples_box.no_validation.setChecked(True)
+    wizard.choose_page.settings_form.wandb_box.setChecked(True)
+    assert "needs a project name" in wizard.choose_page.problem_note.text()
+    assert not wizard.choose_page.next_button.isEnabled()
+    wizard.choose_page.settings_form.wandb_project.setText("support")
+    wizard.choose_page.settings_form.wandb_tags.setText("v2, " + "x" * 65)
+    assert "at most 64 characters" in wizard.choose_page.problem_note.text()
+    wizard.choose_page.settings_form.wandb_tags.setText("v2, bea")
+    assert wizard.choose_page.next_button.isEnabled()
     harness.send(wizard)
     body = harness.server.requests_to("POST", "/fine_tuning/jobs")[0].json
     assert body["method"]["supervised"]["hyperparameters"] == {
@@ -146,11 +165,11 @@ def test_hyperparameters_and_wandb_are_sent_as_chosen(qtbot, harness):
 def test_preference_data_uses_dpo_with_beta(harness):
     data = TrainingData("prefs.jsonl", training_data(harness.catalog, dpo_jsonl(20)).examples)
     wizard = harness.open_wizard(harness.panel(), data)
-    assert wizard.method == "dpo"
-    supervised = wizard.method_combo.findData("supervised")
-    assert not wizard.method_combo.model().item(supervised).isEnabled()
-    assert wizard.parameter("beta").isVisible()
-    wizard.parameter("beta").set_value(0.3)
+    assert wizard.choose_page.chooser.method == "dpo"
+    supervised = wizard.choose_page.chooser.method_combo.findData("supervised")
+    assert not wizard.choose_page.chooser.method_combo.model().item(supervised).isEnabled()
+    assert wizard.choose_page.settings_form.parameter("beta").isVisible()
+    wizard.choose_page.settings_form.parameter("beta").set_value(0.3)
     harness.send(wizard)
     body = harness.server.requests_to("POST", "/fine_tuning/jobs")[0].json
     assert body["method"]["type"] == "dpo"
@@ -159,10 +178,10 @@ def test_preference_data_uses_dpo_with_beta(harness):
 
 def test_chat_data_cannot_choose_dpo(harness):
     wizard = harness.open_wizard(harness.panel())
-    dpo = wizard.method_combo.findData("dpo")
-    assert not wizard.method_combo.model().item(dpo).isEnabled()
-    assert "preferred and a non-preferred answer" in wizard.method_note.text()
-    assert wizard.parameter("beta") is None
+    dpo = wizard.choose_page.chooser.method_combo.findData("dpo")
+    assert not wizard.choose_page.chooser.method_combo.model().item(dpo).isEnabled()
+    assert "preferred and a non-preferred answer" in wizard.choose_page.chooser.method_note.text()
+    assert wizard.choose_page.settings_form.parameter("beta") is None
 
 
 def test_suffix_rules_follow_the_profile(harness):
@@ -178,24 +197,30 @@ def test_suffix_rules_follow_the_profile(harness):
     )
     harness.keys.set("azure", harness.server.api_key)
     wizard = harness.open_wizard(harness.panel())
-    assert wizard.profile.id == "azure"
-    assert "deployed in Azure" in wizard.profile_note.text()
-    wizard.suffix.setText("bot.v2")
-    assert wizard.suffix_note.text() == "The suffix may not contain “.” for this provider."
-    assert not wizard.next_button.isEnabled()
-    wizard.suffix.setText("bot-v2")
-    assert wizard.suffix_note.text() == "" and wizard.next_button.isEnabled()
-    assert wizard.suffix.maxLength() == 64
+    assert wizard.choose_page.chooser.profile.id == "azure"
+    assert "deployed in Azure" in wizard.choose_page.chooser.profile_note.text()
+    wizard.choose_page.settings_form.suffix.setText("bot.v2")
+    assert (
+        wizard.choose_page.settings_form.suffix_note.text()
+        == "The suffix may not contain “.” for this provider."
+    )
+    assert not wizard.choose_page.next_button.isEnabled()
+    wizard.choose_page.settings_form.suffix.setText("bot-v2")
+    assert (
+        wizard.choose_page.settings_form.suffix_note.text() == ""
+        and wizard.choose_page.next_button.isEnabled()
+    )
+    assert wizard.choose_page.settings_form.suffix.maxLength() == 64
 
 
 def test_a_validation_file_is_sent_as_it_is(tmp_path, harness):
     path = tmp_path / "held-out.jsonl"
     path.write_bytes(chat_jsonl(10, topic="billing"))
     wizard = harness.open_wizard(harness.panel())
-    wizard.choose_validation_file = lambda: path
-    wizard.file_validation.setChecked(True)
-    assert wizard.validation_path.text() == str(path)
-    assert len(wizard.training_indices()) == 40
+    wizard.choose_page.choose_validation_file = lambda: path
+    wizard.choose_page.examples_box.file_validation.setChecked(True)
+    assert wizard.choose_page.examples_box.validation_path.text() == str(path)
+    assert len(wizard.choose_page.examples_box.training_indices()) == 40
     harness.send(wizard)
     contents = sorted(f.content for f in harness.server.state.files.values())
     assert chat_jsonl(10, topic="billing") in contents
@@ -204,10 +229,12 @@ def test_a_validation_file_is_sent_as_it_is(tmp_path, harness):
 def test_too_few_examples_after_the_split_is_refused(harness):
     data = training_data(harness.catalog, chat_jsonl(11))
     wizard = harness.open_wizard(harness.panel(), data)
-    assert wizard.no_validation.isChecked()  # too small to split by default
-    wizard.split_validation.setChecked(True)
-    wizard.split_percent.setValue(20)
-    assert "at least 10 examples" in wizard.problem_note.text()
+    assert (
+        wizard.choose_page.examples_box.no_validation.isChecked()
+    )  # too small to split by default
+    wizard.choose_page.examples_box.split_validation.setChecked(True)
+    wizard.choose_page.examples_box.split_percent.setValue(20)
+    assert "at least 10 examples" in wizard.choose_page.problem_note.text()
     wizard.go_to(PAGE_REVIEW)
     assert wizard.pages.currentIndex() == PAGE_SETUP
 
@@ -217,8 +244,8 @@ def test_no_profile_that_can_train_is_explained(qtbot, harness):
     panel = harness.panel()
     assert "no provider profile that can train" in panel.status_line.text()
     wizard = panel.start_training(lambda: training_data(harness.catalog, SAMPLE.read_bytes()))
-    assert "Add one in Settings" in wizard.profile_note.text()
-    assert not wizard.next_button.isEnabled()
+    assert "Add one in Settings" in wizard.choose_page.chooser.profile_note.text()
+    assert not wizard.choose_page.next_button.isEnabled()
 
 
 def test_a_provider_that_takes_no_more_jobs_offers_another_in_one_click(qtbot, harness):
@@ -234,26 +261,34 @@ def test_a_provider_that_takes_no_more_jobs_offers_another_in_one_click(qtbot, h
     harness.keys.set("other", harness.server.api_key)
     harness.server.inject("training_not_available", method="POST", path="/fine_tuning/jobs")
     wizard = harness.open_wizard(harness.panel())
-    wizard.epochs.set_value(2)
-    wizard.suffix.setText("support-bot")
+    wizard.choose_page.settings_form.epochs.set_value(2)
+    wizard.choose_page.settings_form.suffix.setText("support-bot")
     harness.send(wizard)
-    assert wizard.failure is not None
-    assert wizard.failure.kind is ErrorKind.TRAINING_NOT_AVAILABLE
-    assert wizard.elsewhere_box.isVisible()
-    assert wizard.elsewhere_button.text() == "Train on Other host instead →"
-    assert "shown before anything is sent" in wizard.elsewhere_note.text()
+    assert wizard.send_page.failure is not None
+    assert wizard.send_page.failure.kind is ErrorKind.TRAINING_NOT_AVAILABLE
+    assert wizard.send_page.elsewhere_box.isVisible()
+    assert wizard.send_page.elsewhere_button.text() == "Train on Other host instead →"
+    assert "shown before anything is sent" in wizard.send_page.elsewhere_note.text()
 
-    wizard.elsewhere_button.click()  # one click: the same job, set up at the other provider
+    wizard.send_page.elsewhere_button.click()  # one click: the same job, set up at the other provider
     qtbot.waitUntil(
-        lambda: wizard.pages.currentIndex() == PAGE_REVIEW and wizard.estimate is not None,
+        lambda: (
+            wizard.pages.currentIndex() == PAGE_REVIEW and wizard.choose_page.estimate is not None
+        ),
         timeout=10_000,
     )
-    assert wizard.profile.id == "other" and "Other host" in wizard.review_headline.text()
-    assert wizard.epochs.value() == 2 and wizard.suffix.text() == "support-bot"
+    assert (
+        wizard.choose_page.chooser.profile.id == "other"
+        and "Other host" in wizard.review_page.review_headline.text()
+    )
+    assert (
+        wizard.choose_page.settings_form.epochs.value() == 2
+        and wizard.choose_page.settings_form.suffix.text() == "support-bot"
+    )
     assert harness.server.state.jobs == {}  # nothing is sent before Start
     harness.send(wizard)
-    assert wizard.started is not None, wizard.failure
-    assert wizard.started.provider_id == "other"
+    assert wizard.send_page.started is not None, wizard.send_page.failure
+    assert wizard.send_page.started.provider_id == "other"
     body = harness.server.requests_to("POST", "/fine_tuning/jobs")[-1].json
     assert body["method"]["supervised"]["hyperparameters"] == {"n_epochs": 2}
 
@@ -262,22 +297,28 @@ def test_with_no_other_provider_the_refusal_says_where_training_still_works(harn
     harness.server.inject("training_not_available", method="POST", path="/fine_tuning/jobs")
     wizard = harness.open_wizard(harness.panel())
     harness.send(wizard)
-    assert wizard.elsewhere_box.isVisible() and not wizard.elsewhere_button.isVisible()
-    assert "Together AI" in wizard.elsewhere_note.text()
+    assert (
+        wizard.send_page.elsewhere_box.isVisible()
+        and not wizard.send_page.elsewhere_button.isVisible()
+    )
+    assert "Together AI" in wizard.send_page.elsewhere_note.text()
 
 
 def test_the_providers_last_days_are_said_before_choosing(harness):
     wizard = harness.open_wizard(harness.panel())  # 2026-11-22: 45 days before the end
     assert (
         "OpenAI takes new fine-tuning jobs only until 2027-01-06, and trained models stop "
-        "answering on 2027-01-14." in wizard.profile_note.text()
+        "answering on 2027-01-14." in wizard.choose_page.chooser.profile_note.text()
     )
     wizard.reject()
     later = harness.panel(today=lambda: date(2027, 1, 10))
     wizard = harness.open_wizard(later)
-    assert "OpenAI takes no new fine-tuning jobs since 2027-01-06" in wizard.profile_note.text()
+    assert (
+        "OpenAI takes no new fine-tuning jobs since 2027-01-06"
+        in wizard.choose_page.chooser.profile_note.text()
+    )
 
 
 def test_weights_and_biases_is_offered_where_the_provider_takes_it(harness):
     wizard = harness.open_wizard(harness.panel())
-    assert wizard.wandb_box.isVisible()
+    assert wizard.choose_page.settings_form.wandb_box.isVisible()

@@ -30,5 +30,8 @@ def test_one_job_is_one_job(qtbot, harness):
 def test_one_example_is_one_example(harness):
     one = training_data(harness.catalog, chat_jsonl(1), name="one.jsonl")
     wizard = harness.panel().start_training(lambda: TrainingData(one.name, one.examples))
-    assert wizard.training_label.text() == "Training on <b>one.jsonl</b>: 1 example"
+    assert (
+        wizard.choose_page.examples_box.training_label.text()
+        == "Training on <b>one.jsonl</b>: 1 example"
+    )
     wizard.reject()

@@ -195,7 +195,10 @@ class Here:
         data = training_data(Catalog.load(), raw, "adds.jsonl")
         wizard = panel.start_training(lambda: data)
         self.qtbot.waitUntil(  # type: ignore[attr-defined]
-            lambda: bool(wizard.models) and wizard.estimate is not None, timeout=10_000
+            lambda: (
+                bool(wizard.choose_page.chooser.models) and wizard.choose_page.estimate is not None
+            ),
+            timeout=10_000,
         )
         return wizard
 
@@ -220,58 +223,75 @@ def test_the_wizard_trains_a_model_folder_free_of_charge(qtbot, tmp_path, monkey
     monkeypatch.setattr(hardware, "detect_hardware", lambda: CPU)
     with here(qtbot, tmp_path) as harness:
         wizard = harness.wizard(harness.panel())
-        listed = wizard.models[0]
+        listed = wizard.choose_page.chooser.models[0]
         assert "GB download, licence: Apache 2.0" in listed.note
-        assert "one epoch of 100 examples" in wizard.model_note.text()
-        assert wizard.model_combo.model().item(0).toolTip() == listed.note
-        assert wizard.folder_button.isVisible()
-        assert "free: it trains on this computer" in wizard.estimate_line.text()
-        assert "(3 epochs)" in wizard.estimate_line.text()  # Automatic is this computer's 3
+        assert "one epoch of 100 examples" in wizard.choose_page.chooser.model_note.text()
+        assert wizard.choose_page.chooser.model_combo.model().item(0).toolTip() == listed.note
+        assert wizard.choose_page.chooser.folder_button.isVisible()
+        assert "free: it trains on this computer" in wizard.choose_page.estimate_line.text()
+        assert (
+            "(3 epochs)" in wizard.choose_page.estimate_line.text()
+        )  # Automatic is this computer's 3
         # how long an epoch of these very examples takes with the chosen model, here
-        tokens = wizard.estimate.billable_tokens_per_epoch
+        tokens = wizard.choose_page.estimate.billable_tokens_per_epoch
         time_here = epoch_time_words(CPU, parameters_billion(listed.id), tokens, where=False)
         assert time_here.endswith(" an epoch")
-        assert wizard.estimate_line.text().endswith(
+        assert wizard.choose_page.estimate_line.text().endswith(
             f"free: it trains on this computer, {time_here}"
         )
         wizard.go_to(PAGE_REVIEW)
-        assert wizard.tiles["cost"][1].text() == (
+        assert wizard.review_page.tiles["cost"][1].text() == (
             f"nothing is billed; it takes {time_here} on this computer's processor (2 cores), "
             "a rough guide"
         )
         wizard.go_to(0)
 
-        wizard.choose_model_folder = lambda: tmp_path  # not a model
-        wizard.folder_button.click()
-        qtbot.waitUntil(lambda: bool(wizard.folder_note.text()), timeout=10_000)
-        assert "is not a model folder: it has no config.json" in wizard.folder_note.text()
-        assert wizard.model_id == listed.id
+        wizard.choose_page.choose_model_folder = lambda: tmp_path  # not a model
+        wizard.choose_page.chooser.folder_button.click()
+        qtbot.waitUntil(lambda: bool(wizard.choose_page.chooser.folder_note.text()), timeout=10_000)
+        assert (
+            "is not a model folder: it has no config.json"
+            in wizard.choose_page.chooser.folder_note.text()
+        )
+        assert wizard.choose_page.chooser.model_id == listed.id
 
         model = fake_model(tmp_path / "my-model")
-        wizard.choose_model_folder = lambda: model
-        wizard.folder_button.click()
-        qtbot.waitUntil(lambda: wizard.model_id == str(model), timeout=10_000)
-        assert wizard.model_combo.currentText() == "my-model (folder)"
-        assert not wizard.folder_note.isVisible()
-        qtbot.waitUntil(lambda: not wizard.estimating, timeout=10_000)
-        assert "an epoch" not in wizard.estimate_line.text()  # its size cannot be told
+        wizard.choose_page.choose_model_folder = lambda: model
+        wizard.choose_page.chooser.folder_button.click()
+        qtbot.waitUntil(lambda: wizard.choose_page.chooser.model_id == str(model), timeout=10_000)
+        assert wizard.choose_page.chooser.model_combo.currentText() == "my-model (folder)"
+        assert not wizard.choose_page.chooser.folder_note.isVisible()
+        qtbot.waitUntil(lambda: not wizard.choose_page.estimating, timeout=10_000)
+        assert "an epoch" not in wizard.choose_page.estimate_line.text()  # its size cannot be told
 
-        wizard.suffix.setText("adds bot")
-        assert wizard.setup_problem() == "The suffix may not contain “ ” for this provider."
-        assert "takes no spaces, colons, slashes or backslashes" in wizard.suffix.toolTip()
-        wizard.suffix.setText("a" * 41)
-        assert wizard.setup_problem() == "The suffix can be at most 40 characters long."
-        wizard.suffix.setText("adder")
-        qtbot.waitUntil(lambda: not wizard.estimating, timeout=10_000)
+        wizard.choose_page.settings_form.suffix.setText("adds bot")
+        assert (
+            wizard.choose_page.setup_problem()
+            == "The suffix may not contain “ ” for this provider."
+        )
+        assert (
+            "takes no spaces, colons, slashes or backslashes"
+            in wizard.choose_page.settings_form.suffix.toolTip()
+        )
+        wizard.choose_page.settings_form.suffix.setText("a" * 41)
+        assert wizard.choose_page.setup_problem() == "The suffix can be at most 40 characters long."
+        wizard.choose_page.settings_form.suffix.setText("adder")
+        qtbot.waitUntil(lambda: not wizard.choose_page.estimating, timeout=10_000)
         wizard.go_to(PAGE_REVIEW)
         assert wizard.pages.currentIndex() == PAGE_REVIEW
-        assert wizard.tiles["cost"][0].text() == "free"
-        assert wizard.tiles["cost"][1].text() == "nothing is billed: it takes this computer's time"
-        assert wizard.tile_captions["tokens"].text() == "Tokens to train"
-        assert "nothing is sent anywhere and nothing is billed" in wizard.reassurance.text()
-        assert "downloaded from the Hugging Face Hub first" in wizard.next_steps.text()
-        assert "provider" not in wizard.next_steps.text()
-        assert wizard.start_button.text() == "Start training"
+        assert wizard.review_page.tiles["cost"][0].text() == "free"
+        assert (
+            wizard.review_page.tiles["cost"][1].text()
+            == "nothing is billed: it takes this computer's time"
+        )
+        assert wizard.review_page.tile_captions["tokens"].text() == "Tokens to train"
+        assert (
+            "nothing is sent anywhere and nothing is billed"
+            in wizard.review_page.reassurance.text()
+        )
+        assert "downloaded from the Hugging Face Hub first" in wizard.review_page.next_steps.text()
+        assert "provider" not in wizard.review_page.next_steps.text()
+        assert wizard.review_page.start_button.text() == "Start training"
         wizard.reject()
 
 
@@ -279,9 +299,9 @@ def test_without_the_libraries_the_wizard_says_how_to_install_them(qtbot, tmp_pa
     with here(qtbot, tmp_path) as harness:
         wizard = harness.wizard(harness.panel())
         reason = local_training.unavailable_reason()
-        assert reason is not None and reason in wizard.profile_note.text()
-        assert wizard.setup_problem() == reason
-        assert not wizard.next_button.isEnabled()
+        assert reason is not None and reason in wizard.choose_page.chooser.profile_note.text()
+        assert wizard.choose_page.setup_problem() == reason
+        assert not wizard.choose_page.next_button.isEnabled()
 
 
 # The Jobs tab ----------------------------------------------------------------------------------

@@ -35,23 +35,25 @@ def test_train_chart_and_chat_with_the_trained_model(qtbot, tmp_path, tiny_model
     with here(qtbot, tmp_path) as harness:
         first = harness.panel()
         wizard = harness.wizard(first)
-        wizard.choose_model_folder = lambda: tiny_model
-        wizard.folder_button.click()
-        qtbot.waitUntil(lambda: wizard.model_id == str(tiny_model), timeout=10_000)
-        wizard.suffix.setText("adder")
+        wizard.choose_page.choose_model_folder = lambda: tiny_model
+        wizard.choose_page.chooser.folder_button.click()
+        qtbot.waitUntil(
+            lambda: wizard.choose_page.chooser.model_id == str(tiny_model), timeout=10_000
+        )
+        wizard.choose_page.settings_form.suffix.setText("adder")
         for name, value in (
             ("learning_rate", 0.01),
             ("batch_size", 1),
             ("max_length", 128),
             ("max_steps", STEPS),
         ):
-            wizard.parameter(name).set_value(value)
-        qtbot.waitUntil(lambda: not wizard.estimating, timeout=10_000)
+            wizard.choose_page.settings_form.parameter(name).set_value(value)
+        qtbot.waitUntil(lambda: not wizard.choose_page.estimating, timeout=10_000)
         wizard.go_to(PAGE_REVIEW)
-        wizard.start_button.click()
+        wizard.review_page.start_button.click()
         qtbot.waitUntil(lambda: not wizard.sending, timeout=30_000)
-        assert wizard.started is not None, wizard.failure
-        job_id = wizard.started.summary.id
+        assert wizard.send_page.started is not None, wizard.send_page.failure
+        job_id = wizard.send_page.started.summary.id
         qtbot.waitUntil(lambda: len(first.view.chart.series["train_loss"]) >= 1, timeout=SLOW)
 
         first.shutdown()  # the app quits while it trains; the next start follows it again

@@ -1,497 +1,393 @@
-"""The wizard's first choice: the provider, its base model and the training method.
+"""The wizard's first step: the provider, model and method, the examples and the settings.
 
-The provider is asked (off the UI thread) which models it trains and which settings each
-method takes; until it answers, the models it usually offers are listed.
+The page owns what depends on all three parts: the settings the chosen provider takes for
+the chosen method, the one sentence saying why the setup cannot be sent yet, the estimate
+line, and the exact plan that is sent.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from PySide6.QtCore import Signal
-from PySide6.QtGui import QStandardItemModel
-from PySide6.QtWidgets import (
-    QComboBox,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QPushButton,
-    QWidget,
-)
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from desktop.api.backends import BackendFactory, trains, traits_of
-from desktop.api.errors import FriendlyError, ProviderError
-from desktop.api.profiles import ProfileStore, ProviderKind, ProviderProfile
-from desktop.core.catalog import Availability, Catalog, ModelInfo
-from desktop.core.estimate import unknown_model
+from desktop.api import jobs_service as svc
+from desktop.api.backends import BackendFactory
+from desktop.api.errors import FriendlyError
+from desktop.api.profiles import ProfileStore, ProviderProfile
+from desktop.core.catalog import Catalog
+from desktop.core.estimate import Estimate, auto_epochs, estimate_from_tokens
+from desktop.core.interchange import ExportFormat, export_split, export_values
 from desktop.core.kinds import ExampleKind
 from desktop.core.settings import AppSettings
-from desktop.core.training import ChatRoute, TrainableModel
+from desktop.core.training import ParameterSpec, new_request_id
 from desktop.local_training import unavailable_reason
 from desktop.ui.common import palette
-from desktop.ui.common.ops import run_op
-from desktop.ui.common.workers import JobContext
 from desktop.ui.jobs.wizard_common import (
-    METHOD_LABELS,
-    NOTICE_DAYS,
-    TIPS,
+    MIN_TRAINING_EXAMPLES,
     Note,
     Offer,
+    TrainingData,
+    blocking_text,
     quoting_traits,
-    tip_label,
-    with_note,
+    time_here,
 )
+from desktop.ui.jobs.wizard_examples import ExamplesBox
+from desktop.ui.jobs.wizard_provider import ModelChooser
+from desktop.ui.jobs.wizard_settings import SettingsForm
+from desktop.ui.jobs.wizard_tokens import TokenCounter
 
-log = logging.getLogger(__name__)
+_ESTIMATE_DELAY_MS = 250
 
 
-def _log_failure(message: str) -> None:
-    log.info("Wizard work failed: %s", message)
+class ChoosePage(QWidget):
+    """Provider, model and method (``chooser``), the examples and validation set
+    (``examples_box``) and the training settings (``settings_form``), with the estimate.
 
-
-class ModelChooser(QGroupBox):
-    """Provider, base model and method, with what to know about each.
-
-    Signals: ``profile_changed`` (the profile or None) before the provider is asked;
-    ``offer_arrived`` (an Offer) before its models are listed, ``models_listed`` after;
-    ``method_changed`` when the method (or the methods on offer) changed; ``model_changed``
-    once a model is chosen.
+    Signals: ``cancel`` and ``review`` are the buttons; ``epochs_chosen`` carries the epochs
+    the user set (an int, or None for automatic); ``profile_shown`` says another provider
+    profile was chosen; ``models_listed`` says its models arrived; ``estimated`` says a new
+    estimate is shown.
     """
 
-    profile_changed = Signal(object)
-    offer_arrived = Signal(object)
+    cancel = Signal()
+    review = Signal()
+    epochs_chosen = Signal(object)
+    profile_shown = Signal()
     models_listed = Signal()
-    method_changed = Signal()
-    model_changed = Signal()
+    estimated = Signal()
 
     def __init__(
         self,
         profiles: ProfileStore,
         catalog: Catalog,
         settings: AppSettings,
+        data: TrainingData | None,
         backend_factory: BackendFactory,
         today: Callable[[], date],
-        data_kind: ExampleKind,
-        *,
-        ask_folder: Callable[[], Path | None],
         parent: QWidget | None = None,
     ) -> None:
-        super().__init__("Provider and model", parent)
-        self.profiles = profiles
-        self.catalog = catalog
+        super().__init__(parent)
         self.settings = settings
-        self.backend_factory = backend_factory
-        self.today = today
-        self.data_kind = data_kind
-        self.ask_folder = ask_folder
-        self.models: list[TrainableModel] = []
-        #: Model folders the user chose for this profile (kept when the list arrives later).
-        self._folder_models: list[TrainableModel] = []
-        self._profile_notice = ""
-        self.profile_combo = QComboBox()
-        self.profile_combo.setToolTip(TIPS["provider"])
-        self.profile_combo.currentIndexChanged.connect(self._on_profile)
-        self.profile_note = Note()
-        self.model_combo = QComboBox()
-        self.model_combo.setToolTip(TIPS["model"])
-        self.model_combo.setMinimumContentsLength(28)
-        self.model_combo.currentIndexChanged.connect(self._on_model)
-        self.folder_button = QPushButton("Choose a model folder…")
-        self.folder_button.setObjectName("chooseModelFolder")
-        self.folder_button.setToolTip(TIPS["folder"])
-        self.folder_button.clicked.connect(self.browse_model_folder)
-        self.folder_button.hide()
-        self.model_note = Note()
-        self.folder_note = Note(color=palette.ERROR_TEXT)
-        self.folder_note.setObjectName("modelFolderProblem")
-        self.method_combo = QComboBox()
-        self.method_combo.setToolTip(TIPS["method"])
-        for method, label in METHOD_LABELS.items():
-            self.method_combo.addItem(label, method)
-        self.method_combo.currentIndexChanged.connect(lambda _index: self.method_changed.emit())
-        self.method_note = Note()
-        form = QFormLayout(self)
-        form.addRow(
-            tip_label("Provider", "provider"), with_note(self.profile_combo, self.profile_note)
+        self.data = data
+        self.data_kind = data.kind() if data is not None and data.examples else ExampleKind.CHAT
+        self.blocking = data.blocking() if data is not None else []
+        self.estimate: Estimate | None = None
+        self.tokens = TokenCounter(data.examples if data is not None else (), self)
+        self.tokens.counted.connect(self._update_estimate)
+        #: The settings each training method takes at the chosen provider (None: not read yet).
+        self._parameters: dict[str, tuple[ParameterSpec, ...]] | None = None
+        self._unreachable: FriendlyError | None = None
+        self._form_key: tuple[str, str] | None = None
+        self._building_form = False
+        #: The epochs chosen here or in the estimator (None: automatic), kept across providers.
+        self._epochs_choice: int | None = data.epochs if data is not None else None
+
+        self.chooser = ModelChooser(
+            profiles,
+            catalog,
+            settings,
+            backend_factory,
+            today,
+            self.data_kind,
+            ask_folder=lambda: self.choose_model_folder(),
         )
-        model_row = QWidget()
-        model_line = QHBoxLayout(model_row)
-        model_line.setContentsMargins(0, 0, 0, 0)
-        model_line.addWidget(self.model_combo, 1)
-        model_line.addWidget(self.folder_button)
-        model_field = with_note(model_row, self.model_note)
-        model_field.layout().addWidget(self.folder_note)
-        form.addRow(tip_label("Base model", "model"), model_field)
-        form.addRow(tip_label("Method", "method"), with_note(self.method_combo, self.method_note))
+        self.chooser.profile_changed.connect(self._on_profile)
+        self.chooser.offer_arrived.connect(self._on_offer)
+        self.chooser.models_listed.connect(self.models_listed)
+        self.chooser.method_changed.connect(self._on_method)
+        self.chooser.model_changed.connect(self._schedule_estimate)
+        self.examples_box = ExamplesBox(
+            data, settings, ask_file=lambda: self.choose_validation_file()
+        )
+        self.examples_box.changed.connect(self._schedule_estimate)
+        self.settings_form = SettingsForm()
+        self.settings_form.changed.connect(self.validate)
+        self.settings_form.parameter_form.changed.connect(self._on_parameter)
 
-    def fill_profiles(self) -> None:
-        """List the provider profiles, those that cannot train greyed out, and pick one."""
-        self.profile_combo.blockSignals(True)
-        items = QStandardItemModel(self.profile_combo)
-        self.profile_combo.setModel(items)
-        active = self.profiles.active_id
-        chosen = -1
-        for profile in self.profiles.profiles:
-            can_train = trains(profile)
-            label = profile.display_name if can_train else f"{profile.display_name} (chat only)"
-            self.profile_combo.addItem(label, profile.id)
-            item = items.item(items.rowCount() - 1)
-            item.setEnabled(can_train)
-            if can_train and (chosen < 0 or profile.id == active):
-                chosen = self.profile_combo.count() - 1
-        self.profile_combo.setCurrentIndex(chosen)
-        self.profile_combo.blockSignals(False)
-        self._on_profile()
+        self.blocking_note = Note(color=palette.ERROR_TEXT)
+        self.blocking_note.setObjectName("blockingNote")
+        self.estimate_line = QLabel()
+        self.estimate_line.setObjectName("estimateLine")
+        self.estimate_line.setStyleSheet("font-weight: 600;")
+        self.problem_note = Note(color=palette.ERROR_TEXT)
+        self.problem_note.setObjectName("setupProblem")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.next_button = QPushButton("Review the cost →")
+        self.next_button.setDefault(True)
+        self.next_button.clicked.connect(self.review)
 
-    @property
-    def profile(self) -> ProviderProfile | None:
-        """The chosen provider profile."""
-        profile_id = self.profile_combo.currentData()
-        return self.profiles.get(profile_id) if profile_id in self.profiles else None
+        left = QVBoxLayout()
+        left.addWidget(self.chooser)
+        left.addWidget(self.examples_box)
+        left.addStretch(1)
+        columns = QHBoxLayout()
+        columns.addLayout(left, 1)
+        columns.addWidget(self.settings_form, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.estimate_line, 1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.next_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.blocking_note)
+        layout.addLayout(columns, 1)
+        layout.addWidget(self.problem_note)
+        layout.addLayout(buttons)
 
-    @property
-    def here(self) -> bool:
-        """True when the chosen profile trains on this computer (nothing sent, nothing
-        billed)."""
-        profile = self.profile
-        return profile is not None and profile.kind is ProviderKind.LOCAL_TRAINING
+        self._estimate_timer = QTimer(self, singleShot=True, interval=_ESTIMATE_DELAY_MS)
+        self._estimate_timer.timeout.connect(self._update_estimate)
 
-    def _on_profile(self, *_args: object) -> None:
-        """A new provider: forget its models and settings, then ask it for its offer."""
-        profile = self.profile
-        self.model_combo.clear()
-        self.models = []
-        self._folder_models = []
-        self.profile_changed.emit(profile)
+    # Questions (tests replace these) -------------------------------------------------------
+
+    def choose_validation_file(self) -> Path | None:
+        """Ask for a validation file."""
+        chosen, _ = QFileDialog.getOpenFileName(
+            self, "Validation examples", str(Path.home()), "JSON Lines (*.jsonl)"
+        )
+        return Path(chosen) if chosen else None
+
+    def choose_model_folder(self) -> Path | None:
+        """Ask for the folder of a model already on this computer."""
+        chosen = QFileDialog.getExistingDirectory(self, "The model's folder", str(Path.home()))
+        return Path(chosen) if chosen else None
+
+    # The provider and its settings ---------------------------------------------------------
+
+    def _on_profile(self, profile: ProviderProfile | None) -> None:
+        """Forget the last provider's settings; say what this one takes."""
+        self._parameters = None
+        self._unreachable = None
+        self._form_key = None
+        form = self.settings_form.parameter_form
+        form.set_specs(())
         if profile is None:
-            self.profile_note.setText(
-                "There is no provider profile that can train models. Add one in Settings "
-                "(for example Together AI, Nebius, OpenAI or Azure OpenAI)."
-            )
+            self.validate()
             return
-        here = self.here
-        self.folder_button.setVisible(here)
-        self.folder_note.setText("")
-        self._profile_notice = self._profile_facts(profile)
-        self.profile_note.setText(
-            self._profile_notice or "Fetching the models this provider offers…"
-        )
-        self._fill_models([], profile)
-        factory, catalog = self.backend_factory, self.catalog
-        traits = traits_of(profile)
-        methods = traits.methods if traits is not None else tuple(METHOD_LABELS)
+        form.set_specs((), placeholder=f"Reading {profile.display_name}'s settings…")
+        self.settings_form.set_profile(profile)
+        self.next_button.setText("Review →" if self.chooser.here else "Review the cost →")
+        self.profile_shown.emit()
 
-        def job(_context: JobContext) -> Offer:
-            try:
-                backend = factory(profile)
-            except ProviderError as exc:
-                return Offer(profile.id, {}, [], exc.friendly, exc.friendly)
-            with backend:
-                parameters = {method: backend.parameters(method) for method in methods}
-                try:
-                    models = backend.trainable_models(catalog)
-                except ProviderError as exc:
-                    return Offer(profile.id, parameters, [], exc.friendly, None)
-            return Offer(profile.id, parameters, models, None, None)
+    def _on_offer(self, offer: Offer) -> None:
+        self._parameters = offer.parameters
+        self._unreachable = offer.unreachable
 
-        run_op(self, job, name="listing models", success=self._on_models, failure=_log_failure)
+    def _on_method(self) -> None:
+        self._rebuild_parameters()
+        self.validate()
 
-    def _profile_facts(self, profile: ProviderProfile) -> str:
-        """What to know about training here before choosing: the provider's last days, and
-        a deployment step before chatting."""
-        traits = traits_of(profile)
-        if traits is None:
-            return ""
-        notes: list[str] = []
-        today = self.today()
-        last = traits.takes_jobs_until
-        if last is not None and today > last:
-            notes.append(
-                f"{traits.name} takes no new fine-tuning jobs since {last.isoformat()}; choose "
-                "another provider profile if the job is refused."
-            )
-        elif last is not None and (last - today).days <= NOTICE_DAYS:
-            served = (
-                f", and trained models stop answering on {traits.serves_until.isoformat()}"
-                if traits.serves_until is not None
-                else ""
-            )
-            notes.append(
-                f"{traits.name} takes new fine-tuning jobs only until {last.isoformat()}{served}."
-            )
-        if ChatRoute.DEPLOY_ELSEWHERE in traits.chat_routes:
-            notes.append(
-                f"The trained model must be deployed in {traits.name}'s own portal before you "
-                "can chat with it."
-            )
-        elif ChatRoute.DEPLOY_IN_APP in traits.chat_routes and profile.capabilities.needs_key:
-            notes.append(
-                "To chat with the trained model, the app first deploys it at the provider (the "
-                "Jobs tab says what that costs before it starts)."
-            )
-        if profile.kind is ProviderKind.LOCAL_TRAINING:
-            missing = unavailable_reason()
-            if missing is not None:
-                notes.append(missing)
-            notes.append(
-                "Training runs on this computer and costs nothing. A listed model that is not "
-                "on this computer yet is downloaded by the training job first (its events "
-                "show the progress); or choose a model folder you already have."
-            )
-        return " ".join(notes)
-
-    def _on_models(self, value: object) -> None:
-        assert isinstance(value, Offer)
-        profile = self.profile
-        if profile is None or profile.id != value.profile_id:
+    def _rebuild_parameters(self) -> None:
+        """Show the settings the chosen provider takes for the chosen method; a change of
+        method keeps the values of settings both have, a change of provider only the epochs."""
+        profile, method = self.chooser.profile, self.chooser.method
+        if profile is None or self._parameters is None:
             return
-        notice = self._profile_notice
-        if value.problem is not None:
-            self.profile_note.setText(
-                f"Could not get the provider's model list: {value.problem.message} "
-                "Showing the models this provider usually offers."
-                + (f" {notice}" if notice else "")
+        key = (profile.id, method)
+        if key == self._form_key:
+            return
+        form = self.settings_form.parameter_form
+        same_provider = self._form_key is not None and self._form_key[0] == profile.id
+        kept = form.all_values() if same_provider else {}
+        specs = tuple(s for s in self._parameters.get(method, ()) if s.applies_to(method))
+        placeholder = ""
+        if self._unreachable is not None:
+            placeholder = (
+                f"The settings appear once {profile.display_name} can be reached: "
+                f"{self._unreachable.text()}"
             )
+        elif not specs:
+            placeholder = "This provider chooses every setting itself."
+        self._building_form = True
+        try:
+            form.set_specs(specs, kept, placeholder)
+            epochs = self.settings_form.epochs
+            if epochs is not None:
+                epochs.set_value(self._epochs_choice)
+        finally:
+            self._building_form = False
+        self._form_key = key
+        self._schedule_estimate()
+
+    def _on_parameter(self, name: str) -> None:
+        if self._building_form:
+            return
+        epochs = self.settings_form.epochs
+        if epochs is not None and epochs.spec.name == name:
+            self._epochs_choice = epochs.value()
+            self.epochs_chosen.emit(self._epochs_choice)
+            self._schedule_estimate()
         else:
-            self.profile_note.setText(notice)
-        self.offer_arrived.emit(value)
-        listed = {m.id for m in value.models}
-        self.models = value.models + [m for m in self._folder_models if m.id not in listed]
-        self._fill_models(self.models, profile)
-        self.models_listed.emit()
+            self.validate()
 
-    def _offered(self, models: list[TrainableModel], profile: ProviderProfile) -> list[str]:
-        """The ids to offer: what the provider lists, or what it usually offers when its list
-        could not be read."""
-        if models:
-            return [m.id for m in models]
-        return list(profile.capabilities.catalog_models)
+    # Checks --------------------------------------------------------------------------------
 
-    def _fill_models(self, models: list[TrainableModel], profile: ProviderProfile) -> None:
-        wanted = self.model_combo.currentData() or self.settings.last_model
-        self.model_combo.blockSignals(True)
-        items = QStandardItemModel(self.model_combo)
-        self.model_combo.setModel(items)
-        usable: list[int] = []
-        listed = {m.id: m for m in models}
-        for model_id in self._offered(models, profile):
-            info = self.catalog.get(model_id)
-            status = info.status_on(self.today()) if info is not None else None
-            if model_id.startswith("ft:"):
-                label = f"{model_id}  (train further)"
-            elif info is not None and status is not None:
-                mark = {
-                    Availability.SHUT_DOWN: " — shut down",
-                    Availability.RETIRING_SOON: " — retiring soon",
-                }.get(status.availability, "")
-                price = info.training_price_per_1m
-                cost = f" · ${price:g} per 1M tokens" if price is not None else ""
-                label = f"{info.display_name}{cost}{mark}"
-            elif model_id in listed:
-                offered = listed[model_id]
-                price = offered.training_price_per_1m
-                cost = f" · ${price:g} per 1M tokens" if price is not None else ""
-                label = f"{offered.label}{cost}"
-            else:
-                label = model_id
-            self.model_combo.addItem(label, model_id)
-            item = items.item(items.rowCount() - 1)
-            if status is not None:
-                item.setToolTip(status.sentence)
-            elif model_id in listed and listed[model_id].note:
-                item.setToolTip(listed[model_id].note)  # size, licence, time here
-            if status is not None and status.availability is Availability.SHUT_DOWN:
-                item.setEnabled(False)
-            else:
-                usable.append(items.rowCount() - 1)
-        index = self.model_combo.findData(wanted)
-        if index not in usable:
-            index = usable[0] if usable else -1
-        self.model_combo.setCurrentIndex(index)
-        self.model_combo.blockSignals(False)
-        self._on_model()
-
-    def browse_model_folder(self) -> None:
-        """Train a model from a folder on this computer; the backend checks it is one."""
-        profile = self.profile
-        if profile is None or not self.here:
-            return
-        folder = self.ask_folder()
-        if folder is None:
-            return
-        factory = self.backend_factory
-        self.folder_note.setText("")
-        self.model_note.setText(f"Checking {folder}…")
-
-        def job(_context: JobContext) -> object:
-            try:
-                with factory(profile) as backend:
-                    return profile.id, backend.folder_model(folder)  # type: ignore[attr-defined]
-            except ProviderError as exc:
-                return profile.id, exc.friendly
-
-        run_op(
-            self,
-            job,
-            name="checking the model folder",
-            success=self._on_model_folder,
-            failure=_log_failure,
-        )
-
-    def _on_model_folder(self, value: object) -> None:
-        profile_id, outcome = value  # type: ignore[misc]
-        profile = self.profile
-        if profile is None or profile.id != profile_id:
-            return
-        if isinstance(outcome, FriendlyError):
-            self._on_model()
-            self.folder_note.setText(f"{outcome.message} {outcome.next_step}")
-            return
-        assert isinstance(outcome, TrainableModel)
-        self._folder_models = [m for m in self._folder_models if m.id != outcome.id] + [outcome]
-        self.models = [m for m in self.models if m.id != outcome.id] + [outcome]
-        self._fill_models(self.models, profile)
-        self.model_combo.setCurrentIndex(self.model_combo.findData(outcome.id))
-
-    @property
-    def model_id(self) -> str | None:
-        """The chosen base model's id."""
-        value = self.model_combo.currentData()
-        return value if isinstance(value, str) else None
-
-    @property
-    def model_info(self) -> ModelInfo | None:
-        """The catalog's facts about the chosen model."""
-        return self.catalog.get(self.model_id) if self.model_id else None
-
-    @property
-    def trainable(self) -> TrainableModel | None:
-        """What the provider said about the chosen model (None before its list arrives)."""
-        return next((m for m in self.models if m.id == self.model_id), None)
-
-    def model_facts(self) -> ModelInfo | None:
-        """The chosen model's limit and price for the estimate: the catalog's, or else what
-        the provider's list says."""
-        info, listed, model_id = self.model_info, self.trainable, self.model_id
-        if info is not None or listed is None or model_id is None:
-            return info
-        return replace(
-            unknown_model(model_id),
-            display_name=listed.label,
-            max_tokens_per_example=listed.context_limit,
-            training_price_per_1m=listed.training_price_per_1m,
-            methods=listed.methods,
-            shutdown_date=listed.retires_on,
-            source="the provider's price list",
-        )
-
-    @property
-    def exact_tokens(self) -> bool:
-        """False when the app cannot count the chosen model's tokens the way its provider does."""
-        listed = self.trainable
-        if listed is not None:
-            return listed.exact_tokens
-        return self.model_info is not None
-
-    def _on_model(self, *_args: object) -> None:
-        model_id = self.model_id
-        info = self.model_info
-        listed = self.trainable
-        parts: list[str] = []
-        if info is not None:
-            if info.training_price_per_1m is not None:
-                if "training_price_per_1m" in info.overridden:
-                    source = "your price"
-                else:
-                    as_of = f" of {info.price_as_of.isoformat()}" if info.price_as_of else ""
-                    source = f"the app's price list{as_of}"
-                parts.append(
-                    f"Training costs ${info.training_price_per_1m:g} per million tokens ({source})."
-                )
-            elif info.training_price_per_hour is not None:
-                parts.append(f"Training is billed per hour (${info.training_price_per_hour:g}).")
-            if info.max_tokens_per_example:
-                parts.append(f"Each example can hold up to {info.max_tokens_per_example:,} tokens.")
-            parts.append(info.status_on(self.today()).sentence)
-        elif listed is not None:
-            parts.extend(self._listed_facts(listed))
-        elif model_id:
-            parts.append("The app has no price for this model, so the cost cannot be estimated.")
-        if listed is not None and listed.note:
-            parts.append(listed.note)
-        self.model_note.setText(" ".join(parts))
-        self._fill_methods()
-        self.model_changed.emit()
-
-    def _listed_facts(self, listed: TrainableModel) -> list[str]:
-        """What the provider's own list says of a model the app's catalog does not know."""
-        traits = quoting_traits(self.profile)
-        quotes = traits is not None
-        parts: list[str] = []
-        if listed.training_price_per_1m is not None:
-            parts.append(
-                f"Training costs ${listed.training_price_per_1m:g} per million tokens "
-                "(the provider's price list)."
+    def setup_problem(self) -> str | None:
+        """Why the setup cannot be sent as it is, in one sentence; None when it can."""
+        chooser, form = self.chooser, self.settings_form
+        if self.data is None or not self.data.examples:
+            return "Open a dataset with examples in the Dataset tab first."
+        profile = chooser.profile
+        if profile is None:
+            return "Add a provider profile that can train models in Settings first."
+        if not chooser.model_id:
+            return "Choose a base model."
+        methods = chooser.method_combo
+        if not methods.model().item(methods.currentIndex()).isEnabled():
+            return chooser.method_note.text() or "This method is not available here."
+        if self._unreachable is not None:
+            return f"{self._unreachable.message} {self._unreachable.next_step}"
+        if chooser.here and (missing := unavailable_reason()) is not None:
+            return missing
+        if self._parameters is None:
+            return f"Reading {profile.display_name}'s settings…"
+        problem = form.parameter_form.problem()
+        if problem is not None:
+            return problem
+        suffix = form.suffix.text().strip()
+        problem = profile.capabilities.suffix_problem(suffix) if suffix else None
+        if problem is not None:
+            return problem
+        integration = form.wandb()
+        if integration is not None and integration.problem() is not None:
+            return integration.problem()
+        examples = self.examples_box
+        if examples.file_validation.isChecked() and examples.validation_bytes is None:
+            return "Choose the validation file, or pick another validation option."
+        if len(examples.training_indices()) < MIN_TRAINING_EXAMPLES:
+            return (
+                f"Training needs at least {MIN_TRAINING_EXAMPLES} examples; set fewer aside "
+                "for validation or add examples."
             )
-        elif not quotes and not self.here:
-            parts.append("The provider gives no price for this model, so the cost is unknown.")
-        if traits is not None:
-            parts.append(f"{traits.name} quotes its own price for the job on the next page.")
-        if listed.context_limit:
-            parts.append(f"Each example can hold up to {listed.context_limit:,} tokens.")
-        if listed.retires_on is not None:
-            parts.append(f"The provider retires it on {listed.retires_on.isoformat()}.")
-        if not listed.exact_tokens and not listed.note:
-            parts.append(
-                "The app counts this model's tokens only approximately, so its estimate is "
-                "approximate."
-            )
-        return parts
+        return None
 
-    def _fill_methods(self) -> None:
-        profile = self.profile
-        info = self.model_info
-        listed = self.trainable
-        offered = set(profile.capabilities.methods) if profile is not None else set()
-        traits = traits_of(profile) if profile is not None else None
-        if traits is not None:
-            offered &= set(traits.methods)
-        if info is not None:
-            offered &= set(info.methods) | set(info.methods_unconfirmed)
-        elif listed is not None:
-            offered &= set(listed.methods)
-        preference = self.data_kind is ExampleKind.PREFERENCE
-        model = self.method_combo.model()
-        assert isinstance(model, QStandardItemModel)
-        reasons = {}
-        for row in range(self.method_combo.count()):
-            method = self.method_combo.itemData(row)
-            fits = (method == "dpo") == preference
-            allowed = method in offered and fits
-            model.item(row).setEnabled(allowed)
-            if method not in offered:
-                reasons[method] = "the chosen provider or model does not offer it"
-            elif not fits:
-                reasons[method] = (
-                    "it needs examples with a preferred and a non-preferred answer"
-                    if method == "dpo"
-                    else "your examples are preference pairs"
-                )
-        wanted = "dpo" if preference else "supervised"
-        self.method_combo.blockSignals(True)
-        self.method_combo.setCurrentIndex(self.method_combo.findData(wanted))
-        self.method_combo.blockSignals(False)
-        unavailable = [f"{METHOD_LABELS[m].split(':')[0]}: {r}" for m, r in reasons.items()]
-        self.method_note.setText(
-            "Not available — " + "; ".join(unavailable) + "." if unavailable else ""
+    def validate(self) -> None:
+        """Say what stops the setup from being sent (and the dataset's own problems)."""
+        suffix = self.settings_form.suffix.text().strip()
+        profile = self.chooser.profile
+        self.settings_form.suffix_note.setText(
+            (profile.capabilities.suffix_problem(suffix) or "") if profile and suffix else ""
         )
-        self.method_changed.emit()
+        problem = self.setup_problem()
+        self.problem_note.setText(problem or "")
+        self.next_button.setEnabled(problem is None)
+        if self.data is not None and self.data.still_checking:
+            self.blocking_note.setText(
+                "The dataset is still being checked; the cost and any problems are final "
+                "once checking has finished."
+            )
+        elif self.blocking:
+            self.blocking_note.setText(blocking_text(self.blocking))
+        self.blocking_note.setVisible(bool(self.blocking_note.text()))
+
+    # The estimate --------------------------------------------------------------------------
+
+    def _schedule_estimate(self) -> None:
+        self.validate()
+        epochs = self.settings_form.epochs
+        if epochs is not None and self.data is not None and self.data.examples:
+            fixed = epochs.spec.automatic_value
+            epochs.show_automatic(
+                fixed
+                if fixed is not None
+                else auto_epochs(len(self.examples_box.training_indices()))
+            )
+        self._estimate_timer.start()
+
+    def _update_estimate(self) -> None:
+        """Count tokens for the model's encoding once (on the pool), then estimate."""
+        model_id = self.chooser.model_id
+        if self.data is None or not model_id:
+            self.estimate = None
+            self.estimate_line.setText("")
+            return
+        if self.tokens.for_model(model_id) is not None:
+            self._show_estimate()
+            return
+        self.estimate_line.setText("Counting tokens…")
 
     @property
-    def method(self) -> str:
-        """The chosen training method."""
-        return str(self.method_combo.currentData())
+    def estimating(self) -> bool:
+        """True while the estimate is being brought up to date."""
+        return self.tokens.counting or self._estimate_timer.isActive()
+
+    def _show_estimate(self) -> None:
+        counted = self.tokens.counts
+        chooser = self.chooser
+        model_id = chooser.model_id
+        if counted is None or model_id is None:
+            return
+        subset = [counted.counts[i] for i in self.examples_box.training_indices()]
+        epochs = self.settings_form.epochs
+        self.estimate = estimate = estimate_from_tokens(
+            subset,
+            chooser.model_facts(),
+            epochs.value() if epochs is not None else None,
+            encoding=counted.encoding,
+            model_id=model_id,
+            automatic_epochs=epochs.spec.automatic_value if epochs is not None else None,
+        )
+        quoting = quoting_traits(chooser.profile)
+        if chooser.here:
+            cost = "free: it trains on this computer"
+            taking = time_here(chooser.profile, model_id, estimate, where=False)
+            if taking is not None:
+                cost += f", {taking}"
+        elif estimate.estimated_cost_usd is not None:
+            cost = f"about {self.settings.format_money(estimate.estimated_cost_usd)}"
+        elif quoting is not None:
+            cost = f"{quoting.name} quotes the price on the next page"
+        else:
+            cost = "cost unknown"
+        about = "" if chooser.exact_tokens else "about "
+        tokens = "tokens to train" if chooser.here else "billable tokens"
+        self.estimate_line.setText(
+            f"{about}{estimate.billable_tokens_total:,} {tokens} "
+            f"({estimate.epochs} epoch{'s' if estimate.epochs != 1 else ''}) · {cost}"
+        )
+        self.estimated.emit()
+
+    # The plan ------------------------------------------------------------------------------
+
+    def build_plan(self) -> svc.TrainingPlan:
+        """The exact bytes and settings to send (OpenAI chat JSONL; split as configured)."""
+        data, chooser, form, examples = (
+            self.data,
+            self.chooser,
+            self.settings_form,
+            self.examples_box,
+        )
+        profile, model_id = chooser.profile, chooser.model_id
+        assert data is not None and profile is not None and model_id is not None
+        values = list(data.examples)
+        validation: bytes | None = None
+        if examples.split_validation.isChecked():
+            train, held = export_split(
+                values,
+                examples.split_percent.value(),
+                examples.split_seed.value(),
+                ExportFormat.OPENAI_CHAT,
+            )
+            training, validation = train.data, held.data
+        else:
+            training = export_values(values, ExportFormat.OPENAI_CHAT).data
+            if examples.file_validation.isChecked():
+                validation = examples.validation_bytes
+        integration = form.wandb()
+        return svc.TrainingPlan(
+            profile=profile,
+            dataset_name=data.name,
+            training=training,
+            validation=validation,
+            model=model_id,
+            request_id=new_request_id(),
+            method=chooser.method,
+            hyperparameters=form.hyperparameters(),
+            suffix=form.suffix.text().strip() or None,
+            seed=form.seed.value() if form.fixed_seed.isChecked() else None,
+            integrations=(integration,) if integration is not None else (),
+        )

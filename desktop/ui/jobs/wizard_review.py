@@ -9,22 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import date
-from pathlib import Path
-from typing import Any, Protocol
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
     QFrame,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
-    QRadioButton,
-    QSpinBox,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -33,22 +24,15 @@ from PySide6.QtWidgets import (
 from desktop.api import jobs_service as svc
 from desktop.api.backends import BackendFactory, traits_of
 from desktop.api.errors import ErrorKind, FriendlyError, ProviderError, UploadCancelled
-from desktop.api.profiles import ProviderProfile
 from desktop.core.archive import ArchiveError, JobArchive
-from desktop.core.catalog import Availability, ModelInfo
+from desktop.core.catalog import Availability
 from desktop.core.estimate import Estimate
-from desktop.core.findings import Finding
 from desktop.core.settings import AppSettings
-from desktop.core.training import (
-    ParameterRole,
-    PriceEstimate,
-    TrainableModel,
-    WandbIntegration,
-)
+from desktop.core.training import ParameterRole, PriceEstimate
 from desktop.ui.common import palette
 from desktop.ui.common.ops import Op, run_op
 from desktop.ui.common.workers import JobContext
-from desktop.ui.jobs.parameter_form import ParameterForm
+from desktop.ui.jobs.wizard_choose import ChoosePage
 from desktop.ui.jobs.wizard_common import (
     APPROXIMATE,
     APPROXIMATE_HERE,
@@ -57,7 +41,6 @@ from desktop.ui.jobs.wizard_common import (
     REASSURANCE,
     REASSURANCE_HERE,
     Note,
-    TrainingData,
     blocking_text,
     disk_failure,
     lower_first,
@@ -69,59 +52,6 @@ from desktop.ui.jobs.wizard_common import (
 log = logging.getLogger(__name__)
 
 
-class ReviewedSetup(Protocol):
-    """The setup the review describes, as chosen on the first step."""
-
-    data: TrainingData | None
-    blocking: list[Finding]
-    estimate: Estimate | None
-    today: Callable[[], date]
-    model_combo: QComboBox
-    split_validation: QRadioButton
-    split_percent: QDoubleSpinBox
-    split_seed: QSpinBox
-    file_validation: QRadioButton
-    validation_file: Path | None
-    parameter_form: ParameterForm
-    suffix: QLineEdit
-    fixed_seed: QCheckBox
-    seed: QSpinBox
-
-    @property
-    def profile(self) -> ProviderProfile | None: ...
-
-    @property
-    def here(self) -> bool: ...
-
-    @property
-    def method(self) -> str: ...
-
-    @property
-    def model_id(self) -> str | None: ...
-
-    @property
-    def model_info(self) -> ModelInfo | None: ...
-
-    @property
-    def trainable(self) -> TrainableModel | None: ...
-
-    @property
-    def exact_tokens(self) -> bool: ...
-
-    @property
-    def sending(self) -> bool: ...
-
-    def training_indices(self) -> list[int]: ...
-
-    def hyperparameters(self) -> dict[str, Any]: ...
-
-    def wandb(self) -> WandbIntegration | None: ...
-
-    def setup_problem(self) -> str | None: ...
-
-    def build_plan(self) -> svc.TrainingPlan: ...
-
-
 class ReviewPage(QWidget):
     """The cost tiles, what is trained and what happens next; ``back`` asks for the first
     step, and ``start_button`` starts the job."""
@@ -130,15 +60,23 @@ class ReviewPage(QWidget):
 
     def __init__(
         self,
-        setup: ReviewedSetup,
+        choose: ChoosePage,
         settings: AppSettings,
         archive: JobArchive,
         backend_factory: BackendFactory,
         transfer: svc.TransferOptions,
+        *,
+        sending: Callable[[], bool],
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setup = setup
+        #: The first step, whose setup is reviewed, and its three parts.
+        self.choose = choose
+        self.chooser = choose.chooser
+        self.examples_box = choose.examples_box
+        self.settings_form = choose.settings_form
+        #: True while the job is being sent (no price is asked meanwhile).
+        self._sending = sending
         self.settings = settings
         self.archive = archive
         self.backend_factory = backend_factory
@@ -237,35 +175,36 @@ class ReviewPage(QWidget):
 
     def fill(self) -> None:
         """Show the setup as it is now: what is trained, the estimate and the price."""
-        data, profile, estimate = self.setup.data, self.setup.profile, self.setup.estimate
+        chooser, examples, form = self.chooser, self.examples_box, self.settings_form
+        data, profile, estimate = self.choose.data, chooser.profile, self.choose.estimate
         assert data is not None and profile is not None
-        training = len(self.setup.training_indices())
-        model_name = self.setup.model_combo.currentText().split(" · ")[0]
-        here = self.setup.here
+        training = len(examples.training_indices())
+        model_name = chooser.model_combo.currentText().split(" · ")[0]
+        here = chooser.here
         where = "on <b>this computer</b>" if here else f"at <b>{profile.display_name}</b>"
         self.review_headline.setText(
             f"Train <b>{model_name}</b> {where} with <b>{data.name}</b>"
-            if self.setup.here
+            if here
             else f"Train <b>{model_name}</b> {where} on <b>{data.name}</b>"
         )
-        items = [f"{METHOD_LABELS[self.setup.method]}."]
-        listed = self.setup.trainable
-        if self.setup.here and listed is not None and listed.note:
+        items = [f"{METHOD_LABELS[chooser.method]}."]
+        listed = chooser.trainable
+        if here and listed is not None and listed.note:
             items.append(listed.note)
-        if self.setup.split_validation.isChecked():
+        if examples.split_validation.isChecked():
             held = len(data.examples) - training
             validation = (
                 f"{held:,} example{'s' if held != 1 else ''} set aside for validation "
-                f"({self.setup.split_percent.value():g} %, seed {self.setup.split_seed.value()}); "
+                f"({examples.split_percent.value():g} %, seed {examples.split_seed.value()}); "
                 f"{'they are' if held != 1 else 'it is'} not billed"
             )
-        elif self.setup.file_validation.isChecked() and self.setup.validation_file is not None:
-            validation = f"validation examples from {self.setup.validation_file.name} (not billed)"
+        elif examples.file_validation.isChecked() and examples.validation_file is not None:
+            validation = f"validation examples from {examples.validation_file.name} (not billed)"
         else:
             validation = "no validation set"
         items.append(validation[0].upper() + validation[1:] + ".")
         others = [
-            f for f in self.setup.parameter_form.fields() if f.spec.role is not ParameterRole.EPOCHS
+            f for f in form.parameter_form.fields() if f.spec.role is not ParameterRole.EPOCHS
         ]
         fixed = [f"{lower_first(f.spec.label)} {f.text()}" for f in others if f.value() is not None]
         if fixed:
@@ -274,12 +213,12 @@ class ReviewPage(QWidget):
         elif others:
             chooses = "the defaults for this computer" if here else "the provider chooses"
             items.append(f"Settings: all automatic ({chooses}).")
-        suffix = self.setup.suffix.text().strip()
+        suffix = form.suffix.text().strip()
         if suffix:
             items.append(f"The model's name will contain “{suffix}”.")
-        if self.setup.fixed_seed.isChecked():
-            items.append(f"Seed {self.setup.seed.value()}, so the run can be repeated.")
-        integration = self.setup.wandb()
+        if form.fixed_seed.isChecked():
+            items.append(f"Seed {form.seed.value()}, so the run can be repeated.")
+        integration = form.wandb()
         if integration is not None:
             items.append(f"Curves also go to the Weights & Biases project “{integration.project}”.")
         self._fill_tiles(training, estimate)
@@ -291,7 +230,7 @@ class ReviewPage(QWidget):
             )
         self.review_text.setText("<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
         self.next_steps.setText(
-            NEXT_STEPS_HERE if self.setup.here else next_steps_for(traits_of(profile))
+            NEXT_STEPS_HERE if self.chooser.here else next_steps_for(traits_of(profile))
         )
         price = self._fill_price()
         blocked = self.blocked()
@@ -308,7 +247,7 @@ class ReviewPage(QWidget):
             self.start_button.setText("Start training")
         self.start_button.setToolTip(
             "Start training on this computer; nothing is sent anywhere or billed."
-            if self.setup.here
+            if self.chooser.here
             else "Upload the examples and start the job. The provider bills your account."
         )
 
@@ -317,7 +256,7 @@ class ReviewPage(QWidget):
             self.tiles[key][0].setText(value)
             self.tiles[key][1].setText(detail)
 
-        here = self.setup.here
+        here = self.chooser.here
         self.tile_captions["cost"].setText("Cost" if here else "Estimated cost")
         self.tile_captions["tokens"].setText("Tokens to train" if here else "Billable tokens")
         put("examples", f"{training:,}", "trained on" if here else "sent for training")
@@ -325,9 +264,9 @@ class ReviewPage(QWidget):
             for key in ("cost", "tokens", "epochs"):
                 put(key, "…", "counting tokens")
             return
-        approximate = "" if self.setup.exact_tokens else APPROXIMATE_HERE if here else APPROXIMATE
+        approximate = "" if self.chooser.exact_tokens else APPROXIMATE_HERE if here else APPROXIMATE
         if here:
-            taking = time_here(self.setup.profile, self.setup.model_id, estimate)
+            taking = time_here(self.chooser.profile, self.chooser.model_id, estimate)
             put(
                 "cost",
                 "free",
@@ -336,7 +275,7 @@ class ReviewPage(QWidget):
                 else "nothing is billed: it takes this computer's time",
             )
         elif estimate.estimated_cost_usd is not None:
-            if self.setup.model_info is None:
+            if self.chooser.model_info is None:
                 source = "the provider's price list"
             elif estimate.price_is_override:
                 source = "your price"
@@ -349,7 +288,7 @@ class ReviewPage(QWidget):
                 f"${estimate.price_per_1m:g} per million tokens, from {source}{as_of}"
                 + approximate,
             )
-        elif (quoting := quoting_traits(self.setup.profile)) is not None:
+        elif (quoting := quoting_traits(self.chooser.profile)) is not None:
             put(
                 "cost",
                 "unknown",
@@ -375,12 +314,12 @@ class ReviewPage(QWidget):
         put("epochs", f"{estimate.epochs}", how)
 
     def blocked(self) -> str | None:
-        if self.setup.data is not None and self.setup.data.still_checking:
+        if self.choose.data is not None and self.choose.data.still_checking:
             return "Wait until the dataset has been checked, then press Train again."
-        if self.setup.blocking:
-            return blocking_text(self.setup.blocking)
-        info = self.setup.model_info
-        status = info.status_on(self.setup.today()) if info is not None else None
+        if self.choose.blocking:
+            return blocking_text(self.choose.blocking)
+        info = self.chooser.model_info
+        status = info.status_on(self.chooser.today()) if info is not None else None
         if status is not None and status.availability is Availability.SHUT_DOWN:
             return status.sentence
         price = self.current_price()
@@ -391,13 +330,13 @@ class ReviewPage(QWidget):
     def _price_key(self) -> tuple[object, ...]:
         """What the provider's price depends on: a price asked for other settings is stale."""
         return (
-            self.setup.profile.id if self.setup.profile is not None else None,
-            self.setup.model_id,
-            self.setup.method,
-            tuple(sorted(self.setup.hyperparameters().items())),
-            tuple(self.setup.training_indices()),
-            self.setup.file_validation.isChecked() and self.setup.validation_file,
-            self.setup.split_validation.isChecked(),
+            self.chooser.profile.id if self.chooser.profile is not None else None,
+            self.chooser.model_id,
+            self.chooser.method,
+            tuple(sorted(self.settings_form.hyperparameters().items())),
+            tuple(self.examples_box.training_indices()),
+            self.examples_box.file_validation.isChecked() and self.examples_box.validation_file,
+            self.examples_box.split_validation.isChecked(),
         )
 
     def current_price(self) -> PriceEstimate | None:
@@ -409,10 +348,10 @@ class ReviewPage(QWidget):
     def _fill_price(self) -> PriceEstimate | None:
         """Show the provider's price tile (for a provider that quotes one) and return the
         price when it is current."""
-        traits = quoting_traits(self.setup.profile)
+        traits = quoting_traits(self.chooser.profile)
         self.tile_frames["price"].setVisible(traits is not None)
         if traits is None:
-            self.reassurance.setText(REASSURANCE_HERE if self.setup.here else REASSURANCE)
+            self.reassurance.setText(REASSURANCE_HERE if self.chooser.here else REASSURANCE)
             return None
         name = traits.name
         value, detail = self.tiles["price"]
@@ -430,7 +369,7 @@ class ReviewPage(QWidget):
             f"Upload the examples to {name} (free) and ask what this job will cost. Nothing "
             "is trained or billed."
         )
-        button.setEnabled(self._price_op is None and not self.setup.sending)
+        button.setEnabled(self._price_op is None and not self._sending())
         value.setStyleSheet("font-size: 20pt; font-weight: 600;")
         if self._price_op is not None:
             value.setText("…")
@@ -464,7 +403,7 @@ class ReviewPage(QWidget):
         return price
 
     def _refusal_text(self, price: PriceEstimate) -> str:
-        traits = quoting_traits(self.setup.profile)
+        traits = quoting_traits(self.chooser.profile)
         name = traits.name if traits is not None else "The provider"
         limit = (
             f" (your limit is {self.settings.format_money(price.limit_usd)})"
@@ -479,9 +418,9 @@ class ReviewPage(QWidget):
 
     def ask_price(self) -> None:
         """Upload the examples (free; reused by Start) and ask the provider for its price."""
-        if self._price_op is not None or self.setup.sending or self.setup.setup_problem():
+        if self._price_op is not None or self._sending() or self.choose.setup_problem():
             return
-        plan = self.setup.build_plan()
+        plan = self.choose.build_plan()
         key = self._price_key()
         archive, factory, transfer, stop = (
             self.archive,

@@ -234,6 +234,18 @@ class SendPage(QWidget):
         """End any wait of the send at once; a created job is kept."""
         self._stop.set()
 
+    def stop_to_close(self) -> None:
+        """Stop sending because the wizard is closing; ``stopped_while_closing`` follows
+        once the upload has stopped (a created job is kept)."""
+        self.closing = True
+        self.stop_upload()
+
+    def forget_plan(self) -> None:
+        """The job is set up anew (at another provider): never a retry of the last one."""
+        self.elsewhere_box.hide()
+        self.plan = None
+        self.failure = None
+
     def _begin_sending(self, stage: str) -> None:
         self._stop.clear()
         self.failure = None
