@@ -47,7 +47,6 @@ from desktop.core.tokens import (
     ExampleTokens,
     TokenCounter,
     count_plans_with,
-    counter_for_model,
     encoding_for_model,
     get_counter,
     loaded_encodings,
@@ -576,7 +575,9 @@ class DatasetAnalysis:
         self.catalog = catalog
         self._model_id = model_id
         self._epochs = epochs
-        self._counter = counter_for_model(model_id)
+        # The counter is loaded on first use, not here: loading a tokenizer takes most of a
+        # second, and a window showing no dataset yet has nothing to count.
+        self._encoding = encoding_for_model(model_id)
         self._results: dict[int, RecordAnalysis] = {}
         self._totals = RunningTotals()
         self._validation_facts: list[ExampleFacts] | None = None
@@ -600,16 +601,22 @@ class DatasetAnalysis:
         return self._epochs
 
     @property
+    def encoding_name(self) -> str:
+        """The model's encoding (known without loading its tokenizer)."""
+        return self._encoding
+
+    @property
     def counter(self) -> TokenCounter:
-        """The token counter for the model's encoding."""
-        return self._counter
+        """The token counter for the model's encoding (loaded on first use; thread-safe)."""
+        return get_counter(self._encoding)
 
     def set_model(self, model_id: str) -> bool:
         """Switch model; True when the encoding changed and every record must be re-analysed."""
-        changed = encoding_for_model(model_id) != self._counter.encoding_name
+        encoding = encoding_for_model(model_id)
+        changed = encoding != self._encoding
         self._model_id = model_id
         if changed:
-            self._counter = counter_for_model(model_id)
+            self._encoding = encoding
             self.reset()
         self._dataset_findings = None
         return changed
@@ -642,7 +649,8 @@ class DatasetAnalysis:
 
     def update(self, record: Record) -> RecordAnalysis:
         """Re-analyse one edited record; other records are not touched."""
-        result = analyze_record(record, self._counter, other_counters(self._counter, load=False))
+        counter = self.counter
+        result = analyze_record(record, counter, other_counters(counter, load=False))
         self._store(result)
         self._dataset_findings = None
         return result

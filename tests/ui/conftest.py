@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,24 @@ def wait_idle(qtbot, window: MainWindow, timeout: int = 20_000) -> None:
     """Wait until reading and counting are done and the findings are current."""
     qtbot.waitUntil(lambda: not window.document.busy, timeout=timeout)
     window.document.flush_analysis()
+
+
+def save_and_wait(qtbot, window: MainWindow, start: Callable[[], bool] | None = None) -> bool:
+    """Start a save (``window.save`` unless ``start`` is given) and wait for the background
+    write to end: True when the file was saved."""
+    saved: list[object] = []
+
+    def note(path: object) -> None:
+        saved.append(path)
+
+    window.files.saved.connect(note)
+    try:
+        if not (start or window.save)():
+            return False
+        qtbot.waitUntil(lambda: not window.document.saving, timeout=20_000)
+    finally:
+        window.files.saved.disconnect(note)
+    return bool(saved)
 
 
 @pytest.fixture

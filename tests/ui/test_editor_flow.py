@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import pytest
 from PySide6.QtCore import Qt
@@ -13,7 +14,7 @@ from desktop.core.dataset import LineState
 from desktop.core.findings import Severity
 from desktop.core.kinds import ExampleKind
 from desktop.ui.dataset.dataset_model import COL_STATUS, COL_TOKENS, COL_USER
-from tests.ui.conftest import wait_idle
+from tests.ui.conftest import save_and_wait, wait_idle
 
 pytestmark = pytest.mark.gui
 
@@ -35,7 +36,7 @@ def test_unedited_open_then_save_is_byte_identical(qtbot, window, messy_copy):
     open_file(qtbot, window, messy_copy)
     assert window.document.table.rowCount() == 7
     assert not window.isWindowModified()
-    assert window.save()
+    assert save_and_wait(qtbot, window)
     assert messy_copy.read_bytes() == original
 
 
@@ -81,7 +82,7 @@ def test_edit_then_save_writes_only_that_line(qtbot, window, sample_copy):
     user = window.editor_panel.editor.chat.cards[1].text_edit
     user.selectAll()
     qtbot.keyClicks(user, "Can I pause my plan?")
-    assert window.save()
+    assert save_and_wait(qtbot, window)
     saved_lines = sample_copy.read_bytes().split(b"\n")
     changed = [
         i for i, (a, b) in enumerate(zip(original_lines, saved_lines, strict=True)) if a != b
@@ -107,7 +108,7 @@ def test_repair_a_damaged_line_in_place(qtbot, window, messy_copy):
     wait_idle(qtbot, window)
     assert window.document.severity_counts()[Severity.ERROR] == errors_before[Severity.ERROR] - 1
     assert window.document.table.index(3, COL_STATUS).data() != "Damaged"
-    assert window.save()
+    assert save_and_wait(qtbot, window)
     assert messy_copy.read_bytes().split(b"\n")[3].rstrip(b"\r") == fixed.encode()
 
 
@@ -125,7 +126,7 @@ def test_a_repair_typed_just_before_saving_is_saved(qtbot, window, messy_copy):
     broken_id = window.document.table.record_id_at(3)
     fixed = '{"messages": [{"role": "user", "content": "quick"}, {"role": "assistant", "content": "save"}]}'
     type_raw_without_waiting(window, broken_id, fixed)
-    assert window.save()
+    assert save_and_wait(qtbot, window)
     assert messy_copy.read_bytes().split(b"\n")[3].rstrip(b"\r") == fixed.encode()
     assert not window.isWindowModified()
 
@@ -497,7 +498,7 @@ def test_an_added_example_uses_the_files_line_ending(qtbot, window, tmp_path, ne
     open_file(qtbot, window, path)
     select_row(window, 2)
     window.editor_panel.add_example()
-    assert window.save()
+    assert save_and_wait(qtbot, window)
     saved = path.read_bytes()
     assert saved.startswith(newline.join(lines) + newline)
     assert saved.count(newline) == 4
@@ -505,20 +506,37 @@ def test_an_added_example_uses_the_files_line_ending(qtbot, window, tmp_path, ne
         assert b"\r\n" not in saved
 
 
-def test_the_window_keeps_painting_while_a_file_is_written(qtbot, window, sample_copy):
-    from PySide6.QtCore import QTimer
+def test_an_edit_made_while_a_file_is_written_is_kept_and_stays_unsaved(
+    qtbot, window, sample_copy, monkeypatch
+):
+    from desktop.ui.dataset import document as document_module
 
+    real_stage = document_module.stage_write
+    writing = []
+
+    def slow_stage(path, parts):
+        writing.append(True)
+        time.sleep(0.3)
+        return real_stage(path, parts)
+
+    monkeypatch.setattr(document_module, "stage_write", slow_stage)
     open_file(qtbot, window, sample_copy)
     select_row(window, 0)
     window.actions["duplicate"].trigger()
     expected = window.document.dataset.to_bytes()
-    ran_during_save: list[bool] = []
-    saving = [True]
-    QTimer.singleShot(0, lambda: ran_during_save.append(saving[0]))
     assert window.save()
-    saving[0] = False
-    assert ran_during_save == [True]  # timers (and paints) ran while the worker wrote
-    assert sample_copy.read_bytes() == expected
+    qtbot.waitUntil(lambda: bool(writing), timeout=5000)
+    assert window.document.saving  # the window goes on while the worker writes
+    record = window.document.dataset[0]
+    value = json.loads(json.dumps(record.value))
+    value["messages"][-1]["content"] = "Typed during the save."
+    window.document.edit_value(record.id, value)
+    qtbot.waitUntil(lambda: not window.document.saving, timeout=5000)
+    assert sample_copy.read_bytes() == expected  # the file holds what was there when saved
+    assert window.document.dataset[0].value == value  # the edit was not lost
+    assert window.isWindowModified()  # and it is not taken as saved
+    window.document.undo_stack.undo()
+    assert window.document.dataset.to_bytes() == expected
     assert not window.isWindowModified()
 
 

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from tests.ui.conftest import wait_idle
+from tests.ui.conftest import save_and_wait, wait_idle
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="symbolic links and modes")
 
@@ -63,7 +63,7 @@ def test_a_read_only_file_is_replaced_only_when_the_user_says_so(
     assert sample_copy.read_bytes() == original
     assert window.isWindowModified()
     answers.replace_read_only = True
-    assert window.save()
+    assert save_and_wait(qtbot, window)
     assert b"Changed." in sample_copy.read_bytes()
     assert sample_copy.stat().st_mode & 0o777 == 0o444
     assert not window.isWindowModified()
@@ -78,7 +78,7 @@ def test_saving_a_file_opened_through_a_link_keeps_the_link(qtbot, window, sampl
     assert window.document.path == link
     assert window.windowTitle().startswith("linked.jsonl")
     edit_first_reply(window, "Through the link.")
-    assert window.save()
+    assert save_and_wait(qtbot, window)
     assert link.is_symlink()
     assert b"Through the link." in sample_copy.read_bytes()
 
@@ -99,7 +99,7 @@ def test_a_line_typed_with_half_a_character_saves(qtbot, window, sample_copy):
     record = window.document.dataset[0]
     typed = '{"messages": [{"role": "user", "content": "cut \ud83d"}]}'
     window.document.edit_text(record.id, typed)
-    assert window.save()
+    assert save_and_wait(qtbot, window)
     first_line = sample_copy.read_bytes().splitlines()[0]
     assert first_line == b'{"messages": [{"role": "user", "content": "cut \\ud83d"}]}'
     window.document.undo_stack.undo()

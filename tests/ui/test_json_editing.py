@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.ui.conftest import wait_idle
+from tests.ui.conftest import save_and_wait, wait_idle
 
 
 def open_line(qtbot, window, tmp_path, line: str):
@@ -64,7 +64,7 @@ def test_huge_integers_and_halves_of_characters_survive_editing_as_json(qtbot, w
     assert value["n"] == 123456789012345678901234567890
     assert value["messages"][0]["content"] == "cut \ud83d"
     assert value["messages"][1]["content"] == "Hello"
-    assert window.save()
+    assert save_and_wait(qtbot, window)
     saved = window.document.path.read_bytes()
     assert b"123456789012345678901234567890" in saved and b"\\ud83d" in saved
 

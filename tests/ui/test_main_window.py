@@ -22,7 +22,7 @@ from desktop.core.kinds import ExampleKind
 from desktop.ui.common.workers import Worker
 from desktop.ui.dataset.dataset_model import COL_USER
 from desktop.ui.main_window import MainWindow
-from tests.ui.conftest import make_window, wait_idle
+from tests.ui.conftest import make_window, save_and_wait, wait_idle
 
 pytestmark = pytest.mark.gui
 
@@ -62,7 +62,8 @@ def test_close_with_unsaved_changes_asks(qtbot, window, sample_copy, answers):
     assert window.isVisible()
     assert answers.asked.count("save_changes") == 1
     answers.save_changes = "save"
-    assert window.close()
+    assert not window.close()  # the file is written in the background first
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
     assert b"Thanks!" in sample_copy.read_bytes()
 
 
@@ -88,7 +89,7 @@ def test_failed_save_says_why_and_keeps_edits(qtbot, window, sample_copy, answer
     open_file(qtbot, window, sample_copy)
     type_into_first_reply(qtbot, window, " Thanks!")
     answers.save_path = target
-    assert not window.save_as()
+    assert not save_and_wait(qtbot, window, window.save_as)
     assert answers.errors and answers.errors[0].startswith("Could not save blocked.jsonl")
     assert "Traceback" not in answers.errors[0]
     assert window.isWindowModified()
@@ -105,7 +106,7 @@ def test_json_array_is_never_overwritten_with_jsonl(qtbot, window, tmp_path, ans
     open_file(qtbot, window, source)
     assert window.document.dataset.container.value == "json_array"
     answers.save_path = tmp_path / "examples"
-    assert window.save()
+    assert save_and_wait(qtbot, window)
     assert "save_path" in answers.asked
     assert source.read_bytes() == original
     saved = tmp_path / "examples.jsonl"
@@ -134,7 +135,7 @@ def test_save_checks_disk_before_overwriting(qtbot, window, sample_copy, answers
     assert "overwrite" in answers.asked
     assert sample_copy.read_bytes() == b""
     answers.overwrite = True
-    assert window.save()
+    assert save_and_wait(qtbot, window)
     assert b"Thanks!" in sample_copy.read_bytes()
 
 
@@ -223,7 +224,8 @@ def test_journal_restores_edits_after_the_window_dies(
     assert second.isWindowModified()
     assert second.document.path == sample_copy
     answers.save_changes = "save"
-    assert second.close()
+    assert not second.close()  # the file is written in the background first
+    qtbot.waitUntil(lambda: not second.document.busy, timeout=5000)
     assert sample_copy.read_bytes() == edited
     third = make_window(qtbot, catalog, tmp_path, answers)
     answers.asked.clear()
@@ -239,7 +241,7 @@ def test_saving_while_the_journal_is_written_leaves_nothing_to_recover(
     qtbot.waitUntil(window.autosave, timeout=5000)  # once the file's copy is kept
     assert window.autosaving
     assert not window.autosave()  # one write at a time
-    assert window.save()  # before the background write is published
+    assert save_and_wait(qtbot, window)  # before the background write is published
     qtbot.waitUntil(lambda: not window.autosaving, timeout=5000)
     assert window.journal.pending() == []
     assert [p for p in window.journal.folder.iterdir() if p.is_file()] == []
@@ -639,7 +641,7 @@ def test_crlf_file_round_trips_byte_for_byte(qtbot, window, tmp_path):
     path.write_bytes(("\r\n".join(lines)).encode())
     original = path.read_bytes()
     open_file(qtbot, window, path)
-    assert window.save()
+    assert save_and_wait(qtbot, window)
     assert path.read_bytes() == original
 
 
@@ -677,7 +679,7 @@ def test_cancelled_read_never_saves_over_the_whole_file(qtbot, window, tmp_path,
     assert window.document.path is None
     assert "first" in window.windowTitle()
     answers.save_path = tmp_path / "part.jsonl"
-    assert window.save()
+    assert save_and_wait(qtbot, window)
     assert "save_path" in answers.asked
     assert path.read_bytes() == original
     assert len((tmp_path / "part.jsonl").read_bytes().splitlines()) == kept
@@ -758,8 +760,8 @@ def test_closing_during_a_save_closes_once_the_file_is_written(
     answers.save_changes = "save"
     QTimer.singleShot(50, window.close)  # the window manager's close, while the file is written
     assert window.save()
-    assert b"Thanks!" in sample_copy.read_bytes()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    assert b"Thanks!" in sample_copy.read_bytes()
     assert answers.asked == []  # saved by then: nothing to ask, and no second save ran
 
 
@@ -771,9 +773,9 @@ def test_a_close_asked_for_during_a_save_wins_over_opening_a_file(
     answers.save_changes = "save"
     QTimer.singleShot(50, window.close)  # arrives while the file is written
     window.open_dialog()  # asks to save first
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
     assert b"Thanks!" in sample_copy.read_bytes()
     assert "open_path" not in answers.asked  # no file dialog under a closing window
-    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
 
 
 def test_closing_while_a_bulk_change_is_worked_out_asks_once_it_is_made(
@@ -808,7 +810,7 @@ def test_a_bulk_change_ready_during_a_save_waits_for_the_save(
     window.actions["duplicate"].trigger()  # something to save
     saved = window.document.dataset.to_bytes()
     ask_for_a_pirate_system_message(window)  # its plan (a few ms) is ready during the save
-    assert window.save()
+    assert save_and_wait(qtbot, window)
     assert sample_copy.read_bytes() == saved
     qtbot.waitUntil(lambda: not window.bulk_running, timeout=5000)
     systems = {r.value["messages"][0]["content"] for r in window.document.dataset.examples()}

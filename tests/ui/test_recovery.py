@@ -13,7 +13,7 @@ import pytest
 
 from desktop.core.journal import RecoveryJournal
 from desktop.ui.window.recovery import AUTOSAVE_TICK_MS
-from tests.ui.conftest import make_window, wait_idle
+from tests.ui.conftest import make_window, save_and_wait, wait_idle
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,7 +73,7 @@ def test_edits_made_after_a_save_are_restored(qtbot, catalog, tmp_path, small, a
     first.open_path(small)
     wait_idle(qtbot, first)
     set_reply(first, 1, "Edited before saving.")
-    assert first.save()
+    assert save_and_wait(qtbot, first)
     set_reply(first, 2, "Edited after saving.")
     qtbot.waitUntil(lambda: first.autosave() and not first.autosaving, timeout=10_000)
     expected = first.document.dataset.to_bytes()
@@ -256,6 +256,8 @@ def reply(position, text):
 
 reply(1, "Edited before saving.")
 assert window.save()
+while window.document.saving:
+    app.processEvents()
 start = time.monotonic()
 typed = ""
 

@@ -2,7 +2,7 @@
 
 One object owns the Dataset so that the table, the conversation editor, the findings list
 and the estimator all look at the same records. Slow work (reading, counting, checking)
-runs through ``workers.Worker``; results are merged here on the UI thread.
+runs through ``ops.run_op``; results are merged here on the UI thread.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEventLoop, QFileSystemWatcher, QObject, QTimer, Signal, SignalInstance
+from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from desktop.core.analysis import (
@@ -57,7 +57,8 @@ from desktop.core.tokens import (
     loaded_encodings,
 )
 from desktop.core.validation import ExampleFacts
-from desktop.ui.common.workers import JobContext, Worker, release_in_background
+from desktop.ui.common.ops import Op, run_op
+from desktop.ui.common.workers import JobContext, release_in_background
 from desktop.ui.dataset.commands import EditRecordCommand, InsertRecordsCommand
 from desktop.ui.dataset.dataset_model import ExampleTableModel
 from desktop.ui.dataset.document_results import ResultStore
@@ -80,6 +81,9 @@ INLINE_ANALYSIS_LIMIT = 300
 REPORT_EVERY = 1 << 20
 #: Progress is passed on to the window at most this often (seconds).
 PROGRESS_EVERY_S = 0.25
+#: The tokenizers load this long after the document is made (milliseconds): the window
+#: shows first, and the load (which holds the interpreter for moments) runs while it idles.
+WARM_UP_DELAY_MS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,10 +364,6 @@ class DatasetDocument(QObject):
         self.catalog = catalog
         self.dataset = Dataset()
         self.analysis = DatasetAnalysis(catalog, model_id)
-        # The other shipped tokenizers are loaded now, while nothing else waits: loading one
-        # holds the interpreter for a few tenths of a second, which later would freeze the
-        # window, and with them every count is made for each, so a switch needs no recount.
-        other_counters(self.analysis.counter)
         self.undo_stack = QUndoStack(self)
         self.table = ExampleTableModel(self)
         self.table.set_dataset(self.dataset, self.analysis)
@@ -373,18 +373,20 @@ class DatasetDocument(QObject):
         self.loading = False
         #: True while a save writes the file (the dataset must not change meanwhile).
         self.saving = False
+        #: Edits made while a save ran, applied once it has ended.
+        self._held_edits: list[QUndoCommand] = []
         self._load_failed = False
         self._stamp: FileStamp | None = None
         self._forced_dirty = False
         self._was_modified = False
-        self._load_worker: Worker | None = None
-        self._analysis_worker: Worker | None = None
+        self._load_op: Op[None] | None = None
+        self._analysis_op: Op[None] | None = None
         self._generation = 0
         self._dirty: set[int] = set()
         self._store = ResultStore(self.analysis)
         self._report = FindingsReport([], [], dict.fromkeys(Severity, 0))
-        self._findings_worker: Worker | None = None
-        self._tokenizer_worker: Worker | None = None
+        self._findings_op: Op[tuple[int, FindingsReport]] | None = None
+        self._tokenizer_op: Op[object] | None = None
         self._pending_model: str | None = None
         self._findings_stale = False
         self._findings_generation = 0
@@ -396,6 +398,15 @@ class DatasetDocument(QObject):
         self._watcher = QFileSystemWatcher(self)
         self._watcher.fileChanged.connect(self._on_file_changed)
         self.undo_stack.cleanChanged.connect(self._emit_modified)
+        QTimer.singleShot(WARM_UP_DELAY_MS, self, self._warm_up)
+
+    def _warm_up(self) -> None:
+        """Load the model's tokenizer and the other shipped ones in the background, before
+        anything needs them: loading one holds the interpreter for a few tenths of a second,
+        which later (while typing or switching models) would freeze the window, and with all
+        of them loaded every count is made for each, so a model switch needs no recount."""
+        analysis = self.analysis
+        run_op(self, lambda _context: other_counters(analysis.counter), name="loading tokenizers")
 
     # State ---------------------------------------------------------------------------------
 
@@ -441,15 +452,16 @@ class DatasetDocument(QObject):
     @property
     def checking(self) -> bool:
         """True while a file is read or records are counted in the background."""
-        return self.loading or self._analysis_worker is not None
+        return self.loading or self._analysis_op is not None
 
     @property
     def busy(self) -> bool:
         """True while any background work or pending re-check is under way."""
         return (
             self.checking
-            or self._tokenizer_worker is not None
-            or self._findings_worker is not None
+            or self.saving
+            or self._tokenizer_op is not None
+            or self._findings_op is not None
             or self._findings_timer.isActive()
             or self._analysis_timer.isActive()
         )
@@ -527,19 +539,20 @@ class DatasetDocument(QObject):
         self.opened_path = path
         self.loading = True
         self._load_failed = False
-        worker = Worker(
-            lambda context: _read_job(path, self.analysis.counter, context),
+        analysis = self.analysis
+        op = run_op(
+            self,
+            lambda context: _read_job(path, analysis.counter, context),
             name=f"reading {path.name}",
+            yielded=lambda item: self._on_load_chunk(op, item),
+            progress=self._paced(self.load_progress),
+            failure=self._on_load_error,
+            done=lambda: self._on_load_finished(op),
         )
-        worker.signals.yielded.connect(self._on_load_chunk)
-        worker.signals.progress.connect(self._paced(self.load_progress))
-        worker.signals.error.connect(self._on_load_error)
-        worker.signals.finished.connect(self._on_load_finished)
-        self._load_worker = worker
-        worker.start()
+        self._load_op = op
 
-    def _on_load_chunk(self, item: object) -> None:
-        if self._load_worker is None or self.sender() is not self._load_worker.signals:
+    def _on_load_chunk(self, op: Op[None], item: object) -> None:
+        if op is not self._load_op:
             return  # a chunk from a read that was cancelled
         if isinstance(item, _Start):
             dataset = Dataset(bom=item.bom, container=Container.JSONL, id_source=item.ids)
@@ -572,16 +585,15 @@ class DatasetDocument(QObject):
         self._load_failed = True
         self.failed.emit(message)
 
-    def _on_load_finished(self) -> None:
-        worker = self._load_worker
-        if worker is None or self.sender() is not worker.signals:
+    def _on_load_finished(self, op: Op[None]) -> None:
+        if op is not self._load_op:
             return
-        self._end_load(complete=not worker.cancelled and not self._load_failed)
+        self._end_load(complete=not op.cancelled and not self._load_failed)
 
     def _end_load(self, *, complete: bool, announce: bool = True) -> None:
         """Make what was read editable. A partial read is detached from its file, so that
         saving can never replace the whole file with the part that was read."""
-        self._load_worker = None
+        self._load_op = None
         self.loading = False
         self.dataset.mark_saved()
         self.table.finish_loading()
@@ -605,12 +617,12 @@ class DatasetDocument(QObject):
         self._stop_workers(announce=True)
 
     def _stop_workers(self, *, announce: bool) -> None:
-        if self._load_worker is not None:
-            self._load_worker.cancel()
+        if self._load_op is not None:
+            self._load_op.cancel()
             self._end_load(complete=False, announce=announce)
-        if self._analysis_worker is not None:
-            self._analysis_worker.cancel()
-            self._analysis_worker = None
+        if self._analysis_op is not None:
+            self._analysis_op.cancel()
+            self._analysis_op = None
             self._generation += 1
 
     # Analysis ------------------------------------------------------------------------------
@@ -631,16 +643,21 @@ class DatasetDocument(QObject):
         if encoding in loaded_encodings():
             self._apply_model(model_id)
             return
-        if self._tokenizer_worker is not None:
-            return  # the model is applied when the tokenizer being loaded is ready
-        worker = Worker(lambda _context: get_counter(encoding), name="loading the tokenizer")
-        worker.signals.error.connect(self.failed)
-        worker.signals.finished.connect(lambda: self._on_tokenizer_loaded(encoding))
-        self._tokenizer_worker = worker
-        worker.start()
+        if self._tokenizer_op is None:
+            self._load_tokenizer(encoding)
+        # else the model is applied when the tokenizer being loaded is ready
+
+    def _load_tokenizer(self, encoding: str) -> None:
+        self._tokenizer_op = run_op(
+            self,
+            lambda _context: get_counter(encoding),
+            name="loading the tokenizer",
+            failure=self.failed.emit,
+            done=lambda: self._on_tokenizer_loaded(encoding),
+        )
 
     def _on_tokenizer_loaded(self, encoding: str) -> None:
-        self._tokenizer_worker = None
+        self._tokenizer_op = None
         model_id, self._pending_model = self._pending_model, None
         if model_id is None:
             return
@@ -672,23 +689,25 @@ class DatasetDocument(QObject):
             self.table.refresh_analysis_columns()
             records = list(self.dataset)
         records = list(records)
-        if self._analysis_worker is not None:
-            self._analysis_worker.cancel()
+        if self._analysis_op is not None:
+            self._analysis_op.cancel()
         self._generation += 1
         generation = self._generation
-        counter = self.analysis.counter
-        reuse = self._store.reuse(counter.encoding_name)
+        analysis = self.analysis
+        reuse = self._store.reuse(analysis.encoding_name)
         previous = self._store.replaced()
-        worker = Worker(
-            lambda context: _analyze_job(records, counter, generation, reuse, previous, context),
+        op = run_op(
+            self,
+            lambda context: _analyze_job(
+                records, analysis.counter, generation, reuse, previous, context
+            ),
             name="checking the examples",
+            yielded=self._on_analysis_chunk,
+            progress=self._paced(self.analysis_progress),
+            failure=self.failed.emit,
+            done=lambda: self._on_analysis_finished(op),
         )
-        worker.signals.yielded.connect(self._on_analysis_chunk)
-        worker.signals.progress.connect(self._paced(self.analysis_progress))
-        worker.signals.error.connect(self.failed)
-        worker.signals.finished.connect(self._on_analysis_finished)
-        self._analysis_worker = worker
-        worker.start()
+        self._analysis_op = op
 
     def _on_analysis_chunk(self, item: object) -> None:
         generation, records, results = item
@@ -710,10 +729,9 @@ class DatasetDocument(QObject):
         self.analysis_updated.emit(ids)
         self._findings_timer.start()
 
-    def _on_analysis_finished(self) -> None:
-        worker = self.sender()
-        if self._analysis_worker is not None and worker is self._analysis_worker.signals:
-            self._analysis_worker = None
+    def _on_analysis_finished(self, op: Op[None]) -> None:
+        if op is self._analysis_op:
+            self._analysis_op = None
             self._store.drop_previous()
             self._refresh_findings()
             self.analysis_progress.emit(1, 1)
@@ -757,7 +775,7 @@ class DatasetDocument(QObject):
         if len(records) > INLINE_ANALYSIS_LIMIT:
             self.reanalyze(records)
             return
-        reuse = self._store.reuse(self.analysis.counter.encoding_name)
+        reuse = self._store.reuse(self.analysis.encoding_name)
         for record in records:
             self._store.update_one(record, reuse)
         ids = [r.id for r in records]
@@ -776,7 +794,7 @@ class DatasetDocument(QObject):
     def _refresh_findings(self) -> None:
         """Re-run the whole-dataset checks in a worker (they walk every example)."""
         self._findings_timer.stop()
-        if self._findings_worker is not None:
+        if self._findings_op is not None:
             self._findings_stale = True
             return
         self._findings_stale = False
@@ -784,25 +802,25 @@ class DatasetDocument(QObject):
         generation = self._findings_generation
         results = list(self._store.results.values())
         catalog, model_id = self.catalog, self.analysis.model_id
-        worker = Worker(
+        op = run_op(
+            self,
             lambda context: (generation, _findings_job(catalog, model_id, results, context)),
             name="checking the dataset",
+            success=self._on_findings_result,
+            failure=self.failed.emit,
+            done=lambda: self._on_findings_finished(op),
         )
-        worker.signals.result.connect(self._on_findings_result)
-        worker.signals.error.connect(self.failed)
-        worker.signals.finished.connect(self._on_findings_finished)
-        self._findings_worker = worker
-        worker.start()
+        self._findings_op = op
 
-    def _on_findings_result(self, item: object) -> None:
-        generation, report = item  # type: ignore[misc]
+    def _on_findings_result(self, item: tuple[int, FindingsReport]) -> None:
+        generation, report = item
         if generation == self._findings_generation:
             self._apply_report(report)
 
-    def _on_findings_finished(self) -> None:
-        if self._findings_worker is None or self.sender() is not self._findings_worker.signals:
+    def _on_findings_finished(self, op: Op[tuple[int, FindingsReport]]) -> None:
+        if op is not self._findings_op:
             return
-        self._findings_worker = None
+        self._findings_op = None
         if self._findings_stale:
             self._refresh_findings()
 
@@ -823,7 +841,8 @@ class DatasetDocument(QObject):
             self.failed.emit("Please wait until the file has been read before editing it.")
             return
         if self.saving:
-            self.failed.emit("Please wait until the file has been saved before editing it.")
+            # The file is being written from a snapshot: the edit is applied once it is saved.
+            self._held_edits.append(command)
             return
         self.undo_stack.push(command)
 
@@ -860,17 +879,46 @@ class DatasetDocument(QObject):
             return False
         return FileStamp.of(self.path) != self._stamp
 
-    def save_to(self, path: Path) -> None:
-        """Save as JSONL at ``path`` atomically; SaveError says why it failed.
+    def save_to(self, path: Path, finished: Callable[[str | None], None]) -> None:
+        """Save as JSONL at ``path`` atomically; ``finished`` then gets None, or one plain
+        sentence saying why the file was not saved.
 
         A worker writes the bytes to a temporary file beside ``path`` (a large file takes
-        most of a second) while this thread goes on painting but takes no input, so nothing
-        can change meanwhile; the rename that replaces the file happens here.
+        most of a second) while the window goes on; the rename that replaces the file happens
+        here, on the UI thread. Edits made meanwhile wait and are applied once the file is
+        saved, so they stay unsaved changes rather than being taken as saved.
         """
         path = Path(path)
         self.take_pending_edits()
         dataset = self.dataset
-        staged = self._stage_in_background(path, dataset.to_parts())
+        parts = dataset.to_parts()
+        staged: list[StagedWrite] = []
+        failure: list[str] = []
+        self.saving = True
+
+        def settle() -> None:
+            self.saving = False
+            try:
+                if staged:
+                    self._publish(staged[0], dataset, path)
+            except SaveError as exc:
+                failure.append(str(exc))
+            held, self._held_edits = self._held_edits, []
+            for command in held:
+                self.push(command)
+            finished(failure[0] if failure else None)
+
+        run_op(
+            self,
+            lambda _context: stage_write(path, parts),
+            name=f"saving {path.name}",
+            success=staged.append,
+            failure=failure.append,
+            done=settle,
+        )
+
+    def _publish(self, staged: StagedWrite, dataset: Dataset, path: Path) -> None:
+        """Put the written file in place and take its content as the saved state."""
         if self._watcher.files():
             self._watcher.removePaths(self._watcher.files())
         try:
@@ -883,25 +931,6 @@ class DatasetDocument(QObject):
         self.undo_stack.setClean()
         self._set_path(path)
         self._emit_modified()
-
-    def _stage_in_background(self, path: Path, parts: list[bytes]) -> StagedWrite:
-        outcome: list[object] = []
-        worker = Worker(lambda _context: stage_write(path, parts), name=f"saving {path.name}")
-        worker.signals.result.connect(outcome.append)
-        worker.signals.error.connect(lambda message: outcome.append(SaveError(message)))
-        loop = QEventLoop()
-        worker.signals.finished.connect(loop.quit)
-        self.saving = True
-        try:
-            worker.start()
-            loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
-        finally:
-            self.saving = False
-        (result,) = outcome
-        if isinstance(result, SaveError):
-            raise result
-        assert isinstance(result, StagedWrite)
-        return result
 
     def keep_mine(self) -> None:
         """The user chose their edits over the changed file: stop warning, stay unsaved."""

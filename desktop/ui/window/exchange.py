@@ -51,7 +51,7 @@ class ExchangeController(QObject):
 
     def import_dialog(self) -> None:
         """Import a file in another layout as a new, unsaved chat dataset."""
-        if not self._files.maybe_save():
+        if not self._files.maybe_save(retry=self.import_dialog):
             return
         path = self._host.choose_open_path("Import Examples")
         if path is not None:

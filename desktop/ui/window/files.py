@@ -4,6 +4,7 @@ and the questions about unsaved changes these ask."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
@@ -14,7 +15,6 @@ from PySide6.QtWidgets import QMenu
 from desktop.core.dataset import Dataset
 from desktop.core.filekind import not_a_dataset
 from desktop.core.formats import read_dataset_bytes
-from desktop.core.jsonl_io import SaveError
 from desktop.core.resources import sample_path
 from desktop.core.wording import count
 from desktop.ui.common.workers import release_frozen
@@ -26,8 +26,9 @@ from desktop.ui.window.prompts import JSONL_FILTER
 class FileController(QObject):
     """Opens, saves and closes the window's dataset, asking first about unsaved changes.
 
-    Closing the window waits for a save or a bulk change under way: it is asked for again
-    (``close_if_asked``) once they end.
+    A save runs in the background. What asked for it (an open, a close, an import) goes
+    ahead once the file is saved; closing the window while a save or a bulk change runs waits
+    for them: it is asked for again (``close_if_asked``) once they end.
     """
 
     #: The dataset was saved to this path (the recovery journal builds on it now).
@@ -98,8 +99,12 @@ class FileController(QObject):
 
     # Unsaved changes and closing -------------------------------------------------------------
 
-    def maybe_save(self) -> bool:
-        """Before the open dataset goes away: True when it is safe to continue."""
+    def maybe_save(self, retry: Callable[[], object]) -> bool:
+        """Before the open dataset goes away: True when it is safe to continue now.
+
+        When the user chooses to save first, the save starts and this returns False;
+        ``retry`` (what asked) runs again once the file is saved.
+        """
         host = self._host
         document = host.document
         document.take_pending_edits()
@@ -116,15 +121,16 @@ class FileController(QObject):
             return True
         answer = host.ask_save_changes()
         if answer == "save":
-            # Closing was asked for during the save: that wins over what asked to save.
-            return self.save() and not self._close_when_idle
+            self.save(then=retry)
+            return False
         return answer == "discard"
 
     def may_close(self) -> bool:
         """Whether the window may close now; when a save or a bulk change is under way, it
-        closes by itself once they end."""
-        if not self.maybe_save():
-            self._close_when_idle = self._host.document.saving or self._host.bulk_running
+        closes by itself once they end (and once a save chosen now has ended well)."""
+        busy = self._host.document.saving or self._host.bulk_running
+        if not self.maybe_save(retry=self._host.close):
+            self._close_when_idle = busy
             return False
         self._close_when_idle = False
         return True
@@ -145,7 +151,7 @@ class FileController(QObject):
 
     def new_dataset(self) -> None:
         """Start an empty dataset (after asking about unsaved changes)."""
-        if not self.maybe_save():
+        if not self.maybe_save(retry=self.new_dataset):
             return
         host = self._host
         self.copy_name = None
@@ -157,7 +163,7 @@ class FileController(QObject):
 
     def open_dialog(self) -> None:
         """Ask for a file and open it."""
-        if not self.maybe_save():
+        if not self.maybe_save(retry=self.open_dialog):
             return
         path = self._host.choose_open_path()
         if path is not None:
@@ -165,7 +171,7 @@ class FileController(QObject):
 
     def open_path(self, path: Path, *, ask: bool = True) -> None:
         """Open ``path``; rows appear while it is read."""
-        if ask and not self.maybe_save():
+        if ask and not self.maybe_save(retry=lambda: self.open_path(path)):
             return
         host = self._host
         # Absolute, but a symbolic link stays the name the user chose (saving writes through).
@@ -184,7 +190,7 @@ class FileController(QObject):
 
     def open_sample(self) -> None:
         """Open a copy of the bundled sample (saving asks where, so the sample stays intact)."""
-        if not self.maybe_save():
+        if not self.maybe_save(retry=self.open_sample):
             return
         path = sample_path()
         try:
@@ -231,18 +237,22 @@ class FileController(QObject):
 
     # Saving and closing ----------------------------------------------------------------------
 
-    def save(self) -> bool:
-        """Save to the open file; asks for a .jsonl name when the file is new or not JSONL."""
+    def save(self, then: Callable[[], object] | None = None) -> bool:
+        """Save to the open file; asks for a .jsonl name when the file is new or not JSONL.
+
+        True when the save started (it ends in the background, then ``then`` runs if the file
+        was saved); False when the user declined or it could not start.
+        """
         document = self._host.document
         if document.needs_new_name_to_save:
-            return self.save_as()
+            return self.save_as(then)
         assert document.path is not None
         if document.changed_on_disk_since_load() and not self._host.ask_overwrite_changed():
             return False
-        return self._save_to(document.path)
+        return self._save_to(document.path, then)
 
-    def save_as(self) -> bool:
-        """Ask for a .jsonl name and save there."""
+    def save_as(self, then: Callable[[], object] | None = None) -> bool:
+        """Ask for a .jsonl name and save there (see ``save``)."""
         path = self._host.document.path
         if path is not None:
             suggested = path.with_suffix(".jsonl")
@@ -253,32 +263,43 @@ class FileController(QObject):
             return False
         if chosen.suffix.lower() != ".jsonl":
             chosen = chosen.with_name(chosen.name + ".jsonl")
-        return self._save_to(chosen)
+        return self._save_to(chosen, then)
 
-    def _save_to(self, path: Path) -> bool:
+    def _save_to(self, path: Path, then: Callable[[], object] | None) -> bool:
         host = self._host
         if host.document.loading:
             host.show_error("Please wait until the file has been read before saving it.")
             return False
+        if host.document.saving:
+            host.statusBar().showMessage("Please wait until the file has been saved.", 5000)
+            return False
         if not host.may_replace(path):
             return False
-        try:
-            host.document.save_to(path)
-        except SaveError as exc:
-            host.show_error(str(exc))
-            return False
-        finally:
-            self.close_if_asked()
+        host.statusBar().showMessage(f"Saving {path.name}…")
+        host.document.save_to(path, lambda problem: self._on_saved(path, problem, then))
+        host.update_actions()
+        return True
+
+    def _on_saved(self, path: Path, problem: str | None, then: Callable[[], object] | None) -> None:
+        host = self._host
+        host.update_actions()
+        self.close_if_asked()
+        if problem is not None:
+            host.statusBar().clearMessage()
+            host.show_error(problem)
+            return
         self.copy_name = None
         self.saved.emit(path)
         self._remember_recent(path)
         host.statusBar().showMessage(f"Saved {path.name}.", 5000)
         host.update_title()
-        return True
+        # A close asked for during the save wins over what asked to save.
+        if then is not None and not self._close_when_idle:
+            then()
 
     def close_dataset(self) -> bool:
         """Close the open dataset and show the welcome page."""
-        if not self.maybe_save():
+        if not self.maybe_save(retry=self.close_dataset):
             return False
         self._host.document.new()
         self.copy_name = None

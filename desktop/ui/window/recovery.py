@@ -414,7 +414,7 @@ class RecoveryController(QObject):
     def restore_entry(self, entry: JournalEntry) -> bool:
         """Bring back the unsaved work of ``entry`` in place of the open dataset (after
         asking about the open dataset's own unsaved changes)."""
-        if not self._files.maybe_save():
+        if not self._files.maybe_save(retry=lambda: self.restore_entry(entry)):
             return False
         if entry.damaged:
             self._settle_unrestorable(entry, DAMAGED)
