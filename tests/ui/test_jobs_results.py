@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from PySide6.QtCore import QTimer
 
 from desktop.api.profiles import (
     AZURE_CAPABILITIES,
@@ -143,7 +144,9 @@ def test_quitting_offers_to_stop_what_still_bills(qtbot, harness, answer):
     window.installEventFilter(QuitGuard(panel, window))
     closed = window.close()
     assert asked == [[serving()]]
-    assert closed is (answer != "cancel")
+    assert closed is (answer == "keep")  # "stop": the window closes once it has stopped
+    if answer == "stop":
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
     remaining = ServingLedger(archive.root).load()
     if answer == "stop":
         assert remaining == [] and panel.serving == {}
@@ -152,6 +155,30 @@ def test_quitting_offers_to_stop_what_still_bills(qtbot, harness, answer):
     if answer == "keep":
         assert window.close()  # asked once: keeping it running was the answer
         assert len(asked) == 1
+    window.shutdown()
+    destroy(window)
+
+
+def test_the_close_returns_at_once_and_the_window_closes_once_the_stop_ended(qtbot, harness):
+    archive = harness.archive()
+    ServingLedger(archive.root).add(serving())
+    panel = harness.panel()
+    panel.resume_monitoring()
+    qtbot.waitUntil(lambda: panel.banner.isVisible(), timeout=10_000)
+    panel.ask_about_serving = lambda entries: "stop"
+    window = harness.panel()  # stands in for the main window being closed
+    harness.panels.remove(window)
+    window.installEventFilter(QuitGuard(panel, window))
+    ran: list[bool] = []
+    QTimer.singleShot(0, lambda: ran.append(True))
+    assert window.close() is False  # refused for now: the endpoint is still being stopped
+    assert ran == []  # and no event loop ran inside the close
+    assert panel.running.stopping and panel.quit_check.ending
+    assert window.isVisible() and not window.isEnabled()  # no new work meanwhile
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
+    assert panel.serving == {} and ServingLedger(archive.root).load() == []
+    assert window.isEnabled() and not panel.quit_check.ending
+    assert window.close()  # settled: asked once
     window.shutdown()
     destroy(window)
 

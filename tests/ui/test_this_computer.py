@@ -373,6 +373,7 @@ def test_quitting_asks_about_training_on_this_computer(qtbot, tmp_path, answer, 
             panel.ask_about_training = ask
             assert panel.before_quit() is quits
             assert asked == [["local-run"]]
+            qtbot.waitUntil(lambda: not panel.quit_check.ending, timeout=10_000)
             wanted = json.loads(files.state.read_text()).get("wanted")
             assert (wanted == "pause") is paused
             if quits:
@@ -493,6 +494,7 @@ def test_a_trained_model_is_chatted_with_through_a_profile_that_is_never_saved(q
 
             ((_profile_id, name),) = jobs.serving
             assert jobs.before_quit() is True  # nothing bills, so nothing is asked
+            qtbot.waitUntil(lambda: not jobs.quit_check.ending, timeout=10_000)
             assert served.stopped == [name] and not jobs.serving
             assert not banner.isVisible()
             assert chat.directory.profile_list() == ()  # no longer offered

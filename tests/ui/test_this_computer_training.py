@@ -94,5 +94,6 @@ def test_train_chart_and_chat_with_the_trained_model(qtbot, tmp_path, tiny_model
 
         names = [name for _profile, name in jobs.serving]
         assert jobs.before_quit() is True  # nothing trains or bills: the servers just stop
+        qtbot.waitUntil(lambda: not jobs.quit_check.ending, timeout=SLOW)
         assert jobs.serving == {}
         assert [find_server(name, tmp_path / "serving") for name in names] == [None, None]
