@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from desktop.api.errors import ErrorKind, FriendlyError, ProviderError, friendly_error
 from desktop.api.profiles import ProviderKind, ProviderProfile
+
+if TYPE_CHECKING:
+    import openai
 
 #: How long after training finished a missing or silent model counts as "not ready yet".
 NOT_READY_WINDOW_SECONDS = 30 * 60
@@ -137,6 +138,8 @@ def _usage(raw: Any) -> ChatUsage | None:
 
 def _refuses(exc: BaseException, word: str) -> bool:
     """True when the provider refused the request because of the ``word`` field."""
+    import openai  # loaded already: the refusal came from a client
+
     if not isinstance(exc, (openai.BadRequestError, openai.UnprocessableEntityError)):
         return False
     param = exc.param or ""

@@ -16,9 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
-
-import openai
+from typing import TYPE_CHECKING, TypeVar
 
 from desktop.api.errors import (
     ErrorKind,
@@ -30,6 +28,9 @@ from desktop.api.errors import (
 from desktop.api.model_list import provider_models
 from desktop.api.profiles import ProviderKind, ProviderProfile
 from desktop.api.redaction import Secret, register_secret, reveal
+
+if TYPE_CHECKING:
+    import openai
 
 T = TypeVar("T")
 
@@ -71,6 +72,7 @@ def build_client(
 
     Raises ``PlainHttpRefusedError`` before anything is sent when the address is plain http to
     another computer and the profile does not allow it, and ``MissingKeyError`` without a key.
+    The SDK is loaded here, by the first client that can be made, not when the app starts.
     """
     check_transport(profile)
     plain = reveal(key).strip() if key is not None else ""
@@ -80,6 +82,8 @@ def build_client(
         plain = LOCAL_PLACEHOLDER_KEY
     else:
         register_secret(plain)
+    import openai
+
     seconds = float(timeout if timeout is not None else profile.timeout_seconds)
     headers: dict[str, str] = {}
     if profile.kind is ProviderKind.AZURE:

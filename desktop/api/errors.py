@@ -4,6 +4,11 @@ Every SDK exception (and a few of our own) maps to a ``FriendlyError``: what hap
 do next, whether trying again can help, and for refused requests the provider's own
 explanation and the setting it complained about. No sentence ever contains a key or a
 traceback.
+
+Nothing here imports the SDK: an SDK exception can only exist once something has loaded the
+SDK to talk to a provider, so the checks look for it among the loaded modules. The app starts
+without the half second the SDK takes to import, and work that never reaches a provider (the
+dataset screens, training on this computer) never pays for it.
 """
 
 from __future__ import annotations
@@ -11,15 +16,18 @@ from __future__ import annotations
 import email.utils
 import json
 import math
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-
-import httpx2
-import openai
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from desktop.api.redaction import Secret, redact
+
+if TYPE_CHECKING:
+    import openai
 
 _MAX_PROVIDER_MESSAGE = 500
 
@@ -65,8 +73,8 @@ class FriendlyError:
         return f"{self.message} {self.next_step}"
 
 
-class MissingKeyError(openai.OpenAIError):
-    """A profile that needs a key has none."""
+class MissingKeyError(Exception):
+    """A profile that needs a key has none (found before any client is built)."""
 
 
 class UploadCancelled(Exception):
@@ -234,6 +242,12 @@ def _provider_text(exc: openai.APIError) -> str | None:
     return None
 
 
+def _loaded(name: str) -> ModuleType | None:
+    """The library ``name`` if something already imported it, else None (then none of its
+    exceptions can exist, so there is nothing of it to recognise)."""
+    return sys.modules.get(name)
+
+
 def friendly_error(
     exc: BaseException, *, secrets: Iterable[str | Secret | None] = ()
 ) -> FriendlyError:
@@ -243,14 +257,16 @@ def friendly_error(
         return exc.friendly
     if isinstance(exc, MissingKeyError):
         return _make(ErrorKind.NO_KEY, secrets=secrets)
-    if isinstance(exc, openai.APITimeoutError):
-        return _make(ErrorKind.TIMEOUT, secrets=secrets)
-    if isinstance(exc, openai.APIConnectionError):
-        return _make(ErrorKind.NO_NETWORK, secrets=secrets)
-    if isinstance(exc, openai.APIResponseValidationError):
-        return _make(ErrorKind.BAD_RESPONSE, status_code=exc.status_code, secrets=secrets)
-    if isinstance(exc, openai.APIStatusError):
-        return _from_status(exc, secrets)
+    sdk = _loaded("openai")
+    if sdk is not None:
+        if isinstance(exc, sdk.APITimeoutError):
+            return _make(ErrorKind.TIMEOUT, secrets=secrets)
+        if isinstance(exc, sdk.APIConnectionError):
+            return _make(ErrorKind.NO_NETWORK, secrets=secrets)
+        if isinstance(exc, sdk.APIResponseValidationError):
+            return _make(ErrorKind.BAD_RESPONSE, status_code=exc.status_code, secrets=secrets)
+        if isinstance(exc, sdk.APIStatusError):
+            return _from_status(exc, secrets)
     if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
         return _make(ErrorKind.BAD_RESPONSE, secrets=secrets)
     if isinstance(exc, TimeoutError):
@@ -271,9 +287,12 @@ def wait_words(seconds: float) -> str:
 def never_sent(exc: BaseException) -> bool:
     """True when the request certainly never reached the provider: the connection itself
     could not be made (so nothing was sent, and sending it again cannot do anything twice)."""
+    http = _loaded("httpx2")
+    if http is None:
+        return False
     cause: BaseException | None = exc
     while cause is not None:
-        if isinstance(cause, (httpx2.ConnectError, httpx2.ConnectTimeout)):
+        if isinstance(cause, (http.ConnectError, http.ConnectTimeout)):
             return True
         cause = cause.__cause__
     return False

@@ -18,12 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Generic, TypeVar
-
-import openai
-from openai.types import FileObject
-from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
-from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from desktop.api.client import MAX_RETRY_DELAY_SECONDS, with_retries
 from desktop.api.errors import (
@@ -38,6 +33,12 @@ from desktop.api.errors import (
 )
 from desktop.api.profiles import ProviderProfile
 from desktop.core.training import REQUEST_KEY, SUFFIX_KEY, WandbIntegration
+
+if TYPE_CHECKING:
+    import openai
+    from openai.types import FileObject
+    from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
+    from openai.types.fine_tuning.jobs import FineTuningJobCheckpoint
 
 T = TypeVar("T")
 
@@ -410,6 +411,8 @@ def wait_for_job(
 
 def _is_job(value: object) -> bool:
     """True for an answer that really names a job (an unreadable one may parse into less)."""
+    from openai.types.fine_tuning import FineTuningJob
+
     return isinstance(value, FineTuningJob) and isinstance(getattr(value, "id", None), str)
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from desktop.core.catalog import Catalog as ModelCatalog
+
+if TYPE_CHECKING:
+    import openai
 
 Catalog = Mapping[str, Mapping[str, Any]]
 

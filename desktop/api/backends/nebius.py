@@ -26,10 +26,8 @@ import shutil
 import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
-
-import openai
 
 from desktop.api import fine_tuning as ft
 from desktop.api.backends.base import (
@@ -70,6 +68,9 @@ from desktop.core.training import (
     event_record,
     job_record,
 )
+
+if TYPE_CHECKING:
+    import openai
 
 #: Nebius takes files of up to 5 GB through the Files API (it has no Uploads API).
 FILE_LIMIT = 5 * 1024**3

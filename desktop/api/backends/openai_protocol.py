@@ -14,9 +14,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from types import TracebackType
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from desktop.api import fine_tuning as ft
 from desktop.api.backends.base import (
@@ -45,6 +43,9 @@ from desktop.core.training import (
     TrainableModel,
     TrainingRequest,
 )
+
+if TYPE_CHECKING:
+    import openai
 
 #: OpenAI takes no new fine-tuning jobs after this day, and retires the models on the next.
 OPENAI_LAST_JOBS = date(2027, 1, 6)

@@ -23,11 +23,8 @@ import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx2
-import openai
 
 from desktop.api.backends.base import (
     CancelCheck,
@@ -70,6 +67,10 @@ from desktop.core.training import (
     event_record,
     job_record,
 )
+
+if TYPE_CHECKING:
+    import httpx2
+    import openai
 
 #: The hardware a dedicated endpoint asks for: one H100, which serves the models Together
 #: fine-tunes up to about 32B parameters.
@@ -331,6 +332,9 @@ def _unreadable(what: str) -> ProviderError:
 
 def _network_failure(exc: httpx2.HTTPError) -> ProviderError:
     """A failure while reading a streamed answer, in the app's words."""
+    import httpx2
+    import openai
+
     try:
         request: httpx2.Request | None = exc.request
     except RuntimeError:  # an error raised without its request
@@ -1273,6 +1277,8 @@ class TogetherBackend(TrainingBackend):
         cancelled = should_cancel or (lambda: False)
         if cancelled():
             raise UploadCancelled
+        import httpx2
+
         response: httpx2.Response = with_retries(
             lambda: self.client.get(
                 "/finetune/download",
@@ -1328,6 +1334,8 @@ def _pieces(
 ) -> Iterator[bytes]:
     """The body in pieces, reporting progress; a cut-off or stopped download raises, so the
     half-written file is thrown away."""
+    import httpx2
+
     received = 0
     report(0, total)
     try:
