@@ -22,6 +22,7 @@ from desktop.core.jobs import CheckpointSummary
 from desktop.core.metrics import MetricsAccumulator, MetricSeries
 from desktop.core.settings import AppSettings
 from desktop.core.smoothing import debiased_ema
+from desktop.ui.common import palette
 from desktop.ui.jobs.job_models import (
     CheckpointsTableModel,
     EventsTableModel,
@@ -29,7 +30,8 @@ from desktop.ui.jobs.job_models import (
 )
 from desktop.ui.jobs.job_view import JobRecord, JobView
 from desktop.ui.jobs.jobs_panel import JobsPanel
-from desktop.ui.jobs.loss_chart import MAX_DRAWN_POINTS, LossChart, log_ticks
+from desktop.ui.jobs.loss_axis import log_ticks
+from desktop.ui.jobs.loss_chart import MAX_DRAWN_POINTS, LossChart
 from tests.api.keyrings import MemoryKeyring
 from tests.ui.test_jobs_helpers import destroy
 
@@ -89,6 +91,7 @@ def chart(owned) -> LossChart:
     owned.append(chart)
     chart.resize(1100, 650)
     chart.show()
+    assert chart.plots  # made now rather than after the first paint
     return chart
 
 
@@ -237,6 +240,27 @@ def test_other_runs_can_be_overlaid_and_removed(chart):
     assert chart.overlay_keys() == [] and loss not in chart.loss_plot.listDataItems()
     assert accuracy not in chart.accuracy_plot.listDataItems()
     assert "other run" not in [label.text for _sample, label in chart.accuracy_plot.legend.items]
+
+
+def test_what_the_chart_is_given_before_its_plots_exist_is_drawn_once_they_are(qtbot, owned):
+    chart = LossChart()  # never shown, so its plots are not made yet
+    owned.append(chart)
+    chart.log_scale.setChecked(True)
+    chart.set_series(small_series(30))
+    chart.set_overlay("p/gone", "removed run", small_series(20))
+    chart.set_overlay("p/other", "other run", small_series(40))
+    chart.remove_overlay("p/gone")
+    plots = chart.plots  # made now, with everything above
+    assert list(plots.curve_items["train_loss"].xData) == list(range(1, 31))
+    assert not plots.empty_text.isVisible()
+    assert plots.loss_plot.getAxis("left").logMode
+    assert [line.value() for _plot, line in chart._epoch_lines][::2] == [10.5, 20.5]
+    overlay = chart._overlays["p/other"]
+    assert len(overlay.loss_item.xData) == 40
+    assert overlay.loss_item in plots.loss_plot.listDataItems()
+    assert overlay.accuracy_item in plots.accuracy_plot.listDataItems()
+    assert overlay.loss_item.opts["pen"].color().name() == palette.SERIES_TEAL.lower()
+    assert [label.text for _sample, label in plots.loss_plot.legend.items][-1] == "other run"
 
 
 def falling_series(steps: int = 120) -> MetricSeries:

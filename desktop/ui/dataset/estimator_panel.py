@@ -3,17 +3,19 @@ then press Train.
 
 It reads running totals from the document's analysis (cheap: no re-count) whenever tokens
 change, so the figures follow typing within a fraction of a second. Under Automatic the epochs
-box shows (greyed) the number the estimate uses, never a number that is not used.
+box shows (greyed) the number the estimate uses, never a number that is not used. The
+histogram is made once its place has been painted (pyqtgraph takes a fifth of a second to load),
+so the screen appears without waiting for it.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -32,7 +34,12 @@ from desktop.core.estimate import MAX_EPOCHS, MIN_EPOCHS, Estimate, auto_epochs
 from desktop.core.kinds import ExampleKind
 from desktop.core.wording import count
 from desktop.ui.common import palette
+from desktop.ui.common.deferred import DeferredWidget
 from desktop.ui.dataset.document import DatasetDocument
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyqtgraph as pg
 
 PROVIDER_NAMES = {"openai": "OpenAI", "azure": "Azure OpenAI"}
 
@@ -80,6 +87,8 @@ def _log_bins(
     Takes (length, how many) pairs rather than one value per example, so redrawing after an
     edit costs the number of distinct lengths, not the number of examples.
     """
+    import numpy as np  # loaded with the histogram, not with the window
+
     pairs = [(tokens, count) for tokens, count in length_counts if tokens > 0]
     if not pairs:
         return np.zeros(0), np.zeros(1)
@@ -92,6 +101,15 @@ def _log_bins(
     edges = np.linspace(low, high, bins + 1)
     counts, _ = np.histogram(lengths, bins=edges, weights=weights)
     return counts.astype(np.int64), edges
+
+
+@dataclass(frozen=True)
+class _Histogram:
+    """The pyqtgraph part of the panel: the plot, its bars and the limit line."""
+
+    plot: pg.PlotWidget
+    bars: pg.BarGraphItem
+    limit_line: pg.InfiniteLine
 
 
 class EstimatorPanel(QWidget):
@@ -184,28 +202,10 @@ class EstimatorPanel(QWidget):
         train_row.addStretch(1)
         train_row.addWidget(self.train_button)
         layout.addLayout(train_row)
-        self.plot = pg.PlotWidget(background=None)
-        self.plot.setToolTip(TIPS["histogram"])
-        self.plot.setMinimumHeight(90)
-        self.plot.setMenuEnabled(False)
-        self.plot.setMouseEnabled(x=False, y=False)
-        self.plot.hideButtons()
-        self.plot.setLogMode(x=True, y=False)
-        self.plot.setLabel("bottom", "Tokens per example")
-        self.plot.setLabel("left", "Examples")
-        self.plot.showGrid(x=False, y=True, alpha=0.2)
-        self.bars = pg.BarGraphItem(
-            x0=[], x1=[], height=[], brush=palette.ACCENT_LIGHT, pen=palette.ACCENT
-        )
-        self.plot.addItem(self.bars)
-        self.limit_line = pg.InfiniteLine(
-            angle=90,
-            pen=pg.mkPen(palette.ERROR, width=2, style=Qt.PenStyle.DashLine),
-            label="limit",
-            labelOpts={"position": 0.9, "color": palette.ERROR},
-        )
-        self.plot.addItem(self.limit_line)
-        layout.addWidget(self.plot, 1)
+        self._histogram: _Histogram | None = None
+        self._histogram_place = DeferredWidget(self._make_histogram)
+        self._histogram_place.setMinimumHeight(90)
+        layout.addWidget(self._histogram_place, 1)
         self._shown: tuple[bytes, bytes, int | None] | None = None
         self._histogram_timer = QTimer(self, singleShot=True, interval=HISTOGRAM_INTERVAL_MS)
         self._histogram_timer.timeout.connect(self.refresh_histogram)
@@ -218,6 +218,42 @@ class EstimatorPanel(QWidget):
         document.dataset_replaced.connect(self.refresh)
         self.select_model(document.analysis.model_id)
         self.refresh()
+
+    def _make_histogram(self) -> QWidget:
+        """Make the histogram (loading pyqtgraph) and draw the lengths counted so far."""
+        import pyqtgraph as pg
+
+        plot = pg.PlotWidget(background=None)
+        plot.setToolTip(TIPS["histogram"])
+        plot.setMinimumHeight(90)
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.setLogMode(x=True, y=False)
+        plot.setLabel("bottom", "Tokens per example")
+        plot.setLabel("left", "Examples")
+        plot.showGrid(x=False, y=True, alpha=0.2)
+        bars = pg.BarGraphItem(
+            x0=[], x1=[], height=[], brush=palette.ACCENT_LIGHT, pen=palette.ACCENT
+        )
+        plot.addItem(bars)
+        limit_line = pg.InfiniteLine(
+            angle=90,
+            pen=pg.mkPen(palette.ERROR, width=2, style=Qt.PenStyle.DashLine),
+            label="limit",
+            labelOpts={"position": 0.9, "color": palette.ERROR},
+        )
+        plot.addItem(limit_line)
+        self._histogram = _Histogram(plot, bars, limit_line)
+        self.refresh_histogram()
+        return plot
+
+    @property
+    def bars(self) -> pg.BarGraphItem:
+        """The histogram's bars (made now if the histogram was not yet)."""
+        self._histogram_place.widget()
+        assert self._histogram is not None
+        return self._histogram.bars
 
     @staticmethod
     def _label(text: str, key: str) -> QLabel:
@@ -403,6 +439,9 @@ class EstimatorPanel(QWidget):
 
     def refresh_histogram(self) -> None:
         """Redraw the token-length histogram and the limit line."""
+        histogram = self._histogram
+        if histogram is None:
+            return  # drawn once the histogram is made
         counts, edges = _log_bins(self.document.analysis.length_counts())
         estimate = self.estimate()
         limit = estimate.token_limit if estimate is not None else None
@@ -410,20 +449,21 @@ class EstimatorPanel(QWidget):
         if shown == self._shown:
             return  # typing rarely moves an example to another bar: skip the repaint
         self._shown = shown
+        bars, limit_line, plot = histogram.bars, histogram.limit_line, histogram.plot
         if counts.size:
-            self.bars.setOpts(x0=edges[:-1], x1=edges[1:], height=counts)
+            bars.setOpts(x0=edges[:-1], x1=edges[1:], height=counts)
         else:
-            self.bars.setOpts(x0=[], x1=[], height=[])
+            bars.setOpts(x0=[], x1=[], height=[])
         if limit:
-            self.limit_line.setValue(math.log10(limit))
-            self.limit_line.label.setFormat(f"limit {limit:,}")
-            self.limit_line.show()
+            limit_line.setValue(math.log10(limit))
+            limit_line.label.setFormat(f"limit {limit:,}")
+            limit_line.show()
         else:
-            self.limit_line.hide()
+            limit_line.hide()
         low = edges[0] if counts.size else 1.0
         high = max(edges[-1] if counts.size else 3.0, math.log10(limit) if limit else 0)
-        self.plot.setXRange(low - 0.1, high + 0.1, padding=0)
+        plot.setXRange(low - 0.1, high + 0.1, padding=0)
         top = max(1, int(counts.max()) if counts.size else 1)
         step = max(1, math.ceil(top / 5))
-        self.plot.getAxis("left").setTickSpacing(step, step)
-        self.plot.setYRange(0, top * 1.1, padding=0)
+        plot.getAxis("left").setTickSpacing(step, step)
+        plot.setYRange(0, top * 1.1, padding=0)

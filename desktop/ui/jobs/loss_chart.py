@@ -6,22 +6,23 @@ average the user controls, ``core.smoothing``; long curves on the thread pool, n
 extend it), then only the part in view is handed to pyqtgraph, cut down to a couple of points
 per pixel column that keep its shape (``core.metrics.downsample``); zooming in brings the
 detail back. Another job drawn for comparison shows its loss and its accuracy.
+
+The plots themselves are made only once the chart's place has been painted (pyqtgraph takes a
+fifth of a second to load); until then the chart keeps what it is given and draws it then.
 """
 
 from __future__ import annotations
 
 import bisect
-import itertools
 import math
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -36,8 +37,13 @@ from desktop.core.jsonl_io import atomic_write
 from desktop.core.metrics import Curve, MetricSeries, downsample, to_csv
 from desktop.core.smoothing import DebiasedEma
 from desktop.ui.common import palette
+from desktop.ui.common.deferred import DeferredWidget
 from desktop.ui.common.ops import run_op
 from desktop.ui.common.workers import JobContext
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyqtgraph as pg
 
 #: Points drawn per curve for the part in view (a minimum and a maximum per pixel column).
 MAX_DRAWN_POINTS = 1600
@@ -100,124 +106,27 @@ class _Smoothed:
 
 @dataclass
 class _Overlay:
-    """Another job drawn for comparison: its loss and its accuracy, dashed in one colour."""
+    """Another job drawn for comparison: its loss and its accuracy, dashed in one colour
+    (the items exist once the plots do)."""
 
     label: str
     series: MetricSeries
-    loss_item: pg.PlotDataItem
-    accuracy_item: pg.PlotDataItem
+    color: str
+    loss_item: pg.PlotDataItem | None = None
+    accuracy_item: pg.PlotDataItem | None = None
 
 
-#: Leading digits of the labelled values in each decade, from the sparsest choice to the
-#: densest: the densest whose labels do not touch is used.
-_LOG_LABEL_DIGITS: tuple[tuple[int, ...], ...] = (
-    (1,),
-    (1, 3),
-    (1, 2, 5),
-    (1, 2, 3, 5),
-    (1, 2, 3, 4, 5, 6, 7, 8, 9),
-)
-#: Smallest room between two unlabelled ticks, in pixels.
-_MIN_MINOR_GAP = 4.0
+@dataclass(frozen=True)
+class _Plots:
+    """The pyqtgraph part of the chart: the two plots and what is drawn on them."""
 
-
-def log_ticks(
-    low: float, high: float, pixels: float, min_gap: float
-) -> tuple[list[float], list[float]]:
-    """Labelled and unlabelled tick positions for a logarithmic axis showing 10**low to
-    10**high over ``pixels``, labels at least ``min_gap`` pixels apart.
-
-    Labels are 1, 2, 5… of each decade (every few decades on a very tall range), or evenly
-    spaced round values (0.4, 0.6, 0.8) when those give more labels on a short range.
-    Positions are logarithms, as pyqtgraph places them; the unlabelled ticks mark 1 to 9 of
-    each decade.
-    """
-    low, high = sorted((low, high))
-    if not (math.isfinite(low) and math.isfinite(high)) or high <= low or pixels <= 0:
-        return [], []
-    per_decade = pixels / (high - low)
-    first, last = math.floor(low), math.ceil(high)
-    labelled: list[float] = []
-    for digits in reversed(_LOG_LABEL_DIGITS):
-        candidates = _decade_positions(first, last, digits, low, high)
-        if len(candidates) >= 2 and _min_gap(candidates) * per_decade >= min_gap:
-            labelled = candidates
-            break
-    if not labelled:
-        every = max(1, math.ceil(min_gap / per_decade))
-        labelled = [float(d) for d in range(first, last + 1) if d % every == 0 and low <= d <= high]
-    even = _even_ticks(low, high, per_decade, min_gap)
-    if len(even) > len(labelled):
-        labelled = even
-    minor = [
-        p
-        for p in _decade_positions(first, last, _LOG_LABEL_DIGITS[-1], low, high)
-        if not any(abs(p - q) < 1e-9 for q in labelled)
-    ]
-    if len(minor) >= 2 and _min_gap(minor) * per_decade < _MIN_MINOR_GAP:
-        minor = []
-    return labelled, minor
-
-
-def _decade_positions(
-    first: int, last: int, digits: tuple[int, ...], low: float, high: float
-) -> list[float]:
-    positions = (d + math.log10(digit) for d in range(first, last + 1) for digit in digits)
-    return [p for p in positions if low - 1e-9 <= p <= high + 1e-9]
-
-
-def _min_gap(positions: list[float]) -> float:
-    return min((b - a for a, b in itertools.pairwise(positions)), default=math.inf)
-
-
-def _even_ticks(low: float, high: float, per_decade: float, min_gap: float) -> list[float]:
-    """Round values evenly spaced between 10**low and 10**high, as far apart as the labels
-    need where they are closest (at the top of a logarithmic axis)."""
-    if not -300 < low < high < 300:
-        return []  # beyond what a float holds (a view zoomed far out)
-    bottom, top = 10.0**low, 10.0**high
-    if top - bottom <= top * 1e-6:
-        return []  # labels of six significant digits could not tell the values apart
-    step = 10.0 ** math.floor(math.log10(top - bottom))
-    for factor in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0):
-        candidate = step * factor
-        values = [
-            candidate * k
-            for k in range(math.ceil(bottom / candidate), math.floor(top / candidate) + 1)
-        ]
-        positions = [math.log10(v) for v in values if v > 0]
-        if len(positions) < 2 or _min_gap(positions) * per_decade >= min_gap:
-            return positions
-    return []
-
-
-def _log_label(position: float) -> str:
-    """The value at a logarithmic position as people write it: 0.2, 1, 50, 0.045."""
-    if not -300 < position < 300:
-        return f"1e{round(position)}"
-    return f"{10.0**position:.6g}"
-
-
-class LossAxis(pg.AxisItem):
-    """pyqtgraph's axis, with ticks that suit a logarithmic scale: labels that never overlap
-    and read as plain numbers, and unlabelled ticks between them."""
-
-    def tickValues(self, low: float, high: float, size: float) -> list:
-        """Labelled ticks, then unlabelled ones (pyqtgraph override)."""
-        if not self.logMode:
-            return super().tickValues(low, high, size)
-        font = self.style["tickFont"] or QFont()
-        min_gap = QFontMetricsF(font).height() * 1.4
-        labelled, minor = log_ticks(low, high, size, min_gap)
-        return [(1.0, labelled), (None, minor)]
-
-    def tickStrings(self, values: list[float], scale: float, spacing: float | None) -> list[str]:
-        """Plain numbers for labelled ticks, nothing for the others (pyqtgraph override)."""
-        if not self.logMode:
-            return super().tickStrings(values, scale, spacing)
-        if spacing is None:
-            return ["" for _ in values]
-        return [_log_label(value) for value in values]
+    graphics: pg.GraphicsLayoutWidget
+    loss_plot: pg.PlotItem
+    accuracy_plot: pg.PlotItem
+    raw_items: dict[str, pg.PlotDataItem]
+    curve_items: dict[str, pg.PlotDataItem]
+    cursors: list[pg.InfiniteLine]
+    empty_text: pg.TextItem
 
 
 def _smoothed(alpha: float, curve: Curve) -> _Smoothed:
@@ -251,62 +160,9 @@ class LossChart(QWidget):
         self._pending: set[tuple[str, float, int]] = set()
         self._thinned: dict[str, tuple[tuple[object, ...], tuple[np.ndarray, np.ndarray]]] = {}
 
-        pg.setConfigOptions(antialias=True)
-        self.graphics = pg.GraphicsLayoutWidget()
-        self.graphics.setBackground("w")
-        self.graphics.setMinimumHeight(260)
-        self.loss_plot = self.graphics.addPlot(
-            row=0, col=0, axisItems={"left": LossAxis(orientation="left")}
-        )
-        self.accuracy_plot = self.graphics.addPlot(row=1, col=0)
-        self.graphics.ci.layout.setRowStretchFactor(0, 3)
-        self.graphics.ci.layout.setRowStretchFactor(1, 2)
-        self.accuracy_plot.setXLink(self.loss_plot)
-        for plot, title in ((self.loss_plot, "Loss"), (self.accuracy_plot, "Token accuracy")):
-            plot.showGrid(x=True, y=True, alpha=0.15)
-            plot.setLabel("left", title)
-            plot.setMenuEnabled(False)
-            plot.setClipToView(True)
-            plot.getViewBox().setMouseMode(pg.ViewBox.RectMode)
-            plot.hideButtons()
-        self.accuracy_plot.setLabel("bottom", "Step")
-        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=palette.TEXT)
-        self.accuracy_plot.addLegend(offset=(-10, -10), labelTextColor=palette.TEXT, colCount=3)
-        for plot in (self.loss_plot, self.accuracy_plot):
-            plot.getAxis("left").enableAutoSIPrefix(False)
-
-        self.raw_items: dict[str, pg.PlotDataItem] = {}
-        self.curve_items: dict[str, pg.PlotDataItem] = {}
-        for plot, curves in ((self.loss_plot, LOSS_CURVES), (self.accuracy_plot, ACCURACY_CURVES)):
-            for name, label, color in curves:
-                if name in SPARSE:
-                    item = plot.plot(
-                        name=label,
-                        pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine),
-                        symbol="o",
-                        symbolSize=7,
-                        symbolBrush=color,
-                        symbolPen="w",
-                    )
-                else:
-                    faint = QColor(color)
-                    faint.setAlpha(60)
-                    raw = plot.plot(pen=pg.mkPen(faint, width=1), antialias=False)
-                    self.raw_items[name] = raw
-                    item = plot.plot(name=label, pen=pg.mkPen(color, width=2))
-                self.curve_items[name] = item
-        cursor_pen = pg.mkPen(palette.QUIET, width=1, style=Qt.PenStyle.DotLine)
-        self.cursors = [pg.InfiniteLine(angle=90, pen=cursor_pen) for _ in range(2)]
-        for plot, cursor in zip((self.loss_plot, self.accuracy_plot), self.cursors, strict=True):
-            cursor.setZValue(20)
-            cursor.hide()
-            plot.addItem(cursor, ignoreBounds=True)
-        self.empty_text = pg.TextItem(
-            "No training steps reported yet: the curves appear once training starts.",
-            color=palette.MUTED,
-            anchor=(0.5, 0.5),
-        )
-        self.loss_plot.addItem(self.empty_text, ignoreBounds=True)
+        self._plots: _Plots | None = None
+        self._place = DeferredWidget(self._make_plots)
+        self._place.setMinimumHeight(260)
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, MAX_SMOOTHING)
@@ -347,15 +203,131 @@ class LossChart(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
         layout.addLayout(tools)
-        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self._place, 1)
         layout.addWidget(self.readout)
 
         self._redraw_timer = QTimer(self, singleShot=True, interval=_REDRAW_DELAY_MS)
         self._redraw_timer.timeout.connect(self._draw)
-        self.loss_plot.getViewBox().sigXRangeChanged.connect(self._on_range)
-        self.graphics.scene().sigMouseMoved.connect(self._on_mouse)
-        self._show_axes(False)
-        self._place_empty_text()
+
+    def _make_plots(self) -> QWidget:
+        """Make the two plots (loading pyqtgraph) and draw what the chart holds so far."""
+        import pyqtgraph as pg
+
+        from desktop.ui.jobs.loss_axis import LossAxis
+
+        pg.setConfigOptions(antialias=True)
+        graphics = pg.GraphicsLayoutWidget()
+        graphics.setBackground("w")
+        graphics.setMinimumHeight(260)
+        loss_plot = graphics.addPlot(row=0, col=0, axisItems={"left": LossAxis(orientation="left")})
+        accuracy_plot = graphics.addPlot(row=1, col=0)
+        graphics.ci.layout.setRowStretchFactor(0, 3)
+        graphics.ci.layout.setRowStretchFactor(1, 2)
+        accuracy_plot.setXLink(loss_plot)
+        for plot, title in ((loss_plot, "Loss"), (accuracy_plot, "Token accuracy")):
+            plot.showGrid(x=True, y=True, alpha=0.15)
+            plot.setLabel("left", title)
+            plot.setMenuEnabled(False)
+            plot.setClipToView(True)
+            plot.getViewBox().setMouseMode(pg.ViewBox.RectMode)
+            plot.hideButtons()
+        accuracy_plot.setLabel("bottom", "Step")
+        loss_plot.addLegend(offset=(-10, 10), labelTextColor=palette.TEXT)
+        accuracy_plot.addLegend(offset=(-10, -10), labelTextColor=palette.TEXT, colCount=3)
+        for plot in (loss_plot, accuracy_plot):
+            plot.getAxis("left").enableAutoSIPrefix(False)
+
+        raw_items: dict[str, pg.PlotDataItem] = {}
+        curve_items: dict[str, pg.PlotDataItem] = {}
+        for plot, curves in ((loss_plot, LOSS_CURVES), (accuracy_plot, ACCURACY_CURVES)):
+            for name, label, color in curves:
+                if name in SPARSE:
+                    item = plot.plot(
+                        name=label,
+                        pen=pg.mkPen(color, width=1.5, style=Qt.PenStyle.DashLine),
+                        symbol="o",
+                        symbolSize=7,
+                        symbolBrush=color,
+                        symbolPen="w",
+                    )
+                else:
+                    faint = QColor(color)
+                    faint.setAlpha(60)
+                    raw = plot.plot(pen=pg.mkPen(faint, width=1), antialias=False)
+                    raw_items[name] = raw
+                    item = plot.plot(name=label, pen=pg.mkPen(color, width=2))
+                curve_items[name] = item
+        cursor_pen = pg.mkPen(palette.QUIET, width=1, style=Qt.PenStyle.DotLine)
+        cursors = [pg.InfiniteLine(angle=90, pen=cursor_pen) for _ in range(2)]
+        for plot, cursor in zip((loss_plot, accuracy_plot), cursors, strict=True):
+            cursor.setZValue(20)
+            cursor.hide()
+            plot.addItem(cursor, ignoreBounds=True)
+        empty_text = pg.TextItem(
+            "No training steps reported yet: the curves appear once training starts.",
+            color=palette.MUTED,
+            anchor=(0.5, 0.5),
+        )
+        loss_plot.addItem(empty_text, ignoreBounds=True)
+
+        plots = self._plots = _Plots(
+            graphics, loss_plot, accuracy_plot, raw_items, curve_items, cursors, empty_text
+        )
+        loss_plot.getViewBox().sigXRangeChanged.connect(self._on_range)
+        graphics.scene().sigMouseMoved.connect(self._on_mouse)
+        if self.log_scale.isChecked():
+            loss_plot.setLogMode(x=False, y=True)
+        for overlay in self._overlays.values():
+            self._add_overlay_items(plots, overlay)
+        empty_text.setVisible(self._series.is_empty)
+        self._place_epoch_lines(self._series)
+        self._show_axes(not self._blank)
+        self.reset_zoom()
+        return graphics
+
+    # The pyqtgraph parts, made now if the chart has not been painted yet ---------------------
+
+    @property
+    def plots(self) -> _Plots:
+        """The plots and their items (made now if they were not yet)."""
+        self._place.widget()
+        assert self._plots is not None
+        return self._plots
+
+    @property
+    def graphics(self) -> pg.GraphicsLayoutWidget:
+        """The widget holding both plots."""
+        return self.plots.graphics
+
+    @property
+    def loss_plot(self) -> pg.PlotItem:
+        """The upper plot: loss against step."""
+        return self.plots.loss_plot
+
+    @property
+    def accuracy_plot(self) -> pg.PlotItem:
+        """The lower plot: token accuracy against step."""
+        return self.plots.accuracy_plot
+
+    @property
+    def curve_items(self) -> dict[str, pg.PlotDataItem]:
+        """Each metric's drawn curve (smoothed where smoothing is on)."""
+        return self.plots.curve_items
+
+    @property
+    def raw_items(self) -> dict[str, pg.PlotDataItem]:
+        """The faint raw curves under the smoothed ones."""
+        return self.plots.raw_items
+
+    @property
+    def cursors(self) -> list[pg.InfiniteLine]:
+        """The lines marking the step read out under the chart, one per plot."""
+        return self.plots.cursors
+
+    @property
+    def empty_text(self) -> pg.TextItem:
+        """The notice shown while there are no steps."""
+        return self.plots.empty_text
 
     # Public --------------------------------------------------------------------------------
 
@@ -385,7 +357,9 @@ class LossChart(QWidget):
         """Show a job's curves (new steps of the same job only extend the smoothing)."""
         was_blank = self._blank
         self._series = series
-        self.empty_text.setVisible(series.is_empty)
+        if self._plots is None:
+            return  # drawn once the plots are made
+        self._plots.empty_text.setVisible(series.is_empty)
         self._place_epoch_lines(series)
         self._show_axes(not self._blank)
         if was_blank and not self._blank:
@@ -401,7 +375,9 @@ class LossChart(QWidget):
     def _show_axes(self, shown: bool) -> None:
         """Axes with numbers around curves; without curves, a plain frame and the notice
         (numbers there would only be a previous job's range, or a meaningless 0 to 1)."""
-        for plot in (self.loss_plot, self.accuracy_plot):
+        if self._plots is None:
+            return
+        for plot in (self._plots.loss_plot, self._plots.accuracy_plot):
             for side in ("left", "bottom"):
                 plot.getAxis(side).setStyle(showValues=shown)
             if not shown:
@@ -421,32 +397,41 @@ class LossChart(QWidget):
         compare runs."""
         known = self._overlays.get(key)
         if known is not None:
-            loss_item, accuracy_item = known.loss_item, known.accuracy_item
+            overlay = replace(known, label=label, series=series)
         else:
             color = OVERLAY_COLORS[len(self._overlays) % len(OVERLAY_COLORS)]
-            pen = pg.mkPen(color, width=2, style=Qt.PenStyle.DashLine)
-            loss_item = self.loss_plot.plot(name=label, pen=pen)
-            accuracy_item = self.accuracy_plot.plot(name=label, pen=pen)
+            overlay = _Overlay(label, series, color)
+            if self._plots is not None:
+                self._add_overlay_items(self._plots, overlay)
         was_blank = self._blank
-        self._overlays[key] = _Overlay(label, series, loss_item, accuracy_item)
+        self._overlays[key] = overlay
         self._show_axes(True)
         if was_blank:
             self.reset_zoom()
         else:
             self._draw()
 
+    @staticmethod
+    def _add_overlay_items(plots: _Plots, overlay: _Overlay) -> None:
+        import pyqtgraph as pg
+
+        pen = pg.mkPen(overlay.color, width=2, style=Qt.PenStyle.DashLine)
+        overlay.loss_item = plots.loss_plot.plot(name=overlay.label, pen=pen)
+        overlay.accuracy_item = plots.accuracy_plot.plot(name=overlay.label, pen=pen)
+
     def remove_overlay(self, key: str) -> None:
         """Stop comparing with one job."""
         entry = self._overlays.pop(key, None)
         if entry is None:
             return
-        for plot, item in (
-            (self.loss_plot, entry.loss_item),
-            (self.accuracy_plot, entry.accuracy_item),
-        ):
-            plot.removeItem(item)
-            if plot.legend is not None:
-                plot.legend.removeItem(item)
+        if self._plots is not None:
+            for plot, item in (
+                (self._plots.loss_plot, entry.loss_item),
+                (self._plots.accuracy_plot, entry.accuracy_item),
+            ):
+                plot.removeItem(item)
+                if plot.legend is not None:
+                    plot.legend.removeItem(item)
         for name in _OVERLAY_CURVES:
             self._smoothed.pop(f"overlay:{key}:{name}", None)
         if self._blank:
@@ -461,15 +446,19 @@ class LossChart(QWidget):
         if self.log_scale.isChecked() != on:
             self.log_scale.setChecked(on)
             return
-        self.loss_plot.setLogMode(x=False, y=on)
+        if self._plots is None:
+            return  # the plots start with the box's choice
+        self._plots.loss_plot.setLogMode(x=False, y=on)
         self._place_empty_text()
 
     def reset_zoom(self) -> None:
         """Show the whole run."""
+        if self._plots is None:
+            return  # made showing the whole run
         if self._blank:
             self._show_axes(False)
         else:
-            for plot in (self.loss_plot, self.accuracy_plot):
+            for plot in (self._plots.loss_plot, self._plots.accuracy_plot):
                 plot.enableAutoRange()
         self._draw()
 
@@ -548,9 +537,10 @@ class LossChart(QWidget):
     def _on_smoothing_failed(self, _message: str) -> None:
         self._pending.clear()
 
-    def _visible(self) -> tuple[float, float] | None:
+    @staticmethod
+    def _visible(plots: _Plots) -> tuple[float, float] | None:
         """The step range in view, or None while the view follows the data (auto range)."""
-        box = self.loss_plot.getViewBox()
+        box = plots.loss_plot.getViewBox()
         if box.autoRangeEnabled()[0]:
             return None
         low, high = box.viewRange()[0]
@@ -575,26 +565,29 @@ class LossChart(QWidget):
             steps, values = steps[start:stop], values[start:stop]
         if len(steps) > MAX_DRAWN_POINTS:
             steps, values = downsample(steps, values, MAX_DRAWN_POINTS)
+        import numpy as np  # loaded with pyqtgraph, which draws with it
+
         result = np.asarray(steps, dtype=np.float64), np.asarray(values, dtype=np.float64)
         self._thinned[key] = (token, result)
         return result
 
     def _draw(self) -> None:
         """Hand every curve's visible part to pyqtgraph."""
-        if self._drawing:
+        plots = self._plots
+        if self._drawing or plots is None:
             return
         self._drawing = True
         try:
             alpha = self.alpha
-            window = self._visible()
-            for name, item in self.curve_items.items():
+            window = self._visible(plots)
+            for name, item in plots.curve_items.items():
                 curve = self._series[name]
                 raw = self._thin(f"raw:{name}", curve.steps, curve.values, window)
                 if name in SPARSE:
                     item.setData(*raw)
                     continue
                 smooth = self._smooth(name, curve, self._alpha_for(len(curve)))
-                raw_item = self.raw_items[name]
+                raw_item = plots.raw_items[name]
                 if smooth is None or alpha >= 1.0:  # raw only, until the smoothing is ready
                     item.setData(*raw)
                     raw_item.hide()
@@ -615,6 +608,11 @@ class LossChart(QWidget):
         self._place_empty_text()
 
     def _place_epoch_lines(self, series: MetricSeries) -> None:
+        plots = self._plots
+        if plots is None:
+            return
+        import pyqtgraph as pg
+
         last = series.last_step or 0
         wanted = [float(step) - 0.5 for step in series.epoch_starts if step <= last]
         if wanted == self._epoch_positions:
@@ -625,8 +623,8 @@ class LossChart(QWidget):
         self._epoch_positions = wanted
         pen = pg.mkPen(palette.DISABLED, width=1, style=Qt.PenStyle.DashLine)
         for number, position in enumerate(wanted, start=2):
-            for plot in (self.loss_plot, self.accuracy_plot):
-                label = f"epoch {number}" if plot is self.loss_plot else None
+            for plot in (plots.loss_plot, plots.accuracy_plot):
+                label = f"epoch {number}" if plot is plots.loss_plot else None
                 line = pg.InfiniteLine(
                     pos=position,
                     angle=90,
@@ -642,10 +640,11 @@ class LossChart(QWidget):
                 self._epoch_lines.append((plot, line))
 
     def _place_empty_text(self) -> None:
-        if not self.empty_text.isVisible():
+        plots = self._plots
+        if plots is None or not plots.empty_text.isVisible():
             return
-        (x0, x1), (y0, y1) = self.loss_plot.getViewBox().viewRange()
-        self.empty_text.setPos(QPointF((x0 + x1) / 2, (y0 + y1) / 2))
+        (x0, x1), (y0, y1) = plots.loss_plot.getViewBox().viewRange()
+        plots.empty_text.setPos(QPointF((x0 + x1) / 2, (y0 + y1) / 2))
 
     # Interaction ---------------------------------------------------------------------------
 
