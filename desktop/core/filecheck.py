@@ -33,7 +33,6 @@ from typing import NamedTuple
 
 from desktop.core.analysis import (
     RecordAnalysis,
-    analyze_records,
     broken_line_findings,
     default_cache,
     whole_file_findings,
@@ -47,20 +46,26 @@ from desktop.core.analysis_cache import (
     line_key,
 )
 from desktop.core.catalog import Catalog, ModelInfo
-from desktop.core.dataset import Container, LineState, Record, parse_json_bytes, read_line
+from desktop.core.dataset import (
+    Container,
+    Dataset,
+    LineState,
+    Record,
+    parse_json_bytes,
+    read_line,
+)
 from desktop.core.estimate import Estimate, estimate_from_columns
 from desktop.core.filekind import SNIFF_BYTES, binary_kind
 from desktop.core.findings import Finding
 from desktop.core.formats import (
     DatasetKind,
     DatasetReadError,
-    read_dataset_bytes,
     read_file_bytes,
-    sniff_container,
 )
 from desktop.core.interchange import ForeignFormat, foreign_format_of
 from desktop.core.jsonl_io import UTF8_BOM
 from desktop.core.kinds import ExampleKind, classify
+from desktop.core.reading import ReadRows, ReadWhole, read_in_chunks, reads_line_by_line
 from desktop.core.tokens import ExampleTokens, TokenCounter, counter_for_model, plan_example
 from desktop.core.validation import ExampleFacts, example_facts, validate_example
 
@@ -497,12 +502,7 @@ def _check_path(
     if binary_kind(head) is not None:
         read_file_bytes(path)  # raises DatasetReadError naming what the file is
     bom = UTF8_BOM if head.startswith(UTF8_BOM) else b""
-    streamed = (
-        path.suffix.lower() not in (".csv", ".tsv")
-        and head[len(bom) :].lstrip().startswith(b"{")
-        and sniff_container(head, path.suffix) is Container.JSONL
-    )
-    if not streamed:
+    if not reads_line_by_line(head, path.suffix):
         return _check_whole(path, catalog, model_id, epochs, counter, cache)
     whole = _Assembly(cache)
     ranges = _ranges(path, len(bom), size, RANGE_BYTES)
@@ -590,21 +590,27 @@ def _check_whole(
     counter: TokenCounter,
     cache: AnalysisCache | None,
 ) -> CheckedFile:
-    """A JSON array, a CSV file or text that is not JSON Lines: read whole, as the app does."""
-    data = read_file_bytes(path)
-    try:
-        dataset = read_dataset_bytes(data, path.suffix)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise DatasetReadError(f"{path.name} could not be read: {exc}") from exc
-    del data
-    records = list(dataset)
-    learnt = RowWriter()
-    results = analyze_records(records, counter, cache=cache, learnt=learnt)
-    if cache is not None:
-        cache.store_rows(learnt.rows())
+    """A JSON array, a CSV file or text that is not JSON Lines: read as the app reads it."""
+    dataset: Dataset | None = None
+    records: list[Record] = []
+    results: list[RecordAnalysis] = []
+    for event in read_in_chunks(path, counter, _go_on, cache=cache, count_other_encodings=False):
+        if isinstance(event, ReadWhole):
+            dataset = event.dataset
+        elif isinstance(event, ReadRows):
+            records.extend(event.records)
+            results.extend(event.results)
+    if dataset is not None:
+        records = list(dataset)
     columns = columns_of(records, results)
     analysis = FileAnalysis(catalog, model_id, epochs, columns)
-    return CheckedFile(path, dataset.container, columns, analysis)
+    container = dataset.container if dataset is not None else Container.JSONL
+    return CheckedFile(path, container, columns, analysis)
+
+
+def _go_on() -> bool:
+    """``check`` reads to the end: nothing asks it to stop."""
+    return True
 
 
 def columns_of(records: Sequence[Record], results: Sequence[RecordAnalysis]) -> Columns:

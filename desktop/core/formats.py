@@ -82,7 +82,8 @@ def kind_counts(records: Iterable[Record]) -> Counter[ExampleKind]:
 
 # Containers -----------------------------------------------------------------------------------
 
-_CSV_SUFFIXES = {".csv", ".tsv"}
+#: Suffixes of files read as comma- or tab-separated values.
+CSV_SUFFIXES = frozenset({".csv", ".tsv"})
 _CSV_COLUMN_PAIRS = (
     ("prompt", "completion"),
     ("prompt", "response"),
@@ -94,7 +95,7 @@ def sniff_container(data: bytes, suffix: str = "") -> Container:
     """Guess whether ``data`` is JSONL, one JSON array, or CSV."""
     _, body = split_bom(data)
     stripped = body.lstrip()
-    if suffix.lower() in _CSV_SUFFIXES:
+    if suffix.lower() in CSV_SUFFIXES:
         return Container.CSV
     if stripped.startswith(b"[") and _is_json_array(body):
         # A one-line array in a .jsonl file is a (broken) JSONL line, kept as it is.

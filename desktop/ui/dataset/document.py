@@ -8,11 +8,10 @@ runs through ``ops.run_op``; results are merged here on the UI thread.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,29 +25,28 @@ from desktop.core.analysis import (
     analyze_records,
     default_cache,
     other_counters,
-    read_records,
     whole_file_findings,
 )
-from desktop.core.analysis_cache import AnalysisCache, RowWriter
 from desktop.core.catalog import Catalog
 from desktop.core.dataset import Change, Container, Dataset, Record
 from desktop.core.findings import Finding, Severity
-from desktop.core.formats import (
-    DatasetReadError,
-    read_dataset_bytes,
-    read_file_bytes,
-    sniff_container,
-)
 from desktop.core.jsonl_io import (
     SaveError,
     StagedWrite,
-    iter_lines,
-    newline_by_count,
     remove_stale_temps,
     saved_as_jsonl,
-    split_bom,
     stage_write,
     write_target,
+)
+from desktop.core.reading import (
+    CacheLearning,
+    LineEndings,
+    ReadEnd,
+    ReadProgress,
+    ReadRows,
+    ReadStart,
+    ReadWhole,
+    read_in_chunks,
 )
 from desktop.core.tokens import (
     TokenCounter,
@@ -65,10 +63,8 @@ from desktop.ui.dataset.document_results import ResultStore
 
 log = logging.getLogger(__name__)
 
-#: Records per chunk handed from the reading worker to the UI thread.
-LOAD_CHUNK = 2000
-#: The first chunk is small so rows appear at once.
-FIRST_CHUNK = 200
+#: Records per chunk handed from a re-count to the UI thread.
+ANALYSIS_CHUNK = 2000
 #: Merge this many results between checkpoints when checking the whole dataset.
 FINDINGS_SLICE = 4096
 #: Typing pause before the edited example is re-counted (milliseconds).
@@ -77,8 +73,6 @@ ANALYSIS_DEBOUNCE_MS = 150
 FINDINGS_DEBOUNCE_MS = 250
 #: Above this many edited records at once, re-check them in a worker.
 INLINE_ANALYSIS_LIMIT = 300
-#: Reading reports its progress after each step of this many bytes.
-REPORT_EVERY = 1 << 20
 #: Progress is passed on to the window at most this often (seconds).
 PROGRESS_EVERY_S = 0.25
 #: The tokenizers load this long after the document is made (milliseconds): the window
@@ -101,37 +95,6 @@ class FileStamp:
         except OSError:
             return None
         return cls(info.st_size, info.st_mtime_ns)
-
-
-@dataclass(frozen=True, slots=True)
-class _Start:
-    """First message of a reading job: how to build the dataset that rows are added to."""
-
-    bom: bytes
-    ids: Iterator[int]
-    total: int
-
-
-@dataclass(frozen=True, slots=True)
-class _End:
-    """Last message of a complete read: the line ending new records should use."""
-
-    newline: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class _Rows:
-    """A chunk of records read, with their analysis."""
-
-    records: list[Record]
-    results: list[RecordAnalysis]
-
-
-@dataclass(frozen=True, slots=True)
-class _Whole:
-    """A non-JSONL file (JSON array, CSV), read at once."""
-
-    dataset: Dataset
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,107 +155,25 @@ def _file_order(facts: ExampleFacts) -> tuple[bool, int, int]:
 
 
 def _read_job(path: Path, counter: TokenCounter, context: JobContext) -> None:
-    """Read, classify and analyse a file in chunks, handing each chunk to the UI thread.
+    """Read a file in chunks (see ``reading.read_in_chunks``), handing each to the UI thread.
 
-    Each line is parsed once, and lines the count cache knows are not parsed at all. Calls
-    the context's checkpoint after every line so that the UI thread, which paints the rows
-    as they arrive, always goes first.
+    The reader calls the context's checkpoint after every line so that the UI thread, which
+    paints the rows as they arrive, always goes first.
     """
-    checkpoint = context.checkpoint
-    cache = default_cache()
-    data = read_file_bytes(path)
     target = write_target(path)
     remove_stale_temps(target.parent, target.name)  # left by saves a crash cut short
-    if sniff_container(data, path.suffix) is not Container.JSONL:
-        try:
-            dataset = read_dataset_bytes(data, path.suffix)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise DatasetReadError(f"{path.name} could not be read: {exc}") from exc
-        context.yield_(_Whole(dataset))
-        records = list(dataset)
-        others = other_counters(counter)
-        with _Learning(cache) as learnt:
-            for start in range(0, len(records), LOAD_CHUNK):
-                chunk = records[start : start + LOAD_CHUNK]
-                results = analyze_records(
-                    chunk, counter, checkpoint, others=others, cache=cache, learnt=learnt.rows
-                )
-                if context.cancelled:
+    events = read_in_chunks(path, counter, context.checkpoint, cache=default_cache())
+    try:
+        for event in events:
+            if isinstance(event, ReadProgress):
+                if not context.progress(event.done, event.total):
                     return
-                context.yield_(_Rows([], results))
-                learnt.store_some()
-        return
-    bom, body = split_bom(data)
-    ids = itertools.count(1)
-    context.yield_(_Start(bom, ids, len(body)))
-    # The first rows must not wait for another tokenizer to load: it is loaded after them.
-    others = other_counters(counter, load=False)
-    pending: list[tuple[int, bytes, bytes]] = []
-    limit = FIRST_CHUNK
-    crlf = newlines = 0  # the file's line endings, counted on the way (not in a pass before)
-    total = len(body)
-    next_report = REPORT_EVERY
-    with _Learning(cache) as learnt:
-        for number, raw, eol, end in iter_lines(body):
-            if eol:
-                newlines += 1
-                crlf += eol == b"\r\n"
-            pending.append((number, raw, eol))
-            if len(pending) >= limit:
-                records, results = read_records(
-                    pending,
-                    ids,
-                    counter,
-                    checkpoint,
-                    others=others,
-                    cache=cache,
-                    learnt=learnt.rows,
-                )
-                if context.cancelled:
-                    return
-                context.yield_(_Rows(records, results))
-                learnt.store_some()
-                pending = []
-                if limit == FIRST_CHUNK:
-                    limit = LOAD_CHUNK
-                    others = other_counters(counter)
-            if end >= next_report:
-                next_report = end + REPORT_EVERY
-                if not context.progress(end, total):
-                    return
-        records, results = read_records(
-            pending, ids, counter, checkpoint, others=others, cache=cache, learnt=learnt.rows
-        )
-        if context.cancelled:
-            return
-        if records:
-            context.yield_(_Rows(records, results))
-    context.progress(total, total)
-    context.yield_(_End(newline_by_count(crlf=crlf, newlines=newlines)))
-
-
-class _Learning:
-    """What a job's analysis taught the count cache, written in large batches (each write
-    touches about a page per row, so many small writes cost more than the analysis), and
-    whatever is left when the job ends, even early."""
-
-    #: Rows written to the cache at once.
-    STORE_EVERY = 50_000
-
-    def __init__(self, cache: AnalysisCache) -> None:
-        self.cache = cache
-        self.rows = RowWriter()
-
-    def __enter__(self) -> _Learning:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.cache.store_rows(self.rows.rows())
-
-    def store_some(self) -> None:
-        """Write what was learnt once there is enough of it."""
-        if len(self.rows) >= self.STORE_EVERY:
-            self.cache.store_rows(self.rows.rows())
+            elif context.cancelled:
+                return
+            else:
+                context.yield_(event)
+    finally:
+        events.close()  # what the reading taught the count cache is stored even when stopped
 
 
 def _analyze_job(
@@ -309,9 +190,9 @@ def _analyze_job(
     total = len(records)
     others = other_counters(counter)
     cache = default_cache()
-    with _Learning(cache) as learnt:
-        for start in range(0, total, LOAD_CHUNK):
-            chunk = records[start : start + LOAD_CHUNK]
+    with CacheLearning(cache) as learnt:
+        for start in range(0, total, ANALYSIS_CHUNK):
+            chunk = records[start : start + ANALYSIS_CHUNK]
             results = analyze_records(
                 chunk,
                 counter,
@@ -325,7 +206,7 @@ def _analyze_job(
             if context.cancelled:
                 return
             context.yield_((generation, chunk, results))
-            context.progress(min(total, start + LOAD_CHUNK), total)
+            context.progress(min(total, start + ANALYSIS_CHUNK), total)
             learnt.store_some()
 
 
@@ -554,22 +435,22 @@ class DatasetDocument(QObject):
     def _on_load_chunk(self, op: Op[None], item: object) -> None:
         if op is not self._load_op:
             return  # a chunk from a read that was cancelled
-        if isinstance(item, _Start):
+        if isinstance(item, ReadStart):
             dataset = Dataset(bom=item.bom, container=Container.JSONL, id_source=item.ids)
             self.dataset = dataset
             self.table.set_dataset(dataset, self.analysis, loading=True)
             self.dataset_replaced.emit()
             return
-        if isinstance(item, _End):
+        if isinstance(item, ReadEnd):
             self.dataset.newline = item.newline
             return
-        if isinstance(item, _Whole):
+        if isinstance(item, ReadWhole):
             self.dataset = item.dataset
             self.table.set_dataset(item.dataset, self.analysis, loading=True)
             self.table.sync_appended()
             self.dataset_replaced.emit()
             return
-        assert isinstance(item, _Rows)
+        assert isinstance(item, ReadRows)
         dataset = self.dataset
         for record in item.records:
             dataset.insert(len(dataset), record)
@@ -605,9 +486,10 @@ class DatasetDocument(QObject):
             if self.dataset.container is Container.JSONL:
                 # The reader counts line endings to the end; for the part read, count here,
                 # so examples added to it end their lines as the file's lines do.
-                ends = [record.eol for record in self.dataset if record.eol]
-                crlf = sum(end == b"\r\n" for end in ends)
-                self.dataset.newline = newline_by_count(crlf=crlf, newlines=len(ends))
+                endings = LineEndings()
+                for record in self.dataset:
+                    endings.add(record.eol)
+                self.dataset.newline = endings.newline
         self._refresh_findings()
         if announce:
             self.load_finished.emit(complete)
