@@ -4,7 +4,6 @@ processes use."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -47,14 +46,3 @@ def test_building_the_window_and_the_local_backend_loads_no_training_library():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "[]"
-
-
-def test_the_core_never_imports_the_training_package():
-    for path in sorted((ROOT / "desktop" / "core").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            assert not [n for n in names if n.startswith("desktop.local_training")], path
