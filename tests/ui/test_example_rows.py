@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from desktop.core import search
 from desktop.core.findings import Severity
 from desktop.core.jsonl_io import read_jsonl_bytes
+from desktop.core.search import SearchIndex
 from desktop.ui.dataset import example_rows
 from desktop.ui.dataset.example_rows import (
     SNIPPET_CHARS,
@@ -111,7 +113,7 @@ def test_the_characters_whose_lower_case_holds_an_ascii_letter_are_all_known():
             if char.isascii():
                 assert char not in found
                 found[char] = chr(code)
-    assert found == example_rows.LOWER_CASE_TO_ASCII
+    assert found == search.LOWER_CASE_TO_ASCII
 
 
 _TEXT = st.text(
@@ -142,19 +144,22 @@ def test_searching_with_the_byte_prefilter_finds_exactly_what_a_full_search_find
         wanted = query.strip().lower()
         if not wanted:
             continue
-        expected = [r.id for r in records if example_rows.record_matches(r, wanted)]
+        expected = [r.id for r in records if search.record_matches(r, wanted)]
         assert compute_view(records, {}, ViewQuery(text=query)) == expected
+        index = SearchIndex()
+        assert index.refresh(records)
+        assert compute_view(records, {}, ViewQuery(text=query), index=index) == expected
 
 
 def test_a_search_reads_only_the_lines_whose_bytes_may_match(monkeypatch):
     records = build([(f"question {i}", i) for i in range(300)] + [("FH-99999 arrived", 1)])
     read = []
-    real = example_rows.record_matches
+    real = search.record_matches
 
     def spy(record, needle):
         read.append(record.id)
         return real(record, needle)
 
-    monkeypatch.setattr(example_rows, "record_matches", spy)
+    monkeypatch.setattr(search, "record_matches", spy)
     assert compute_view(records, {}, ViewQuery(text="fh-99999")) == [records[-1].id]
     assert read == [records[-1].id]

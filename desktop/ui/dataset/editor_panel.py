@@ -1,8 +1,9 @@
 """The dataset editor: the examples table with search and filters, beside the example editor.
 
 Searching, filtering and sorting a large file run in a worker over immutable records; the
-table then shows the ids it produced. Example-level edits (add, duplicate, delete, move)
-are undoable commands pushed through the document.
+table then shows the ids it produced. A search reads the records' lower-cased texts from a
+search index that follows every edit in the background. Example-level edits (add, duplicate,
+delete, move) are undoable commands pushed through the document.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.analysis import ALL_FINDING_CODES
-from desktop.core.dataset import Dataset, Record
+from desktop.core.dataset import Change, Dataset, Record
 from desktop.core.kinds import ExampleKind
+from desktop.core.search import SearchIndex
 from desktop.ui.common import palette
 from desktop.ui.common.ops import Op, run_op
 from desktop.ui.common.workers import JobContext, release_in_background
@@ -48,7 +50,6 @@ from desktop.ui.dataset.dataset_model import (
 from desktop.ui.dataset.document import DatasetDocument
 from desktop.ui.dataset.example_editor import ExampleEditor
 from desktop.ui.dataset.example_rows import (
-    BytesIndex,
     SortKey,
     StatusFilter,
     ViewQuery,
@@ -59,6 +60,9 @@ from desktop.ui.dataset.example_rows import (
 #: Pause after typing in the search box before searching (milliseconds): a search takes
 #: well under a tenth of a second, and a newer keystroke cancels one still running.
 SEARCH_DEBOUNCE_MS = 60
+#: Pause after the last edit before the search index reads what changed (milliseconds):
+#: typing in a message makes a new record at every pause, bulk edits replace thousands.
+INDEX_DELAY_MS = 500
 #: Deleting more examples than this shows the next one after the window has repainted.
 SHOW_NEXT_AT_ONCE_MAX = 1000
 #: The user's and the reply's columns of the example list never get narrower than this...
@@ -108,9 +112,13 @@ class DatasetEditorPanel(QWidget):
         self.model = document.table
         self._view_op: Op[list[int]] | None = None
         self._searched: tuple[Dataset | None, int, list[Record]] = (None, 0, [])
-        # Which lines' bytes a search may look at as they are; filled after a file is read.
-        self._bytes_index = BytesIndex()
-        self._index_op: Op[None] | None = None
+        # The records' texts, lower-cased, read in the background after a file is read and
+        # after edits; a search reads directly whatever it does not hold yet.
+        self._search_index = SearchIndex()
+        self._index_op: Op[bool] | None = None
+        self._indexed_dataset: Dataset | None = None
+        self._index_timer = QTimer(self, singleShot=True, interval=INDEX_DELAY_MS)
+        self._index_timer.timeout.connect(self._refresh_index)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
@@ -126,7 +134,7 @@ class DatasetEditorPanel(QWidget):
         self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DEBOUNCE_MS)
         self._search_timer.timeout.connect(self._apply_query)
         document.dataset_replaced.connect(self._on_dataset_replaced)
-        document.load_finished.connect(self._index_in_background)
+        document.load_finished.connect(self._on_load_finished)
         document.findings_changed.connect(self._refresh_code_filter)
         self.model.rowsInserted.connect(self._update_count)
         self.model.rowsRemoved.connect(self._update_count)
@@ -318,20 +326,70 @@ class DatasetEditorPanel(QWidget):
     def _on_dataset_replaced(self) -> None:
         self._reset_view_controls()
         self._searched = (None, 0, [])
-        if self._index_op is not None:
-            self._index_op.cancel()
-            self._index_op = None
-        release_in_background(self._bytes_index.release())
-        self._bytes_index = BytesIndex()
+        self._forget_index()
+        if not self.document.loading:  # a file being read is indexed once it is in
+            self._follow_edits()
         self._cancel_view_op()
         self._update_count()
 
-    def _index_in_background(self, _complete: bool) -> None:
-        """Prepare the next search: which lines need more than a look at their bytes."""
-        index, records = self._bytes_index, list(self.document.dataset)
-        self._index_op = run_op(
-            self, lambda context: index.fill(records, context.checkpoint), name="indexing"
+    def _on_load_finished(self, _complete: bool) -> None:
+        self._follow_edits()
+
+    # The search index ----------------------------------------------------------------------
+
+    def _forget_index(self) -> None:
+        self._index_timer.stop()
+        if self._index_op is not None:
+            self._index_op.cancel()
+            self._index_op = None
+        if self._indexed_dataset is not None:
+            self._indexed_dataset.unsubscribe(self._on_dataset_change)
+            self._indexed_dataset = None
+        release_in_background(self._search_index.release())
+        self._search_index = SearchIndex()
+
+    def _follow_edits(self) -> None:
+        """Index the open dataset in the background, and again after each pause in editing."""
+        if self._indexed_dataset is not self.document.dataset:
+            self._forget_index()
+            self._indexed_dataset = self.document.dataset
+            self._indexed_dataset.subscribe(self._on_dataset_change)
+        self._refresh_index()
+
+    def _on_dataset_change(self, change: Change) -> None:
+        if change.kind != "move":  # a moved record is the same record
+            self._index_timer.start()
+
+    def _refresh_index(self) -> None:
+        """Read, in the background, the records the search index does not hold yet (after
+        reading and counting: a search is right without it, only slower)."""
+        if self._index_op is not None or self.document.busy:  # try again after a pause
+            self._index_timer.start()
+            return
+        index, records = self._search_index, list(self.document.dataset)
+        op: Op[bool] | None = None
+
+        def ended() -> None:
+            if self._index_op is op:
+                self._index_op = None
+
+        op = run_op(
+            self,
+            lambda context: index.refresh(records, context.checkpoint),
+            name="indexing for search",
+            done=ended,
         )
+        self._index_op = op
+
+    @property
+    def search_index(self) -> SearchIndex:
+        """The open dataset's search index."""
+        return self._search_index
+
+    @property
+    def indexing(self) -> bool:
+        """True while the search index is reading records or waits to."""
+        return self._index_op is not None or self._index_timer.isActive()
 
     # Search, filter, sort ------------------------------------------------------------------
 
@@ -387,7 +445,7 @@ class DatasetEditorPanel(QWidget):
         )
         results = self.document.results_snapshot() if needs_facts else {}
         severity, codes = self.model.dataset_finding_maps()
-        index = self._bytes_index
+        index = self._search_index
 
         def job(context: JobContext) -> list[int]:
             facts = (

@@ -7,8 +7,7 @@ demand and a worker can filter or sort 100,000 rows without touching the UI thre
 from __future__ import annotations
 
 import heapq
-import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -17,6 +16,7 @@ from desktop.core.analysis import RecordAnalysis
 from desktop.core.dataset import LineState, Record
 from desktop.core.findings import Severity
 from desktop.core.kinds import ExampleKind
+from desktop.core.search import SearchIndex
 
 #: How many characters of a message the table shows (the rest is in the editor).
 SNIPPET_CHARS = 160
@@ -133,93 +133,6 @@ def summarize(record: Record) -> RowSummary:
     )
 
 
-def _strings(value: Any) -> Iterator[str]:
-    """Every string value inside ``value`` (keys excluded), for searching."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            yield item
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
-def record_matches(record: Record, needle: str) -> bool:
-    """True when ``needle`` (lower-case) appears in any text of the record."""
-    if record.state is not LineState.EXAMPLE:
-        return needle in record.text.lower()
-    return any(needle in text.lower() for text in _strings(record.value))
-
-
-#: Characters outside ASCII whose lower case holds an ASCII letter: a line holding one may
-#: match a needle with that letter although its bytes do not (checked by a test, for every
-#: character Python knows).
-LOWER_CASE_TO_ASCII = {"i": "\u0130", "k": "\u212a"}
-#: Bytes that make a line's bytes a poor guide to its text: a ``\\u`` escape (JSON may write
-#: any character so), and the characters above.
-_DOUBTFUL = (b"\\u", *(char.encode("utf-8") for char in LOWER_CASE_TO_ASCII.values()))
-
-
-class BytesIndex:
-    """Which lines' bytes can be searched as they are, remembered per record.
-
-    Searching looks for a piece of the needle in each line's lower-cased bytes, which is
-    right for every line but those holding what ``_DOUBTFUL`` lists; those are searched in
-    full. Finding them takes a pass over every line, so it is remembered (per record object:
-    an edited record is a new object) and can be filled in the background.
-    """
-
-    def __init__(self) -> None:
-        self._doubtful: dict[int, tuple[Record, bool]] = {}
-
-    def doubtful(self, record: Record) -> bool:
-        """True when the line's bytes may hold text its lower-cased bytes do not show."""
-        entry = self._doubtful.get(record.id)
-        if entry is not None and entry[0] is record:
-            return entry[1]
-        raw = record.raw
-        found = raw is None or any(mark in raw for mark in _DOUBTFUL)
-        self._doubtful[record.id] = (record, found)
-        return found
-
-    def fill(self, records: Iterable[Record], should_continue: Callable[[], bool]) -> None:
-        """Look at every record now (a worker does it after a file is read)."""
-        for record in records:
-            if not should_continue():
-                return
-            self.doubtful(record)
-
-    def release(self) -> list[tuple[Record, bool]]:
-        """Forget every record, handing over what was held (to free it elsewhere)."""
-        entries, self._doubtful = list(self._doubtful.values()), {}
-        return entries
-
-
-def searchable_piece(needle: str) -> bytes | None:
-    """The longest run of the (lower-case) needle that a line holds in its lower-cased bytes
-    whenever its text holds the needle, unless the line is doubtful (see ``BytesIndex``).
-
-    Its characters are printable ASCII but quotes, backslashes and slashes (JSON writes them
-    as they are, and only ASCII letters change case), and letters without case such as CJK.
-    None when the needle has no such character.
-    """
-    best = ""
-    run: list[str] = []
-    for char in [*needle, "\0"]:
-        safe = (char.isascii() and char.isprintable() and char not in '"\\/') or (
-            not char.isascii() and unicodedata.category(char) == "Lo"
-        )
-        if safe:
-            run.append(char)
-            continue
-        if len(run) > len(best):
-            best = "".join(run)
-        run = []
-    return best.encode("utf-8") if best else None
-
-
 class StatusFilter(str, Enum):
     """Which rows the status filter keeps."""
 
@@ -334,65 +247,57 @@ def compute_view(
     records: Sequence[Record],
     facts: Mapping[int, RowFacts],
     query: ViewQuery,
-    should_continue: Any = None,
-    index: BytesIndex | None = None,
+    should_continue: Callable[[], bool] | None = None,
+    index: SearchIndex | None = None,
 ) -> list[int]:
     """The record ids to show for ``query``, in order (pure: runs in a worker).
 
     ``should_continue`` is an optional callable; when it returns False the work stops early
-    and an empty list is returned (the caller ignores it). A search reads only the lines
-    whose bytes may hold the needle (``index`` remembers which lines need a closer look).
+    and an empty list is returned (the caller ignores it). A search asks ``index`` (an empty
+    one reads every record directly).
     """
     needle = query.text.strip().lower()
-    piece = searchable_piece(needle) if needle else None
-    if index is None:
-        index = BytesIndex()
-    filtering = query.status is not StatusFilter.ALL or query.code is not None
-    empty = RowFacts(None, None, frozenset())
-    kept: list[tuple[int, Record]] = []
-    example = LineState.EXAMPLE
-    for position, record in enumerate(records):
-        # A line takes about a microsecond here: a check every CHECK_EVERY lines still lets
-        # the UI thread in within a fraction of a millisecond.
-        if position % CHECK_EVERY == 0 and should_continue is not None and not should_continue():
+    candidates: Sequence[int] = range(len(records))
+    if needle:
+        found = (index or SearchIndex()).positions(records, needle, should_continue)
+        if found is None:
             return []
-        if filtering:
-            fact = facts.get(record.id, empty)
+        candidates = found
+    empty = RowFacts(None, None, frozenset())
+    kept = candidates
+    if query.status is not StatusFilter.ALL or query.code is not None:
+        passing: list[int] = []
+        for count, position in enumerate(candidates):
+            # A line takes about a microsecond here: a check every CHECK_EVERY lines still
+            # lets the UI thread in within a fraction of a millisecond.
+            if count % CHECK_EVERY == 0 and should_continue is not None and not should_continue():
+                return []
+            fact = facts.get(records[position].id, empty)
             if not query.status.keeps(fact.severity):
                 continue
             if query.code is not None and query.code not in fact.codes:
                 continue
-        if needle:
-            raw = record.raw
-            if (
-                piece is not None
-                and raw is not None
-                and record.state is example
-                and piece not in raw.lower()
-                and not index.doubtful(record)
-            ):
-                continue
-            if not record_matches(record, needle):
-                continue
-        kept.append((position, record))
-    if query.sort is SortKey.POSITION:
-        ids = [record.id for _, record in kept]
-    elif query.sort in (SortKey.TOKENS, SortKey.STATUS):
-        # Numbers: one stable sort of the ids in file order keeps ties in file order, and
-        # holds the interpreter for a few milliseconds only.
-        ids = [record.id for _, record in kept]
-        got = [facts.get(i, empty) for i in ids]
-        if query.sort is SortKey.TOKENS:
-            keys = [-1 if fact.tokens is None else fact.tokens for fact in got]
-        else:
-            keys = [_SEVERITY_ORDER[fact.severity] for fact in got]
-        ids = [ids[k] for k in sorted(range(len(ids)), key=keys.__getitem__)]
+            passing.append(position)
+        kept = passing
+    if query.sort in (SortKey.POSITION, SortKey.TOKENS, SortKey.STATUS):
+        # Positions and ids are plain numbers: no objects the garbage collector would scan.
+        ids = [records[position].id for position in kept]
+        if query.sort is not SortKey.POSITION:
+            # Numbers: one stable sort of the ids in file order keeps ties in file order, and
+            # holds the interpreter for a few milliseconds only.
+            got = [facts.get(i, empty) for i in ids]
+            if query.sort is SortKey.TOKENS:
+                keys = [-1 if fact.tokens is None else fact.tokens for fact in got]
+            else:
+                keys = [_SEVERITY_ORDER[fact.severity] for fact in got]
+            ids = [ids[k] for k in sorted(range(len(ids)), key=keys.__getitem__)]
     else:
         keyed = []
-        for item in kept:
+        for position in kept:
             if should_continue is not None and not should_continue():
                 return []
-            keyed.append((_sort_key(item, facts, query.sort, empty), item[1].id))
+            record = records[position]
+            keyed.append((_sort_key(position, record, query.sort), record.id))
         ids = _sorted_ids(keyed, should_continue)
     if query.descending:
         ids.reverse()
@@ -419,15 +324,8 @@ def _sorted_ids(keyed: list[tuple[tuple[Any, ...], int]], should_continue: Any) 
     return ids
 
 
-def _sort_key(
-    item: tuple[int, Record], facts: Mapping[int, RowFacts], sort: SortKey, empty: RowFacts
-) -> tuple[Any, ...]:
-    position, record = item
-    fact = facts.get(record.id, empty)
-    if sort is SortKey.TOKENS:
-        return (fact.tokens if fact.tokens is not None else -1, position)
-    if sort is SortKey.STATUS:
-        return (_SEVERITY_ORDER[fact.severity], position)
+def _sort_key(position: int, record: Record, sort: SortKey) -> tuple[Any, ...]:
+    """The key of a row for an order by one of its text cells (ties in file order)."""
     summary = summarize(record)
     if sort is SortKey.MESSAGES:
         return (summary.message_count if summary.message_count is not None else -1, position)
