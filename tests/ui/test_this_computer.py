@@ -225,7 +225,11 @@ def test_the_wizard_trains_a_model_folder_free_of_charge(qtbot, tmp_path, monkey
         wizard = harness.wizard(harness.panel())
         listed = wizard.choose_page.chooser.models[0]
         assert "GB download, licence: Apache 2.0" in listed.note
-        assert "one epoch of 100 examples" in wizard.choose_page.chooser.model_note.text()
+        note = wizard.choose_page.chooser.model_note.text()
+        assert "one epoch of 100 examples" in note
+        # The model's own context is not what training here keeps of an example.
+        assert f"reads up to {listed.context_limit:,} tokens" in note
+        assert "Longest example" in note and "Each example can hold" not in note
         assert wizard.choose_page.chooser.model_combo.model().item(0).toolTip() == listed.note
         assert wizard.choose_page.chooser.folder_button.isVisible()
         assert "free: it trains on this computer" in wizard.choose_page.estimate_line.text()

@@ -441,7 +441,13 @@ class ModelChooser(QGroupBox):
             parts.append("The provider gives no price for this model, so the cost is unknown.")
         if traits is not None:
             parts.append(f"{traits.name} quotes its own price for the job on the next page.")
-        if listed.context_limit:
+        if listed.context_limit and self.here:
+            # Training here cuts examples far shorter than the model could read, to save memory.
+            parts.append(
+                f"The model reads up to {listed.context_limit:,} tokens at once; training here "
+                "cuts each example at the \u201cLongest example\u201d setting."
+            )
+        elif listed.context_limit:
             parts.append(f"Each example can hold up to {listed.context_limit:,} tokens.")
         if listed.retires_on is not None:
             parts.append(f"The provider retires it on {listed.retires_on.isoformat()}.")
