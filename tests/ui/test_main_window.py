@@ -128,7 +128,7 @@ def test_file_changed_on_disk_is_noticed(qtbot, window, sample_copy, answers):
 def test_save_checks_disk_before_overwriting(qtbot, window, sample_copy, answers):
     open_file(qtbot, window, sample_copy)
     type_into_first_reply(qtbot, window, " Thanks!")
-    window.document._watcher.removePaths(window.document._watcher.files())
+    window.document.disk.stop()  # as if the change went unnoticed
     sample_copy.write_bytes(b"")
     answers.overwrite = False
     assert not window.save()

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal, SignalInstance
+from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from desktop.core.analysis import (
@@ -59,6 +58,7 @@ from desktop.ui.common.ops import Op, run_op
 from desktop.ui.common.workers import JobContext, release_in_background
 from desktop.ui.dataset.commands import EditRecordCommand, InsertRecordsCommand
 from desktop.ui.dataset.dataset_model import ExampleTableModel
+from desktop.ui.dataset.disk_watch import DiskWatch
 from desktop.ui.dataset.document_results import ResultStore
 
 log = logging.getLogger(__name__)
@@ -78,23 +78,6 @@ PROGRESS_EVERY_S = 0.25
 #: The tokenizers load this long after the document is made (milliseconds): the window
 #: shows first, and the load (which holds the interpreter for moments) runs while it idles.
 WARM_UP_DELAY_MS = 300
-
-
-@dataclass(frozen=True, slots=True)
-class FileStamp:
-    """Size and modification time of a file, to notice changes made by other programs."""
-
-    size: int
-    mtime_ns: int
-
-    @classmethod
-    def of(cls, path: Path) -> FileStamp | None:
-        """The stamp of ``path`` now (None when it is gone)."""
-        try:
-            info = path.stat()
-        except OSError:
-            return None
-        return cls(info.st_size, info.st_mtime_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +240,6 @@ class DatasetDocument(QObject):
         #: Edits made while a save ran, applied once it has ended.
         self._held_edits: list[QUndoCommand] = []
         self._load_failed = False
-        self._stamp: FileStamp | None = None
         self._forced_dirty = False
         self._was_modified = False
         self._load_op: Op[None] | None = None
@@ -276,8 +258,8 @@ class DatasetDocument(QObject):
         self._analysis_timer.timeout.connect(self._flush_dirty)
         self._findings_timer = QTimer(self, singleShot=True, interval=FINDINGS_DEBOUNCE_MS)
         self._findings_timer.timeout.connect(self._refresh_findings)
-        self._watcher = QFileSystemWatcher(self)
-        self._watcher.fileChanged.connect(self._on_file_changed)
+        self.disk = DiskWatch(self)
+        self.disk.changed.connect(self.changed_on_disk)
         self.undo_stack.cleanChanged.connect(self._emit_modified)
         QTimer.singleShot(WARM_UP_DELAY_MS, self, self._warm_up)
 
@@ -394,12 +376,8 @@ class DatasetDocument(QObject):
         self.findings_changed.emit()
 
     def _set_path(self, path: Path | None) -> None:
-        if self._watcher.files():
-            self._watcher.removePaths(self._watcher.files())
         self.path = path
-        self._stamp = FileStamp.of(path) if path is not None else None
-        if path is not None and path.exists():
-            self._watcher.addPath(str(path))
+        self.disk.watch(path)
         self.path_changed.emit(path)
 
     def new(self) -> None:
@@ -480,7 +458,7 @@ class DatasetDocument(QObject):
         self.table.finish_loading()
         self.dataset.subscribe(self._on_change)
         if complete:
-            self._stamp = FileStamp.of(self.path) if self.path is not None else None
+            self.disk.take_stamp()
         else:
             self._set_path(None)
             if self.dataset.container is Container.JSONL:
@@ -757,9 +735,7 @@ class DatasetDocument(QObject):
 
     def changed_on_disk_since_load(self) -> bool:
         """True when the file on disk is not the one that was read or last saved."""
-        if self.path is None or self._stamp is None:
-            return False
-        return FileStamp.of(self.path) != self._stamp
+        return self.disk.changed_since_known()
 
     def save_to(self, path: Path, finished: Callable[[str | None], None]) -> None:
         """Save as JSONL at ``path`` atomically; ``finished`` then gets None, or one plain
@@ -801,13 +777,8 @@ class DatasetDocument(QObject):
 
     def _publish(self, staged: StagedWrite, dataset: Dataset, path: Path) -> None:
         """Put the written file in place and take its content as the saved state."""
-        if self._watcher.files():
-            self._watcher.removePaths(self._watcher.files())
-        try:
+        with self.disk.paused():
             staged.commit()
-        finally:
-            if self.path is not None and self.path.exists():
-                self._watcher.addPath(str(self.path))
         saved_as_jsonl(dataset)
         self._forced_dirty = False
         self.undo_stack.setClean()
@@ -816,15 +787,6 @@ class DatasetDocument(QObject):
 
     def keep_mine(self) -> None:
         """The user chose their edits over the changed file: stop warning, stay unsaved."""
-        self._stamp = FileStamp.of(self.path) if self.path is not None else None
+        self.disk.take_stamp()
         self._forced_dirty = True
         self._emit_modified()
-
-    def _on_file_changed(self, name: str) -> None:
-        path = Path(name)
-        if self.path is None or path != self.path:
-            return
-        if os.path.exists(name) and name not in self._watcher.files():
-            self._watcher.addPath(name)
-        if FileStamp.of(path) != self._stamp:
-            self.changed_on_disk.emit()
