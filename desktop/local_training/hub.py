@@ -21,7 +21,7 @@ from typing import Any
 
 from desktop.core.jsonl_io import atomic_write
 from desktop.core.locations import cache_dir as app_cache_dir
-from desktop.local_training.models import model_folder_problem
+from desktop.local_training.models import is_listed, looks_like_hub_id, model_folder_problem
 
 #: Told (bytes done, bytes in all) as the download goes.
 Progress = Callable[[int, int], None]
@@ -33,6 +33,10 @@ WANTED_FILES = ["*.json", "*.safetensors", "*.jinja", "*.model", "*.txt", "*.tik
 OLDER_WEIGHTS = ["pytorch_model*.bin"]
 #: Free space kept aside beyond the download (the system and the app need some too).
 SPARE_BYTES = 200 * 1024 * 1024
+#: What a provider adds to the Hugging Face name of a base model it keeps as published:
+#: Together AI trains ``meta-llama/Meta-Llama-3.1-8B-Instruct`` as
+#: ``meta-llama/Meta-Llama-3.1-8B-Instruct-Reference``.
+PROVIDER_SUFFIXES = ("-Reference",)
 
 
 class HubError(Exception):
@@ -403,3 +407,39 @@ def cached_model(
     if model_folder_problem(folder) is not None or not _shards_present(folder):
         return None
     return folder
+
+
+def likely_hub_name(name: str) -> str | None:
+    """The Hugging Face name a provider's own name for a base model most likely stands for
+    (its suffix taken off, not checked); None when the name has no provider's suffix."""
+    for suffix in PROVIDER_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix) and looks_like_hub_id(name):
+            return name[: -len(suffix)]
+    return None
+
+
+def _downloaded(repo_id: str, cache_dir: Path | None) -> bool:
+    try:
+        return cached_model(repo_id, cache_dir=cache_dir) is not None
+    except ImportError:  # without the Hub library nothing was downloaded through it
+        return False
+
+
+def known_base(name: str, *, cache_dir: Path | None = None) -> str | None:
+    """The base model to use for what an adapter or a provider calls ``name``: a folder on
+    this computer, a Hugging Face name, or the Hugging Face name behind a provider's own name
+    where that is certain (the app offers that model, or it was downloaded here whole).
+
+    None when this computer cannot tell, so the user must say which model it is: a
+    provider's name is never downloaded from the Hub under a guessed name.
+    """
+    if Path(name).is_dir():
+        return name
+    if not looks_like_hub_id(name):
+        return None
+    likely = likely_hub_name(name)
+    if likely is None:
+        return name
+    if is_listed(likely) or _downloaded(likely, cache_dir):
+        return likely
+    return None

@@ -130,6 +130,11 @@ BASE_MODELS: tuple[BaseModel, ...] = (
 )
 
 
+def is_listed(model: str) -> bool:
+    """True for the Hugging Face name of a base model the app offers."""
+    return any(listed.id == model for listed in BASE_MODELS)
+
+
 #: A safetensors header larger than this is not read (real ones are a few hundred kilobytes).
 _MAX_HEADER = 100 * 1024 * 1024
 

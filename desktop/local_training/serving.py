@@ -2,7 +2,8 @@
 
 The app never loads the model itself. It prepares a folder that Transformers loads as "the
 base model with this LoRA adapter" (links to the base model's files plus the adapter's, with
-the adapter's ``base_model_name_or_path`` pointing at that base), then starts
+the adapter's ``base_model_name_or_path`` pointing at that base; which base that is comes from
+``adapter_base``, or from the user, whose choice is remembered per adapter), then starts
 ``transformers serve`` on it in a process of its own and waits until it answers. The Chat tab
 talks to it like any OpenAI-compatible local server: base URL ``http://127.0.0.1:PORT/v1``,
 no key, the model name that ``start_server`` returns. The server stops when asked, and by
@@ -30,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core.jsonl_io import atomic_write
-from desktop.core.locations import cache_dir
-from desktop.local_training import locks
+from desktop.core.locations import cache_dir, data_dir
+from desktop.local_training import hub, locks
+from desktop.local_training.models import looks_like_hub_id
 from desktop.local_training.processes import process_environment, start_detached, terminate
 
 Progress = Callable[[str], None]
@@ -97,6 +99,76 @@ def adapter_folder_problem(adapter: Path) -> str | None:
     if not any((adapter / name).is_file() for name in ADAPTER_FILES):
         return f"{adapter} holds no adapter weights (adapter_model.safetensors)."
     return None
+
+
+@dataclass(frozen=True)
+class AdapterBase:
+    """The base model to serve an adapter on, as far as this computer can tell.
+
+    ``model`` is a folder or a Hugging Face name, None when the user must choose; ``named``
+    is what the adapter (or its job) calls the base, and ``likely`` the Hugging Face name
+    that probably is, unchecked (to suggest).
+    """
+
+    model: str | None
+    named: str
+    likely: str | None = None
+
+
+def _choices_path() -> Path:
+    return data_dir() / "adapter-base-models.json"
+
+
+def _choices() -> dict[str, str]:
+    try:
+        value = json.loads(_choices_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {key: model for key, model in value.items() if isinstance(model, str)}
+
+
+def remembered_base(adapter: Path) -> str | None:
+    """The base model the user chose for ``adapter`` before, if any."""
+    return _choices().get(str(adapter.resolve()))
+
+
+def remember_base(adapter: Path, model: str) -> None:
+    """Remember that ``adapter`` is served on ``model`` (a folder or a Hugging Face name)."""
+    choices = _choices()
+    choices[str(adapter.resolve())] = model
+    path = _choices_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, json.dumps(choices, indent=2).encode("utf-8"))
+
+
+def _named_base(adapter: Path) -> str | None:
+    try:
+        config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    named = config.get("base_model_name_or_path") if isinstance(config, dict) else None
+    return named if isinstance(named, str) and named.strip() else None
+
+
+def adapter_base(adapter: Path, job_base: str, *, hub_cache: Path | None = None) -> AdapterBase:
+    """Which base model to serve ``adapter`` on: the one the user chose for it before, else
+    the one its ``adapter_config.json`` names, else its job's (``job_base``), each as
+    ``hub.known_base`` finds it (``hub_cache``: where downloaded models are, if not in the
+    usual place)."""
+    chosen = remembered_base(adapter)
+    if chosen is not None and (Path(chosen).is_dir() or looks_like_hub_id(chosen)):
+        return AdapterBase(chosen, chosen)
+    names = [name for name in (_named_base(adapter), job_base) if name]
+    for name in names:
+        found = hub.known_base(name, cache_dir=hub_cache)
+        if found is not None:
+            return AdapterBase(found, name)
+    # Say the name a person may recognise: a provider's model name rather than a folder on
+    # the provider's computers.
+    named = next((n for n in names if looks_like_hub_id(n)), names[0] if names else "")
+    return AdapterBase(None, named, hub.likely_hub_name(named))
 
 
 def with_adapter(base: Path, adapter: Path, root: Path | None = None) -> Path:

@@ -4,7 +4,6 @@ model."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -19,8 +18,12 @@ from desktop.api.errors import ErrorKind, FriendlyError, ProviderError, UploadCa
 from desktop.api.profiles import ProviderProfile
 from desktop.core.jobs import JobSummary
 from desktop.core.training import ChatRoute, ChatTarget
-from desktop.local_training.models import looks_like_hub_id
-from desktop.local_training.serving import adapter_folder_problem
+from desktop.local_training.serving import (
+    AdapterBase,
+    adapter_base,
+    adapter_folder_problem,
+    remember_base,
+)
 from desktop.ui.common.ops import run_op
 from desktop.ui.common.workers import JobContext
 from desktop.ui.jobs.job_models import job_title
@@ -72,17 +75,33 @@ def _adapter_folder(path: Path) -> Path:
     return folder
 
 
-def _adapter_base(adapter: Path, fallback: str) -> str:
-    """The base model an adapter names in its ``adapter_config.json`` when this computer can
-    find it (a folder here or a Hub id), else ``fallback`` (the job's base model)."""
-    try:
-        config = json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return fallback
-    named = config.get("base_model_name_or_path") if isinstance(config, dict) else None
-    if isinstance(named, str) and (Path(named).is_dir() or looks_like_hub_id(named)):
-        return named
-    return fallback
+def _base_question(found: AdapterBase) -> str:
+    """Which base model to start an adapter on, asked in plain words."""
+    if found.named:
+        unknown = (
+            f"The adapter calls the model it was trained from “{found.named}”, which this "
+            "computer cannot match to a model folder here or a model on the Hugging Face Hub."
+        )
+    else:
+        unknown = "The adapter does not say which model it was trained from."
+    likely = (
+        f" It is most likely {found.likely} on the Hugging Face Hub, filled in below."
+        if found.likely
+        else ""
+    )
+    return (
+        f"{unknown}{likely} Type the base model's Hugging Face name or choose its folder; the "
+        "app remembers it for this adapter."
+    )
+
+
+#: Failures of starting an adapter that the choice of its base model may cure: the Hub has no
+#: such model or cannot be reached, or the folder is no model.
+_BASE_FAILURES = (ErrorKind.NO_NETWORK, ErrorKind.INVALID_REQUEST)
+_OTHER_BASE = (
+    "To start the adapter on another copy of its base model, type that model's Hugging Face "
+    "name or choose its folder; the app remembers it for this adapter."
+)
 
 
 class ChatActions(QObject):
@@ -327,11 +346,20 @@ class ChatActions(QObject):
         stop = threading.Event()
         dialog.stop_requested.connect(stop.set)
         root = self.host.serving_root
+        chosen: list[str] = []  # the base model the user named in the dialog, if asked
+        tried: list[str] = []  # the base model the last start used
 
         def job(context: JobContext) -> object:
             try:
                 folder = _adapter_folder(path)
-                base = _adapter_base(folder, summary.base_model)
+                if chosen:
+                    base = chosen[0]
+                else:
+                    found = adapter_base(folder, summary.base_model)
+                    if found.model is None:
+                        return found
+                    base = found.model
+                tried[:] = [base]
                 served = serve_adapter(
                     base,
                     folder,
@@ -353,11 +381,18 @@ class ChatActions(QObject):
                         retryable=False,
                     )
                 )
+            if chosen:
+                try:
+                    remember_base(folder, base)
+                except OSError as exc:  # it runs all the same; the question comes back next time
+                    log.warning("Could not remember the base model of %s: %s", folder, exc)
             return ServedChat(chat_profile_for(served.base_url, served.port), served.name, label)
 
         def done(value: object) -> None:
             dialog.running = False
-            if isinstance(value, ServedChat):
+            if isinstance(value, AdapterBase):
+                dialog.ask_base(_base_question(value), value.likely or "")
+            elif isinstance(value, ServedChat):
                 self.running.served_here(profile.id, target.model, value)
                 if stop.is_set():
                     self.running.stop(profile.id, value.name)
@@ -366,11 +401,15 @@ class ChatActions(QObject):
                 dialog.accept()
                 self.chat_with_served.emit(value)
             elif isinstance(value, Failure) and not stop.is_set():
+                if value.friendly.kind in _BASE_FAILURES and tried:
+                    dialog.ask_base(_OTHER_BASE, "" if chosen else tried[0])
                 dialog.show_failure(value.friendly)
             else:
                 dialog.show_failure(_STOPPED_HERE)
 
         def start() -> None:
+            base = dialog.chosen_base()
+            chosen[:] = [base] if base else []
             self._serve_op(dialog, job, "starting the downloaded model", done)
 
         self._open_serve_dialog(dialog, start, begin=True)

@@ -213,6 +213,8 @@ class ServeDialog(QDialog):
         self.busy.hide()
         self.error = _box("", ERROR_STYLE, "serveError")
         self.error.hide()
+        self.base_box = self._build_base_box()
+        self.base_box.hide()
         self.start_button = QPushButton("Start it and chat" if local else "Deploy it and chat")
         self.start_button.setObjectName("startServing")
         self.start_button.setDefault(True)
@@ -239,9 +241,73 @@ class ServeDialog(QDialog):
         layout.addWidget(self.stage)
         layout.addWidget(self.busy)
         layout.addWidget(self.error)
+        layout.addWidget(self.base_box)
         layout.addStretch(1)
         layout.addLayout(buttons)
         self.running = False
+
+    def _build_base_box(self) -> QWidget:
+        """The question asked when this computer cannot tell an adapter's base model."""
+        box = QWidget()
+        self.base_question = QLabel()
+        self.base_question.setObjectName("baseQuestion")
+        self.base_question.setWordWrap(True)
+        self.base_question.setTextFormat(Qt.TextFormat.PlainText)
+        self.base_edit = QLineEdit()
+        self.base_edit.setObjectName("baseModel")
+        self.base_edit.setPlaceholderText("owner/model, or the model's folder")
+        self.base_edit.setToolTip(
+            "The base model the adapter was trained from: its name on the Hugging Face Hub, "
+            "or a folder on this computer that holds it."
+        )
+        self.base_edit.textChanged.connect(
+            lambda text: self.start_button.setEnabled(bool(text.strip()) and not self.running)
+        )
+        self.base_browse = QPushButton("Choose folder…")
+        self.base_browse.setToolTip(
+            "Choose the folder that holds the base model (its config.json)."
+        )
+        self.base_browse.clicked.connect(self._browse_base)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.base_edit, 1)
+        row.addWidget(self.base_browse)
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.base_question)
+        layout.addLayout(row)
+        return box
+
+    def choose_base_folder(self) -> Path | None:
+        """Ask for the folder of a base model (tests replace this)."""
+        chosen = QFileDialog.getExistingDirectory(self, "The base model's folder")
+        return Path(chosen) if chosen else None
+
+    def _browse_base(self) -> None:
+        folder = self.choose_base_folder()
+        if folder is not None:
+            self.base_edit.setText(str(folder))
+
+    def ask_base(self, question: str, suggestion: str = "") -> None:
+        """Ask which base model to start the adapter on (``suggestion`` filled in)."""
+        self.running = False
+        self.busy.hide()
+        self.stage.setText("")
+        self.base_question.setText(question)
+        if suggestion or not self.base_edit.text().strip():
+            self.base_edit.setText(suggestion)
+        self.base_box.show()
+        self.start_button.setText("Start it and chat")
+        self.start_button.setEnabled(bool(self.base_edit.text().strip()))
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setEnabled(True)
+        self.base_edit.setFocus()
+
+    def chosen_base(self) -> str | None:
+        """The base model the user named, while the dialog asks for one."""
+        if self.base_box.isHidden():
+            return None
+        return self.base_edit.text().strip() or None
 
     def begin(self) -> None:
         """Start at once, as if the user had pressed the start button."""
@@ -282,7 +348,7 @@ class ServeDialog(QDialog):
         self.error.setText(f"<b>{friendly.message}</b> {friendly.next_step}")
         self.error.show()
         self.start_button.setText("Try again")
-        self.start_button.setEnabled(True)
+        self.start_button.setEnabled(self.base_box.isHidden() or bool(self.chosen_base()))
         self.cancel_button.setText("Close")
         self.cancel_button.setEnabled(True)
 
