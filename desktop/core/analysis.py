@@ -18,6 +18,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from desktop import __version__
 from desktop.core.analysis_cache import (
@@ -171,6 +172,8 @@ def derive_analysis(
     before: RecordAnalysis,
     counters: Sequence[TokenCounter],
     known: dict[str, tuple[int, ...]] | None = None,
+    *,
+    proven: bool = False,
 ) -> RecordAnalysis | None:
     """The analysis of ``record`` worked out from ``before``, that of the record it replaced,
     when the change is the one setting a system message makes: the first system message's
@@ -178,8 +181,9 @@ def derive_analysis(
     checked; None when the change is any other (then the record is analysed in full).
 
     The change is proven, not assumed: the example as it was is rebuilt from ``record`` and
-    the old system text, and its fingerprint must be the one ``before`` holds. ``known``
-    keeps the counts of texts seen (by every counter) across the records of a bulk edit.
+    the old system text, and its fingerprint must be the one ``before`` holds, unless the
+    caller made that very change itself (``proven``: the bulk tool that set the message).
+    ``known`` keeps the counts of texts seen (by every counter) across a bulk edit's records.
     """
     facts = before.facts
     if (
@@ -203,30 +207,22 @@ def derive_analysis(
     message = messages[first]
     text = message.get("content")
     old_text = facts.system_text
-    if type(text) is not str or not text_raises_nothing(text, "system", first):
+    if type(text) is not str or not _raises_nothing(text, first):
         return None
     # The example as it was, in canonical JSON: the new one with the system message's bytes
     # changed back. (Where those bytes first occur is the system message itself, or else the
     # rebuilt example's system text differs from the old one and its fingerprint does too.)
     canonical = canonical_json_bytes(value)
-    part = canonical_json_bytes(message)
     if facts.has_system:
         # Findings of other messages keep their numbers; one about this message could go.
         if type(old_text) is not str or any(
             f.message_index == first or f.code == "broken_character" for f in before.findings
         ):
             return None
-        was = canonical_json_bytes({**message, "content": old_text})
-        rebuilt = canonical.replace(part, was, 1)
-    else:
+    elif first != 0 or message.keys() != {"role", "content"} or before.findings:
         # Every later message moves down one place: only a finding-free example is derived.
-        if first != 0 or message.keys() != {"role", "content"} or before.findings:
-            return None
-        if len(messages) > 1:
-            rebuilt = canonical.replace(b"[" + part + b",", b"[", 1)
-        else:
-            rebuilt = canonical.replace(b"[" + part + b"]", b"[]", 1)
-    if fingerprint_of(rebuilt) != facts.fingerprint:
+        return None
+    if not proven and not _was_before(canonical, messages, message, old_text, facts):
         return None
     if known is None:
         known = {}
@@ -259,6 +255,35 @@ def derive_analysis(
     if findings and facts.line != record.line:
         findings = tuple(replace(f, line=record.line) for f in findings)
     return RecordAnalysis(record.id, counts[0][1], findings, new_facts, counts=tuple(counts))
+
+
+@functools.lru_cache(maxsize=64)
+def _raises_nothing(system_text: str, index: int) -> bool:
+    """``text_raises_nothing`` for a system message, remembered: a bulk edit sets one text on
+    100,000 examples."""
+    return text_raises_nothing(system_text, "system", index)
+
+
+def _was_before(
+    canonical: bytes,
+    messages: list[Any],
+    message: dict[str, Any],
+    old_text: str | None,
+    facts: ExampleFacts,
+) -> bool:
+    """True when the example, with ``message`` (its first system message) changed back, is the
+    one ``facts`` describe: the new one's canonical JSON with the message's bytes changed back
+    (where those bytes first occur is the message itself, or else the rebuilt example's system
+    text differs from the old one and its fingerprint does too)."""
+    part = canonical_json_bytes(message)
+    if facts.has_system:
+        was = canonical_json_bytes({**message, "content": old_text})
+        rebuilt = canonical.replace(part, was, 1)
+    elif len(messages) > 1:
+        rebuilt = canonical.replace(b"[" + part + b",", b"[", 1)
+    else:
+        rebuilt = canonical.replace(b"[" + part + b"]", b"[]", 1)
+    return fingerprint_of(rebuilt) == facts.fingerprint
 
 
 def _counts_of(

@@ -648,12 +648,17 @@ def with_text(record: Record, text: str) -> Record:
     )
 
 
-def with_value(record: Record, value: Any) -> Record:
+def with_value(record: Record, value: Any, *, kind: ExampleKind | None = None) -> Record:
     """``record`` (same id, line and line ending) holding ``value`` instead of its bytes.
 
     Pure, so bulk edits can prepare their new records in a worker; a value that is not an
-    example is kept as text and marked broken.
+    example is kept as text and marked broken. ``kind`` is for a caller that knows what the
+    example still is (a system message set on a chat example): it spares classifying it.
     """
+    if kind is not None:
+        return Record(
+            record.id, record.line, None, record.eol, LineState.EXAMPLE, kind, None, value
+        )
     return _with_value(record, value)
 
 

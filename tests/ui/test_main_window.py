@@ -414,6 +414,52 @@ def test_set_system_message_is_one_undo_step(qtbot, window, sample_copy, monkeyp
     assert window.document.dataset.to_bytes() == original
 
 
+def test_set_system_message_works_out_the_new_analyses_in_the_same_pass(
+    qtbot, window, catalog, tmp_path, monkeypatch
+):
+    from desktop.core import analysis as analysis_module
+    from desktop.core.analysis import DatasetAnalysis, analyze_records
+    from desktop.core.kinds import classify
+    from desktop.ui.dataset.document import INLINE_ANALYSIS_LIMIT
+
+    path = tmp_path / "many.jsonl"
+    lines = []
+    for n in range(INLINE_ANALYSIS_LIMIT + 100):  # enough to be checked in the background
+        messages = [
+            {"role": "user", "content": f"Where is order FH-{n}?"},
+            {"role": "assistant", "content": "On its way." if n % 3 else ""},  # some findings
+        ]
+        if n % 2:
+            messages.insert(0, {"role": "system", "content": f"You are Bea {n % 5}."})
+        lines.append(json.dumps({"messages": messages}))
+    path.write_text("\n".join(lines) + "\n")
+    open_file(qtbot, window, path)
+    wait_idle(qtbot, window)
+    derived_again = []
+    real = analysis_module.derive_analysis
+
+    def derive(*args, **kwargs):
+        result = real(*args, **kwargs)
+        derived_again.append(result)
+        return result
+
+    monkeypatch.setattr(analysis_module, "derive_analysis", derive)
+    ask_for_a_pirate_system_message(window)
+    qtbot.waitUntil(lambda: not window.bulk_running, timeout=5000)
+    wait_idle(qtbot, window)
+    # Checking the new examples took over what the change worked out: it derived none again
+    # (it only tried those the change could not derive either, and checked them in full).
+    assert derived_again and not any(derived_again)
+    monkeypatch.undo()
+    document = window.document
+    examples = list(document.dataset.examples())
+    assert all(record.kind is classify(record.value) for record in examples)
+    fresh = DatasetAnalysis(catalog, document.analysis.model_id)
+    fresh.merge(analyze_records(list(document.dataset), fresh.counter))
+    assert document.analysis.estimate() == fresh.estimate()
+    assert document.findings == fresh.findings()
+
+
 def test_set_system_message_on_the_selected_examples_only(qtbot, window, sample_copy):
     from PySide6.QtCore import QItemSelection, QItemSelectionModel
 

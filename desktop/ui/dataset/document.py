@@ -333,6 +333,16 @@ class DatasetDocument(QObject):
         """A copy of every record's analysis (for filtering in a worker)."""
         return dict(self._store.results)
 
+    def known_results(self) -> Callable[[Record], RecordAnalysis | None]:
+        """What a worker may ask for the analysis of a record as it is now (None when that
+        very record has none yet)."""
+        return self._store.reuse(self.analysis.encoding_name)
+
+    def keep_worked_out(self, worked_out: list[tuple[Record, RecordAnalysis]]) -> None:
+        """Analyses a bulk change worked out for the records it is about to put in, so that
+        checking them afterwards takes these over instead of working them out again."""
+        self._store.keep_many(worked_out)
+
     def _paced(self, signal: SignalInstance) -> Callable[[int, int], None]:
         """Pass progress on to ``signal`` at most every PROGRESS_EVERY_S (and when done):
         each step repaints a progress bar, which took as long as the step itself."""

@@ -16,9 +16,11 @@ from typing import Any, cast
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from desktop.core.analysis import RecordAnalysis, derive_analysis, other_counters
 from desktop.core.bulk import plan_remove_duplicates, plan_set_system_message, plan_trim_whitespace
 from desktop.core.dataset import Dataset, LineState, Record, with_value
 from desktop.core.formats import plan_legacy_conversion
+from desktop.core.tokens import TokenCounter
 from desktop.core.wording import count
 from desktop.ui.common.dialogs import SystemMessageDialog, SystemPromptDialog
 from desktop.ui.common.ops import run_op
@@ -43,6 +45,14 @@ class BulkJob:
     #: (records, one at a time, with pauses between) and a pause for later steps -> plan
     plan: Callable[[Iterable[Record], Callable[[], object]], object]
     apply: Callable[[object], None]
+
+
+@dataclass(frozen=True)
+class _NewExamples:
+    """A bulk change's (old, new) examples, and the analyses worked out for new ones."""
+
+    pairs: list[tuple[Record, Record]]
+    worked_out: list[tuple[Record, RecordAnalysis]]
 
 
 @dataclass
@@ -117,7 +127,24 @@ class BulkController(QObject):
                 only_add_missing=choice.only_add_missing,
             )
 
-        self._run_values("Set system message", records, plan)
+        # Only the new text needs counting and checking: each new example's analysis is
+        # derived from its old one in the same pass that makes it.
+        analysis = host.document.analysis
+        known = host.document.known_results()
+        texts: dict[str, tuple[int, ...]] = {}
+        counters: list[TokenCounter] = []  # found in the worker: loading one takes a moment
+
+        def make(old: Record, value: Any) -> tuple[Record, RecordAnalysis | None]:
+            # A system message set (not removed) leaves a chat example a chat example.
+            new = with_value(old, value, kind=old.kind if choice.text else None)
+            before = known(old)
+            if before is None:
+                return new, None
+            if not counters:
+                counters.extend((analysis.counter, *other_counters(analysis.counter)))
+            return new, derive_analysis(new, before, counters, texts, proven=True)
+
+        self._run_values("Set system message", records, plan, make)
 
     def trim_whitespace(self) -> None:
         """Strip spaces and blank lines around every message (one undo step)."""
@@ -187,12 +214,15 @@ class BulkController(QObject):
         label: str,
         records: Callable[[], list[Record]],
         plan: Callable[[Iterable[Record]], dict[int, Any]],
+        make: Callable[[Record, Any], tuple[Record, RecordAnalysis | None]] | None = None,
     ) -> None:
-        """Work out new examples off the UI thread, then replace them as one undo step."""
+        """Work out new examples off the UI thread, then replace them as one undo step.
 
-        def work(
-            paced: Iterable[Record], pause: Callable[[], object]
-        ) -> list[tuple[Record, Record]]:
+        ``make`` makes a new example from the old one and its planned value, and may work out
+        its analysis from the old one's on the way (None when it cannot).
+        """
+
+        def work(paced: Iterable[Record], pause: Callable[[], object]) -> _NewExamples:
             seen: dict[int, Record] = {}
 
             def remembered() -> Iterator[Record]:
@@ -200,16 +230,21 @@ class BulkController(QObject):
                     seen[record.id] = record
                     yield record
 
-            pairs = []
+            made = _NewExamples([], [])
             for record_id, value in plan(remembered()).items():
                 pause()
                 old = seen[record_id]
-                pairs.append((old, with_value(old, value)))
-            return pairs
+                new, result = (with_value(old, value), None) if make is None else make(old, value)
+                made.pairs.append((old, new))
+                if result is not None:
+                    made.worked_out.append((new, result))
+            return made
 
-        def apply(pairs: object) -> None:
-            assert isinstance(pairs, list)
-            self._replace_examples(pairs, label)
+        def apply(made: object) -> None:
+            assert isinstance(made, _NewExamples)
+            if made.pairs:
+                self._host.document.keep_worked_out(made.worked_out)
+            self._replace_examples(made.pairs, label)
 
         self.run(BulkJob(label, records, work, apply))
 
