@@ -162,19 +162,6 @@ def test_closing_a_large_dataset_hands_it_to_a_worker_to_free(
     assert len(results) == len(records)
 
 
-def test_progress_reaches_the_window_a_few_times_a_second(qtbot, document, monkeypatch):
-    clock = [100.0]
-    monkeypatch.setattr(document_module.time, "monotonic", lambda: clock[0])
-    shown: list[tuple[int, int]] = []
-    document.analysis_progress.connect(lambda done, total: shown.append((done, total)))
-    forward = document._paced(document.analysis_progress)
-    for done in range(1, 101):
-        clock[0] += 0.01  # a step every 10 ms
-        forward(done, 100)
-    assert len(shown) == 5  # every 250 ms (100 steps of 10 ms: 1 s), and the last
-    assert shown[-1] == (100, 100)
-
-
 def test_a_finished_job_leaves_the_count_cache_file_closed(qtbot, document, tmp_path):
     import contextlib
     import os

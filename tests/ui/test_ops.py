@@ -130,3 +130,17 @@ def test_a_finished_op_lets_go_of_itself(qtbot):
     qtbot.waitUntil(lambda: not op.running)
     assert op in _ops()
     qtbot.waitUntil(lambda: not any(o.name == "quick" for o in _ops()), timeout=5000)
+
+
+def test_progress_reaches_the_window_a_few_times_a_second(monkeypatch):
+    from desktop.ui.common import ops
+
+    clock = [100.0]
+    monkeypatch.setattr(ops.time, "monotonic", lambda: clock[0])
+    shown: list[tuple[int, int]] = []
+    forward = ops.throttled(lambda done, total: shown.append((done, total)))
+    for done in range(1, 101):
+        clock[0] += 0.01  # a step every 10 ms
+        forward(done, 100)
+    assert len(shown) == 5  # every 250 ms (100 steps of 10 ms: 1 s), and the last
+    assert shown[-1] == (100, 100)

@@ -9,6 +9,7 @@ really ended, because a worker freed while a pool thread still runs it would cra
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -20,6 +21,8 @@ T = TypeVar("T")
 
 #: How long a finished op is kept (its last queued signals are delivered by then).
 RELEASE_DELAY_MS = 1000
+#: Progress is passed on to the window at most this often (seconds).
+PROGRESS_EVERY_S = 0.25
 
 
 class Op(QObject, Generic[T]):
@@ -145,3 +148,17 @@ def run_op(
     op: Op[T] = Op(owner, worker, callbacks)
     worker.start()
     return op
+
+
+def throttled(report: Callable[[int, int], None]) -> Callable[[int, int], None]:
+    """``report`` called at most every PROGRESS_EVERY_S (and when done), for an op's
+    ``progress``: each call repaints a progress bar, which took as long as the step itself."""
+    last = [0.0]
+
+    def forward(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done >= total or now - last[0] >= PROGRESS_EVERY_S:
+            last[0] = now
+            report(done, total)
+
+    return forward

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from desktop.core.analysis import (
@@ -24,11 +22,11 @@ from desktop.core.analysis import (
     analyze_records,
     default_cache,
     other_counters,
-    whole_file_findings,
 )
 from desktop.core.catalog import Catalog
 from desktop.core.dataset import Change, Container, Dataset, Record
 from desktop.core.findings import Finding, Severity
+from desktop.core.findings_report import FindingsReport, report_findings, report_of
 from desktop.core.jsonl_io import (
     SaveError,
     StagedWrite,
@@ -53,8 +51,7 @@ from desktop.core.tokens import (
     get_counter,
     loaded_encodings,
 )
-from desktop.core.validation import ExampleFacts
-from desktop.ui.common.ops import Op, run_op
+from desktop.ui.common.ops import Op, run_op, throttled
 from desktop.ui.common.workers import JobContext, release_in_background
 from desktop.ui.dataset.commands import EditRecordCommand, InsertRecordsCommand
 from desktop.ui.dataset.dataset_model import ExampleTableModel
@@ -65,76 +62,15 @@ log = logging.getLogger(__name__)
 
 #: Records per chunk handed from a re-count to the UI thread.
 ANALYSIS_CHUNK = 2000
-#: Merge this many results between checkpoints when checking the whole dataset.
-FINDINGS_SLICE = 4096
 #: Typing pause before the edited example is re-counted (milliseconds).
 ANALYSIS_DEBOUNCE_MS = 150
 #: Pause before the findings list and whole-dataset checks refresh (milliseconds).
 FINDINGS_DEBOUNCE_MS = 250
 #: Above this many edited records at once, re-check them in a worker.
 INLINE_ANALYSIS_LIMIT = 300
-#: Progress is passed on to the window at most this often (seconds).
-PROGRESS_EVERY_S = 0.25
 #: The tokenizers load this long after the document is made (milliseconds): the window
 #: shows first, and the load (which holds the interpreter for moments) runs while it idles.
 WARM_UP_DELAY_MS = 300
-
-
-@dataclass(frozen=True, slots=True)
-class FindingsReport:
-    """Every finding of the dataset, worked out in a worker from a snapshot of the results."""
-
-    findings: list[Finding]
-    dataset_findings: list[Finding]
-    counts: dict[Severity, int]
-    codes: frozenset[str] = frozenset()
-
-
-def _findings_job(
-    catalog: Catalog, model_id: str, results: list[RecordAnalysis], context: JobContext
-) -> FindingsReport:
-    """Whole-dataset checks over immutable results (pure: the live analysis is not touched).
-
-    Stops at checkpoints between steps so the UI thread goes first; a cancelled check's
-    report is never shown.
-    """
-    facts = []
-    found: list[Finding] = []
-    blank = 0
-    for start in range(0, len(results), FINDINGS_SLICE):
-        for result in results[start : start + FINDINGS_SLICE]:
-            if result.facts is not None:
-                facts.append(result.facts)
-            if result.findings:
-                found.extend(result.findings)
-            blank += result.blank
-        context.checkpoint()
-    facts.sort(key=_file_order)  # nearly sorted already: one quick pass
-    context.checkpoint()
-    dataset_findings = whole_file_findings(facts, model_id, catalog.get(model_id), None, blank)
-    context.checkpoint()
-    found.extend(dataset_findings)
-    found.sort(key=lambda f: (f.severity.rank, f.line if f.line is not None else 0))
-    counts = dict.fromkeys(Severity, 0)
-    for finding in found:
-        counts[finding.severity] += 1
-    codes = frozenset(f.code for f in found if f.record_id is not None)
-    return FindingsReport(found, dataset_findings, counts, codes)
-
-
-def _report_now(analysis: DatasetAnalysis) -> FindingsReport:
-    """Every finding of the live analysis, worked out on this thread."""
-    findings = analysis.findings()
-    counts = dict.fromkeys(Severity, 0)
-    for finding in findings:
-        counts[finding.severity] += 1
-    codes = frozenset(f.code for f in findings if f.record_id is not None)
-    return FindingsReport(findings, analysis.dataset_findings(), counts, codes)
-
-
-def _file_order(facts: ExampleFacts) -> tuple[bool, int, int]:
-    line = facts.line
-    return (line is None, line or 0, facts.record_id or 0)
 
 
 def _read_job(path: Path, counter: TokenCounter, context: JobContext) -> None:
@@ -247,7 +183,7 @@ class DatasetDocument(QObject):
         self._generation = 0
         self._dirty: set[int] = set()
         self._store = ResultStore(self.analysis)
-        self._report = FindingsReport([], [], dict.fromkeys(Severity, 0))
+        self._report = FindingsReport()
         self._findings_op: Op[tuple[int, FindingsReport]] | None = None
         self._tokenizer_op: Op[object] | None = None
         self._pending_model: str | None = None
@@ -343,19 +279,6 @@ class DatasetDocument(QObject):
         checking them afterwards takes these over instead of working them out again."""
         self._store.keep_many(worked_out)
 
-    def _paced(self, signal: SignalInstance) -> Callable[[int, int], None]:
-        """Pass progress on to ``signal`` at most every PROGRESS_EVERY_S (and when done):
-        each step repaints a progress bar, which took as long as the step itself."""
-        last = [0.0]
-
-        def forward(done: int, total: int) -> None:
-            now = time.monotonic()
-            if done >= total or now - last[0] >= PROGRESS_EVERY_S:
-                last[0] = now
-                signal.emit(done, total)
-
-        return forward
-
     # Opening -------------------------------------------------------------------------------
 
     def _install(self, dataset: Dataset, path: Path | None, *, loading: bool = False) -> None:
@@ -373,7 +296,7 @@ class DatasetDocument(QObject):
             garbage.extend(old.release())
         release_in_background(garbage)
         self._dirty.clear()
-        self._report = FindingsReport([], [], dict.fromkeys(Severity, 0))
+        self._report = FindingsReport()
         self._findings_generation += 1
         self.undo_stack.clear()
         self._forced_dirty = False
@@ -414,7 +337,7 @@ class DatasetDocument(QObject):
             lambda context: _read_job(path, analysis.counter, context),
             name=f"reading {path.name}",
             yielded=lambda item: self._on_load_chunk(op, item),
-            progress=self._paced(self.load_progress),
+            progress=throttled(self.load_progress.emit),
             failure=self._on_load_error,
             done=lambda: self._on_load_finished(op),
         )
@@ -573,7 +496,7 @@ class DatasetDocument(QObject):
             ),
             name="checking the examples",
             yielded=self._on_analysis_chunk,
-            progress=self._paced(self.analysis_progress),
+            progress=throttled(self.analysis_progress.emit),
             failure=self.failed.emit,
             done=lambda: self._on_analysis_finished(op),
         )
@@ -659,7 +582,7 @@ class DatasetDocument(QObject):
         self._flush_dirty()
         self._findings_timer.stop()
         self._findings_generation += 1
-        self._apply_report(_report_now(self.analysis))
+        self._apply_report(report_of(self.analysis))
 
     def _refresh_findings(self) -> None:
         """Re-run the whole-dataset checks in a worker (they walk every example)."""
@@ -674,7 +597,10 @@ class DatasetDocument(QObject):
         catalog, model_id = self.catalog, self.analysis.model_id
         op = run_op(
             self,
-            lambda context: (generation, _findings_job(catalog, model_id, results, context)),
+            lambda context: (
+                generation,
+                report_findings(catalog, model_id, results, context.checkpoint),
+            ),
             name="checking the dataset",
             success=self._on_findings_result,
             failure=self.failed.emit,

@@ -23,7 +23,7 @@ from desktop.core.formats import plan_legacy_conversion
 from desktop.core.tokens import TokenCounter
 from desktop.core.wording import count
 from desktop.ui.common.dialogs import SystemMessageDialog, SystemPromptDialog
-from desktop.ui.common.ops import run_op
+from desktop.ui.common.ops import run_op, throttled
 from desktop.ui.common.workers import JobContext
 from desktop.ui.dataset.commands import RemoveRecordsCommand, ReplaceRecordsCommand
 from desktop.ui.window.host import WindowHost
@@ -288,7 +288,7 @@ class BulkController(QObject):
             name=job.label.lower(),
             success=self._on_result,
             failure=host.show_error,
-            progress=self._on_progress,
+            progress=throttled(self._on_progress),
             done=self._on_done,
         )
         self._running = _Running(job, dataset, dataset.version)
