@@ -21,8 +21,8 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 from desktop.ui.common.ops import run_op
 
 #: A deferred widget's library is imported this long after its place is made (milliseconds):
-#: after the window has shown and while the user is still looking at it.
-PRELOAD_DELAY_MS = 1000
+#: once the window has shown, while the user is still looking at it.
+PRELOAD_DELAY_MS = 300
 
 
 class DeferredWidget(QWidget):
