@@ -36,27 +36,3 @@ def test_a_deferred_widget_is_made_after_its_first_paint_or_when_asked(qtbot):
     qtbot.addWidget(hidden)
     assert hidden.widget() is made[1]  # asked for before it was ever shown: made at once
     assert hidden.is_made
-
-
-def test_the_library_a_deferred_widget_needs_is_imported_in_the_background(
-    qtbot, tmp_path, monkeypatch
-):
-    import sys
-    import threading
-
-    from desktop.ui.common import deferred
-
-    (tmp_path / "slow_chart_library.py").write_text(
-        "import threading\nIMPORTED_ON = threading.current_thread()\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(deferred, "PRELOAD_DELAY_MS", 10)
-    place = DeferredWidget(lambda: QLabel("chart"), library="slow_chart_library")
-    qtbot.addWidget(place)
-    try:
-        qtbot.waitUntil(lambda: "slow_chart_library" in sys.modules, timeout=5000)
-        imported_on = sys.modules["slow_chart_library"].IMPORTED_ON
-        assert imported_on is not threading.main_thread()  # never on the UI thread
-        assert not place.is_made  # importing it does not make the widget
-    finally:
-        sys.modules.pop("slow_chart_library", None)

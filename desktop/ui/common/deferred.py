@@ -2,53 +2,28 @@
 
 Why: the charts are drawn with pyqtgraph, which takes a fifth of a second to import. Making a
 chart once the screen around it has been painted lets the window (or a tab) appear at once and
-the chart follow a moment later, instead of everything waiting for it. The library the widget
-needs is imported in the background once the window has shown, so that making it later is
-quick (importing it on the UI thread held the window for a third of a second). Whatever needs
-the widget sooner (saving a picture, a test) makes it there and then with ``widget()``.
+the chart follow a moment later, instead of everything waiting for it. Whatever needs the
+widget sooner (saving a picture, a test) makes it there and then with ``widget()``.
 """
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Callable
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from desktop.ui.common.ops import run_op
-
-#: A deferred widget's library is imported this long after its place is made (milliseconds):
-#: once the window has shown, while the user is still looking at it.
-PRELOAD_DELAY_MS = 300
-
 
 class DeferredWidget(QWidget):
     """Holds the place of the widget ``make`` returns, and makes it after its first paint."""
 
-    def __init__(
-        self,
-        make: Callable[[], QWidget],
-        parent: QWidget | None = None,
-        *,
-        library: str | None = None,
-    ) -> None:
+    def __init__(self, make: Callable[[], QWidget], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._make = make
         self._widget: QWidget | None = None
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
-        if library is not None and library not in sys.modules:
-            QTimer.singleShot(PRELOAD_DELAY_MS, self, lambda: self._preload(library))
-
-    def _preload(self, library: str) -> None:
-        """Import ``library`` off the UI thread, unless the widget was made already."""
-        if self._widget is None and library not in sys.modules:
-            run_op(
-                self, lambda _context: importlib.import_module(library), name=f"importing {library}"
-            )
 
     @property
     def is_made(self) -> bool:

@@ -200,10 +200,8 @@ class DatasetDocument(QObject):
         QTimer.singleShot(WARM_UP_DELAY_MS, self, self._warm_up)
 
     def _warm_up(self) -> None:
-        """Load the model's tokenizer and the other shipped ones in the background, before
-        anything needs them: loading one holds the interpreter for a few tenths of a second,
-        which later (while typing or switching models) would freeze the window, and with all
-        of them loaded every count is made for each, so a model switch needs no recount."""
+        """Load every shipped tokenizer before anything needs one (then every count is made
+        for each, and a model switch needs no recount)."""
         analysis = self.analysis
         run_op(self, lambda _context: other_counters(analysis.counter), name="loading tokenizers")
 
