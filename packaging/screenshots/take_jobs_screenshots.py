@@ -131,31 +131,40 @@ def main() -> int:
 
         def train(suffix: str, epochs: int | None, send: bool = True) -> TrainWizard:
             wizard = panel.start_training(lambda: data)
-            wait_until(lambda: bool(wizard.models) and wizard.estimate is not None)
-            wizard.suffix.setText(suffix)
-            wizard.epochs.set_value(epochs)
-            wait_until(lambda: wizard.estimate is not None and not wizard.estimating)
+            wait_until(
+                lambda: (
+                    bool(wizard.choose_page.chooser.models)
+                    and wizard.choose_page.estimate is not None
+                )
+            )
+            wizard.choose_page.settings_form.suffix.setText(suffix)
+            wizard.choose_page.settings_form.epochs.set_value(epochs)
+            wait_until(
+                lambda: (
+                    wizard.choose_page.estimate is not None and not wizard.choose_page.estimating
+                )
+            )
             if send:
                 wizard.go_to(PAGE_REVIEW)
                 wait(300)
                 wizard.start()
-                wait_until(lambda: wizard.started is not None)
+                wait_until(lambda: wizard.send_page.started is not None)
             return wizard
 
         trial = train("support-bot-trial", 1)
         server.advance(60)
-        trial_id = trial.started.summary.id  # type: ignore[union-attr]
+        trial_id = trial.send_page.started.summary.id  # type: ignore[union-attr]
         server.state.cancel_job(trial_id)
         server.advance(600)
 
         first = train("support-bot-v1", 2)
-        first_id = first.started.summary.id  # type: ignore[union-attr]
+        first_id = first.send_page.started.summary.id  # type: ignore[union-attr]
         server.advance(40 + 90 + 72 * 6 + 5)
         wait_until(lambda: server.job(first_id).status == "succeeded")
         server.advance(1800)
 
         wizard = train("support-bot-v2", None, send=False)
-        wizard.fixed_seed.setChecked(True)
+        wizard.choose_page.settings_form.fixed_seed.setChecked(True)
         wizard.resize(1060, 680)
         wizard.move(190, 110)
         wait(400)
@@ -163,8 +172,8 @@ def main() -> int:
         wizard.go_to(PAGE_REVIEW)
         shoot("jobs-wizard-review.png", wizard, whole_screen=False)
         wizard.start()
-        wait_until(lambda: wizard.started is not None)
-        second_id = wizard.started.summary.id  # type: ignore[union-attr]
+        wait_until(lambda: wizard.send_page.started is not None)
+        second_id = wizard.send_page.started.summary.id  # type: ignore[union-attr]
         server.advance(40 + 90 + 71 * 6 + 3)
         view = panel.view
         wait_until(lambda: len(view.chart.series["train_loss"]) == 71)

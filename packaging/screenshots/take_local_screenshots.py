@@ -113,32 +113,38 @@ def main() -> int:
         window.train_requested.emit()
         wizard = jobs.wizard
         assert isinstance(wizard, TrainWizard)
-        wait_until(lambda: bool(wizard.models) and wizard.estimate is not None)
+        wait_until(
+            lambda: (
+                bool(wizard.choose_page.chooser.models) and wizard.choose_page.estimate is not None
+            )
+        )
         wizard.resize(1100, 720)
         wizard.move(170, 90)
         shoot("local-wizard-models.png", wizard)
-        wizard.choose_model_folder = lambda: model  # type: ignore[method-assign]
-        wizard.folder_button.click()
-        wait_until(lambda: wizard.model_id == str(model))
-        wizard.suffix.setText("adder")
+        wizard.choose_page.choose_model_folder = lambda: model  # type: ignore[method-assign]
+        wizard.choose_page.chooser.folder_button.click()
+        wait_until(lambda: wizard.choose_page.chooser.model_id == str(model))
+        wizard.choose_page.settings_form.suffix.setText("adder")
         for name, value in (("learning_rate", 0.01), ("batch_size", 1), ("max_length", 128)):
-            field = wizard.parameter(name)
+            field = wizard.choose_page.settings_form.parameter(name)
             assert field is not None
             field.set_value(value)
-        wizard.parameter_form.more_button.click()
-        steps = wizard.parameter("max_steps")
+        wizard.choose_page.settings_form.parameter_form.more_button.click()
+        steps = wizard.choose_page.settings_form.parameter("max_steps")
         assert steps is not None
         steps.set_value(STEPS)
-        wait_until(lambda: not wizard.estimating)
+        wait_until(lambda: not wizard.choose_page.estimating)
         wizard.resize(1100, 720)
         wizard.move(170, 90)
         shoot("local-wizard.png", wizard)
         wizard.go_to(PAGE_REVIEW)
         shoot("local-wizard-review.png", wizard)
         wizard.start()
-        wait_until(lambda: wizard.started is not None or wizard.failure is not None)
-        if wizard.started is None:
-            raise RuntimeError(f"training did not start: {wizard.failure}")
+        wait_until(
+            lambda: wizard.send_page.started is not None or wizard.send_page.failure is not None
+        )
+        if wizard.send_page.started is None:
+            raise RuntimeError(f"training did not start: {wizard.send_page.failure}")
 
         view = jobs.view
         wait_until(lambda: len(view.chart.series["train_loss"]) >= 20)

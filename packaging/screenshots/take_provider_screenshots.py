@@ -142,26 +142,31 @@ def main() -> int:
         def open_wizard(profile_id: str) -> TrainWizard:
             profiles.set_active(profile_id)
             wizard = panel.start_training(lambda: data)
-            wait_until(lambda: bool(wizard.models) and wizard.estimate is not None)
-            wizard.suffix.setText("support-bot")
+            wait_until(
+                lambda: (
+                    bool(wizard.choose_page.chooser.models)
+                    and wizard.choose_page.estimate is not None
+                )
+            )
+            wizard.choose_page.settings_form.suffix.setText("support-bot")
             wizard.resize(1100, 720)
             wizard.move(170, 90)
             return wizard
 
         wizard = open_wizard("nebius")
-        wizard.parameter_form.more_button.click()
+        wizard.choose_page.settings_form.parameter_form.more_button.click()
         shoot("wizard-nebius.png", wizard)
         wizard.reject()
 
         wizard = open_wizard("together")
         shoot("wizard-together.png", wizard)
         wizard.go_to(PAGE_REVIEW)
-        wizard.price_button.click()
-        wait_until(lambda: wizard.current_price() is not None)
+        wizard.review_page.price_button.click()
+        wait_until(lambda: wizard.review_page.current_price() is not None)
         shoot("wizard-together-review.png", wizard)
         wizard.start()
-        wait_until(lambda: wizard.started is not None)
-        job_id = wizard.started.summary.id  # type: ignore[union-attr]
+        wait_until(lambda: wizard.send_page.started is not None)
+        job_id = wizard.send_page.started.summary.id  # type: ignore[union-attr]
         view = panel.view
         together.advance(2 + 3 + 2 * 60)
         wait_until(lambda: len(view.chart.series["train_loss"]) >= 55)
