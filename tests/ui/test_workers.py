@@ -158,11 +158,17 @@ def test_checkpoints_keep_what_a_job_allocated_out_of_full_collections(qtbot, mo
             context.checkpoint()
 
     run(qtbot, Worker(job))
-    collected = {id(o) for generation in range(3) for o in gc.get_objects(generation)}
-    # Made before the 200th checkpoint: frozen, so full collections no longer scan them.
-    assert not any(id(d) in collected for d in kept[:200])
-    # Made after the last freeze: still in the collector's generations.
-    assert all(id(d) in collected for d in kept[201:])
+    # The UI thread froze them when the job asked (at its 100th checkpoint, and again later):
+    # full collections no longer scan them.
+    qtbot.waitUntil(
+        lambda: (
+            not any(
+                id(d) in {id(o) for generation in range(3) for o in gc.get_objects(generation)}
+                for d in kept[:200]
+            )
+        ),
+        timeout=5000,
+    )
 
 
 class _Cycle:
@@ -245,3 +251,37 @@ def test_a_discarded_bulk_change_is_freed_off_the_ui_thread(qtbot):
     assert QThreadPool.globalInstance().waitForDone(5000)
     assert len(freed_on) == workers.RELEASE_IN_BACKGROUND_MIN + 1
     assert main not in freed_on
+
+
+#: The threads the witnesses were collected on.
+collected_on: list[threading.Thread] = []
+
+
+class _Witness:
+    """Garbage in a cycle that notes the thread it was collected on."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+    def __del__(self) -> None:
+        collected_on.append(threading.current_thread())
+
+
+def test_garbage_is_collected_on_the_ui_thread_never_on_a_worker(qtbot):
+    # A Qt object's wrapper collected on a worker deadlocks the app (Qt's connection lock
+    # against the interpreter lock), so no collection may run there.
+    run(qtbot, Worker(lambda context: None))  # the first worker hands collecting to the UI
+    collected_on.clear()
+    _Witness()  # garbage: only the cyclic collector can free it
+
+    def allocate(context: JobContext) -> int:
+        cycles = []
+        for i in range(200_000):  # far past every threshold of automatic collection
+            pair: list[object] = [i]
+            pair.append(pair)
+            cycles.append(pair)
+        return len(cycles)
+
+    run(qtbot, Worker(allocate))
+    qtbot.waitUntil(lambda: bool(collected_on), timeout=5000)
+    assert collected_on == [threading.main_thread()]

@@ -22,7 +22,10 @@ from PySide6.QtCore import (
     QEvent,
     QObject,
     QRunnable,
+    Qt,
+    QThread,
     QThreadPool,
+    QTimer,
     Signal,
     SignalInstance,
 )
@@ -42,9 +45,83 @@ def freeze_survivors() -> None:
     Young garbage is collected first (cheap: only objects made since the last collection),
     so what is frozen is what is really in use; frozen objects are still freed when their
     last reference goes, only reference cycles among them wait for ``release_frozen``.
+    Off the UI thread it is only asked for: the UI thread does it (see ``UiThreadCollector``).
     """
-    gc.collect(1)
-    gc.freeze()
+    if COLLECTOR.on_ui_thread():
+        gc.collect(1)
+        gc.freeze()
+    else:
+        COLLECTOR.freeze_wanted()
+
+
+class _CollectorSignals(QObject):
+    """Carries a worker's request for a freeze to the UI thread."""
+
+    freeze = Signal()
+
+
+class UiThreadCollector:
+    """Runs the cyclic garbage collector on the UI thread only.
+
+    Why: a collection runs on whichever thread happens to allocate at the wrong moment. When
+    that is a worker and the garbage holds a Qt object's wrapper, the object is destroyed on
+    the worker, which takes Qt's connection lock and then waits for the interpreter, while
+    the UI thread holds the interpreter and waits for that lock: the app hangs. So automatic
+    collection is turned off and the UI thread collects on a timer, generation by generation
+    as the interpreter would have, and freezes survivors when a worker asks for it.
+    """
+
+    #: How often the UI thread looks whether a collection is due (milliseconds).
+    INTERVAL_MS = 200
+
+    def __init__(self) -> None:
+        self._app: weakref.ref[QCoreApplication] | None = None
+        self._signals: _CollectorSignals | None = None
+        self._timer: QTimer | None = None
+        self._thresholds: tuple[int, int, int] = gc.get_threshold()
+        self._freeze_asked = threading.Event()
+
+    def attach(self, app: QCoreApplication) -> None:
+        """Take over collecting for ``app`` (once per application; call on the UI thread)."""
+        if self._app is not None and self._app() is app:
+            return
+        self._app = weakref.ref(app)
+        self._signals = _CollectorSignals(app)
+        self._signals.freeze.connect(self._freeze, Qt.ConnectionType.QueuedConnection)
+        self._timer = QTimer(app)
+        self._timer.timeout.connect(self.collect_due)
+        self._timer.start(self.INTERVAL_MS)
+        gc.disable()
+
+    def on_ui_thread(self) -> bool:
+        """True on the UI thread, or when no collector is attached (then collect anywhere)."""
+        app = self._app() if self._app is not None else None
+        return app is None or QThread.currentThread() is app.thread()
+
+    def freeze_wanted(self) -> None:
+        """A worker asks the UI thread to collect young garbage and freeze the rest."""
+        if self._signals is not None and not self._freeze_asked.is_set():
+            self._freeze_asked.set()
+            _emit(self._signals.freeze)
+
+    def collect_due(self) -> None:
+        """Collect the generations whose counts passed their thresholds."""
+        counts = gc.get_count()
+        generation = -1
+        for level, (count, threshold) in enumerate(zip(counts, self._thresholds, strict=True)):
+            if count <= threshold:
+                break
+            generation = level
+        if generation >= 0:
+            gc.collect(generation)
+
+    def _freeze(self) -> None:
+        self._freeze_asked.clear()
+        gc.collect(1)
+        gc.freeze()
+
+
+COLLECTOR = UiThreadCollector()
 
 
 #: Lists shorter than this are freed where they fall; longer ones in the background.
@@ -300,5 +377,6 @@ class Worker(QRunnable):
         app = QCoreApplication.instance()
         if app is not None:
             UI_FIRST.attach(app)
+            COLLECTOR.attach(app)
         (pool or QThreadPool.globalInstance()).start(self)
         return self
