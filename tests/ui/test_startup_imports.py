@@ -1,6 +1,7 @@
-"""The window opens without the provider SDK, the chart library or the training libraries: each
-is loaded only once something needs it (a request to a provider, a chart on screen, training
-on this computer), so the window is not kept waiting for them."""
+"""The window opens without the provider SDK, the chart library, the training libraries or the
+tokenizers: each is loaded only once something needs it (a request to a provider, a chart on
+screen, training on this computer) or, for the tokenizers, in the background just after the
+window shows, so the window is not kept waiting for them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 #: Loaded later or never at start-up: the SDK and its HTTP library take about half a second,
 #: pyqtgraph a fifth, the training libraries several seconds.
@@ -17,15 +20,31 @@ LATER = ("openai", "httpx2", "pyqtgraph", "torch", "transformers")
 
 STARTING_APP = f"""
 import json, sys
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QThread, QTimer
 from PySide6.QtWidgets import QApplication
+from desktop.core import tokens
 
 seen = {{}}
+loaders = set()
+real_load = tokens.load_encoding
+
+def load(name, directory=None):
+    loaders.add("ui" if QThread.currentThread() is app.thread() else "worker")
+    return real_load(name, directory)
+
+tokens.load_encoding = load
 
 def first_turn():
     seen["loaded"] = sorted(name for name in {LATER!r} if name in sys.modules)
     seen["window_shown"] = any(w.isVisible() for w in app.topLevelWidgets())
-    app.quit()
+    seen["encodings_at_first_turn"] = list(tokens.loaded_encodings())
+    QTimer.singleShot(10_000, app.quit)
+    def loaded_all():
+        if set(tokens.SUPPORTED_ENCODINGS) <= set(tokens.loaded_encodings()):
+            app.quit()
+        else:
+            QTimer.singleShot(50, loaded_all)
+    loaded_all()
 
 original_exec = QApplication.exec
 def exec_():
@@ -36,13 +55,17 @@ QApplication.exec = staticmethod(exec_)
 import desktop.app
 app = QApplication([])
 desktop.app.run_app([])
+seen["encodings_later"] = sorted(tokens.loaded_encodings())
+seen["loaders"] = sorted(loaders)
 print(json.dumps(seen))
 """
 
 
-def test_the_window_shows_before_the_sdk_the_chart_library_or_torch_is_loaded(tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
+@pytest.fixture(scope="module")
+def started(tmp_path_factory) -> dict[str, object]:
+    """What the app had loaded at its first event-loop turn, and soon after (one real start
+    in a fresh interpreter with folders of its own)."""
+    home = tmp_path_factory.mktemp("home")
     env = {
         **os.environ,
         "QT_QPA_PLATFORM": "offscreen",
@@ -62,6 +85,16 @@ def test_the_window_shows_before_the_sdk_the_chart_library_or_torch_is_loaded(tm
         check=False,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
-    assert seen["window_shown"]
-    assert seen["loaded"] == []
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_window_shows_before_the_sdk_the_chart_library_or_torch_is_loaded(started):
+    assert started["window_shown"]
+    assert started["loaded"] == []
+
+
+def test_the_window_shows_before_tokenizers_load_and_they_load_in_the_background(started):
+    # Loading a tokenizer takes most of a second: the window does not wait for it.
+    assert started["encodings_at_first_turn"] == []
+    assert started["encodings_later"] == ["cl100k_base", "o200k_base"]
+    assert started["loaders"] == ["worker"]
