@@ -3,6 +3,8 @@ when something asks for it."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -36,3 +38,34 @@ def test_a_deferred_widget_is_made_after_its_first_paint_or_when_asked(qtbot):
     qtbot.addWidget(hidden)
     assert hidden.widget() is made[1]  # asked for before it was ever shown: made at once
     assert hidden.is_made
+
+
+def test_the_library_of_a_deferred_widget_is_imported_on_a_worker_before_it_is_made(
+    qtbot, tmp_path, monkeypatch
+):
+    # Imported on the UI thread, a chart library held the window for a third of a second.
+    (tmp_path / "slow_chart_library.py").write_text(
+        "import threading\nIMPORTED_ON_UI_THREAD = threading.current_thread() is "
+        "threading.main_thread()\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "slow_chart_library", raising=False)
+    made_after_import: list[bool] = []
+
+    def make() -> QLabel:
+        made_after_import.append("slow_chart_library" in sys.modules)
+        import slow_chart_library  # noqa: F401 (what a chart's maker does)
+
+        return QLabel("chart")
+
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    place = DeferredWidget(make, library="slow_chart_library")
+    QVBoxLayout(holder).addWidget(place)
+    holder.resize(200, 120)
+    holder.show()
+    qtbot.waitUntil(lambda: place.is_made, timeout=5000)
+    assert made_after_import == [True]
+    assert sys.modules["slow_chart_library"].IMPORTED_ON_UI_THREAD is False
+    monkeypatch.delitem(sys.modules, "slow_chart_library")

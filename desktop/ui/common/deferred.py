@@ -2,25 +2,42 @@
 
 Why: the charts are drawn with pyqtgraph, which takes a fifth of a second to import. Making a
 chart once the screen around it has been painted lets the window (or a tab) appear at once and
-the chart follow a moment later, instead of everything waiting for it. Whatever needs the
-widget sooner (saving a picture, a test) makes it there and then with ``widget()``.
+the chart follow a moment later, instead of everything waiting for it. The library the widget
+needs is imported on a worker once the place is first painted, and the widget is made when the
+import is done, so the window goes on answering meanwhile (on the UI thread the import held the
+window for a third of a second while a file opened). Whatever needs the widget sooner (saving
+a picture, a test) makes it there and then with ``widget()``.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from desktop.ui.common.ops import run_op
+
 
 class DeferredWidget(QWidget):
-    """Holds the place of the widget ``make`` returns, and makes it after its first paint."""
+    """Holds the place of the widget ``make`` returns, and makes it after its first paint.
 
-    def __init__(self, make: Callable[[], QWidget], parent: QWidget | None = None) -> None:
+    ``library`` names the module ``make`` imports; it is imported on a worker first.
+    """
+
+    def __init__(
+        self,
+        make: Callable[[], QWidget],
+        parent: QWidget | None = None,
+        *,
+        library: str | None = None,
+    ) -> None:
         super().__init__(parent)
         self._make = make
+        self._library = library
+        self._importing = False
         self._widget: QWidget | None = None
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -41,7 +58,25 @@ class DeferredWidget(QWidget):
         return self._widget
 
     def paintEvent(self, event: QPaintEvent) -> None:
-        """Painted empty: make the widget as soon as this paint is on screen."""
+        """Painted empty: make the widget once this paint is on screen and its library is in."""
         super().paintEvent(event)
-        if self._widget is None:
+        if self._widget is not None or self._importing:
+            return
+        library = self._library
+        if library is None:
             QTimer.singleShot(0, self, self.widget)
+            return
+        # Imported on a worker even when another place started the same import: waiting for
+        # that import's lock there keeps the wait off the UI thread, and a finished import
+        # returns at once.
+        self._importing = True
+        run_op(
+            self,
+            lambda _context: importlib.import_module(library),
+            name=f"importing {library}",
+            done=self._on_imported,
+        )
+
+    def _on_imported(self) -> None:
+        self._importing = False
+        self.widget()

@@ -203,7 +203,7 @@ class EstimatorPanel(QWidget):
         train_row.addWidget(self.train_button)
         layout.addLayout(train_row)
         self._histogram: _Histogram | None = None
-        self._histogram_place = DeferredWidget(self._make_histogram)
+        self._histogram_place = DeferredWidget(self._make_histogram, library="pyqtgraph")
         self._histogram_place.setMinimumHeight(90)
         layout.addWidget(self._histogram_place, 1)
         self._shown: tuple[bytes, bytes, int | None] | None = None

@@ -161,7 +161,7 @@ class LossChart(QWidget):
         self._thinned: dict[str, tuple[tuple[object, ...], tuple[np.ndarray, np.ndarray]]] = {}
 
         self._plots: _Plots | None = None
-        self._place = DeferredWidget(self._make_plots)
+        self._place = DeferredWidget(self._make_plots, library="pyqtgraph")
         self._place.setMinimumHeight(260)
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
