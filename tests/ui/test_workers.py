@@ -16,6 +16,7 @@ from desktop.ui.common.workers import (
     UI_FIRST,
     JobContext,
     UiFirst,
+    UiThreadCollector,
     Worker,
     freeze_survivors,
     release_frozen,
@@ -285,3 +286,16 @@ def test_garbage_is_collected_on_the_ui_thread_never_on_a_worker(qtbot):
     run(qtbot, Worker(allocate))
     qtbot.waitUntil(lambda: bool(collected_on), timeout=5000)
     assert collected_on == [threading.main_thread()]
+
+
+def test_a_worker_still_running_while_the_application_is_destroyed_does_not_collect_itself():
+    # Seen when a script ended with a recovery copy still being written: asking which thread
+    # is the UI thread raised from the worker's checkpoint.
+    class DestroyedApplication:
+        def thread(self) -> object:
+            raise RuntimeError("Internal C++ object (QApplication) already deleted.")
+
+    application = DestroyedApplication()
+    collector = UiThreadCollector()
+    collector._app = weakref.ref(application)  # type: ignore[assignment]
+    assert collector.on_ui_thread() is False

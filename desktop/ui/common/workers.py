@@ -94,9 +94,18 @@ class UiThreadCollector:
         gc.disable()
 
     def on_ui_thread(self) -> bool:
-        """True on the UI thread, or when no collector is attached (then collect anywhere)."""
+        """True on the UI thread, or when no collector is attached (then collect anywhere).
+
+        While the application is being destroyed no thread counts as the UI thread: a worker
+        still finishing then asks (and nobody answers) instead of collecting itself.
+        """
         app = self._app() if self._app is not None else None
-        return app is None or QThread.currentThread() is app.thread()
+        if app is None:
+            return True
+        try:
+            return QThread.currentThread() is app.thread()
+        except RuntimeError:  # the application's C++ object is already gone
+            return False
 
     def freeze_wanted(self) -> None:
         """A worker asks the UI thread to collect young garbage and freeze the rest."""
