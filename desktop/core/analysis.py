@@ -443,14 +443,15 @@ def analyze_records(
                     known[record.id] = result
         if previous is not None:
             for record in batch:
+                if record.id in known:
+                    continue
                 if should_continue is not None and not should_continue():
                     return results
-                if record.id not in known:
-                    before = previous(record)
-                    if before is not None:
-                        result = derive_analysis(record, before, counters, texts)
-                        if result is not None:
-                            known[record.id] = result
+                before = previous(record)
+                if before is not None:
+                    result = derive_analysis(record, before, counters, texts)
+                    if result is not None:
+                        known[record.id] = result
         keys = _look_up(batch, encodings, cache, known)
         values: dict[int, object] = {}
         for record in batch:
@@ -564,10 +565,12 @@ def _finish(
     results: list[RecordAnalysis] = []
     writer = learnt if learnt is not None else RowWriter()
     for record in batch:
-        if should_continue is not None and not should_continue():
-            break
         result = known.get(record.id)
         if result is None:
+            # Checked only where there is work: a batch of known results (an undo, a bulk
+            # edit worked out beforehand) would otherwise wait for the UI thread 2,048 times.
+            if should_continue is not None and not should_continue():
+                break
             index = position.get(record.id)
             if index is None:
                 result = analyze_record(record, counters[0])

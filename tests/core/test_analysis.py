@@ -156,6 +156,26 @@ def test_cancelled_analysis_returns_what_it_has(catalog):
     assert [r.record_id for r in results] == [r.id for r in records[: len(results)]]
 
 
+def test_records_whose_results_are_known_are_taken_over_without_a_check_each(catalog):
+    # A worker's check lets the UI thread go first: 100,000 known results (an undo) checked
+    # one by one spent most of their time waiting for the window.
+    dataset = build([chat(f"q{i}") for i in range(5000)])
+    records = list(dataset)
+    counter = DatasetAnalysis(catalog, MODEL).counter
+    known = {r.record_id: r for r in analyze_records(records, counter)}
+    calls = []
+
+    def should_continue() -> bool:
+        calls.append(1)
+        return True
+
+    results = analyze_records(
+        records, counter, should_continue, reuse=lambda record: known[record.id]
+    )
+    assert results == [known[r.id] for r in records]
+    assert len(calls) == -(-len(records) // BATCH_SIZE)  # one before each batch
+
+
 def _cache(tmp_path) -> AnalysisCache:
     return AnalysisCache(tmp_path / "counts.sqlite3", signature="test")
 
