@@ -12,8 +12,10 @@ from desktop.core import dataset as dataset_module
 from desktop.core.analysis import DatasetAnalysis, analyze_records
 from desktop.core.bulk import plan_set_system_message
 from desktop.core.dataset import Record, with_value
+from desktop.core.jsonl_io import read_jsonl_bytes
 from desktop.core.tokens import get_counter
 from desktop.ui.dataset import document as document_module
+from desktop.ui.dataset import document_results
 from desktop.ui.dataset.commands import RemoveRecordsCommand, ReplaceRecordsCommand
 from desktop.ui.dataset.document import DatasetDocument
 
@@ -45,6 +47,7 @@ def write_file(path, count=EXAMPLES):
 @pytest.fixture
 def document(qtbot, catalog):
     document = DatasetDocument(catalog, MODEL)
+    document.load_tokenizers()  # as the app does before its window shows
     yield document
     document.cancel_work()
     assert QThreadPool.globalInstance().waitForDone(10_000)
@@ -100,6 +103,27 @@ def test_choosing_a_model_with_another_tokenizer_counts_nothing_again(
     assert get_counter("cl100k_base").cache_info().misses == before
     monkeypatch.undo()
     assert document.analysis.estimate() == fresh_estimate(catalog, document, OTHER_TOKENIZER)
+
+
+def test_results_a_bulk_edit_worked_out_leave_the_room_kept_for_undos_alone(catalog, tmp_path):
+    # The results kept for undos are bounded (and trimming them runs on the UI thread). A
+    # bulk edit's own results, handed over for the re-check, were kept there too: 100,000 of
+    # them filled half the room, and trimming it stalled the window for a third of a second.
+    records = list(read_jsonl_bytes(write_file(tmp_path / "train.jsonl", count=50).read_bytes()))
+    assert len(records) == 50
+    counter = get_counter("o200k_base")
+    store = document_results.ResultStore(DatasetAnalysis(catalog, MODEL))
+    store.merge(records, analyze_records(records, counter))
+    values = plan_set_system_message(records, "You are Bea.")
+    new_records = [with_value(r, values[r.id]) for r in records]
+    worked_out = analyze_records(new_records, counter)
+    store.keep_worked_out(list(zip(new_records, worked_out, strict=True)))
+    reuse = store.reuse("o200k_base")
+    assert [reuse(r) for r in new_records] == worked_out  # the re-check takes them over
+    store.merge(new_records, worked_out)
+    store.drop_previous()  # the re-check has ended
+    assert sorted(pair[0].id for pair in store.retired.values()) == [r.id for r in records]
+    assert all(pair[0] is records[pair[0].id - 1] for pair in store.retired.values())
 
 
 def test_undoing_a_bulk_edit_brings_its_results_back_without_analysing(

@@ -61,8 +61,9 @@ from desktop.ui.dataset.document_results import ResultStore
 
 log = logging.getLogger(__name__)
 
-#: Records per chunk handed from a re-count to the UI thread.
-ANALYSIS_CHUNK = 2000
+#: Records per chunk handed from a re-count to the UI thread: each is merged there in a few
+#: milliseconds, and fewer hand-overs let an undo of 100,000 examples end sooner.
+ANALYSIS_CHUNK = 5000
 #: Typing pause before the edited example is re-counted (milliseconds).
 ANALYSIS_DEBOUNCE_MS = 150
 #: Pause before the findings list and whole-dataset checks refresh (milliseconds).
@@ -197,16 +198,12 @@ class DatasetDocument(QObject):
         self.undo_stack.cleanChanged.connect(self._emit_modified)
 
     def load_tokenizers(self) -> None:
-        """Load every shipped tokenizer now, on this thread: at start-up, before the window shows.
-
-        Building one holds the interpreter lock for up to half a second, which would freeze a
-        window on screen whichever thread built it. With all of them loaded, every count is
-        made for each, and a model switch needs no recount. A missing tokenizer file is only
-        logged here: reading a file says so in plain words.
-        """
+        """Load every shipped tokenizer now (at start-up, before the window shows: building
+        one holds the interpreter lock for up to half a second, which would freeze a window on
+        screen). Then every count is made for each, and a model switch needs no recount."""
         try:
             other_counters(self.analysis.counter)
-        except EncodingFileError as exc:
+        except EncodingFileError as exc:  # reading a file says so in plain words
             log.warning("Tokenizers not loaded at start-up: %s", exc)
 
     # State ---------------------------------------------------------------------------------
@@ -279,7 +276,7 @@ class DatasetDocument(QObject):
     def keep_worked_out(self, worked_out: list[tuple[Record, RecordAnalysis]]) -> None:
         """Analyses a bulk change worked out for the records it is about to put in, so that
         checking them afterwards takes these over instead of working them out again."""
-        self._store.keep_many(worked_out)
+        self._store.keep_worked_out(worked_out)
 
     # Opening -------------------------------------------------------------------------------
 

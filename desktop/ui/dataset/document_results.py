@@ -34,6 +34,10 @@ class ResultStore:
         # The records and results of the tokenizer used before the last switch (they may
         # hold counts for the new one too).
         self.previous: tuple[dict[int, Record], dict[int, RecordAnalysis]] = ({}, {})
+        # Results a bulk edit worked out for the records it put in, by the record object, until
+        # the re-check that takes them over has ended. Kept apart from ``retired``: they would
+        # fill it (it is bounded) and push out the results an undo needs.
+        self.worked_out: dict[int, tuple[Record, RecordAnalysis]] = {}
 
     def merge(self, records: list[Record], results: list[RecordAnalysis]) -> None:
         """Take over the results of these records (in the same order); the results they
@@ -78,8 +82,10 @@ class ResultStore:
         """Forget every result, kept ones too; returns what is to be freed."""
         garbage: list[Any] = [*self.results.values(), *self.retired.values()]
         garbage.extend(self.previous[1].values())
+        garbage.extend(self.worked_out.values())
         self.retired = {}
         self.previous = ({}, {})
+        self.worked_out = {}
         self.reset()
         return garbage
 
@@ -89,9 +95,15 @@ class ResultStore:
         self.sources, self.results = {}, {}
 
     def drop_previous(self) -> None:
-        """The results of the tokenizer used before are no longer needed."""
+        """A re-check has ended: the results of the tokenizer used before, and those a bulk
+        edit worked out, are no longer needed."""
         previous, self.previous = self.previous, ({}, {})
+        self.worked_out = {}
         release_in_background(list(previous[1].values()))
+
+    def keep_worked_out(self, pairs: list[tuple[Record, RecordAnalysis]]) -> None:
+        """Results a bulk edit worked out for the records it is about to put in."""
+        self.worked_out.update((id(pair[0]), pair) for pair in pairs)
 
     def retire(self, record_id: int) -> None:
         """Keep the result of a record leaving the dataset, in case an undo brings it back."""
@@ -134,13 +146,14 @@ class ResultStore:
     def reuse(self, encoding: str) -> Callable[[Record], RecordAnalysis | None]:
         """What a worker may ask for a record's known result (read from any thread: these
         dictionaries are only looked up there, never iterated)."""
-        retired = self.retired
+        kept = (self.worked_out, self.retired)
         pairs = [(self.sources, self.results), self.previous]
 
         def reuse(record: Record) -> RecordAnalysis | None:
-            entry = retired.get(id(record))
-            if entry is not None and entry[0] is record:
-                return entry[1].for_encoding(encoding)
+            for by_object in kept:
+                entry = by_object.get(id(record))
+                if entry is not None and entry[0] is record:
+                    return entry[1].for_encoding(encoding)
             for sources, results in pairs:
                 if sources.get(record.id) is record:
                     result = results.get(record.id)
