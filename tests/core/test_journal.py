@@ -625,3 +625,15 @@ def test_tidying_source_copies_reads_only_the_start_of_each_journal_file(
     assert len(list((journal.folder / "sources").iterdir())) == 2
     (entry,) = [e for e in journal.pending() if e.session_id == "s1"]
     assert_same(journal.restore(entry), ds)
+
+
+def test_a_prepared_source_hands_over_every_line_and_match_to_be_freed_elsewhere(tmp_path):
+    # Dropped when a large dataset closes: freeing its 100,000 lines paused the window.
+    source = make_source(tmp_path, 30)
+    dataset = read_dataset(source)
+    prepared = RecoveryJournal(tmp_path / "journal").prepare_source(source, list(dataset))
+    assert prepared is not None and prepared.known is not None
+    parts = prepared.contents()
+    lines = [part for part in parts if isinstance(part, tuple) and isinstance(part[1], bytes)]
+    assert [raw for _number, raw, _eol in lines] == source.read_bytes().splitlines()
+    assert len(parts) == len(lines) + len(prepared.known)

@@ -30,7 +30,7 @@ from desktop.core.jsonl_io import SaveError, StagedWrite, atomic_write
 from desktop.core.wording import count
 from desktop.ui.common import palette
 from desktop.ui.common.ops import run_op
-from desktop.ui.common.workers import JobContext
+from desktop.ui.common.workers import JobContext, release_in_background
 from desktop.ui.window.files import FileController
 from desktop.ui.window.host import WindowHost
 from desktop.ui.window.prompts import JSONL_FILTER, describe_entry, entry_name
@@ -327,7 +327,7 @@ class RecoveryController(QObject):
         After a save the journal builds on the saved file, so edits made after it are all a
         restore needs, even once the copy of the file as first opened is gone.
         """
-        self._prepared = None
+        self._drop_prepared()
         if self._preparing is not None:
             self._preparing.stop()  # for a dataset no longer open
             self._preparing = None
@@ -374,7 +374,13 @@ class RecoveryController(QObject):
 
     def _on_closed(self) -> None:
         self.clear_entry()
-        self._prepared = None
+        self._drop_prepared()
+
+    def _drop_prepared(self) -> None:
+        """Forget the prepared copy; its lines are freed off the UI thread."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            release_in_background(prepared.contents())
 
     # Offering earlier work back ----------------------------------------------------------
 
