@@ -8,6 +8,7 @@ import sys
 import pytest
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from desktop.ui.common import deferred
 from desktop.ui.common.deferred import DeferredWidget
 
 pytestmark = pytest.mark.gui
@@ -69,3 +70,30 @@ def test_the_library_of_a_deferred_widget_is_imported_on_a_worker_before_it_is_m
     assert made_after_import == [True]
     assert sys.modules["slow_chart_library"].IMPORTED_ON_UI_THREAD is False
     monkeypatch.delitem(sys.modules, "slow_chart_library")
+
+
+def test_the_library_is_imported_in_the_background_before_the_place_is_ever_painted(
+    qtbot, tmp_path, monkeypatch
+):
+    # Imported at a file's first paint, even on a worker, it slowed that paint down: it is
+    # imported while the window idles after showing, before a file is opened.
+    (tmp_path / "idle_chart_library.py").write_text(
+        "import threading\nIMPORTED_ON_UI_THREAD = threading.current_thread() is "
+        "threading.main_thread()\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "idle_chart_library", raising=False)
+    monkeypatch.setattr(deferred, "PRELOAD_DELAY_MS", 10)
+    holder = QWidget()
+    qtbot.addWidget(holder)
+    place = DeferredWidget(lambda: QLabel("chart"), library="idle_chart_library")
+    QVBoxLayout(holder).addWidget(place)
+    holder.resize(200, 120)  # built, never shown: its place is not painted
+    qtbot.waitUntil(lambda: "idle_chart_library" in sys.modules, timeout=5000)
+    assert sys.modules["idle_chart_library"].IMPORTED_ON_UI_THREAD is False
+    qtbot.wait(50)
+    assert not place.is_made  # made at the first paint, not before
+    holder.show()
+    qtbot.waitUntil(lambda: place.is_made, timeout=5000)
+    monkeypatch.delitem(sys.modules, "idle_chart_library")

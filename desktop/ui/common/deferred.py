@@ -3,10 +3,11 @@
 Why: the charts are drawn with pyqtgraph, which takes a fifth of a second to import. Making a
 chart once the screen around it has been painted lets the window (or a tab) appear at once and
 the chart follow a moment later, instead of everything waiting for it. The library the widget
-needs is imported on a worker once the place is first painted, and the widget is made when the
-import is done, so the window goes on answering meanwhile (on the UI thread the import held the
-window for a third of a second while a file opened). Whatever needs the widget sooner (saving
-a picture, a test) makes it there and then with ``widget()``.
+needs is imported on a worker, a moment after the window has shown (while the user looks at
+it) or at the place's first paint if that comes first, and the widget is made once the import
+is done: on the UI thread the import held the window for a third of a second, and even on a
+worker it slowed the first paint of a file just opened. Whatever needs the widget sooner
+(saving a picture, a test) makes it there and then with ``widget()``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from desktop.ui.common.ops import run_op
+
+#: The library of a deferred widget is imported this long after the widget is made
+#: (milliseconds): the window is built, then the tokenizers load (most of a second), then it
+#: shows, so the import runs while the window idles, before a file is opened.
+PRELOAD_DELAY_MS = 1500
 
 
 class DeferredWidget(QWidget):
@@ -38,9 +44,12 @@ class DeferredWidget(QWidget):
         self._make = make
         self._library = library
         self._importing = False
+        self._painted = False
         self._widget: QWidget | None = None
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
+        if library is not None:
+            QTimer.singleShot(PRELOAD_DELAY_MS, self, self._import)
 
     @property
     def is_made(self) -> bool:
@@ -60,15 +69,24 @@ class DeferredWidget(QWidget):
     def paintEvent(self, event: QPaintEvent) -> None:
         """Painted empty: make the widget once this paint is on screen and its library is in."""
         super().paintEvent(event)
-        if self._widget is not None or self._importing:
+        if self._widget is not None:
             return
-        library = self._library
-        if library is None:
+        self._painted = True
+        if self._library is None:
             QTimer.singleShot(0, self, self.widget)
+        else:
+            self._import()
+
+    def _import(self) -> None:
+        """Import the library on a worker, then make the widget if its place was painted.
+
+        Imported there even when another place started the same import, or finished it:
+        waiting for that import's lock there keeps the wait off the UI thread, and a finished
+        import returns at once.
+        """
+        library = self._library
+        if library is None or self._importing or self._widget is not None:
             return
-        # Imported on a worker even when another place started the same import: waiting for
-        # that import's lock there keeps the wait off the UI thread, and a finished import
-        # returns at once.
         self._importing = True
         run_op(
             self,
@@ -79,4 +97,5 @@ class DeferredWidget(QWidget):
 
     def _on_imported(self) -> None:
         self._importing = False
-        self.widget()
+        if self._painted:
+            self.widget()
