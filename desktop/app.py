@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import io
 import logging
 import logging.handlers
@@ -100,6 +101,41 @@ def setup_logging() -> Path | None:
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     return path
+
+
+#: The crash file starts again when it is larger than this at start-up.
+CRASH_LOG_MAX_BYTES = 1_000_000
+
+
+def crash_file(log_path: Path) -> Path:
+    """Where the stacks of every thread go if the process itself crashes (beside the log)."""
+    return log_path.with_name(f"{APP_ID}-crash.log")
+
+
+def record_crashes(log_path: Path | None) -> io.TextIOWrapper | None:
+    """Have a crash of the process itself (in Qt or another library's native code, which no
+    excepthook sees) leave the stacks of every thread in a file, so it can be understood.
+
+    The stacks name files, lines and functions only, never values, so no key can be in them.
+    Returns the open file, which must stay open while the app runs; None when it cannot be
+    written.
+    """
+    if log_path is None:
+        return None
+    path = crash_file(log_path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    with contextlib.suppress(OSError):
+        if path.stat().st_size > CRASH_LOG_MAX_BYTES:
+            flags |= os.O_TRUNC  # a line per start: begin again rather than grow for ever
+    try:
+        handle = os.open(path, flags, PRIVATE_FILE_MODE)
+    except OSError:
+        return None
+    stream = os.fdopen(handle, "a", encoding="utf-8")
+    stream.write(f"--- {APP_NAME} {__version__} started {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+    stream.flush()
+    faulthandler.enable(file=stream, all_threads=True)
+    return stream
 
 
 #: How long a worker may hold Python's interpreter lock before the UI thread gets it back.
@@ -307,6 +343,7 @@ def run_app(args: Sequence[str]) -> int:
     """Start the desktop app; returns the process exit code."""
     options = parse_app_args(args)
     log_path = setup_logging()
+    crashes = record_crashes(log_path)
     tune_interpreter()
     from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -338,4 +375,9 @@ def run_app(args: Sequence[str]) -> int:
             f"as {store.set_aside.name}.",
         )
     window.start(options.file)
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        if crashes is not None:
+            faulthandler.disable()
+            crashes.close()

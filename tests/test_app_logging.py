@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from desktop.api.redaction import register_secret
-from desktop.app import log_file, setup_logging
+from desktop.app import crash_file, log_file, setup_logging
 
 
 def test_log_file_redacts_keys(tmp_path, monkeypatch):
@@ -80,3 +83,37 @@ def test_an_old_backup_beyond_rotation_is_made_private_at_start(tmp_path, monkey
     handler.close()
     assert backup.stat().st_mode & 0o777 == 0o600
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+CRASHING = """
+import faulthandler, sys
+from pathlib import Path
+from desktop.app import record_crashes
+
+def crash_in_native_code():
+    faulthandler._sigsegv()  # what a crash in Qt's own code does to the process
+
+assert record_crashes(Path(sys.argv[1])) is not None
+crash_in_native_code()
+"""
+
+
+def test_a_crash_of_the_process_leaves_every_threads_stack_in_a_private_file(tmp_path):
+    # A crash in native code passes no excepthook: without this nothing says where it was.
+    log_path = tmp_path / "logs" / "app.log"
+    log_path.parent.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", CRASHING, str(log_path)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    crash = crash_file(log_path)
+    text = crash.read_text(encoding="utf-8")
+    assert "Segmentation fault" in text
+    assert "crash_in_native_code" in text
+    if os.name == "posix":
+        assert crash.stat().st_mode & 0o777 == 0o600

@@ -20,6 +20,7 @@ a change, say), so both sets of figures come from one run on one machine.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import inspect
 import json
 import os
@@ -94,6 +95,7 @@ def generate(path: Path, count: int, seed: int = 7) -> None:
 
 def main() -> int:
     """Run the benchmark and print its figures."""
+    faulthandler.enable(all_threads=True)  # a crash in native code shows every thread's stack
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=100_000)
     parser.add_argument("--before", type=Path, help="another source tree to run first")
