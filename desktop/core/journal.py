@@ -151,6 +151,34 @@ class PreparedSource:
         return parts
 
 
+def _remove(paths: Iterable[Path], *, later: bool) -> list[Path]:
+    """Delete ``paths`` now; or with ``later`` rename each to a temporary file's name in its
+    folder and return the new paths, for deleting elsewhere (a missing path is skipped)."""
+    renamed: list[Path] = []
+    for path in paths:
+        try:
+            if later:
+                moved = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+                os.rename(path, moved)
+                renamed.append(moved)
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("Could not remove %s: %s", path, exc)
+    return renamed
+
+
+def delete_files(paths: Iterable[Path]) -> None:
+    """Delete files that ``RecoveryJournal.discard(later=True)`` renamed out of the way."""
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("Could not remove %s: %s", path, exc)
+
+
 def default_journal_folder() -> Path:
     """Where this user's recovery journal lives."""
     return data_dir() / "recovery"
@@ -499,23 +527,28 @@ class RecoveryJournal:
 
     # Removing --------------------------------------------------------------------------------
 
-    def discard(self, entry_or_session: JournalEntry | str) -> None:
-        """Remove an entry and any source copy no other entry still needs."""
+    def discard(self, entry_or_session: JournalEntry | str, *, later: bool = False) -> list[Path]:
+        """Remove an entry and any source copy no other entry still needs.
+
+        With ``later`` the files are only renamed out of the way, which is instant, and
+        returned for the caller to delete off its thread: deleting the copy of a large file
+        takes tens of milliseconds. A renamed file left behind looks like an unfinished
+        write's temporary file, and goes with those the next time ``pending`` runs.
+        """
         if isinstance(entry_or_session, JournalEntry):
             session_id = entry_or_session.session_id
         else:
             session_id = entry_or_session
         _check_session_id(session_id)
         self._sessions.pop(session_id, None)
-        try:
-            self._recipe_path(session_id).unlink(missing_ok=True)
-        except OSError as exc:
-            log.warning("Could not remove the recovery journal of %s: %s", session_id, exc)
-        self._collect_sources()
+        removed = _remove([self._recipe_path(session_id)], later=later)
+        # Only now: the entry no longer names its source copy.
+        return removed + _remove(self._unneeded_sources(), later=later)
 
-    def clear(self, session_id: str) -> None:
-        """Forget a session's journal after a successful save or a clean close."""
-        self.discard(session_id)
+    def clear(self, session_id: str, *, later: bool = False) -> list[Path]:
+        """Forget a session's journal after a successful save or a clean close (see
+        ``discard`` for ``later``)."""
+        return self.discard(session_id, later=later)
 
     def _remove_stale_temps(self) -> None:
         for folder in (self.folder, self._sources):
@@ -523,6 +556,10 @@ class RecoveryJournal:
 
     def _collect_sources(self) -> None:
         """Delete source copies that neither a journal file nor a live session refers to."""
+        _remove(self._unneeded_sources(), later=False)
+
+    def _unneeded_sources(self) -> list[Path]:
+        """Source copies that neither a journal file nor a live session refers to."""
         needed = {s.source_sha for s in self._sessions.values() if s.source_sha}
         try:
             for path in self.folder.glob("*.json"):
@@ -530,13 +567,8 @@ class RecoveryJournal:
             copies = list(self._sources.glob("*.source"))
         except OSError as exc:
             log.warning("Could not tidy the recovery journal: %s", exc)
-            return
-        for copy in copies:
-            if copy.stem not in needed:
-                try:
-                    copy.unlink()
-                except OSError as exc:
-                    log.warning("Could not remove %s: %s", copy, exc)
+            return []
+        return [copy for copy in copies if copy.stem not in needed]
 
     def _recipe_path(self, session_id: str) -> Path:
         return self.folder / f"{session_id}.json"

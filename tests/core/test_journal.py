@@ -20,6 +20,7 @@ from desktop.core.journal import (
     JournalError,
     RecoveryJournal,
     default_journal_folder,
+    delete_files,
     new_session_id,
 )
 from desktop.core.jsonl_io import save_jsonl
@@ -637,3 +638,25 @@ def test_a_prepared_source_hands_over_every_line_and_match_to_be_freed_elsewhere
     lines = [part for part in parts if isinstance(part, tuple) and isinstance(part[1], bytes)]
     assert [raw for _number, raw, _eol in lines] == source.read_bytes().splitlines()
     assert len(parts) == len(lines) + len(prepared.known)
+
+
+def test_clearing_later_renames_the_files_away_and_the_next_opening_removes_leftovers(
+    journal, tmp_path
+):
+    # Deleting the copy of a large file on closing it held the window for tens of ms: the app
+    # renames the files away at once and deletes them in the background.
+    source = make_source(tmp_path)
+    ds = read_dataset(source)
+    ds.set_value(ds[0].id, json.loads(line(0, "!")))
+    assert journal.write("s1", ds, source)
+    copies = journal.folder / "sources"
+    renamed = journal.clear("s1", later=True)
+    assert len(renamed) == 2 and all(path.exists() for path in renamed)
+    assert list(journal.folder.glob("*.json")) == [] and list(copies.glob("*.source")) == []
+    assert journal.write("s1", ds, source)  # the same session goes on; nothing of it is lost
+    delete_files(renamed[:1])
+    assert not renamed[0].exists()
+    # What the background deletion never got to (the app stopped) goes at the next start.
+    assert [entry.session_id for entry in RecoveryJournal(journal.folder).pending()] == ["s1"]
+    assert not renamed[1].exists()
+    assert_same(journal.restore(only_entry(journal)), ds)

@@ -276,6 +276,36 @@ def test_quitting_does_not_wait_for_other_work_queued_before_the_journal(
     assert len(blockers) == len(done)
 
 
+def test_a_closed_datasets_journal_goes_even_if_the_app_quits_before_its_deletion_ran(
+    qtbot, window, sample_copy, answers
+):
+    # Closing renames the journal's files away and deletes them in the background; quitting
+    # with that deletion still queued behind other work must not leave the discarded edits
+    # on disk.
+    open_file(qtbot, window, sample_copy)
+    type_into_first_reply(qtbot, window, " Thanks!")
+    qtbot.waitUntil(lambda: not window.recovery.preparing, timeout=5000)
+    assert window.autosave()
+    qtbot.waitUntil(lambda: not window.autosaving, timeout=5000)
+    journal_files = [p for p in window.journal.folder.rglob("*") if p.is_file()]
+    assert journal_files  # the entry and the copy of the file
+    pool = QThreadPool.globalInstance()
+    release = threading.Event()
+    blockers = [
+        Worker(lambda _context: release.wait(10)).start() for _ in range(pool.maxThreadCount())
+    ]
+    try:
+        answers.save_changes = "discard"
+        assert window.close_dataset()
+        assert [p for p in window.journal.folder.rglob("*") if p.is_file()]  # not yet deleted
+        assert window.close()
+        assert [p.name for p in window.journal.folder.rglob("*") if p.is_file()] == []
+    finally:
+        release.set()
+        assert pool.waitForDone(10_000)
+    assert len(blockers) == pool.maxThreadCount()
+
+
 def test_quitting_while_the_journal_is_written_leaves_no_file_behind(qtbot, window, answers):
     dataset = Dataset()
     for number in range(30_000):

@@ -24,6 +24,7 @@ from desktop.core.journal import (
     JournalSnapshot,
     PreparedSource,
     RecoveryJournal,
+    delete_files,
     new_session_id,
 )
 from desktop.core.jsonl_io import SaveError, StagedWrite, atomic_write
@@ -188,6 +189,8 @@ class RecoveryController(QObject):
         #: Edits were made since that write started.
         self._edited_since_autosave = False
         self._prepared: PreparedSource | None = None
+        #: Journal files renamed away whose deletion in the background has not ended yet.
+        self._deleting: set[Path] = set()
         self._preparing: JournalTask[PreparedSource | None] | None = None
         #: The write under way, the snapshot it writes and the entry's generation then.
         self._writing: tuple[JournalTask[StagedWrite | None], JournalSnapshot, int] | None = None
@@ -310,13 +313,28 @@ class RecoveryController(QObject):
         if self._writing is not None and self._writing[0] is task:
             self._writing = None
 
-    def clear_entry(self) -> None:
-        """Forget this session's entry (saved or closed); a write under way is stopped."""
+    def clear_entry(self, *, now: bool = False) -> None:
+        """Forget this session's entry (saved or closed); a write under way is stopped.
+
+        Its files are deleted in the background (deleting the copy of a large file held the
+        window for tens of milliseconds), or ``now``, when the app quits: what the user
+        discarded must not stay on disk because a queued deletion never ran.
+        """
         self._generation += 1
         if self._writing is not None:
             self._writing[0].stop()
-        if self.journal is not None:
-            self.journal.clear(self.session_id)
+        if self.journal is None:
+            return
+        renamed = self.journal.clear(self.session_id, later=not now)
+        if not renamed:
+            return
+        self._deleting.update(renamed)
+        run_op(
+            self,
+            lambda _context: delete_files(renamed),
+            name="tidying the recovery journal",
+            success=lambda _result: self._deleting.difference_update(renamed),
+        )
 
     # The copy of the open file -----------------------------------------------------------
 
@@ -495,7 +513,9 @@ class RecoveryController(QObject):
         """
         self._timer.stop()  # what was discarded must not be journalled while closing
         self._closing = True
-        self.clear_entry()
+        self.clear_entry(now=True)
+        delete_files(self._deleting)  # earlier deletions still queued behind other work
+        self._deleting.clear()
         deadline = time.monotonic() + JOURNAL_STOP_WAIT_S
         if self._writing is not None and self._writing[0].stop_and_wait(
             max(0.0, deadline - time.monotonic())
