@@ -151,32 +151,34 @@ class PreparedSource:
         return parts
 
 
-def _remove(paths: Iterable[Path], *, later: bool) -> list[Path]:
-    """Delete ``paths`` now; or with ``later`` rename each to a temporary file's name in its
-    folder and return the new paths, for deleting elsewhere (a missing path is skipped)."""
-    renamed: list[Path] = []
-    for path in paths:
-        try:
-            if later:
-                moved = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-                os.rename(path, moved)
-                renamed.append(moved)
-            else:
-                path.unlink()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            log.warning("Could not remove %s: %s", path, exc)
-    return renamed
-
-
 def delete_files(paths: Iterable[Path]) -> None:
-    """Delete files that ``RecoveryJournal.discard(later=True)`` renamed out of the way."""
+    """Delete files (those ``RecoveryJournal.discard(later=True)`` renamed away, say); a
+    missing one is skipped, one that cannot go is logged."""
     for path in paths:
         try:
             path.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("Could not remove %s: %s", path, exc)
+
+
+def _remove(paths: Iterable[Path], *, later: bool) -> list[Path]:
+    """Delete ``paths`` now; or with ``later`` rename each to a temporary file's name in its
+    folder and return the new paths, for deleting elsewhere (a missing path is skipped)."""
+    if not later:
+        delete_files(paths)
+        return []
+    renamed: list[Path] = []
+    for path in paths:
+        moved = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            os.rename(path, moved)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("Could not remove %s: %s", path, exc)
+            continue
+        renamed.append(moved)
+    return renamed
 
 
 def default_journal_folder() -> Path:
@@ -556,7 +558,7 @@ class RecoveryJournal:
 
     def _collect_sources(self) -> None:
         """Delete source copies that neither a journal file nor a live session refers to."""
-        _remove(self._unneeded_sources(), later=False)
+        delete_files(self._unneeded_sources())
 
     def _unneeded_sources(self) -> list[Path]:
         """Source copies that neither a journal file nor a live session refers to."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.local_training.fake_hub import FakeHub
-from tests.local_training.test_job_folders import fake_model
+from tests.local_training.test_job_folders import fake_model, together_adapter
 
 pytestmark = pytest.mark.local_training
 pytest.importorskip("huggingface_hub")
@@ -27,15 +27,6 @@ from desktop.local_training.serving import (  # noqa: E402
 
 TOGETHER_NAME = "tester/tiny-chat-Reference"  # as Together AI names a base model it trains
 HUB_NAME = "tester/tiny-chat"
-
-
-def together_adapter(folder: Path, base: str) -> Path:
-    """An adapter folder as unpacked from Together AI's download."""
-    folder.mkdir(parents=True)
-    config = {"peft_type": "LORA", "r": 8, "base_model_name_or_path": base}
-    (folder / "adapter_config.json").write_text(json.dumps(config))
-    (folder / "adapter_model.safetensors").write_bytes(b"weights")
-    return folder
 
 
 @pytest.fixture

@@ -53,6 +53,15 @@ def fake_model(folder: Path, family: str = "llama") -> Path:
     return folder
 
 
+def together_adapter(folder: Path, base: str) -> Path:
+    """An adapter folder as unpacked from Together AI's download."""
+    folder.mkdir(parents=True)
+    config = {"peft_type": "LORA", "r": 8, "base_model_name_or_path": base}
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+    (folder / "adapter_model.safetensors").write_bytes(b"weights")
+    return folder
+
+
 def make_job(root: Path, base: Path, lines: list[dict], *, job_id: str = "local-1", state=None):
     """A job folder as a training process would have left it."""
     jobs = LocalJobs(root, PROFILE.id)

@@ -3,7 +3,9 @@ when something asks for it."""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Iterator
 
 import pytest
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
@@ -41,59 +43,56 @@ def test_a_deferred_widget_is_made_after_its_first_paint_or_when_asked(qtbot):
     assert hidden.is_made
 
 
-def test_the_library_of_a_deferred_widget_is_imported_on_a_worker_before_it_is_made(
-    qtbot, tmp_path, monkeypatch
-):
-    # Imported on the UI thread, a chart library held the window for a third of a second.
-    (tmp_path / "slow_chart_library.py").write_text(
+@pytest.fixture
+def chart_library(tmp_path, monkeypatch) -> Iterator[str]:
+    """The name of a module, not imported yet, that notes whether the UI thread imported it."""
+    name = f"chart_library_{tmp_path.name}"
+    (tmp_path / f"{name}.py").write_text(
         "import threading\nIMPORTED_ON_UI_THREAD = threading.current_thread() is "
         "threading.main_thread()\n",
         encoding="utf-8",
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "slow_chart_library", raising=False)
+    yield name
+    sys.modules.pop(name, None)
+
+
+def test_the_library_of_a_deferred_widget_is_imported_on_a_worker_before_it_is_made(
+    qtbot, chart_library
+):
+    # Imported on the UI thread, a chart library held the window for a third of a second.
     made_after_import: list[bool] = []
 
     def make() -> QLabel:
-        made_after_import.append("slow_chart_library" in sys.modules)
-        import slow_chart_library  # noqa: F401 (what a chart's maker does)
-
+        made_after_import.append(chart_library in sys.modules)
+        importlib.import_module(chart_library)  # what a chart's maker does
         return QLabel("chart")
 
     holder = QWidget()
     qtbot.addWidget(holder)
-    place = DeferredWidget(make, library="slow_chart_library")
+    place = DeferredWidget(make, library=chart_library)
     QVBoxLayout(holder).addWidget(place)
     holder.resize(200, 120)
     holder.show()
     qtbot.waitUntil(lambda: place.is_made, timeout=5000)
     assert made_after_import == [True]
-    assert sys.modules["slow_chart_library"].IMPORTED_ON_UI_THREAD is False
-    monkeypatch.delitem(sys.modules, "slow_chart_library")
+    assert sys.modules[chart_library].IMPORTED_ON_UI_THREAD is False
 
 
 def test_the_library_is_imported_in_the_background_before_the_place_is_ever_painted(
-    qtbot, tmp_path, monkeypatch
+    qtbot, chart_library, monkeypatch
 ):
     # Imported at a file's first paint, even on a worker, it slowed that paint down: it is
     # imported while the window idles after showing, before a file is opened.
-    (tmp_path / "idle_chart_library.py").write_text(
-        "import threading\nIMPORTED_ON_UI_THREAD = threading.current_thread() is "
-        "threading.main_thread()\n",
-        encoding="utf-8",
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "idle_chart_library", raising=False)
     monkeypatch.setattr(deferred, "PRELOAD_DELAY_MS", 10)
     holder = QWidget()
     qtbot.addWidget(holder)
-    place = DeferredWidget(lambda: QLabel("chart"), library="idle_chart_library")
+    place = DeferredWidget(lambda: QLabel("chart"), library=chart_library)
     QVBoxLayout(holder).addWidget(place)
     holder.resize(200, 120)  # built, never shown: its place is not painted
-    qtbot.waitUntil(lambda: "idle_chart_library" in sys.modules, timeout=5000)
-    assert sys.modules["idle_chart_library"].IMPORTED_ON_UI_THREAD is False
+    qtbot.waitUntil(lambda: chart_library in sys.modules, timeout=5000)
+    assert sys.modules[chart_library].IMPORTED_ON_UI_THREAD is False
     qtbot.wait(50)
     assert not place.is_made  # made at the first paint, not before
     holder.show()
     qtbot.waitUntil(lambda: place.is_made, timeout=5000)
-    monkeypatch.delitem(sys.modules, "idle_chart_library")

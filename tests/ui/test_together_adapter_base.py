@@ -5,7 +5,6 @@ what it was asked to start (tests/local_training serves adapters for real)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -14,19 +13,10 @@ import pytest
 from desktop.api.errors import ErrorKind, FriendlyError, ProviderError
 from desktop.local_training.serving import ServedModel
 from desktop.ui.jobs import jobs_chat
-from tests.local_training.test_job_folders import fake_model
+from tests.local_training.test_job_folders import fake_model, together_adapter
 from tests.ui.test_jobs_helpers import jobs_harness
 
 pytestmark = pytest.mark.gui
-
-
-def together_adapter(folder: Path, base: str) -> Path:
-    """An adapter folder as unpacked from Together AI's download."""
-    folder.mkdir(parents=True)
-    config = {"peft_type": "LORA", "r": 8, "base_model_name_or_path": base}
-    (folder / "adapter_config.json").write_text(json.dumps(config))
-    (folder / "adapter_model.safetensors").write_bytes(b"weights")
-    return folder
 
 
 class Serve:
