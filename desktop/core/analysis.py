@@ -452,6 +452,10 @@ def analyze_records(
                     result = derive_analysis(record, before, counters, texts)
                     if result is not None:
                         known[record.id] = result
+        if len(known) == len(batch):
+            # All known (an undo, a bulk edit worked out beforehand): nothing to look up.
+            results.extend([known[record.id] for record in batch])
+            continue
         keys = _look_up(batch, encodings, cache, known)
         values: dict[int, object] = {}
         for record in batch:

@@ -243,6 +243,13 @@ def test_record_ids_are_stable_across_edits_moves_and_removals():
     assert ds.position(new.id) == 2
     with pytest.raises(KeyError):
         ds.record(second)
+    # Many at once, as the UI matches a worker's results: None for one that is gone.
+    assert ds.current([new.id, second, first, third]) == [
+        ds.record(new.id),
+        None,
+        ds.record(first),
+        ds.record(third),
+    ]
 
 
 def test_undo_by_putting_back_the_old_record_restores_the_original_bytes():

@@ -257,3 +257,42 @@ def test_a_bulk_edit_is_checked_without_waiting_for_a_pause_in_typing(qtbot, doc
     qtbot.waitUntil(lambda: not document.busy, timeout=30_000)
     document.edit_value(records[0].id, {"messages": [{"role": "user", "content": "Hi"}]})
     assert timer.remainingTime() > ANALYSIS_DEBOUNCE_MS // 2  # typing still waits for its pause
+
+
+def test_a_recheck_tells_the_views_once_per_pause_not_once_per_hand_over(
+    qtbot, catalog, tmp_path, monkeypatch
+):
+    # A re-check hands over its results in chunks every few milliseconds; repainting the
+    # table and the totals after each one kept the worker waiting for the window most of the
+    # time. Views hear of results at most every REFRESH_EVERY_MS, and of all by the end.
+    monkeypatch.setattr(document_module, "ANALYSIS_CHUNK", 20)
+    monkeypatch.setattr(document_results, "REFRESH_EVERY_MS", 60_000)
+    document = DatasetDocument(catalog, MODEL)
+    document.load_tokenizers()
+    try:
+        open_and_wait(qtbot, document, write_file(tmp_path / "train.jsonl"))
+        told: list[list[int]] = []
+        document.analysis_updated.connect(
+            lambda ids: told.append(list(ids)) if isinstance(ids, list) else None
+        )
+        shown = []
+        document.table.dataChanged.connect(lambda first, _last: shown.append(first.row()))
+        hand_overs = []
+        real_chunk = document._on_analysis_chunk
+        monkeypatch.setattr(
+            document, "_on_analysis_chunk", lambda item: (hand_overs.append(1), real_chunk(item))
+        )
+        document.set_model(OTHER_TOKENIZER)
+        qtbot.waitUntil(lambda: not document.busy, timeout=30_000)
+        assert len(hand_overs) == EXAMPLES // 20
+        assert len(told) == 1  # at the end, not once per hand-over
+        assert sorted(told[0]) == sorted(record.id for record in document.dataset)
+        # The switch repaints every row as it starts; the results, in one run, once more.
+        assert shown == [0, 0]
+        document.flush_analysis()
+        assert document.analysis.estimate() == fresh_estimate(catalog, document, OTHER_TOKENIZER)
+    finally:
+        document.cancel_work()
+        assert QThreadPool.globalInstance().waitForDone(10_000)
+        document.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)

@@ -317,8 +317,11 @@ class ExampleTableModel(QAbstractTableModel):
                 self.index(0, COL_TOKENS), self.index(len(self._ids) - 1, COL_STATUS)
             )
             return
-        rows = sorted(r for r in map(self.row_of, record_ids) if r is not None)
+        rows = sorted(row for row in map(self._row_map().get, record_ids) if row is not None)
         if not rows:
+            return
+        if rows[-1] - rows[0] + 1 == len(rows):  # one run (a worker's chunk, in file order)
+            self.dataChanged.emit(self.index(rows[0], COL_TOKENS), self.index(rows[-1], COL_STATUS))
             return
         # One signal per run of consecutive rows keeps a 2,000-row merge cheap.
         start = prev = rows[0]

@@ -57,7 +57,7 @@ from desktop.ui.common.workers import JobContext, release_in_background
 from desktop.ui.dataset.commands import EditRecordCommand, InsertRecordsCommand
 from desktop.ui.dataset.dataset_model import ExampleTableModel
 from desktop.ui.dataset.disk_watch import DiskWatch
-from desktop.ui.dataset.document_results import ResultStore
+from desktop.ui.dataset.document_results import RefreshBatcher, ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +193,7 @@ class DatasetDocument(QObject):
         self._analysis_timer.timeout.connect(self._flush_dirty)
         self._findings_timer = QTimer(self, singleShot=True, interval=FINDINGS_DEBOUNCE_MS)
         self._findings_timer.timeout.connect(self._refresh_findings)
+        self._refresh = RefreshBatcher(self, self._refresh_views)
         self.disk = DiskWatch(self)
         self.disk.changed.connect(self.changed_on_disk)
         self.undo_stack.cleanChanged.connect(self._emit_modified)
@@ -295,6 +296,7 @@ class DatasetDocument(QObject):
             garbage.extend(old.release())
         release_in_background(garbage)
         self._dirty.clear()
+        self._refresh.discard()
         self._report = FindingsReport()
         self._findings_generation += 1
         self.undo_stack.clear()
@@ -505,25 +507,26 @@ class DatasetDocument(QObject):
         generation, records, results = item
         if generation != self._generation:
             return
-        fresh = []
-        fresh_records = []
-        for record, result in zip(records, results, strict=False):
-            try:
-                current = self.dataset.record(record.id)
-            except KeyError:
-                continue
-            if current is record:
-                fresh.append(result)
-                fresh_records.append(record)
-        self._store.merge(fresh_records, fresh)
-        ids = [r.record_id for r in fresh]
+        records = records[: len(results)]  # an analysis that stopped early has fewer
+        # Only results of records still in the dataset as they were analysed count.
+        current = self.dataset.current([record.id for record in records])
+        pairs = enumerate(zip(current, records, strict=True))
+        kept = [i for i, (now, record) in pairs if now is record]
+        if len(kept) < len(records):
+            records = [records[i] for i in kept]
+            results = [results[i] for i in kept]
+        self._store.merge(records, results)
+        self._refresh.add([result.record_id for result in results])
+        self._findings_timer.start()
+
+    def _refresh_views(self, ids: list[int]) -> None:
         self.table.refresh_analysis_columns(ids)
         self.analysis_updated.emit(ids)
-        self._findings_timer.start()
 
     def _on_analysis_finished(self, op: Op[None]) -> None:
         if op is self._analysis_op:
             self._analysis_op = None
+            self._refresh.flush()
             self._store.drop_previous()
             self._refresh_findings()
             self.analysis_progress.emit(1, 1)
@@ -579,6 +582,7 @@ class DatasetDocument(QObject):
         """Bring tokens, totals and findings up to date now, on this thread (for tests)."""
         self._analysis_timer.stop()
         self._flush_dirty()
+        self._refresh.flush()
         self._findings_timer.stop()
         self._findings_generation += 1
         self._apply_report(report_of(self.analysis))

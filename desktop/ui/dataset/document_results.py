@@ -11,12 +11,48 @@ import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from PySide6.QtCore import QObject, QTimer
+
 from desktop.core.analysis import DatasetAnalysis, RecordAnalysis
 from desktop.core.dataset import Record
 from desktop.ui.common.workers import freeze_survivors, release_in_background
 
 #: Results of records that left the dataset (by an edit or a removal) kept for an undo.
 RETIRED_MAX = 300_000
+#: Views learn of new results at most this often (ms) while a worker hands them over.
+REFRESH_EVERY_MS = 100
+
+
+class RefreshBatcher(QObject):
+    """Gathers the ids of records whose results came in, and hands them on at most every
+    ``REFRESH_EVERY_MS``: a re-check hands over 5,000 results every few milliseconds, and a
+    repaint of the table and the totals after each one kept the worker waiting for the window
+    most of the time."""
+
+    def __init__(self, parent: QObject, deliver: Callable[[list[int]], None]) -> None:
+        super().__init__(parent)
+        self._deliver = deliver
+        self._ids: list[int] = []
+        self._timer = QTimer(self, singleShot=True, interval=REFRESH_EVERY_MS)
+        self._timer.timeout.connect(self.flush)
+
+    def add(self, ids: list[int]) -> None:
+        """These records' results changed: views hear of it within ``REFRESH_EVERY_MS``."""
+        self._ids.extend(ids)
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def flush(self) -> None:
+        """Hand on what was gathered now (the re-check has ended)."""
+        self._timer.stop()
+        ids, self._ids = self._ids, []
+        if ids:
+            self._deliver(ids)
+
+    def discard(self) -> None:
+        """Forget what was gathered (another dataset is now open)."""
+        self._timer.stop()
+        self._ids = []
 
 
 class ResultStore:

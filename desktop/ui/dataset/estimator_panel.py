@@ -352,19 +352,19 @@ class EstimatorPanel(QWidget):
     # Figures ---------------------------------------------------------------------------------
 
     def _on_analysis_updated(self, ids: object) -> None:
-        analysis = self.document.analysis
-        for record_id in ids if isinstance(ids, list) else ():
-            result = analysis.get(record_id)
-            if (
-                result is not None
+        if isinstance(ids, list):
+            # Thousands of ids at a time after a bulk edit: one pass, no call per id.
+            results = map(self.document.analysis.get, ids)
+            self._estimated_pairs.difference_update(ids)
+            self._estimated_pairs.update(
+                result.record_id
+                for result in results
+                if result is not None
                 and result.tokens is not None
                 and result.tokens.estimated
                 and result.facts is not None
                 and result.facts.kind is ExampleKind.PREFERENCE
-            ):
-                self._estimated_pairs.add(record_id)
-            else:
-                self._estimated_pairs.discard(record_id)
+            )
         self.refresh_totals()
         if not self._histogram_timer.isActive():
             self._histogram_timer.start()
