@@ -61,21 +61,25 @@ _TEXT = st.text(
     start=st.integers(0, 10),
     size=st.integers(1, 5),
     block=st.integers(1, 4),
+    dense=st.integers(1, 3),
 )
-def test_the_index_finds_exactly_what_the_rule_finds(texts, needle, pick, start, size, block):
+def test_the_index_finds_exactly_what_the_rule_finds(
+    texts, needle, pick, start, size, block, dense
+):
     lines = [chat(*parts, ascii_only=ascii_only) for parts, ascii_only in texts]
     lines += ['{"messages": [{"role": "user", "content": "cut off', "", "[1, 2]"]
     records = list(read(lines))
     own = "\0".join(texts[pick % len(texts)][0])[start : start + size] if texts else ""
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(search, "BLOCK_RECORDS", block)
+        patch.setattr(search, "DENSE_AFTER", dense)  # the rest of a block is asked one by one
         index = SearchIndex()
         assert index.refresh(records)
-    assert index.size == len(records)
-    for query in (needle, own, own.upper()):
-        wanted = query.strip().lower()
-        if wanted:
-            assert index.positions(records, wanted) == expected(records, wanted)
+        assert index.size == len(records)
+        for query in (needle, own, own.upper()):
+            wanted = query.strip().lower()
+            if wanted:
+                assert index.positions(records, wanted) == expected(records, wanted)
 
 
 def test_a_match_never_spans_two_texts_or_two_records(small_blocks):
@@ -86,6 +90,23 @@ def test_a_match_never_spans_two_texts_or_two_records(small_blocks):
     assert index.positions(records, "uppot") == []
     assert index.positions(records, "pot") == [0, 2]
     assert index.positions(records, "tea\0pot") == []  # the separator itself is no text
+
+
+def test_a_word_in_most_records_is_found_in_each_of_them_after_a_move():
+    # Past DENSE_AFTER matches a block asks each later record's text in turn; the places of
+    # the records come from the order the index was last brought up to date with.
+    texts = [f"order {i}" if i % 7 else f"parcel {i}" for i in range(2 * search.BLOCK_RECORDS)]
+    dataset = read([chat(text) for text in texts])
+    index = SearchIndex()
+    index.refresh(list(dataset))
+    records = list(dataset)
+    assert index.positions(records, "order") == expected(records, "order")
+    assert len(expected(records, "order")) > search.DENSE_AFTER * 2
+    dataset.move(records[0].id, len(records) - 1)
+    records = list(dataset)
+    index.refresh(records)
+    assert index.positions(records, "order") == expected(records, "order")
+    assert index.positions(records, "parcel 0") == [len(records) - 1]
 
 
 def test_a_search_of_an_indexed_dataset_reads_no_record_directly(small_blocks, direct_reads):
