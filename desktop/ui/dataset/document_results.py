@@ -2,7 +2,8 @@
 
 A worker can take a snapshot of these at C speed, and results of records that left the
 dataset (by an edit or a removal) or of the tokenizer used before a switch are kept, so that
-an undo or a switch back needs no recount.
+an undo or a switch back needs no recount. Views hear of results that came in a few times a
+second, not once per chunk a worker hands over.
 """
 
 from __future__ import annotations
