@@ -410,6 +410,32 @@ def test_search_and_status_filter(qtbot, window, messy_copy):
     assert window.document.table.rowCount() == 7
 
 
+def test_a_search_around_the_example_shown_keeps_its_editor(
+    qtbot, window, sample_copy, monkeypatch
+):
+    # Rows rebuilt around the example being shown (a search, a deletion of others) select
+    # it again; its editor stays as it is instead of being built anew.
+    open_file(qtbot, window, sample_copy)
+    panel = window.editor_panel
+    record_id = select_row(window, 2)
+    built = []
+    real_set_messages = panel.editor.chat.set_messages
+    monkeypatch.setattr(
+        panel.editor.chat, "set_messages", lambda *a: (built.append(1), real_set_messages(*a))
+    )
+    text = panel.editor.chat.cards[1].text_edit.toPlainText()
+    panel.search.setText(text[:12])
+    qtbot.waitUntil(lambda: not panel.searching and window.document.table.rowCount() < 40)
+    assert panel.current_id() == record_id
+    assert built == []
+    panel.search.clear()
+    qtbot.waitUntil(lambda: not panel.searching and window.document.table.rowCount() == 40)
+    assert panel.current_id() == record_id
+    assert built == []
+    select_row(window, 0)  # another example is shown as before
+    assert built == [1]
+
+
 def test_sorting_by_tokens(qtbot, window, sample_copy):
     open_file(qtbot, window, sample_copy)
     header = window.editor_panel.table.horizontalHeader()

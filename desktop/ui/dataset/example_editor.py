@@ -420,6 +420,11 @@ class ExampleEditor(QWidget):
                 record = self.document.dataset.record(record_id)
             except KeyError:
                 record = None
+        if record is not None and record is shown and self._unapplied is None:
+            # The very example shown (rows were rebuilt around it after a deletion or a
+            # search): its editor stays; building it again took a good part of the stall.
+            self._update_header()
+            return
         if record is None or (self.record is None or record.id != self.record.id):
             self._as_json = False
             self.json_button.blockSignals(True)
