@@ -33,6 +33,8 @@ SEPARATOR = "\0"
 CHECK_EVERY = 64
 #: After this many records of a block hold the search text, the rest are asked one by one.
 DENSE_AFTER = 16
+#: Where the index's records are is worked out this many records at a time.
+PLACES_SLICE = 4096
 
 #: Called between steps; returning False stops the work.
 GoOn = Callable[[], bool]
@@ -209,10 +211,24 @@ def _read(records: Sequence[Record], go_on: GoOn | None) -> list[_Block] | None:
     return blocks
 
 
-def _places(blocks: Sequence[_Block], order: Sequence[Record]) -> tuple[list[int], ...]:
-    """Where each block's records are in ``order`` (which holds every one of them)."""
-    place = dict(zip(map(id, order), range(len(order)), strict=True))
-    return tuple([place[id(record)] for record in block.records] for block in blocks)
+def _places(
+    blocks: Sequence[_Block], order: Sequence[Record], go_on: GoOn | None
+) -> tuple[list[int], ...] | None:
+    """Where each block's records are in ``order`` (which holds every one of them); None
+    when stopped. Worked out a slice at a time, checking ``go_on`` between slices: in one go
+    it kept the UI thread from the interpreter for tens of milliseconds."""
+    place: dict[int, int] = {}
+    for start in range(0, len(order), PLACES_SLICE):
+        if go_on is not None and not go_on():
+            return None
+        piece = order[start : start + PLACES_SLICE]
+        place.update(zip(map(id, piece), range(start, start + len(piece)), strict=True))
+    places = []
+    for block in blocks:
+        if go_on is not None and not go_on():
+            return None
+        places.append([place[id(record)] for record in block.records])
+    return tuple(places)
 
 
 class SearchIndex:
@@ -280,7 +296,9 @@ class SearchIndex:
         if len(kept) == len(state.blocks) and len(state.held) == len(present):
             order = tuple(records)
             moved = len(order) != len(state.order) or not all(map(is_, order, state.order))
-            places = _places(state.blocks, order) if moved else state.places
+            places = _places(state.blocks, order, go_on) if moved else state.places
+            if places is None:
+                return False
             self._state = _State(state.blocks, state.held, order, places)
             return True
         held: set[int] = set()
@@ -295,7 +313,10 @@ class SearchIndex:
         kept_blocks = set(map(id, kept))
         dropped = [block for block in state.blocks if id(block) not in kept_blocks]
         blocks, order = (*kept, *built), tuple(records)
-        self._state = _State(blocks, frozenset(held), order, _places(blocks, order))
+        places = _places(blocks, order, go_on)
+        if places is None:
+            return False
+        self._state = _State(blocks, frozenset(held), order, places)
         del state, kept
         # Dropped blocks may hold the last references to many records: let them go a block at
         # a time, so that freeing them never holds the interpreter for long.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -179,12 +180,27 @@ def test_edits_inserts_removals_and_undo_never_give_stale_answers(small_blocks, 
     check("order 0", [9])
 
 
+def stopping_after(steps: int):
+    """A ``go_on`` that says to go on ``steps`` times, then to stop."""
+    calls = itertools.count(1)
+    return lambda: next(calls) <= steps
+
+
 def test_a_refresh_stopped_halfway_leaves_the_index_as_it_was(small_blocks):
     records = list(read([chat(f"order {i}") for i in range(10)]))
     index = SearchIndex()
     assert not index.refresh(records, lambda: False)
     assert index.size == 0
     assert index.positions(records, "order 7") == [7]
+    # Stopped at each later step, the last ones working out where the records are.
+    for steps in range(1, 30):
+        index = SearchIndex()
+        done = index.refresh(records, stopping_after(steps))
+        assert index.size == (len(records) if done else 0)
+        assert index.positions(records, "order 7") == [7]
+        if done:
+            break
+    assert done and steps > 1
 
 
 def test_a_stopped_search_says_so():
