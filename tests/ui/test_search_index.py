@@ -100,6 +100,20 @@ def test_searches_answer_from_an_index_kept_current_through_edits_and_undo(
     ]
     assert direct_reads == []
 
+    # A move: the index learns where its records sit now, and answers in the new order.
+    panel.search.clear()
+    qtbot.waitUntil(lambda: not panel.searching, timeout=5000)
+    assert panel.select_record(document.dataset[3].id)  # order 2
+    assert panel.move_selected(-1)
+    assert panel.indexing
+    wait_indexed(qtbot, window)
+    assert shown_after_search(qtbot, window, "where is order")[:3] == [
+        "Where is order 0?",
+        "Where is order 2?",
+        "Where is order 1?",
+    ]
+    assert direct_reads == []
+
 
 def test_opening_another_file_starts_a_new_index(qtbot, window, orders, sample_copy):
     window.open_path(orders)

@@ -357,8 +357,8 @@ class DatasetEditorPanel(QWidget):
         self._refresh_index()
 
     def _on_dataset_change(self, change: Change) -> None:
-        if change.kind != "move":  # a moved record is the same record
-            self._index_timer.start()
+        # A move too: the index answers from where its records sit once it has learnt that.
+        self._index_timer.start()
 
     def _refresh_index(self) -> None:
         """Read, in the background, the records the search index does not hold yet (after
