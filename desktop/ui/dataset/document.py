@@ -26,7 +26,7 @@ from desktop.core.analysis import (
 from desktop.core.catalog import Catalog
 from desktop.core.dataset import Change, Container, Dataset, Record
 from desktop.core.findings import Finding, Severity
-from desktop.core.findings_report import FindingsReport, report_findings, report_of
+from desktop.core.findings_report import FindingsReport, report_of
 from desktop.core.jsonl_io import (
     SaveError,
     StagedWrite,
@@ -57,6 +57,7 @@ from desktop.ui.common.workers import JobContext, release_in_background
 from desktop.ui.dataset.commands import EditRecordCommand, InsertRecordsCommand
 from desktop.ui.dataset.dataset_model import ExampleTableModel
 from desktop.ui.dataset.disk_watch import DiskWatch
+from desktop.ui.dataset.document_findings import DatasetChecks
 from desktop.ui.dataset.document_results import RefreshBatcher, ResultStore
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,6 @@ log = logging.getLogger(__name__)
 ANALYSIS_CHUNK = 5000
 #: Typing pause before the edited example is re-counted (milliseconds).
 ANALYSIS_DEBOUNCE_MS = 150
-#: Pause before the findings list and whole-dataset checks refresh (milliseconds).
-FINDINGS_DEBOUNCE_MS = 250
 #: Above this many edited records at once, re-check them in a worker.
 INLINE_ANALYSIS_LIMIT = 300
 
@@ -182,17 +181,18 @@ class DatasetDocument(QObject):
         self._generation = 0
         self._dirty: set[int] = set()
         self._store = ResultStore(self.analysis)
-        self._report = FindingsReport()
-        self._findings_op: Op[tuple[int, FindingsReport]] | None = None
+        self._checks = DatasetChecks(
+            self,
+            catalog,
+            lambda: (self.analysis.model_id, list(self._store.results.values())),
+            self._apply_report,
+            self.failed.emit,
+        )
         self._tokenizer_op: Op[object] | None = None
         self._pending_model: str | None = None
-        self._findings_stale = False
-        self._findings_generation = 0
         self.dataset.subscribe(self._on_change)
         self._analysis_timer = QTimer(self, singleShot=True, interval=ANALYSIS_DEBOUNCE_MS)
         self._analysis_timer.timeout.connect(self._flush_dirty)
-        self._findings_timer = QTimer(self, singleShot=True, interval=FINDINGS_DEBOUNCE_MS)
-        self._findings_timer.timeout.connect(self._refresh_findings)
         self._refresh = RefreshBatcher(self, self._refresh_views)
         self.disk = DiskWatch(self)
         self.disk.changed.connect(self.changed_on_disk)
@@ -236,17 +236,17 @@ class DatasetDocument(QObject):
     @property
     def findings(self) -> list[Finding]:
         """The current findings, errors first (refreshed after edits, debounced)."""
-        return self._report.findings
+        return self._checks.report.findings
 
     @property
     def finding_codes(self) -> frozenset[str]:
         """Codes of the findings that concern single examples (for the filter menu)."""
-        return self._report.codes
+        return self._checks.report.codes
 
     @property
     def dataset_findings(self) -> list[Finding]:
         """Findings about the dataset as a whole (bounded in number)."""
-        return self._report.dataset_findings
+        return self._checks.report.dataset_findings
 
     @property
     def checking(self) -> bool:
@@ -260,8 +260,7 @@ class DatasetDocument(QObject):
             self.checking
             or self.saving
             or self._tokenizer_op is not None
-            or self._findings_op is not None
-            or self._findings_timer.isActive()
+            or self._checks.busy
             or self._analysis_timer.isActive()
         )
 
@@ -291,14 +290,12 @@ class DatasetDocument(QObject):
         # Freeing 100,000 records and their results takes a few hundred milliseconds: the
         # references go to a worker that lets them go a slice at a time.
         garbage = self._store.forget_all()
-        garbage.extend(self._report.findings)
+        garbage.extend(self._checks.forget())
         if old is not dataset:
             garbage.extend(old.release())
         release_in_background(garbage)
         self._dirty.clear()
         self._refresh.discard()
-        self._report = FindingsReport()
-        self._findings_generation += 1
         self.undo_stack.clear()
         self._forced_dirty = False
         self.table.set_dataset(dataset, self.analysis, loading=loading)
@@ -402,7 +399,7 @@ class DatasetDocument(QObject):
                 for record in self.dataset:
                     endings.add(record.eol)
                 self.dataset.newline = endings.newline
-        self._refresh_findings()
+        self._checks.refresh()
         if announce:
             self.load_finished.emit(complete)
 
@@ -468,7 +465,7 @@ class DatasetDocument(QObject):
             self._store.switch_tokenizer()
             self.reanalyze()
         else:
-            self._refresh_findings()
+            self._checks.refresh()
         self.model_applied.emit(model_id)
 
     def set_epochs(self, epochs: int | None) -> None:
@@ -517,7 +514,7 @@ class DatasetDocument(QObject):
             results = [results[i] for i in kept]
         self._store.merge(records, results)
         self._refresh.add([result.record_id for result in results])
-        self._findings_timer.start()
+        self._checks.schedule()
 
     def _refresh_views(self, ids: list[int]) -> None:
         self.table.refresh_analysis_columns(ids)
@@ -528,7 +525,7 @@ class DatasetDocument(QObject):
             self._analysis_op = None
             self._refresh.flush()
             self._store.drop_previous()
-            self._refresh_findings()
+            self._checks.refresh()
             self.analysis_progress.emit(1, 1)
 
     def _on_change(self, change: Change) -> None:
@@ -536,7 +533,7 @@ class DatasetDocument(QObject):
             self.analysis.remove(change.record_id)
             self._store.retire(change.record_id)
             self._dirty.discard(change.record_id)
-            self._findings_timer.start()
+            self._checks.schedule()
             self.analysis_updated.emit([change.record_id])
             return
         if change.kind in ("replace", "insert"):
@@ -553,7 +550,7 @@ class DatasetDocument(QObject):
             self.analysis.remove_many(ids)
             self._store.retire_many(ids)
             self._dirty.difference_update(ids)
-            self._findings_timer.start()
+            self._checks.schedule()
             self.analysis_updated.emit(list(change.record_ids))
 
     def _flush_dirty(self) -> None:
@@ -576,61 +573,22 @@ class DatasetDocument(QObject):
         ids = [r.id for r in records]
         self.table.refresh_analysis_columns(ids)
         self.analysis_updated.emit(ids)
-        self._findings_timer.start()
+        self._checks.schedule()
 
     def flush_analysis(self) -> None:
         """Bring tokens, totals and findings up to date now, on this thread (for tests)."""
         self._analysis_timer.stop()
         self._flush_dirty()
         self._refresh.flush()
-        self._findings_timer.stop()
-        self._findings_generation += 1
-        self._apply_report(report_of(self.analysis))
-
-    def _refresh_findings(self) -> None:
-        """Re-run the whole-dataset checks in a worker (they walk every example)."""
-        self._findings_timer.stop()
-        if self._findings_op is not None:
-            self._findings_stale = True
-            return
-        self._findings_stale = False
-        self._findings_generation += 1
-        generation = self._findings_generation
-        results = list(self._store.results.values())
-        catalog, model_id = self.catalog, self.analysis.model_id
-        op = run_op(
-            self,
-            lambda context: (
-                generation,
-                report_findings(catalog, model_id, results, context.checkpoint),
-            ),
-            name="checking the dataset",
-            success=self._on_findings_result,
-            failure=self.failed.emit,
-            done=lambda: self._on_findings_finished(op),
-        )
-        self._findings_op = op
-
-    def _on_findings_result(self, item: tuple[int, FindingsReport]) -> None:
-        generation, report = item
-        if generation == self._findings_generation:
-            self._apply_report(report)
-
-    def _on_findings_finished(self, op: Op[tuple[int, FindingsReport]]) -> None:
-        if op is not self._findings_op:
-            return
-        self._findings_op = None
-        if self._findings_stale:
-            self._refresh_findings()
+        self._checks.apply_now(report_of(self.analysis))
 
     def _apply_report(self, report: FindingsReport) -> None:
-        self._report = report
         self.table.set_dataset_findings(report.dataset_findings)
         self.findings_changed.emit()
 
     def severity_counts(self) -> dict[Severity, int]:
         """How many findings of each severity there are now."""
-        return dict(self._report.counts)
+        return dict(self._checks.report.counts)
 
     # Editing -------------------------------------------------------------------------------
 
