@@ -136,8 +136,6 @@ class JournalSnapshot:
     #: Every field of the recipe but the records and the counts that come from them.
     head: dict[str, Any]
     records: list[Record]
-    known: dict[int, tuple[Record, int]]
-    source_ids: frozenset[int]
 
     def recipe(self, pause: Callable[[], object] | None = None) -> dict[str, Any]:
         """The recipe: runs of the source's own records, and the other records themselves
@@ -147,7 +145,8 @@ class JournalSnapshot:
         edited = 0
         from_source = 0
         run: list[int] | None = None
-        known, source_ids = self.known, self.source_ids
+        # Set when the session started and never changed after, so safe to read anywhere.
+        known, source_ids = self.session.known, self.session.source_ids
         for position, record in enumerate(self.records):
             if position % RECIPE_PAUSE_EVERY == 0:
                 _go_on(pause)
@@ -304,8 +303,6 @@ class RecoveryJournal:
             dataset.version,
             self._recipe_head(session_id, session, dataset),
             list(dataset),
-            session.known,
-            session.source_ids,
         )
 
     def stage(

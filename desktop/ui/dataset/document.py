@@ -570,9 +570,7 @@ class DatasetDocument(QObject):
         reuse = self._store.reuse(self.analysis.encoding_name)
         for record in records:
             self._store.update_one(record, reuse)
-        ids = [r.id for r in records]
-        self.table.refresh_analysis_columns(ids)
-        self.analysis_updated.emit(ids)
+        self._refresh_views([r.id for r in records])
         self._checks.schedule()
 
     def flush_analysis(self) -> None:

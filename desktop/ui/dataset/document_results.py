@@ -135,8 +135,8 @@ class ResultStore:
         """A re-check has ended: the results of the tokenizer used before, and those a bulk
         edit worked out, are no longer needed."""
         previous, self.previous = self.previous, ({}, {})
-        self.worked_out = {}
-        release_in_background(list(previous[1].values()))
+        worked_out, self.worked_out = self.worked_out, {}
+        release_in_background([*previous[1].values(), *worked_out.values()])
 
     def keep_worked_out(self, pairs: list[tuple[Record, RecordAnalysis]]) -> None:
         """Results a bulk edit worked out for the records it is about to put in."""
