@@ -17,8 +17,9 @@ from typing import Any, TextIO
 
 from desktop import APP_ID
 from desktop.core.catalog import Catalog
+from desktop.core.columns import Columns
 from desktop.core.dataset import Container, escape_surrogates
-from desktop.core.filecheck import Columns, FileAnalysis, check_path
+from desktop.core.filecheck import FileAnalysis, check_path
 from desktop.core.findings import Finding, Severity
 from desktop.core.formats import DatasetKind, DatasetReadError
 from desktop.core.interchange import ForeignFormat

@@ -116,10 +116,28 @@ class RecordAnalysis:
 
 @functools.cache
 def default_cache() -> AnalysisCache:
-    """The count cache in the user cache folder, for the code of this version of the app."""
-    from desktop.core import analysis_cache, dataset, findings, kinds, tokens, validation
+    """The count cache in the user cache folder, for the code of this version of the app.
 
-    modules = [sys.modules[__name__], analysis_cache, dataset, findings, kinds, tokens, validation]
+    Its signature covers the code that analyses lines, and the code that puts whole ranges
+    of a checked file into columns (``filecheck`` keeps those too).
+    """
+    from desktop.core import (
+        analysis_cache,
+        columns,
+        dataset,
+        filecheck,
+        findings,
+        interchange,
+        kinds,
+        tokens,
+        validation,
+    )
+
+    modules = [
+        sys.modules[__name__],
+        *(analysis_cache, columns, dataset, filecheck, findings, interchange, kinds),
+        *(tokens, validation),
+    ]
     return AnalysisCache(signature=code_signature(modules, __version__))
 
 

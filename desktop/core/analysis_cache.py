@@ -5,6 +5,8 @@ again unchanged or nearly so. Each example line's token counts (per encoding), f
 facts depend only on its bytes, so they are stored under a hash of those bytes, in an SQLite
 file in the user's cache folder; opening or checking the file again looks the lines up
 instead of parsing and tokenizing them. A changed line has another hash and is analysed anew.
+A file checked whole (``filecheck``) also keeps each range of its lines whole, under a hash
+of the range's bytes: an unchanged file is then not even looked up line by line.
 
 Safety
     * It is only a cache: every failure (a damaged file, a full disk, a lock held too long by
@@ -12,7 +14,8 @@ Safety
       and started again once per process.
     * Several processes may read and write at once: SQLite's write-ahead log lets readers go
       on while one writer writes, and a writer waits a moment for another to finish.
-    * Bounded: past ``max_rows`` lines, those used least recently (by day) are deleted.
+    * Bounded: past ``max_rows`` lines, those used least recently (by day) are deleted; past
+      ``max_ranges`` whole ranges, the same.
     * A new version of the app (or of the code that analyses lines) starts with an empty
       cache, since its findings or counts may differ: the cache remembers a signature of that
       code.
@@ -56,12 +59,19 @@ REFRESH_AFTER_DAYS = 7
 BUSY_TIMEOUT_MS = 3000
 #: Check the size after writing this many rows.
 SIZE_CHECK_EVERY = 20_000
+#: Whole ranges of files kept (see ``range_key``): each is about 8 MB of a file, kept in a
+#: few hundred KB, so this covers about 2 GB of files checked recently.
+DEFAULT_MAX_RANGES = 256
+#: A range found again is marked used again when it was last marked this long ago (seconds).
+RANGE_REFRESH_AFTER = 3600
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS lines("
     "k INTEGER PRIMARY KEY, chk INTEGER NOT NULL, day INTEGER NOT NULL, data BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS texts(k INTEGER PRIMARY KEY, text TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS ranges("
+    "k INTEGER PRIMARY KEY, chk INTEGER NOT NULL, used INTEGER NOT NULL, data BLOB NOT NULL)",
 )
 _KINDS = tuple(ExampleKind)
 _KIND_INDEX = {kind: index for index, kind in enumerate(_KINDS)}
@@ -81,6 +91,13 @@ _sha256 = hashlib.sha256
 def line_key(raw: bytes) -> LineKey:
     """The cache key of a line's bytes: 128 bits of its SHA-256, as two signed integers."""
     return _TWO_INTEGERS(_sha256(raw).digest())  # type: ignore[return-value]
+
+
+def range_key(encoding: str, data: bytes) -> LineKey:
+    """The cache key of a whole range of a file's lines, counted with ``encoding``."""
+    digest = _sha256(encoding.encode() + b"\n")
+    digest.update(data)
+    return _TWO_INTEGERS(digest.digest())  # type: ignore[return-value]
 
 
 def _text_key(text: str) -> int:
@@ -120,6 +137,10 @@ def _today() -> int:
     return int(time.time() // 86_400)
 
 
+def _now() -> int:
+    return int(time.time())
+
+
 def code_signature(modules: Sequence[ModuleType], version: str) -> str:
     """A digest of the app's version and the source of the modules that analyse lines.
 
@@ -147,10 +168,12 @@ class AnalysisCache:
         *,
         signature: str,
         max_rows: int = DEFAULT_MAX_ROWS,
+        max_ranges: int = DEFAULT_MAX_RANGES,
     ) -> None:
         self._path = path
         self.signature = signature
         self.max_rows = max_rows
+        self.max_ranges = max_ranges
         self._lock = threading.Lock()
         self._checked: set[Path] = set()
         self._recreated: set[Path] = set()
@@ -242,6 +265,7 @@ class AnalysisCache:
             if row is None or row[0] != self.signature:
                 connection.execute("DELETE FROM lines")
                 connection.execute("DELETE FROM texts")
+                connection.execute("DELETE FROM ranges")
                 connection.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('signature', ?)",
                     (self.signature,),
@@ -393,15 +417,57 @@ class AnalysisCache:
         log.info("The count cache %s was trimmed to about %d lines.", self.path, goal)
 
     def clear(self) -> None:
-        """Forget every line."""
+        """Forget every line and range."""
         with self._connect(write=True) as connection:
             if connection is not None:
                 connection.execute("DELETE FROM lines")
                 connection.execute("DELETE FROM texts")
+                connection.execute("DELETE FROM ranges")
+
+    # Whole ranges ------------------------------------------------------------------------
+
+    def lookup_range(self, key: LineKey) -> bytes | None:
+        """What ``store_ranges`` kept under ``key`` (None when nothing is)."""
+        with self._connect(write=False) as connection:
+            if connection is None:
+                return None
+            row = connection.execute(
+                "SELECT chk, used, data FROM ranges WHERE k=?", (key[0],)
+            ).fetchone()
+        if row is None or row[0] != key[1]:
+            return None
+        now = _now()
+        if row[1] < now - RANGE_REFRESH_AFTER:
+            with self._connect(write=True) as connection:
+                if connection is not None:
+                    connection.execute("UPDATE ranges SET used=? WHERE k=?", (now, key[0]))
+        return bytes(row[2])
+
+    def store_ranges(self, rows: RangeRows) -> None:
+        """Keep whole ranges (key, bytes), dropping those used least recently past the bound."""
+        if not rows:
+            return
+        now = _now()
+        with self._connect(write=True) as connection:
+            if connection is None:
+                return
+            connection.executemany(
+                "INSERT OR REPLACE INTO ranges(k, chk, used, data) VALUES (?, ?, ?, ?)",
+                ((k, chk, now, data) for (k, chk), data in rows),
+            )
+            excess = connection.execute("SELECT COUNT(*) FROM ranges").fetchone()[0]
+            excess -= self.max_ranges
+            if excess > 0:
+                connection.execute(
+                    "DELETE FROM ranges WHERE k IN (SELECT k FROM ranges ORDER BY used LIMIT ?)",
+                    (excess,),
+                )
 
 
 #: Rows ready to store: (key, check, day, data) per line, and the system texts by key.
 EncodedRows = tuple[list[tuple[int, int, int, bytes]], dict[int, str]]
+#: Whole ranges ready to store: their key and bytes.
+RangeRows = list[tuple[LineKey, bytes]]
 
 
 class _Counts(Protocol):

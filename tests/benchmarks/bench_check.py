@@ -16,7 +16,14 @@ inherits another's caches. It prints each time with its ratio to the named basel
 * ``check, cold``: the whole check (read, validate, count, estimate, findings) with an empty
   count cache; ``check, warm``: the same again with the cache filled by the cold run;
 * ``check, before`` (with ``--before``): the check of another source tree, e.g. the commit
-  before a change, on the same file.
+  before a change, on the same file;
+* ``check, 1 line changed``: the warm check again after a space was added at the end of line
+  1,000. Only the range holding it is looked up line by line: the later ranges start a byte
+  further, but still end at the same line endings, so each is found in the cache whole;
+* ``check, 1,000 lines moved``: then lines 1,000-1,999 moved to the end of the file. Every
+  later range now holds other lines, so the rest of the file is found line by line.
+
+Neither edit changes a count, so every total must stay the same.
 
 It also prints whether every token total is identical, and the check's peak memory.
 """
@@ -36,6 +43,9 @@ from tests.benchmarks.generate import write_dataset
 
 ENCODING = "o200k_base"
 MODEL = "gpt-4.1-mini-2025-04-14"
+#: The line changed, then the first of the lines moved, before the last checks.
+EDITED_LINE = 1000
+MOVED_LINES = 1000
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -133,6 +143,21 @@ def run_check(path: Path) -> dict[str, float]:
     }
 
 
+def add_a_space_to_line(path: Path, number: int) -> None:
+    """Add a space after the JSON of line ``number`` (1-based): new bytes, the same counts."""
+    lines = path.read_bytes().split(b"\n")
+    lines[number - 1] += b" "
+    path.write_bytes(b"\n".join(lines))
+
+
+def move_to_the_end(path: Path, first: int, count: int) -> None:
+    """Move ``count`` lines from line ``first`` (1-based) to the end of the file."""
+    lines = path.read_bytes().rstrip(b"\n").split(b"\n")
+    moved = lines[first - 1 : first - 1 + count]
+    del lines[first - 1 : first - 1 + count]
+    path.write_bytes(b"\n".join(lines + moved) + b"\n")
+
+
 def in_fresh_interpreter(side: str, path: Path, home: Path, tree: Path = ROOT) -> dict[str, float]:
     """Run one side in a new Python process (with its own app folders) and return its figures."""
     environment = {**os.environ, "FINETUNE_STUDIO_HOME": str(home), "PYTHONPATH": str(tree)}
@@ -187,6 +212,10 @@ def main() -> None:
         home = Path(folder) / "home"
         results["check, cold"] = in_fresh_interpreter("check", path, home)
         results["check, warm"] = in_fresh_interpreter("check", path, home)
+        add_a_space_to_line(path, EDITED_LINE)
+        results["check, 1 line changed"] = in_fresh_interpreter("check", path, home)
+        move_to_the_end(path, EDITED_LINE, MOVED_LINES)
+        results["check, 1,000 lines moved"] = in_fresh_interpreter("check", path, home)
     print(f"load average after the run: {os.getloadavg()[0]:.2f}")
     notebook = results.get("notebook", {}).get("seconds")
     cold = results["check, cold"]["seconds"]
@@ -196,7 +225,7 @@ def main() -> None:
             ratios.append(f"{notebook / figures['seconds']:.2f}x the notebook")
         if name != "check, cold":
             ratios.append(f"{cold / figures['seconds']:.2f}x the cold check")
-        print(f"{name + ':':17} {figures['seconds']:7.2f} s  ({', '.join(ratios)})")
+        print(f"{name + ':':27} {figures['seconds']:7.2f} s  ({', '.join(ratios)})")
     totals = {name: figures["tokens"] for name, figures in results.items()}
     print(f"distinct texts: {results.get('tiktoken alone', {}).get('texts', 0):,}")
     reference = totals.get("notebook", totals["check, cold"])
@@ -205,8 +234,8 @@ def main() -> None:
             same = "identical" if totals[name] == reference else "DIFFERENT"
             assistant = f", assistant {figures['assistant']:,}" if "assistant" in figures else ""
             print(f"token total, {name}: {totals[name]:,}{assistant} ({same})")
-    for name in ("check, before", "check, cold", "check, warm"):
-        if name in results:
+    for name in results:
+        if name.startswith("check"):
             figures = results[name]
             memory = figures["peak_kib_over_start"] * 1024
             children = figures.get("children_peak_kib", 0) * 1024

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from desktop.core import analysis_cache
-from desktop.core.analysis_cache import AnalysisCache, CachedLine, line_key
+from desktop.core.analysis_cache import AnalysisCache, CachedLine, line_key, range_key
 from desktop.core.findings import Severity
 from desktop.core.kinds import ExampleKind
 
@@ -167,3 +167,35 @@ def test_the_cache_lives_in_the_user_cache_folder(monkeypatch, tmp_path):
     cache.store([(line_key(raw(1)), line(1))])
     assert cache.path == tmp_path / "cache" / analysis_cache.FILE_NAME
     assert cache.path.exists()
+
+
+def test_whole_ranges_come_back_by_their_exact_key_and_stay_bounded(tmp_path, monkeypatch):
+    cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="one", max_ranges=4)
+    clock = [1_000_000]
+    monkeypatch.setattr(analysis_cache, "_now", lambda: clock[0])
+    keys = [range_key("o200k_base", b"range %d" % n) for n in range(6)]
+    assert range_key("cl100k_base", b"range 0") != keys[0]
+    cache.store_ranges([(keys[0], b"zero"), (keys[1], b"one")])
+    assert cache.lookup_range(keys[0]) == b"zero"
+    assert cache.lookup_range((keys[0][0], keys[0][1] + 1)) is None  # the check half differs
+    assert cache.lookup_range(keys[2]) is None
+    clock[0] += analysis_cache.RANGE_REFRESH_AFTER + 1
+    assert cache.lookup_range(keys[0]) == b"zero"  # marked used again, unlike keys[1]
+    clock[0] += 1
+    cache.store_ranges([(keys[n], b"range %d" % n) for n in range(2, 5)])
+    assert cache.lookup_range(keys[1]) is None  # used least recently: gone first
+    assert [cache.lookup_range(keys[n]) for n in (0, 2, 3, 4)] == [
+        b"zero",
+        b"range 2",
+        b"range 3",
+        b"range 4",
+    ]
+    cache.clear()
+    assert cache.lookup_range(keys[0]) is None
+
+
+def test_another_version_of_the_code_forgets_the_ranges_too(tmp_path):
+    key = range_key("o200k_base", b"lines")
+    AnalysisCache(tmp_path / "counts.sqlite3", signature="one").store_ranges([(key, b"kept")])
+    assert AnalysisCache(tmp_path / "counts.sqlite3", signature="one").lookup_range(key) == b"kept"
+    assert AnalysisCache(tmp_path / "counts.sqlite3", signature="two").lookup_range(key) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -114,9 +115,8 @@ def test_a_changed_file_checked_again_with_the_cache_gives_the_same_report(
     assert_same(other_model, reference(messy, "gpt-3.5-turbo-0125"))
 
 
-def test_a_cached_check_parses_no_known_line(messy, tmp_path, monkeypatch):
-    cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="test")
-    check_path(messy, CATALOG, MODEL, cache=cache)
+def spy_on_reads(monkeypatch) -> list[bytes]:
+    """The lines the check parses from now on."""
     parsed: list[bytes] = []
     real = filecheck.read_line
 
@@ -125,9 +125,49 @@ def test_a_cached_check_parses_no_known_line(messy, tmp_path, monkeypatch):
         return real(raw)
 
     monkeypatch.setattr(filecheck, "read_line", spy)
+    return parsed
+
+
+def test_a_cached_check_of_a_changed_file_parses_no_known_line(messy, tmp_path, monkeypatch):
+    cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="test")
+    check_path(messy, CATALOG, MODEL, cache=cache)
+    messy.write_bytes(messy_bytes().replace(b"Answer 2,", b"Answer two,"))
+    parsed = spy_on_reads(monkeypatch)
     assert_same(check_path(messy, CATALOG, MODEL, cache=cache), reference(messy))
-    # Only lines that are no examples (they are not cached) are read again.
-    assert len(parsed) == 6
+    # The edited line, and lines that are no examples (they are not cached), are read.
+    assert len(parsed) == 7
+    assert sum(b"Answer two," in raw for raw in parsed) == 1
+
+
+@pytest.mark.parametrize("range_bytes", [700, 10**7])
+def test_an_unchanged_file_checked_again_reads_no_line(messy, tmp_path, monkeypatch, range_bytes):
+    monkeypatch.setattr(filecheck, "RANGE_BYTES", range_bytes)
+    cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="test")
+    first = check_path(messy, CATALOG, MODEL, cache=cache)
+    parsed = spy_on_reads(monkeypatch)
+    again = check_path(messy, CATALOG, MODEL, cache=cache)
+    assert parsed == []
+    assert_same(again, reference(messy))
+    assert again.columns.to_bytes() == first.columns.to_bytes()
+    # The same bytes counted for a model with another tokenizer are another range.
+    other_model = check_path(messy, CATALOG, "gpt-3.5-turbo-0125", cache=cache)
+    assert len(parsed) > 0
+    assert_same(other_model, reference(messy, "gpt-3.5-turbo-0125"))
+
+
+def test_a_damaged_range_in_the_cache_is_analysed_again(messy, tmp_path, monkeypatch, caplog):
+    cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="test")
+    check_path(messy, CATALOG, MODEL, cache=cache)
+    with sqlite3.connect(cache.path) as connection:
+        (data,) = connection.execute("SELECT data FROM ranges").fetchone()
+        connection.execute("UPDATE ranges SET data=?", (data[: len(data) // 2],))
+    parsed = spy_on_reads(monkeypatch)
+    assert_same(check_path(messy, CATALOG, MODEL, cache=cache), reference(messy))
+    assert len(parsed) == 6  # found line by line instead
+    assert "could not be read" in caplog.text
+    parsed.clear()
+    check_path(messy, CATALOG, MODEL, cache=cache)
+    assert parsed == []  # and kept whole again
 
 
 def test_ranges_end_at_line_endings_even_inside_a_long_line(tmp_path):

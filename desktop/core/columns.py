@@ -1,0 +1,243 @@
+"""Compact per-line results of a checked file, and their byte form for the count cache.
+
+Why columns: a 1 GB file has about 700,000 examples, and one object per example took gigabytes;
+arrays of counts, kinds and fingerprints take a few dozen bytes per example. Why a byte form:
+a file checked again unchanged finds each range's columns in the count cache whole, instead
+of looking up every line (see ``filecheck``).
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+import orjson
+
+from desktop.core.analysis_cache import EncodedRows, RangeRows
+from desktop.core.dataset import LineState, parse_json_bytes
+from desktop.core.findings import Finding, Severity
+from desktop.core.interchange import ForeignFormat, foreign_format_of
+from desktop.core.kinds import ExampleKind, classify
+from desktop.core.tokens import ExampleTokens
+
+#: Stands for a value not parsed yet.
+UNREAD = object()
+KINDS = tuple(ExampleKind)
+KIND_INDEX = {kind: index for index, kind in enumerate(KINDS)}
+_SEVERITIES = tuple(Severity)
+_SEVERITY_INDEX = {severity: index for index, severity in enumerate(_SEVERITIES)}
+#: The arrays of ``Columns`` in their byte form, in order, with their item types.
+_ARRAYS = (
+    ("kinds", "B"),
+    ("totals", "q"),
+    ("assistants", "q"),
+    ("estimated", "B"),
+    ("fingerprints", "B"),
+    ("systems", "i"),
+    ("has_system", "B"),
+    ("example_lines", "q"),
+    ("example_ids", "q"),
+)
+#: Changed whenever the byte form changes: older forms are then not read.
+_FORM = 1
+_HEAD_SIZE = struct.Struct("<I")
+
+
+@dataclass
+class Columns:
+    """Compact results of consecutive lines (or items): per-line states, per-example columns.
+
+    Line numbers in ``example_lines`` and in ``findings`` count from the first line of these
+    columns (1-based) until ``shifted`` places them in the file.
+    """
+
+    lines: int = 0
+    blank: int = 0
+    broken: int = 0
+    kinds: bytearray = field(default_factory=bytearray)
+    totals: array = field(default_factory=lambda: array("q"))
+    assistants: array = field(default_factory=lambda: array("q"))
+    estimated: bytearray = field(default_factory=bytearray)
+    fingerprints: bytearray = field(default_factory=bytearray)
+    systems: array = field(default_factory=lambda: array("i"))
+    has_system: bytearray = field(default_factory=bytearray)
+    example_lines: array = field(default_factory=lambda: array("q"))
+    example_ids: array = field(default_factory=lambda: array("q"))
+    system_texts: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    fallback: str | None = None
+    #: What these lines taught the count cache, for the process that writes it.
+    learnt: EncodedRows = field(default_factory=lambda: ([], {}))
+    #: Lines in another trainer's layout, per layout, and lines that are OpenAI examples.
+    foreign: Counter[ForeignFormat] = field(default_factory=Counter)
+    not_foreign: int = 0
+    #: Ranges of the file these columns hold, in byte form, for the count cache to keep.
+    ranges: RangeRows = field(default_factory=list)
+
+    def recognise(self, raw: bytes, state: LineState, kind: ExampleKind, value: object) -> None:
+        """Count a line towards the file being in another trainer's layout or not.
+
+        A chat line that names no speaker with "from" (ShareGPT's spelling) counts as an
+        OpenAI example without a second look; the rest is judged as Import would judge it.
+        """
+        if state is LineState.BLANK:
+            return
+        if kind is ExampleKind.CHAT and b'"from"' not in raw:
+            self.not_foreign += 1
+            return
+        item = parse_json_bytes(raw)[0] if value is UNREAD else value
+        found = foreign_format_of((item,))
+        if found is not None:
+            self.foreign[found] += 1
+        elif classify(item) is not ExampleKind.NOT_AN_EXAMPLE:
+            self.not_foreign += 1
+
+    @property
+    def foreign_format(self) -> ForeignFormat | None:
+        """The other trainer's layout most lines are in (as ``foreign_format_of`` decides)."""
+        if sum(self.foreign.values()) <= self.not_foreign:
+            return None
+        return self.foreign.most_common(1)[0][0]
+
+    def add_example(
+        self,
+        line: int,
+        record_id: int,
+        kind: ExampleKind,
+        tokens: ExampleTokens,
+        fingerprint: str,
+        system_text: str | None,
+        has_system: bool,
+        texts: dict[str, int],
+    ) -> None:
+        """Append one example's facts (``texts`` numbers the system texts seen so far)."""
+        self.kinds.append(KIND_INDEX[kind])
+        self.totals.append(tokens.total)
+        self.assistants.append(tokens.assistant)
+        self.estimated.append(tokens.estimated)
+        self.fingerprints += bytes.fromhex(fingerprint)
+        if system_text is None:
+            self.systems.append(-1)
+        else:
+            index = texts.get(system_text)
+            if index is None:
+                index = texts[system_text] = len(self.system_texts)
+                self.system_texts.append(system_text)
+            self.systems.append(index)
+        self.has_system.append(has_system)
+        self.example_lines.append(line)
+        self.example_ids.append(record_id)
+
+    def extend(self, other: Columns, texts: dict[str, int]) -> None:
+        """Append ``other``'s lines after these, placing its line numbers after them."""
+        offset = self.lines
+        self.lines += other.lines
+        self.blank += other.blank
+        self.broken += other.broken
+        self.kinds += other.kinds
+        self.totals += other.totals
+        self.assistants += other.assistants
+        self.estimated += other.estimated
+        self.fingerprints += other.fingerprints
+        mapping = array("i")
+        for text in other.system_texts:
+            index = texts.get(text)
+            if index is None:
+                index = texts[text] = len(self.system_texts)
+                self.system_texts.append(text)
+            mapping.append(index)
+        self.systems += array("i", (mapping[i] if i >= 0 else -1 for i in other.systems))
+        self.has_system += other.has_system
+        if offset:
+            self.example_lines += array("q", (line + offset for line in other.example_lines))
+            self.example_ids += array("q", (line + offset for line in other.example_ids))
+            self.findings.extend(
+                replace(f, line=f.line + offset, record_id=f.line + offset)
+                if f.line is not None
+                else f
+                for f in other.findings
+            )
+        else:
+            self.example_lines += other.example_lines
+            self.example_ids += other.example_ids
+            self.findings.extend(other.findings)
+        self.fallback = self.fallback or other.fallback
+        self.foreign.update(other.foreign)
+        self.not_foreign += other.not_foreign
+        self.learnt[0].extend(other.learnt[0])
+        self.learnt[1].update(other.learnt[1])
+        self.ranges.extend(other.ranges)
+
+    def to_bytes(self) -> bytes:
+        """These columns as bytes (what the cache keeps; ``from_bytes`` reads them back).
+
+        Not what the lines taught the cache, nor the counter's fallback: those belong to the
+        run that made them.
+        """
+        body = [getattr(self, name) for name, _code in _ARRAYS]
+        head = orjson.dumps(
+            [
+                _FORM,
+                [
+                    [code, array(code).itemsize, len(part)]
+                    for (_name, code), part in zip(_ARRAYS, body, strict=True)
+                ],
+                [self.lines, self.blank, self.broken, self.not_foreign],
+                {found.value: count for found, count in self.foreign.items()},
+                self.system_texts,
+                [
+                    [
+                        f.code,
+                        _SEVERITY_INDEX[f.severity],
+                        f.text,
+                        f.line,
+                        f.message_index,
+                        f.fix,
+                        f.record_id,
+                    ]
+                    for f in self.findings
+                ],
+            ]
+        )
+        return b"".join([_HEAD_SIZE.pack(len(head)), head, *map(bytes, body)])
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Columns:
+        """Columns from ``to_bytes`` (ValueError when the bytes are not such columns)."""
+        try:
+            (size,) = _HEAD_SIZE.unpack_from(data)
+            end = _HEAD_SIZE.size + size
+            form, layout, counts, foreign, texts, findings = orjson.loads(
+                data[_HEAD_SIZE.size : end]
+            )
+            if form != _FORM or len(layout) != len(_ARRAYS):
+                raise ValueError("columns in another form")
+            lines, blank, broken, not_foreign = counts
+            columns = cls(lines=lines, blank=blank, broken=broken, not_foreign=not_foreign)
+            view = memoryview(data)
+            for (name, code), (stored, itemsize, length) in zip(_ARRAYS, layout, strict=True):
+                part = array(code)
+                if stored != code or itemsize != part.itemsize:
+                    raise ValueError("columns written on another kind of computer")
+                part.frombytes(view[end : end + itemsize * length])
+                if len(part) != length:
+                    raise ValueError("columns cut short")
+                end += itemsize * length
+                setattr(columns, name, part if code != "B" else bytearray(part))
+            if end != len(data):
+                raise ValueError("columns with bytes left over")
+            if max(columns.kinds, default=0) >= len(KINDS) or max(
+                columns.systems, default=-1
+            ) >= len(texts):
+                raise ValueError("columns that point past their own lists")
+            columns.foreign = Counter({ForeignFormat(key): n for key, n in foreign.items()})
+            columns.system_texts = [str(text) for text in texts]
+            columns.findings = [
+                Finding(code, _SEVERITIES[severity], text, line, index, fix, record)
+                for code, severity, text, line, index, fix, record in findings
+            ]
+        except (struct.error, orjson.JSONDecodeError, TypeError, IndexError) as exc:
+            raise ValueError(f"not columns: {exc}") from exc
+        return columns
