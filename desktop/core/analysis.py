@@ -189,7 +189,7 @@ def derive_analysis(
     record: Record,
     before: RecordAnalysis,
     counters: Sequence[TokenCounter],
-    known: dict[str, tuple[int, ...]] | None = None,
+    known: dict[Any, Any] | None = None,
     *,
     proven: bool = False,
 ) -> RecordAnalysis | None:
@@ -201,7 +201,8 @@ def derive_analysis(
     The change is proven, not assumed: the example as it was is rebuilt from ``record`` and
     the old system text, and its fingerprint must be the one ``before`` holds, unless the
     caller made that very change itself (``proven``: the bulk tool that set the message).
-    ``known`` keeps the counts of texts seen (by every counter) across a bulk edit's records.
+    ``known`` keeps the counts of texts seen (by every counter), and the changes they make,
+    across a bulk edit's records.
     """
     facts = before.facts
     if (
@@ -217,9 +218,11 @@ def derive_analysis(
     messages = value.get("messages") if type(value) is dict else None
     if type(messages) is not list:
         return None
-    first = next(
-        (i for i, m in enumerate(messages) if type(m) is dict and m.get("role") == "system"), -1
-    )
+    first = -1
+    for index, message in enumerate(messages):
+        if type(message) is dict and message.get("role") == "system":
+            first = index
+            break
     if first < 0:
         return None
     message = messages[first]
@@ -227,38 +230,33 @@ def derive_analysis(
     old_text = facts.system_text
     if type(text) is not str or not _raises_nothing(text, first):
         return None
-    # The example as it was, in canonical JSON: the new one with the system message's bytes
-    # changed back. (Where those bytes first occur is the system message itself, or else the
-    # rebuilt example's system text differs from the old one and its fingerprint does too.)
-    canonical = canonical_json_bytes(value)
+    findings = before.findings
     if facts.has_system:
         # Findings of other messages keep their numbers; one about this message could go.
-        if type(old_text) is not str or any(
-            f.message_index == first or f.code == "broken_character" for f in before.findings
+        if type(old_text) is not str or (
+            findings
+            and any(f.message_index == first or f.code == "broken_character" for f in findings)
         ):
             return None
     elif first != 0 or message.keys() != {"role", "content"} or before.findings:
         # Every later message moves down one place: only a finding-free example is derived.
         return None
+    # The example as it was, in canonical JSON: the new one with the system message's bytes
+    # changed back. (Where those bytes first occur is the system message itself, or else the
+    # rebuilt example's system text differs from the old one and its fingerprint does too.)
+    canonical = canonical_json_bytes(value)
     if not proven and not _was_before(canonical, messages, message, old_text, facts):
         return None
     if known is None:
         known = {}
-    added = _counts_of(text, counters, known)
-    if facts.has_system:
-        removed = _counts_of(old_text, counters, known)  # type: ignore[arg-type]
-    else:
-        system = _counts_of("system", counters, known)
-        removed = tuple(-TOKENS_PER_MESSAGE - n for n in system)
     counted = dict(before.counts)
     counts = []
-    for counter, plus, minus in zip(counters, added, removed, strict=True):
-        tokens = counted.get(counter.encoding_name)
+    for name, change in _changes_of(text, old_text if facts.has_system else None, counters, known):
+        tokens = counted.get(name)
         if tokens is None:
             return None
-        total = tokens.total + plus - minus
         counts.append(
-            (counter.encoding_name, ExampleTokens(total, tokens.assistant, tokens.estimated))
+            (name, ExampleTokens(tokens.total + change, tokens.assistant, tokens.estimated))
         )
     new_facts = ExampleFacts(
         record.id,
@@ -269,7 +267,6 @@ def derive_analysis(
         True,
         counts[0][1].total,
     )
-    findings = before.findings
     if findings and facts.line != record.line:
         findings = tuple(replace(f, line=record.line) for f in findings)
     return RecordAnalysis(record.id, counts[0][1], findings, new_facts, counts=tuple(counts))
@@ -304,8 +301,31 @@ def _was_before(
     return fingerprint_of(rebuilt) == facts.fingerprint
 
 
+def _changes_of(
+    text: str,
+    old_text: str | None,
+    counters: Sequence[TokenCounter],
+    known: dict[Any, Any],
+) -> tuple[tuple[str, int], ...]:
+    """How the tokens of an example change, per encoding, when its system message's text
+    ``old_text`` becomes ``text`` (None: the message is added), remembered in ``known``."""
+    key = (text, old_text)
+    changes = known.get(key)
+    if changes is None:
+        added = _counts_of(text, counters, known)
+        if old_text is not None:
+            removed = _counts_of(old_text, counters, known)
+        else:
+            removed = tuple(-TOKENS_PER_MESSAGE - n for n in _counts_of("system", counters, known))
+        names = [counter.encoding_name for counter in counters]
+        changes = known[key] = tuple(
+            (name, plus - minus) for name, plus, minus in zip(names, added, removed, strict=True)
+        )
+    return changes
+
+
 def _counts_of(
-    text: str, counters: Sequence[TokenCounter], known: dict[str, tuple[int, ...]]
+    text: str, counters: Sequence[TokenCounter], known: dict[Any, Any]
 ) -> tuple[int, ...]:
     counts = known.get(text)
     if counts is None:
