@@ -15,7 +15,8 @@ Files that are not JSON Lines (a JSON array, CSV) are read whole, as the app rea
 
 A range seen before, byte for byte, is not analysed again: its columns are kept whole in the
 count cache, so checking an unchanged file again reads, hashes and looks up about 20 ranges
-per 150 MB instead of every line.
+per 150 MB instead of every line. Ranges end at lines chosen by their content, so a file
+edited here and there still has most of its ranges in the cache.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ import os
 import sys
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple
 
 from desktop.core.analysis import (
     RecordAnalysis,
@@ -74,8 +76,10 @@ from desktop.core.reading import ReadRows, ReadWhole, read_in_chunks, reads_line
 from desktop.core.tokens import TokenCounter, counter_for_model, plan_example
 from desktop.core.validation import ExampleFacts, example_facts, validate_example
 
-#: Bytes of whole lines analysed as one piece of work.
+#: Bytes of whole lines analysed as one piece of work (on average: see ``_ranges``).
 RANGE_BYTES = 8 * 1024 * 1024
+#: ... and at most this many times as many (unless one line is longer).
+RANGE_LIMIT = 4
 #: Other processes are started only when the rest of the file would take this long here.
 FANOUT_MIN_SECONDS = 0.5
 #: ... or this long, where they must start from scratch (no fork: macOS, Windows).
@@ -270,23 +274,41 @@ def _start_worker(model_id: str, cache_path: Path | None, signature: str | None)
 
 
 def _ranges(path: Path, start: int, size: int, step: int) -> Iterator[tuple[int, int]]:
-    """(start, end) offsets of consecutive ranges of whole lines, about ``step`` bytes each."""
+    """(start, end) offsets of consecutive ranges of whole lines, about ``step`` bytes each.
+
+    Where a range ends is chosen by the content of its last line, not by where that line sits:
+    past half of ``step``, a line ends the range with a chance of its length in the other
+    half (a checksum of its end decides), or when the range has grown to ``RANGE_LIMIT``
+    times ``step``. So after lines are inserted, moved or deleted, the ranges after them soon
+    hold the same lines as before, and each is found whole in the cache again.
+    """
     with path.open("rb") as stream:
-        while start < size:
-            end = min(size, start + step)
-            stream.seek(end)
-            while end < size:
-                window = stream.read(64 * 1024)
-                if not window:
-                    end = size
-                    break
-                newline = window.find(b"\n")
-                if newline >= 0:
-                    end += newline + 1
-                    break
-                end += len(window)
-            yield start, end
-            start = end
+        begin = start
+        while begin < size:
+            end = _range_end(stream, begin, size, step)
+            yield begin, end
+            begin = end
+
+
+def _range_end(stream: BinaryIO, begin: int, size: int, step: int) -> int:
+    skip = step // 2
+    spread = max(1, step - skip)
+    limit = step * RANGE_LIMIT
+    offset = begin + skip
+    if offset >= size:
+        return size
+    stream.seek(offset)
+    if skip:  # the rest of the line half of ``step`` ends in: an end only past the limit
+        offset += len(stream.readline())
+        if offset - begin >= limit:
+            return min(offset, size)
+    for line in stream:
+        offset += len(line)
+        if offset >= size:  # the end (as it was when the check began)
+            break
+        if offset - begin >= limit or (zlib.crc32(line[-256:]) ^ len(line)) % spread < len(line):
+            return offset
+    return size
 
 
 def _cpus() -> int:

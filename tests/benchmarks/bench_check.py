@@ -18,10 +18,9 @@ inherits another's caches. It prints each time with its ratio to the named basel
 * ``check, before`` (with ``--before``): the check of another source tree, e.g. the commit
   before a change, on the same file;
 * ``check, 1 line changed``: the warm check again after a space was added at the end of line
-  1,000. Only the range holding it is looked up line by line: the later ranges start a byte
-  further, but still end at the same line endings, so each is found in the cache whole;
-* ``check, 1,000 lines moved``: then lines 1,000-1,999 moved to the end of the file. Every
-  later range now holds other lines, so the rest of the file is found line by line.
+  1,000, and ``check, 1,000 lines moved``: then lines 1,000-1,999 moved to the end of the
+  file. Ranges end at lines chosen by their content, so only the ranges around an edit are
+  looked up line by line; the others are found in the cache whole.
 
 Neither edit changes a count, so every total must stay the same.
 

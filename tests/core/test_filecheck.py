@@ -139,6 +139,28 @@ def test_a_cached_check_of_a_changed_file_parses_no_known_line(messy, tmp_path, 
     assert sum(b"Answer two," in raw for raw in parsed) == 1
 
 
+def test_a_file_with_lines_moved_is_found_in_the_cache_range_by_range(messy, tmp_path, monkeypatch):
+    monkeypatch.setattr(filecheck, "RANGE_BYTES", 1000)  # about 60 ranges: all are kept
+    more = [json.dumps(chat(i)).encode() for i in range(100, 400)]
+    messy.write_bytes(b"\n".join([messy_bytes(), *more]))
+    cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="test")
+    check_path(messy, CATALOG, MODEL, cache=cache)
+    lines = messy.read_bytes().split(b"\n")
+    lines.append(lines.pop(25))
+    messy.write_bytes(b"\n".join(lines))
+    looked_up: list[int] = []
+    real = filecheck.analyze_lines
+
+    def spy(raws, counter, cache):
+        looked_up.append(len(raws))
+        return real(raws, counter, cache)
+
+    monkeypatch.setattr(filecheck, "analyze_lines", spy)
+    assert_same(check_path(messy, CATALOG, MODEL, cache=cache), reference(messy))
+    # Only the ranges around the line's old and new places are looked up line by line.
+    assert 0 < sum(looked_up) < 40  # of 340 lines
+
+
 @pytest.mark.parametrize("range_bytes", [700, 10**7])
 def test_an_unchanged_file_checked_again_reads_no_line(messy, tmp_path, monkeypatch, range_bytes):
     monkeypatch.setattr(filecheck, "RANGE_BYTES", range_bytes)
@@ -170,15 +192,40 @@ def test_a_damaged_range_in_the_cache_is_analysed_again(messy, tmp_path, monkeyp
     assert parsed == []  # and kept whole again
 
 
-def test_ranges_end_at_line_endings_even_inside_a_long_line(tmp_path):
-    path = tmp_path / "long.jsonl"
-    path.write_bytes(b"a" * 200_000 + b"\nb\n" + b"c" * 10 + b"\n")
-    ranges = list(filecheck._ranges(path, 0, path.stat().st_size, 1000))
-    assert ranges == [(0, 200_001), (200_001, 200_014)]
-    assert list(filecheck._ranges(path, 200_001, path.stat().st_size, 1)) == [
-        (200_001, 200_003),
-        (200_003, 200_014),
-    ]
+def ranges_of(path: Path, step: int) -> list[bytes]:
+    data = path.read_bytes()
+    return [data[a:b] for a, b in filecheck._ranges(path, 0, len(data), step)]
+
+
+def test_ranges_are_whole_lines_that_cover_the_file_within_their_limit(tmp_path):
+    path = tmp_path / "lines.jsonl"
+    lines = [b"a" * 200_000, b"b", *(b"line %d " % n * (n % 7 + 1) for n in range(3000)), b"end"]
+    path.write_bytes(b"\n".join(lines))  # no line ending at the end
+    ranges = ranges_of(path, 1000)
+    assert b"".join(ranges) == path.read_bytes()
+    assert all(r.endswith(b"\n") for r in ranges[:-1])
+    assert ranges[0] == b"a" * 200_000 + b"\n"  # one line longer than the limit is one range
+    assert max(len(r) for r in ranges[1:]) < 1000 * filecheck.RANGE_LIMIT + 100
+    assert 10 < len(ranges) < 200  # about one range per 1000 bytes of lines
+    assert [r for r in ranges_of(path, 1) if r] == ranges_of(path, 1)
+
+
+def test_ranges_after_lines_inserted_moved_or_deleted_hold_the_same_lines(tmp_path):
+    lines = [b'{"n": %d, "text": "%s"}\n' % (n, b"x" * (n % 50)) for n in range(20_000)]
+    path = tmp_path / "lines.jsonl"
+    path.write_bytes(b"".join(lines))
+    before = set(ranges_of(path, 20_000))
+    edits = {
+        "inserted": lines[:100] + [b'{"new": %d}\n' % n for n in range(500)] + lines[100:],
+        "moved to the end": lines[:100] + lines[1100:] + lines[100:1100],
+        "deleted": lines[:100] + lines[600:],
+    }
+    for name, edited in edits.items():
+        path.write_bytes(b"".join(edited))
+        after = ranges_of(path, 20_000)
+        changed = sum(r not in before for r in after)
+        assert changed <= 3, name  # the ranges around the edit, and no others
+        assert len(after) > 30, name
 
 
 def test_several_processes_report_what_one_does(messy, monkeypatch):
