@@ -50,7 +50,7 @@ class Columns:
     """Compact results of consecutive lines (or items): per-line states, per-example columns.
 
     Line numbers in ``example_lines`` and in ``findings`` count from the first line of these
-    columns (1-based) until ``shifted`` places them in the file.
+    columns (1-based) until ``extend`` places them after other lines.
     """
 
     lines: int = 0
@@ -228,9 +228,10 @@ class Columns:
                 setattr(columns, name, part if code != "B" else bytearray(part))
             if end != len(data):
                 raise ValueError("columns with bytes left over")
-            if max(columns.kinds, default=0) >= len(KINDS) or max(
-                columns.systems, default=-1
-            ) >= len(texts):
+            systems = columns.systems
+            if max(columns.kinds, default=0) >= len(KINDS) or not (
+                -1 <= min(systems, default=-1) <= max(systems, default=-1) < len(texts)
+            ):
                 raise ValueError("columns that point past their own lists")
             columns.foreign = Counter({ForeignFormat(key): n for key, n in foreign.items()})
             columns.system_texts = [str(text) for text in texts]

@@ -68,7 +68,8 @@ def test_damaged_bytes_are_refused_not_misread(damage):
 
 
 @pytest.mark.parametrize(
-    ("column", "value"), [("kinds", len(ExampleKind)), ("systems", 2), ("systems", 7)]
+    ("column", "value"),
+    [("kinds", len(ExampleKind)), ("systems", 2), ("systems", 7), ("systems", -2)],
 )
 def test_columns_pointing_past_their_own_lists_are_refused(column, value):
     columns = some_columns()
