@@ -408,7 +408,7 @@ def test_a_rate_limited_create_is_sent_again_and_an_unfound_job_is_an_unknown_ou
     lost = plan(profile)
     fake_nebius.inject("no_answer", method="POST", path="/fine_tuning/jobs", appear_after=1e6)
     quick = NebiusBackend(profile, build_client(profile, fake_nebius.api_key, timeout=0.5))
-    with pytest.raises(ProviderError) as info:
+    with quick, pytest.raises(ProviderError) as info:
         svc.start_training(quick, archive, lost, options=FAST, sleep=no_wait)
     assert info.value.friendly.kind is ErrorKind.UNKNOWN_OUTCOME
     assert len(fake_nebius.requests_to("POST", "/fine_tuning/jobs")) == 3
@@ -451,12 +451,13 @@ def test_a_deployment_that_never_gets_ready_is_said_plainly(fake_nebius, archive
         deploy_poll=2,
         deploy_wait=6,
     )
-    with pytest.raises(ProviderError) as info:
-        impatient.prepare_chat(impatient.chat_target(summary))
-    assert info.value.friendly.kind is ErrorKind.TIMEOUT
-    assert "same deployment" in info.value.friendly.next_step
-    fake_nebius.advance(20)
-    assert impatient.prepare_chat(impatient.chat_target(summary))  # ready on a later try
+    with impatient:
+        with pytest.raises(ProviderError) as info:
+            impatient.prepare_chat(impatient.chat_target(summary))
+        assert info.value.friendly.kind is ErrorKind.TIMEOUT
+        assert "same deployment" in info.value.friendly.next_step
+        fake_nebius.advance(20)
+        assert impatient.prepare_chat(impatient.chat_target(summary))  # ready on a later try
     assert len(fake_nebius.requests_to("POST", "/v0/models")) == 1
 
 
