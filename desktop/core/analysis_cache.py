@@ -15,7 +15,7 @@ Safety
     * Several processes may read and write at once: SQLite's write-ahead log lets readers go
       on while one writer writes, and a writer waits a moment for another to finish.
     * Bounded: past ``max_rows`` lines, those used least recently (by day) are deleted; past
-      ``max_ranges`` whole ranges, the same.
+      ``max_range_bytes`` of whole ranges, those used least recently too.
     * A new version of the app (or of the code that analyses lines) starts with an empty
       cache, since its findings or counts may differ: the cache remembers a signature of that
       code.
@@ -59,9 +59,12 @@ REFRESH_AFTER_DAYS = 7
 BUSY_TIMEOUT_MS = 3000
 #: Check the size after writing this many rows.
 SIZE_CHECK_EVERY = 20_000
-#: Whole ranges of files kept (see ``range_key``): each is about 8 MB of a file, kept in a
-#: few hundred KB, so this covers about 2 GB of files checked recently.
-DEFAULT_MAX_RANGES = 256
+#: Bytes of whole ranges kept (see ``range_key``). A range of 8 MB of ordinary examples
+#: keeps in about 300 KB, so this covers several GB of files checked recently; a range of
+#: many short broken lines keeps in more than the range itself (each has its finding).
+DEFAULT_MAX_RANGE_BYTES = 256 * 1024 * 1024
+#: A range kept in more than this share of that is not kept at all.
+RANGE_SHARE_MAX = 8
 #: A range found again is marked used again when it was last marked this long ago (seconds).
 RANGE_REFRESH_AFTER = 3600
 
@@ -98,6 +101,17 @@ def range_key(encoding: str, data: bytes) -> LineKey:
     digest = _sha256(encoding.encode() + b"\n")
     digest.update(data)
     return _TWO_INTEGERS(digest.digest())  # type: ignore[return-value]
+
+
+def is_storable(text: str) -> bool:
+    """True unless ``text`` holds half of a character, which UTF-8 (and so SQLite) cannot keep."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _text_key(text: str) -> int:
@@ -168,12 +182,12 @@ class AnalysisCache:
         *,
         signature: str,
         max_rows: int = DEFAULT_MAX_ROWS,
-        max_ranges: int = DEFAULT_MAX_RANGES,
+        max_range_bytes: int = DEFAULT_MAX_RANGE_BYTES,
     ) -> None:
         self._path = path
         self.signature = signature
         self.max_rows = max_rows
-        self.max_ranges = max_ranges
+        self.max_range_bytes = max_range_bytes
         self._lock = threading.Lock()
         self._checked: set[Path] = set()
         self._recreated: set[Path] = set()
@@ -444,7 +458,13 @@ class AnalysisCache:
         return bytes(row[2])
 
     def store_ranges(self, rows: RangeRows) -> None:
-        """Keep whole ranges (key, bytes), dropping those used least recently past the bound."""
+        """Keep whole ranges (key, bytes), dropping those used least recently past the bound.
+
+        A range too large for its share of the bound is not kept (it would push out many
+        others, and SQLite refuses values past about a gigabyte).
+        """
+        largest = self.max_range_bytes // RANGE_SHARE_MAX
+        rows = [(key, data) for key, data in rows if len(data) <= largest]
         if not rows:
             return
         now = _now()
@@ -455,13 +475,15 @@ class AnalysisCache:
                 "INSERT OR REPLACE INTO ranges(k, chk, used, data) VALUES (?, ?, ?, ?)",
                 ((k, chk, now, data) for (k, chk), data in rows),
             )
-            excess = connection.execute("SELECT COUNT(*) FROM ranges").fetchone()[0]
-            excess -= self.max_ranges
-            if excess > 0:
-                connection.execute(
-                    "DELETE FROM ranges WHERE k IN (SELECT k FROM ranges ORDER BY used LIMIT ?)",
-                    (excess,),
-                )
+            kept = 0
+            gone = []
+            for k, size in connection.execute(
+                "SELECT k, length(data) FROM ranges ORDER BY used DESC"
+            ):
+                kept += size
+                if kept > self.max_range_bytes:
+                    gone.append((k,))
+            connection.executemany("DELETE FROM ranges WHERE k=?", gone)
 
 
 #: Rows ready to store: (key, check, day, data) per line, and the system texts by key.
@@ -505,18 +527,30 @@ class RowWriter:
         has_system: bool,
         counts: Iterable[tuple[str, _Counts]],
     ) -> None:
-        """Add what one example line holds (its findings may be placed: places are dropped)."""
+        """Add what one example line holds (its findings may be placed: places are dropped).
+
+        A line whose system text or findings hold half of a character (an escaped lone
+        surrogate) is left out: SQLite cannot keep such text, and the line is simply analysed
+        again next time.
+        """
         text_key = None
         if system_text is not None:
             text_key = self._text_keys.get(system_text)
             if text_key is None:
+                if not is_storable(system_text):
+                    return
                 text_key = self._text_keys[system_text] = _text_key(system_text)
                 self.texts[text_key] = system_text
         found = [
             [f.code, _SEVERITY_INDEX[f.severity], f.text, f.message_index, f.fix] for f in findings
         ]
         counted = {name: [c.total, c.assistant, int(c.estimated)] for name, c in counts}
-        data = orjson.dumps([_KIND_INDEX[kind], fingerprint, text_key, has_system, found, counted])
+        try:
+            data = orjson.dumps(
+                [_KIND_INDEX[kind], fingerprint, text_key, has_system, found, counted]
+            )
+        except TypeError:  # half of a character in a finding's words
+            return
         self.lines.append((key[0], key[1], self._day, data))
 
     def rows(self) -> EncodedRows:

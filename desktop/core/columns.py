@@ -8,6 +8,7 @@ of looking up every line (see ``filecheck``).
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from array import array
 from collections import Counter
@@ -41,8 +42,10 @@ _ARRAYS = (
     ("example_ids", "q"),
 )
 #: Changed whenever the byte form changes: older forms are then not read.
-_FORM = 1
+_FORM = 2
 _HEAD_SIZE = struct.Struct("<I")
+_DIGEST_SIZE = 16
+_FINGERPRINT_BYTES = 16
 
 
 @dataclass
@@ -174,7 +177,8 @@ class Columns:
         """These columns as bytes (what the cache keeps; ``from_bytes`` reads them back).
 
         Not what the lines taught the cache, nor the counter's fallback: those belong to the
-        run that made them.
+        run that made them. TypeError when a text holds half of a character (an escaped lone
+        surrogate), which cannot be kept.
         """
         body = [getattr(self, name) for name, _code in _ARRAYS]
         head = orjson.dumps(
@@ -201,44 +205,116 @@ class Columns:
                 ],
             ]
         )
-        return b"".join([_HEAD_SIZE.pack(len(head)), head, *map(bytes, body)])
+        payload = b"".join([_HEAD_SIZE.pack(len(head)), head, *map(bytes, body)])
+        return _digest(payload) + payload
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Columns:
-        """Columns from ``to_bytes`` (ValueError when the bytes are not such columns)."""
+        """Columns from ``to_bytes`` (ValueError when the bytes are not such columns).
+
+        A checksum catches bytes damaged on disk; the checks after it catch columns that
+        would not fit together (written by other code, say).
+        """
+        payload = data[_DIGEST_SIZE:]
+        if len(data) < _DIGEST_SIZE or _digest(payload) != data[:_DIGEST_SIZE]:
+            raise ValueError("columns damaged (their checksum differs)")
         try:
-            (size,) = _HEAD_SIZE.unpack_from(data)
-            end = _HEAD_SIZE.size + size
-            form, layout, counts, foreign, texts, findings = orjson.loads(
-                data[_HEAD_SIZE.size : end]
-            )
-            if form != _FORM or len(layout) != len(_ARRAYS):
-                raise ValueError("columns in another form")
-            lines, blank, broken, not_foreign = counts
-            columns = cls(lines=lines, blank=blank, broken=broken, not_foreign=not_foreign)
-            view = memoryview(data)
-            for (name, code), (stored, itemsize, length) in zip(_ARRAYS, layout, strict=True):
-                part = array(code)
-                if stored != code or itemsize != part.itemsize:
-                    raise ValueError("columns written on another kind of computer")
-                part.frombytes(view[end : end + itemsize * length])
-                if len(part) != length:
-                    raise ValueError("columns cut short")
-                end += itemsize * length
-                setattr(columns, name, part if code != "B" else bytearray(part))
-            if end != len(data):
-                raise ValueError("columns with bytes left over")
-            systems = columns.systems
-            if max(columns.kinds, default=0) >= len(KINDS) or not (
-                -1 <= min(systems, default=-1) <= max(systems, default=-1) < len(texts)
-            ):
-                raise ValueError("columns that point past their own lists")
-            columns.foreign = Counter({ForeignFormat(key): n for key, n in foreign.items()})
-            columns.system_texts = [str(text) for text in texts]
-            columns.findings = [
-                Finding(code, _SEVERITIES[severity], text, line, index, fix, record)
-                for code, severity, text, line, index, fix, record in findings
-            ]
-        except (struct.error, orjson.JSONDecodeError, TypeError, IndexError) as exc:
+            return cls._from_payload(payload)
+        except (
+            struct.error,
+            orjson.JSONDecodeError,
+            TypeError,
+            IndexError,
+            KeyError,
+            AttributeError,
+        ) as exc:
             raise ValueError(f"not columns: {exc}") from exc
+
+    @classmethod
+    def _from_payload(cls, payload: bytes) -> Columns:
+        (size,) = _HEAD_SIZE.unpack_from(payload)
+        end = _HEAD_SIZE.size + size
+        form, layout, counts, foreign, texts, findings = orjson.loads(
+            payload[_HEAD_SIZE.size : end]
+        )
+        if form != _FORM or len(layout) != len(_ARRAYS):
+            raise ValueError("columns in another form")
+        if len(counts) != 4 or not all(type(n) is int and n >= 0 for n in counts):
+            raise ValueError("columns with impossible counts")
+        lines, blank, broken, not_foreign = counts
+        columns = cls(lines=lines, blank=blank, broken=broken, not_foreign=not_foreign)
+        view = memoryview(payload)
+        for (name, code), (stored, itemsize, length) in zip(_ARRAYS, layout, strict=True):
+            part = array(code)
+            if stored != code or itemsize != part.itemsize:
+                raise ValueError("columns written on another kind of computer")
+            part.frombytes(view[end : end + itemsize * length])
+            if len(part) != length:
+                raise ValueError("columns cut short")
+            end += itemsize * length
+            setattr(columns, name, part if code != "B" else bytearray(part))
+        if end != len(payload):
+            raise ValueError("columns with bytes left over")
+        examples = len(columns.kinds)
+        lengths = {len(getattr(columns, name)) for name, _code in _ARRAYS}
+        if lengths - {examples, examples * _FINGERPRINT_BYTES} or (
+            len(columns.fingerprints) != examples * _FINGERPRINT_BYTES
+        ):
+            raise ValueError("columns of different lengths")
+        systems, numbers = columns.systems, columns.example_lines
+        if (
+            max(columns.kinds, default=0) >= len(KINDS)
+            or (systems and not -1 <= min(systems) <= max(systems) < len(texts))
+            or (numbers and not 1 <= min(numbers) <= max(numbers) <= lines)
+        ):
+            raise ValueError("columns that point past their own lists")
+        columns.foreign = Counter(
+            {ForeignFormat(key): _count(n) for key, n in dict(foreign).items()}
+        )
+        columns.system_texts = [_text(text) for text in texts]
+        columns.findings = [_finding(*found, lines=lines) for found in findings]
         return columns
+
+
+def _digest(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=_DIGEST_SIZE).digest()
+
+
+def _count(value: object) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError("columns with impossible counts")
+    return value
+
+
+def _text(value: object) -> str:
+    if type(value) is not str:
+        raise ValueError("columns with a text that is none")
+    return value
+
+
+def _finding(
+    code: object,
+    severity: object,
+    text: object,
+    line: object,
+    index: object,
+    fix: object,
+    record: object,
+    *,
+    lines: int,
+) -> Finding:
+    if type(severity) is not int or not 0 <= severity < len(_SEVERITIES):
+        raise ValueError("columns with a finding of no known severity")
+    if not (type(line) is int and 1 <= line <= lines) or record != line:
+        raise ValueError("columns with a finding on no line of theirs")
+    if index is not None and type(index) is not int:
+        raise ValueError("columns with a finding about no message")
+    return Finding(
+        _text(code),
+        _SEVERITIES[severity],
+        _text(text),
+        line,
+        index,
+        None if fix is None else _text(fix),
+        line,
+    )

@@ -227,7 +227,8 @@ def analyze_range(data: bytes, counter: TokenCounter, cache: AnalysisCache | Non
             columns.fallback = counter.fallback_reason
             return columns
     columns = analyze_lines(_split_lines(data), counter, cache)
-    columns.ranges.append((key, columns.to_bytes()))
+    with contextlib.suppress(TypeError):  # a text holding half of a character: not kept
+        columns.ranges.append((key, columns.to_bytes()))
     return columns
 
 

@@ -170,26 +170,26 @@ def test_the_cache_lives_in_the_user_cache_folder(monkeypatch, tmp_path):
 
 
 def test_whole_ranges_come_back_by_their_exact_key_and_stay_bounded(tmp_path, monkeypatch):
-    cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="one", max_ranges=4)
+    monkeypatch.setattr(analysis_cache, "RANGE_SHARE_MAX", 2)
+    cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="one", max_range_bytes=40)
     clock = [1_000_000]
     monkeypatch.setattr(analysis_cache, "_now", lambda: clock[0])
     keys = [range_key("o200k_base", b"range %d" % n) for n in range(6)]
+    blobs = [b"%010d" % n for n in range(6)]  # 10 bytes each: four fit
     assert range_key("cl100k_base", b"range 0") != keys[0]
-    cache.store_ranges([(keys[0], b"zero"), (keys[1], b"one")])
-    assert cache.lookup_range(keys[0]) == b"zero"
+    cache.store_ranges([(keys[0], blobs[0]), (keys[1], blobs[1])])
+    assert cache.lookup_range(keys[0]) == blobs[0]
     assert cache.lookup_range((keys[0][0], keys[0][1] + 1)) is None  # the check half differs
     assert cache.lookup_range(keys[2]) is None
     clock[0] += analysis_cache.RANGE_REFRESH_AFTER + 1
-    assert cache.lookup_range(keys[0]) == b"zero"  # marked used again, unlike keys[1]
+    assert cache.lookup_range(keys[0]) == blobs[0]  # marked used again, unlike keys[1]
     clock[0] += 1
-    cache.store_ranges([(keys[n], b"range %d" % n) for n in range(2, 5)])
+    cache.store_ranges([(keys[n], blobs[n]) for n in range(2, 5)])
     assert cache.lookup_range(keys[1]) is None  # used least recently: gone first
-    assert [cache.lookup_range(keys[n]) for n in (0, 2, 3, 4)] == [
-        b"zero",
-        b"range 2",
-        b"range 3",
-        b"range 4",
-    ]
+    assert [cache.lookup_range(keys[n]) for n in (0, 2, 3, 4)] == [blobs[n] for n in (0, 2, 3, 4)]
+    cache.store_ranges([(keys[5], b"x" * 21)])  # more than half the bound: not kept
+    assert cache.lookup_range(keys[5]) is None
+    assert cache.lookup_range(keys[4]) == blobs[4]
     cache.clear()
     assert cache.lookup_range(keys[0]) is None
 
@@ -199,3 +199,9 @@ def test_another_version_of_the_code_forgets_the_ranges_too(tmp_path):
     AnalysisCache(tmp_path / "counts.sqlite3", signature="one").store_ranges([(key, b"kept")])
     assert AnalysisCache(tmp_path / "counts.sqlite3", signature="one").lookup_range(key) == b"kept"
     assert AnalysisCache(tmp_path / "counts.sqlite3", signature="two").lookup_range(key) is None
+
+
+def test_a_line_holding_half_of_a_character_is_left_uncached_not_a_crash(cache):
+    halves = [(line_key(raw(1)), line(1, system="sys \ud800")), (line_key(raw(2)), line(2))]
+    cache.store(halves)
+    assert cache.lookup([key for key, _ in halves]) == [None, line(2)]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import struct
 from array import array
 from collections import Counter
 
+import orjson
 import pytest
 
+from desktop.core import columns as columns_module
 from desktop.core.columns import Columns
 from desktop.core.findings import Finding, Severity
 from desktop.core.interchange import ForeignFormat
@@ -49,27 +52,70 @@ def test_what_the_lines_taught_the_cache_is_not_part_of_the_bytes():
     assert again.fallback is None
 
 
+def test_bytes_damaged_anywhere_are_refused_not_misread():
+    data = some_columns().to_bytes()
+    for damaged in (data[:-1], data + b"\0", b"", data[:10]):
+        with pytest.raises(ValueError):
+            Columns.from_bytes(damaged)
+    for position in range(len(data)):  # one bit flipped, byte after byte
+        damaged = bytearray(data)
+        damaged[position] ^= 0x10
+        with pytest.raises(ValueError):
+            Columns.from_bytes(bytes(damaged))
+
+
+def reshaped(change) -> bytes:
+    """The bytes of ``some_columns`` with their head changed, and a checksum that fits."""
+    payload = some_columns().to_bytes()[16:]
+    (size,) = struct.unpack_from("<I", payload)
+    head = orjson.loads(payload[4 : 4 + size])
+    change(head)
+    new_head = orjson.dumps(head)
+    new_payload = struct.pack("<I", len(new_head)) + new_head + payload[4 + size :]
+    return columns_module._digest(new_payload) + new_payload
+
+
+def set_item(path: tuple[int, ...], value: object):
+    def change(head: list) -> None:
+        target = head
+        for step in path[:-1]:
+            target = target[step]
+        target[path[-1]] = value
+
+    return change
+
+
 @pytest.mark.parametrize(
-    "damage",
+    "change",
     [
-        lambda data: data[: len(data) - 1],  # cut short
-        lambda data: data + b"\0",  # bytes left over
-        lambda data: data[:4] + b"x" + data[5:],  # a head that is not JSON
-        lambda data: b"",
-        lambda data: data.replace(b"[1,[[", b"[2,[[", 1),  # another form
+        set_item((0,), 99),  # another form
+        set_item((2, 1), "0"),  # a count that is text
+        set_item((2, 0), -1),  # a negative count
+        set_item((3,), ["sharegpt"]),  # layouts that are no map
+        set_item((3,), {"nonsense": 1}),  # a layout that does not exist
+        set_item((4, 0), 7),  # a system text that is a number
+        set_item((5, 0, 1), -1),  # a severity that does not exist
+        set_item((5, 0, 3), 99),  # a finding past the last line
+        set_item((5, 0, 6), 2),  # a finding whose record is not its line
+        set_item((1, 1, 2), 2),  # one column shorter than the others
     ],
 )
-def test_damaged_bytes_are_refused_not_misread(damage):
-    data = some_columns().to_bytes()
-    damaged = damage(data)
-    assert damaged != data
+def test_columns_that_do_not_fit_together_are_refused(change):
+    assert Columns.from_bytes(reshaped(lambda head: None)) == some_columns()
     with pytest.raises(ValueError):
-        Columns.from_bytes(damaged)
+        Columns.from_bytes(reshaped(change))
 
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("kinds", len(ExampleKind)), ("systems", 2), ("systems", 7), ("systems", -2)],
+    [
+        ("kinds", len(ExampleKind)),
+        ("systems", 2),
+        ("systems", 7),
+        ("systems", -2),
+        ("example_lines", 6),
+        ("example_lines", 0),
+    ],
 )
 def test_columns_pointing_past_their_own_lists_are_refused(column, value):
     columns = some_columns()

@@ -177,6 +177,23 @@ def test_an_unchanged_file_checked_again_reads_no_line(messy, tmp_path, monkeypa
     assert_same(other_model, reference(messy, "gpt-3.5-turbo-0125"))
 
 
+def test_half_characters_in_texts_are_checked_with_the_cache_as_without(tmp_path):
+    path = tmp_path / "halves.jsonl"
+    path.write_bytes(
+        b'{"messages":[{"role":"system","content":"sys \\ud800 x"},'
+        b'{"role":"user","content":"hi"},{"role":"assistant","content":"ok"}]}\n'
+        b'{"messages":[{"role":"user","content":"hi \\udc00"},'
+        b'{"role":"assistant","content":"ok"}]}\n'
+        b'{"messages":[{"role":"\\ud800","content":"x"},{"role":"assistant","content":"ok"}]}\n'
+        + b"".join(json.dumps(chat(i)).encode() + b"\n" for i in range(5))
+    )
+    cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="test")
+    for _ in range(2):  # filling the cache, then reading it
+        checked = check_path(path, CATALOG, MODEL, cache=cache)
+        assert_same(checked, reference(path))
+        assert "broken_character" in {f.code for f in checked.analysis.findings()}
+
+
 def test_a_damaged_range_in_the_cache_is_analysed_again(messy, tmp_path, monkeypatch, caplog):
     cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="test")
     check_path(messy, CATALOG, MODEL, cache=cache)
