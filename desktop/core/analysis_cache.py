@@ -457,14 +457,18 @@ class AnalysisCache:
                     connection.execute("UPDATE ranges SET used=? WHERE k=?", (now, key[0]))
         return bytes(row[2])
 
+    @property
+    def range_room(self) -> int:
+        """The most bytes one whole range may take to be kept."""
+        return self.max_range_bytes // RANGE_SHARE_MAX
+
     def store_ranges(self, rows: RangeRows) -> None:
         """Keep whole ranges (key, bytes), dropping those used least recently past the bound.
 
         A range too large for its share of the bound is not kept (it would push out many
         others, and SQLite refuses values past about a gigabyte).
         """
-        largest = self.max_range_bytes // RANGE_SHARE_MAX
-        rows = [(key, data) for key, data in rows if len(data) <= largest]
+        rows = [(key, data) for key, data in rows if len(data) <= self.range_room]
         if not rows:
             return
         now = _now()
@@ -575,9 +579,23 @@ def encode_rows(items: Iterable[tuple[LineKey, CachedLine]]) -> EncodedRows:
     return writer.rows()
 
 
+#: Bytes of an example's fingerprint (32 hexadecimal digits).
+FINGERPRINT_BYTES = 16
+#: Token counts kept are below this (they go into 64-bit columns).
+_COUNT_LIMIT = 2**62
+
+
 def _decode(item: list[Any], texts: dict[int, str]) -> CachedLine | None:
     try:
         kind, fingerprint, text_key, has_system, findings, counts = item
+        # What a damaged row could hold that the columns of a check cannot take.
+        if kind < 0 or len(bytes.fromhex(fingerprint)) != FINGERPRINT_BYTES:
+            return None
+        for total, asst, _est in counts.values():
+            if not (0 <= total < _COUNT_LIMIT and 0 <= asst < _COUNT_LIMIT):
+                return None
+        if findings and min(found[1] for found in findings) < 0:
+            return None
         system_text = None
         if text_key is not None:
             system_text = texts.get(text_key)

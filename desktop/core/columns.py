@@ -262,6 +262,8 @@ class Columns:
         ):
             raise ValueError("columns of different lengths")
         systems, numbers = columns.systems, columns.example_lines
+        if columns.example_ids != numbers or blank + broken + examples > lines:
+            raise ValueError("columns that do not add up")
         if (
             max(columns.kinds, default=0) >= len(KINDS)
             or (systems and not -1 <= min(systems) <= max(systems) < len(texts))

@@ -221,15 +221,25 @@ def analyze_range(data: bytes, counter: TokenCounter, cache: AnalysisCache | Non
     if stored is not None:
         try:
             columns = Columns.from_bytes(stored)
+            if columns.lines != _line_count(data):
+                raise ValueError("columns of another number of lines")
         except ValueError as exc:
             log.warning("A range kept in the count cache could not be read: %s", exc)
         else:
             columns.fallback = counter.fallback_reason
             return columns
     columns = analyze_lines(_split_lines(data), counter, cache)
-    with contextlib.suppress(TypeError):  # a text holding half of a character: not kept
-        columns.ranges.append((key, columns.to_bytes()))
+    # Each finding takes at least this many bytes to keep, each example about as many: a
+    # range of many broken lines may take far more than the cache keeps for one range.
+    if (len(columns.findings) + len(columns.kinds)) * 64 <= cache.range_room:
+        with contextlib.suppress(TypeError):  # a text holding half of a character: not kept
+            columns.ranges.append((key, columns.to_bytes()))
     return columns
+
+
+def _line_count(data: bytes) -> int:
+    """How many lines ``_split_lines`` finds in ``data``."""
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 
 def _read_range(path: Path, start: int, end: int) -> bytes:

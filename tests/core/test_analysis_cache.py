@@ -6,6 +6,7 @@ import logging
 import multiprocessing
 import sqlite3
 
+import orjson
 import pytest
 
 from desktop.core import analysis_cache
@@ -205,3 +206,25 @@ def test_a_line_holding_half_of_a_character_is_left_uncached_not_a_crash(cache):
     halves = [(line_key(raw(1)), line(1, system="sys \ud800")), (line_key(raw(2)), line(2))]
     cache.store(halves)
     assert cache.lookup([key for key, _ in halves]) == [None, line(2)]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda row: row.__setitem__(1, "not hexadecimal, but 32 long!!!!"),
+        lambda row: row.__setitem__(1, "00ff"),  # a fingerprint cut short
+        lambda row: row.__setitem__(0, -1),  # a kind that does not exist
+        lambda row: row[5]["o200k_base"].__setitem__(0, 2**64 - 1),  # a count past 64 bits
+        lambda row: row[4][0].__setitem__(1, -1),  # a severity that does not exist
+    ],
+)
+def test_a_damaged_row_is_unknown_not_taken(cache, damage):
+    key = line_key(raw(3))
+    cache.store([(key, line(3))])  # n=3 has a finding
+    assert cache.lookup([key]) == [line(3)]
+    with sqlite3.connect(cache.path) as connection:
+        (data,) = connection.execute("SELECT data FROM lines").fetchone()
+        row = orjson.loads(data)
+        damage(row)
+        connection.execute("UPDATE lines SET data=?", (orjson.dumps(row),))
+    assert cache.lookup([key]) == [None]

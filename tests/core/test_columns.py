@@ -98,6 +98,7 @@ def set_item(path: tuple[int, ...], value: object):
         set_item((5, 0, 3), 99),  # a finding past the last line
         set_item((5, 0, 6), 2),  # a finding whose record is not its line
         set_item((1, 1, 2), 2),  # one column shorter than the others
+        set_item((2, 1), 4),  # more blank lines than room for them
     ],
 )
 def test_columns_that_do_not_fit_together_are_refused(change):
@@ -115,6 +116,7 @@ def test_columns_that_do_not_fit_together_are_refused(change):
         ("systems", -2),
         ("example_lines", 6),
         ("example_lines", 0),
+        ("example_ids", 2**62),
     ],
 )
 def test_columns_pointing_past_their_own_lists_are_refused(column, value):

@@ -13,7 +13,7 @@ import pytest
 
 from desktop.core import filecheck
 from desktop.core.analysis import DatasetAnalysis, analyze_records
-from desktop.core.analysis_cache import AnalysisCache
+from desktop.core.analysis_cache import AnalysisCache, range_key
 from desktop.core.catalog import Catalog
 from desktop.core.filecheck import check_path
 from desktop.core.formats import detect_kind, read_dataset
@@ -192,6 +192,35 @@ def test_half_characters_in_texts_are_checked_with_the_cache_as_without(tmp_path
         checked = check_path(path, CATALOG, MODEL, cache=cache)
         assert_same(checked, reference(path))
         assert "broken_character" in {f.code for f in checked.analysis.findings()}
+
+
+def test_a_kept_range_of_another_number_of_lines_is_not_taken(tmp_path, caplog):
+    cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="test")
+    shorter, longer = tmp_path / "shorter.jsonl", tmp_path / "longer.jsonl"
+    shorter.write_bytes(b"".join(json.dumps(chat(i)).encode() + b"\n" for i in range(3)))
+    longer.write_bytes(shorter.read_bytes() + json.dumps(chat(9)).encode() + b"\n")
+    check_path(shorter, CATALOG, MODEL, cache=cache)
+    with sqlite3.connect(cache.path) as connection:  # the shorter file's range, keyed as the longer
+        (data,) = connection.execute("SELECT data FROM ranges").fetchone()
+        connection.execute("DELETE FROM ranges")
+    key = range_key(counter_for_model(MODEL).encoding_name, longer.read_bytes())
+    cache.store_ranges([(key, bytes(data))])
+    assert_same(check_path(longer, CATALOG, MODEL, cache=cache), reference(longer))
+    assert "another number of lines" in caplog.text
+
+
+def test_a_range_of_many_broken_lines_is_not_kept_when_it_would_not_fit(tmp_path):
+    path = tmp_path / "braces.jsonl"
+    path.write_bytes(b"{\n" * 500 + json.dumps(chat(1)).encode() + b"\n")
+    cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="test", max_range_bytes=64_000)
+    for _ in range(2):
+        assert_same(check_path(path, CATALOG, MODEL, cache=cache), reference(path))
+    with sqlite3.connect(cache.path) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM ranges").fetchone() == (0,)
+    roomy = AnalysisCache(tmp_path / "roomy.sqlite3", signature="test")
+    check_path(path, CATALOG, MODEL, cache=roomy)
+    with sqlite3.connect(roomy.path) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM ranges").fetchone() == (1,)
 
 
 def test_a_damaged_range_in_the_cache_is_analysed_again(messy, tmp_path, monkeypatch, caplog):
