@@ -135,8 +135,15 @@ def default_cache() -> AnalysisCache:
 
     modules = [
         sys.modules[__name__],
-        *(analysis_cache, columns, dataset, filecheck, findings, interchange, kinds),
-        *(tokens, validation),
+        analysis_cache,
+        columns,
+        dataset,
+        filecheck,
+        findings,
+        interchange,
+        kinds,
+        tokens,
+        validation,
     ]
     return AnalysisCache(signature=code_signature(modules, __version__))
 
@@ -238,7 +245,7 @@ def derive_analysis(
             and any(f.message_index == first or f.code == "broken_character" for f in findings)
         ):
             return None
-    elif first != 0 or message.keys() != {"role", "content"} or before.findings:
+    elif first != 0 or message.keys() != {"role", "content"} or findings:
         # Every later message moves down one place: only a finding-free example is derived.
         return None
     # The example as it was, in canonical JSON: the new one with the system message's bytes

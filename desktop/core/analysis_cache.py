@@ -40,6 +40,7 @@ from typing import Any, NamedTuple, Protocol
 
 import orjson
 
+from desktop.core.dataset import has_surrogate
 from desktop.core.findings import Finding, Severity
 from desktop.core.kinds import ExampleKind
 from desktop.core.locations import cache_dir
@@ -76,10 +77,11 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS ranges("
     "k INTEGER PRIMARY KEY, chk INTEGER NOT NULL, used INTEGER NOT NULL, data BLOB NOT NULL)",
 )
-_KINDS = tuple(ExampleKind)
-_KIND_INDEX = {kind: index for index, kind in enumerate(_KINDS)}
-_SEVERITIES = tuple(Severity)
-_SEVERITY_INDEX = {severity: index for index, severity in enumerate(_SEVERITIES)}
+#: Kinds and severities as they are kept: by their place in these tuples.
+KINDS = tuple(ExampleKind)
+KIND_INDEX = {kind: index for index, kind in enumerate(KINDS)}
+SEVERITIES = tuple(Severity)
+SEVERITY_INDEX = {severity: index for index, severity in enumerate(SEVERITIES)}
 
 
 LineKey = tuple[int, int]
@@ -101,17 +103,6 @@ def range_key(encoding: str, data: bytes) -> LineKey:
     digest = _sha256(encoding.encode() + b"\n")
     digest.update(data)
     return _TWO_INTEGERS(digest.digest())  # type: ignore[return-value]
-
-
-def is_storable(text: str) -> bool:
-    """True unless ``text`` holds half of a character, which UTF-8 (and so SQLite) cannot keep."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _text_key(text: str) -> int:
@@ -541,17 +532,17 @@ class RowWriter:
         if system_text is not None:
             text_key = self._text_keys.get(system_text)
             if text_key is None:
-                if not is_storable(system_text):
+                if has_surrogate(system_text):  # UTF-8, and so SQLite, cannot keep it
                     return
                 text_key = self._text_keys[system_text] = _text_key(system_text)
                 self.texts[text_key] = system_text
         found = [
-            [f.code, _SEVERITY_INDEX[f.severity], f.text, f.message_index, f.fix] for f in findings
+            [f.code, SEVERITY_INDEX[f.severity], f.text, f.message_index, f.fix] for f in findings
         ]
         counted = {name: [c.total, c.assistant, int(c.estimated)] for name, c in counts}
         try:
             data = orjson.dumps(
-                [_KIND_INDEX[kind], fingerprint, text_key, has_system, found, counted]
+                [KIND_INDEX[kind], fingerprint, text_key, has_system, found, counted]
             )
         except TypeError:  # half of a character in a finding's words
             return
@@ -602,9 +593,9 @@ def _decode(item: list[Any], texts: dict[int, str]) -> CachedLine | None:
             if system_text is None:
                 return None
         return CachedLine(
-            _KINDS[kind],
+            KINDS[kind],
             tuple(
-                (code, _SEVERITIES[severity], text, index, fix)
+                (code, SEVERITIES[severity], text, index, fix)
                 for code, severity, text, index, fix in findings
             )
             if findings

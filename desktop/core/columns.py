@@ -16,20 +16,25 @@ from dataclasses import dataclass, field, replace
 
 import orjson
 
-from desktop.core.analysis_cache import EncodedRows, RangeRows
+from desktop.core.analysis_cache import (
+    FINGERPRINT_BYTES,
+    KIND_INDEX,
+    KINDS,
+    SEVERITIES,
+    SEVERITY_INDEX,
+    EncodedRows,
+    RangeRows,
+)
 from desktop.core.dataset import LineState, parse_json_bytes
-from desktop.core.findings import Finding, Severity
+from desktop.core.findings import Finding
 from desktop.core.interchange import ForeignFormat, foreign_format_of
 from desktop.core.kinds import ExampleKind, classify
 from desktop.core.tokens import ExampleTokens
 
 #: Stands for a value not parsed yet.
 UNREAD = object()
-KINDS = tuple(ExampleKind)
-KIND_INDEX = {kind: index for index, kind in enumerate(KINDS)}
-_SEVERITIES = tuple(Severity)
-_SEVERITY_INDEX = {severity: index for index, severity in enumerate(_SEVERITIES)}
-#: The arrays of ``Columns`` in their byte form, in order, with their item types.
+#: The arrays of ``Columns`` in their byte form, in order, with their item types. (Example
+#: ids are not among them: in a range's columns they are its example lines.)
 _ARRAYS = (
     ("kinds", "B"),
     ("totals", "q"),
@@ -39,13 +44,11 @@ _ARRAYS = (
     ("systems", "i"),
     ("has_system", "B"),
     ("example_lines", "q"),
-    ("example_ids", "q"),
 )
 #: Changed whenever the byte form changes: older forms are then not read.
-_FORM = 2
+_FORM = 3
 _HEAD_SIZE = struct.Struct("<I")
 _DIGEST_SIZE = 16
-_FINGERPRINT_BYTES = 16
 
 
 @dataclass
@@ -174,12 +177,15 @@ class Columns:
         self.ranges.extend(other.ranges)
 
     def to_bytes(self) -> bytes:
-        """These columns as bytes (what the cache keeps; ``from_bytes`` reads them back).
+        """The columns of a range of lines as bytes (what the cache keeps; ``from_bytes``
+        reads them back).
 
         Not what the lines taught the cache, nor the counter's fallback: those belong to the
         run that made them. TypeError when a text holds half of a character (an escaped lone
-        surrogate), which cannot be kept.
+        surrogate), which cannot be kept; ValueError for columns not of a range.
         """
+        if self.example_ids != self.example_lines:
+            raise ValueError("not the columns of a range: example ids are not their lines")
         body = [getattr(self, name) for name, _code in _ARRAYS]
         head = orjson.dumps(
             [
@@ -192,15 +198,7 @@ class Columns:
                 {found.value: count for found, count in self.foreign.items()},
                 self.system_texts,
                 [
-                    [
-                        f.code,
-                        _SEVERITY_INDEX[f.severity],
-                        f.text,
-                        f.line,
-                        f.message_index,
-                        f.fix,
-                        f.record_id,
-                    ]
+                    [f.code, SEVERITY_INDEX[f.severity], f.text, f.line, f.message_index, f.fix]
                     for f in self.findings
                 ],
             ]
@@ -209,17 +207,18 @@ class Columns:
         return _digest(payload) + payload
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Columns:
-        """Columns from ``to_bytes`` (ValueError when the bytes are not such columns).
+    def from_bytes(cls, data: bytes, lines: int) -> Columns:
+        """The columns of a range of ``lines`` lines from ``to_bytes`` (ValueError when the
+        bytes are not such columns).
 
         A checksum catches bytes damaged on disk; the checks after it catch columns that
-        would not fit together (written by other code, say).
+        would not fit the range (written by other code, say).
         """
         payload = data[_DIGEST_SIZE:]
         if len(data) < _DIGEST_SIZE or _digest(payload) != data[:_DIGEST_SIZE]:
             raise ValueError("columns damaged (their checksum differs)")
         try:
-            return cls._from_payload(payload)
+            return cls._from_payload(payload, lines)
         except (
             struct.error,
             orjson.JSONDecodeError,
@@ -231,7 +230,7 @@ class Columns:
             raise ValueError(f"not columns: {exc}") from exc
 
     @classmethod
-    def _from_payload(cls, payload: bytes) -> Columns:
+    def _from_payload(cls, payload: bytes, lines: int) -> Columns:
         (size,) = _HEAD_SIZE.unpack_from(payload)
         end = _HEAD_SIZE.size + size
         form, layout, counts, foreign, texts, findings = orjson.loads(
@@ -239,9 +238,9 @@ class Columns:
         )
         if form != _FORM or len(layout) != len(_ARRAYS):
             raise ValueError("columns in another form")
-        if len(counts) != 4 or not all(type(n) is int and n >= 0 for n in counts):
-            raise ValueError("columns with impossible counts")
-        lines, blank, broken, not_foreign = counts
+        if counts[0] != lines or len(counts) != 4:
+            raise ValueError("columns of another number of lines")
+        blank, broken, not_foreign = map(_count, counts[1:])
         columns = cls(lines=lines, blank=blank, broken=broken, not_foreign=not_foreign)
         view = memoryview(payload)
         for (name, code), (stored, itemsize, length) in zip(_ARRAYS, layout, strict=True):
@@ -256,20 +255,20 @@ class Columns:
         if end != len(payload):
             raise ValueError("columns with bytes left over")
         examples = len(columns.kinds)
-        lengths = {len(getattr(columns, name)) for name, _code in _ARRAYS}
-        if lengths - {examples, examples * _FINGERPRINT_BYTES} or (
-            len(columns.fingerprints) != examples * _FINGERPRINT_BYTES
-        ):
-            raise ValueError("columns of different lengths")
+        if blank + broken + examples > lines:
+            raise ValueError("columns of more lines than the range")
+        for name, _code in _ARRAYS:
+            each = FINGERPRINT_BYTES if name == "fingerprints" else 1
+            if len(getattr(columns, name)) != examples * each:
+                raise ValueError("columns of different lengths")
         systems, numbers = columns.systems, columns.example_lines
-        if columns.example_ids != numbers or blank + broken + examples > lines:
-            raise ValueError("columns that do not add up")
         if (
             max(columns.kinds, default=0) >= len(KINDS)
             or (systems and not -1 <= min(systems) <= max(systems) < len(texts))
             or (numbers and not 1 <= min(numbers) <= max(numbers) <= lines)
         ):
             raise ValueError("columns that point past their own lists")
+        columns.example_ids = array("q", numbers)
         columns.foreign = Counter(
             {ForeignFormat(key): _count(n) for key, n in dict(foreign).items()}
         )
@@ -301,19 +300,19 @@ def _finding(
     line: object,
     index: object,
     fix: object,
-    record: object,
     *,
     lines: int,
 ) -> Finding:
-    if type(severity) is not int or not 0 <= severity < len(_SEVERITIES):
+    """A finding of a range's columns; in a range, a record's id is its line number."""
+    if type(severity) is not int or not 0 <= severity < len(SEVERITIES):
         raise ValueError("columns with a finding of no known severity")
-    if not (type(line) is int and 1 <= line <= lines) or record != line:
+    if not (type(line) is int and 1 <= line <= lines):
         raise ValueError("columns with a finding on no line of theirs")
     if index is not None and type(index) is not int:
         raise ValueError("columns with a finding about no message")
     return Finding(
         _text(code),
-        _SEVERITIES[severity],
+        SEVERITIES[severity],
         _text(text),
         line,
         index,

@@ -490,6 +490,12 @@ def canonical_json_bytes(value: Any) -> bytes:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def has_surrogate(text: str) -> bool:
+    """True when ``text`` holds half of a character (an escaped lone surrogate), which UTF-8
+    cannot encode."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
 def escape_surrogates(text: str) -> str:
     """``text`` with every surrogate code point written as a ``\\udXXX`` escape.
 

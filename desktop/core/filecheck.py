@@ -44,6 +44,8 @@ from desktop.core.analysis import (
     whole_file_findings,
 )
 from desktop.core.analysis_cache import (
+    KIND_INDEX,
+    KINDS,
     AnalysisCache,
     CachedLine,
     LineKey,
@@ -52,7 +54,7 @@ from desktop.core.analysis_cache import (
     range_key,
 )
 from desktop.core.catalog import Catalog, ModelInfo
-from desktop.core.columns import KIND_INDEX, KINDS, UNREAD, Columns
+from desktop.core.columns import UNREAD, Columns
 from desktop.core.dataset import (
     Container,
     Dataset,
@@ -220,9 +222,7 @@ def analyze_range(data: bytes, counter: TokenCounter, cache: AnalysisCache | Non
     stored = cache.lookup_range(key)
     if stored is not None:
         try:
-            columns = Columns.from_bytes(stored)
-            if columns.lines != _line_count(data):
-                raise ValueError("columns of another number of lines")
+            columns = Columns.from_bytes(stored, _line_count(data))
         except ValueError as exc:
             log.warning("A range kept in the count cache could not be read: %s", exc)
         else:

@@ -39,7 +39,12 @@ from typing import Any
 
 import orjson
 
-from desktop.core.dataset import canonical_json_bytes, escape_surrogates, json_text_error
+from desktop.core.dataset import (
+    canonical_json_bytes,
+    escape_surrogates,
+    has_surrogate,
+    json_text_error,
+)
 from desktop.core.findings import Finding, Severity
 from desktop.core.kinds import ExampleKind, classify
 
@@ -304,7 +309,7 @@ def text_raises_nothing(text: str, role: str, index: int) -> bool:
     message) leaves the rest of the example's findings as they were."""
     r = _Report(None, None)
     _check_content(text, role, True, index, r, _Conversation())
-    return not r.findings and (text.isascii() or not _has_surrogate(text))
+    return not r.findings and not has_surrogate(text)
 
 
 def _check_characters(data: object, r: _Report) -> None:
@@ -354,7 +359,7 @@ def _text_with_surrogate(value: object) -> str | None:
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if not item.isascii() and _has_surrogate(item):
+            if has_surrogate(item):
                 return item
         elif isinstance(item, dict):
             stack.extend(item.values())
@@ -362,10 +367,6 @@ def _text_with_surrogate(value: object) -> str | None:
         elif isinstance(item, (list, tuple)):
             stack.extend(item)
     return None
-
-
-def _has_surrogate(text: str) -> bool:
-    return escape_surrogates(text) != text
 
 
 def _around_surrogate(text: str) -> str:
