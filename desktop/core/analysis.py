@@ -41,6 +41,7 @@ from desktop.core.dataset import (
 )
 from desktop.core.estimate import Estimate, RunningTotals
 from desktop.core.findings import Finding, Severity
+from desktop.core.frozen import quick_init
 from desktop.core.kinds import ExampleKind
 from desktop.core.tokens import (
     SUPPORTED_ENCODINGS,
@@ -76,6 +77,7 @@ ALL_FINDING_CODES: Mapping[str, str] = {**READ_FINDING_CODES, **FINDING_CODES}
 BATCH_SIZE = 2048
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RecordAnalysis:
     """The findings and token counts of one record.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from desktop.core.frozen import quick_init
+
 
 class Severity(str, Enum):
     """How much a finding matters: errors block the upload, the others only inform."""
@@ -19,6 +21,7 @@ class Severity(str, Enum):
         return {"error": 0, "warning": 1, "info": 2}[self.value]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One problem found in a dataset.

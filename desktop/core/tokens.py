@@ -81,6 +81,7 @@ from pathlib import Path
 import tiktoken
 
 from desktop.core.dataset import dump_json
+from desktop.core.frozen import quick_init
 from desktop.core.kinds import ExampleKind, classify
 from desktop.core.resources import resources_dir
 
@@ -419,6 +420,7 @@ def encoding_for_model(model_id: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ExampleTokens:
     """Token counts of one example: ``estimated`` when any part was outside the notebook's rules."""

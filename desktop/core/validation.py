@@ -46,6 +46,7 @@ from desktop.core.dataset import (
     json_text_error,
 )
 from desktop.core.findings import Finding, Severity
+from desktop.core.frozen import quick_init
 from desktop.core.kinds import ExampleKind, classify
 
 __all__ = [
@@ -1215,6 +1216,7 @@ def _check_not_an_example(data: dict[str, Any], r: _Report) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ExampleFacts:
     """What the dataset-level checks need to know about one example (small, cheap to keep).
