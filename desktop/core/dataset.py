@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from desktop.core.frozen import quick_init
 from desktop.core.kinds import ExampleKind, classify
 
 
@@ -42,6 +43,7 @@ class Container(str, Enum):
     NEW = "new"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Record:
     """One line (or item) of a dataset.
@@ -140,8 +142,9 @@ NESTED_TOO_DEEPLY = (
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\Z)', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _BRACKET_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
-#: Maps digits to "0" and everything else to ".", to find long runs of digits quickly.
-_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E for b in range(256))
+#: Maps digits to "0", opening brackets to "[" and everything else to ".": one pass over a
+#: line then tells how many brackets it opens and whether it holds a long run of digits.
+_SHAPE = bytes(0x30 if 0x30 <= b <= 0x39 else 0x5B if b in b"[{" else 0x2E for b in range(256))
 #: orjson reads integers of 19 or more digits beyond 64 bits as floats, losing digits.
 _LONG_NUMBER = b"0" * 19
 
@@ -155,9 +158,12 @@ def nesting_depth(data: bytes) -> int:
     return max(itertools.accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
 
 
-def _may_nest_too_deeply(data: bytes) -> bool:
-    """False when the line has too few brackets to nest deeper than MAX_NESTING (cheap)."""
-    return data.count(b"[") + data.count(b"{") > MAX_NESTING
+def _may_nest_too_deeply(shape: bytes) -> bool:
+    """False when the line has too few brackets to nest deeper than MAX_NESTING (cheap).
+
+    ``shape`` is the line translated with ``_SHAPE``.
+    """
+    return shape.count(b"[") > MAX_NESTING
 
 
 def parse_json_bytes(data: bytes) -> tuple[Any, str | None]:
@@ -167,21 +173,26 @@ def parse_json_bytes(data: bytes) -> tuple[Any, str | None]:
     too large to keep, is refused with a reason. The verdict is the same as
     ``classify_bytes``'s, on any thread and at any call depth.
     """
-    value, error = _parse(data)
-    if error is None and _LONG_NUMBER in data.translate(_DIGITS_AS_ZERO):
+    return _parse_exactly(data, data.translate(_SHAPE))
+
+
+def _parse_exactly(data: bytes, shape: bytes) -> tuple[Any, str | None]:
+    """``parse_json_bytes`` for a line and its ``_SHAPE`` translation."""
+    value, error = _parse(data, shape)
+    if error is None and _LONG_NUMBER in shape:
         # orjson may have rounded an integer beyond 64 bits to a float.
         return _parse_slowly(data)
     return value, error
 
 
-def _parse(data: bytes) -> tuple[Any, str | None]:
+def _parse(data: bytes, shape: bytes | None = None) -> tuple[Any, str | None]:
     """``parse_json_bytes`` without the exact-integer pass: enough to classify a line.
 
     orjson is strict and fast; the standard library is used only to explain a failure in
     words people can act on, and to accept what orjson refuses but JSON allows (integers
     beyond 64 bits, escaped halves of characters).
     """
-    maybe_deep = _may_nest_too_deeply(data)
+    maybe_deep = _may_nest_too_deeply(data.translate(_SHAPE) if shape is None else shape)
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -379,11 +390,12 @@ def read_line(raw: bytes) -> tuple[LineState, ExampleKind, str | None, Any]:
     """
     if not raw.strip():
         return LineState.BLANK, ExampleKind.NOT_AN_EXAMPLE, None, None
-    value, error = parse_json_bytes(raw)
+    shape = raw.translate(_SHAPE)
+    value, error = _parse_exactly(raw, shape)
     if error is not None:
         return LineState.BROKEN, ExampleKind.NOT_AN_EXAMPLE, error, None
     # A line with too few brackets cannot nest too deeply: no need to write it to find out.
-    deep = _may_nest_too_deeply(raw)
+    deep = _may_nest_too_deeply(shape)
     state, kind, error = _classify_value(value) if deep else _classify_shallow(value)
     return state, kind, error, value
 
