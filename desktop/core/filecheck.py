@@ -7,10 +7,13 @@ count cache; and each range comes back as compact columns (token counts, kinds, 
 not one object per line. The totals, findings and facts are the same as those of a
 ``DatasetAnalysis`` of the whole file.
 
-Other processes are used only when they pay: the first range is analysed here and timed, and
-the rest goes to a pool of processes (one per CPU this process may use) only when it would
-take long enough here to make up for starting them. Each process counts on its own thread and
-writes what it learnt to the count cache itself (the cache is safe for several writers).
+Other processes are used only when they pay: ranges are analysed here, and timed, until the
+rest would take long enough here to make up for starting a pool of processes (one per CPU
+this process may use); then the rest goes to the pool. Ranges the count cache keeps whole
+take milliseconds, so they are neither timed nor handed on: after a small edit, only the
+range holding it is analysed, here, and the rest is read back from the cache. Each process
+counts on its own thread and writes what it learnt to the count cache itself (the cache is
+safe for several writers).
 Files that are not JSON Lines (a JSON array, CSV) are read whole, as the app reads them.
 
 A range seen before, byte for byte, is not analysed again: its columns are kept whole in the
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import logging
 import multiprocessing
 import os
@@ -216,19 +220,42 @@ def analyze_range(data: bytes, counter: TokenCounter, cache: AnalysisCache | Non
     A range checked before, byte for byte, comes back whole from the cache: looking up each
     of its lines was most of the time of checking an unchanged file again.
     """
-    if cache is None:
-        return analyze_lines(_split_lines(data), counter, None)
-    key = range_key(counter.encoding_name, data)
+    key = _range_key(data, counter, cache)
+    kept = _kept_range(data, key, counter, cache)
+    return kept if kept is not None else _analyze_new_range(data, key, counter, cache)
+
+
+def _range_key(data: bytes, counter: TokenCounter, cache: AnalysisCache | None) -> LineKey | None:
+    """The range's key in the count cache (None without a cache)."""
+    return None if cache is None else range_key(counter.encoding_name, data)
+
+
+def _kept_range(
+    data: bytes, key: LineKey | None, counter: TokenCounter, cache: AnalysisCache | None
+) -> Columns | None:
+    """The columns the count cache keeps whole for this range; None when it keeps none (or
+    what it keeps cannot be read)."""
+    if cache is None or key is None:
+        return None
     stored = cache.lookup_range(key)
-    if stored is not None:
-        try:
-            columns = Columns.from_bytes(stored, _line_count(data))
-        except ValueError as exc:
-            log.warning("A range kept in the count cache could not be read: %s", exc)
-        else:
-            columns.fallback = counter.fallback_reason
-            return columns
+    if stored is None:
+        return None
+    try:
+        columns = Columns.from_bytes(stored, _line_count(data))
+    except ValueError as exc:
+        log.warning("A range kept in the count cache could not be read: %s", exc)
+        return None
+    columns.fallback = counter.fallback_reason
+    return columns
+
+
+def _analyze_new_range(
+    data: bytes, key: LineKey | None, counter: TokenCounter, cache: AnalysisCache | None
+) -> Columns:
+    """Analyse a range the cache does not keep whole, and keep it whole when it fits."""
     columns = analyze_lines(_split_lines(data), counter, cache)
+    if cache is None or key is None:
+        return columns
     # Each finding takes at least this many bytes to keep, each example about as many: a
     # range of many broken lines may take far more than the cache keeps for one range.
     if (len(columns.findings) + len(columns.kinds)) * 64 <= cache.range_room:
@@ -439,25 +466,34 @@ def _check_path(
     if not reads_line_by_line(head, path.suffix):
         return _check_whole(path, catalog, model_id, epochs, counter, cache)
     whole = _Assembly(cache)
+    context = _process_context()
+    enough = (
+        FANOUT_MIN_SECONDS if context.get_start_method() == "fork" else FANOUT_MIN_SECONDS_SPAWN
+    )
     ranges = _ranges(path, len(bom), size, RANGE_BYTES)
-    first = next(ranges, None)
+    # How long analysing the ranges the cache did not keep took here, and how many bytes
+    # they held: what the rest of the file would take here, if the cache keeps none of it.
+    analysed_seconds = 0.0
+    analysed_bytes = 0
     used = 1
-    if first is not None:
-        began = time.perf_counter()
-        whole.add(analyze_range(_read_range(path, *first), counter, cache))
-        elapsed = time.perf_counter() - began
-        rest = size - first[1]
-        context = _process_context()
-        enough = (
-            FANOUT_MIN_SECONDS if context.get_start_method() == "fork" else FANOUT_MIN_SECONDS_SPAWN
-        )
+    for start, end in ranges:
+        data = _read_range(path, start, end)
+        key = _range_key(data, counter, cache)
+        kept = _kept_range(data, key, counter, cache)
+        if kept is not None:
+            whole.add(kept)
+            continue
+        rest = size - start
         budget = min(workers or _cpus(), _cpus(), -(-rest // RANGE_BYTES))
-        if budget > 1 and elapsed * rest / max(1, first[1] - first[0]) >= enough:
+        if analysed_bytes and budget > 1 and analysed_seconds * rest / analysed_bytes >= enough:
             used = budget
-            _check_in_processes(path, ranges, whole, model_id, cache, context, budget)
-        else:
-            for start, end in ranges:
-                whole.add(analyze_range(_read_range(path, start, end), counter, cache))
+            rest_ranges = itertools.chain([(start, end)], ranges)
+            _check_in_processes(path, rest_ranges, whole, model_id, cache, context, budget)
+            break
+        began = time.perf_counter()
+        whole.add(_analyze_new_range(data, key, counter, cache))
+        analysed_seconds += time.perf_counter() - began
+        analysed_bytes += end - start
     columns = whole.finish()
     analysis = FileAnalysis(catalog, model_id, epochs, columns)
     return CheckedFile(path, Container.JSONL, columns, analysis, used)

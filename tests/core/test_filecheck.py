@@ -284,6 +284,30 @@ def test_several_processes_report_what_one_does(messy, monkeypatch):
     assert_same(checked, reference(messy))
 
 
+def test_other_processes_start_only_for_ranges_the_cache_does_not_keep(
+    messy, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(filecheck, "RANGE_BYTES", 1000)
+    monkeypatch.setattr(filecheck, "FANOUT_MIN_SECONDS", 0.0)  # whenever a range is not kept
+    monkeypatch.setattr(filecheck, "FANOUT_MIN_SECONDS_SPAWN", 0.0)
+    monkeypatch.setattr(filecheck, "_cpus", lambda: 2)
+    more = [json.dumps(chat(i)).encode() for i in range(100, 400)]
+    messy.write_bytes(b"\n".join([messy_bytes(), *more]))
+    cache = AnalysisCache(tmp_path / "counts.sqlite3", signature="test")
+    assert check_path(messy, CATALOG, MODEL, cache=cache).workers == 2  # nothing kept yet
+    assert check_path(messy, CATALOG, MODEL, cache=cache).workers == 1  # every range kept
+    # One line changed in the first range: that range is analysed again, the others are kept.
+    messy.write_bytes(messy.read_bytes().replace(b"Answer 2,", b"Answer two,", 1))
+    changed = check_path(messy, CATALOG, MODEL, cache=cache)
+    assert changed.workers == 1
+    assert_same(changed, reference(messy))
+    # Lines the cache has never seen, after kept ones: the rest goes to other processes.
+    messy.write_bytes(messy.read_bytes() + b"\n" + b"\n".join(more).replace(b"Be kind", b"Be new"))
+    grown = check_path(messy, CATALOG, MODEL, cache=cache)
+    assert grown.workers == 2
+    assert_same(grown, reference(messy))
+
+
 def test_json_arrays_and_csv_files_are_read_whole_as_the_app_reads_them(tmp_path):
     array = tmp_path / "train.json"
     array.write_text(json.dumps([chat(i) for i in range(12)], indent=2))
