@@ -1,11 +1,11 @@
 """A quicker way to make the small immutable objects the app makes by the hundred thousand.
 
 A frozen dataclass sets each field through ``object.__setattr__``, because its own
-``__setattr__`` refuses. That doubles the cost of making one: a bulk edit of 100,000
-examples makes half a million records, results, facts and counts, and spent about a third
-of a second only on that. ``quick_init`` gives such a class an ``__init__`` that sets its
-slots through their descriptors instead. The class stays exactly as frozen, and compares,
-hashes, prints and pickles as before.
+``__setattr__`` refuses. That doubles the cost of making one: setting the system message on
+100,000 examples makes half a million records, results, facts and counts. ``quick_init``
+gives such a class an ``__init__`` that sets its slots through their descriptors instead
+(making those half million took 0.13 s less). The class stays exactly as frozen, and
+compares, hashes, prints and pickles as before.
 """
 
 from __future__ import annotations
