@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, QThreadPool
@@ -102,6 +103,40 @@ def test_choosing_a_model_with_another_tokenizer_counts_nothing_again(
     assert parses.count == 0
     assert get_counter("cl100k_base").cache_info().misses == before
     monkeypatch.undo()
+    assert document.analysis.estimate() == fresh_estimate(catalog, document, OTHER_TOKENIZER)
+
+
+def test_a_bulk_edit_while_another_tokenizer_counts_leaves_no_example_uncounted(
+    qtbot, document, catalog, tmp_path, monkeypatch
+):
+    open_and_wait(qtbot, document, write_file(tmp_path / "train.jsonl"))
+    monkeypatch.setattr(document_module, "ANALYSIS_CHUNK", 100)
+    # The re-check for the new tokenizer hands over its first chunk, then waits: the bulk
+    # edit comes while most examples still have no counts for it.
+    handed_over = threading.Event()
+    go_on = threading.Event()
+    calls = []
+    real = document_module.analyze_records
+
+    def held(*args, **kwargs):
+        calls.append(len(args[0]))
+        if len(calls) == 2:
+            handed_over.set()
+            go_on.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(document_module, "analyze_records", held)
+    document.set_model(OTHER_TOKENIZER)
+    qtbot.waitUntil(lambda: handed_over.is_set() and len(document._store.results) == 100)
+    values = plan_set_system_message(list(document.dataset)[300:700], "You are Bea.")
+    pairs = [(r, with_value(r, values[r.id])) for r in document.dataset if r.id in values]
+    document.push(ReplaceRecordsCommand(document.dataset, pairs, "Set system"))
+    document.flush_analysis()  # the edit is larger than is checked inline: a new re-check
+    go_on.set()
+    qtbot.waitUntil(lambda: not document.busy, timeout=30_000)
+    document.flush_analysis()
+    assert document.analysis.counter.encoding_name == "cl100k_base"
+    assert document.analysis.estimate().examples == EXAMPLES
     assert document.analysis.estimate() == fresh_estimate(catalog, document, OTHER_TOKENIZER)
 
 

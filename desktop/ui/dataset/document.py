@@ -178,6 +178,8 @@ class DatasetDocument(QObject):
         self._was_modified = False
         self._load_op: Op[None] | None = None
         self._analysis_op: Op[None] | None = None
+        #: Ids of the records the re-check under way has not handed over yet.
+        self._unmerged: set[int] = set()
         self._generation = 0
         self._dirty: set[int] = set()
         self._store = ResultStore(self.analysis)
@@ -414,6 +416,7 @@ class DatasetDocument(QObject):
         if self._analysis_op is not None:
             self._analysis_op.cancel()
             self._analysis_op = None
+            self._unmerged = set()
             self._generation += 1
 
     # Analysis ------------------------------------------------------------------------------
@@ -474,14 +477,23 @@ class DatasetDocument(QObject):
         self.findings_changed.emit()
 
     def reanalyze(self, records: Iterable[Record] | None = None) -> None:
-        """Count and check records (all when None) in the background."""
+        """Count and check records (all when None) in the background.
+
+        A re-check under way stops, and the records it has not handed over yet are checked
+        with these: a bulk edit made while a new tokenizer's counts came in left the other
+        examples uncounted, and the totals short.
+        """
         if records is None:
             self._store.reset()
             self.table.refresh_analysis_columns()
             records = list(self.dataset)
+        elif self._analysis_op is not None and self._unmerged:
+            wanted = self._unmerged.union(record.id for record in records)
+            records = [record for record in self.dataset if record.id in wanted]
         records = list(records)
         if self._analysis_op is not None:
             self._analysis_op.cancel()
+        self._unmerged = {record.id for record in records}
         self._generation += 1
         generation = self._generation
         analysis = self.analysis
@@ -505,6 +517,7 @@ class DatasetDocument(QObject):
         if generation != self._generation:
             return
         records = records[: len(results)]  # an analysis that stopped early has fewer
+        self._unmerged.difference_update([record.id for record in records])
         # Only results of records still in the dataset as they were analysed count.
         current = self.dataset.current([record.id for record in records])
         pairs = enumerate(zip(current, records, strict=True))
@@ -523,6 +536,7 @@ class DatasetDocument(QObject):
     def _on_analysis_finished(self, op: Op[None]) -> None:
         if op is self._analysis_op:
             self._analysis_op = None
+            self._unmerged = set()
             self._refresh.flush()
             self._store.drop_previous()
             self._checks.refresh()
