@@ -152,7 +152,7 @@ def test_results_a_bulk_edit_worked_out_leave_the_room_kept_for_undos_alone(cata
     values = plan_set_system_message(records, "You are Bea.")
     new_records = [with_value(r, values[r.id]) for r in records]
     worked_out = analyze_records(new_records, counter)
-    store.keep_worked_out(list(zip(new_records, worked_out, strict=True)))
+    store.keep_worked_out({id(r): (r, a) for r, a in zip(new_records, worked_out, strict=True)})
     reuse = store.reuse("o200k_base")
     assert [reuse(r) for r in new_records] == worked_out  # the re-check takes them over
     store.merge(new_records, worked_out)

@@ -58,7 +58,7 @@ from desktop.ui.dataset.commands import EditRecordCommand, InsertRecordsCommand
 from desktop.ui.dataset.dataset_model import ExampleTableModel
 from desktop.ui.dataset.disk_watch import DiskWatch
 from desktop.ui.dataset.document_findings import DatasetChecks
-from desktop.ui.dataset.document_results import RefreshBatcher, ResultStore
+from desktop.ui.dataset.document_results import RefreshBatcher, ResultStore, WorkedOut
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +275,7 @@ class DatasetDocument(QObject):
         very record has none yet)."""
         return self._store.reuse(self.analysis.encoding_name)
 
-    def keep_worked_out(self, worked_out: list[tuple[Record, RecordAnalysis]]) -> None:
+    def keep_worked_out(self, worked_out: WorkedOut) -> None:
         """Analyses a bulk change worked out for the records it is about to put in, so that
         checking them afterwards takes these over instead of working them out again."""
         self._store.keep_worked_out(worked_out)

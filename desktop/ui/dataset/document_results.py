@@ -20,6 +20,8 @@ from desktop.ui.common.workers import freeze_survivors, release_in_background
 
 #: Results of records that left the dataset (by an edit or a removal) kept for an undo.
 RETIRED_MAX = 300_000
+#: Results a bulk edit worked out, by the ``id`` of the record each is for, with that record.
+WorkedOut = dict[int, tuple[Record, RecordAnalysis]]
 #: Views learn of new results at most this often (ms) while a worker hands them over.
 REFRESH_EVERY_MS = 100
 
@@ -74,7 +76,7 @@ class ResultStore:
         # Results a bulk edit worked out for the records it put in, by the record object, until
         # the re-check that takes them over has ended. Kept apart from ``retired``: they would
         # fill it (it is bounded) and push out the results an undo needs.
-        self.worked_out: dict[int, tuple[Record, RecordAnalysis]] = {}
+        self.worked_out: WorkedOut = {}
 
     def merge(self, records: list[Record], results: list[RecordAnalysis]) -> None:
         """Take over the results of these records (in the same order); the results they
@@ -138,9 +140,14 @@ class ResultStore:
         worked_out, self.worked_out = self.worked_out, {}
         release_in_background([*previous[1].values(), *worked_out.values()])
 
-    def keep_worked_out(self, pairs: list[tuple[Record, RecordAnalysis]]) -> None:
-        """Results a bulk edit worked out for the records it is about to put in."""
-        self.worked_out.update((id(pair[0]), pair) for pair in pairs)
+    def keep_worked_out(self, worked_out: WorkedOut) -> None:
+        """Results a bulk edit worked out for the records it is about to put in, by record
+        object (``id``), as the bulk edit's worker put them together: merged here at C
+        speed, for 100,000 records took 20-36 ms of the UI thread one at a time."""
+        if self.worked_out:
+            self.worked_out.update(worked_out)
+        else:
+            self.worked_out = worked_out
 
     def retire(self, record_id: int) -> None:
         """Keep the result of a record leaving the dataset, in case an undo brings it back."""

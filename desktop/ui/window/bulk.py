@@ -26,6 +26,7 @@ from desktop.ui.common.dialogs import SystemMessageDialog, SystemPromptDialog
 from desktop.ui.common.ops import run_op, throttled
 from desktop.ui.common.workers import JobContext
 from desktop.ui.dataset.commands import RemoveRecordsCommand, ReplaceRecordsCommand
+from desktop.ui.dataset.document_results import WorkedOut
 from desktop.ui.window.host import WindowHost
 
 #: A bulk change whose examples were edited while it was worked out is worked out again
@@ -52,7 +53,7 @@ class _NewExamples:
     """A bulk change's (old, new) examples, and the analyses worked out for new ones."""
 
     pairs: list[tuple[Record, Record]]
-    worked_out: list[tuple[Record, RecordAnalysis]]
+    worked_out: WorkedOut
 
 
 @dataclass
@@ -230,14 +231,14 @@ class BulkController(QObject):
                     seen[record.id] = record
                     yield record
 
-            made = _NewExamples([], [])
+            made = _NewExamples([], {})
             for record_id, value in plan(remembered()).items():
                 pause()
                 old = seen[record_id]
                 new, result = (with_value(old, value), None) if make is None else make(old, value)
                 made.pairs.append((old, new))
                 if result is not None:
-                    made.worked_out.append((new, result))
+                    made.worked_out[id(new)] = (new, result)
             return made
 
         def apply(made: object) -> None:
