@@ -158,11 +158,13 @@ def nesting_depth(data: bytes) -> int:
     return max(itertools.accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
 
 
-def _may_nest_too_deeply(shape: bytes) -> bool:
+def _may_nest_too_deeply(data: bytes, shape: bytes | None = None) -> bool:
     """False when the line has too few brackets to nest deeper than MAX_NESTING (cheap).
 
-    ``shape`` is the line translated with ``_SHAPE``.
+    ``shape`` is the line translated with ``_SHAPE``, when the caller has it already.
     """
+    if shape is None:
+        return data.count(b"[") + data.count(b"{") > MAX_NESTING
     return shape.count(b"[") > MAX_NESTING
 
 
@@ -192,7 +194,7 @@ def _parse(data: bytes, shape: bytes | None = None) -> tuple[Any, str | None]:
     words people can act on, and to accept what orjson refuses but JSON allows (integers
     beyond 64 bits, escaped halves of characters).
     """
-    maybe_deep = _may_nest_too_deeply(data.translate(_SHAPE) if shape is None else shape)
+    maybe_deep = _may_nest_too_deeply(data, shape)
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -395,7 +397,7 @@ def read_line(raw: bytes) -> tuple[LineState, ExampleKind, str | None, Any]:
     if error is not None:
         return LineState.BROKEN, ExampleKind.NOT_AN_EXAMPLE, error, None
     # A line with too few brackets cannot nest too deeply: no need to write it to find out.
-    deep = _may_nest_too_deeply(shape)
+    deep = _may_nest_too_deeply(raw, shape)
     state, kind, error = _classify_value(value) if deep else _classify_shallow(value)
     return state, kind, error, value
 

@@ -10,10 +10,10 @@ not one object per line. The totals, findings and facts are the same as those of
 Other processes are used only when they pay: ranges are analysed here, and timed, until the
 rest would take long enough here to make up for starting a pool of processes (one per CPU
 this process may use); then the rest goes to the pool. Ranges the count cache keeps whole
-take milliseconds, so they are neither timed nor handed on: after a small edit, only the
-range holding it is analysed, here, and the rest is read back from the cache. Each process
-counts on its own thread and writes what it learnt to the count cache itself (the cache is
-safe for several writers).
+take milliseconds: they are not timed, and the rest is expected to hold as many kept ranges
+as the part seen so far. So after a small edit the ranges holding it are analysed here, and
+the rest is read back from the cache. Each process counts on its own thread and writes what
+it learnt to the count cache itself (the cache is safe for several writers).
 Files that are not JSON Lines (a JSON array, CSV) are read whole, as the app reads them.
 
 A range seen before, byte for byte, is not analysed again: its columns are kept whole in the
@@ -466,30 +466,34 @@ def _check_path(
     if not reads_line_by_line(head, path.suffix):
         return _check_whole(path, catalog, model_id, epochs, counter, cache)
     whole = _Assembly(cache)
-    context = _process_context()
-    enough = (
-        FANOUT_MIN_SECONDS if context.get_start_method() == "fork" else FANOUT_MIN_SECONDS_SPAWN
-    )
     ranges = _ranges(path, len(bom), size, RANGE_BYTES)
-    # How long analysing the ranges the cache did not keep took here, and how many bytes
-    # they held: what the rest of the file would take here, if the cache keeps none of it.
+    # How long analysing the ranges the cache did not keep took here, how many bytes they
+    # held, and how many bytes were seen in all: the rest would take that long per byte here,
+    # for the share of it the cache does not keep either (kept ranges take milliseconds).
     analysed_seconds = 0.0
     analysed_bytes = 0
+    seen_bytes = 0
     used = 1
     for start, end in ranges:
         data = _read_range(path, start, end)
         key = _range_key(data, counter, cache)
         kept = _kept_range(data, key, counter, cache)
+        seen_bytes += end - start
         if kept is not None:
             whole.add(kept)
             continue
         rest = size - start
         budget = min(workers or _cpus(), _cpus(), -(-rest // RANGE_BYTES))
-        if analysed_bytes and budget > 1 and analysed_seconds * rest / analysed_bytes >= enough:
-            used = budget
-            rest_ranges = itertools.chain([(start, end)], ranges)
-            _check_in_processes(path, rest_ranges, whole, model_id, cache, context, budget)
-            break
+        if analysed_bytes and budget > 1:
+            not_kept = (analysed_bytes + end - start) / seen_bytes
+            expected = analysed_seconds / analysed_bytes * rest * not_kept
+            context = _process_context()  # asked late: forking is safe only without threads
+            fork = context.get_start_method() == "fork"
+            if expected >= (FANOUT_MIN_SECONDS if fork else FANOUT_MIN_SECONDS_SPAWN):
+                used = budget
+                rest_ranges = itertools.chain([(start, end)], ranges)
+                _check_in_processes(path, rest_ranges, whole, model_id, cache, context, budget)
+                break
         began = time.perf_counter()
         whole.add(_analyze_new_range(data, key, counter, cache))
         analysed_seconds += time.perf_counter() - began

@@ -6,13 +6,14 @@ import copy
 import dataclasses
 import inspect
 import pickle
-from dataclasses import dataclass, field
+import typing
+from dataclasses import InitVar, dataclass, field
 
 import pytest
 
 from desktop.core.analysis import RecordAnalysis
 from desktop.core.dataset import Record
-from desktop.core.findings import Finding
+from desktop.core.findings import Finding, Severity
 from desktop.core.frozen import quick_init
 from desktop.core.tokens import ExampleTokens
 from desktop.core.validation import ExampleFacts
@@ -43,6 +44,11 @@ def test_objects_are_made_as_the_dataclass_makes_them() -> None:
     assert dataclasses.replace(point, y=5) == Point(1, 5)
     assert pickle.loads(pickle.dumps(point)) == point
     assert copy.copy(point) == point
+
+
+def test_its_annotations_resolve_in_the_class_module() -> None:
+    assert typing.get_type_hints(Point.__init__) == typing.get_type_hints(PlainPoint.__init__)
+    assert typing.get_type_hints(Finding.__init__)["severity"] is Severity
 
 
 def test_objects_stay_frozen() -> None:
@@ -89,12 +95,17 @@ def test_classes_it_cannot_serve_are_refused() -> None:
         x: int = field(default=0, init=False)
 
     @dataclass(frozen=True, slots=True)
+    class InitOnly:
+        x: int
+        scale: InitVar[int] = 1
+
+    @dataclass(frozen=True, slots=True)
     class PostInit:
         x: int
 
         def __post_init__(self) -> None:
             pass
 
-    for cls in (NotFrozen, NoSlots, Factory, KeywordOnly, NotInInit, PostInit):
+    for cls in (NotFrozen, NoSlots, Factory, KeywordOnly, NotInInit, InitOnly, PostInit):
         with pytest.raises(TypeError):
             quick_init(cls)
