@@ -15,6 +15,7 @@ another tokenizer takes the counts over). Untouched lines the count cache knows 
 from __future__ import annotations
 
 import functools
+import importlib
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -42,7 +43,7 @@ from desktop.core.dataset import (
 from desktop.core.estimate import Estimate, RunningTotals
 from desktop.core.findings import Finding, Severity
 from desktop.core.frozen import quick_init
-from desktop.core.kinds import ExampleKind
+from desktop.core.kinds import ExampleKind, first_system
 from desktop.core.tokens import (
     SUPPORTED_ENCODINGS,
     TOKENS_PER_MESSAGE,
@@ -116,6 +117,20 @@ class RecordAnalysis:
         return None
 
 
+#: The modules besides this one whose code decides what the count cache keeps.
+_SIGNED_MODULES = (
+    "analysis_cache",
+    "columns",
+    "dataset",
+    "filecheck",
+    "findings",
+    "interchange",
+    "kinds",
+    "tokens",
+    "validation",
+)
+
+
 @functools.cache
 def default_cache() -> AnalysisCache:
     """The count cache in the user cache folder, for the code of this version of the app.
@@ -123,31 +138,8 @@ def default_cache() -> AnalysisCache:
     Its signature covers the code that analyses lines, and the code that puts whole ranges
     of a checked file into columns (``filecheck`` keeps those too).
     """
-    from desktop.core import (
-        analysis_cache,
-        columns,
-        dataset,
-        filecheck,
-        findings,
-        interchange,
-        kinds,
-        tokens,
-        validation,
-    )
-
-    modules = [
-        sys.modules[__name__],
-        analysis_cache,
-        columns,
-        dataset,
-        filecheck,
-        findings,
-        interchange,
-        kinds,
-        tokens,
-        validation,
-    ]
-    return AnalysisCache(signature=code_signature(modules, __version__))
+    signed = [importlib.import_module(f"desktop.core.{name}") for name in _SIGNED_MODULES]
+    return AnalysisCache(signature=code_signature([sys.modules[__name__], *signed], __version__))
 
 
 def other_counters(counter: TokenCounter, *, load: bool = True) -> tuple[TokenCounter, ...]:
@@ -227,12 +219,8 @@ def derive_analysis(
     messages = value.get("messages") if type(value) is dict else None
     if type(messages) is not list:
         return None
-    first = -1
-    for index, message in enumerate(messages):
-        if type(message) is dict and message.get("role") == "system":
-            first = index
-            break
-    if first < 0:
+    first = first_system(messages)
+    if first is None:
         return None
     message = messages[first]
     text = message.get("content")

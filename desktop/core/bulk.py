@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from desktop.core.dataset import Record, canonical_json_bytes
-from desktop.core.kinds import ExampleKind
+from desktop.core.kinds import ExampleKind, first_system
 
 Messages = list[Any]
 #: Takes a message list and returns the edited copy, or None when nothing would change.
@@ -62,14 +62,6 @@ def _is_system(message: Any) -> bool:
     return isinstance(message, dict) and message.get("role") == "system"
 
 
-def _first_system(messages: Messages) -> int | None:
-    """Where the first system message is (a plain loop: this runs for 100,000 examples)."""
-    for index, message in enumerate(messages):
-        if _is_system(message):
-            return index
-    return None
-
-
 def plan_set_system_message(
     records: Iterable[Record],
     text: str,
@@ -88,7 +80,7 @@ def plan_set_system_message(
         raise ValueError("Choose at most one of only_replace_existing and only_add_missing.")
 
     def edit(messages: Messages) -> Messages | None:
-        first = _first_system(messages)
+        first = first_system(messages)
         if not text:
             if first is None or only_add_missing:
                 return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 
 class ExampleKind(str, Enum):
@@ -34,3 +35,14 @@ def classify(data: object) -> ExampleKind:
         if "response" in data:
             return ExampleKind.PROMPT_RESPONSE
     return ExampleKind.NOT_AN_EXAMPLE
+
+
+def first_system(messages: list[Any]) -> int | None:
+    """Where the first system message of a conversation is; None when it has none.
+
+    A plain loop: bulk edits and their analyses ask it of 100,000 examples.
+    """
+    for index, message in enumerate(messages):
+        if isinstance(message, dict) and message.get("role") == "system":
+            return index
+    return None

@@ -47,7 +47,7 @@ from desktop.core.dataset import (
 )
 from desktop.core.findings import Finding, Severity
 from desktop.core.frozen import quick_init
-from desktop.core.kinds import ExampleKind, classify
+from desktop.core.kinds import ExampleKind, classify, first_system
 
 __all__ = [
     "FINDING_CODES",
@@ -1263,14 +1263,9 @@ def example_facts(
         elif kind is ExampleKind.PREFERENCE:
             prompt = data["input"]
             messages = prompt.get("messages") if isinstance(prompt, dict) else None
-    has_system = False
-    system_text: str | None = None
-    if type(messages) is list:
-        for message in messages:
-            if isinstance(message, dict) and message.get("role") == "system":
-                has_system = True
-                system_text = _plain_text(message.get("content"))
-                break
+    first = first_system(messages) if type(messages) is list else None
+    has_system = first is not None
+    system_text = None if first is None else _plain_text(messages[first].get("content"))
     return ExampleFacts(record_id, line, kind, fingerprint(data), system_text, has_system, tokens)
 
 

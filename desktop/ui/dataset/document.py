@@ -517,9 +517,10 @@ class DatasetDocument(QObject):
         if generation != self._generation:
             return
         records = records[: len(results)]  # an analysis that stopped early has fewer
-        self._unmerged.difference_update([record.id for record in records])
+        ids = [record.id for record in records]
+        self._unmerged.difference_update(ids)
         # Only results of records still in the dataset as they were analysed count.
-        current = self.dataset.current([record.id for record in records])
+        current = self.dataset.current(ids)
         pairs = enumerate(zip(current, records, strict=True))
         kept = [i for i, (now, record) in pairs if now is record]
         if len(kept) < len(records):
