@@ -39,6 +39,7 @@ from desktop.core.dataset import (
     canonical_json_bytes,
     parse_json_bytes,
     read_line,
+    reads_plainly,
 )
 from desktop.core.estimate import Estimate, RunningTotals
 from desktop.core.findings import Finding, Severity
@@ -401,7 +402,11 @@ def blank_line_finding(count: int) -> Finding:
 
 
 def learn(writer: RowWriter, key: LineKey, result: RecordAnalysis) -> None:
-    """Add what the count cache keeps of an example record's analysis to ``writer``."""
+    """Add what the count cache keeps of an example record's analysis to ``writer``.
+
+    Only for a line orjson reads exactly (``reads_plainly``): a record made from a line the
+    cache knows is marked ``plain`` without reading it.
+    """
     facts = result.facts
     if facts is None or result.tokens is None:
         return
@@ -543,13 +548,14 @@ def read_records(
         line = found[i]
         result = None
         if line is not None:
-            record = Record(record_id, number, raw, eol, LineState.EXAMPLE, line.kind)
+            # The cache keeps only lines orjson reads exactly (see ``learn``).
+            record = Record(record_id, number, raw, eol, LineState.EXAMPLE, line.kind, plain=True)
             result = from_cache(record, line, encodings)
         if result is not None:
             known[record_id] = result
         else:
-            state, kind, error, value = read_line(raw)
-            record = Record(record_id, number, raw, eol, state, kind, error)
+            state, kind, error, value, plain = read_line(raw)
+            record = Record(record_id, number, raw, eol, state, kind, error, plain=plain)
             if state is LineState.EXAMPLE:
                 values[record_id] = value
         key = key_of.get(i)
@@ -619,7 +625,7 @@ def _finish(
                 )
                 result = _result(record, values[record.id], counts)
                 key = keys.get(record.id)
-                if key is not None:
+                if key is not None and (record.plain or reads_plainly(record.raw)):  # type: ignore[arg-type]
                     learn(writer, key, result)
         results.append(result)
     if learnt is None and cache is not None:

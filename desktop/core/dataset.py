@@ -59,6 +59,9 @@ class Record:
         error: why a broken record is broken, in plain words.
         edited_value: the parsed value of an edited or converted record.
         edited_text: the text a user typed into a broken record that still does not parse.
+        plain: ``raw`` is an example that orjson alone reads exactly (``reads_plainly``), as
+            found when it was read: ``value`` then skips the checks that ``parse_json_bytes``
+            makes of lines not read before. False when not known.
     """
 
     id: int
@@ -70,6 +73,7 @@ class Record:
     error: str | None = None
     edited_value: Any = field(default=None, compare=False)
     edited_text: str | None = None
+    plain: bool = field(default=False, compare=False)
 
     @property
     def is_example(self) -> bool:
@@ -91,6 +95,8 @@ class Record:
             return None
         if self.raw is None:
             return self.edited_value
+        if self.plain:
+            return orjson.loads(self.raw)
         return parse_json_bytes(self.raw)[0]
 
     @property
@@ -187,6 +193,25 @@ def _parse_exactly(data: bytes, shape: bytes) -> tuple[Any, str | None]:
     return value, error
 
 
+def reads_plainly(data: bytes) -> bool:
+    """True when ``orjson.loads(data)`` gives exactly what ``parse_json_bytes`` does.
+
+    So it does for almost every line; not for one with an integer beyond 64 bits (orjson
+    rounds it to a float), a half of a character, or too deep a nesting.
+    """
+    value, error = parse_json_bytes(data)
+    return error is None and _orjson_reads(data, value)
+
+
+def _orjson_reads(data: bytes, value: Any) -> bool:
+    """True when orjson reads ``data`` as ``value``, read exactly (``==`` compares an
+    integer and a float exactly)."""
+    try:
+        return bool(orjson.loads(data) == value)
+    except orjson.JSONDecodeError:
+        return False
+
+
 def _parse(data: bytes, shape: bytes | None = None) -> tuple[Any, str | None]:
     """``parse_json_bytes`` without the exact-integer pass: enough to classify a line.
 
@@ -194,16 +219,22 @@ def _parse(data: bytes, shape: bytes | None = None) -> tuple[Any, str | None]:
     words people can act on, and to accept what orjson refuses but JSON allows (integers
     beyond 64 bits, escaped halves of characters).
     """
+    value, error, _by_orjson = _parse_telling(data, shape)
+    return value, error
+
+
+def _parse_telling(data: bytes, shape: bytes | None) -> tuple[Any, str | None, bool]:
+    """``_parse``, and whether orjson read the line (the standard library read it if not)."""
     maybe_deep = _may_nest_too_deeply(data, shape)
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
         if maybe_deep and nesting_depth(data) > MAX_NESTING:
-            return None, NESTED_TOO_DEEPLY
-        return _parse_slowly(data)
+            return None, NESTED_TOO_DEEPLY, False
+        return (*_parse_slowly(data), False)
     if maybe_deep and not _orjson_writes(value):
-        return None, NESTED_TOO_DEEPLY
-    return value, None
+        return None, NESTED_TOO_DEEPLY, False
+    return value, None, True
 
 
 def json_text_error(data: bytes) -> str | None:
@@ -384,22 +415,27 @@ def classify_bytes(raw: bytes) -> tuple[LineState, ExampleKind, str | None]:
     return _classify_value(value)
 
 
-def read_line(raw: bytes) -> tuple[LineState, ExampleKind, str | None, Any]:
+def read_line(raw: bytes) -> tuple[LineState, ExampleKind, str | None, Any, bool]:
     """``classify_bytes`` and the parsed value at once, parsing the line only once.
 
     The value is what ``Record.value`` gives for an example, and the value read for a line
     that is valid JSON but no example; None for blank lines and lines that are not JSON.
+    The last item is ``Record.plain`` for an example (False for any other line).
     """
     if not raw.strip():
-        return LineState.BLANK, ExampleKind.NOT_AN_EXAMPLE, None, None
+        return LineState.BLANK, ExampleKind.NOT_AN_EXAMPLE, None, None, False
     shape = raw.translate(_SHAPE)
-    value, error = _parse_exactly(raw, shape)
+    value, error, plain = _parse_telling(raw, shape)
+    if plain and _LONG_NUMBER in shape:
+        # orjson may have rounded an integer beyond 64 bits to a float.
+        value, error = _parse_slowly(raw)
+        plain = error is None and _orjson_reads(raw, value)
     if error is not None:
-        return LineState.BROKEN, ExampleKind.NOT_AN_EXAMPLE, error, None
+        return LineState.BROKEN, ExampleKind.NOT_AN_EXAMPLE, error, None, False
     # A line with too few brackets cannot nest too deeply: no need to write it to find out.
     deep = _may_nest_too_deeply(raw, shape)
     state, kind, error = _classify_value(value) if deep else _classify_shallow(value)
-    return state, kind, error, value
+    return state, kind, error, value, plain and state is LineState.EXAMPLE
 
 
 def _classify_value(value: Any) -> tuple[LineState, ExampleKind, str | None]:

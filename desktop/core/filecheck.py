@@ -126,7 +126,7 @@ def analyze_lines(
         for i, line in zip(wanted, found, strict=True):
             known[i] = line
     # Parse and plan what the cache did not know, then count it all at once.
-    read: dict[int, tuple[LineState, ExampleKind, str | None, object]] = {}
+    read: dict[int, tuple[LineState, ExampleKind, str | None, object, bool]] = {}
     examples: list[int] = []
     for i, raw in enumerate(raws):
         if known[i] is None:
@@ -173,7 +173,7 @@ def analyze_lines(
             else:
                 columns.recognise(raws[i], LineState.EXAMPLE, line.kind, UNREAD)
             continue
-        state, kind, error, value = read[i]
+        state, kind, error, value, plain = read[i]
         columns.recognise(raws[i], state, kind, value)
         if state is LineState.BLANK:
             columns.blank += 1
@@ -197,7 +197,7 @@ def analyze_lines(
             texts,
         )
         columns.findings.extend(findings)
-        if cache is not None:
+        if cache is not None and plain:  # the cache keeps only lines orjson reads exactly
             key = keys[i] if keys[i] is not None else line_key(raws[i])
             writer.add(
                 key,

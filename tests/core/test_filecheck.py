@@ -134,8 +134,10 @@ def test_a_cached_check_of_a_changed_file_parses_no_known_line(messy, tmp_path, 
     messy.write_bytes(messy_bytes().replace(b"Answer 2,", b"Answer two,"))
     parsed = spy_on_reads(monkeypatch)
     assert_same(check_path(messy, CATALOG, MODEL, cache=cache), reference(messy))
-    # The edited line, and lines that are no examples (they are not cached), are read.
-    assert len(parsed) == 7
+    # The edited line is read, and so are the lines not cached: those that are no examples
+    # and the one with an integer beyond 64 bits.
+    assert len(parsed) == 8
+    assert sum(b"123456789012345678901234567890" in raw for raw in parsed) == 1
     assert sum(b"Answer two," in raw for raw in parsed) == 1
 
 
@@ -231,7 +233,8 @@ def test_a_damaged_range_in_the_cache_is_analysed_again(messy, tmp_path, monkeyp
         connection.execute("UPDATE ranges SET data=?", (data[: len(data) // 2],))
     parsed = spy_on_reads(monkeypatch)
     assert_same(check_path(messy, CATALOG, MODEL, cache=cache), reference(messy))
-    assert len(parsed) == 6  # found line by line instead
+    # Found line by line instead: only the lines the cache does not keep are read.
+    assert len(parsed) == 7
     assert "could not be read" in caplog.text
     parsed.clear()
     check_path(messy, CATALOG, MODEL, cache=cache)
