@@ -700,7 +700,14 @@ def with_text(record: Record, text: str) -> Record:
     raw = escape_surrogates(text).encode("utf-8")
     state, kind, error = classify_bytes(raw)
     return replace(
-        record, raw=raw, state=state, kind=kind, error=error, edited_value=None, edited_text=None
+        record,
+        raw=raw,
+        state=state,
+        kind=kind,
+        error=error,
+        edited_value=None,
+        edited_text=None,
+        plain=False,  # not known for the new bytes
     )
 
 
@@ -731,6 +738,7 @@ def _with_value(record: Record, value: Any) -> Record:
             error=error,
             edited_value=None,
             edited_text=text,
+            plain=False,
         )
     # Made directly: ``replace`` costs three times as much, and bulk edits make 100,000.
     return Record(record.id, record.line, None, record.eol, state, kind, None, value, None)

@@ -9,7 +9,14 @@ import pytest
 from desktop.core.analysis import read_records
 from desktop.core.analysis_cache import AnalysisCache, line_key
 from desktop.core.catalog import Catalog
-from desktop.core.dataset import LineState, Record, parse_json_bytes, read_line, reads_plainly
+from desktop.core.dataset import (
+    LineState,
+    Record,
+    parse_json_bytes,
+    read_line,
+    reads_plainly,
+    with_text,
+)
 from desktop.core.filecheck import check_path
 from desktop.core.tokens import get_counter
 
@@ -89,3 +96,12 @@ def test_a_file_check_caches_no_line_orjson_misreads(tmp_path):
         [line_key(CHAT), line_key(BIG_NUMBER), line_key(DIGITS_IN_TEXT)], "o200k_base"
     )
     assert [line is not None for line in found] == [True, False, True]
+
+
+def test_text_typed_into_a_plain_record_is_read_exactly():
+    state, kind, error, _value, plain = read_line(CHAT)
+    record = Record(1, 1, CHAT, b"\n", state, kind, error, plain=plain)
+    typed = with_text(record, BIG_NUMBER.decode())
+    assert not typed.plain
+    assert type(typed.value["order"]) is int
+    assert typed.value["order"] == 123456789012345678901234567
