@@ -39,7 +39,6 @@ from desktop.core.dataset import (
     canonical_json_bytes,
     parse_json_bytes,
     read_line,
-    reads_plainly,
 )
 from desktop.core.estimate import Estimate, RunningTotals
 from desktop.core.findings import Finding, Severity
@@ -404,8 +403,9 @@ def blank_line_finding(count: int) -> Finding:
 def learn(writer: RowWriter, key: LineKey, result: RecordAnalysis) -> None:
     """Add what the count cache keeps of an example record's analysis to ``writer``.
 
-    Only for a line orjson reads exactly (``reads_plainly``): a record made from a line the
-    cache knows is marked ``plain`` without reading it.
+    The caller adds only plain records (``Record.plain``): a record made from a line the
+    cache knows is marked plain without reading it. (A record not known to be plain, say
+    one restored after a crash, is analysed again the next time instead.)
     """
     facts = result.facts
     if facts is None or result.tokens is None:
@@ -625,7 +625,7 @@ def _finish(
                 )
                 result = _result(record, values[record.id], counts)
                 key = keys.get(record.id)
-                if key is not None and (record.plain or reads_plainly(record.raw)):  # type: ignore[arg-type]
+                if key is not None and record.plain:  # the cache keeps plain lines only
                     learn(writer, key, result)
         results.append(result)
     if learnt is None and cache is not None:

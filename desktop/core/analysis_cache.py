@@ -5,8 +5,8 @@ again unchanged or nearly so. Each example line's token counts (per encoding), f
 facts depend only on its bytes, so they are stored under a hash of those bytes, in an SQLite
 file in the user's cache folder; opening or checking the file again looks the lines up
 instead of parsing and tokenizing them. A changed line has another hash and is analysed anew.
-Only lines orjson reads exactly are kept (``dataset.reads_plainly``): a record made from a
-line found here is read with orjson alone from then on.
+Only lines orjson reads exactly are kept (``Record.plain``): a record made from a line found
+here is read with orjson alone from then on.
 A file checked whole (``filecheck``) also keeps each range of its lines whole, under a hash
 of the range's bytes: an unchanged file is then not even looked up line by line.
 

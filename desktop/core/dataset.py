@@ -59,7 +59,7 @@ class Record:
         error: why a broken record is broken, in plain words.
         edited_value: the parsed value of an edited or converted record.
         edited_text: the text a user typed into a broken record that still does not parse.
-        plain: ``raw`` is an example that orjson alone reads exactly (``reads_plainly``), as
+        plain: ``raw`` is an example that orjson alone reads exactly (see ``read_line``), as
             found when it was read: ``value`` then skips the checks that ``parse_json_bytes``
             makes of lines not read before. False when not known.
     """
@@ -193,22 +193,13 @@ def _parse_exactly(data: bytes, shape: bytes) -> tuple[Any, str | None]:
     return value, error
 
 
-def reads_plainly(data: bytes) -> bool:
-    """True when ``orjson.loads(data)`` gives exactly what ``parse_json_bytes`` does.
-
-    So it does for almost every line; not for one with an integer beyond 64 bits (orjson
-    rounds it to a float), a half of a character, or too deep a nesting.
-    """
-    value, error = parse_json_bytes(data)
-    return error is None and _orjson_reads(data, value)
-
-
 def _orjson_reads(data: bytes, value: Any) -> bool:
-    """True when orjson reads ``data`` as ``value``, read exactly (``==`` compares an
-    integer and a float exactly)."""
+    """True when orjson reads ``data`` as exactly ``value``, types included: compared as
+    orjson writes them, so an integer orjson read as a float (``1e+20``) differs, and a
+    value holding an integer beyond 64 bits, which orjson cannot write, is never matched."""
     try:
-        return bool(orjson.loads(data) == value)
-    except orjson.JSONDecodeError:
+        return orjson.dumps(orjson.loads(data)) == orjson.dumps(value)
+    except (orjson.JSONDecodeError, TypeError):
         return False
 
 
@@ -436,6 +427,12 @@ def read_line(raw: bytes) -> tuple[LineState, ExampleKind, str | None, Any, bool
     deep = _may_nest_too_deeply(raw, shape)
     state, kind, error = _classify_value(value) if deep else _classify_shallow(value)
     return state, kind, error, value, plain and state is LineState.EXAMPLE
+
+
+def record_of_line(record_id: int, line: int | None, raw: bytes, eol: bytes) -> Record:
+    """The untouched record of a line read from a file, marked plain when it is."""
+    state, kind, error, _value, plain = read_line(raw)
+    return Record(record_id, line, raw, eol, state, kind, error, plain=plain)
 
 
 def _classify_value(value: Any) -> tuple[LineState, ExampleKind, str | None]:
@@ -738,7 +735,6 @@ def _with_value(record: Record, value: Any) -> Record:
             error=error,
             edited_value=None,
             edited_text=text,
-            plain=False,
         )
     # Made directly: ``replace`` costs three times as much, and bulk edits make 100,000.
     return Record(record.id, record.line, None, record.eol, state, kind, None, value, None)

@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from desktop.core.dataset import Container, Dataset, LineState, Record, classify_bytes
+from desktop.core.dataset import Container, Dataset, LineState, Record, record_of_line
 from desktop.core.formats import read_dataset_bytes, sniff_container
 from desktop.core.jsonl_io import (
     StagedWrite,
@@ -645,10 +645,7 @@ class _SourceRecords:
         if self._container is not Container.JSONL:
             return replace(self._records[index], id=record_id)
         line, raw, eol = self._lines[index]
-        state, kind, error = classify_bytes(raw)
-        return Record(
-            id=record_id, line=line, raw=raw, eol=eol, state=state, kind=kind, error=error
-        )
+        return record_of_line(record_id, line, raw, eol)
 
     def match(
         self, dataset: Iterable[Record], pause: Callable[[], object] | None = None
@@ -748,10 +745,7 @@ def _entry_record(entry: dict[str, Any], record_id: int) -> Record:
         except binascii.Error as exc:
             raise ValueError("a record's bytes are not valid base64") from exc
     if raw is not None:
-        state, kind, error = classify_bytes(raw)
-        return Record(
-            id=record_id, line=line, raw=raw, eol=eol, state=state, kind=kind, error=error
-        )
+        return record_of_line(record_id, line, raw, eol)
     text = entry.get("text")
     if text is not None and not isinstance(text, str):
         raise TypeError("a repaired record's text is not text")

@@ -24,7 +24,7 @@ try:
 except ImportError:  # Windows: an open file cannot be deleted there anyway
     fcntl = None  # type: ignore[assignment]
 
-from desktop.core.dataset import Container, Dataset, Record, classify_bytes
+from desktop.core.dataset import Container, Dataset, Record, record_of_line
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -86,10 +86,7 @@ def iter_records(
     report_every = 1 << 20
     next_report = report_every
     for line_number, raw, eol, end in iter_lines(body):
-        state, kind, error = classify_bytes(raw)
-        yield Record(
-            id=next(ids), line=line_number, raw=raw, eol=eol, state=state, kind=kind, error=error
-        )
+        yield record_of_line(next(ids), line_number, raw, eol)
         if progress is not None and end >= next_report:
             next_report = end + report_every
             if not progress(end, total):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import orjson
 import pytest
 
 from desktop.core.analysis import read_records
@@ -14,7 +15,6 @@ from desktop.core.dataset import (
     Record,
     parse_json_bytes,
     read_line,
-    reads_plainly,
     with_text,
 )
 from desktop.core.filecheck import check_path
@@ -43,6 +43,14 @@ HALF_CHARACTER = (
         (CHAT, True),
         (DIGITS_IN_TEXT, True),
         (BIG_NUMBER, False),
+        # Beyond 64 bits, though a float holds them exactly: orjson reads floats.
+        (b'{"messages":[{"role":"user","content":"hi"}],"n":18446744073709551616}', False),
+        (b'{"messages":[{"role":"user","content":"hi"}],"n":-18446744073709551616}', False),
+        (b'{"messages":[{"role":"user","content":"hi"}],"n":[100000000000000000000]}', False),
+        # The largest and smallest integers orjson keeps.
+        (b'{"messages":[{"role":"user","content":"hi"}],"n":18446744073709551615}', True),
+        (b'{"messages":[{"role":"user","content":"hi"}],"n":-9223372036854775808}', True),
+        (b'{"messages":[{"role":"user","content":"hi"}],"n":-9223372036854775809}', False),
         (HALF_CHARACTER, False),
         (b"", False),
         (b"{not json", False),
@@ -53,8 +61,12 @@ def test_a_line_is_plain_only_when_orjson_reads_it_exactly(raw, plain):
     state, _kind, _error, value, found = read_line(raw)
     assert found is plain
     if state is LineState.EXAMPLE:
-        assert reads_plainly(raw) is plain
-        assert value == parse_json_bytes(raw)[0]
+        exact = parse_json_bytes(raw)[0]
+        assert value == exact
+        assert type(value.get("n")) is type(exact.get("n"))
+        if plain:  # what a record marked plain reads: the same, types included
+            assert orjson.loads(raw) == exact
+            assert type(orjson.loads(raw).get("n")) is type(exact.get("n"))
 
 
 def test_an_integer_beyond_64_bits_stays_exact_in_a_record_read_from_its_line():
