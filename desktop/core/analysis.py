@@ -404,8 +404,7 @@ def learn(writer: RowWriter, key: LineKey, result: RecordAnalysis) -> None:
     """Add what the count cache keeps of an example record's analysis to ``writer``.
 
     The caller adds only plain records (``Record.plain``): a record made from a line the
-    cache knows is marked plain without reading it. (A record not known to be plain, say a
-    line the user typed, is analysed again the next time instead.)
+    cache knows is marked plain without reading it.
     """
     facts = result.facts
     if facts is None or result.tokens is None:

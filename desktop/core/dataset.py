@@ -179,18 +179,21 @@ def parse_json_bytes(data: bytes) -> tuple[Any, str | None]:
 
     Integers are exact at any size; a line nested deeper than MAX_NESTING, or holding a number
     too large to keep, is refused with a reason. The verdict is the same as
-    ``classify_bytes``'s, on any thread and at any call depth.
+    ``read_line``'s, on any thread and at any call depth.
     """
-    return _parse_exactly(data, data.translate(_SHAPE))
+    value, error, _plain = _parse_exactly(data, data.translate(_SHAPE))
+    return value, error
 
 
-def _parse_exactly(data: bytes, shape: bytes) -> tuple[Any, str | None]:
-    """``parse_json_bytes`` for a line and its ``_SHAPE`` translation."""
-    value, error = _parse(data, shape)
+def _parse_exactly(data: bytes, shape: bytes) -> tuple[Any, str | None, bool]:
+    """``parse_json_bytes`` for a line and its ``_SHAPE`` translation, and whether orjson
+    alone reads the line exactly (``Record.plain``)."""
+    value, error, plain = _parse(data, shape)
     if error is None and _LONG_NUMBER in shape:
         # orjson may have rounded an integer beyond 64 bits to a float.
-        return _parse_slowly(data)
-    return value, error
+        value, error = _parse_slowly(data)
+        plain = plain and error is None and _orjson_reads(data, value)
+    return value, error, plain
 
 
 def _orjson_reads(data: bytes, value: Any) -> bool:
@@ -203,19 +206,14 @@ def _orjson_reads(data: bytes, value: Any) -> bool:
         return False
 
 
-def _parse(data: bytes, shape: bytes | None = None) -> tuple[Any, str | None]:
-    """``parse_json_bytes`` without the exact-integer pass: enough to classify a line.
+def _parse(data: bytes, shape: bytes | None = None) -> tuple[Any, str | None, bool]:
+    """``parse_json_bytes`` without the exact-integer pass (enough to classify a line), and
+    whether orjson read the line.
 
     orjson is strict and fast; the standard library is used only to explain a failure in
     words people can act on, and to accept what orjson refuses but JSON allows (integers
     beyond 64 bits, escaped halves of characters).
     """
-    value, error, _by_orjson = _parse_telling(data, shape)
-    return value, error
-
-
-def _parse_telling(data: bytes, shape: bytes | None) -> tuple[Any, str | None, bool]:
-    """``_parse``, and whether orjson read the line (the standard library read it if not)."""
     maybe_deep = _may_nest_too_deeply(data, shape)
     try:
         value = orjson.loads(data)
@@ -396,18 +394,9 @@ def _cut_off(text: str, exc: json.JSONDecodeError) -> bool:
     return _UNFINISHED_NUMBER.match(text[start:].rstrip(" \t\r\n")) is not None
 
 
-def classify_bytes(raw: bytes) -> tuple[LineState, ExampleKind, str | None]:
-    """Decide what a raw line holds, without keeping the parsed value."""
-    if not raw.strip():
-        return LineState.BLANK, ExampleKind.NOT_AN_EXAMPLE, None
-    value, error = _parse(raw)
-    if error is not None:
-        return LineState.BROKEN, ExampleKind.NOT_AN_EXAMPLE, error
-    return _classify_value(value)
-
-
 def read_line(raw: bytes) -> tuple[LineState, ExampleKind, str | None, Any, bool]:
-    """``classify_bytes`` and the parsed value at once, parsing the line only once.
+    """What a raw line holds (blank, broken or an example, of which kind, and why broken),
+    and its parsed value, parsing the line only once.
 
     The value is what ``Record.value`` gives for an example, and the value read for a line
     that is valid JSON but no example; None for blank lines and lines that are not JSON.
@@ -416,11 +405,7 @@ def read_line(raw: bytes) -> tuple[LineState, ExampleKind, str | None, Any, bool
     if not raw.strip():
         return LineState.BLANK, ExampleKind.NOT_AN_EXAMPLE, None, None, False
     shape = raw.translate(_SHAPE)
-    value, error, plain = _parse_telling(raw, shape)
-    if plain and _LONG_NUMBER in shape:
-        # orjson may have rounded an integer beyond 64 bits to a float.
-        value, error = _parse_slowly(raw)
-        plain = error is None and _orjson_reads(raw, value)
+    value, error, plain = _parse_exactly(raw, shape)
     if error is not None:
         return LineState.BROKEN, ExampleKind.NOT_AN_EXAMPLE, error, None, False
     # A line with too few brackets cannot nest too deeply: no need to write it to find out.
@@ -695,7 +680,7 @@ def with_text(record: Record, text: str) -> Record:
     an example again, written back exactly as typed; anything else stays broken, saying why.
     Halves of characters become ``\\udXXX`` escapes, so the text can always be saved."""
     raw = escape_surrogates(text).encode("utf-8")
-    state, kind, error = classify_bytes(raw)
+    state, kind, error, _value, plain = read_line(raw)
     return replace(
         record,
         raw=raw,
@@ -704,7 +689,7 @@ def with_text(record: Record, text: str) -> Record:
         error=error,
         edited_value=None,
         edited_text=None,
-        plain=False,  # not known for the new bytes
+        plain=plain,
     )
 
 

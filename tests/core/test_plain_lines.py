@@ -115,5 +115,6 @@ def test_text_typed_into_a_plain_record_is_read_exactly():
     record = Record(1, 1, CHAT, b"\n", state, kind, error, plain=plain)
     typed = with_text(record, BIG_NUMBER.decode())
     assert not typed.plain
+    assert with_text(typed, DIGITS_IN_TEXT.decode()).plain  # known again for plain text
     assert type(typed.value["order"]) is int
     assert typed.value["order"] == 123456789012345678901234567
