@@ -36,7 +36,6 @@ from desktop.core.dataset import (
     STRAY_BYTE_ORDER_MARK,
     LineState,
     Record,
-    canonical_json_bytes,
     parse_json_bytes,
     read_line,
 )
@@ -59,7 +58,8 @@ from desktop.core.validation import (
     FINDING_CODES,
     ExampleFacts,
     example_facts,
-    fingerprint_of,
+    fingerprint,
+    leaves_out_system_text,
     text_raises_nothing,
     validate_dataset,
     validate_example,
@@ -199,11 +199,11 @@ def derive_analysis(
     text replaced, or a plain system message put first. Only the new text is counted and
     checked; None when the change is any other (then the record is analysed in full).
 
-    The change is proven, not assumed: the example as it was is rebuilt from ``record`` and
-    the old system text, and its fingerprint must be the one ``before`` holds, unless the
-    caller made that very change itself (``proven``: the bulk tool that set the message).
-    ``known`` keeps the counts of texts seen (by every counter), and the changes they make,
-    across a bulk edit's records.
+    The change is proven, not assumed: the fingerprint leaves the system text out, so the
+    new example's must be the one ``before`` holds, unless the caller made that very change
+    itself (``proven``: the bulk tool that set the message); then it is kept without being
+    taken again. ``known`` keeps the counts of texts seen (by every counter), and the
+    changes they make, across a bulk edit's records.
     """
     facts = before.facts
     if (
@@ -213,6 +213,7 @@ def derive_analysis(
         or record.kind is not ExampleKind.CHAT
         or record.state is not LineState.EXAMPLE
         or record.raw is not None  # read from a file, not made by an edit
+        or not leaves_out_system_text(facts.fingerprint)
     ):
         return None
     value = record.value
@@ -230,19 +231,14 @@ def derive_analysis(
     findings = before.findings
     if facts.has_system:
         # Findings of other messages keep their numbers; one about this message could go.
-        if type(old_text) is not str or (
-            findings
-            and any(f.message_index == first or f.code == "broken_character" for f in findings)
+        if findings and any(
+            f.message_index == first or f.code == "broken_character" for f in findings
         ):
             return None
     elif first != 0 or message.keys() != {"role", "content"} or findings:
         # Every later message moves down one place: only a finding-free example is derived.
         return None
-    # The example as it was, in canonical JSON: the new one with the system message's bytes
-    # changed back. (Where those bytes first occur is the system message itself, or else the
-    # rebuilt example's system text differs from the old one and its fingerprint does too.)
-    canonical = canonical_json_bytes(value)
-    if not proven and not _was_before(canonical, messages, message, old_text, facts):
+    if not proven and fingerprint(value) != facts.fingerprint:
         return None
     if known is None:
         known = {}
@@ -259,7 +255,7 @@ def derive_analysis(
         record.id,
         record.line,
         ExampleKind.CHAT,
-        fingerprint_of(canonical),
+        facts.fingerprint,
         text,
         True,
         counts[0][1].total,
@@ -274,28 +270,6 @@ def _raises_nothing(system_text: str, index: int) -> bool:
     """``text_raises_nothing`` for a system message, remembered: a bulk edit sets one text on
     100,000 examples."""
     return text_raises_nothing(system_text, "system", index)
-
-
-def _was_before(
-    canonical: bytes,
-    messages: list[Any],
-    message: dict[str, Any],
-    old_text: str | None,
-    facts: ExampleFacts,
-) -> bool:
-    """True when the example, with ``message`` (its first system message) changed back, is the
-    one ``facts`` describe: the new one's canonical JSON with the message's bytes changed back
-    (where those bytes first occur is the message itself, or else the rebuilt example's system
-    text differs from the old one and its fingerprint does too)."""
-    part = canonical_json_bytes(message)
-    if facts.has_system:
-        was = canonical_json_bytes({**message, "content": old_text})
-        rebuilt = canonical.replace(part, was, 1)
-    elif len(messages) > 1:
-        rebuilt = canonical.replace(b"[" + part + b",", b"[", 1)
-    else:
-        rebuilt = canonical.replace(b"[" + part + b"]", b"[]", 1)
-    return fingerprint_of(rebuilt) == facts.fingerprint
 
 
 def _changes_of(

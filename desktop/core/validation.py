@@ -58,7 +58,7 @@ __all__ = [
     "ExampleFacts",
     "example_facts",
     "fingerprint",
-    "fingerprint_of",
+    "leaves_out_system_text",
     "text_raises_nothing",
     "validate_dataset",
     "validate_example",
@@ -1225,7 +1225,9 @@ class ExampleFacts:
         record_id: stable id of the record, for jumping to it.
         line: 1-based line in the file.
         kind: the example's layout.
-        fingerprint: digest of the canonical JSON; equal content gives equal fingerprints.
+        fingerprint: digest of the example apart from the text of its first system message
+            (see :func:`fingerprint`): equal examples, and only they, have equal
+            ``fingerprint`` and ``system_text`` together.
         system_text: text of the first system message, or None.
         has_system: True when the conversation has a system message (even one without text).
         tokens: the example's token count, filled in by the caller; None when unknown.
@@ -1241,14 +1243,46 @@ class ExampleFacts:
 
 
 def fingerprint(data: object) -> str:
-    """A stable digest of a JSON value: sorted keys, compact, UTF-8 (spacing and key order
-    do not matter). Never raises for a parsed JSON value, however deep."""
-    return fingerprint_of(canonical_json_bytes(data))
+    """A stable digest of an example, taken of its canonical JSON (sorted keys, compact,
+    UTF-8: spacing and key order do not matter). Never raises for a parsed JSON value.
+
+    The text of a chat example's first system message is left out (as ``""``, and a plain
+    empty one stands in for a missing message), because ``ExampleFacts.system_text`` holds
+    it: setting the system message then keeps the fingerprint, so it need not be taken again
+    of 100,000 examples. The digest's last bit says whether the text was left out
+    (see :func:`leaves_out_system_text`); where the message's content is not a string it is
+    not, and the digest covers everything.
+    """
+    messages = data.get("messages") if type(data) is dict else None
+    if type(messages) is not list or classify(data) is not ExampleKind.CHAT:
+        return _fingerprint(data, apart=False)
+    return _chat_fingerprint(data, messages, first_system(messages))
 
 
-def fingerprint_of(canonical: bytes) -> str:
-    """The fingerprint of a value from its canonical JSON (``canonical_json_bytes``)."""
-    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
+def _chat_fingerprint(data: dict[str, Any], messages: list[Any], first: int | None) -> str:
+    if first is None:
+        # A plain empty system message stands in for the missing one: adding a plain system
+        # message first then keeps the fingerprint too.
+        listed = [{"content": "", "role": "system"}, *messages]
+    else:
+        message = messages[first]
+        if type(message.get("content")) is not str:
+            return _fingerprint(data, apart=False)
+        listed = messages.copy()
+        listed[first] = {**message, "content": ""}
+    return _fingerprint({**data, "messages": listed}, apart=True)
+
+
+def _fingerprint(data: object, *, apart: bool) -> str:
+    digest = bytearray(hashlib.blake2b(canonical_json_bytes(data), digest_size=16).digest())
+    digest[-1] = (digest[-1] & 0xFE) | apart
+    return digest.hex()
+
+
+def leaves_out_system_text(fingerprint: str) -> bool:
+    """True when ``fingerprint`` was taken apart from a first system message's text (or of a
+    chat example without one), so that setting the text keeps it."""
+    return int(fingerprint[-1], 16) & 1 == 1
 
 
 def example_facts(
@@ -1266,7 +1300,11 @@ def example_facts(
     first = first_system(messages) if type(messages) is list else None
     has_system = first is not None
     system_text = None if first is None else _plain_text(messages[first].get("content"))
-    return ExampleFacts(record_id, line, kind, fingerprint(data), system_text, has_system, tokens)
+    if kind is ExampleKind.CHAT and type(data) is dict and type(messages) is list:
+        digest = _chat_fingerprint(data, messages, first)
+    else:
+        digest = _fingerprint(data, apart=False)
+    return ExampleFacts(record_id, line, kind, digest, system_text, has_system, tokens)
 
 
 def _plain_text(content: object) -> str | None:
@@ -1389,7 +1427,9 @@ def validate_dataset(
     fingerprints = list(map(_get_fingerprint, facts))
     unique = set(fingerprints)
     if len(unique) < len(fingerprints):
-        _check_duplicates(facts, kinds, fingerprints, cap, out)
+        # Examples with one fingerprint may still differ in the system text it leaves out.
+        contents = list(zip(fingerprints, map(_get_system_text, facts), strict=True))
+        _check_duplicates(facts, kinds, contents, cap, out)
     if token_limit is not None:
         _check_tokens(facts, kinds, token_limit, model_id, cap, out)
     if validation_facts:
@@ -1571,24 +1611,28 @@ def _check_systems(
 def _check_duplicates(
     facts: Sequence[ExampleFacts],
     kinds: list[ExampleKind],
-    fingerprints: list[str],
+    contents: list[tuple[str, str | None]],
     cap: int,
     out: list[Finding],
 ) -> None:
-    """Each repeat points at the line of the first occurrence; runs only when some repeat."""
+    """Each repeat points at the line of the first occurrence; runs only when some repeat.
+
+    ``contents`` are the examples' fingerprints with their system texts: equal only for
+    equal examples.
+    """
     not_an_example = ExampleKind.NOT_AN_EXAMPLE
-    first: dict[str, int] = {}
+    first: dict[tuple[str, str | None], int] = {}
     # setdefault records the first occurrence and returns it, so later ones differ from i.
     # Equal content means an equal layout, so a line that is not an example never pairs
     # with one that is.
     repeats = [
         i
-        for i, fp in enumerate(fingerprints)
-        if first.setdefault(fp, i) != i and kinds[i] is not not_an_example
+        for i, content in enumerate(contents)
+        if first.setdefault(content, i) != i and kinds[i] is not not_an_example
     ]
     duplicates = _Capped("duplicate_example", cap)
     for i in repeats[:cap]:
-        line = facts[first[fingerprints[i]]].line
+        line = facts[first[contents[i]]].line
         where = f"line {line:,}" if line is not None else "an earlier line"
         duplicates.add(f"This example is the same as the one on {where}.", _DUPLICATE_FIX, facts[i])
     duplicates.flush(out, len(repeats), "repeat earlier ones", _DUPLICATE_FIX)
@@ -1653,17 +1697,22 @@ def _check_validation(
     common = unique.intersection(map(_get_fingerprint, validation_facts))
     if not common:
         return
-    first: dict[str, ExampleFacts] = {}
+    # Examples with one fingerprint may still differ in the system text it leaves out.
+    first: dict[tuple[str, str | None], ExampleFacts] = {}
     for i, fp in enumerate(fingerprints):
-        if fp in common and kinds[i] is not not_an_example and fp not in first:
-            first[fp] = facts[i]
-    hits = [v for v in validation_facts if v.fingerprint in first and v.kind is not not_an_example]
+        if fp in common and kinds[i] is not not_an_example:
+            first.setdefault((fp, facts[i].system_text), facts[i])
+    hits = [
+        v
+        for v in validation_facts
+        if (v.fingerprint, v.system_text) in first and v.kind is not not_an_example
+    ]
     overlap = _Capped("train_validation_overlap", cap)
     for v in hits[:cap]:
         where = f" (line {v.line:,})" if v.line is not None else ""
         overlap.add(
             f"This example also appears in the validation file{where}.",
             _OVERLAP_FIX,
-            first[v.fingerprint],
+            first[v.fingerprint, v.system_text],
         )
     overlap.flush(out, len(hits), "also appear in the validation file", _OVERLAP_FIX)

@@ -322,9 +322,10 @@ def test_a_new_system_message_is_derived_exactly_from_the_results_before_it(monk
     full = analyze_records(edited, counter, others=others)
     counters = (counter, *others)
     shortcuts = [derive_analysis(r, before[r.id], counters) is not None for r in edited]
-    # Derived: the twelve plain ones, and two whose findings concern other parts; not the
-    # blank system text, the one in parts, nor a finding's messages moved down by one.
-    assert sum(shortcuts) == (14 if text == "You are Bea." else 0)
+    # Derived: the twelve plain ones, two whose findings concern other parts, and the one
+    # holding the new message's very bytes before it; not the blank system text, the one in
+    # parts, nor a finding's messages moved down by one.
+    assert sum(shortcuts) == (15 if text == "You are Bea." else 0)
     derived = analyze_records(
         edited, counter, others=others, previous=lambda record: before[record.id]
     )

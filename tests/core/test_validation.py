@@ -21,6 +21,7 @@ from desktop.core.validation import (
     ExampleFacts,
     example_facts,
     fingerprint,
+    leaves_out_system_text,
     validate_dataset,
     validate_example,
 )
@@ -570,9 +571,44 @@ def test_fingerprint_ignores_spacing_and_key_order():
     assert fingerprint(a) != fingerprint({"messages": [user("hi"), assistant("yo ")]})
 
 
+def _digest(canonical: str, *, apart: bool) -> str:
+    digest = bytearray(hashlib.blake2b(canonical.encode(), digest_size=16).digest())
+    digest[-1] = (digest[-1] & 0xFE) | apart  # the last bit: was a system text left out
+    return digest.hex()
+
+
 def test_fingerprint_is_a_digest_of_sorted_compact_utf8_json():
-    expected = hashlib.blake2b('{"a":[1,"é"],"b":2}'.encode(), digest_size=16).hexdigest()
-    assert fingerprint({"b": 2, "a": [1, "é"]}) == expected
+    digest = fingerprint({"b": 2, "a": [1, "é"]})
+    assert digest == _digest('{"a":[1,"é"],"b":2}', apart=False)
+    assert not leaves_out_system_text(digest)
+
+
+def test_a_chat_fingerprint_leaves_out_the_first_system_text_so_setting_it_keeps_it():
+    def example(text: object, second: str = "Second.") -> dict:
+        named = {"role": "system", "content": text, "name": "rules"}
+        return chat(user("hi"), named, system(second), assistant("yo"))
+
+    digest = fingerprint(example("Be kind."))
+    assert digest == _digest(
+        '{"messages":[{"content":"hi","role":"user"},'
+        '{"content":"","name":"rules","role":"system"},'
+        '{"content":"Second.","role":"system"},{"content":"yo","role":"assistant"}]}',
+        apart=True,
+    )
+    assert leaves_out_system_text(digest)
+    assert fingerprint(example("Be brief.")) == digest
+    assert fingerprint(example("Be kind.", second="Other.")) != digest
+    # A plain system message put first where there was none keeps it too; one with more
+    # keys does not.
+    bare = fingerprint(chat(user("hi"), assistant("yo")))
+    assert leaves_out_system_text(bare)
+    assert fingerprint(chat(system("Anything."), user("hi"), assistant("yo"))) == bare
+    assert fingerprint(chat(system("Anything.", name="n"), user("hi"), assistant("yo"))) != bare
+    # A system message that is not one string is covered whole.
+    parts = fingerprint(example([{"type": "text", "text": "Be kind."}]))
+    assert not leaves_out_system_text(parts)
+    assert parts != fingerprint(example([{"type": "text", "text": "Be brief."}]))
+    assert parts != digest
 
 
 def test_fingerprint_accepts_what_orjson_cannot_write():
@@ -682,6 +718,36 @@ def test_duplicates_point_at_the_first_occurrence():
     assert all("line 4" in f.text for f in found)
     changed = facts_of([conversation(3, system_text="You are verbose.")], first_line=200)
     assert "duplicate_example" not in dataset_codes([*CLEAN, *changed])
+
+
+def test_examples_differing_only_in_the_system_text_are_no_duplicates():
+    """The fingerprint leaves that text out: it counts beside it, in duplicates and overlap."""
+
+    def facts(*examples: dict) -> list[ExampleFacts]:
+        return [example_facts(e, line=i + 1, record_id=i) for i, e in enumerate(examples)]
+
+    talk = [user("hi"), assistant("yo")]
+    variants = [
+        chat(*talk),
+        chat(system("A"), *talk),
+        chat(system("B"), *talk),
+        chat(system(""), *talk),
+        chat(system([{"type": "text", "text": "B"}]), *talk),
+    ]
+    assert len({f.fingerprint for f in facts(*variants)}) == 2
+    assert "duplicate_example" not in dataset_codes(facts(*variants))
+    found = validate_dataset(facts(*variants, chat(system("B"), *talk)), token_limit=None)
+    repeats = [(f.line, f.text) for f in found if f.code == "duplicate_example"]
+    assert repeats == [(6, "This example is the same as the one on line 3.")]
+
+    def overlap(other: dict) -> list[tuple[int | None, str]]:
+        found = validate_dataset(facts(*variants), token_limit=None, validation_facts=facts(other))
+        return [(f.line, f.text) for f in found if f.code == "train_validation_overlap"]
+
+    assert overlap(chat(system("C"), *talk)) == []
+    assert overlap(chat(system("B"), *talk)) == [
+        (3, "This example also appears in the validation file (line 1).")
+    ]
 
 
 def test_train_validation_overlap_is_reported_on_the_training_line():
@@ -798,7 +864,8 @@ def test_findings_stay_bounded_for_100000_facts():
     # At most the cap per code, plus its summaries (mixed and system messages have two).
     assert all(count <= 100 + 3 for count in per_code.values()), per_code
     overflow = [f for f in found if f.code == "duplicate_example" and f.line is None]
-    assert len(overflow) == 1 and "99,899 more examples" in overflow[0].text
+    # One fingerprint with three system texts (S, T and none): three different examples.
+    assert len(overflow) == 1 and "99,897 more examples" in overflow[0].text
     assert elapsed < 2.0  # O(n): a quadratic step would take minutes here
 
 
