@@ -760,7 +760,9 @@ class Dataset:
         self.container = container
         self._ids = id_source if id_source is not None else itertools.count(1)
         self._records: list[Record] = list(records)
-        self._positions: dict[int, int] | None = None
+        #: Where each record sits, by id; None until asked for after a change that moved
+        #: records. A dataset being read is appended to, which keeps it.
+        self._positions: dict[int, int] | None = None if self._records else {}
         self._listeners: list[Listener] = []
         self._version = 0
         self._saved_version = 0
@@ -844,8 +846,9 @@ class Dataset:
         """Stop calling ``listener``."""
         self._listeners.remove(listener)
 
-    def _changed(self, change: Change) -> None:
-        if change.kind not in ("replace", "replace_many"):
+    def _changed(self, change: Change, *, moved: bool = True) -> None:
+        """Tell the listeners; ``moved``: records may sit elsewhere now (not for a swap)."""
+        if moved and change.kind not in ("replace", "replace_many"):
             self._positions = None
         self._version += 1
         for listener in list(self._listeners):
@@ -868,8 +871,13 @@ class Dataset:
     def insert(self, position: int, record: Record) -> None:
         """Put ``record`` at ``position`` (also how an undo brings back a removed record)."""
         position = max(0, min(position, len(self._records)))
+        appended = position == len(self._records)
         self._records.insert(position, record)
-        self._changed(Change("insert", record.id, position))
+        if appended and self._positions is not None:
+            # The others keep their places: reading a file appends 100,000 records, and
+            # building the index again afterwards would pause the window.
+            self._positions[record.id] = position
+        self._changed(Change("insert", record.id, position), moved=not appended)
 
     def append_value(self, value: Any) -> Record:
         """Add a new example at the end and return its record."""
@@ -941,15 +949,22 @@ class Dataset:
         records = list(records)
         if not records:
             return []
-        self.position(records[0].id)  # builds the index of positions, if need be
-        assert self._positions is not None
         # Looked up in C: this runs on the UI thread for 100,000 records at once.
-        positions = list(map(self._positions.__getitem__, map(_record_id, records)))
+        ids = tuple(map(_record_id, records))
         current = self._records
-        old = list(map(current.__getitem__, positions))
-        for position, record in zip(positions, records, strict=True):
-            current[position] = record
-        self._changed(Change("replace_many", -1, -1, record_ids=tuple(r.id for r in records)))
+        if len(records) == len(current) and ids == tuple(map(_record_id, current)):
+            # Every record, in order (a bulk edit of all examples, or its undo): the new list
+            # is taken whole, without building the index of positions.
+            self._records = records
+            old = current
+        else:
+            self.position(records[0].id)  # builds the index of positions, if need be
+            assert self._positions is not None
+            positions = list(map(self._positions.__getitem__, ids))
+            old = list(map(current.__getitem__, positions))
+            for position, record in zip(positions, records, strict=True):
+                current[position] = record
+        self._changed(Change("replace_many", -1, -1, record_ids=ids))
         return old
 
     def set_value(self, record_id: int, value: Any) -> Record:

@@ -320,6 +320,58 @@ def test_many_records_are_swapped_with_one_notification_and_swapped_back_exactly
     assert ds.put_many([]) == [] and len(heard) == 2  # nothing to swap: no notification
 
 
+_EDITS = st.sampled_from(["append", "insert", "remove", "move", "swap all"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(edits=st.lists(st.tuples(_EDITS, st.integers(0, 40)), max_size=40))
+def test_every_record_is_found_where_it_sits_after_any_edits(edits):
+    """Positions are looked up in an index kept through appends (a file being read)."""
+    ds = Dataset()
+    for edit, n in edits:
+        value = {"messages": [{"role": "user", "content": f"q{n}"}]}
+        if edit == "append":
+            ds.insert(len(ds), ds.make_record(value))
+        elif edit == "insert":
+            ds.insert(n % (len(ds) + 1), ds.make_record(value))
+        elif edit == "remove" and len(ds):
+            ds.remove(ds[n % len(ds)].id)
+        elif edit == "move" and len(ds):
+            ds.move(ds[n % len(ds)].id, n)
+        elif edit == "swap all":
+            ds.put_many([with_value(r, value) for r in ds])
+        if n % 2:  # sometimes the index is asked for between edits, sometimes not
+            assert [ds.position(r.id) for r in ds] == list(range(len(ds)))
+    assert [ds.position(r.id) for r in ds] == list(range(len(ds)))
+    assert [ds.record(r.id) for r in ds] == list(ds)
+
+
+@pytest.mark.parametrize("order", ["kept", "reversed"])
+def test_every_record_swapped_at_once_keeps_its_place(order):
+    """A bulk edit of all examples, and its undo, hand over every record at once."""
+    original = b"".join(
+        json.dumps({"messages": [{"role": "user", "content": f"q{i}"}]}).encode() + b"\n"
+        for i in range(5)
+    )
+    ds = read_jsonl_bytes(original)
+    records = list(ds)
+    new = [
+        with_value(r, {"messages": [{"role": "user", "content": f"n{i}"}]})
+        for i, r in enumerate(records)
+    ]
+    given = new if order == "kept" else new[::-1]
+    old = ds.put_many(given)
+    assert all(
+        a is b for a, b in zip(old, records if order == "kept" else records[::-1], strict=True)
+    )
+    assert all(a is b for a, b in zip(ds, new, strict=True))
+    assert [ds.position(r.id) for r in records] == [0, 1, 2, 3, 4]
+    given.append(records[0])  # the list handed over is the caller's: changing it changes nothing
+    assert len(ds) == 5
+    ds.put_many(records)
+    assert ds.to_bytes() == original
+
+
 @settings(max_examples=150, deadline=None)
 @given(size=st.integers(0, 30), picks=st.sets(st.integers(0, 29)))
 def test_many_records_removed_at_once_come_back_exactly_where_they_were(size, picks):
