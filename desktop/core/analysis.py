@@ -38,6 +38,7 @@ from desktop.core.dataset import (
     Record,
     parse_json_bytes,
     read_line,
+    with_system_text,
 )
 from desktop.core.estimate import Estimate, RunningTotals
 from desktop.core.findings import Finding, Severity
@@ -225,7 +226,6 @@ def derive_analysis(
         return None
     message = messages[first]
     text = message.get("content")
-    old_text = facts.system_text
     if type(text) is not str or not _raises_nothing(text, first):
         return None
     findings = before.findings
@@ -240,11 +240,63 @@ def derive_analysis(
         return None
     if not proven and fingerprint(value) != facts.fingerprint:
         return None
+    if findings and facts.line != record.line:
+        findings = tuple(replace(f, line=record.line) for f in findings)
+    return _with_system_text(record, before, text, findings, counters, known)
+
+
+def set_system_text_unread(
+    record: Record,
+    before: RecordAnalysis,
+    text: str,
+    counters: Sequence[TokenCounter],
+    known: dict[Any, Any] | None = None,
+) -> tuple[Record, RecordAnalysis] | None:
+    """``record`` with its system message set to ``text``, and the new record's analysis,
+    worked out without reading the example: from its line and ``before``, its analysis.
+
+    The first system message's text is replaced, or a plain one put first (see
+    ``with_system_text``). None when that cannot be done unread: ``record`` is no plain chat
+    example (nor one kept this way), ``before`` has findings (they may be about the message,
+    or numbered after it), its system message is not one string, or ``text`` raises a finding
+    of its own. ``known`` is as for ``derive_analysis``.
+    """
+    facts = before.facts
+    if (
+        facts is None
+        or before.tokens is None
+        or before.findings
+        or facts.kind is not ExampleKind.CHAT
+        or record.kind is not ExampleKind.CHAT
+        or record.state is not LineState.EXAMPLE
+        or not (record.plain or record.system_set is not None)
+        or not leaves_out_system_text(facts.fingerprint)
+        or not _raises_nothing(text, 0)  # its place only changes the wording of a finding
+    ):
+        return None
+    new = with_system_text(record, text)
+    result = _with_system_text(new, before, text, (), counters, known)
+    return None if result is None else (new, result)
+
+
+def _with_system_text(
+    record: Record,
+    before: RecordAnalysis,
+    text: str,
+    findings: tuple[Finding, ...],
+    counters: Sequence[TokenCounter],
+    known: dict[Any, Any] | None,
+) -> RecordAnalysis | None:
+    """The analysis of ``record``: the example ``before`` is of, with the first system text
+    set to ``text``, and with ``findings``. None when ``before`` lacks a count."""
+    facts = before.facts
+    assert facts is not None
     if known is None:
         known = {}
+    old_text = facts.system_text if facts.has_system else None
     counted = dict(before.counts)
     counts = []
-    for name, change in _changes_of(text, old_text if facts.has_system else None, counters, known):
+    for name, change in _changes_of(text, old_text, counters, known):
         tokens = counted.get(name)
         if tokens is None:
             return None
@@ -260,8 +312,6 @@ def derive_analysis(
         True,
         counts[0][1].total,
     )
-    if findings and facts.line != record.line:
-        findings = tuple(replace(f, line=record.line) for f in findings)
     return RecordAnalysis(record.id, counts[0][1], findings, new_facts, counts=tuple(counts))
 
 

@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from desktop.core.dataset import Record, canonical_json_bytes
+from desktop.core.dataset import Record, canonical_json_bytes, messages_with_system_text
 from desktop.core.kinds import ExampleKind, first_system
 
 Messages = list[Any]
@@ -86,14 +86,10 @@ def plan_set_system_message(
                 return None
             return [m for m in messages if not _is_system(m)]
         if first is None:
-            if only_replace_existing:
-                return None
-            return [{"role": "system", "content": text}, *messages]
+            return None if only_replace_existing else messages_with_system_text(messages, text)
         if only_add_missing or messages[first].get("content") == text:
             return None
-        result = list(messages)
-        result[first] = {**messages[first], "content": text}
-        return result
+        return messages_with_system_text(messages, text)
 
     return _plan(records, edit, outputs=False)
 

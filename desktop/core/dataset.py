@@ -3,8 +3,10 @@
 A record that has not been edited keeps its original bytes and nothing else, so an unedited
 open-then-save writes the file back byte for byte and a 100,000-line file costs little more than
 its own size in memory. Parsing happens on demand (`Record.value`); only edited or new records
-hold a parsed value. Records are immutable: an edit swaps in a new record with the same id, and
-the old one is returned so an undo can put it back with its original bytes intact.
+hold a parsed value, and those with only their system message set hold their old bytes and
+the new text instead (``SystemSet``). Records are immutable: an edit swaps in a new record
+with the same id, and the old one is returned so an undo can put it back with its original
+bytes intact.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 import orjson
 
 from desktop.core.frozen import quick_init
-from desktop.core.kinds import ExampleKind, classify
+from desktop.core.kinds import ExampleKind, classify, first_system
 
 
 class LineState(str, Enum):
@@ -43,6 +45,37 @@ class Container(str, Enum):
     NEW = "new"
 
 
+def messages_with_system_text(messages: list[Any], text: str) -> list[Any]:
+    """``messages`` (left as they are) with the first system message's text set to ``text``,
+    or a plain system message put first when there is none."""
+    first = first_system(messages)
+    if first is None:
+        return [{"role": "system", "content": text}, *messages]
+    result = list(messages)
+    result[first] = {**messages[first], "content": text}
+    return result
+
+
+@quick_init
+@dataclass(frozen=True, slots=True)
+class SystemSet:
+    """A chat example kept as the line it was read from and the system text set on it.
+
+    Setting the system message on 100,000 examples then reads none of them, and adds only
+    these small objects to memory: each example is read when asked for, as an untouched line
+    is. ``source`` is a plain line (see ``Record.plain``).
+    """
+
+    source: bytes
+    text: str
+
+    def value(self) -> dict[str, Any]:
+        """The example (a fresh object on each call)."""
+        value = orjson.loads(self.source)
+        value["messages"] = messages_with_system_text(value["messages"], self.text)
+        return value
+
+
 @quick_init
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -57,7 +90,10 @@ class Record:
         state: example, broken or blank.
         kind: the example's layout (NOT_AN_EXAMPLE for broken and blank lines).
         error: why a broken record is broken, in plain words.
-        edited_value: the parsed value of an edited or converted record.
+        edited_value: the parsed value of an edited or converted record; or, for a chat
+            example whose only edit is a new system text, that text with the line it was read
+            from (a ``SystemSet``, see ``with_system_text``). No JSON value is one, and a slot
+            of its own would make every record larger.
         edited_text: the text a user typed into a broken record that still does not parse.
         plain: ``raw`` is an example that orjson alone reads exactly (see ``read_line``), as
             found when it was read: ``value`` then skips the checks that ``parse_json_bytes``
@@ -87,17 +123,27 @@ class Record:
 
     @property
     def value(self) -> Any:
-        """The parsed example (a fresh object on each call for untouched records).
+        """The parsed example (a fresh object on each call for untouched records, and for
+        those with a ``system_set``).
 
         Returns None for blank and broken records.
         """
         if self.state is not LineState.EXAMPLE:
             return None
         if self.raw is None:
-            return self.edited_value
+            value = self.edited_value
+            if type(value) is SystemSet:
+                return value.value()
+            return value
         if self.plain:
             return orjson.loads(self.raw)
         return parse_json_bytes(self.raw)[0]
+
+    @property
+    def system_set(self) -> SystemSet | None:
+        """The line and system text this record is kept as, if it is (see ``SystemSet``)."""
+        value = self.edited_value
+        return value if type(value) is SystemSet else None
 
     @property
     def text(self) -> str:
@@ -106,7 +152,7 @@ class Record:
             return self.edited_text
         if self.raw is not None:
             return self.raw.decode("utf-8", errors="replace")
-        return serialize_value(self.edited_value).decode("utf-8")
+        return serialize_value(self.value).decode("utf-8")
 
     def to_bytes(self) -> bytes:
         """The bytes to write for this record, without line ending."""
@@ -116,7 +162,7 @@ class Record:
             return escape_surrogates(self.edited_text).encode("utf-8")
         if self.state is LineState.BLANK:
             return b""
-        return serialize_value(self.edited_value)
+        return serialize_value(self.value)
 
 
 class JsonLineError(ValueError):
@@ -705,6 +751,27 @@ def with_value(record: Record, value: Any, *, kind: ExampleKind | None = None) -
             record.id, record.line, None, record.eol, LineState.EXAMPLE, kind, None, value
         )
     return _with_value(record, value)
+
+
+def with_system_text(record: Record, text: str) -> Record:
+    """``record``, a plain chat example or one kept this way before, with its system message
+    set to ``text`` (as ``messages_with_system_text`` sets it), kept as its line and the text
+    (see ``SystemSet``): nothing is read."""
+    source = record.raw if record.plain else None
+    if source is None and record.system_set is not None:
+        source = record.system_set.source
+    if source is None or record.kind is not ExampleKind.CHAT:
+        raise ValueError("Only a plain chat example's system text is set without reading it.")
+    return Record(
+        record.id,
+        record.line,
+        None,
+        record.eol,
+        LineState.EXAMPLE,
+        ExampleKind.CHAT,
+        None,
+        SystemSet(source, text),
+    )
 
 
 def _with_value(record: Record, value: Any) -> Record:

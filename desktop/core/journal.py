@@ -696,7 +696,7 @@ class _SourceRecords:
             if index is None:
                 continue
             fresh = self._records[index]
-            if replace(fresh, id=record.id) == record and fresh.edited_value == record.edited_value:
+            if replace(fresh, id=record.id) == record and fresh.value == record.value:
                 known[record.id] = (record, index)
                 following = index + 1
                 if following < len(self._records) and self._records[following].line == record.line:
@@ -725,7 +725,7 @@ def _record_entry(record: Record) -> dict[str, Any]:
     if record.edited_text is not None:
         entry["text"] = record.edited_text
     else:
-        entry["value"] = record.edited_value
+        entry["value"] = record.value  # read here when kept as a line (``SystemSet``)
     return entry
 
 

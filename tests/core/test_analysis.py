@@ -17,6 +17,7 @@ from desktop.core.analysis import (
     analyze_records,
     derive_analysis,
     other_counters,
+    set_system_text_unread,
 )
 from desktop.core.analysis_cache import AnalysisCache
 from desktop.core.catalog import Catalog
@@ -330,6 +331,41 @@ def test_a_new_system_message_is_derived_exactly_from_the_results_before_it(monk
         edited, counter, others=others, previous=lambda record: before[record.id]
     )
     assert derived == full
+
+
+def test_a_system_text_set_unread_reads_and_analyses_as_the_planned_edit():
+    from desktop.core.bulk import plan_set_system_message
+    from desktop.core.dataset import with_value
+
+    huge = '{"messages": [{"role": "user", "content": "Hi"}], "n": 18446744073709551616}'
+    lines = [json.dumps(e) for e in _varied_examples()] + [huge]
+    records = list(read_jsonl_bytes("\n".join(lines).encode() + b"\n"))
+    counter = get_counter("o200k_base")
+    others = other_counters(counter)
+    counters = (counter, *others)
+    before = {r.record_id: r for r in analyze_records(records, counter, others=others)}
+    planned = plan_set_system_message(records, "You are Bea.")
+    told = {
+        r.id: set_system_text_unread(r, before[r.id], "You are Bea.", counters) for r in records
+    }
+    # Only the twelve clean ones: not those with findings, the one in parts, nor the line
+    # whose integer orjson alone cannot read exactly.
+    unread = {record_id: pair for record_id, pair in told.items() if pair is not None}
+    assert list(unread) == [r.id for r in records[:12]]
+    by_id = {r.id: r for r in records}
+    for record_id, (new, result) in unread.items():
+        assert new.system_set is not None
+        assert new.value == planned[record_id]
+        assert [result] == analyze_records([new], counter, others=others)
+        again = set_system_text_unread(new, result, "Be brief.", counters)
+        assert again is not None
+        assert again[0].value == plan_set_system_message([by_id[record_id]], "Be brief.")[record_id]
+        assert [again[1]] == analyze_records([again[0]], counter, others=others)
+    first = records[0]
+    edited = with_value(first, first.value)
+    assert set_system_text_unread(edited, before[first.id], "You are Bea.", counters) is None
+    for text in ("", "  "):  # a text with a finding of its own
+        assert set_system_text_unread(first, before[first.id], text, counters) is None
 
 
 def test_setting_the_system_message_on_clean_examples_checks_and_counts_only_the_new_text(

@@ -16,7 +16,13 @@ from desktop.core.bulk import (
     plan_trim_whitespace,
     split_train_validation,
 )
-from desktop.core.dataset import Dataset
+from desktop.core.dataset import (
+    Dataset,
+    serialize_value,
+    with_system_text,
+    with_text,
+    with_value,
+)
 from desktop.core.jsonl_io import read_jsonl_bytes
 
 
@@ -38,6 +44,55 @@ PREF = {
 
 
 # System message -------------------------------------------------------------------------------
+
+
+def test_a_system_text_kept_with_its_line_reads_as_the_planned_edit():
+    """``with_system_text`` keeps the line and the text; reading gives what the plan gives."""
+    named = {
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "system", "content": "Old.", "name": "rules"},
+            {"role": "assistant", "content": "Yo"},
+        ],
+        "extra": 1,
+    }
+    records = list(dataset_of(chat(("user", "Hi"), ("assistant", "Yo")), named))
+    planned = plan_set_system_message(records, "You are Bea.")
+    for record in records:
+        new = with_system_text(record, "You are Bea.")
+        assert new.raw is None and new.system_set is not None
+        assert new.system_set.source is record.raw
+        assert (new.id, new.line, new.eol, new.kind) == (
+            record.id,
+            record.line,
+            record.eol,
+            record.kind,
+        )
+        assert new.value == planned[record.id]
+        assert new.value is not new.value  # a fresh one each time: nobody can change it
+        assert new.to_bytes() == serialize_value(planned[record.id])
+        assert new.text == new.to_bytes().decode()
+        again = with_system_text(new, "Be brief.")
+        assert again.system_set is not None and again.system_set.source is record.raw
+        assert again.value == plan_set_system_message([record], "Be brief.")[record.id]
+        # Any other edit holds what it was given, not the line.
+        assert with_text(new, '{"a": 1}').system_set is None
+        assert with_value(new, new.value).system_set is None
+        assert with_value(new, new.value, kind=new.kind).system_set is None
+    assert planned[records[1].id]["messages"][1] == {
+        "role": "system",
+        "content": "You are Bea.",
+        "name": "rules",
+    }
+
+
+def test_only_a_plain_chat_line_keeps_a_system_text_with_it():
+    edited = with_value(next(iter(dataset_of(chat(("user", "Hi"))))), chat(("user", "Yo")))
+    huge = '{"messages": [{"role": "user", "content": "Hi"}], "n": 18446744073709551616}'
+    legacy = {"prompt": "Hi", "completion": "Yo"}
+    for record in (edited, *dataset_of(huge, legacy, "{broken")):
+        with pytest.raises(ValueError):
+            with_system_text(record, "You are Bea.")
 
 
 def test_system_message_is_replaced_in_place_or_added_at_the_start():

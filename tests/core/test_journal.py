@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core.dataset import Container, Dataset, LineState, with_value
+from desktop.core.dataset import Container, Dataset, LineState, with_system_text, with_value
 from desktop.core.formats import read_dataset
 from desktop.core.journal import (
     JournalEntry,
@@ -79,6 +79,18 @@ def test_an_edit_is_restored_exactly_and_the_rest_stays_untouched(journal, tmp_p
     assert_same(restored, ds)
     assert [r.is_untouched for r in restored] == [True, True, False, True, True]
     assert restored.is_modified
+
+
+def test_a_system_text_kept_with_its_line_is_restored_as_the_example_it_reads_as(journal, tmp_path):
+    source = make_source(tmp_path)
+    ds = read_dataset(source)
+    ds.put_many([with_system_text(r, "You are Bea.") for r in list(ds)[1:3]])
+    assert journal.write("s1", ds, source)
+    restored = journal.restore(only_entry(journal))
+    assert restored.to_bytes() == ds.to_bytes()
+    assert [r.value for r in restored] == [r.value for r in ds]
+    assert [r.is_untouched for r in restored] == [True, False, False, True, True]
+    assert restored[1].value["messages"][0] == {"role": "system", "content": "You are Bea."}
 
 
 def test_inserts_removals_moves_and_repairs_are_restored(journal, tmp_path):

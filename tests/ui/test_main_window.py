@@ -490,6 +490,47 @@ def test_set_system_message_works_out_the_new_analyses_in_the_same_pass(
     assert document.findings == fresh.findings()
 
 
+def test_set_system_message_keeps_clean_examples_as_their_lines_and_saves_them_exactly(
+    qtbot, window, tmp_path
+):
+    from desktop.core.bulk import plan_set_system_message
+    from desktop.core.dataset import serialize_value
+
+    def talk(n: int) -> list[dict]:
+        return [
+            {"role": "user", "content": f"Where is order FH-{n}?"},
+            {"role": "assistant", "content": "On its way."},
+        ]
+
+    clean = [{"messages": talk(n)} for n in range(4)]
+    clean += [{"messages": [{"role": "system", "content": "Be Bea."}, *talk(n)]} for n in (4, 5)]
+    others = [
+        {"messages": [{"role": "system", "content": [{"type": "text", "text": "In parts."}]}]},
+        {"messages": talk(6)[:1]},  # a finding: no reply
+    ]
+    path = tmp_path / "mixed.jsonl"
+    huge = '{"messages": [{"role": "user", "content": "Hi"}], "n": 18446744073709551616}'
+    lines = [json.dumps(v) for v in clean + others] + [huge]
+    path.write_text("\n".join(lines) + "\n")
+    original = path.read_bytes()
+    open_file(qtbot, window, path)
+    records = list(window.document.dataset)
+    planned = plan_set_system_message(records, "You are a pirate.")
+    assert len(planned) == len(records)
+
+    ask_for_a_pirate_system_message(window)
+    qtbot.waitUntil(lambda: not window.bulk_running, timeout=5000)
+    wait_idle(qtbot, window)
+    dataset = window.document.dataset
+    kept = [record.system_set is not None for record in dataset]
+    assert kept == [True] * len(clean) + [False] * (len(others) + 1)
+    assert [record.value for record in dataset] == [planned[r.id] for r in records]
+    assert save_and_wait(qtbot, window)
+    assert path.read_bytes() == b"".join(serialize_value(planned[r.id]) + r.eol for r in records)
+    window.actions["undo"].trigger()
+    assert window.document.dataset.to_bytes() == original
+
+
 def test_set_system_message_on_the_selected_examples_only(qtbot, window, sample_copy):
     from PySide6.QtCore import QItemSelection, QItemSelectionModel
 

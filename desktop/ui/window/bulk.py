@@ -12,15 +12,22 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, cast
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from desktop.core.analysis import RecordAnalysis, derive_analysis, other_counters
+from desktop.core.analysis import (
+    RecordAnalysis,
+    derive_analysis,
+    other_counters,
+    set_system_text_unread,
+)
 from desktop.core.bulk import plan_remove_duplicates, plan_set_system_message, plan_trim_whitespace
 from desktop.core.dataset import Dataset, LineState, Record, with_value
 from desktop.core.formats import plan_legacy_conversion
 from desktop.core.tokens import TokenCounter
+from desktop.core.validation import leaves_out_system_text
 from desktop.core.wording import count
 from desktop.ui.common.dialogs import SystemMessageDialog, SystemPromptDialog
 from desktop.ui.common.ops import run_op, throttled
@@ -34,6 +41,18 @@ from desktop.ui.window.host import WindowHost
 BULK_RERUN_IDLE_S = 1.0
 #: A bulk tool reports its progress every this many examples.
 BULK_PROGRESS_EVERY = 1000
+
+
+class Unchanged(Enum):
+    """Said by a bulk change's ``unread`` of an example that the change leaves as it is."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+#: What ``unread`` tells of an example: unchanged, its new record and that record's
+#: analysis, or None when the example must be read to tell.
+Unread = tuple[Record, RecordAnalysis] | Unchanged | None
 
 
 @dataclass(frozen=True)
@@ -135,17 +154,34 @@ class BulkController(QObject):
         texts: dict[str, tuple[int, ...]] = {}
         counters: list[TokenCounter] = []  # found in the worker: loading one takes a moment
 
+        def counters_now() -> list[TokenCounter]:
+            if not counters:
+                counters.extend((analysis.counter, *other_counters(analysis.counter)))
+            return counters
+
         def make(old: Record, value: Any) -> tuple[Record, RecordAnalysis | None]:
             # A system message set (not removed) leaves a chat example a chat example.
             new = with_value(old, value, kind=old.kind if choice.text else None)
             before = known(old)
             if before is None:
                 return new, None
-            if not counters:
-                counters.extend((analysis.counter, *other_counters(analysis.counter)))
-            return new, derive_analysis(new, before, counters, texts, proven=True)
+            return new, derive_analysis(new, before, counters_now(), texts, proven=True)
 
-        self._run_values("Set system message", records, plan, make)
+        def unread(old: Record) -> Unread:
+            # What the plan would do, told from the example's facts: they say whether it has
+            # a system message, and its text when that is one string.
+            before = known(old)
+            facts = None if before is None else before.facts
+            if facts is None or not leaves_out_system_text(facts.fingerprint):
+                return None
+            if facts.has_system:
+                if choice.only_add_missing or facts.system_text == choice.text:
+                    return UNCHANGED
+            elif choice.only_replace_existing:
+                return UNCHANGED
+            return set_system_text_unread(old, before, choice.text, counters_now(), texts)
+
+        self._run_values("Set system message", records, plan, make, unread if choice.text else None)
 
     def trim_whitespace(self) -> None:
         """Strip spaces and blank lines around every message (one undo step)."""
@@ -216,25 +252,42 @@ class BulkController(QObject):
         records: Callable[[], list[Record]],
         plan: Callable[[Iterable[Record]], dict[int, Any]],
         make: Callable[[Record, Any], tuple[Record, RecordAnalysis | None]] | None = None,
+        unread: Callable[[Record], Unread] | None = None,
     ) -> None:
         """Work out new examples off the UI thread, then replace them as one undo step.
 
         ``make`` makes a new example from the old one and its planned value, and may work out
-        its analysis from the old one's on the way (None when it cannot).
+        its analysis from the old one's on the way (None when it cannot). ``unread`` may tell,
+        without reading an example, that it stays as it is (``UNCHANGED``) or what it becomes
+        and its analysis; only the examples it cannot tell about (None) are planned.
         """
 
         def work(paced: Iterable[Record], pause: Callable[[], object]) -> _NewExamples:
-            seen: dict[int, Record] = {}
-
-            def remembered() -> Iterator[Record]:
-                for record in paced:
-                    seen[record.id] = record
-                    yield record
-
             made = _NewExamples([], {})
-            for record_id, value in plan(remembered()).items():
+            # The examples in their order, each still to plan or already made (old, new).
+            order: list[Record | tuple[Record, Record]] = []
+
+            def untold() -> Iterator[Record]:
+                # Planned as they come, so that the plan keeps its pace and progress.
+                for record in paced:
+                    told = None if unread is None else unread(record)
+                    if told is None:
+                        order.append(record)
+                        yield record
+                    elif told is not UNCHANGED:
+                        new, result = told
+                        order.append((record, new))
+                        made.worked_out[id(new)] = (new, result)
+
+            planned = plan(untold())
+            for item in order:
+                if isinstance(item, tuple):
+                    made.pairs.append(item)
+                    continue
+                if item.id not in planned:
+                    continue
                 pause()
-                old = seen[record_id]
+                old, value = item, planned[item.id]
                 new, result = (with_value(old, value), None) if make is None else make(old, value)
                 made.pairs.append((old, new))
                 if result is not None:
