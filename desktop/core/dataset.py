@@ -17,7 +17,7 @@ import math
 import operator
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
@@ -519,11 +519,22 @@ def _ordered(value: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
 def _ordered_messages(messages: Any) -> Any:
     if not isinstance(messages, list):
         return messages
-    return [_ordered(m, _MESSAGE_ORDER) if isinstance(m, dict) else m for m in messages]
+    return [_ordered_message(m) if isinstance(m, dict) else m for m in messages]
+
+
+def _ordered_message(message: dict[str, Any]) -> dict[str, Any]:
+    # Most messages are a role and a text, in that order already: saving 100,000 edited
+    # examples spent half its time copying them.
+    if len(message) == 2 and "content" in message and next(iter(message)) == "role":
+        return message
+    return _ordered(message, _MESSAGE_ORDER)
 
 
 def canonical_order(value: Any) -> Any:
-    """Put known keys in a stable order (messages first, role before content); others follow."""
+    """Put known keys in a stable order (messages first, role before content); others follow.
+
+    The result shares what was in order already with ``value``: it is for writing, not
+    changing."""
     if not isinstance(value, dict):
         return value
     result = _ordered(value, _TOP_LEVEL_ORDER)
@@ -719,6 +730,28 @@ def value_depth(value: Any) -> int:
         deepest = max(deepest, depth)
         stack.extend((child, depth) for child in children)
     return deepest
+
+
+def jsonl_parts(
+    records: Sequence[Record],
+    bom: bytes,
+    newline: bytes,
+    pause: Callable[[], object] | None = None,
+) -> list[bytes]:
+    """The bytes of a dataset holding ``records`` (``Dataset.to_parts``), for a worker that
+    writes a snapshot of them: writing an edited example takes a few microseconds, 100,000
+    of them a second. ``pause`` is called between records (a worker's checkpoint)."""
+    parts = [bom]
+    last = len(records) - 1
+    for position, record in enumerate(records):
+        parts.append(record.to_bytes())
+        eol = record.eol
+        if not eol and position != last:
+            eol = newline
+        parts.append(eol)
+        if pause is not None:
+            pause()
+    return parts
 
 
 def with_text(record: Record, text: str) -> Record:
@@ -1067,12 +1100,4 @@ class Dataset:
 
     def to_parts(self) -> list[bytes]:
         """``to_bytes`` in pieces (records and line endings), for writing without joining."""
-        parts = [self.bom]
-        last = len(self._records) - 1
-        for position, record in enumerate(self._records):
-            parts.append(record.to_bytes())
-            eol = record.eol
-            if not eol and position != last:
-                eol = self.newline
-            parts.append(eol)
-        return parts
+        return jsonl_parts(self._records, self.bom, self.newline)
