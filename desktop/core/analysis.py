@@ -288,7 +288,9 @@ def _with_system_text(
     known: dict[Any, Any] | None,
 ) -> RecordAnalysis | None:
     """The analysis of ``record``: the example ``before`` is of, with the first system text
-    set to ``text``, and with ``findings``. None when ``before`` lacks a count."""
+    set to ``text``, and with ``findings``. It holds the counts of the encodings ``before``
+    holds (others are counted when asked for, as for any result); None when that lacks the
+    first counter's."""
     facts = before.facts
     assert facts is not None
     if known is None:
@@ -299,7 +301,9 @@ def _with_system_text(
     for name, change in _changes_of(text, old_text, counters, known):
         tokens = counted.get(name)
         if tokens is None:
-            return None
+            if not counts:
+                return None
+            continue
         counts.append(
             (name, ExampleTokens(tokens.total + change, tokens.assistant, tokens.estimated))
         )

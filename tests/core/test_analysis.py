@@ -368,6 +368,20 @@ def test_a_system_text_set_unread_reads_and_analyses_as_the_planned_edit():
         assert set_system_text_unread(first, before[first.id], text, counters) is None
 
 
+def test_a_system_text_set_unread_keeps_the_counts_its_result_had():
+    """A result counted with one encoding gives one counted with it alone, not none."""
+    records = list(read_jsonl_bytes((json.dumps(chat("Hi")) + "\n").encode()))
+    counter = get_counter("o200k_base")
+    before = analyze_records(records, counter)[0]
+    assert [name for name, _ in before.counts] == ["o200k_base"]
+    counters = (counter, get_counter("cl100k_base"))
+    told = set_system_text_unread(records[0], before, "You are Bea.", counters)
+    assert told is not None
+    assert [told[1]] == analyze_records([told[0]], counter)
+    # Without the first encoding's count there is nothing to work it out from.
+    assert set_system_text_unread(records[0], before, "You are Bea.", counters[::-1]) is None
+
+
 def test_setting_the_system_message_on_clean_examples_checks_and_counts_only_the_new_text(
     monkeypatch,
 ):

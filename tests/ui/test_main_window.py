@@ -491,10 +491,10 @@ def test_set_system_message_works_out_the_new_analyses_in_the_same_pass(
 
 
 def test_set_system_message_keeps_clean_examples_as_their_lines_and_saves_them_exactly(
-    qtbot, window, tmp_path
+    qtbot, window, tmp_path, monkeypatch
 ):
     from desktop.core.bulk import plan_set_system_message
-    from desktop.core.dataset import serialize_value
+    from desktop.core.dataset import Record, serialize_value
 
     def talk(n: int) -> list[dict]:
         return [
@@ -525,7 +525,18 @@ def test_set_system_message_keeps_clean_examples_as_their_lines_and_saves_them_e
     kept = [record.system_set is not None for record in dataset]
     assert kept == [True] * len(clean) + [False] * (len(others) + 1)
     assert [record.value for record in dataset] == [planned[r.id] for r in records]
+    # Writing an edited example takes a while: the save worker does it, not the window.
+    on_ui_thread = []
+    to_bytes = Record.to_bytes
+
+    def spy(record: Record) -> bytes:
+        on_ui_thread.append(threading.current_thread() is threading.main_thread())
+        return to_bytes(record)
+
+    monkeypatch.setattr(Record, "to_bytes", spy)
     assert save_and_wait(qtbot, window)
+    monkeypatch.undo()
+    assert on_ui_thread and not any(on_ui_thread)
     assert path.read_bytes() == b"".join(serialize_value(planned[r.id]) + r.eol for r in records)
     window.actions["undo"].trigger()
     assert window.document.dataset.to_bytes() == original
