@@ -366,6 +366,21 @@ def main() -> int:
         lambda: not window.bulk_running and not document.busy,
     )
     measure("autosave after it", window.autosave, lambda: not window.autosaving)
+    # Trees before saves ran in the background took the path alone and returned when done.
+    blocking_save = len(inspect.signature(document.save_to).parameters) == 1
+
+    def save_as(path: Path) -> None:
+        if blocking_save:
+            document.save_to(path)
+        else:
+            document.save_to(path, lambda _problem: None)
+
+    changed_copy = home / "changed-copy.jsonl"
+    measure(
+        "save the changed examples",
+        lambda: save_as(changed_copy),
+        lambda: changed_copy.exists() and not document.saving,
+    )
     measure("undo that", document.undo_stack.undo, lambda: not document.busy)
 
     def delete_many() -> None:
@@ -379,15 +394,9 @@ def main() -> int:
     measure("delete 10,000 examples", delete_many, lambda: not document.busy)
     measure("undo that", document.undo_stack.undo, lambda: not document.busy)
     saved_copy = home / "saved-copy.jsonl"
-    # Trees before saves ran in the background took the path alone and returned when done.
-    blocking_save = len(inspect.signature(document.save_to).parameters) == 1
     measure(
         "save as a new file",
-        lambda: (
-            document.save_to(saved_copy)
-            if blocking_save
-            else document.save_to(saved_copy, lambda _problem: None)
-        ),
+        lambda: save_as(saved_copy),
         lambda: saved_copy.exists() and not document.saving,
     )
     pool = QThreadPool.globalInstance()
