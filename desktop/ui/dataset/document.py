@@ -660,7 +660,7 @@ class DatasetDocument(QObject):
         self.take_pending_edits()
         dataset = self.dataset
         # Records never change, so the worker writes the dataset as it is now; writing
-        # 100,000 edited examples here held the window for most of a second.
+        # 100,000 edited examples here held the window for over two seconds.
         records, bom, newline = list(dataset), dataset.bom, dataset.newline
         staged: list[StagedWrite] = []
         failure: list[str] = []
