@@ -86,9 +86,11 @@ def check_tokens(out: TextIO) -> None:
             raise SelfTestError(f"counting the sample with {model} gave no tokens")
         if not analysis.ready:
             raise SelfTestError(f"the sample dataset is not ready to train with {model}")
+        # A build without the fast counter still counts exactly, only slower: say which.
+        how = "the fast counter" if analysis.counter.accelerated else "tiktoken alone"
         out.write(
             f"  {analysis.counter.encoding_name}: {estimate.examples} examples, "
-            f"{estimate.total_tokens:,} tokens ({model})\n"
+            f"{estimate.total_tokens:,} tokens ({model}), counted with {how}\n"
         )
 
 

@@ -152,6 +152,8 @@ def smoke_test(executable: Path) -> float:
     if result.returncode != 0:
         print(result.stderr, end="", file=sys.stderr)
         raise SystemExit(f"The frozen app's self-test failed (exit {result.returncode}).")
+    if "counted with tiktoken alone" in result.stdout:
+        raise SystemExit("The frozen app counts without the fast counter: quicktok is missing.")
     return seconds
 
 

@@ -51,5 +51,6 @@ def test_selftest_opens_the_sample_and_counts_offline(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "o200k_base: 40 examples" in result.stdout
     assert "cl100k_base: 40 examples" in result.stdout
+    assert result.stdout.count("counted with the fast counter") == 2
     assert "window showing the counted sample" in result.stdout
     assert result.stdout.rstrip().endswith("nothing downloaded")
