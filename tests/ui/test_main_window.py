@@ -880,6 +880,40 @@ def slow_saves(monkeypatch):
     monkeypatch.setattr(document_module, "stage_write", slow_stage)
 
 
+def test_an_undo_while_the_file_is_written_leaves_unsaved_changes(
+    qtbot, window, sample_copy, monkeypatch
+):
+    """The worker writes the dataset as it was; the undo made meanwhile is not on disk."""
+    from desktop.ui.dataset import document as document_module
+
+    writing = threading.Event()
+    go_on = threading.Event()
+    real_stage = document_module.stage_write
+
+    def slow_stage(path, parts):
+        writing.set()
+        go_on.wait(5)
+        return real_stage(path, parts)
+
+    monkeypatch.setattr(document_module, "stage_write", slow_stage)
+    open_file(qtbot, window, sample_copy)
+    original = sample_copy.read_bytes()
+    window.editor_panel.select_record(window.document.table.record_id_at(0))
+    window.actions["duplicate"].trigger()
+    edited = window.document.dataset.to_bytes()
+    assert window.save()
+    qtbot.waitUntil(writing.is_set, timeout=5000)
+    window.document.undo_stack.undo()
+    go_on.set()
+    qtbot.waitUntil(lambda: not window.document.saving, timeout=5000)
+    assert sample_copy.read_bytes() == edited
+    assert window.document.dataset.to_bytes() == original
+    assert window.document.is_modified and window.isWindowModified()
+    assert save_and_wait(qtbot, window)
+    assert sample_copy.read_bytes() == original
+    assert not window.document.is_modified
+
+
 def test_closing_during_a_save_closes_once_the_file_is_written(
     qtbot, window, sample_copy, answers, slow_saves
 ):

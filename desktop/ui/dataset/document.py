@@ -654,7 +654,8 @@ class DatasetDocument(QObject):
         A worker writes the bytes to a temporary file beside ``path`` (a large file takes
         most of a second) while the window goes on; the rename that replaces the file happens
         here, on the UI thread. Edits made meanwhile wait and are applied once the file is
-        saved, so they stay unsaved changes rather than being taken as saved.
+        saved, so they stay unsaved changes rather than being taken as saved; an undo or redo
+        made meanwhile leaves the window with unsaved changes too.
         """
         path = Path(path)
         self.take_pending_edits()
@@ -662,6 +663,7 @@ class DatasetDocument(QObject):
         # Records never change, so the worker writes the dataset as it is now; writing
         # 100,000 edited examples here held the window for over two seconds.
         records, bom, newline = list(dataset), dataset.bom, dataset.newline
+        version = dataset.version
         staged: list[StagedWrite] = []
         failure: list[str] = []
         self.saving = True
@@ -670,7 +672,7 @@ class DatasetDocument(QObject):
             self.saving = False
             try:
                 if staged:
-                    self._publish(staged[0], dataset, path)
+                    self._publish(staged[0], dataset, path, version)
             except SaveError as exc:
                 failure.append(str(exc))
             held, self._held_edits = self._held_edits, []
@@ -689,13 +691,19 @@ class DatasetDocument(QObject):
             done=settle,
         )
 
-    def _publish(self, staged: StagedWrite, dataset: Dataset, path: Path) -> None:
-        """Put the written file in place and take its content as the saved state."""
+    def _publish(self, staged: StagedWrite, dataset: Dataset, path: Path, version: int) -> None:
+        """Put the written file in place and take its content as the saved state, if the
+        dataset is still at ``version``, the one written."""
         with self.disk.paused():
             staged.commit()
         saved_as_jsonl(dataset)
-        self._forced_dirty = False
-        self.undo_stack.setClean()
+        if dataset.version == version:
+            self._forced_dirty = False
+            self.undo_stack.setClean()
+        else:
+            # Undone or redone while the worker wrote: the file holds the state before, and
+            # closing now must still ask, or that change would be lost.
+            self._forced_dirty = True
         self._set_path(path)
         self._emit_modified()
 
