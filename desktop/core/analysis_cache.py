@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import marshal
 import os
 import sqlite3
 import struct
@@ -149,17 +150,31 @@ def _now() -> int:
 
 
 def code_signature(modules: Sequence[ModuleType], version: str) -> str:
-    """A digest of the app's version and the source of the modules that analyse lines.
+    """A digest of the app's version and the code of the modules that analyse lines.
 
-    Where the source cannot be read (a frozen app), the version alone stands for it.
+    Their source where it can be read; in a frozen app, the compiled code its loader holds,
+    so that a build whose analysis changed does not trust the rows of one before it under
+    the same version. Where neither can be had, the version alone stands for it.
     """
     digest = hashlib.sha256(version.encode())
     for module in modules:
-        path = getattr(module, "__file__", None)
-        if path and path.endswith(".py"):
-            with contextlib.suppress(OSError):
-                digest.update(Path(path).read_bytes())
+        digest.update(_code_of(module))
     return digest.hexdigest()[:32]
+
+
+def _code_of(module: ModuleType) -> bytes:
+    path = getattr(module, "__file__", None)
+    if path and path.endswith(".py"):
+        with contextlib.suppress(OSError):
+            return Path(path).read_bytes()
+    get_code = getattr(getattr(module, "__loader__", None), "get_code", None)
+    if get_code is None:
+        return b""
+    try:
+        code = get_code(module.__name__)
+        return b"" if code is None else marshal.dumps(code)
+    except (ImportError, OSError, ValueError, EOFError):  # what loaders and marshal raise
+        return b""
 
 
 class AnalysisCache:

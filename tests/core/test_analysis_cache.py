@@ -80,6 +80,32 @@ def test_the_signature_follows_the_source_of_the_analysing_code(tmp_path):
     assert analysis_cache.code_signature([module], "1.1") != before
 
 
+def test_in_a_frozen_app_the_signature_follows_the_compiled_code():
+    """A frozen app's modules have no source, only the code its loader holds."""
+
+    class FrozenLoader:
+        def __init__(self, source: str | None) -> None:
+            self.source = source
+
+        def get_code(self, name: str):
+            if self.source is None:
+                raise ImportError(name)
+            return compile(self.source, f"{name}.py", "exec")
+
+    def module(source: str | None):
+        frozen = type(analysis_cache)("fake")
+        frozen.__file__ = "/nowhere/fake.pyc"
+        frozen.__loader__ = FrozenLoader(source)
+        return frozen
+
+    before = analysis_cache.code_signature([module("A = 1\n")], "1.0")
+    assert analysis_cache.code_signature([module("A = 1\n")], "1.0") == before
+    assert analysis_cache.code_signature([module("A = 2\n")], "1.0") != before
+    # Without any code to read, the version alone stands for it.
+    unreadable = analysis_cache.code_signature([module(None)], "1.0")
+    assert unreadable == analysis_cache.code_signature([], "1.0") != before
+
+
 def test_a_damaged_file_is_started_again(cache, caplog):
     key = line_key(raw(1))
     cache.store([(key, line(1))])
