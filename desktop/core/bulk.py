@@ -16,6 +16,7 @@ from typing import Any
 
 from desktop.core.dataset import Record, canonical_json_bytes, messages_with_system_text
 from desktop.core.kinds import ExampleKind, first_system
+from desktop.core.validation import ExampleFacts, leaves_out_system_text
 
 Messages = list[Any]
 #: Takes a message list and returns the edited copy, or None when nothing would change.
@@ -86,12 +87,32 @@ def plan_set_system_message(
                 return None
             return [m for m in messages if not _is_system(m)]
         if first is None:
-            return None if only_replace_existing else messages_with_system_text(messages, text)
-        if only_add_missing or messages[first].get("content") == text:
-            return None
-        return messages_with_system_text(messages, text)
+            unchanged = only_replace_existing
+        else:
+            unchanged = only_add_missing or messages[first].get("content") == text
+        return None if unchanged else messages_with_system_text(messages, text, first)
 
     return _plan(records, edit, outputs=False)
+
+
+def system_message_changes(
+    facts: ExampleFacts | None,
+    text: str,
+    *,
+    only_replace_existing: bool = False,
+    only_add_missing: bool = False,
+) -> bool | None:
+    """Whether ``plan_set_system_message`` would change the example ``facts`` describe, told
+    from the facts alone, so that a bulk edit of 100,000 examples need not read them.
+
+    None when they cannot tell: no facts, no chat example whose first system message (if
+    any) is one string, or empty ``text`` (removing system messages reads every example).
+    """
+    if not text or facts is None or not leaves_out_system_text(facts.fingerprint):
+        return None
+    if facts.has_system:  # its text is one string: the plan compares it with ``text``
+        return not only_add_missing and facts.system_text != text
+    return not only_replace_existing
 
 
 def plan_trim_whitespace(records: Iterable[Record]) -> dict[int, dict[str, Any]]:

@@ -45,10 +45,10 @@ class Container(str, Enum):
     NEW = "new"
 
 
-def messages_with_system_text(messages: list[Any], text: str) -> list[Any]:
+def messages_with_system_text(messages: list[Any], text: str, first: int | None) -> list[Any]:
     """``messages`` (left as they are) with the first system message's text set to ``text``,
-    or a plain system message put first when there is none."""
-    first = first_system(messages)
+    or a plain system message put first when there is none (``first``: where that message
+    is, as ``first_system`` finds it)."""
     if first is None:
         return [{"role": "system", "content": text}, *messages]
     result = list(messages)
@@ -72,7 +72,8 @@ class SystemSet:
     def value(self) -> dict[str, Any]:
         """The example (a fresh object on each call)."""
         value = orjson.loads(self.source)
-        value["messages"] = messages_with_system_text(value["messages"], self.text)
+        messages = value["messages"]
+        value["messages"] = messages_with_system_text(messages, self.text, first_system(messages))
         return value
 
 

@@ -15,6 +15,7 @@ from desktop.core.bulk import (
     plan_set_system_message,
     plan_trim_whitespace,
     split_train_validation,
+    system_message_changes,
 )
 from desktop.core.dataset import (
     Dataset,
@@ -84,6 +85,44 @@ def test_a_system_text_kept_with_its_line_reads_as_the_planned_edit():
         "content": "You are Bea.",
         "name": "rules",
     }
+
+
+@pytest.mark.parametrize("text", ["You are Bea.", "Be kind.", ""])
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"only_replace_existing": True}, {"only_add_missing": True}],
+    ids=["all", "replace", "add"],
+)
+def test_the_facts_tell_which_examples_the_plan_changes(text, options):
+    """What a bulk edit decides without reading an example is what the plan decides."""
+    from desktop.core.validation import example_facts
+
+    parts = [{"type": "text", "text": "Be kind."}]
+    records = list(
+        dataset_of(
+            chat(("user", "Hi"), ("assistant", "Yo")),
+            chat(("system", "Be kind."), ("user", "Hi"), ("assistant", "Yo")),
+            chat(("system", ""), ("user", "Hi")),
+            chat(("user", "Hi"), ("system", "Late."), ("system", "Later.")),
+            chat(("system", "You are Bea."), ("user", "Hi")),
+            {"messages": [{"role": "system", "content": parts}, {"role": "user", "content": "Hi"}]},
+            {"messages": [{"role": "system", "content": "Be kind.", "name": "rules"}]},
+            PREF,
+            {"prompt": "Hi", "completion": "Yo"},
+            "{broken",
+        )
+    )
+    planned = plan_set_system_message(records, text, **options)
+    told = {}
+    for record in records:
+        facts = example_facts(record.value, line=record.line, record_id=record.id)
+        told[record.id] = system_message_changes(facts, text, **options)
+    assert told == {r.id: None if told[r.id] is None else r.id in planned for r in records}
+    # The chat examples whose system message, if any, is one string are all told about.
+    assert [told[r.id] is not None for r in records] == [bool(text)] * 5 + [False] + [
+        bool(text)
+    ] + [False] * 3
+    assert system_message_changes(None, text, **options) is None
 
 
 def test_only_a_plain_chat_line_keeps_a_system_text_with_it():

@@ -23,11 +23,15 @@ from desktop.core.analysis import (
     other_counters,
     set_system_text_unread,
 )
-from desktop.core.bulk import plan_remove_duplicates, plan_set_system_message, plan_trim_whitespace
+from desktop.core.bulk import (
+    plan_remove_duplicates,
+    plan_set_system_message,
+    plan_trim_whitespace,
+    system_message_changes,
+)
 from desktop.core.dataset import Dataset, LineState, Record, with_value
 from desktop.core.formats import plan_legacy_conversion
 from desktop.core.tokens import TokenCounter
-from desktop.core.validation import leaves_out_system_text
 from desktop.core.wording import count
 from desktop.ui.common.dialogs import SystemMessageDialog, SystemPromptDialog
 from desktop.ui.common.ops import run_op, throttled
@@ -168,20 +172,20 @@ class BulkController(QObject):
             return new, derive_analysis(new, before, counters_now(), texts, proven=True)
 
         def unread(old: Record) -> Unread:
-            # What the plan would do, told from the example's facts: they say whether it has
-            # a system message, and its text when that is one string.
             before = known(old)
-            facts = None if before is None else before.facts
-            if facts is None or not leaves_out_system_text(facts.fingerprint):
+            changes = system_message_changes(
+                None if before is None else before.facts,
+                choice.text,
+                only_replace_existing=choice.only_replace_existing,
+                only_add_missing=choice.only_add_missing,
+            )
+            if changes is None or before is None:
                 return None
-            if facts.has_system:
-                if choice.only_add_missing or facts.system_text == choice.text:
-                    return UNCHANGED
-            elif choice.only_replace_existing:
+            if not changes:
                 return UNCHANGED
             return set_system_text_unread(old, before, choice.text, counters_now(), texts)
 
-        self._run_values("Set system message", records, plan, make, unread if choice.text else None)
+        self._run_values("Set system message", records, plan, make, unread)
 
     def trim_whitespace(self) -> None:
         """Strip spaces and blank lines around every message (one undo step)."""
