@@ -705,6 +705,31 @@ def test_by_hand_after_the_plain_install_answers_every_request() -> None:
         _end(process)
 
 
+def test_by_hand_ctrl_c_stops_it_even_when_started_from_a_background_job() -> None:
+    """A shell's background job starts with SIGINT ignored, and Ctrl+C may come as soon as
+    the address is printed, before the rest is: the server still stops cleanly."""
+    code = (
+        "import runpy, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "sys.argv = ['tests.fake_openai', '--port', '0']\n"
+        "runpy.run_module('tests.fake_openai', run_name='__main__', alter_sys=True)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("Fake OpenAI-compatible server at ")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    finally:
+        _end(process)
+
+
 def test_by_hand_a_missing_dependency_stops_the_server_at_once() -> None:
     process = _by_hand("--port", "0", "--check-schemas", without=("jsonschema",))
     try:

@@ -12,6 +12,7 @@ the loss with each checkpoint, and ``/v0/models`` to deploy a trained LoRA for c
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 import time
@@ -80,11 +81,25 @@ def main(argv: list[str] | None = None) -> int:
         on_problem=_complain,
         flavor=args.flavor,
     )
+    # Ctrl+C stops the server even when started from a script's background job, which
+    # inherits SIGINT ignored; and it may come as soon as the address is printed.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server.start()
     except MissingDependency as exc:
         _complain(f"Cannot start: {exc}")
         return 2
+    try:
+        _serve(server, args)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def _serve(server: FakeOpenAIServer, args: argparse.Namespace) -> None:
+    """Say where the server is, then serve until interrupted."""
     server.start_realtime(speed=args.speed)
     if args.flavor == "nebius":
         print(f"Fake Nebius Token Factory at {server.base_url}", flush=True)
@@ -94,13 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Azure-style base URL:            {server.azure_base_url}", flush=True)
     print("API key: " + ("(none needed)" if args.no_key else args.key), flush=True)
     print("Press Ctrl+C to stop.", flush=True)
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
+    threading.Event().wait()
 
 
 if __name__ == "__main__":
