@@ -16,8 +16,14 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QDialog,
     QLabel,
@@ -66,6 +72,10 @@ log = logging.getLogger(__name__)
 PAGE_WELCOME, PAGE_EDITOR = 0, 1
 
 _KEYS = QKeySequence.StandardKey
+
+#: Pixels left around the window for the frame a window manager draws (title bar: three times).
+FRAME_ALLOWANCE = 16
+
 _FILE, _EDIT, _TOOLS, _HELP = "&File", "&Edit", "&Tools", "&Help"
 
 #: Every command of the menus, in menu order. ``enabled_when`` names a state that
@@ -250,6 +260,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
 )
 
 
+def fitted_geometry(wanted: QSize, room: QRect, minimum: QSize) -> QRect:
+    """The window's place: ``wanted`` size, made smaller to fit ``room`` with its frame (never
+    below ``minimum``), centred in ``room``."""
+    frame = QSize(FRAME_ALLOWANCE, FRAME_ALLOWANCE * 3)
+    size = wanted.boundedTo(room.size() - frame).expandedTo(minimum)
+    place = QRect(QPoint(), size)
+    place.moveCenter(room.center())
+    return place
+
+
 class MainWindow(QMainWindow):
     """Top-level window: tabs for Dataset, Jobs and Chat; the dataset editor is the heart."""
 
@@ -282,8 +302,8 @@ class MainWindow(QMainWindow):
         self._conversion_offered = False
         self.setAcceptDrops(True)
         self.setWindowIcon(app_icon())
-        self.resize(1440, 900)
         self.setMinimumSize(960, 600)
+        self._fit_to_screen(QSize(1440, 900))
         self._build_central(today)
         self._build_status_bar()
         self.actions, submenus = build_menus(self, ACTIONS, self.document.undo_stack)
@@ -402,6 +422,17 @@ class MainWindow(QMainWindow):
         self.estimator.epochs_selected.connect(self._on_epochs_selected)
         self.estimator.train_requested.connect(self.train_requested)
         self.bulk.finished.connect(self.files.close_if_asked)
+
+    def _fit_to_screen(self, wanted: QSize) -> None:
+        """Open at ``wanted`` size where the screen has room, else as large as it allows:
+        on a laptop screen the bottom buttons and the status bar must stay in view."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            self.resize(wanted)
+            return
+        place = fitted_geometry(wanted, screen.availableGeometry(), self.minimumSize())
+        self.resize(place.size())
+        self.move(place.topLeft())
 
     def _forget_conversion_offer(self) -> None:
         self._conversion_offered = False

@@ -1,12 +1,13 @@
-"""A saved window layout never brings back an example list too narrow to read."""
+"""The window opens within the screen, and a saved layout never brings back an example list
+too narrow to read."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRect, QSize, Qt
 
 from desktop.core.settings import AppSettings
 from desktop.ui.dataset.dataset_model import COL_REPLY, COL_USER
-from desktop.ui.main_window import MainWindow
+from desktop.ui.main_window import FRAME_ALLOWANCE, MainWindow, fitted_geometry
 from tests.ui.conftest import wait_idle
 
 
@@ -37,4 +38,26 @@ def test_the_list_cannot_be_dragged_narrower_than_its_columns(qtbot, catalog, sa
     header = panel.table.horizontalHeader()
     assert header.sectionSize(COL_USER) >= 60 and header.sectionSize(COL_REPLY) >= 60
     assert header.textElideMode() == Qt.TextElideMode.ElideRight
+    window.close()
+
+
+def test_the_first_window_fits_a_laptop_screen_and_is_centred():
+    minimum = QSize(960, 600)
+    room = QRect(0, 0, 1366, 728)  # 1366x768 less a panel
+    place = fitted_geometry(QSize(1440, 900), room, minimum)
+    assert place.width() == 1366 - FRAME_ALLOWANCE
+    assert place.height() == 728 - 3 * FRAME_ALLOWANCE
+    assert place.center() == room.center()
+    wide = QRect(100, 0, 2560, 1400)  # a second, larger screen to the right
+    assert fitted_geometry(QSize(1440, 900), wide, minimum) == QRect(660, 250, 1440, 900)
+    tiny = fitted_geometry(QSize(1440, 900), QRect(0, 0, 800, 500), minimum)
+    assert tiny.size() == minimum  # the smallest the panels can be laid out in
+
+
+def test_a_new_window_opens_within_the_screen(qtbot, catalog):
+    window = MainWindow(settings=AppSettings(), catalog=catalog)
+    qtbot.addWidget(window)
+    room = window.screen().availableGeometry()
+    expected = fitted_geometry(QSize(1440, 900), room, window.minimumSize())
+    assert window.geometry() == expected
     window.close()
