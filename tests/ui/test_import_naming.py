@@ -1,4 +1,5 @@
-"""After an import, saving suggests a name of its own and never the file that was imported."""
+"""After an import, saving suggests a name of its own beside the imported file, and never that
+file itself."""
 
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ pytestmark = pytest.mark.gui
     ],
 )
 def test_saving_an_import_never_offers_the_source_file(qtbot, window, sample_copy, name, rows):
-    window.open_path(sample_copy)  # remembered, so its folder is where saving starts
+    window.open_path(sample_copy)  # remembered: the last file's folder, not the one to offer
     wait_idle(qtbot, window)
-    source = sample_copy.parent / name
+    source = sample_copy.parent / "elsewhere" / name
+    source.parent.mkdir()
     source.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     original = source.read_bytes()
     assert window.import_path(source, ask=False)

@@ -118,7 +118,13 @@ class ExchangeController(QObject):
                 )
         dataset.container = Container.NEW
         # A name of its own: saving must never offer to overwrite the file it came from.
-        self._files.adopt(dataset, None, modified=True, copy_name=f"{path.stem}-chat.jsonl")
+        self._files.adopt(
+            dataset,
+            None,
+            modified=True,
+            copy_name=f"{path.stem}-chat.jsonl",
+            copy_folder=path.parent,
+        )
         host.show_info("Import", "\n\n".join(notes))
         return True
 

@@ -43,6 +43,10 @@ class FileController(QObject):
         #: The name the dataset will be saved under when it has no file of its own (a copy
         #: of the sample, an import, a file read only in part).
         self.copy_name: str | None = None
+        #: The folder of the file such a dataset was made from (an import, a file read only in
+        #: part): saving offers to put it beside that file. Not the sample's, which is inside
+        #: the installation.
+        self.copy_folder: Path | None = None
         #: Closing was asked for while a save or a bulk change ran; it happens when they end.
         self._close_when_idle = False
         document = host.document
@@ -71,10 +75,13 @@ class FileController(QObject):
         return document.display_name
 
     def start_folder(self) -> str:
-        """Where file dialogs start: beside the open file, else the last file, else home."""
+        """Where file dialogs start: beside the open file, else beside the file it was made
+        from, else beside the last file, else home."""
         document = self._host.document
         if document.path is not None:
             return str(document.path.parent)
+        if self.copy_folder is not None:
+            return str(self.copy_folder)
         if self._host.settings.recent_files:
             return str(Path(self._host.settings.recent_files[0]).parent)
         return str(Path.home())
@@ -154,7 +161,7 @@ class FileController(QObject):
         if not self.maybe_save(retry=self.new_dataset):
             return
         host = self._host
-        self.copy_name = None
+        self.copy_name = self.copy_folder = None
         host.document.new()
         host.show_editor()
         host.editor_panel.add_example()
@@ -183,7 +190,7 @@ class FileController(QObject):
                 self.refresh_recent_menu()
             host.show_error(problem)
             return
-        self.copy_name = None
+        self.copy_name = self.copy_folder = None
         host.show_editor()
         host.document.open(path)
         host.update_actions()
@@ -210,10 +217,12 @@ class FileController(QObject):
         *,
         modified: bool,
         copy_name: str | None = None,
+        copy_folder: Path | None = None,
     ) -> None:
         """Show ``dataset`` in the editor as the open dataset (read from ``path``, if any);
-        ``copy_name`` is the name it is saved under when it has no file of its own."""
-        self.copy_name = copy_name
+        ``copy_name`` is the name it is saved under when it has no file of its own, in
+        ``copy_folder`` if given."""
+        self.copy_name, self.copy_folder = copy_name, copy_folder
         self._host.show_editor()
         self._host.document.adopt(dataset, path, modified=modified)
         self._host.update_title()
@@ -288,7 +297,7 @@ class FileController(QObject):
             host.statusBar().clearMessage()
             host.show_error(problem)
             return
-        self.copy_name = None
+        self.copy_name = self.copy_folder = None
         self.saved.emit(path)
         self._remember_recent(path)
         host.statusBar().showMessage(f"Saved {path.name}.", 5000)
@@ -302,7 +311,7 @@ class FileController(QObject):
         if not self.maybe_save(retry=self.close_dataset):
             return False
         self._host.document.new()
-        self.copy_name = None
+        self.copy_name = self.copy_folder = None
         self.closed.emit()
         release_frozen()  # nothing large is left: cycles that died while frozen go now
         self._host.show_welcome()
@@ -347,6 +356,7 @@ class FileController(QObject):
         else:
             stem = source.stem if source is not None else "dataset"
             self.copy_name = f"{stem} (first {count(rows, 'row')}).jsonl"
+            self.copy_folder = source.parent if source is not None else None
             host.statusBar().showMessage(
                 f"Stopped reading: {count(rows, 'row')} {'was' if rows == 1 else 'were'} read. "
                 "Saving asks for a new name, so the original file stays whole.",
