@@ -414,6 +414,9 @@ class MainWindow(QMainWindow):
         document.model_applied.connect(self._on_model_applied)
         self.editor_panel.selection_changed.connect(self.update_actions)
         self.editor_panel.editor.convert_requested.connect(self.bulk.convert_legacy)
+        self.editor_panel.confirm_leave_unapplied = lambda problem: self.ask_leave_unapplied(
+            problem
+        )
         self.editor_panel.editor.unapplied_dropped.connect(
             lambda text: self.statusBar().showMessage(text, 8000)
         )

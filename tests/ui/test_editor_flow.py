@@ -8,6 +8,7 @@ import time
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QToolButton
 
 from desktop.core.dataset import LineState
@@ -220,8 +221,25 @@ def test_json_that_never_became_valid_is_not_dropped_unasked(qtbot, window, samp
     assert answers.asked == ["leave_unapplied"]
     assert "not valid JSON" in editor.raw.problem.text()
     assert window.document.dataset.record(record_id).value == before
-    # Moving to another example leaves the text, and the status bar says so.
-    select_row(window, 0)
+    # Moving to another example asks too; staying keeps the row and the text.
+    answers.asked.clear()
+    table = window.editor_panel.table
+    first = table.visualRect(window.document.table.index(0, COL_USER)).center()
+    QTest.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=first)
+    assert answers.asked == ["leave_unapplied"]
+    qtbot.waitUntil(lambda: table.currentIndex().row() == 2)
+    assert [i.row() for i in table.selectionModel().selectedRows()] == [2]
+    assert window.editor_panel.current_id() == record_id
+    assert editor.raw.editor.text() == '{"messages": ['
+    window.jump_to(window.document.table.record_id_at(0))  # from the findings list
+    assert answers.asked == ["leave_unapplied"] * 2
+    qtbot.waitUntil(lambda: table.currentIndex().row() == 2)
+    assert window.editor_panel.current_id() == record_id
+    assert editor.raw.editor.text() == '{"messages": ['
+    # Going on leaves the text, and the status bar says so.
+    answers.leave_unapplied = True
+    window.editor_panel.table.selectRow(0)
+    assert window.editor_panel.current_id() == window.document.table.record_id_at(0)
     assert "was not valid, so it was not applied" in window.statusBar().currentMessage()
     answers.asked.clear()
     assert window.close()  # nothing is left out any more: no question

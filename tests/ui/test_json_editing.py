@@ -37,9 +37,15 @@ CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "c
         ('{"messages": [], "n": ' + "1" * 5000 + "}", "number"),
         ('{"messages": [], "n": NaN}', "NaN"),
         ('{"messages": [], "x": ' + "[" * 1000 + "]" * 1000 + "}", "levels deep"),
-        ('{"messages": [', "not valid JSON (Expecting value, line 1)"),
+        ('{"messages": [', "not valid JSON: on line 1 of the text, a value is missing or misspelt"),
+        (
+            '{"messages": []}\n\n  x',
+            "on line 3 of the text, there is more text after the example's last",
+        ),
+        ('{"messages": [] "n": 1}', "on line 1 of the text, a comma is missing between two items"),
+        ('{"messages": "cut', "a text is missing its closing double quote"),
     ],
-    ids=["5000-digit number", "NaN", "nested 1000 deep", "unfinished"],
+    ids=["5000-digit number", "NaN", "nested 1000 deep", "unfinished", "extra", "comma", "quote"],
 )
 def test_json_the_file_could_not_hold_is_not_applied_and_says_why(
     qtbot, window, tmp_path, typed, problem

@@ -8,6 +8,7 @@ delete, move) are undoable commands pushed through the document.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -110,6 +111,12 @@ class DatasetEditorPanel(QWidget):
         super().__init__(parent)
         self.document = document
         self.model = document.table
+        #: Asked before another example is shown while JSON typed into this one is not
+        #: applied (it cannot be yet): True to go on without that text.
+        self.confirm_leave_unapplied: Callable[[str], bool] | None = None
+        #: The example the user chose to stay with, selected again once the click that left
+        #: it is handled (the view selects the clicked row after telling of it).
+        self._staying_with: int | None = None
         self._view_op: Op[list[int]] | None = None
         self._searched: tuple[Dataset | None, int, list[Record]] = (None, 0, [])
         # The records' texts, lower-cased, read in the background after a file is read and
@@ -302,6 +309,8 @@ class DatasetEditorPanel(QWidget):
             QItemSelectionModel.SelectionFlag.ClearAndSelect
             | QItemSelectionModel.SelectionFlag.Rows,
         )
+        if self._staying_with is not None:
+            return  # the user chose to stay with JSON text not applied yet
         self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
         if self.editor.record_id != record_id:
             self.editor.show_record(record_id)
@@ -320,8 +329,23 @@ class DatasetEditorPanel(QWidget):
 
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         record_id = self.model.record_id_at(current.row()) if current.isValid() else None
+        shown = self.editor.record_id
+        if self._staying_with is not None:
+            return
+        if record_id is not None and shown is not None and record_id != shown:
+            problem = self.editor.unapplied_problem()
+            ask = self.confirm_leave_unapplied
+            if problem is not None and ask is not None and not ask(problem):
+                self._staying_with = shown
+                QTimer.singleShot(0, self._stay)
+                return
         self.editor.show_record(record_id)
         self.selection_changed.emit()
+
+    def _stay(self) -> None:
+        """Select again the example whose JSON text is not applied yet."""
+        record_id, self._staying_with = self._staying_with, None
+        self._reselect(record_id)
 
     def _on_dataset_replaced(self) -> None:
         self._reset_view_controls()

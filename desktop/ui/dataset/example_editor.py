@@ -681,13 +681,28 @@ class ExampleEditor(QWidget):
             self.document.edit_value(record.id, value, "Edit example as text", (record.id, "json"))
 
 
+#: What the JSON reader's complaints mean, in words for people who do not write JSON.
+JSON_ERRORS = (
+    ("Expecting value", "a value is missing or misspelt (texts need double quotes)"),
+    ("Expecting ',' delimiter", "a comma is missing between two items"),
+    ("Expecting ':' delimiter", "a colon is missing after a name"),
+    ("Expecting property name", "a name is not in double quotes, or a comma is one too many"),
+    ("Extra data", "there is more text after the example's last closing brace"),
+    ("Unterminated string", "a text is missing its closing double quote"),
+    ("Invalid control character", "a text holds a line break or tab; write it as \\n or \\t"),
+    ("Invalid \\escape", "a backslash is followed by a letter JSON does not know"),
+    ("Invalid \\u", "a \\u escape needs four hexadecimal digits"),
+)
+
+
 def _json_problem(text: str, reason: str) -> str:
     """Why typed JSON cannot be applied, as a clause: where a syntax error is, when there is
     one, else the reason a file line would be refused for."""
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
-        return f"the text is not valid JSON ({exc.msg}, line {exc.lineno})"
+        what = next((plain for start, plain in JSON_ERRORS if exc.msg.startswith(start)), None)
+        return f"the text is not valid JSON: on line {exc.lineno} of the text, {what or exc.msg}"
     except (ValueError, RecursionError):
         pass
     # The reasons speak of a line of the file; here it is the text being typed.

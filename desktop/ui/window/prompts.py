@@ -65,6 +65,8 @@ def ask_leave_unapplied(parent: QWidget, problem: str) -> bool:
         f"It cannot be applied because {problem}. If you go on, that text will be lost."
     )
     box.setStandardButtons(QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel)
+    box.button(QMessageBox.StandardButton.Discard).setText("Discard the Text")
+    box.button(QMessageBox.StandardButton.Cancel).setText("Keep Editing")
     box.setDefaultButton(QMessageBox.StandardButton.Cancel)
     return QMessageBox.StandardButton(box.exec()) == QMessageBox.StandardButton.Discard
 
