@@ -564,3 +564,19 @@ def test_training_that_needs_no_account_is_not_said_to_be_billed(qtbot, store, k
     facts = dialog.facts.text()
     assert "Cost of training: Nothing is billed" in facts
     assert "Billed by" not in facts and "for your account" not in facts
+
+
+def test_the_facts_are_never_cut_off_however_short_the_dialog(qtbot, store, keys):
+    store.add(profile_from_template("openai"))
+    dialog = _facts_dialog(qtbot, store, keys)
+    dialog.resize(dialog.minimumSizeHint())  # as narrow and short as it goes
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    labels = list(dialog.facts.rows.values())
+    assert len(labels) >= 6
+    for label in labels:  # each wrapped text has all the lines it needs
+        assert label.height() >= label.heightForWidth(label.width()), label.text()
+    last = labels[-1]
+    dialog.facts.scroll.ensureWidgetVisible(last)
+    bottom = last.mapTo(dialog.facts.scroll.viewport(), last.rect().bottomLeft()).y()
+    assert bottom < dialog.facts.scroll.viewport().height()  # and can be scrolled to

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import date
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -195,8 +196,22 @@ class ProviderFacts(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("What you get", parent)
         self.setObjectName("providerFacts")
-        self.form = QFormLayout(self)
+        # Wrapped lines need more height than a dialog's layout gives them: in a scroll area
+        # they are never cut off, only scrolled to when the dialog is short.
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        content = QWidget()
+        content.setObjectName("providerFactsContent")
+        self.form = QFormLayout(content)
+        self.form.setContentsMargins(0, 0, 0, 0)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.scroll.setWidget(content)
+        self.scroll.viewport().setAutoFillBackground(False)  # the box's own colour, not a panel's
+        content.setAutoFillBackground(False)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.scroll)
         self.rows: dict[str, QLabel] = {}
 
     def show_facts(self, title: str, rows: list[tuple[str, str]]) -> None:
@@ -385,6 +400,14 @@ class SettingsDialog(QDialog):
         if not self.store.profiles:
             self._show_empty()
         self._dirty = False
+        self._fit_to_screen(QSize(1180, 760))
+
+    def _fit_to_screen(self, wanted: QSize) -> None:
+        """Open large enough for the facts to read without scrolling, where the screen has
+        room."""
+        screen = self.screen()
+        room = screen.availableGeometry().size() - QSize(40, 80) if screen else wanted
+        self.resize(wanted.boundedTo(room).expandedTo(self.minimumSizeHint()))
 
     @property
     def catalog(self) -> Catalog | None:
