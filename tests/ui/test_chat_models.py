@@ -97,11 +97,12 @@ def test_fine_tunes_come_first_newest_first_then_checkpoints_then_chat_base_mode
         (ModelGroup.FINE_TUNED, NEW_FT),
         (ModelGroup.FINE_TUNED, OLD_FT),
         (ModelGroup.CHECKPOINTS, CKPT),
-        (ModelGroup.BASE, "davinci-002"),
         (ModelGroup.BASE, "gpt-4o-mini-2024-07-18"),
         (ModelGroup.BASE, "gpt-5"),
+        (ModelGroup.BASE, "davinci-002"),  # shut down: last, never the one picked first
     ]
-    new, _old, checkpoint, davinci = entries[:4]
+    new, _old, checkpoint = entries[:3]
+    davinci = entries[-1]
     when = datetime.fromtimestamp(1_790_000_000, tz=timezone.utc).astimezone().date()
     assert new.label == f"second · {when.isoformat()}"
     assert new.base_model == "gpt-4.1-mini-2025-04-14" and new.created == 1_790_000_000
@@ -115,6 +116,10 @@ def test_without_the_provider_list_the_catalog_models_stand_in(catalog):
     entries = build_entries(profile, None, [], [], catalog, TODAY)
     assert {e.model_id for e in entries} == set(profile.capabilities.catalog_models)
     assert {e.group for e in entries} == {ModelGroup.BASE}
+    first = entries[0]  # what the chat picks when nothing was chosen
+    assert not first.legacy and (first.shutdown_date is None or first.shutdown_date > TODAY)
+    gone = [e.shutdown_date is not None and e.shutdown_date <= TODAY for e in entries]
+    assert gone == sorted(gone) and gone[-1]  # the shut down ones (babbage-002 …) come last
 
 
 def test_a_local_server_lists_its_own_models(catalog):

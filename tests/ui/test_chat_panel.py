@@ -342,7 +342,7 @@ def test_without_a_key_the_list_falls_back_and_sending_says_what_to_do(qtbot, ha
     harness.panel.directory.refresh(PROFILE)
     qtbot.waitUntil(lambda: not harness.panel.directory.loading(PROFILE), timeout=5000)
 
-    assert chat.picker.status.text() == "⚠ Model list unavailable"
+    assert chat.picker.status.text() == "⚠ There is no API key for this provider profile yet."
     assert "There is no API key" in chat.picker.status.toolTip()
     assert chat.entry.model_id == FINE_TUNED  # the archive still knows the fine-tune
 

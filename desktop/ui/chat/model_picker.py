@@ -56,6 +56,9 @@ class ModelGroup(str, Enum):
 
 _GROUP_ORDER = list(ModelGroup)
 
+#: The longest reason shown beside the model list; a longer one is in its tooltip only.
+STATUS_CHARS = 60
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -135,7 +138,8 @@ def build_entries(
     catalog: Catalog,
     today: date,
 ) -> list[ModelEntry]:
-    """Every model of ``profile`` a user can pick, grouped, newest fine-tunes first.
+    """Every model of ``profile`` a user can pick, grouped, newest fine-tunes first and shut
+    down models last.
 
     ``listed`` is the provider's (id, created) list, or None when it could not be read: then
     the profile's fine-tunable catalog models stand in for the base models.
@@ -170,11 +174,15 @@ def build_entries(
     entries += [_entry(profile, m, group, t, catalog, today) for m, t in others.items()]
     fine_tunable = set(profile.capabilities.catalog_models)
 
-    def order(entry: ModelEntry) -> tuple[int, int, float, str]:
+    def order(entry: ModelEntry) -> tuple[int, bool, bool, int, float, str]:
+        # Within a group, models that still answer come first (the first one is picked when
+        # nothing was chosen), chat models before prompt/completion ones.
         rank = _GROUP_ORDER.index(entry.group)
+        gone = entry.shutdown_date is not None and entry.shutdown_date <= today
         if entry.is_fine_tuned:
-            return rank, 0, -(entry.created or 0.0), entry.model_id
-        return rank, 0 if entry.model_id in fine_tunable else 1, 0.0, entry.model_id
+            return rank, gone, False, 0, -(entry.created or 0.0), entry.model_id
+        trainable = 0 if entry.model_id in fine_tunable else 1
+        return rank, gone, entry.legacy, trainable, 0.0, entry.model_id
 
     return sorted(entries, key=order)
 
@@ -609,7 +617,11 @@ class ModelPicker(QWidget):
             self.status.setToolTip("")
             return
         problem = self.directory.problem(profile_id)
-        self.status.setText("⚠ Model list unavailable" if problem else "")
+        first = problem.split(". ")[0].rstrip(".") if problem else ""
+        if first and len(first) <= STATUS_CHARS:
+            self.status.setText(f"⚠ {first}.")  # the reason, not only that there is one
+        else:
+            self.status.setText("⚠ Model list unavailable" if problem else "")
         self.status.setToolTip(
             f"{problem} Showing the models the app knows about." if problem else ""
         )
