@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -414,8 +415,11 @@ class MainWindow(QMainWindow):
         document.model_applied.connect(self._on_model_applied)
         self.editor_panel.selection_changed.connect(self.update_actions)
         self.editor_panel.editor.convert_requested.connect(self.bulk.convert_legacy)
-        self.editor_panel.confirm_leave_unapplied = lambda problem: self.ask_leave_unapplied(
-            problem
+        # Through a weak reference: a closure over the window, kept by one of its children,
+        # would keep a deleted window's wrapper alive.
+        window = weakref.ref(self)
+        self.editor_panel.confirm_leave_unapplied = lambda problem: (
+            (shown := window()) is None or shown.ask_leave_unapplied(problem)
         )
         self.editor_panel.editor.unapplied_dropped.connect(
             lambda text: self.statusBar().showMessage(text, 8000)
