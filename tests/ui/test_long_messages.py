@@ -340,3 +340,21 @@ def test_pages_join_to_the_text_and_never_split_a_line_end(text, size):
     assert all(len(page) <= size for page in pages)
     assert all(page for page in pages) or pages == [""]
     assert not any(a.endswith("\r") and b.startswith("\n") for a, b in itertools.pairwise(pages))
+
+
+def test_the_details_beside_the_line_number_end_in_an_ellipsis_when_short_of_room(
+    qtbot, window, sample_copy
+):
+    window.open_path(sample_copy)
+    wait_idle(qtbot, window)
+    panel = window.editor_panel
+    assert panel.select_record(window.document.table.record_id_at(2))
+    subtitle = panel.editor.subtitle
+    whole = subtitle.text()
+    assert whole.endswith(" tokens") and " messages · " in whole
+    subtitle.resize(subtitle.fontMetrics().horizontalAdvance(whole) // 2, subtitle.height())
+    shown = subtitle.shown_text()
+    assert shown.endswith("…") and whole.startswith(shown[:-1].rstrip())
+    assert subtitle.toolTip() == whole  # the whole text, for the mouse
+    subtitle.resize(subtitle.fontMetrics().horizontalAdvance(whole) + 20, subtitle.height())
+    assert subtitle.shown_text() == whole and subtitle.toolTip() == ""

@@ -37,6 +37,7 @@ from desktop.core.dataset import (
 from desktop.core.findings import Severity
 from desktop.core.kinds import ExampleKind
 from desktop.ui.common import palette
+from desktop.ui.common.elided_label import ElidedLabel
 from desktop.ui.common.icons import status_icon
 from desktop.ui.common.text_edit import GrowingTextEdit
 from desktop.ui.dataset.conversation_editor import ConversationEditor
@@ -325,18 +326,20 @@ class ExampleEditor(QWidget):
         header = QFrame()
         header.setObjectName("exampleHeader")
         header.setStyleSheet(f"#exampleHeader {{ border-bottom: 1px solid {palette.BORDER}; }}")
-        layout = QHBoxLayout(header)
-        layout.setContentsMargins(14, 8, 14, 8)
+        rows = QVBoxLayout(header)
+        rows.setContentsMargins(14, 8, 14, 8)
+        rows.setSpacing(2)
+        layout = QHBoxLayout()
+        rows.addLayout(layout)
         self.status_icon = QLabel()
         layout.addWidget(self.status_icon)
         self.title = QLabel("No example selected")
         self.title.setStyleSheet("font-size: 13pt; font-weight: 600;")
-        layout.addWidget(self.title)
-        self.subtitle = QLabel("")
+        layout.addWidget(self.title, 1)
+        # Below the title, where the buttons leave it the whole width; shortened ("…") where
+        # even that is too narrow, never forcing the editor wider.
+        self.subtitle = ElidedLabel("")
         self.subtitle.setStyleSheet(f"color: {palette.MUTED};")
-        # The details may be cut short; they must never force the editor wider.
-        self.subtitle.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        layout.addWidget(self.subtitle, 1)
         self.json_button = QPushButton("Edit as JSON")
         self.json_button.setCheckable(True)
         self.json_button.setToolTip(
@@ -348,6 +351,7 @@ class ExampleEditor(QWidget):
         self.add_button.setToolTip("Add a message at the end of the conversation (Ctrl+Enter).")
         self.add_button.clicked.connect(self.add_message)
         layout.addWidget(self.add_button)
+        rows.addWidget(self.subtitle)
         return header
 
     # Showing ---------------------------------------------------------------------------------
@@ -494,8 +498,9 @@ class ExampleEditor(QWidget):
         self.title.setText(where)
         result = self.document.analysis.get(record.id)
         details = [kind]
-        if record.kind is ExampleKind.CHAT:
-            details.append(f"{len(_messages_of(self._value(record)))} messages")
+        if record.kind is ExampleKind.CHAT:  # the form shows it is a conversation: room saved
+            count = len(_messages_of(self._value(record)))
+            details = [f"{count} message{'s' if count != 1 else ''}"]
         if result is not None and result.tokens is not None:
             details.append(f"{result.tokens.total:,} tokens")
         self.subtitle.setText(" · ".join(details))
