@@ -667,3 +667,16 @@ def test_a_large_deletion_shows_the_next_example_after_the_rows_are_repainted(
     assert document.analysis.estimate() == fresh.estimate()
     document.undo_stack.undo()
     assert path.read_bytes() == document.dataset.to_bytes()
+
+
+def test_split_says_how_many_damaged_lines_it_left_out(qtbot, window, messy_copy, tmp_path):
+    open_file(qtbot, window, messy_copy)
+    damaged = [r for r in window.document.dataset if not r.is_example and r.text.strip()]
+    assert damaged
+    written = window.write_split(tmp_path / "messy-train.jsonl", 50, 7)
+    kept = sum(len(p.read_bytes().splitlines()) for p in written)
+    assert kept == len(list(window.document.dataset.examples()))
+    said = window.statusBar().currentMessage()
+    many = len(damaged) != 1
+    expected = f"{len(damaged)} damaged line{'s' if many else ''} {'were' if many else 'was'}"
+    assert f"{expected} left out." in said

@@ -248,3 +248,24 @@ def test_redo_uses_the_platforms_own_keys_and_they_work(qtbot, built):
         assert len(window.document.dataset) == before
         QTest.keySequence(window, sequence)
         assert len(window.document.dataset) == before + 1, sequence.toString()
+
+
+@pytest.mark.parametrize("fmt", list(ExportFormat), ids=lambda f: f.value)
+def test_an_export_name_typed_without_its_ending_gets_it(
+    qtbot, built, qt_answers, monkeypatch, fmt
+):
+    window = built.window
+    open_sample_copy(qtbot, window, qt_answers.open_path)
+    typed = qt_answers.folder / "exported"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *_a, **_k: (str(typed), ""))
+
+    def choose_format(dialog: QDialog) -> None:
+        if isinstance(dialog, ExportDialog):
+            dialog.format.setCurrentIndex(dialog.format.findData(fmt))
+
+    qt_answers.before_accept.append(choose_format)
+    window.actions["export"].trigger()
+    assert not typed.exists()
+    written = typed.with_name("exported" + fmt.suffix)
+    assert written.stat().st_size > 0
+    assert any(f"to {written.name}." in text for text in qt_answers.shown)

@@ -145,14 +145,16 @@ class ExchangeController(QObject):
             return
         choice = dialog.choice()
         document_path = host.document.path
-        base = (document_path or Path(self._files.start_folder()) / "dataset.jsonl").with_suffix(
-            choice.fmt.suffix
-        )
+        suffix = choice.fmt.suffix
+        unsaved = Path(self._files.start_folder()) / (self._files.copy_name or "dataset.jsonl")
+        base = (document_path or unsaved).with_suffix(suffix)
         if document_path is not None:
-            base = base.with_name(f"{base.stem}-{choice.fmt.value}{choice.fmt.suffix}")
-        chosen = host.choose_save_path(base, "Export", f"{choice.fmt.label} (*{choice.fmt.suffix})")
+            base = base.with_name(f"{base.stem}-{choice.fmt.value}{suffix}")
+        chosen = host.choose_save_path(base, "Export", f"{choice.fmt.label} (*{suffix})")
         if chosen is None:
             return
+        if chosen.suffix.lower() != suffix:  # a name typed without its ending gets it
+            chosen = chosen.with_name(chosen.name + suffix)
         self.export_to(
             chosen, choice.fmt, split=choice.split, percent=choice.percent, seed=choice.seed
         )
@@ -241,9 +243,15 @@ class ExchangeController(QObject):
         except SaveError as exc:
             host.show_error(str(exc))
             return []
+        skipped = sum(1 for r in dataset if not r.is_example and r.text.strip())
+        left_out = (
+            f" {count(skipped, 'damaged line')} {'was' if skipped == 1 else 'were'} left out."
+            if skipped
+            else ""
+        )
         host.statusBar().showMessage(
             f"Saved {count(len(train_ids), 'training example')} to {targets[0].name} and "
-            f"{count(len(validation_ids), 'validation example')} to {targets[1].name}.",
+            f"{count(len(validation_ids), 'validation example')} to {targets[1].name}." + left_out,
             10_000,
         )
         host.save_settings()
