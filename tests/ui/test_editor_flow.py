@@ -680,3 +680,21 @@ def test_split_says_how_many_damaged_lines_it_left_out(qtbot, window, messy_copy
     many = len(damaged) != 1
     expected = f"{len(damaged)} damaged line{'s' if many else ''} {'were' if many else 'was'}"
     assert f"{expected} left out." in said
+
+
+def test_the_count_below_the_list_tells_lines_from_examples(qtbot, window, messy_copy, sample_copy):
+    open_file(qtbot, window, messy_copy)
+    dataset = window.document.dataset
+    examples = len(list(dataset.examples()))
+    assert 0 < examples < len(dataset) == 7
+    label = window.editor_panel.count_label
+    assert label.text() == f"7 lines ({examples} examples)"
+    broken = next(r for r in dataset if r.state is LineState.BROKEN)
+    repaired = {
+        "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Ho"}]
+    }
+    window.document.edit_text(broken.id, json.dumps(repaired), (broken.id, "raw"))
+    wait_idle(qtbot, window)
+    assert label.text() == f"7 lines ({examples + 1} examples)"
+    open_file(qtbot, window, sample_copy)
+    assert label.text() == "40 examples"

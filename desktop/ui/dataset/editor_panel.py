@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.analysis import ALL_FINDING_CODES
-from desktop.core.dataset import Change, Dataset, Record
+from desktop.core.dataset import Change, Dataset, LineState, Record
 from desktop.core.kinds import ExampleKind
 from desktop.core.search import SearchIndex
 from desktop.ui.common import palette
@@ -117,6 +117,8 @@ class DatasetEditorPanel(QWidget):
         #: The example the user chose to stay with, selected again once the click that left
         #: it is handled (the view selects the clicked row after telling of it).
         self._staying_with: int | None = None
+        #: Damaged and empty lines among the rows, as last counted.
+        self._other_lines = 0
         self._view_op: Op[list[int]] | None = None
         self._searched: tuple[Dataset | None, int, list[Record]] = (None, 0, [])
         # The records' texts, lower-cased, read in the background after a file is read and
@@ -143,6 +145,7 @@ class DatasetEditorPanel(QWidget):
         document.dataset_replaced.connect(self._on_dataset_replaced)
         document.load_finished.connect(self._on_load_finished)
         document.findings_changed.connect(self._refresh_code_filter)
+        document.findings_changed.connect(self._count_other_lines)
         self.model.rowsInserted.connect(self._update_count)
         self.model.rowsRemoved.connect(self._update_count)
         self.model.modelReset.connect(self._after_reset)
@@ -348,6 +351,7 @@ class DatasetEditorPanel(QWidget):
         self._reselect(record_id)
 
     def _on_dataset_replaced(self) -> None:
+        self._other_lines = 0  # counted again once its findings come
         self._reset_view_controls()
         self._searched = (None, 0, [])
         self._forget_index()
@@ -554,14 +558,29 @@ class DatasetEditorPanel(QWidget):
         self.code_filter.setCurrentIndex(max(0, self.code_filter.findData(current)))
         self.code_filter.blockSignals(False)
 
+    def _count_other_lines(self) -> None:
+        """Count the damaged and empty lines again, once the findings are current (one pass
+        over the records, not one per edit)."""
+        example = LineState.EXAMPLE  # the state, not ``is_example``: 3 ms at 100,000, not 13
+        self._other_lines = sum(1 for r in self.document.dataset if r.state is not example)
+        self._update_count()
+
     def _update_count(self) -> None:
         total = len(self.document.dataset)
         shown = self.model.rowCount()
-        noun = "example" if total == 1 else "examples"
-        if self.model.in_file_order:
-            self.count_label.setText(f"{total:,} {noun}")
+        # The rows hold damaged and empty lines too: saying "examples" for all of them
+        # disagreed with the findings and the estimate.
+        other = min(self._other_lines, total)
+        if other:
+            lines = f"{total:,} line{'s' if total != 1 else ''}"
+            examples = total - other
+            whole = f"{lines} ({examples:,} example{'s' if examples != 1 else ''})"
         else:
-            self.count_label.setText(f"Showing {shown:,} of {total:,} {noun}")
+            lines = whole = f"{total:,} example{'s' if total != 1 else ''}"
+        if self.model.in_file_order:
+            self.count_label.setText(whole)
+        else:
+            self.count_label.setText(f"Showing {shown:,} of {lines}")
 
     # Example-level edits -----------------------------------------------------------------------
 
