@@ -384,12 +384,23 @@ class LegacyMarkers:
         """Plain sentences saying what a conversion would strip."""
         notes = []
         if self.prompt_separator:
-            notes.append(f"the separator {self.prompt_separator!r} at the end of every prompt")
+            notes.append(f"{_marker_words(self.prompt_separator)} at the end of every prompt")
         if self.completion_leading_space:
             notes.append("the space at the start of every completion")
         if self.completion_stop:
-            notes.append(f"the stop marker {self.completion_stop!r} at the end of every completion")
+            notes.append(f"{_marker_words(self.completion_stop)} at the end of every completion")
         return notes
+
+
+def _marker_words(marker: str) -> str:
+    """A separator or stop marker as a reader sees it: line breaks named, not escaped."""
+    visible = marker.strip()
+    breaks = marker.count("\n")
+    if not visible:
+        return "the line break" if breaks == 1 else "the empty line"
+    if breaks:
+        return f'the line "{visible}"'
+    return f'the marker "{visible}"'
 
 
 def find_legacy_markers(values: Sequence[dict[str, Any]]) -> LegacyMarkers:

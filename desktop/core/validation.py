@@ -1164,15 +1164,20 @@ def _check_legacy(data: dict[str, Any], kind: ExampleKind, r: _Report) -> None:
         )
     if kind is ExampleKind.PROMPT_COMPLETION:
         text = (
-            "This example uses the prompt-and-completion layout, which only older models "
-            "(babbage-002, davinci-002) accept; it can be converted to a chat example."
+            "This example uses the older prompt-and-completion layout, which current models "
+            "do not train on (the two that did, babbage-002 and davinci-002, are retired); it "
+            "can be converted to a chat example."
         )
     else:
         text = (
             "This example uses a prompt-and-response layout, which OpenAI does not accept as "
             "it is; it can be converted to a chat example."
         )
-    r.add("legacy_format", text, "Convert the file to chat examples to fine-tune current models.")
+    r.add(
+        "legacy_format",
+        text,
+        "Convert the file with Tools › Convert to Chat Examples to fine-tune current models.",
+    )
     unknown = [key for key in data if key != "prompt" and key != answer_key]
     if unknown:
         _report_unknown_top(unknown, "this example", r)

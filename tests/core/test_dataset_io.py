@@ -473,7 +473,11 @@ def test_legacy_conversion_makes_chat_examples_and_strips_old_markers():
     ]
     ds = read_jsonl_bytes(b"\n".join(lines) + b"\n")
     plan = plan_legacy_conversion(ds, system="You are a support agent.")
-    assert len(plan.notes) == 3
+    assert plan.notes == [  # in words, no escapes such as '\n\n###\n\n'
+        'the line "###" at the end of every prompt',
+        "the space at the start of every completion",
+        'the marker "END" at the end of every completion',
+    ]
     first = plan.values[ds[0].id]
     assert first["messages"] == [
         {"role": "system", "content": "You are a support agent."},
@@ -484,6 +488,22 @@ def test_legacy_conversion_makes_chat_examples_and_strips_old_markers():
     for record_id, value in plan.values.items():
         ds.set_value(record_id, value)
     assert detect_kind(ds) is DatasetKind.CHAT
+
+
+@pytest.mark.parametrize(
+    ("stop", "said"),
+    [("\n", "the line break"), ("\n###", 'the line "###"'), (" END", 'the marker "END"')],
+)
+def test_a_stop_marker_is_named_as_a_reader_sees_it(stop, said):
+    lines = [
+        json.dumps({"prompt": "Q1\n\n", "completion": f"A1{stop}"}).encode(),
+        json.dumps({"prompt": "Q2\n\n", "completion": f"A2{stop}"}).encode(),
+    ]
+    plan = plan_legacy_conversion(read_jsonl_bytes(b"\n".join(lines) + b"\n"))
+    assert plan.notes == [
+        "the empty line at the end of every prompt",
+        f"{said} at the end of every completion",
+    ]
 
 
 def test_legacy_conversion_keeps_text_when_markers_are_not_shared():

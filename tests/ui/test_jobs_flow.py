@@ -330,7 +330,9 @@ def test_blocking_findings_keep_the_examples_on_this_computer(qtbot, harness):
     panel = harness.panel()
     wizard = harness.open_wizard(panel, data)
     assert wizard.choose_page.blocking_note.isVisible()
-    assert "fix them in the Dataset tab" in wizard.choose_page.blocking_note.text()
+    assert "1 problem the provider would reject; fix it in the Dataset tab" in (
+        wizard.choose_page.blocking_note.text()
+    )
     assert "Line 3" in wizard.choose_page.blocking_note.text()
     wizard.go_to(1)
     assert not wizard.review_page.start_button.isEnabled()

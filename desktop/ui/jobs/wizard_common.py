@@ -261,11 +261,11 @@ def blocking_text(blocking: list[Finding]) -> str:
     more = len(blocking) - len(shown)
     if more:
         lines.append(f"…and {more} more.")
-    noun = "problem" if len(blocking) == 1 else "problems"
+    one = len(blocking) == 1
     return (
-        f"Your dataset has {len(blocking)} {noun} the provider would reject; fix "
-        "them in the Dataset tab (the Findings list shows each), then train again.\n• "
-        + "\n• ".join(lines)
+        f"Your dataset has {len(blocking)} {'problem' if one else 'problems'} the provider "
+        f"would reject; fix {'it' if one else 'them'} in the Dataset tab (the Findings list "
+        f"shows {'it' if one else 'each'}), then train again.\n• " + "\n• ".join(lines)
     )
 
 
