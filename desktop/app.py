@@ -12,7 +12,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -43,12 +43,21 @@ UNEXPECTED = (
 )
 
 
+#: The commands that work without the window, for ``--help``.
+COMMANDS_HELP = f"""\
+commands that work without the window ('{APP_ID} COMMAND --help' tells more):
+  check FILE        check a dataset: problems by line, tokens and cost
+  train-local FILE  train a LoRA adapter on this computer
+  selftest          check that this installation works offline"""
+
+
 def parse_app_args(args: Sequence[str]) -> argparse.Namespace:
     """Arguments of ``finetune-studio`` when it opens the window."""
     parser = argparse.ArgumentParser(
         prog=APP_ID,
         description=f"{APP_NAME}: curate chat examples, estimate cost, fine-tune and chat.",
-        epilog="Run 'finetune-studio check FILE' to check a dataset without opening the window.",
+        epilog=COMMANDS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("file", nargs="?", type=Path, help="a dataset to open (JSONL, JSON, CSV)")
     parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
@@ -339,9 +348,27 @@ def build_app_window(settings_store: SettingsStore) -> AppWindow:
     return AppWindow(window, services, chat, jobs, notices)
 
 
+def missing_display(environ: Mapping[str, str], platform: str) -> str | None:
+    """Why the window cannot show on this Linux session (no X11 or Wayland display), in
+    words, or None. Qt itself would abort with a message meant for developers."""
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM"):
+        return None
+    if environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"):
+        return None
+    return (
+        f"{APP_NAME} needs a desktop session to show its window, and this session has none "
+        "(neither DISPLAY nor WAYLAND_DISPLAY is set). Start it from your desktop, or check "
+        f"a dataset without the window: {APP_ID} check FILE"
+    )
+
+
 def run_app(args: Sequence[str]) -> int:
     """Start the desktop app; returns the process exit code."""
     options = parse_app_args(args)
+    no_display = missing_display(os.environ, sys.platform)
+    if no_display is not None:
+        print(no_display, file=sys.stderr)
+        return 2
     log_path = setup_logging()
     crashes = record_crashes(log_path)
     tune_interpreter()

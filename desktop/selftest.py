@@ -137,7 +137,14 @@ def check_window(out: TextIO, timeout_seconds: float = 30.0) -> float:
 def run_selftest(args: Sequence[str], out: TextIO | None = None) -> int:
     """Run the self-test; exit code 0 when every step passed."""
     out = out or sys.stdout
-    parser = argparse.ArgumentParser(prog=f"{APP_ID} selftest", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog=f"{APP_ID} selftest",
+        description=(
+            "Check that this installation works without a network: open the sample dataset "
+            "and count its tokens with the tokenizers shipped with the app (with --gui, also "
+            "show the window offscreen). Any attempt to connect makes it fail."
+        ),
+    )
     parser.add_argument("--gui", action="store_true", help="also show the window offscreen")
     options = parser.parse_args(list(args))
     out.write(f"Fine-Tune Studio {__version__} self-test\n")

@@ -401,3 +401,57 @@ def test_prompt_completion_pairs_are_ready_only_for_a_model_that_takes_them(tmp_
     assert (code == 0) is ready
     assert ("Ready to train: yes" in out) is ready
     assert (f"{model} trains only on chat examples" in out) is not ready
+
+
+def test_help_lists_the_commands_that_work_without_the_window(capsys):
+    from desktop.app import parse_app_args
+
+    with pytest.raises(SystemExit):
+        parse_app_args(["--help"])
+    said = capsys.readouterr().out
+    for command in ("check FILE", "train-local FILE", "selftest"):
+        assert f"\n  {command} " in said
+
+
+def test_a_mistyped_command_is_named_not_taken_for_a_file(capsys, tmp_path, monkeypatch):
+    from desktop.__main__ import _mistyped_command, main
+
+    assert main(["chek", "data.jsonl"]) == 2
+    said = capsys.readouterr().err
+    assert "'chek' is neither a command nor a file" in said
+    assert "Did you mean 'finetune-studio check'?" in said
+    assert _mistyped_command(["selftst"]) == "selftest"
+    assert _mistyped_command(["train_local", "x"]) == "train-local"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "chek").write_text("")  # a file of that name is opened, as asked
+    assert _mistyped_command(["chek"]) is None
+    assert _mistyped_command(["support.jsonl"]) is None
+    assert _mistyped_command(["--version"]) is None
+
+
+def test_without_a_display_the_app_says_so_in_words_instead_of_aborting():
+    from desktop.app import missing_display
+
+    assert missing_display({}, "linux") is not None
+    assert missing_display({"DISPLAY": ":0"}, "linux") is None
+    assert missing_display({"WAYLAND_DISPLAY": "wayland-0"}, "linux") is None
+    assert missing_display({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
+    assert missing_display({}, "darwin") is None and missing_display({}, "win32") is None
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "desktop"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if sys.platform.startswith("linux"):
+        assert done.returncode == 2
+        assert "needs a desktop session to show its window" in done.stderr
+        assert "finetune-studio check FILE" in done.stderr
+        assert "qt.qpa" not in done.stderr and "Aborted" not in done.stderr

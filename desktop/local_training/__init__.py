@@ -22,8 +22,11 @@ take the window down.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import json
 import sys
+import urllib.parse
 from pathlib import Path
 
 #: What training needs (import names), in the order people know them.
@@ -61,11 +64,28 @@ def _source_checkout() -> Path | None:
     return root if (root / "pyproject.toml").is_file() else None
 
 
+def _installed_from() -> Path | None:
+    """The folder pip installed the app from (``pip install .`` records it), if it is there."""
+    try:
+        recorded = importlib.metadata.distribution("finetune-studio").read_text("direct_url.json")
+        url = str(json.loads(recorded or "{}").get("url", ""))
+    except (importlib.metadata.PackageNotFoundError, ValueError, OSError, AttributeError):
+        return None
+    if not url.startswith("file://"):
+        return None
+    path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+    if sys.platform == "win32" and path[:1] == "/" and path[2:3] == ":":
+        path = path[1:]  # file:///C:/app holds /C:/app
+    folder = Path(path)
+    return folder if (folder / "pyproject.toml").is_file() else None
+
+
 def install_command() -> str:
-    """The exact command that installs the extra into the Python running the app."""
+    """The exact command that installs the extra into the Python running the app: from the
+    folder the app came from when known (the app is not on a package index)."""
     python = sys.executable or "python3"
     quoted = f'"{python}"' if " " in python else python
-    root = _source_checkout()
+    root = _source_checkout() or _installed_from()
     target = f"{root}[{EXTRA}]" if root is not None else f"finetune-studio[{EXTRA}]"
     return f'{quoted} -m pip install "{target}"'
 

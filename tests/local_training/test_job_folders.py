@@ -439,3 +439,24 @@ def test_the_base_model_is_offered_to_compare_with(tmp_path):
     assert trained.model == "ft:base:local:helper:local-1"
     assert original.model == str(base)
     assert trained.route is original.route is ChatRoute.DEPLOY_IN_APP
+
+
+def test_an_app_installed_from_a_folder_is_told_to_install_the_extra_from_it(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    import desktop.local_training as local_training
+
+    folder = tmp_path / "Fine Tune Studio"  # spaces and all, as pip records it
+    folder.mkdir()
+    (folder / "pyproject.toml").write_text("[project]\n")
+
+    class Installed:
+        def read_text(self, name: str) -> str | None:
+            assert name == "direct_url.json"
+            return json.dumps({"url": folder.as_uri(), "dir_info": {}})
+
+    monkeypatch.setattr(local_training, "_source_checkout", lambda: None)
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda _name: Installed())
+    assert local_training.install_command().endswith(f'pip install "{folder}[local]"')
+    (folder / "pyproject.toml").unlink()  # the folder was cleaned up since: no such advice
+    assert local_training.install_command().endswith('pip install "finetune-studio[local]"')
