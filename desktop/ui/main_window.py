@@ -27,10 +27,12 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
     QTabWidget,
@@ -337,10 +339,19 @@ class MainWindow(QMainWindow):
         side = QSplitter(Qt.Orientation.Vertical)
         side.setChildrenCollapsible(False)
         side.addWidget(self._titled("Findings", self.findings_panel))
-        side.addWidget(self._titled("Cost estimate", self.estimator))
-        side.setStretchFactor(0, 2)
-        side.setStretchFactor(1, 3)
-        side.setSizes([320, 480])
+        # Scrolled when the column is short: squeezed, its wrapped warnings were cut off.
+        self.estimator_scroll = QScrollArea()
+        self.estimator_scroll.setWidgetResizable(True)
+        self.estimator_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.estimator_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.estimator_scroll.setWidget(self.estimator)
+        self.estimator_scroll.viewport().setAutoFillBackground(False)
+        bar = self.estimator_scroll.verticalScrollBar().sizeHint().width()
+        self.estimator_scroll.setMinimumWidth(self.estimator.minimumSizeHint().width() + bar)
+        side.addWidget(self._titled("Cost estimate", self.estimator_scroll))
+        side.setStretchFactor(0, 1)
+        side.setStretchFactor(1, 2)
+        side.setSizes([270, 540])
         self.side_splitter = side
         main = QSplitter(Qt.Orientation.Horizontal)
         main.setChildrenCollapsible(False)

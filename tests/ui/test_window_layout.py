@@ -61,3 +61,28 @@ def test_a_new_window_opens_within_the_screen(qtbot, catalog):
     expected = fitted_geometry(QSize(1440, 900), room, window.minimumSize())
     assert window.geometry() == expected
     window.close()
+
+
+def test_the_cost_estimate_is_never_squeezed_or_cut_at_the_side(qtbot, catalog, sample_copy):
+    window = MainWindow(settings=AppSettings(), catalog=catalog)
+    qtbot.addWidget(window)
+    window.resize(window.minimumSize())  # 960x600: a short, narrow column
+    window.show()
+    window.open_path(sample_copy)
+    wait_idle(qtbot, window)
+    window.main_splitter.setSizes([10_000, 1])  # the side column dragged narrow
+    window.side_splitter.setSizes([10_000, 1])  # and the findings dragged large
+    estimator, scroll = window.estimator, window.estimator_scroll
+    status = estimator.model_status
+    assert status.isVisible() and "shuts down" in status.text()  # a retiring model's warning
+    assert status.height() >= status.heightForWidth(status.width())  # every line of it
+    assert estimator.width() <= scroll.viewport().width()  # nothing cut off at the right
+    layout = estimator.layout()
+    for index in range(layout.count()):  # nor any row squeezed: the panel scrolls instead
+        item = layout.itemAt(index)
+        needed = item.minimumSize().height()
+        if item.hasHeightForWidth():
+            needed = max(needed, item.heightForWidth(item.geometry().width()))
+        assert item.geometry().height() >= needed, index
+    window.document.cancel_work()
+    window.close()

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -138,11 +139,19 @@ class EstimatorPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.setSpacing(6)
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
+        # Two forms with the model's warning between them, in the panel's own layout: as a
+        # row spanning a form it was given the height of one line and cut off.
+        model_form, form = QFormLayout(), QFormLayout()
+        for each in (model_form, form):
+            each.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            each.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
         self.model_combo = QComboBox()
         self.model_combo.setToolTip(TIPS["model"])
+        # Its longest name must not set the panel's width (the list opens wide enough).
+        self.model_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        self.model_combo.setMinimumContentsLength(12)
         for info in catalog.models():
             status = info.status_on(today())
             mark = {
@@ -152,11 +161,11 @@ class EstimatorPanel(QWidget):
             provider = PROVIDER_NAMES.get(info.provider, info.provider)
             self.model_combo.addItem(f"{info.display_name} ({provider}){mark}", info.id)
         self.model_combo.currentIndexChanged.connect(self._on_model)
-        form.addRow(self._label("Model", "model"), self.model_combo)
+        model_label = self._label("Model", "model")
+        model_form.addRow(model_label, self.model_combo)
         self.model_status = QLabel()
         self.model_status.setWordWrap(True)
         self.model_status.setObjectName("modelStatus")
-        form.addRow(self.model_status)
         epochs_row = QHBoxLayout()
         self.auto_epochs = QCheckBox("Automatic")
         self.auto_epochs.setChecked(True)
@@ -189,6 +198,15 @@ class EstimatorPanel(QWidget):
                 value.setStyleSheet("font-size: 15pt; font-weight: 600;")
             self.values[key] = value
             form.addRow(self._label(title, key), value)
+        captions = [model_label] + [
+            form.itemAt(row, QFormLayout.ItemRole.LabelRole).widget()
+            for row in range(form.rowCount())
+        ]
+        widest = max(caption.sizeHint().width() for caption in captions)
+        for caption in captions:  # one column of captions across both forms
+            caption.setMinimumWidth(widest)
+        layout.addLayout(model_form)
+        layout.addWidget(self.model_status)
         layout.addLayout(form)
         self.price_note = QLabel()
         self.price_note.setWordWrap(True)
@@ -205,6 +223,10 @@ class EstimatorPanel(QWidget):
         self._histogram: _Histogram | None = None
         self._histogram_place = DeferredWidget(self._make_histogram, library="pyqtgraph")
         self._histogram_place.setMinimumHeight(90)
+        # It takes the height left over: asking for more made the panel scroll to show it.
+        self._histogram_place.setSizePolicy(
+            QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored
+        )
         layout.addWidget(self._histogram_place, 1)
         self._shown: tuple[bytes, bytes, int | None] | None = None
         self._histogram_timer = QTimer(self, singleShot=True, interval=HISTOGRAM_INTERVAL_MS)
@@ -218,6 +240,29 @@ class EstimatorPanel(QWidget):
         document.dataset_replaced.connect(self.refresh)
         self.select_model(document.analysis.model_id)
         self.refresh()
+
+    def hasHeightForWidth(self) -> bool:
+        return True
+
+    def heightForWidth(self, width: int) -> int:
+        """The height that keeps every wrapped text whole at ``width``: what a scroll area
+        asks before it lets the panel scroll. Qt's own figure for these forms came out lower,
+        and the rows were squeezed over one another."""
+        layout = self.layout()
+        margins = layout.contentsMargins()
+        inner = width - margins.left() - margins.right()
+        heights = [
+            max(
+                item.heightForWidth(inner)
+                if item.hasHeightForWidth()
+                else item.sizeHint().height(),
+                item.minimumSize().height(),
+            )
+            for item in (layout.itemAt(index) for index in range(layout.count()))
+            if not item.isEmpty()
+        ]
+        spacing = layout.spacing() * max(0, len(heights) - 1)
+        return sum(heights) + spacing + margins.top() + margins.bottom()
 
     def _make_histogram(self) -> QWidget:
         """Make the histogram (loading pyqtgraph) and draw the lengths counted so far."""
