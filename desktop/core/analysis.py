@@ -417,6 +417,42 @@ def whole_file_findings(
     return findings
 
 
+#: What a validation file and the training examples must not have between them.
+_BETWEEN_FILES = frozenset({"train_validation_overlap", "mixed_formats"})
+
+
+def validation_file_findings(
+    catalog: Catalog,
+    model_id: str,
+    training_facts: Sequence[ExampleFacts],
+    validation: Sequence[Record],
+) -> list[Finding]:
+    """What keeps a validation file from being uploaded with training examples of these
+    facts: its own blocking findings (said to be the validation file's) and examples found in
+    both files, as ``finetune-studio check --validation`` reports them. Safe on a worker
+    thread: it takes a copy of the training facts, not their live analysis."""
+    analysis = DatasetAnalysis(catalog, model_id)
+    analysis.merge(analyze_records(list(validation), analysis.counter))
+    own = [
+        replace(
+            finding,
+            text=f"Validation file{_at_line(finding.line)}: {finding.text}",
+            line=None,  # lines of that file, not of the training examples
+            record_id=None,
+        )
+        for finding in analysis.findings()
+        if finding.blocking
+    ]
+    between = whole_file_findings(
+        training_facts, model_id, catalog.get(model_id), analysis.example_facts(), 0
+    )
+    return own + [f for f in between if f.blocking and f.code in _BETWEEN_FILES]
+
+
+def _at_line(line: int | None) -> str:
+    return f", line {line:,}" if line is not None else ""
+
+
 def blank_line_finding(count: int) -> Finding:
     """The finding about a file's empty lines."""
     lines = "1 empty line" if count == 1 else f"{count} empty lines"

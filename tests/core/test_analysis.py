@@ -18,6 +18,7 @@ from desktop.core.analysis import (
     derive_analysis,
     other_counters,
     set_system_text_unread,
+    validation_file_findings,
 )
 from desktop.core.analysis_cache import AnalysisCache
 from desktop.core.catalog import Catalog
@@ -441,3 +442,40 @@ def test_deriving_results_stops_between_records_when_asked(monkeypatch):
     )
     assert len(derived) < 10
     assert len(results) < 10
+
+
+def _chat_line(i: int, topic: str = "order") -> bytes:
+    value = {
+        "messages": [
+            {"role": "user", "content": f"Where is my {topic} number {i}?"},
+            {"role": "assistant", "content": f"Your {topic} {i} ships today."},
+        ]
+    }
+    return json.dumps(value).encode() + b"\n"
+
+
+def test_a_validation_file_is_checked_as_check_validation_does():
+    catalog = Catalog.load()
+    model = "gpt-4.1-mini-2025-04-14"
+    training = read_jsonl_bytes(b"".join(_chat_line(i) for i in range(20)))
+    analysis = DatasetAnalysis(catalog, model)
+    analysis.merge(analyze_records(list(training), analysis.counter))
+    facts = analysis.example_facts()
+
+    fine = read_jsonl_bytes(b"".join(_chat_line(i, "parcel") for i in range(10)))
+    assert validation_file_findings(catalog, model, facts, list(fine)) == []
+
+    bad = read_jsonl_bytes(_chat_line(3) + b'{"messages": [\n' + _chat_line(4, "parcel"))
+    found = validation_file_findings(catalog, model, facts, list(bad))
+    assert all(f.severity is Severity.ERROR for f in found)
+    # The validation file's own findings point nowhere in the training examples.
+    assert all(f.record_id is None for f in found if f.text.startswith("Validation file"))
+    texts = [(f.code, f.line, f.text) for f in found]
+    assert (
+        "train_validation_overlap",
+        4,
+        "This example also appears in the validation file (line 1).",
+    ) in texts
+    own = [t for t in texts if t[2].startswith("Validation file")]
+    assert any(t[2].startswith("Validation file, line 2: ") and t[1] is None for t in own)
+    assert any("The file has 2 examples; OpenAI needs at least 10" in t[2] for t in own)

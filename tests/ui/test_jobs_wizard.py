@@ -213,17 +213,47 @@ def test_suffix_rules_follow_the_profile(harness):
     assert wizard.choose_page.settings_form.suffix.maxLength() == 64
 
 
-def test_a_validation_file_is_sent_as_it_is(tmp_path, harness):
+def test_a_validation_file_is_sent_as_it_is(qtbot, tmp_path, harness):
     path = tmp_path / "held-out.jsonl"
     path.write_bytes(chat_jsonl(10, topic="billing"))
     wizard = harness.open_wizard(harness.panel())
     wizard.choose_page.choose_validation_file = lambda: path
-    wizard.choose_page.examples_box.file_validation.setChecked(True)
-    assert wizard.choose_page.examples_box.validation_path.text() == str(path)
+    box = wizard.choose_page.examples_box
+    box.file_validation.setChecked(True)
+    assert box.validation_path.text() == str(path)
+    qtbot.waitUntil(lambda: not box.validation_checking, timeout=10_000)
+    assert box.validation_problem() is None
     assert len(wizard.choose_page.examples_box.training_indices()) == 40
     harness.send(wizard)
     contents = sorted(f.content for f in harness.server.state.files.values())
     assert chat_jsonl(10, topic="billing") in contents
+
+
+def test_a_validation_file_that_check_refuses_is_refused_too(qtbot, tmp_path, harness):
+    lines = SAMPLE.read_bytes().splitlines(keepends=True)
+    path = tmp_path / "last-five.jsonl"
+    path.write_bytes(b"".join(lines[-5:]))  # examples also trained on, and too few
+    wizard = harness.open_wizard(harness.panel())
+    wizard.choose_page.choose_validation_file = lambda: path
+    box = wizard.choose_page.examples_box
+    box.file_validation.setChecked(True)
+    assert "being checked" in wizard.choose_page.problem_note.text()
+    assert not wizard.choose_page.next_button.isEnabled()
+    qtbot.waitUntil(lambda: not box.validation_checking, timeout=10_000)
+    said = wizard.choose_page.problem_note.text()
+    assert said.startswith("The validation file cannot be used as it is: 6 problems")
+    assert "Validation file: The file has 5 examples; OpenAI needs at least 10" in said
+    assert "Line 36: This example also appears in the validation file (line 1)." in said
+    assert "…and 1 more." in said
+    assert not wizard.choose_page.next_button.isEnabled()
+    wizard.go_to(PAGE_REVIEW)
+    assert wizard.pages.currentIndex() == PAGE_SETUP
+    assert wizard.review_page.blocked() == box.validation_problem()
+    wizard.start()  # called directly too: nothing leaves the computer
+    assert harness.server.requests_to("POST", "/files") == []
+    box.split_validation.setChecked(True)  # another option: the file no longer matters
+    assert box.validation_problem() is None
+    assert wizard.choose_page.next_button.isEnabled()
 
 
 def test_too_few_examples_after_the_split_is_refused(harness):

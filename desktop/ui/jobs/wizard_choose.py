@@ -258,6 +258,9 @@ class ChoosePage(QWidget):
         examples = self.examples_box
         if examples.file_validation.isChecked() and examples.validation_bytes is None:
             return "Choose the validation file, or pick another validation option."
+        problem = examples.validation_problem()
+        if problem is not None:
+            return problem
         if len(examples.training_indices()) < MIN_TRAINING_EXAMPLES:
             return (
                 f"Training needs at least {MIN_TRAINING_EXAMPLES} examples; set fewer aside "

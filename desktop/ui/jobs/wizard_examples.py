@@ -19,8 +19,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.analysis import validation_file_findings
 from desktop.core.bulk import split_train_validation
+from desktop.core.findings import Finding
+from desktop.core.formats import read_dataset_bytes
 from desktop.core.settings import AppSettings
+from desktop.ui.common.ops import JobContext, Op, run_op
 from desktop.ui.jobs.wizard_common import (
     MAX_SEED,
     MIN_TRAINING_EXAMPLES,
@@ -52,6 +56,11 @@ class ExamplesBox(QGroupBox):
         self.ask_file = ask_file
         self.validation_file: Path | None = None
         self.validation_bytes: bytes | None = None
+        #: What keeps the chosen validation file from being sent (checked in the background,
+        #: as ``check --validation`` does): its own errors and examples in both files.
+        self.validation_problems: list[Finding] = []
+        self._validation_failure: str | None = None
+        self._validation_op: Op[list[Finding]] | None = None
         data_layout = QVBoxLayout(self)
         name = self.data.name if self.data is not None else "no dataset"
         count = len(self.data.examples) if self.data is not None else 0
@@ -130,8 +139,74 @@ class ExamplesBox(QGroupBox):
         self.validation_file = path
         self.validation_bytes = data
         self.validation_path.setText(str(path))
+        self._check_validation_file(path.suffix, data)
         self.file_validation.setChecked(True)
         self.changed.emit()
+
+    @property
+    def validation_checking(self) -> bool:
+        """True while the chosen validation file is being checked."""
+        return self._validation_op is not None
+
+    def _check_validation_file(self, suffix: str, data: bytes) -> None:
+        analysis = self.data.analysis if self.data is not None else None
+        self.validation_problems, self._validation_failure = [], None
+        if analysis is None:
+            return
+        if self._validation_op is not None:
+            self._validation_op.cancel()
+        catalog, model_id = analysis.catalog, analysis.model_id
+        facts = analysis.example_facts()  # a copy: the editor's analysis stays on this thread
+
+        def job(_context: JobContext) -> list[Finding]:
+            records = list(read_dataset_bytes(data, suffix))
+            return validation_file_findings(catalog, model_id, facts, records)
+
+        def checked(problems: list[Finding]) -> None:
+            if self.validation_bytes is data:  # not a file chosen since
+                self.validation_problems = problems
+
+        def failed(message: str) -> None:
+            if self.validation_bytes is data:
+                self._validation_failure = message
+
+        def ended() -> None:
+            if self._validation_op is op:
+                self._validation_op = None
+                self.changed.emit()
+
+        op = run_op(
+            self,
+            job,
+            name="checking the validation file",
+            success=checked,
+            failure=failed,
+            done=ended,
+        )
+        self._validation_op = op
+
+    def validation_problem(self) -> str | None:
+        """Why the chosen validation file cannot be sent as it is (None: it can, or another
+        validation option is chosen)."""
+        if not self.file_validation.isChecked() or self.validation_bytes is None:
+            return None
+        if self.validation_checking:
+            return "The validation file is being checked…"
+        if self._validation_failure is not None:
+            return f"The validation file could not be checked: {self._validation_failure}"
+        if not self.validation_problems:
+            return None
+        problems = self.validation_problems
+        shown = [(f"Line {f.line}: " if f.line is not None else "") + f.text for f in problems]
+        more = len(shown) - 5
+        lines = shown[:5] + ([f"…and {more} more."] if more > 0 else [])
+        one = len(problems) == 1
+        return (
+            f"The validation file cannot be used as it is: {len(problems)} "
+            f"{'problem' if one else 'problems'} the provider would reject. Fix "
+            f"{'it' if one else 'them'}, choose another file, or set examples aside "
+            "instead.\n• " + "\n• ".join(lines)
+        )
 
     def training_indices(self) -> list[int]:
         """Which examples are trained on (all but those set aside for validation)."""

@@ -318,6 +318,9 @@ class ReviewPage(QWidget):
             return "Wait until the dataset has been checked, then press Train again."
         if self.choose.blocking:
             return blocking_text(self.choose.blocking)
+        validation = self.examples_box.validation_problem()
+        if validation is not None:
+            return validation
         info = self.chooser.model_info
         status = info.status_on(self.chooser.today()) if info is not None else None
         if status is not None and status.availability is Availability.SHUT_DOWN:
