@@ -24,6 +24,7 @@ from PySide6.QtGui import (
     QDropEvent,
     QGuiApplication,
     QKeySequence,
+    QShowEvent,
 )
 from PySide6.QtWidgets import (
     QDialog,
@@ -78,6 +79,8 @@ _KEYS = QKeySequence.StandardKey
 
 #: Pixels left around the window for the frame a window manager draws (title bar: three times).
 FRAME_ALLOWANCE = 16
+#: The window is never smaller (nor smaller than its pages need).
+SMALLEST_WINDOW = QSize(960, 600)
 
 _FILE, _EDIT, _TOOLS, _HELP = "&File", "&Edit", "&Tools", "&Help"
 
@@ -305,7 +308,7 @@ class MainWindow(QMainWindow):
         self._conversion_offered = False
         self.setAcceptDrops(True)
         self.setWindowIcon(app_icon())
-        self.setMinimumSize(960, 600)
+        self.setMinimumSize(SMALLEST_WINDOW)
         self._fit_to_screen(QSize(1440, 900))
         self._build_central(today)
         self._build_status_bar()
@@ -528,8 +531,15 @@ class MainWindow(QMainWindow):
                 self.tabs.removeTab(index)
                 self.tabs.insertTab(index, panel, title)
                 old.deleteLater()
+                self._keep_pages_whole()
                 return
         self.tabs.addTab(panel, title)
+        self._keep_pages_whole()
+
+    def _keep_pages_whole(self) -> None:
+        """Never smaller than the tabs' pages can be laid out in: a window made smaller than
+        that drew their widgets over one another."""
+        self.setMinimumSize(self.minimumSizeHint().expandedTo(SMALLEST_WINDOW))
 
     def show_panel(self, title: str) -> None:
         """Bring the tab called ``title`` to the front."""
@@ -786,6 +796,10 @@ class MainWindow(QMainWindow):
         return self.recovery.offer_recovery()
 
     # Window events -----------------------------------------------------------------------
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._keep_pages_whole()  # the pages are laid out (and polished) by now
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.files.may_close():

@@ -44,6 +44,16 @@ def test_jobs_and_chat_tabs_hold_the_real_panels(built):
     assert built.notices == []
 
 
+def test_the_window_cannot_be_made_smaller_than_its_pages_yet_fits_a_small_laptop(qtbot, built):
+    window = built.window
+    window.show()
+    qtbot.waitExposed(window)
+    needed = window.minimumSizeHint()  # every tab's page laid out without overlap
+    smallest = window.minimumSize()
+    assert smallest.width() >= needed.width() and smallest.height() >= needed.height()
+    assert smallest.width() <= 1024 and smallest.height() <= 700  # 1024x768 less a panel
+
+
 def test_a_chat_reply_becomes_an_undoable_example(built):
     window = built.window
     window.new_dataset()

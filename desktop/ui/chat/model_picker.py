@@ -33,6 +33,7 @@ from desktop.core.archive import ArchiveError, JobArchive
 from desktop.core.catalog import Availability, Catalog
 from desktop.core.jobs import CheckpointSummary, JobStatus, JobSummary, model_display_name
 from desktop.ui.common import palette
+from desktop.ui.common.elided_label import ElidedLabel
 from desktop.ui.common.ops import Op, run_op
 from desktop.ui.common.workers import JobContext
 
@@ -488,30 +489,27 @@ class ModelPicker(QWidget):
         self.profile_combo.setToolTip("The provider profile to send requests to.")
         self.profile_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.model_combo = QComboBox()
-        self.model_combo.setMinimumContentsLength(34)
+        # About 30 characters shown, whatever the longest name: two pickers side by side must
+        # fit a 1024-pixel window (the open list shows the names whole).
+        self.model_combo.setMinimumContentsLength(24 if stretch else 30)
         self.model_combo.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-            if stretch
-            else QComboBox.SizeAdjustPolicy.AdjustToContents
         )
         self._model_items = QStandardItemModel(self)
         self.model_combo.setModel(self._model_items)
         self.refresh_button = QToolButton()
         self.refresh_button.setText("↻")
         self.refresh_button.setToolTip("Ask the provider for its models again.")
-        self.status = QLabel()
+        self.status = ElidedLabel()  # a long reason is shortened, its whole text a tooltip
         self.status.setStyleSheet(f"color: {palette.MUTED};")
-        self.status.setWordWrap(False)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         if label:
             layout.addWidget(QLabel(label))
         layout.addWidget(self.profile_combo)
-        layout.addWidget(self.model_combo, 1 if stretch else 0)
+        layout.addWidget(self.model_combo, 2 if stretch else 0)
         layout.addWidget(self.refresh_button)
-        layout.addWidget(self.status)
-        if not stretch:
-            layout.addStretch(1)
+        layout.addWidget(self.status, 1)
         self.profile_combo.currentIndexChanged.connect(self._on_profile_chosen)
         self.model_combo.currentIndexChanged.connect(self._on_model_chosen)
         self.refresh_button.clicked.connect(self._refresh)
@@ -610,11 +608,11 @@ class ModelPicker(QWidget):
     def _update_status(self, profile_id: str | None) -> None:
         if profile_id is None:
             self.status.setText("Add a provider in Settings first.")
-            self.status.setToolTip("")
+            self.status.set_details("")
             return
         if self.directory.loading(profile_id):
             self.status.setText("Loading models…")
-            self.status.setToolTip("")
+            self.status.set_details("")
             return
         problem = self.directory.problem(profile_id)
         first = problem.split(". ")[0].rstrip(".") if problem else ""
@@ -622,7 +620,7 @@ class ModelPicker(QWidget):
             self.status.setText(f"⚠ {first}.")  # the reason, not only that there is one
         else:
             self.status.setText("⚠ Model list unavailable" if problem else "")
-        self.status.setToolTip(
+        self.status.set_details(
             f"{problem} Showing the models the app knows about." if problem else ""
         )
 

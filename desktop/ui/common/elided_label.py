@@ -15,8 +15,14 @@ class ElidedLabel(QLabel):
     """
 
     def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        self._details = ""
         super().__init__(text, parent)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def set_details(self, details: str) -> None:
+        """A tooltip of its own, shown always, in place of the whole text when shortened."""
+        self._details = details
+        self._update_tooltip()
 
     def setText(self, text: str) -> None:
         """Set the whole text (shortened only where it is painted)."""
@@ -45,4 +51,5 @@ class ElidedLabel(QLabel):
         self._update_tooltip()
 
     def _update_tooltip(self) -> None:
-        self.setToolTip(self.text() if self.shown_text() != self.text() else "")
+        shortened = self.shown_text() != self.text()
+        self.setToolTip(self._details or (self.text() if shortened else ""))

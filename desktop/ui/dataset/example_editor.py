@@ -333,7 +333,7 @@ class ExampleEditor(QWidget):
         rows.addLayout(layout)
         self.status_icon = QLabel()
         layout.addWidget(self.status_icon)
-        self.title = QLabel("No example selected")
+        self.title = ElidedLabel("No example selected")  # narrow columns shorten it, not hide
         self.title.setStyleSheet("font-size: 13pt; font-weight: 600;")
         layout.addWidget(self.title, 1)
         # Below the title, where the buttons leave it the whole width; shortened ("…") where

@@ -162,7 +162,7 @@ class LossChart(QWidget):
 
         self._plots: _Plots | None = None
         self._place = DeferredWidget(self._make_plots, library="pyqtgraph")
-        self._place.setMinimumHeight(260)
+        self._place.setMinimumHeight(200)
 
         self.smoothing = QSlider(Qt.Orientation.Horizontal)
         self.smoothing.setRange(0, MAX_SMOOTHING)
@@ -218,7 +218,7 @@ class LossChart(QWidget):
         pg.setConfigOptions(antialias=True)
         graphics = pg.GraphicsLayoutWidget()
         graphics.setBackground("w")
-        graphics.setMinimumHeight(260)
+        graphics.setMinimumHeight(200)
         loss_plot = graphics.addPlot(row=0, col=0, axisItems={"left": LossAxis(orientation="left")})
         accuracy_plot = graphics.addPlot(row=1, col=0)
         graphics.ci.layout.setRowStretchFactor(0, 3)
