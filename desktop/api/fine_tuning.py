@@ -32,7 +32,8 @@ from desktop.api.errors import (
     wait_words,
 )
 from desktop.api.profiles import ProviderProfile
-from desktop.core.training import REQUEST_KEY, SUFFIX_KEY, WandbIntegration
+from desktop.core.jobs import SUFFIX_KEY
+from desktop.core.training import REQUEST_KEY, WandbIntegration
 
 if TYPE_CHECKING:
     import openai

@@ -20,6 +20,9 @@ from desktop.core.catalog import Catalog
 
 _STATUS_ALIASES = {"canceled": "cancelled"}
 
+#: The metadata key that repeats the suffix, so a job can be named before its model exists.
+SUFFIX_KEY = "studio_suffix"
+
 
 def assert_never(value: NoReturn) -> NoReturn:
     """Fail loudly when a match misses an enum member (``typing.assert_never`` is 3.11+)."""
@@ -304,13 +307,15 @@ class JobSummary:
         grader = _mapping(details.get("grader")) or None
         fine_tuned_model = _text(job.get("fine_tuned_model"))
         base_model = _text(job.get("model")) or "unknown model"
-        suffix = _text(job.get("suffix"))
-        if suffix is None and fine_tuned_model is not None:
-            suffix = parse_model_name(fine_tuned_model)[1]
         error = job.get("error")
         metadata = {
             str(k): str(v) for k, v in _mapping(job.get("metadata")).items() if v is not None
         }
+        # OpenAI's job object has no suffix: it shows in the model's name, which a job that
+        # did not finish lacks; the app repeats it in the job's metadata.
+        suffix = _text(job.get("suffix")) or metadata.get(SUFFIX_KEY)
+        if suffix is None and fine_tuned_model is not None:
+            suffix = parse_model_name(fine_tuned_model)[1]
         raw_files = job.get("result_files")
         result_files = tuple(
             f for f in (raw_files if isinstance(raw_files, list) else []) if isinstance(f, str)

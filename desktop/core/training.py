@@ -36,8 +36,6 @@ Record = dict[str, Any]
 #: The metadata key that carries the id the app gave one create request, so a job whose
 #: answer was lost can be found again instead of created twice.
 REQUEST_KEY = "studio_request"
-#: The metadata key that repeats the suffix, so a job can be named before its model exists.
-SUFFIX_KEY = "studio_suffix"
 
 
 def new_request_id() -> str:

@@ -28,9 +28,8 @@ from desktop.api.profiles import TEMPLATES, ProviderKind, profile_from_template
 from desktop.core.advice import advise
 from desktop.core.archive import JobArchive
 from desktop.core.catalog import Catalog
-from desktop.core.jobs import JobStatus, JobSummary
+from desktop.core.jobs import SUFFIX_KEY, JobStatus, JobSummary
 from desktop.core.training import (
-    SUFFIX_KEY,
     ChatRoute,
     ParameterRole,
     TrainingRequest,

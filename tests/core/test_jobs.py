@@ -8,6 +8,7 @@ import pytest
 
 from desktop.core.catalog import Catalog
 from desktop.core.jobs import (
+    SUFFIX_KEY,
     CheckpointSummary,
     JobStatus,
     JobSummary,
@@ -315,3 +316,10 @@ def test_a_hosts_long_model_path_is_named_by_the_users_suffix():
         {"id": "ft-2", "status": "succeeded", "model": "m", "fine_tuned_model": "acct/m-x"}
     )
     assert unnamed.display_name() == "acct/m-x"
+
+
+def test_a_job_that_never_finished_keeps_the_suffix_the_app_put_in_its_metadata():
+    cancelled = openai_job(status="cancelled", fine_tuned_model=None, metadata={SUFFIX_KEY: "bot"})
+    assert "suffix" not in cancelled  # OpenAI's job object has no such field
+    assert JobSummary.from_dict(cancelled).suffix == "bot"
+    assert JobSummary.from_dict(openai_job(fine_tuned_model=None)).suffix is None

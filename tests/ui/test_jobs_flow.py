@@ -11,9 +11,9 @@ from PySide6.QtWidgets import QApplication
 
 from desktop.core.archive import JobArchive
 from desktop.core.interchange import ExportFormat, export_split
-from desktop.core.jobs import JobStatus
+from desktop.core.jobs import SUFFIX_KEY, JobStatus
 from desktop.core.smoothing import debiased_ema
-from desktop.core.training import REQUEST_KEY, SUFFIX_KEY
+from desktop.core.training import REQUEST_KEY
 from desktop.ui.common.ops import run_op
 from desktop.ui.jobs.train_wizard import PAGE_SEND
 from tests.fake_openai.samples import chat_jsonl
@@ -235,6 +235,17 @@ def test_pause_resume_and_a_confirmed_cancel(qtbot, harness):
     assert harness.server.job(job_id).status == "cancelled"
     assert not view.cancel_button.isEnabled() and not view.pause_button.isEnabled()
     assert view.timeline.labels[3].text() == "Cancelled"
+    # Nothing promises what a cancelled job will never bring; the suffix chosen stays.
+    assert view.facts["tokens"].text() == "—"
+    assert view.model_name.text() == "None: the job did not finish"
+    qtbot.waitUntil(lambda: view.details.rowCount() > 0, timeout=10_000)
+    label, field = view.details.ItemRole.LabelRole, view.details.ItemRole.FieldRole
+    shown = {}
+    for row in range(view.details.rowCount()):
+        caption, value = view.details.itemAt(row, label), view.details.itemAt(row, field)
+        if caption is not None and value is not None:
+            shown[caption.widget().text()] = value.widget().text()
+    assert shown["Suffix"] == "support-bot"
 
 
 def test_monitoring_resumes_after_a_restart(qtbot, harness):

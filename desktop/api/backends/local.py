@@ -32,12 +32,11 @@ from desktop.api.backends.base import (
 from desktop.api.errors import ErrorKind, FriendlyError, ProviderError
 from desktop.api.profiles import ProviderProfile, profile_from_template
 from desktop.core.catalog import Catalog
-from desktop.core.jobs import JobStatus, JobSummary
+from desktop.core.jobs import SUFFIX_KEY, JobStatus, JobSummary
 from desktop.core.kinds import ExampleKind
 from desktop.core.locations import data_dir
 from desktop.core.training import (
     REQUEST_KEY,
-    SUFFIX_KEY,
     BackendTraits,
     ChatRoute,
     ChatTarget,

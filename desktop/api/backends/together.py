@@ -48,11 +48,10 @@ from desktop.api.errors import (
 from desktop.api.fine_tuning import _ReportingReader as ReportingReader
 from desktop.api.profiles import Capabilities, ProviderProfile
 from desktop.core.catalog import Catalog
-from desktop.core.jobs import JobStatus, JobSummary, to_datetime
+from desktop.core.jobs import SUFFIX_KEY, JobStatus, JobSummary, to_datetime
 from desktop.core.jsonl_io import SaveError, stage_write
 from desktop.core.kinds import ExampleKind
 from desktop.core.training import (
-    SUFFIX_KEY,
     BackendTraits,
     ChatRoute,
     ChatTarget,

@@ -15,13 +15,13 @@ from PySide6.QtCore import QObject, Qt
 from desktop.api.jobs_service import EventLine
 from desktop.core.catalog import Catalog
 from desktop.core.jobs import (
+    SUFFIX_KEY,
     CheckpointSummary,
     JobStatus,
     JobSummary,
     model_display_name,
     to_datetime,
 )
-from desktop.core.training import SUFFIX_KEY
 from desktop.ui.common import palette
 from desktop.ui.common.table_model import RIGHT, Column, ListTableModel
 

@@ -40,9 +40,9 @@ from desktop.core.advice import Advice
 from desktop.core.advice import Severity as AdviceSeverity
 from desktop.core.catalog import Catalog
 from desktop.core.findings import Severity
-from desktop.core.jobs import CheckpointSummary, JobStatus, JobSummary
+from desktop.core.jobs import SUFFIX_KEY, CheckpointSummary, JobStatus, JobSummary
 from desktop.core.metrics import MetricSeries
-from desktop.core.training import REQUEST_KEY, SUFFIX_KEY, BackendTraits, ChatRoute
+from desktop.core.training import REQUEST_KEY, BackendTraits, ChatRoute
 from desktop.ui.common import palette
 from desktop.ui.common.icons import status_icon
 from desktop.ui.jobs.job_models import (
@@ -639,7 +639,9 @@ class JobView(QWidget):
         self.facts["method"].setText(_METHOD_NAMES.get(job.method, job.method).split(" (")[0])
         self.facts["method"].setToolTip(_METHOD_NAMES.get(job.method, job.method))
         self.facts["tokens"].setText(
-            f"{job.trained_tokens:,}" if job.trained_tokens is not None else "Known at the end"
+            f"{job.trained_tokens:,}"
+            if job.trained_tokens is not None
+            else ("Known at the end" if not status.is_terminal else "—")
         )
         cost = job.actual_cost(self.catalog)
         if self.here:
@@ -654,12 +656,15 @@ class JobView(QWidget):
             f"{record.n_examples:,}" if record.n_examples is not None else "—"
         )
         finished = status is JobStatus.SUCCEEDED
-        self.model_name.setText(
-            job.fine_tuned_model
-            or (
-                "Named when it is deployed for chat" if finished else "Ready when training finishes"
-            )
-        )
+        if job.fine_tuned_model:
+            named = job.fine_tuned_model
+        elif finished:
+            named = "Named when it is deployed for chat"
+        elif status.is_terminal:  # cancelled or failed: there will be none
+            named = "None: the job did not finish"
+        else:
+            named = "Ready when training finishes"
+        self.model_name.setText(named)
         self._refresh_times()
         live = record.live
         traits = self.traits
