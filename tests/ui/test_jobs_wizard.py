@@ -89,6 +89,9 @@ def test_models_come_from_the_provider_with_catalog_prices_and_dates(harness):
     nano = ids.index("gpt-4.1-nano-2025-04-14")  # shut down on 2026-10-23, before TODAY
     assert not items.item(nano).isEnabled()
     assert "shut down" in wizard.choose_page.chooser.model_combo.itemText(nano)
+    wizard.choose_page.chooser.model_combo.setCurrentIndex(nano)  # chosen all the same
+    assert "shut down on 2026-10-23" in wizard.choose_page.problem_note.text()
+    assert not wizard.choose_page.next_button.isEnabled()  # on this page, not the next
 
 
 def test_the_catalog_list_is_offered_when_the_provider_cannot_list(qtbot, harness):

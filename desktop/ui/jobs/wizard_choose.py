@@ -18,7 +18,7 @@ from desktop.api import jobs_service as svc
 from desktop.api.backends import BackendFactory
 from desktop.api.errors import FriendlyError
 from desktop.api.profiles import ProfileStore, ProviderProfile
-from desktop.core.catalog import Catalog
+from desktop.core.catalog import Availability, Catalog
 from desktop.core.estimate import Estimate, auto_epochs, estimate_from_tokens
 from desktop.core.interchange import ExportFormat, export_split, export_values
 from desktop.core.kinds import ExampleKind
@@ -236,6 +236,10 @@ class ChoosePage(QWidget):
             return "Add a provider profile that can train models in Settings first."
         if not chooser.model_id:
             return "Choose a base model."
+        info = chooser.model_info
+        status = info.status_on(chooser.today()) if info is not None else None
+        if status is not None and status.availability is Availability.SHUT_DOWN:
+            return status.sentence  # here already, not only on the review page
         methods = chooser.method_combo
         if not methods.model().item(methods.currentIndex()).isEnabled():
             return chooser.method_note.text() or "This method is not available here."
