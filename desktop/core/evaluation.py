@@ -59,6 +59,9 @@ T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 MAX_MODELS = 2
+#: Two similarities closer than this are a tie: one word more or less in a long reply moves
+#: the score by about a hundredth, which says nothing about which model answered better.
+TIE_MARGIN = 0.05
 
 # Items ----------------------------------------------------------------------------------------
 
@@ -322,7 +325,8 @@ class ModelSummary:
 
     Means and rates cover answered items only (None when there are none). ``wins``, ``ties``,
     ``losses`` and ``win_rate`` compare the two models' similarity on the items both answered
-    (None when the run has one model); win rate = wins ÷ those items, so ties lower it.
+    (None when the run has one model; scores closer than ``TIE_MARGIN`` tie); win rate =
+    wins ÷ those items, so ties lower it.
     ``cost_usd`` is None when no catalog was given or the model's price is unknown.
     """
 
@@ -556,7 +560,7 @@ class EvalRun:
             theirs = self._results.get(Pair(item.id, other))
             if mine is None or theirs is None or not (mine.ok and theirs.ok):
                 continue
-            if math.isclose(mine.similarity or 0.0, theirs.similarity or 0.0, abs_tol=1e-12):
+            if abs((mine.similarity or 0.0) - (theirs.similarity or 0.0)) < TIE_MARGIN:
                 ties += 1
             elif (mine.similarity or 0.0) > (theirs.similarity or 0.0):
                 wins += 1

@@ -747,3 +747,27 @@ def test_the_scheduler_needs_a_positive_limit_and_ignores_repeated_pairs():
 
 def test_item_selection_without_skips_says_nothing():
     assert ItemSelection([], Counter()).skip_sentences() == []
+
+
+def test_replies_that_score_almost_alike_tie_instead_of_deciding_the_win_rate():
+    reference = " ".join(f"word{i}" for i in range(40))  # a long reply of 40 words
+    run = EvalRun(
+        items_from_examples([qa("q1", reference), qa("q2", reference)]).items,
+        [FT, BASE],
+        run_id="run2",
+        created=1000.0,
+    )
+    run.start()
+    one_word_more = " ".join(f"word{i}" for i in range(21))  # 21 of 40 words against 20
+    half = " ".join(f"word{i}" for i in range(20))
+    run.record("1", FT, reply=one_word_more)
+    run.record("1", BASE, reply=half)
+    run.record("2", FT, reply=reference)  # every word against half of them: a real win
+    run.record("2", BASE, reply=half)
+    ft = run.result("1", FT)
+    base = run.result("1", BASE)
+    assert ft is not None and base is not None
+    assert 0 < ft.similarity - base.similarity < 0.05
+    first, second = run.summary()
+    assert (first.wins, first.ties, first.losses, first.win_rate) == (1, 1, 0, 0.5)
+    assert (second.wins, second.ties, second.losses, second.win_rate) == (0, 1, 1, 0.0)
