@@ -103,6 +103,11 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _about(value: float) -> str:
+    """A typical level, to two figures (three would claim a precision noise does not have)."""
+    return f"{value:.2g}"
+
+
 def _int_param(hyperparameters: Mapping[str, Any], key: str) -> int | None:
     value = hyperparameters.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -326,7 +331,11 @@ def _good_fit(series: MetricSeries, ctx: _Context) -> Advice:
     levels, _ = _levels(ctx.train.values, _SEGMENTS)
     start, end = levels[0], levels[-1]
     valid = series["full_valid_loss"] if len(series["full_valid_loss"]) else series["valid_loss"]
-    follow = f" and the validation loss followed it ({_fmt(valid.values[-1])})" if valid else ""
+    follow = (
+        f", and the validation loss followed it, ending at {_fmt(valid.values[-1])}"
+        if valid
+        else ""
+    )
     lead = "Training looks healthy" if ctx.complete else "So far training looks healthy"
     evidence: tuple[tuple[str, float], ...] = (
         ("training loss at the start", start),
@@ -337,7 +346,10 @@ def _good_fit(series: MetricSeries, ctx: _Context) -> Advice:
     return Advice(
         AdviceKind.GOOD_FIT,
         Severity.GOOD,
-        f"{lead}: the training loss fell from {_fmt(start)} to {_fmt(end)}{follow}.",
+        # Typical levels (medians of the first and last tenth of the steps), not single
+        # steps: said as such, so they are not taken for the values the events list.
+        f"{lead}: the training loss fell from about {_about(start)} in the first steps to "
+        f"about {_about(end)} in the last ones{follow}.",
         "No change needed; try the model in the chat and compare its answers with your examples.",
         evidence,
     )
