@@ -215,6 +215,8 @@ def test_connection_test_with_a_wrong_key(
         qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
     assert dialog.test_result.text().startswith("The provider did not accept the API key.")
     assert "sk-not-the-right-key" not in dialog.test_result.text()
+    assert "Check the key above" in dialog.test_result.text()  # not "in Settings": it is here
+    assert "Settings" not in dialog.test_result.text()
 
 
 def test_connection_test_uses_the_saved_key_and_timeout(
@@ -513,9 +515,15 @@ def test_each_provider_says_what_it_costs_what_you_get_and_until_when(qtbot, sto
     azure = profile_from_template("azure", azure_resource="contoso")
     together = profile_from_template("together")
     nebius = profile_from_template("nebius")
-    for profile in (openai, azure, together, nebius):
+    compatible = profile_from_template("compatible", base_url="https://a.example/v1")
+    for profile in (openai, azure, together, nebius, compatible):
         store.add(profile)
     dialog = _facts_dialog(qtbot, store, keys)
+
+    dialog.select_profile(compatible.id)  # a service the app knows nothing more of
+    facts = dialog.facts.text()
+    assert "Download: Depends on the service: ask it." in facts
+    assert "stays at" not in facts  # no claim the limits contradict
 
     dialog.select_profile(openai.id)
     facts = dialog.facts.text()

@@ -165,6 +165,11 @@ def provider_facts(
         )
     elif traits.downloadable:
         download = "Yes: the trained adapter can be downloaded and run on your own computer."
+    elif profile.kind is ProviderKind.COMPATIBLE:  # a service the app knows nothing more of
+        download = (
+            "Depends on the service: ask it. Keep each job's archive to train the model "
+            "again elsewhere."
+        )
     else:
         download = (
             f"No: the trained model stays at {name}; keep each job's archive to train it "

@@ -172,7 +172,9 @@ class ConnectionTest(QObject):
         self.result.setStyleSheet(f"color: {colour};")
         text = result.sentence
         if result.error is not None:
-            text = f"{result.sentence} {result.error.next_step}"
+            # The advice is written for the other tabs; here the fields it names are above.
+            step = result.error.next_step.replace(" in Settings", " above")
+            text = f"{result.sentence} {step}"
         self.result.setText(text)
         log.info("Connection test: %s", result.sentence)
         self._last = result
