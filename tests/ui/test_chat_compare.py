@@ -148,3 +148,16 @@ def test_stop_ends_both_replies(qtbot, harness):
 
     assert not compare.busy
     assert [s.conversation.messages[-1].content for s in compare.sides] == ["Echo from"] * 2
+
+
+def test_choosing_another_model_starts_over_and_says_where_the_last_comparison_is(qtbot, harness):
+    compare = harness.panel.compare
+    compare.set_models((PROFILE, BASE), (PROFILE, FINE_TUNED))
+    ask(qtbot, compare, "Can I pause my subscription?")
+    qtbot.waitUntil(lambda: not compare.busy, timeout=5000)
+    shared_id = compare.sides[1].conversation.id
+    compare.sides[0].picker.select(PROFILE, FINE_TUNED)  # another model on side A
+    assert all(not side.view.cards for side in compare.sides)  # a new comparison
+    assert compare.notice.isVisibleTo(compare)
+    assert "kept in each model's chats" in compare.notice.label.text()
+    assert harness.conversations.load(BASE, shared_id).messages  # and so it is

@@ -213,6 +213,11 @@ class ComparePage(QWidget):
             self._user_chose = True
         if self.has_messages:
             self.new_comparison()
+            # Said, so the empty columns do not look like lost replies.
+            self.notice.show_note(
+                "A new comparison started with the other model. The last one is kept in "
+                "each model's chats in the Chat tab."
+            )
         self._update_buttons()
 
     def new_comparison(self) -> None:
