@@ -4,8 +4,10 @@ too narrow to read."""
 from __future__ import annotations
 
 from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from desktop.core.settings import AppSettings
+from desktop.ui.common.elided_label import ElidedLabel
 from desktop.ui.dataset.dataset_model import COL_REPLY, COL_USER
 from desktop.ui.main_window import FRAME_ALLOWANCE, MainWindow, fitted_geometry
 from tests.ui.conftest import wait_idle
@@ -86,3 +88,19 @@ def test_the_cost_estimate_is_never_squeezed_or_cut_at_the_side(qtbot, catalog, 
         assert item.geometry().height() >= needed, index
     window.document.cancel_work()
     window.close()
+
+
+def test_a_shortened_label_takes_its_whole_width_when_there_is_room(qtbot):
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.addWidget(QLabel("Model"))
+    status = ElidedLabel("Add a provider in Settings first.")
+    layout.addWidget(status)
+    layout.addStretch(1)  # as beside a model picker: the stretch must not take its room
+    qtbot.addWidget(row)
+    row.resize(800, 40)
+    row.show()
+    qtbot.waitExposed(row)
+    assert status.shown_text() == status.text() and status.toolTip() == ""
+    row.resize(120, 40)
+    assert status.shown_text().endswith("…") and status.toolTip() == status.text()

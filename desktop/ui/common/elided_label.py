@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
@@ -10,14 +10,19 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 class ElidedLabel(QLabel):
     """Shows as much of its text as fits, then "…"; the whole text is its tooltip then.
 
-    It never asks for more width than it gets, so a long text cannot push the widgets
-    beside it out of view. ``text()`` stays the whole text.
+    It asks for its whole text's width but makes do with less, so a long text cannot push
+    the widgets beside it out of view. ``text()`` stays the whole text.
     """
 
     def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
         self._details = ""
         super().__init__(text, parent)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+
+    def minimumSizeHint(self) -> QSize:
+        """Room for "…" only: it asks for its whole text, but takes what it is given."""
+        hint = super().minimumSizeHint()
+        return QSize(self.fontMetrics().horizontalAdvance("…") + 2, hint.height())
 
     def set_details(self, details: str) -> None:
         """A tooltip of its own, shown always, in place of the whole text when shortened."""
