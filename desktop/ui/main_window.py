@@ -17,23 +17,20 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QByteArray, QSize, Qt, Signal
 from PySide6.QtGui import (
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
-    QGuiApplication,
     QKeySequence,
     QShowEvent,
 )
 from PySide6.QtWidgets import (
     QDialog,
-    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
-    QScrollArea,
     QSplitter,
     QStackedWidget,
     QTabWidget,
@@ -50,6 +47,7 @@ from desktop.core.jsonl_io import SaveError, is_read_only
 from desktop.core.settings import AppSettings, SettingsStore
 from desktop.ui.common import palette
 from desktop.ui.common.about_dialog import AboutDialog, app_icon
+from desktop.ui.common.sizing import fit_to_screen, scrolled
 from desktop.ui.dataset.document import DatasetDocument
 from desktop.ui.dataset.editor_panel import DatasetEditorPanel
 from desktop.ui.dataset.estimator_panel import EstimatorPanel
@@ -77,8 +75,6 @@ PAGE_WELCOME, PAGE_EDITOR = 0, 1
 
 _KEYS = QKeySequence.StandardKey
 
-#: Pixels left around the window for the frame a window manager draws (title bar: three times).
-FRAME_ALLOWANCE = 16
 #: The window is never smaller (nor smaller than its pages need).
 SMALLEST_WINDOW = QSize(960, 600)
 
@@ -266,16 +262,6 @@ ACTIONS: tuple[ActionSpec, ...] = (
 )
 
 
-def fitted_geometry(wanted: QSize, room: QRect, minimum: QSize) -> QRect:
-    """The window's place: ``wanted`` size, made smaller to fit ``room`` with its frame (never
-    below ``minimum``), centred in ``room``."""
-    frame = QSize(FRAME_ALLOWANCE, FRAME_ALLOWANCE * 3)
-    size = wanted.boundedTo(room.size() - frame).expandedTo(minimum)
-    place = QRect(QPoint(), size)
-    place.moveCenter(room.center())
-    return place
-
-
 class MainWindow(QMainWindow):
     """Top-level window: tabs for Dataset, Jobs and Chat; the dataset editor is the heart."""
 
@@ -309,7 +295,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.setWindowIcon(app_icon())
         self.setMinimumSize(SMALLEST_WINDOW)
-        self._fit_to_screen(QSize(1440, 900))
+        fit_to_screen(self, QSize(1440, 900), SMALLEST_WINDOW)
         self._build_central(today)
         self._build_status_bar()
         self.actions, submenus = build_menus(self, ACTIONS, self.document.undo_stack)
@@ -343,14 +329,7 @@ class MainWindow(QMainWindow):
         side.setChildrenCollapsible(False)
         side.addWidget(self._titled("Findings", self.findings_panel))
         # Scrolled when the column is short: squeezed, its wrapped warnings were cut off.
-        self.estimator_scroll = QScrollArea()
-        self.estimator_scroll.setWidgetResizable(True)
-        self.estimator_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.estimator_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.estimator_scroll.setWidget(self.estimator)
-        self.estimator_scroll.viewport().setAutoFillBackground(False)
-        bar = self.estimator_scroll.verticalScrollBar().sizeHint().width()
-        self.estimator_scroll.setMinimumWidth(self.estimator.minimumSizeHint().width() + bar)
+        self.estimator_scroll = scrolled(self.estimator)
         side.addWidget(self._titled("Cost estimate", self.estimator_scroll))
         side.setStretchFactor(0, 1)
         side.setStretchFactor(1, 2)
@@ -443,17 +422,6 @@ class MainWindow(QMainWindow):
         self.estimator.epochs_selected.connect(self._on_epochs_selected)
         self.estimator.train_requested.connect(self.train_requested)
         self.bulk.finished.connect(self.files.close_if_asked)
-
-    def _fit_to_screen(self, wanted: QSize) -> None:
-        """Open at ``wanted`` size where the screen has room, else as large as it allows:
-        on a laptop screen the bottom buttons and the status bar must stay in view."""
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is None:
-            self.resize(wanted)
-            return
-        place = fitted_geometry(wanted, screen.availableGeometry(), self.minimumSize())
-        self.resize(place.size())
-        self.move(place.topLeft())
 
     def _forget_conversion_offer(self) -> None:
         self._conversion_offered = False

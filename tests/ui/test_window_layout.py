@@ -8,8 +8,9 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from desktop.core.settings import AppSettings
 from desktop.ui.common.elided_label import ElidedLabel
+from desktop.ui.common.sizing import FRAME_ALLOWANCE, fitted_geometry
 from desktop.ui.dataset.dataset_model import COL_REPLY, COL_USER
-from desktop.ui.main_window import FRAME_ALLOWANCE, MainWindow, fitted_geometry
+from desktop.ui.main_window import MainWindow
 from tests.ui.conftest import wait_idle
 
 

@@ -332,9 +332,9 @@ class DatasetEditorPanel(QWidget):
 
     def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
         record_id = self.model.record_id_at(current.row()) if current.isValid() else None
-        shown = self.editor.record_id
         if self._staying_with is not None:
-            return
+            return  # going back to the example the user stayed with
+        shown = self.editor.record_id
         if record_id is not None and shown is not None and record_id != shown:
             problem = self.editor.unapplied_problem()
             ask = self.confirm_leave_unapplied

@@ -256,17 +256,19 @@ class Offer:
 
 def blocking_text(blocking: list[Finding]) -> str:
     """The dataset's blocking problems, the first few by line, and where to fix them."""
-    shown = blocking[:5]
-    lines = [(f"Line {f.line}: " if f.line is not None else "") + f.text for f in shown]
-    more = len(blocking) - len(shown)
-    if more:
-        lines.append(f"…and {more} more.")
     one = len(blocking) == 1
     return (
         f"Your dataset has {len(blocking)} {'problem' if one else 'problems'} the provider "
         f"would reject; fix {'it' if one else 'them'} in the Dataset tab (the Findings list "
-        f"shows {'it' if one else 'each'}), then train again.\n• " + "\n• ".join(lines)
+        f"shows {'it' if one else 'each'}), then train again." + finding_list(blocking)
     )
+
+
+def finding_list(findings: list[Finding], shown: int = 5) -> str:
+    """The first ``shown`` findings as bullet lines (with their line), and how many more."""
+    lines = [(f"Line {f.line}: " if f.line is not None else "") + f.text for f in findings]
+    more = len(lines) - shown
+    return "\n• " + "\n• ".join(lines[:shown] + ([f"…and {more} more."] if more > 0 else []))
 
 
 def quoting_traits(profile: ProviderProfile | None) -> BackendTraits | None:

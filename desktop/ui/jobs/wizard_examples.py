@@ -32,6 +32,7 @@ from desktop.ui.jobs.wizard_common import (
     Note,
     TrainingData,
     double_box,
+    finding_list,
     spin_box,
 )
 
@@ -197,15 +198,12 @@ class ExamplesBox(QGroupBox):
         if not self.validation_problems:
             return None
         problems = self.validation_problems
-        shown = [(f"Line {f.line}: " if f.line is not None else "") + f.text for f in problems]
-        more = len(shown) - 5
-        lines = shown[:5] + ([f"…and {more} more."] if more > 0 else [])
         one = len(problems) == 1
         return (
             f"The validation file cannot be used as it is: {len(problems)} "
             f"{'problem' if one else 'problems'} the provider would reject. Fix "
             f"{'it' if one else 'them'}, choose another file, or set examples aside "
-            "instead.\n• " + "\n• ".join(lines)
+            "instead." + finding_list(problems)
         )
 
     def training_indices(self) -> list[int]:

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
-    QScrollArea,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -54,6 +53,7 @@ from desktop.core.catalog import Availability, Catalog, CatalogError
 from desktop.core.training import ChatRoute
 from desktop.local_training import unavailable_reason
 from desktop.ui.common import palette
+from desktop.ui.common.sizing import fit_to_screen, scrolled
 from desktop.ui.settings.settings_keys import NO_KEY, ConnectionTest, KeySection
 
 log = logging.getLogger(__name__)
@@ -201,20 +201,14 @@ class ProviderFacts(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("What you get", parent)
         self.setObjectName("providerFacts")
-        # Wrapped lines need more height than a dialog's layout gives them: in a scroll area
-        # they are never cut off, only scrolled to when the dialog is short.
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         content = QWidget()
         content.setObjectName("providerFactsContent")
         self.form = QFormLayout(content)
         self.form.setContentsMargins(0, 0, 0, 0)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.scroll.setWidget(content)
-        self.scroll.viewport().setAutoFillBackground(False)  # the box's own colour, not a panel's
-        content.setAutoFillBackground(False)
+        # Wrapped lines need more height than a dialog's layout gives them: scrolled, they
+        # are never cut off when the dialog is short.
+        self.scroll = scrolled(content)
         layout = QVBoxLayout(self)
         layout.addWidget(self.scroll)
         self.rows: dict[str, QLabel] = {}
@@ -405,14 +399,8 @@ class SettingsDialog(QDialog):
         if not self.store.profiles:
             self._show_empty()
         self._dirty = False
-        self._fit_to_screen(QSize(1180, 760))
-
-    def _fit_to_screen(self, wanted: QSize) -> None:
-        """Open large enough for the facts to read without scrolling, where the screen has
-        room."""
-        screen = self.screen()
-        room = screen.availableGeometry().size() - QSize(40, 80) if screen else wanted
-        self.resize(wanted.boundedTo(room).expandedTo(self.minimumSizeHint()))
+        # Large enough for the facts to read without scrolling, where the screen has room.
+        fit_to_screen(self, QSize(1180, 760), self.minimumSizeHint())
 
     @property
     def catalog(self) -> Catalog | None:

@@ -29,7 +29,7 @@ from desktop.core.interchange import (
 from desktop.core.jsonl_io import SaveError, atomic_write
 from desktop.core.wording import count
 from desktop.ui.common.dialogs import ExportDialog, SplitDialog, SystemPromptDialog
-from desktop.ui.window.files import FileController
+from desktop.ui.window.files import FileController, with_ending
 from desktop.ui.window.host import WindowHost
 from desktop.ui.window.prompts import JSONL_FILTER
 
@@ -130,11 +130,10 @@ class ExchangeController(QObject):
 
     # Export ----------------------------------------------------------------------------------
 
-    def _examples_to_export(self) -> tuple[list[Any], int]:
+    def _examples_to_export(self) -> tuple[list[Any], str | None]:
+        """The examples' values, and the sentence saying which damaged lines stay out."""
         dataset = self._host.document.dataset
-        values = [r.value for r in dataset.examples()]
-        skipped = sum(1 for r in dataset if not r.is_example and r.text.strip())
-        return values, skipped
+        return [r.value for r in dataset.examples()], _damaged_left_out(dataset)
 
     def export_dialog(self) -> None:
         """Export in another format, optionally as a training/validation pair."""
@@ -153,10 +152,12 @@ class ExchangeController(QObject):
         chosen = host.choose_save_path(base, "Export", f"{choice.fmt.label} (*{suffix})")
         if chosen is None:
             return
-        if chosen.suffix.lower() != suffix:  # a name typed without its ending gets it
-            chosen = chosen.with_name(chosen.name + suffix)
         self.export_to(
-            chosen, choice.fmt, split=choice.split, percent=choice.percent, seed=choice.seed
+            with_ending(chosen, suffix),
+            choice.fmt,
+            split=choice.split,
+            percent=choice.percent,
+            seed=choice.seed,
         )
 
     def export_to(
@@ -170,7 +171,7 @@ class ExchangeController(QObject):
     ) -> list[Path]:
         """Write the examples in ``fmt`` (two files when ``split``); returns what was written."""
         host = self._host
-        values, skipped = self._examples_to_export()
+        values, left_out = self._examples_to_export()
         if split:
             train, validation = export_split(values, percent, seed, fmt)
             targets = pair_paths(path, fmt.suffix)
@@ -190,10 +191,8 @@ class ExchangeController(QObject):
             for target, result in outputs
         ]
         dropped = sorted({sentence for _, result in outputs for sentence in result.dropped})
-        if skipped:
-            dropped.append(
-                f"{count(skipped, 'damaged line')} {'was' if skipped == 1 else 'were'} left out."
-            )
+        if left_out is not None:
+            dropped.append(left_out)
         if dropped:
             lines.append("What this format could not keep:\n• " + "\n• ".join(dropped))
         host.show_info("Export", "\n\n".join(lines))
@@ -243,16 +242,20 @@ class ExchangeController(QObject):
         except SaveError as exc:
             host.show_error(str(exc))
             return []
-        skipped = sum(1 for r in dataset if not r.is_example and r.text.strip())
-        left_out = (
-            f" {count(skipped, 'damaged line')} {'was' if skipped == 1 else 'were'} left out."
-            if skipped
-            else ""
-        )
+        left_out = _damaged_left_out(dataset)
         host.statusBar().showMessage(
             f"Saved {count(len(train_ids), 'training example')} to {targets[0].name} and "
-            f"{count(len(validation_ids), 'validation example')} to {targets[1].name}." + left_out,
+            f"{count(len(validation_ids), 'validation example')} to {targets[1].name}."
+            + (f" {left_out}" if left_out else ""),
             10_000,
         )
         host.save_settings()
         return list(targets)
+
+
+def _damaged_left_out(dataset: Dataset) -> str | None:
+    """The sentence saying how many damaged lines an export or a split leaves out."""
+    damaged = sum(1 for r in dataset if not r.is_example and r.text.strip())
+    if not damaged:
+        return None
+    return f"{count(damaged, 'damaged line')} {'was' if damaged == 1 else 'were'} left out."

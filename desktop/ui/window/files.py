@@ -23,6 +23,12 @@ from desktop.ui.window.host import WindowHost
 from desktop.ui.window.prompts import JSONL_FILTER
 
 
+def with_ending(path: Path, suffix: str) -> Path:
+    """``path``, given ``suffix`` when the name was typed without it (other programs go by
+    the ending)."""
+    return path if path.suffix.lower() == suffix else path.with_name(path.name + suffix)
+
+
 class FileController(QObject):
     """Opens, saves and closes the window's dataset, asking first about unsaved changes.
 
@@ -270,9 +276,7 @@ class FileController(QObject):
         chosen = self._host.choose_save_path(suggested, "Save Dataset As", JSONL_FILTER)
         if chosen is None:
             return False
-        if chosen.suffix.lower() != ".jsonl":
-            chosen = chosen.with_name(chosen.name + ".jsonl")
-        return self._save_to(chosen, then)
+        return self._save_to(with_ending(chosen, ".jsonl"), then)
 
     def _save_to(self, path: Path, then: Callable[[], object] | None) -> bool:
         host = self._host
